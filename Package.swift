@@ -1,0 +1,39 @@
+// swift-tools-version: 6.1
+// wirelab — a Swift software router / switch / load-balancer lab for Linux.
+// Layers (dependencies point down only): Wire → Datapath, Topology → LinuxNet → Lab → WirelabCommands → wirelab.
+import PackageDescription
+
+let package = Package(
+    name: "wirelab",
+    products: [
+        .executable(name: "wirelab", targets: ["wirelab"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C: system libraries found with pkg-config, and a small shim.
+        .systemLibrary(name: "CXDP", pkgConfig: "libxdp", providers: [.apt(["libxdp-dev", "libbpf-dev"])]),
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .target(name: "CLinuxShim"),
+
+        // Swift layers.
+        .target(name: "Wire"),
+        .target(name: "Datapath", dependencies: ["Wire"]),
+        .target(name: "Topology", dependencies: ["Wire", .product(name: "Yams", package: "Yams")]),
+        .target(name: "LinuxNet", dependencies: ["Wire", "CXDP", "CPcap", "CLinuxShim"]),
+        .target(name: "Lab", dependencies: ["Wire", "Datapath", "Topology", "LinuxNet"]),
+        .target(name: "WirelabCommands", dependencies: [
+            "Lab", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "wirelab", dependencies: ["WirelabCommands"]),
+
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "CXDP", "CPcap"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "WirelabCommands"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// Datapath — see ../shared/DESIGN.md for what this layer holds.

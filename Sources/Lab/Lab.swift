@@ -1,0 +1,1 @@
+// Lab — see ../shared/DESIGN.md for what this layer holds.

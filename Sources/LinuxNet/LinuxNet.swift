@@ -1,0 +1,1 @@
+// LinuxNet — see ../shared/DESIGN.md for what this layer holds.

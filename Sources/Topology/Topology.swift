@@ -1,0 +1,1 @@
+// Topology — see ../shared/DESIGN.md for what this layer holds.

@@ -1,0 +1,3 @@
+import WirelabCommands
+
+WirelabCommand.main()

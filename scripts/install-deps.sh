@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what wirelab needs to build, test and run on Debian (as root).
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+PACKAGES=(
+  pkg-config libxdp-dev libbpf-dev libpcap-dev   # C libraries (CXDP, CPcap)
+  iproute2 ethtool                               # inspection, the ip-script baseline
+  tshark tcpdump python3-scapy                   # cross-checks of Wire and captures
+  iperf3 curl                                    # end-to-end traffic
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then echo "install-deps: need root to apt-get install: ${missing[*]}" >&2; exit 1; fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "install-deps: all packages present" >&2

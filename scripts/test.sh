@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every test: installs dependencies, builds, runs the Swift test suites
+# (unit, root end-to-end in namespaces named wl-*), then the cross-checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+swift build --build-tests
+swift test --skip-build 2>&1 | tee /tmp/wirelab-swift-test.log
