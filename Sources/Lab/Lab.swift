@@ -1,1 +1,0 @@
-// Lab — see ../shared/DESIGN.md for what this layer holds.
