@@ -91,8 +91,10 @@ public final class BuiltinServer {
 
     private func acceptAll() {
         while true {
-            let fd = accept4(httpListener, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+            let fd = accept(httpListener, nil, nil)
             if fd < 0 { return }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             clients[fd] = []
         }
     }

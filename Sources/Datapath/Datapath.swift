@@ -1,1 +1,0 @@
-// Datapath — see ../shared/DESIGN.md for what this layer holds.

@@ -1,0 +1,208 @@
+import Wire
+
+// The element contract (DESIGN.md): an element gets a frame, the port it
+// arrived on and the current time; it mutates the frame in place and/or
+// emits frames, and returns what to do with it. Elements never do I/O, never
+// read a clock and never allocate per packet in steady state, so the same
+// element runs live (AF_XDP/AF_PACKET ports) and in the simulator.
+
+/// A port of one element, numbered from 0 in the node's interface order.
+public struct PortID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var rawValue: Int
+    @inlinable public init(rawValue: Int) { self.rawValue = rawValue }
+    @inlinable public init(_ value: Int) { self.rawValue = value }
+    public static func < (a: PortID, b: PortID) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "port \(rawValue)" }
+}
+
+/// Time as the element sees it: nanoseconds on a monotonic clock that the
+/// runtime (live) or the simulator (virtual) injects.
+public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var nanoseconds: UInt64
+    @inlinable public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+    public static let zero = Instant(nanoseconds: 0)
+    @inlinable public static func seconds(_ s: Double) -> Instant { Instant(nanoseconds: UInt64(s * 1e9)) }
+    @inlinable public func adding(seconds: Double) -> Instant { Instant(nanoseconds: nanoseconds &+ UInt64(seconds * 1e9)) }
+    @inlinable public func adding(nanoseconds n: UInt64) -> Instant { Instant(nanoseconds: nanoseconds &+ n) }
+    public static func < (a: Instant, b: Instant) -> Bool { a.nanoseconds < b.nanoseconds }
+    public var description: String { "t=\(Double(nanoseconds) / 1e9)s" }
+}
+
+/// Why a frame was dropped. An open set: each element adds its own, and
+/// `status` shows counts by `name`.
+public struct DropReason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(_ name: String) { self.rawValue = name }
+    public var description: String { rawValue }
+
+    public static let noRoute = DropReason("no-route")
+    public static let ttlExpired = DropReason("ttl-expired")
+    public static let unknownEtherType = DropReason("unknown-ethertype")
+    public static let notForUs = DropReason("not-for-us")
+    public static let sameSegment = DropReason("same-port")
+    public static let tableFull = DropReason("table-full")
+    public static let arpQueueFull = DropReason("arp-queue-full")
+    public static let arpUnresolved = DropReason("arp-unresolved")
+    public static let fragmentationNeeded = DropReason("frag-needed")
+    public static let emitQueueFull = DropReason("emit-queue-full")
+    public static let linkDown = DropReason("link-down")
+
+    /// A parse failure, named by the Wire layer's reason (e.g. "truncated").
+    public static func malformed(_ wireReason: String) -> DropReason { DropReason("malformed:" + wireReason) }
+}
+
+/// What the runtime does with the frame after `process`.
+public enum Verdict: Equatable, Sendable {
+    /// Send the (possibly rewritten) frame out of one port.
+    case forward(PortID)
+    /// Send a copy out of every port except the one it came in on.
+    case flood
+    /// Count it under `reason` and free it.
+    case drop(DropReason)
+    /// The element kept what it needed (e.g. an ARP reply it learned from,
+    /// a packet queued until ARP resolves); nothing is sent.
+    case consumed
+}
+
+/// A frame being processed: bytes in a buffer the runtime owns, with
+/// headroom in front so an element can prepend a header (IPIP) in place.
+public struct PacketBuffer {
+    /// Start of the whole buffer (headroom included).
+    public let base: UnsafeMutableRawPointer
+    /// Bytes the buffer holds in all.
+    public let capacity: Int
+    /// Offset of the frame's first byte from `base`.
+    @inlinable public var offset: Int { _offset }
+    @usableFromInline var _offset: Int
+    /// Length of the frame in bytes.
+    public var length: Int
+
+    @inlinable public init(base: UnsafeMutableRawPointer, capacity: Int, offset: Int, length: Int) {
+        precondition(offset >= 0 && length >= 0 && offset + length <= capacity)
+        self.base = base
+        self.capacity = capacity
+        self._offset = offset
+        self.length = length
+    }
+
+    @inlinable public var bytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: base + offset, count: length)
+    }
+    @inlinable public var readOnly: UnsafeRawBufferPointer { UnsafeRawBufferPointer(bytes) }
+    @inlinable public var headroom: Int { offset }
+
+    /// Grows the frame at the front by `count` bytes (uninitialised); false
+    /// when there is not enough headroom.
+    @inlinable public mutating func prepend(_ count: Int) -> Bool {
+        guard count <= offset else { return false }
+        _offset -= count
+        length += count
+        return true
+    }
+
+    /// Removes `count` bytes from the front.
+    @inlinable public mutating func trimFront(_ count: Int) {
+        precondition(count <= length)
+        _offset += count
+        length -= count
+    }
+
+    /// Inserts `count` bytes at `position` within the frame by moving the
+    /// bytes before it into the headroom (used to add an IPIP header after
+    /// the Ethernet header). False when the headroom is too small.
+    @inlinable public mutating func insert(_ count: Int, at position: Int) -> Bool {
+        guard count <= offset, position <= length else { return false }
+        let old = base + _offset
+        _offset -= count
+        length += count
+        (base + _offset).copyMemory(from: old, byteCount: position)
+        return true
+    }
+
+    /// Removes `count` bytes at `position` by moving the bytes before it
+    /// forward (used to strip an outer IPv4 header after Ethernet).
+    @inlinable public mutating func remove(_ count: Int, at position: Int) {
+        precondition(position + count <= length)
+        let old = base + _offset
+        (old + count).copyMemory(from: old, byteCount: position)
+        _offset += count
+        length -= count
+    }
+}
+
+/// Frames an element sends on its own (ARP requests and replies, ICMP
+/// errors, queued packets released by ARP): fixed slots allocated once, so
+/// emitting never allocates. The runtime drains it after every call.
+public struct Emitter {
+    public static let slotSize = 2048
+    public let slotCount: Int
+    @usableFromInline var storage: UnsafeMutableRawPointer
+    @usableFromInline var lengths: [Int]
+    @usableFromInline var ports: [PortID]
+    public private(set) var count = 0
+    /// Frames that did not fit (counted, never silently lost).
+    public private(set) var overflows = 0
+
+    public init(slots: Int = 64) {
+        slotCount = slots
+        storage = UnsafeMutableRawPointer.allocate(byteCount: slots * Emitter.slotSize, alignment: 64)
+        lengths = Array(repeating: 0, count: slots)
+        ports = Array(repeating: PortID(0), count: slots)
+    }
+
+    /// Frees the slots; call once when the owner is done with it.
+    public func deallocate() { storage.deallocate() }
+
+    /// Writes one frame for `port`: `fill` gets a slot-sized buffer and
+    /// returns the frame's length (0 = nothing). False when all slots are used.
+    @discardableResult
+    public mutating func emit(on port: PortID, _ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Bool {
+        guard count < slotCount else { overflows += 1; return false }
+        let slot = UnsafeMutableRawBufferPointer(start: storage + count * Emitter.slotSize, count: Emitter.slotSize)
+        let length = fill(slot)
+        guard length > 0 else { return true }
+        precondition(length <= Emitter.slotSize)
+        lengths[count] = length
+        ports[count] = port
+        count += 1
+        return true
+    }
+
+    /// Copies `frame` into a slot for `port`.
+    @discardableResult
+    public mutating func emit(on port: PortID, copying frame: UnsafeRawBufferPointer) -> Bool {
+        emit(on: port) { slot in
+            guard frame.count <= slot.count else { return 0 }
+            slot.copyMemory(from: frame)
+            return frame.count
+        }
+    }
+
+    public func frame(at index: Int) -> (port: PortID, bytes: UnsafeRawBufferPointer) {
+        (ports[index], UnsafeRawBufferPointer(start: storage + index * Emitter.slotSize, count: lengths[index]))
+    }
+
+    public mutating func removeAll() { count = 0 }
+}
+
+/// Per-reason drop counts: `status` prints them.
+public struct DropCounters: Sendable {
+    public private(set) var counts: [DropReason: UInt64] = [:]
+    public init() {}
+    public mutating func count(_ reason: DropReason) { counts[reason, default: 0] &+= 1 }
+    public var total: UInt64 { counts.values.reduce(0, &+) }
+}
+
+/// A forwarding element. Classes (one per node, never per packet) so the
+/// runtime mutates their tables in place; the run loop calls them through
+/// concrete types, not this protocol, on the hot path.
+public protocol Element: AnyObject {
+    /// How many ports the element has (its node's interfaces, in order).
+    var portCount: Int { get }
+    func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict
+    /// Timers: aging, ARP retries and expiry, connection timeouts.
+    func tick(now: Instant, emit: inout Emitter)
+    /// Drops the element itself decided on, by reason.
+    var drops: DropCounters { get }
+}

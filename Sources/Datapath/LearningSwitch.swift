@@ -1,0 +1,108 @@
+import Wire
+
+/// A learning L2 switch (IEEE 802.1D behaviour without spanning tree):
+/// learns source MACs per port, forwards known unicast to its port, floods
+/// broadcast, multicast and unknown unicast to every other port, ages
+/// entries out, follows a MAC that moves to another port, and stops learning
+/// (counting it) when the table is full.
+public final class LearningSwitch: Element {
+    public struct Configuration: Sendable {
+        /// Seconds an entry lives without being refreshed (802.1D default 300).
+        public var agingTime: Double = 300
+        /// Most entries the table holds.
+        public var maxEntries: Int = 8192
+        public init(agingTime: Double = 300, maxEntries: Int = 8192) {
+            self.agingTime = agingTime
+            self.maxEntries = maxEntries
+        }
+    }
+
+    public struct Entry: Equatable, Sendable {
+        public var port: PortID
+        public var lastSeen: Instant
+    }
+
+    public struct Counters: Sendable, Equatable {
+        public var learned: UInt64 = 0
+        public var moved: UInt64 = 0
+        public var aged: UInt64 = 0
+        public var tableFull: UInt64 = 0
+        public var flooded: UInt64 = 0
+        public var forwarded: UInt64 = 0
+    }
+
+    public let portCount: Int
+    public let configuration: Configuration
+    public private(set) var table: [MACAddress: Entry] = [:]
+    public private(set) var counters = Counters()
+    public private(set) var drops = DropCounters()
+    @usableFromInline let agingNanoseconds: UInt64
+
+    public init(ports: Int, configuration: Configuration = .init()) {
+        portCount = ports
+        self.configuration = configuration
+        agingNanoseconds = UInt64(configuration.agingTime * 1e9)
+        table.reserveCapacity(min(configuration.maxEntries, 4096))
+    }
+
+    public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
+        let frame = packet.readOnly
+        guard frame.count >= 14 else {
+            drops.count(.malformed("truncated"))
+            return .drop(.malformed("truncated"))
+        }
+        let destination = Self.mac(frame, at: 0)
+        let source = Self.mac(frame, at: 6)
+
+        if !source.isMulticast && source != .zero { learn(source, on: port, now: now) }
+
+        if destination.isMulticast {
+            counters.flooded &+= 1
+            return .flood
+        }
+        if let entry = table[destination], now.nanoseconds &- entry.lastSeen.nanoseconds < agingNanoseconds {
+            if entry.port == port {
+                // Both ends are behind the ingress port: the frame has
+                // already reached its segment.
+                drops.count(.sameSegment)
+                return .drop(.sameSegment)
+            }
+            counters.forwarded &+= 1
+            return .forward(entry.port)
+        }
+        counters.flooded &+= 1
+        return .flood
+    }
+
+    @inlinable static func mac(_ frame: UnsafeRawBufferPointer, at offset: Int) -> MACAddress {
+        let high = UInt64(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+        let low = UInt64(UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: offset + 2, as: UInt32.self)))
+        return MACAddress(rawValue: high << 32 | low)
+    }
+
+    func learn(_ mac: MACAddress, on port: PortID, now: Instant) {
+        if let existing = table[mac] {
+            if existing.port != port { counters.moved &+= 1 }
+            table[mac] = Entry(port: port, lastSeen: now)
+            return
+        }
+        guard table.count < configuration.maxEntries else {
+            counters.tableFull &+= 1
+            return
+        }
+        table[mac] = Entry(port: port, lastSeen: now)
+        counters.learned &+= 1
+    }
+
+    /// Removes entries not refreshed within the aging time.
+    public func tick(now: Instant, emit: inout Emitter) {
+        let before = table.count
+        table = table.filter { now.nanoseconds &- $0.value.lastSeen.nanoseconds < agingNanoseconds }
+        counters.aged &+= UInt64(before - table.count)
+    }
+
+    /// Forgets everything learned on `port` (its link went down).
+    public func flush(port: PortID) {
+        table = table.filter { $0.value.port != port }
+    }
+}
