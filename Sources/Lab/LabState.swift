@@ -137,3 +137,8 @@ public enum ProcessIdentity {
         return text[text.index(after: close)...].dropFirst().first == "Z"
     }
 }
+
+extension LabStore {
+    /// The topology file as it was at `up`.
+    public func topologyCopyPath(lab: String) -> String { "\(directory(lab: lab))/topology.yaml" }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import LinuxNet
+import Topology
+
+/// What `status` shows: nodes, links, per-interface counters from each
+/// node's kernel, processes, and (when a data plane runs) its counters and
+/// drops by reason.
+public struct LabStatusReport: Codable, Sendable {
+    public struct InterfaceCounters: Codable, Sendable {
+        public var interface: String
+        public var rxPackets: UInt64
+        public var rxBytes: UInt64
+        public var rxDropped: UInt64
+        public var txPackets: UInt64
+        public var txBytes: UInt64
+        public var txDropped: UInt64
+    }
+
+    public struct NodeStatus: Codable, Sendable {
+        public var name: String
+        public var kind: String
+        public var namespace: String
+        public var present: Bool
+        public var interfaces: [InterfaceCounters]
+    }
+
+    public struct ProcessStatus: Codable, Sendable {
+        public var node: String?
+        public var role: String
+        public var pid: Int32
+        public var running: Bool
+    }
+
+    public struct LinkStatus: Codable, Sendable {
+        public var a: String
+        public var b: String
+        public var mtu: Int
+    }
+
+    public var lab: String
+    public var file: String
+    public var phase: String
+    public var createdAt: Date
+    public var nodes: [NodeStatus]
+    public var links: [LinkStatus]
+    public var processes: [ProcessStatus]
+    /// Data-plane counters per node and port, and drops by reason, when the
+    /// lab's daemon answers.
+    public var datapath: DatapathStatus?
+
+    public func jsonString() throws -> String { try JSON.string(self) }
+
+    public func text() -> String {
+        var out = "lab \(lab) (\(phase), from \(file))\n\n"
+        var rows: [[String]] = []
+        for node in nodes {
+            if !node.present { rows.append([node.name, node.kind, "(namespace missing)", "", "", ""]); continue }
+            for i in node.interfaces {
+                rows.append([node.name, node.kind, i.interface, "\(i.rxPackets)/\(i.rxBytes)", "\(i.txPackets)/\(i.txBytes)", "\(i.rxDropped)/\(i.txDropped)"])
+            }
+        }
+        out += TextTable.render(["NODE", "KIND", "IFACE", "RX pkts/bytes", "TX pkts/bytes", "DROP rx/tx"], rows)
+        if !links.isEmpty {
+            out += "\n" + TextTable.render(["LINK", "", "MTU"], links.map { [$0.a, $0.b, String($0.mtu)] })
+        }
+        if !processes.isEmpty {
+            out += "\n" + TextTable.render(["PROCESS", "NODE", "PID", "STATE"],
+                                           processes.map { [$0.role, $0.node ?? "-", String($0.pid), $0.running ? "running" : "exited"] })
+        }
+        if let datapath { out += "\n" + datapath.text() }
+        return out
+    }
+}
+
+public struct LabInspector {
+    public var store: LabStore
+    public init(store: LabStore) { self.store = store }
+
+    public func status(lab: String) throws -> LabStatusReport {
+        let state = try store.load(lab: lab)
+        let topology = try? TopologyLoader.load(path: store.topologyCopyPath(lab: lab))
+        var nodes: [LabStatusReport.NodeStatus] = []
+        for ns in state.namespaces {
+            let name = String(ns.dropFirst("wl-\(lab)-".count))
+            let kind = topology?.node(named: name)?.kind.rawValue ?? "?"
+            guard NetworkNamespace.exists(ns) else {
+                nodes.append(.init(name: name, kind: kind, namespace: ns, present: false, interfaces: []))
+                continue
+            }
+            let counters = (try? NetworkNamespace.run(ns) { try Self.interfaceCounters() }) ?? []
+            nodes.append(.init(name: name, kind: kind, namespace: ns, present: true, interfaces: counters.filter { $0.interface != "lo" }))
+        }
+        let links = (topology?.links ?? []).map {
+            LabStatusReport.LinkStatus(a: "\($0.a.node):\($0.a.interface)", b: "\($0.b.node):\($0.b.interface)", mtu: $0.mtu)
+        }
+        let processes = state.processes.map {
+            LabStatusReport.ProcessStatus(node: $0.node, role: $0.role, pid: $0.pid, running: ProcessIdentity.isAlive($0))
+        }
+        let datapath = state.controlSocket.flatMap { try? ControlClient(path: $0).status() }
+        return LabStatusReport(lab: lab, file: state.file, phase: state.phase, createdAt: state.createdAt,
+                               nodes: nodes, links: links, processes: processes, datapath: datapath)
+    }
+
+    /// /proc/net/dev of the calling thread's namespace (thread-self, since
+    /// /proc/self/net follows the main thread's namespace).
+    static func interfaceCounters() throws -> [LabStatusReport.InterfaceCounters] {
+        let text = try String(contentsOfFile: "/proc/thread-self/net/dev", encoding: .utf8)
+        return text.split(separator: "\n").dropFirst(2).compactMap { line in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { return nil }
+            let f = parts[1].split(separator: " ").compactMap { UInt64($0) }
+            guard f.count >= 16 else { return nil }
+            return .init(interface: parts[0].trimmingCharacters(in: .whitespaces), rxPackets: f[1], rxBytes: f[0], rxDropped: f[3],
+                         txPackets: f[9], txBytes: f[8], txDropped: f[11])
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Topology
+import Wire
+
+/// Everything `up` will create for a topology, computed without touching
+/// the system: namespaces, veth pairs, addresses, routes, sysctls and
+/// processes. `LabDeployer` applies it through rtnetlink; `IPScript` renders
+/// the same plan as `ip` commands (the baseline of the deploy benchmark).
+public struct LabPlan: Sendable {
+    public struct Namespace: Sendable, Hashable {
+        public var node: String
+        public var name: String
+    }
+
+    public struct VethEnd: Sendable, Hashable {
+        public var namespace: String
+        public var interface: String
+        public var mac: MACAddress
+    }
+
+    public struct Veth: Sendable, Hashable {
+        public var a: VethEnd
+        public var b: VethEnd
+        public var mtu: Int
+        /// "gw:eth1 ↔ sw:p1", for messages.
+        public var label: String
+    }
+
+    public struct Address: Sendable, Hashable {
+        public var namespace: String
+        public var interface: String
+        public var prefix: IPv4Prefix
+    }
+
+    public struct Route: Sendable, Hashable {
+        public var namespace: String
+        public var destination: IPv4Prefix
+        public var via: [IPv4Address]
+    }
+
+    public struct Sysctl: Sendable, Hashable {
+        public var namespace: String
+        /// Relative to /proc/sys, e.g. "net/ipv4/conf/all/arp_ignore".
+        public var key: String
+        public var value: String
+    }
+
+    public struct Interface: Sendable, Hashable {
+        public var namespace: String
+        public var interface: String
+    }
+
+    public struct ProcessSpec: Sendable, Hashable {
+        public var namespace: String
+        public var node: String
+        /// "serve", "run#1", …
+        public var role: String
+        public var arguments: [String]
+    }
+
+    public var lab: String
+    public var namespaces: [Namespace] = []
+    public var veths: [Veth] = []
+    public var addresses: [Address] = []
+    public var routes: [Route] = []
+    public var sysctls: [Sysctl] = []
+    /// Interfaces whose TX checksum offload goes off: frames a kernel sends
+    /// with a partial checksum reach AF_XDP and captures unfinished.
+    public var checksumOffloadOff: [Interface] = []
+    public var processes: [ProcessSpec] = []
+    /// What automatic configuration did, printed by `up`.
+    public var notes: [String] = []
+
+    /// Builds the plan. `serveCommand` is the argv prefix that runs the
+    /// built-in server (the wirelab binary and `serve`).
+    public init(topology: ResolvedTopology, serveCommand: [String]) {
+        lab = topology.name
+        func ns(_ node: String) -> String { LabStore.namespaceName(lab: topology.name, node: node) }
+
+        for node in topology.nodes {
+            namespaces.append(Namespace(node: node.name, name: ns(node.name)))
+            // Lab namespaces speak IPv4 only: IPv6 autoconfiguration would
+            // put router solicitations and MLD reports into every capture.
+            sysctls.append(Sysctl(namespace: ns(node.name), key: "net/ipv6/conf/all/disable_ipv6", value: "1"))
+            sysctls.append(Sysctl(namespace: ns(node.name), key: "net/ipv6/conf/default/disable_ipv6", value: "1"))
+        }
+
+        // Userspace nodes (switch, router, director): the Swift data plane
+        // owns their interfaces and addresses; their kernel must not forward
+        // or answer for them, so it gets no addresses and forwarding stays off.
+        for node in topology.nodes where node.kind != .host {
+            sysctls.append(Sysctl(namespace: ns(node.name), key: "net/ipv4/ip_forward", value: "0"))
+        }
+
+        for link in topology.links {
+            guard let nodeA = topology.node(named: link.a.node), let nodeB = topology.node(named: link.b.node) else { continue }
+            let ifA = nodeA.interfaces.first { $0.name == link.a.interface }
+            let ifB = nodeB.interfaces.first { $0.name == link.b.interface }
+            veths.append(Veth(
+                a: VethEnd(namespace: ns(nodeA.name), interface: link.a.interface,
+                           mac: ifA?.mac ?? MACAddress.derived(from: "\(topology.name)/\(nodeA.name)/\(link.a.interface)")),
+                b: VethEnd(namespace: ns(nodeB.name), interface: link.b.interface,
+                           mac: ifB?.mac ?? MACAddress.derived(from: "\(topology.name)/\(nodeB.name)/\(link.b.interface)")),
+                mtu: link.mtu,
+                label: "\(link.a.node):\(link.a.interface) ↔ \(link.b.node):\(link.b.interface)"))
+            for (node, end) in [(nodeA, link.a), (nodeB, link.b)] {
+                checksumOffloadOff.append(Interface(namespace: ns(node.name), interface: end.interface))
+            }
+        }
+
+        // Real servers of DR and TUN services carry the VIP on lo and must
+        // not answer ARP for it; real servers of NAT services send replies
+        // back through the director.
+        var realRoles: [String: [(Service, Node)]] = [:]   // host name → services
+        for director in topology.nodes where director.kind == .director {
+            for service in director.services {
+                for real in service.reals {
+                    for host in topology.nodes where host.kind == .host
+                        && host.interfaces.contains(where: { $0.addresses.contains { $0.address == real.ip } }) {
+                        realRoles[host.name, default: []].append((service, director))
+                    }
+                }
+            }
+        }
+
+        for node in topology.nodes where node.kind == .host {
+            let name = ns(node.name)
+            for iface in node.interfaces {
+                for prefix in iface.addresses {
+                    addresses.append(Address(namespace: name, interface: iface.name, prefix: prefix))
+                }
+            }
+            var natGateway: IPv4Address?
+            if node.auto, let roles = realRoles[node.name] {
+                var vips: [IPv4Address] = []
+                for (service, director) in roles {
+                    switch service.mode {
+                    case .dr, .tun:
+                        if !vips.contains(service.vip) { vips.append(service.vip) }
+                    case .nat:
+                        // The director's address on a subnet this host shares.
+                        let mine = node.interfaces.flatMap(\.addresses)
+                        natGateway = director.interfaces.flatMap(\.addresses).first { d in
+                            mine.contains { $0.contains(d.address) && $0.length == d.length }
+                        }?.address
+                    case .fullnat:
+                        break
+                    }
+                }
+                for vip in vips {
+                    addresses.append(Address(namespace: name, interface: "lo", prefix: IPv4Prefix(address: vip, length: 32)))
+                    notes.append("\(node.name): VIP \(vip)/32 on lo (real server of a DR/TUN service)")
+                }
+                if !vips.isEmpty {
+                    for key in ["all", "default"] + node.interfaces.map(\.name) {
+                        sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_ignore", value: "1"))
+                        sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_announce", value: "2"))
+                    }
+                    notes.append("\(node.name): arp_ignore=1 arp_announce=2 (does not answer ARP for its VIPs)")
+                }
+                if let gateway = natGateway {
+                    notes.append("\(node.name): default route via director \(gateway) (real server of a NAT service)")
+                }
+            }
+            for route in node.routes {
+                if let gateway = natGateway, route.destination.length == 0 { _ = gateway; continue }
+                routes.append(Route(namespace: name, destination: route.destination, via: route.nextHops))
+            }
+            if let gateway = natGateway {
+                routes.append(Route(namespace: name, destination: IPv4Prefix(address: .any, length: 0), via: [gateway]))
+            }
+            if let serve = node.serve {
+                var argv = serveCommand
+                if let http = serve.http { argv += ["--http", String(http)] }
+                if let udp = serve.udpEcho { argv += ["--udp-echo", String(udp)] }
+                argv += ["--name", node.name]
+                processes.append(ProcessSpec(namespace: name, node: node.name, role: "serve", arguments: argv))
+            }
+            for (i, command) in node.run.enumerated() {
+                processes.append(ProcessSpec(namespace: name, node: node.name, role: "run#\(i + 1)",
+                                             arguments: ["/bin/sh", "-c", command]))
+            }
+        }
+    }
+}

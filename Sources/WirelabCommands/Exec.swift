@@ -1,0 +1,36 @@
+import ArgumentParser
+import Glibc
+import Lab
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command inside a node's network namespace.",
+        discussion: "The command is run as given (argv), without a shell; use `-- sh -c '…'` for one.")
+
+    @Option(help: "The lab (default: the only lab that is up).") var lab: String?
+    @Argument(help: "The node.") var node: String
+    @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
+    @OptionGroup var state: StateOptions
+
+    func validate() throws {
+        if command.isEmpty { throw ValidationError("give the command after --, e.g. wirelab exec client -- ping 10.0.0.1") }
+    }
+
+    func run() throws {
+        let labName = try resolveLab(lab, store: state.store)
+        let labState = try state.store.load(lab: labName)
+        let namespace = LabStore.namespaceName(lab: labName, node: node)
+        guard labState.namespaces.contains(namespace) else {
+            let nodes = labState.namespaces.map { String($0.dropFirst("wl-\(labName)-".count)) }
+            printError("wirelab exec: lab \(labName) has no node \(node); nodes: \(nodes.joined(separator: ", "))")
+            throw ExitCode(1)
+        }
+        // Enter the namespace on this thread and replace the process: the
+        // command's exit status and terminal are the user's directly.
+        try NamespaceEntry.enter(namespace)
+        let argv = command.map { strdup($0) } + [nil]
+        execvp(command[0], argv)
+        printError("wirelab exec: \(command[0]): \(String(cString: strerror(errno)))")
+        throw ExitCode(127)
+    }
+}
