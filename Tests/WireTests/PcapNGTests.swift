@@ -4,7 +4,7 @@ import Testing
 
 /// An Ethernet + IPv4 + UDP frame with recognisable fields, `payload` bytes
 /// of 0x5a after the UDP header.
-func testFrame(src: MACAddress, dst: MACAddress, srcIP: IPv4Address, dstIP: IPv4Address, payload: Int = 18) -> [UInt8] {
+private func testFrame(src: MACAddress, dst: MACAddress, srcIP: IPv4Address, dstIP: IPv4Address, payload: Int = 18) -> [UInt8] {
     var f: [UInt8] = []
     for i in 0..<6 { f.append(dst[i]) }
     for i in 0..<6 { f.append(src[i]) }
@@ -28,7 +28,7 @@ func testFrame(src: MACAddress, dst: MACAddress, srcIP: IPv4Address, dstIP: IPv4
 
 /// Runs a program and returns its standard output (stderr is discarded:
 /// tshark warns about running as root).
-func runTool(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+private func runTool(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -41,12 +41,12 @@ func runTool(_ path: String, _ arguments: [String]) throws -> (status: Int32, ou
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-func temporaryPath(_ name: String) -> String {
+private func temporaryPath(_ name: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("wirelab-pcapng-\(UUID().uuidString)-\(name)").path
 }
 
-let tsharkPath = "/usr/bin/tshark"
-let tsharkInstalled = FileManager.default.isExecutableFile(atPath: tsharkPath)
+private let tsharkPath = "/usr/bin/tshark"
+private let tsharkInstalled = FileManager.default.isExecutableFile(atPath: tsharkPath)
 
 @Suite struct PcapNGTests {
     let gw = MACAddress(0x02, 0, 0, 0, 0, 0x01)
@@ -405,7 +405,7 @@ let tsharkInstalled = FileManager.default.isExecutableFile(atPath: tsharkPath)
 }
 
 /// Deterministic generator for the corruption test.
-struct SplitMix64: RandomNumberGenerator {
+private struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
@@ -418,7 +418,7 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// The bytes of a `tshark -x` hex dump ("0000  02 00 00 …  ascii").
-func hexDumpBytes(_ dump: String) -> [UInt8] {
+private func hexDumpBytes(_ dump: String) -> [UInt8] {
     var bytes: [UInt8] = []
     for line in dump.split(separator: "\n") {
         let parts = line.split(separator: " ", maxSplits: 1)
@@ -432,6 +432,6 @@ func hexDumpBytes(_ dump: String) -> [UInt8] {
     return bytes
 }
 
-func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8)] }
-func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+private func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8)] }
+private func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+private func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
