@@ -1,1 +1,0 @@
-// LinuxNet — see ../shared/DESIGN.md for what this layer holds.
