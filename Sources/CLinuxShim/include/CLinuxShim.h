@@ -6,6 +6,7 @@
 #define CLINUXSHIM_H
 #include <stdint.h>
 #include <sys/types.h>
+#include "cwl_net.h"
 
 int cwl_setns(int fd, int nstype);
 int cwl_unshare(int flags);
