@@ -25,14 +25,14 @@ let package = Package(
         .target(name: "LinuxNet", dependencies: ["Wire", "CXDP", "CPcap", "CLinuxShim"]),
         .target(name: "Lab", dependencies: ["Wire", "Datapath", "Topology", "LinuxNet"]),
         .target(name: "WirelabCommands", dependencies: [
-            "Lab", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Lab", "LinuxNet", "Topology", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "wirelab", dependencies: ["WirelabCommands"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "CXDP", "CPcap"]),
+        .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "Wire", "CXDP", "CPcap", "CLinuxShim"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "WirelabCommands"]),
     ],
     swiftLanguageModes: [.v5]

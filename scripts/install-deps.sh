@@ -6,7 +6,7 @@ PACKAGES=(
   pkg-config libxdp-dev libbpf-dev libpcap-dev   # C libraries (CXDP, CPcap)
   iproute2 ethtool                               # inspection, the ip-script baseline
   tshark tcpdump python3-scapy                   # cross-checks of Wire and captures
-  iperf3 curl                                    # end-to-end traffic
+  iperf3 curl iputils-ping                       # end-to-end traffic
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -58,59 +58,56 @@ public struct LabDeployer {
 
     private func build(_ plan: LabPlan, state: inout LabState) throws {
         progress("creating \(plan.namespaces.count) namespaces")
+        var handles: [String: NetworkNamespace.Handle] = [:]
+        var sockets: [String: RTNetlink] = [:]
+        defer { for h in handles.values { h.close() } }
         for ns in plan.namespaces {
             try NetworkNamespace.create(ns.name)
+            let handle = try NetworkNamespace.open(ns.name)
+            handles[ns.name] = handle
+            sockets[ns.name] = try RTNetlink(namespace: handle)
         }
-        var sockets: [String: RTNetlink] = [:]
-        defer { for s in sockets.values { s.close() } }
-        func netlink(_ ns: String) throws -> RTNetlink {
-            if let s = sockets[ns] { return s }
-            let s = try RTNetlink(namespace: ns)
-            sockets[ns] = s
-            return s
-        }
-        for ns in plan.namespaces { try netlink(ns.name).linkSetUp("lo") }
-
+        // Before links exist, so new interfaces inherit "default" settings.
         progress("sysctls")
-        try applySysctls(plan.sysctls)
+        for (ns, items) in Dictionary(grouping: plan.sysctls, by: \.namespace) {
+            try Sysctl.apply(items.map { Sysctl.Setting($0.key, $0.value) }, namespace: ns)
+        }
 
         progress("creating \(plan.veths.count) veth pairs")
-        var handles: [String: NetworkNamespace.Handle] = [:]
-        defer { for h in handles.values { h.close() } }
-        func handle(_ ns: String) throws -> NetworkNamespace.Handle {
-            if let h = handles[ns] { return h }
-            let h = try NetworkNamespace.open(ns)
-            handles[ns] = h
-            return h
-        }
-        for veth in plan.veths {
-            // Created from side a's socket, each end straight in its namespace.
-            do {
-                try netlink(veth.a.namespace).linkAddVeth(
-                    name: veth.a.interface, namespace: try handle(veth.a.namespace), mac: veth.a.mac,
-                    peer: veth.b.interface, peerNamespace: try handle(veth.b.namespace), peerMAC: veth.b.mac,
-                    mtu: veth.mtu)
-            } catch {
-                throw LabError("creating veth \(veth.label) in lab \(plan.lab): \(error)")
+        // Both ends are placed by namespace fd, so one socket creates every
+        // pair; requests are pipelined, one ACK per batch.
+        if let any = plan.namespaces.first.flatMap({ sockets[$0.name] }) {
+            try any.pipelined {
+                for veth in plan.veths {
+                    try any.linkAddVeth(name: veth.a.interface, peer: veth.b.interface,
+                                        peerNamespace: handles[veth.b.namespace], namespace: handles[veth.a.namespace],
+                                        mtu: veth.mtu, mac: veth.a.mac, peerMac: veth.b.mac)
+                }
             }
-        }
-        for veth in plan.veths {
-            try netlink(veth.a.namespace).linkSetUp(veth.a.interface)
-            try netlink(veth.b.namespace).linkSetUp(veth.b.interface)
         }
 
         progress("checksum offload off on \(plan.checksumOffloadOff.count) interfaces")
-        try applyOffloads(plan.checksumOffloadOff)
+        for (ns, items) in Dictionary(grouping: plan.checksumOffloadOff, by: \.namespace) {
+            let ethtool = try Ethtool(namespace: ns)
+            for item in items { try ethtool.setOffload(.transmitChecksum, false, interface: item.interface) }
+        }
 
         progress("\(plan.addresses.count) addresses, \(plan.routes.count) routes")
-        for a in plan.addresses {
-            do { try netlink(a.namespace).addressAdd(a.prefix, interface: a.interface) } catch {
-                throw LabError("adding \(a.prefix) to \(a.namespace):\(a.interface): \(error)")
+        let up = Dictionary(grouping: plan.veths.flatMap { [$0.a, $0.b] }, by: \.namespace)
+        let addresses = Dictionary(grouping: plan.addresses, by: \.namespace)
+        let routes = Dictionary(grouping: plan.routes, by: \.namespace)
+        for ns in plan.namespaces {
+            guard let netlink = sockets[ns.name] else { continue }
+            try netlink.pipelined {
+                try netlink.linkSetUp(name: "lo")
+                for end in up[ns.name] ?? [] { try netlink.linkSetUp(name: end.interface) }
+                for a in addresses[ns.name] ?? [] { try netlink.addressAdd(a.prefix, interface: a.interface) }
             }
-        }
-        for r in plan.routes {
-            do { try netlink(r.namespace).routeReplace(r.destination, via: r.via) } catch {
-                throw LabError("adding route \(r.destination) via \(r.via.map(\.description).joined(separator: ",")) in \(r.namespace): \(error)")
+            // Routes after addresses are in place: a gateway must be reachable.
+            if let nodeRoutes = routes[ns.name] {
+                try netlink.pipelined {
+                    for r in nodeRoutes { try netlink.routeReplace(destination: r.destination, via: r.via, interface: nil) }
+                }
             }
         }
 
@@ -119,39 +116,14 @@ public struct LabDeployer {
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         for spec in plan.processes {
             let log = "\(logs)/\(spec.node)-\(spec.role.replacingOccurrences(of: "#", with: "")).log"
-            let pid = try NamespaceProcess.spawn(spec.arguments, namespace: spec.namespace,
-                                                 output: .file(log), detached: true)
-            state.processes.append(.init(pid: pid, startTime: ProcessIdentity.startTime(of: pid) ?? 0,
+            let process = try NamespaceProcess.spawn(spec.arguments, namespace: spec.namespace,
+                                                     standardOutput: .file(log), standardError: .sameAsStandardOutput,
+                                                     detached: true)
+            state.processes.append(.init(pid: process.pid, startTime: ProcessIdentity.startTime(of: process.pid) ?? 0,
                                          node: spec.node, role: spec.role))
             try store.save(state)
         }
         try waitForServers(plan)
-    }
-
-    private func applySysctls(_ sysctls: [LabPlan.Sysctl]) throws {
-        let byNamespace = Dictionary(grouping: sysctls, by: \.namespace)
-        for (ns, items) in byNamespace {
-            try NetworkNamespace.run(ns) {
-                for s in items {
-                    do { try Sysctl.write(s.key, s.value) } catch {
-                        throw LabError("setting \(s.key)=\(s.value) in \(ns): \(error)")
-                    }
-                }
-            }
-        }
-    }
-
-    private func applyOffloads(_ interfaces: [LabPlan.Interface]) throws {
-        let byNamespace = Dictionary(grouping: interfaces, by: \.namespace)
-        for (ns, items) in byNamespace {
-            try NetworkNamespace.run(ns) {
-                for i in items {
-                    do { try Ethtool.setTxChecksumming(false, interface: i.interface) } catch {
-                        throw LabError("turning TX checksum offload off on \(ns):\(i.interface): \(error)")
-                    }
-                }
-            }
-        }
     }
 
     /// `up` returns once every built-in server accepts connections, so the

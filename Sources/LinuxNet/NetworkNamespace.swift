@@ -244,3 +244,16 @@ private final class ThreadWork {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
 }
+
+extension NetworkNamespace {
+    /// Moves the CALLING thread into the named namespace for good. Only for
+    /// a process about to exec a command there (`wirelab exec`); everything
+    /// else uses `run`, which leaves the caller's thread alone.
+    public static func enterOnCurrentThread(_ name: String) throws {
+        let handle = try open(name)
+        defer { handle.close() }
+        guard cwl_setns(handle.fileDescriptor, 0x4000_0000 /* CLONE_NEWNET */) == 0 else {
+            throw LinuxNetError(operation: "entering namespace", namespace: name, call: "setns", errno: Errno(rawValue: errno))
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Lab
+import LinuxNet
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +28,7 @@ struct Exec: ParsableCommand {
         }
         // Enter the namespace on this thread and replace the process: the
         // command's exit status and terminal are the user's directly.
-        try NamespaceEntry.enter(namespace)
+        try NetworkNamespace.enterOnCurrentThread(namespace)
         let argv = command.map { strdup($0) } + [nil]
         execvp(command[0], argv)
         printError("wirelab exec: \(command[0]): \(String(cString: strerror(errno)))")
