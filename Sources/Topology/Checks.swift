@@ -179,6 +179,8 @@ struct CheckContext {
     var interfaceNames: [String: [String]]
     /// Nodes whose interfaces could not all be read: don't report unknown ones.
     var incompleteNodes: Set<String>
+    /// Nodes with at least one interface address.
+    var addressedNodes: Set<String>
 }
 
 struct CheckDecoder {
@@ -399,7 +401,15 @@ struct CheckDecoder {
         if let c = f["count"] { guard let n = r.int(c, "count", in: 1...10_000) else { return nil }; count = n }
         guard let tn = r.require(f, "to", "ping", at: v.location, example: "to: 10.0.0.1"), let s = r.string(tn, "to") else { return nil }
         let target: ProbeTarget
-        if let a = IPv4Address(s) { target = .address(a) } else if ctx.nodes[s] != nil { target = .node(s) } else {
+        if let a = IPv4Address(s) { target = .address(a) } else if ctx.nodes[s] != nil {
+            let isSwitch = ctx.nodes[s] == .switch
+            guard ctx.addressedNodes.contains(s) || (!isSwitch && ctx.incompleteNodes.contains(s)) else {
+                d.error(tn.location, "'\(s)' has no address to ping",
+                        hint: isSwitch ? "a switch is layer 2 only; ping a host behind it" : "give '\(s)' an interface address, or ping another node")
+                return nil
+            }
+            target = .node(s)
+        } else {
             if s.first?.isNumber == true {
                 d.error(tn.location, "to '\(s)' is not an IPv4 address", hint: "e.g. 10.0.0.1")
             } else {

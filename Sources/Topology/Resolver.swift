@@ -71,7 +71,14 @@ struct TopologyResolver {
             }
         }
         var linkOf: [Endpoint: Link] = [:]
-        for l in links { linkOf[l.a] = l; linkOf[l.b] = l }
+        var portsOf: [String: [(Endpoint, Link)]] = [:]   // link ends per node, in link order
+        for l in links {
+            linkOf[l.a] = l
+            linkOf[l.b] = l
+            portsOf[l.a.node, default: []].append((l.a, l))
+            portsOf[l.b.node, default: []].append((l.b, l))
+        }
+        let nodesNamedInLinks = Set(used.keys.map(\.node))
 
         // MARK: Interfaces, switch ports, MACs
         var resolvedNodes: [Node] = []
@@ -99,13 +106,11 @@ struct TopologyResolver {
                             hint: "declare one and link it, e.g. interfaces: { eth0: { ip: 10.0.0.1/24 } }")
                 }
             } else {
-                for l in links {
-                    for e in [l.a, l.b] where e.node == n.name {
-                        interfaces.append(Interface(name: e.interface, mac: MACAddress.derived(from: "\(lab)/\(n.name)/\(e.interface)"),
-                                                    addresses: [], mtu: l.mtu, peer: l.peer(of: e), location: used[e] ?? l.location))
-                    }
+                for (e, l) in portsOf[n.name] ?? [] {
+                    interfaces.append(Interface(name: e.interface, mac: MACAddress.derived(from: "\(lab)/\(n.name)/\(e.interface)"),
+                                                addresses: [], mtu: l.mtu, peer: l.peer(of: e), location: used[e] ?? l.location))
                 }
-                if interfaces.isEmpty, !endsFailed, !used.keys.contains(where: { $0.node == n.name }) {
+                if interfaces.isEmpty, !endsFailed, !nodesNamedInLinks.contains(n.name) {
                     d.error(n.location, "switch '\(n.name)' has no ports", hint: "connect it with links, e.g. - [ h1:eth0, \(n.name):p1 ]")
                 }
             }
@@ -295,9 +300,21 @@ struct TopologyResolver {
                     let sharing = owners.filter { segmentOf[$0].map(directorSegments.contains) ?? false }
                     switch service.mode {
                     case .dr:
-                        if sharing.isEmpty, owners.allSatisfy({ complete[$0.node] ?? false }), n.complete {
+                        guard owners.allSatisfy({ complete[$0.node] ?? false }), n.complete else { break }
+                        if sharing.isEmpty {
                             d.error(real.location, "in dr mode a real server must share an L2 segment with the director: \(real.ip) ('\(owners[0])') is not on a segment of '\(n.name)'",
                                     hint: "connect '\(owners[0].node)' to a switch '\(n.name)' is on, or use mode: tun or nat")
+                        } else {
+                            // The director sends to the real's MAC, so it must reach it directly
+                            // from an interface on that segment.
+                            let onSegment = director.interfaces.filter { i in
+                                segmentOf[Endpoint(node: n.name, interface: i.name)].map { s in sharing.contains { segmentOf[$0] == s } } ?? false
+                            }
+                            if !onSegment.contains(where: { $0.addresses.contains { $0.length < 32 && $0.contains(real.ip) } }) {
+                                let have = onSegment.flatMap { i in i.addresses.map { "\(n.name):\(i.name) \($0.canonical)" } }
+                                d.error(real.location, "in dr mode the director must reach real server \(real.ip) directly, but it is in none of the director's subnets on that segment",
+                                        hint: have.isEmpty ? "give '\(n.name)' an address in the real server's subnet" : "the director has \(have.joined(separator: ", ")); put the real server in one of these subnets")
+                            }
                         }
                     case .nat, .tun, .fullnat:
                         let connected = director.connectedSubnets.contains { $0.subnet.contains(real.ip) }
@@ -351,7 +368,8 @@ struct TopologyResolver {
             }
             let ctx = CheckContext(nodes: Dictionary(nodes.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a }),
                                    nodeOrder: nodeNames, interfaces: ifaces, interfaceNames: names,
-                                   incompleteNodes: Set(nodes.filter { !$0.interfacesKnown || ($0.kind == .switch && !raw.linksComplete) }.map(\.name)))
+                                   incompleteNodes: Set(nodes.filter { !$0.interfacesKnown || !$0.complete || ($0.kind == .switch && endsFailed) }.map(\.name)),
+                                   addressedNodes: Set(topology.nodes.filter { !$0.addresses.isEmpty }.map(\.name)))
             checks = CheckDecoder(r: r, ctx: ctx).decode(cn)
         }
 

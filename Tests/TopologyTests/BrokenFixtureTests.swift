@@ -4,7 +4,7 @@
 //
 // To (re)write the sidecars after an intended message change, run
 //   WIRELAB_RECORD_FIXTURES=1 swift test --filter BrokenFixtureTests
-// and review the diff.
+// and review the diff (the next build refreshes the copied resources).
 import Foundation
 import Testing
 @testable import Topology
