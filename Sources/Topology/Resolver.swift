@@ -167,7 +167,7 @@ struct TopologyResolver {
         let allComplete = nodes.allSatisfy(\.complete) && raw.linksComplete
 
         // MARK: Duplicate addresses and MACs
-        for (si, seg) in segments.enumerated() {
+        for seg in segments {
             var addresses: [(IPv4Address, Endpoint, SourceLocation)] = []
             var macs: [(MACAddress, Endpoint, SourceLocation)] = []
             for e in seg.endpoints {
@@ -191,20 +191,21 @@ struct TopologyResolver {
                     d.error(loc, "MAC \(m) of '\(e)' is already used by '\(first)' on the same segment", hint: "every interface on a segment needs its own MAC; remove 'mac' to get a derived one")
                 } else { seenMAC[m] = e }
             }
-            _ = si
         }
-        // One node, one address, one interface (across segments).
+        // One address, one interface of a node, also across segments (the
+        // same segment was reported above).
         for n in topology.nodes {
             var seen: [IPv4Address: String] = [:]
             for i in n.interfaces {
-                let locs = addressLocations[Endpoint(node: n.name, interface: i.name)] ?? []
+                let e = Endpoint(node: n.name, interface: i.name)
+                let locs = addressLocations[e] ?? []
                 for (k, a) in i.addresses.enumerated() {
-                    if let other = seen[a.address] {
-                        if other != i.name, segmentOf[Endpoint(node: n.name, interface: i.name)] != segmentOf[Endpoint(node: n.name, interface: other)] || segmentOf[Endpoint(node: n.name, interface: i.name)] == nil {
-                            d.error(k < locs.count ? locs[k] : i.location, "address \(a.address) is already on '\(n.name):\(other)'",
-                                    hint: "an address belongs on one interface of a node")
-                        }
-                    } else { seen[a.address] = i.name }
+                    guard let other = seen[a.address] else { seen[a.address] = i.name; continue }
+                    let sameSegment = segmentOf[e] != nil && segmentOf[e] == segmentOf[Endpoint(node: n.name, interface: other)]
+                    if !sameSegment {
+                        d.error(k < locs.count ? locs[k] : i.location, "address \(a.address) is already on '\(n.name):\(other)'",
+                                hint: "an address belongs on one interface of a node")
+                    }
                 }
             }
         }
