@@ -1,0 +1,405 @@
+// The resolved, typed model of a topology file (format v1, see DESIGN.md).
+//
+// Everything here is a plain value: the loader builds it once, the lab
+// deployer, the simulator and the checks read it. Every element that came
+// from the file keeps the `SourceLocation` of the YAML node it came from, so
+// later stages (deploy, checks) can point back into the file too.
+import Wire
+
+/// A resolved topology: nodes with their interfaces, links, L2 segments and
+/// checks, with every default applied and every cross-reference checked.
+public struct ResolvedTopology: Sendable {
+    /// The lab name (`name:`); namespaces are `wl-<name>-<node>`.
+    public var name: String
+    /// The file name as given to the loader (used in every `SourceLocation`).
+    public var file: String
+    public var defaults: Defaults
+    /// Nodes in file order.
+    public var nodes: [Node]
+    /// Links in file order.
+    public var links: [Link]
+    /// Checks in file order.
+    public var checks: [Check]
+    /// L2 broadcast domains, ordered by their first link in the file.
+    public var segments: [Segment]
+
+    private var nodeIndex: [String: Int]
+    private var linkIndex: [Endpoint: Int]
+    private var segmentIndex: [Endpoint: Int]
+
+    init(name: String, file: String, defaults: Defaults, nodes: [Node], links: [Link],
+         checks: [Check], segments: [Segment]) {
+        self.name = name
+        self.file = file
+        self.defaults = defaults
+        self.nodes = nodes
+        self.links = links
+        self.checks = checks
+        self.segments = segments
+        nodeIndex = Dictionary(nodes.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var li: [Endpoint: Int] = [:]
+        for (i, link) in links.enumerated() {
+            li[link.a] = li[link.a] ?? i
+            li[link.b] = li[link.b] ?? i
+        }
+        linkIndex = li
+        var si: [Endpoint: Int] = [:]
+        for (i, segment) in segments.enumerated() {
+            for e in segment.endpoints { si[e] = i }
+        }
+        segmentIndex = si
+    }
+
+    /// The node called `name`, if any.
+    public func node(named name: String) -> Node? {
+        guard let i = nodeIndex[name], i < nodes.count, nodes[i].name == name else {
+            return nodes.first { $0.name == name }
+        }
+        return nodes[i]
+    }
+
+    /// The link one of whose ends is `endpoint`, if any.
+    public func link(at endpoint: Endpoint) -> Link? {
+        guard let i = linkIndex[endpoint], i < links.count,
+              links[i].a == endpoint || links[i].b == endpoint else {
+            return links.first { $0.a == endpoint || $0.b == endpoint }
+        }
+        return links[i]
+    }
+
+    /// The L2 segment `endpoint` belongs to, if it is a link end.
+    public func segment(containing endpoint: Endpoint) -> Segment? {
+        guard let i = segmentIndex[endpoint], i < segments.count,
+              segments[i].endpoints.contains(endpoint) else {
+            return segments.first { $0.endpoints.contains(endpoint) }
+        }
+        return segments[i]
+    }
+
+    /// The interface at `endpoint` (declared, or a switch port), if any.
+    public func interface(at endpoint: Endpoint) -> Interface? {
+        node(named: endpoint.node)?.interface(named: endpoint.interface)
+    }
+}
+
+/// The `defaults:` section.
+public struct Defaults: Sendable, Hashable {
+    /// How userspace nodes open their ports (`datapath:`); default `.afxdp`.
+    public var datapath: DatapathKind
+    /// Capture every link to pcap (`capture:`); default `false`.
+    public var capture: Bool
+
+    public init(datapath: DatapathKind = .afxdp, capture: Bool = false) {
+        self.datapath = datapath
+        self.capture = capture
+    }
+}
+
+/// How a userspace node's ports are opened.
+public enum DatapathKind: String, Sendable, Hashable, CaseIterable {
+    /// AF_XDP sockets (libxdp), the default.
+    case afxdp
+    /// Raw AF_PACKET sockets.
+    case afpacket
+}
+
+/// One node of the lab. What a kind accepts is registered in `NodeKinds.swift`.
+public struct Node: Sendable {
+    public var name: String
+    public var kind: NodeKind
+    /// Declared interfaces in file order; for a switch, one per link end
+    /// (named as in the links), in link order.
+    public var interfaces: [Interface]
+    /// Static routes (hosts, routers, directors), in file order.
+    public var routes: [Route]
+    /// The node's `datapath:` or the lab default. Meaningful for userspace
+    /// nodes (switch, router, director); hosts are kernel stacks.
+    public var datapath: DatapathKind
+    /// The built-in server (`serve:`, hosts only).
+    public var serve: ServeSpec?
+    /// Commands to run in the node's namespace once the lab is up (`run:`).
+    public var run: [String]
+    /// Automatic real-server configuration (VIP on `lo`, ARP sysctls, …);
+    /// `auto: false` turns it off (hosts only). Default `true`.
+    public var auto: Bool
+    /// Static 1:1 NAT (`nat:`, routers only).
+    public var nat: [StaticNAT]
+    /// Virtual services (`services:`, directors only).
+    public var services: [Service]
+    /// VRRP (`vrrp:`, directors only).
+    public var vrrp: VRRPConfig?
+    /// ECMP hash configuration (`ecmp:`, routers only; default for all).
+    public var ecmp: ECMPHashConfig
+    /// Where the node's name is written in `nodes:`.
+    public var location: SourceLocation
+
+    /// The interface called `name`, if any.
+    public func interface(named name: String) -> Interface? {
+        interfaces.first { $0.name == name }
+    }
+
+    /// All interface addresses of the node, in interface order.
+    public var addresses: [IPv4Prefix] { interfaces.flatMap(\.addresses) }
+
+    /// The connected subnets (interface addresses with host bits cleared).
+    public var connectedSubnets: [(interface: String, subnet: IPv4Prefix)] {
+        interfaces.flatMap { i in i.addresses.filter { $0.length < 32 }.map { (i.name, $0.canonical) } }
+    }
+
+    /// Whether a userspace data-plane element runs this node (everything but hosts).
+    public var isUserspace: Bool { kind.isUserspace }
+}
+
+/// One network interface of a node.
+public struct Interface: Sendable {
+    public var name: String
+    /// `mac:` if given, else `MACAddress.derived(from: "<lab>/<node>/<interface>")`.
+    public var mac: MACAddress
+    /// Interface addresses with prefix length, in file order (`ip:`).
+    public var addresses: [IPv4Prefix]
+    /// The MTU of the interface's link (default 1500).
+    public var mtu: Int
+    /// The other end of this interface's link.
+    public var peer: Endpoint?
+    /// Where the interface is declared (for switch ports: the link end).
+    public var location: SourceLocation
+}
+
+/// One end of a link, written `node:interface`.
+public struct Endpoint: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var node: String
+    public var interface: String
+
+    public init(node: String, interface: String) {
+        self.node = node
+        self.interface = interface
+    }
+
+    /// Parses `node:interface` (exactly one `:`, both sides non-empty).
+    public init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        self.init(node: String(parts[0]), interface: String(parts[1]))
+    }
+
+    public var description: String { "\(node):\(interface)" }
+
+    public static func < (a: Endpoint, b: Endpoint) -> Bool {
+        (a.node, a.interface) < (b.node, b.interface)
+    }
+}
+
+/// A veth pair between two interfaces.
+public struct Link: Sendable {
+    public var a: Endpoint
+    public var b: Endpoint
+    /// Link MTU, 68...9000, default 1500.
+    public var mtu: Int
+    /// Where the link is written in `links:`.
+    public var location: SourceLocation
+
+    /// The end opposite `end`, if `end` is one of this link's ends.
+    public func peer(of end: Endpoint) -> Endpoint? {
+        end == a ? b : end == b ? a : nil
+    }
+}
+
+/// A static route. Several next hops make it an ECMP route.
+public struct Route: Sendable, Hashable {
+    /// The destination prefix (`default` is `0.0.0.0/0`), host bits clear.
+    public var destination: IPv4Prefix
+    /// Next-hop gateways; two or more means ECMP.
+    public var nextHops: [IPv4Address]
+    public var location: SourceLocation
+
+    public var isDefault: Bool { destination.length == 0 }
+    public var isMultipath: Bool { nextHops.count > 1 }
+}
+
+/// ECMP hash configuration of a router (`ecmp: { fields: [...], seed: N }`).
+public struct ECMPHashConfig: Sendable, Hashable {
+    /// Header fields hashed, in the order written; default all five.
+    public var fields: [HashField]
+    /// Hash seed; default 0.
+    public var seed: UInt32
+
+    public init(fields: [HashField] = HashField.allCases, seed: UInt32 = 0) {
+        self.fields = fields
+        self.seed = seed
+    }
+}
+
+/// A header field that ECMP hashes on.
+public enum HashField: String, Sendable, Hashable, CaseIterable {
+    case srcIP = "src-ip"
+    case dstIP = "dst-ip"
+    case proto
+    case srcPort = "src-port"
+    case dstPort = "dst-port"
+}
+
+/// The built-in server on a host (`serve: { http: 80, udp-echo: 9000 }`).
+public struct ServeSpec: Sendable, Hashable {
+    /// TCP port of the HTTP server that answers with the node's name.
+    public var http: Int?
+    /// UDP port of the echo server.
+    public var udpEcho: Int?
+}
+
+/// A static 1:1 NAT entry on a router: `public` ↔ `private`, both directions.
+public struct StaticNAT: Sendable, Hashable {
+    public var publicAddress: IPv4Address
+    public var privateAddress: IPv4Address
+    public var location: SourceLocation
+}
+
+/// Transport protocol of a service or probe.
+public enum TransportProtocol: String, Sendable, Hashable, CaseIterable {
+    case tcp, udp
+}
+
+/// LVS scheduler.
+public enum Scheduler: String, Sendable, Hashable, CaseIterable {
+    /// Round robin.
+    case rr
+    /// Weighted round robin.
+    case wrr
+    /// Least connections.
+    case lc
+    /// Weighted least connections (the ipvsadm default).
+    case wlc
+    /// Source hashing.
+    case sh
+    /// Destination hashing.
+    case dh
+    /// Maglev hashing.
+    case mh
+}
+
+/// LVS forwarding mode.
+public enum ForwardingMode: String, Sendable, Hashable, CaseIterable {
+    /// NAT: dst IP:port rewritten to the real; replies through the director.
+    case nat
+    /// Direct routing: only MACs change (the default, as in ipvsadm).
+    case dr
+    /// IPIP tunnelling to the real.
+    case tun
+    /// Full NAT: source rewritten to a local address as well.
+    case fullnat
+}
+
+/// A virtual service on a director.
+public struct Service: Sendable {
+    public var vip: IPv4Address
+    public var port: Int
+    /// `protocol:` (tcp | udp), default tcp.
+    public var proto: TransportProtocol
+    /// Default `wlc`, as in ipvsadm.
+    public var scheduler: Scheduler
+    /// Default `dr`, as in ipvsadm.
+    public var mode: ForwardingMode
+    public var reals: [RealServer]
+    public var health: HealthCheck?
+    /// Persistence timeout (`persistence: 300s`).
+    public var persistence: DurationSpec?
+    /// Client netmask for persistence (`persistence-mask: 255.255.255.0`).
+    public var persistenceMask: IPv4Address?
+    /// Source addresses of FULLNAT (`local-addresses:`, fullnat only).
+    public var localAddresses: [IPv4Address]
+    public var location: SourceLocation
+}
+
+/// One real server of a service.
+public struct RealServer: Sendable, Hashable {
+    public var ip: IPv4Address
+    /// Default: the service port.
+    public var port: Int
+    /// Default 1; 0 takes the real out of rotation without removing it.
+    public var weight: Int
+    public var location: SourceLocation
+}
+
+/// A health check of a service's real servers.
+public struct HealthCheck: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// A TCP connect to the real's port.
+        case tcp
+        /// `GET path`; healthy if the status is `expectStatus`.
+        case http(path: String, expectStatus: Int)
+    }
+    public var kind: Kind
+    /// Port to check; default the real's port.
+    public var port: Int?
+    /// Default 1s.
+    public var interval: DurationSpec
+    /// Default 1s.
+    public var timeout: DurationSpec
+    /// Consecutive failures before a real is taken out; default 2.
+    public var fail: Int
+    /// Consecutive successes before it is put back; default 1.
+    public var rise: Int
+}
+
+/// VRRP on a director (`vrrp: { group, priority, vips, interval, preempt }`).
+public struct VRRPConfig: Sendable, Hashable {
+    /// Virtual router id, 1...255.
+    public var group: Int
+    /// 1...254.
+    public var priority: Int
+    public var vips: [IPv4Address]
+    /// Advertisement interval, default 1s.
+    public var interval: DurationSpec
+    /// Default true.
+    public var preempt: Bool
+    public var location: SourceLocation
+}
+
+/// One L2 broadcast domain: the two ends of a plain link, or every link end
+/// joined through one or more switches (switches chained by links merge).
+public struct Segment: Sendable, Hashable {
+    /// Every link end in the domain (switch ports included), in link order.
+    public var endpoints: [Endpoint]
+    /// Switches inside the domain, in file order.
+    public var switches: [String]
+
+    /// Link ends that are not switch ports: the interfaces that send and
+    /// receive in this domain.
+    public var stations: [Endpoint] {
+        endpoints.filter { !switches.contains($0.node) }
+    }
+}
+
+/// A duration written `500ms`, `1s`, `2m`, `1h` (whole milliseconds).
+public struct DurationSpec: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var milliseconds: Int
+
+    public init(milliseconds: Int) { self.milliseconds = milliseconds }
+    public static func seconds(_ s: Int) -> DurationSpec { DurationSpec(milliseconds: s * 1000) }
+
+    /// Parses `<digits><unit>` with unit `ms`, `s`, `m` or `h`.
+    public init?(_ text: some StringProtocol) {
+        let s = String(text)
+        let digits = s.prefix { $0.isASCII && $0.isNumber }
+        let unit = s.dropFirst(digits.count)
+        guard !digits.isEmpty, digits.count <= 9, let n = Int(digits) else { return nil }
+        switch unit {
+        case "ms": milliseconds = n
+        case "s": milliseconds = n * 1000
+        case "m": milliseconds = n * 60_000
+        case "h": milliseconds = n * 3_600_000
+        default: return nil
+        }
+    }
+
+    public var seconds: Double { Double(milliseconds) / 1000 }
+    public var duration: Swift.Duration { .milliseconds(milliseconds) }
+
+    public var description: String {
+        if milliseconds != 0 && milliseconds % 3_600_000 == 0 { return "\(milliseconds / 3_600_000)h" }
+        if milliseconds != 0 && milliseconds % 60_000 == 0 { return "\(milliseconds / 60_000)m" }
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
+        return "\(milliseconds)ms"
+    }
+
+    public static func < (a: DurationSpec, b: DurationSpec) -> Bool { a.milliseconds < b.milliseconds }
+}

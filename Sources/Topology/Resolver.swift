@@ -1,0 +1,407 @@
+// Stage 2: resolve the raw nodes and links into the typed model and check
+// everything that relates one part of the file to another: link ends,
+// switch ports, L2 segments, duplicate addresses, next hops, real servers,
+// VRRP, checks.
+import Wire
+
+struct TopologyResolver {
+    let r: Reader
+    let raw: RawTopology
+    let file: String
+    var d: Diagnostics { r.d }
+
+    /// Lab name for derived MACs when the name itself was bad.
+    var lab: String { raw.name ?? "lab" }
+
+    func resolve() -> ResolvedTopology {
+        let nodes = raw.nodes
+        var index: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() where index[n.name] == nil { index[n.name] = i }
+        let nodeNames = nodes.map(\.name)
+
+        // MARK: Links and their ends
+        var used: [Endpoint: SourceLocation] = [:]
+        var links: [Link] = []
+        // When a link end could not be resolved, "not connected" errors are
+        // likely its echo: don't report them.
+        var endsFailed = !raw.linksComplete
+        for rl in raw.links {
+            var good = true
+            for end in rl.ends {
+                let e = end.endpoint
+                guard let ni = index[e.node] else {
+                    let hint = Suggest.didYouMean(e.node, nodeNames) ?? "nodes: \(Suggest.list(nodeNames))"
+                    d.error(end.location, "link end '\(e)' names no node", hint: hint)
+                    endsFailed = true
+                    good = false
+                    continue
+                }
+                let node = nodes[ni]
+                if let kind = node.kind {
+                    if kind.declaresInterfaces {
+                        if node.interfacesKnown, !node.interfaces.contains(where: { $0.name == e.interface }) {
+                            let names = node.interfaces.map(\.name)
+                            let list = names.isEmpty ? "'\(e.node)' declares no interfaces; add interfaces: { \(e.interface): { ip: … } }"
+                                : "'\(e.node)' declares: \(Suggest.list(names))"
+                            d.error(end.location, "link end '\(e)' names an interface '\(e.node)' does not declare",
+                                    hint: Suggest.didYouMean(e.interface, names).map { "\($0) \(list)" } ?? list)
+                            endsFailed = true
+                            good = false
+                            continue
+                        }
+                    } else if let (problem, hint) = RawDecoder.interfaceNameProblem(e.interface) {
+                        d.error(end.location, "switch port name '\(e.interface)' \(problem)", hint: hint)
+                        endsFailed = true
+                        good = false
+                        continue
+                    }
+                }
+                if let first = used[e] {
+                    let hint = node.kind == .switch
+                        ? "each port takes one link; use another port name such as '\(e.node):\(freshPort(for: e.node))'"
+                        : "each interface takes one link; declare another interface, or connect both through a switch"
+                    d.error(end.location, "interface '\(e)' is already used by the link at \(first.lineColumn)", hint: hint)
+                    good = false
+                    continue
+                }
+                used[e] = end.location
+            }
+            if good {
+                links.append(Link(a: rl.ends[0].endpoint, b: rl.ends[1].endpoint, mtu: rl.mtu, location: rl.location))
+            }
+        }
+        var linkOf: [Endpoint: Link] = [:]
+        var portsOf: [String: [(Endpoint, Link)]] = [:]   // link ends per node, in link order
+        for l in links {
+            linkOf[l.a] = l
+            linkOf[l.b] = l
+            portsOf[l.a.node, default: []].append((l.a, l))
+            portsOf[l.b.node, default: []].append((l.b, l))
+        }
+        let nodesNamedInLinks = Set(used.keys.map(\.node))
+
+        // MARK: Interfaces, switch ports, MACs
+        var resolvedNodes: [Node] = []
+        var addressLocations: [Endpoint: [SourceLocation]] = [:]
+        var macLocations: [Endpoint: SourceLocation] = [:]
+        for n in nodes {
+            let kind = n.kind ?? .host
+            var interfaces: [Interface] = []
+            if kind.declaresInterfaces {
+                for ri in n.interfaces {
+                    let e = Endpoint(node: n.name, interface: ri.name)
+                    let link = linkOf[e]
+                    interfaces.append(Interface(name: ri.name, mac: ri.mac ?? MACAddress.derived(from: "\(lab)/\(n.name)/\(ri.name)"),
+                                                addresses: ri.addresses, mtu: link?.mtu ?? TopologyLimits.defaultMTU,
+                                                peer: link?.peer(of: e), location: ri.location))
+                    addressLocations[e] = ri.addressLocations
+                    macLocations[e] = ri.macLocation ?? ri.location
+                    if link == nil, used[e] == nil, !endsFailed, n.kind != nil, RawDecoder.interfaceNameProblem(ri.name) == nil {
+                        d.error(ri.location, "interface '\(e)' is not connected by any link",
+                                hint: "add a link such as - [ \(e), other:eth0 ], or remove the interface")
+                    }
+                }
+                if n.kind != nil, n.interfacesKnown, n.interfaces.isEmpty {
+                    d.error(n.location, "\(kind.spec.article) '\(n.name)' has no interfaces",
+                            hint: "declare one and link it, e.g. interfaces: { eth0: { ip: 10.0.0.1/24 } }")
+                }
+            } else {
+                for (e, l) in portsOf[n.name] ?? [] {
+                    interfaces.append(Interface(name: e.interface, mac: MACAddress.derived(from: "\(lab)/\(n.name)/\(e.interface)"),
+                                                addresses: [], mtu: l.mtu, peer: l.peer(of: e), location: used[e] ?? l.location))
+                }
+                if interfaces.isEmpty, !endsFailed, !nodesNamedInLinks.contains(n.name) {
+                    d.error(n.location, "switch '\(n.name)' has no ports", hint: "connect it with links, e.g. - [ h1:eth0, \(n.name):p1 ]")
+                }
+            }
+            resolvedNodes.append(Node(name: n.name, kind: kind, interfaces: interfaces, routes: n.routes.map(\.route),
+                                      datapath: n.datapath ?? raw.defaults.datapath, serve: n.serve, run: n.run, auto: n.auto,
+                                      nat: n.nat, services: n.services, vrrp: n.vrrp, ecmp: n.ecmp, location: n.location))
+        }
+
+        // MARK: Segments
+        let isSwitch = Set(nodes.filter { $0.kind == .switch }.map(\.name))
+        var uf = UnionFind<Endpoint>()
+        var switchUF = UnionFind<String>()
+        for l in links {
+            uf.union(l.a, l.b)
+            if isSwitch.contains(l.a.node), isSwitch.contains(l.b.node) {
+                if switchUF.find(l.a.node) == switchUF.find(l.b.node) {
+                    let path = l.a.node == l.b.node ? "'\(l.a.node)' to itself" : "'\(l.a.node)' and '\(l.b.node)', already joined through other links"
+                    d.error(l.location, "this link closes a loop between switches: \(path)",
+                            hint: "learning switches have no spanning tree, so a loop floods frames forever; remove one link")
+                } else {
+                    switchUF.union(l.a.node, l.b.node)
+                }
+            }
+        }
+        // Ports of one switch are one domain.
+        var firstPort: [String: Endpoint] = [:]
+        for l in links {
+            for e in [l.a, l.b] where isSwitch.contains(e.node) {
+                if let p = firstPort[e.node] { uf.union(p, e) } else { firstPort[e.node] = e }
+            }
+        }
+        var segmentOfRoot: [Endpoint: Int] = [:]
+        var segments: [Segment] = []
+        for l in links {
+            for e in [l.a, l.b] {
+                let root = uf.find(e)
+                if let s = segmentOfRoot[root] {
+                    segments[s].endpoints.append(e)
+                } else {
+                    segmentOfRoot[root] = segments.count
+                    segments.append(Segment(endpoints: [e], switches: []))
+                }
+            }
+        }
+        for n in nodes where isSwitch.contains(n.name) {
+            if let p = firstPort[n.name], let s = segmentOfRoot[uf.find(p)] { segments[s].switches.append(n.name) }
+        }
+        var segmentOf: [Endpoint: Int] = [:]
+        for (i, s) in segments.enumerated() { for e in s.endpoints { segmentOf[e] = i } }
+
+        let topology = ResolvedTopology(name: raw.name ?? "", file: file, defaults: raw.defaults, nodes: resolvedNodes,
+                                        links: links, checks: [], segments: segments)
+        let complete = Dictionary(nodes.map { ($0.name, $0.complete) }, uniquingKeysWith: { a, _ in a })
+        let allComplete = nodes.allSatisfy(\.complete) && raw.linksComplete
+
+        // MARK: Duplicate addresses and MACs
+        for seg in segments {
+            var addresses: [(IPv4Address, Endpoint, SourceLocation)] = []
+            var macs: [(MACAddress, Endpoint, SourceLocation)] = []
+            for e in seg.endpoints {
+                guard let i = topology.interface(at: e) else { continue }
+                let locs = addressLocations[e] ?? []
+                for (k, a) in i.addresses.enumerated() { addresses.append((a.address, e, k < locs.count ? locs[k] : i.location)) }
+                macs.append((i.mac, e, macLocations[e] ?? i.location))
+            }
+            addresses.sort { $0.2 < $1.2 }
+            var seenAddress: [IPv4Address: Endpoint] = [:]
+            for (a, e, loc) in addresses {
+                if let first = seenAddress[a] {
+                    d.error(loc, "address \(a) is already used by '\(first)' on the same segment",
+                            hint: first.node == e.node ? "an address belongs on one interface" : "give '\(e)' another address in its subnet")
+                } else { seenAddress[a] = e }
+            }
+            macs.sort { $0.2 < $1.2 }
+            var seenMAC: [MACAddress: Endpoint] = [:]
+            for (m, e, loc) in macs {
+                if let first = seenMAC[m] {
+                    d.error(loc, "MAC \(m) of '\(e)' is already used by '\(first)' on the same segment", hint: "every interface on a segment needs its own MAC; remove 'mac' to get a derived one")
+                } else { seenMAC[m] = e }
+            }
+        }
+        // One address, one interface of a node, also across segments (the
+        // same segment was reported above).
+        for n in topology.nodes {
+            var seen: [IPv4Address: String] = [:]
+            for i in n.interfaces {
+                let e = Endpoint(node: n.name, interface: i.name)
+                let locs = addressLocations[e] ?? []
+                for (k, a) in i.addresses.enumerated() {
+                    guard let other = seen[a.address] else { seen[a.address] = i.name; continue }
+                    let sameSegment = segmentOf[e] != nil && segmentOf[e] == segmentOf[Endpoint(node: n.name, interface: other)]
+                    if !sameSegment {
+                        d.error(k < locs.count ? locs[k] : i.location, "address \(a.address) is already on '\(n.name):\(other)'",
+                                hint: "an address belongs on one interface of a node")
+                    }
+                }
+            }
+        }
+
+        // Who answers for an address on a segment: interface addresses and VRRP VIPs.
+        func owners(onSegment s: Int) -> [(IPv4Address, String)] {
+            var out: [(IPv4Address, String)] = []
+            for e in segments[s].endpoints {
+                guard let n = topology.node(named: e.node), let i = n.interface(named: e.interface) else { continue }
+                for a in i.addresses { out.append((a.address, "\(e)")) }
+                if let v = n.vrrp {
+                    for vip in v.vips where i.addresses.contains(where: { $0.length < 32 && $0.contains(vip) }) {
+                        out.append((vip, "vrrp vip of \(n.name)"))
+                    }
+                }
+            }
+            return out
+        }
+        func segmentComplete(_ s: Int) -> Bool {
+            segments[s].endpoints.allSatisfy { complete[$0.node] ?? false }
+        }
+
+        // MARK: Routes
+        for (ni, n) in nodes.enumerated() where n.kind != nil {
+            let node = topology.nodes[ni]
+            var seenDest: [IPv4Prefix: SourceLocation] = [:]
+            for rr in n.routes {
+                let route = rr.route
+                if let first = seenDest[route.destination] {
+                    d.error(route.location, "a route to \(route.isDefault ? "default" : route.destination.description) is already given at \(first.lineColumn)",
+                            hint: "for ECMP list several next hops in one route: { to: \(route.isDefault ? "default" : route.destination.description), via: [ a, b ] }")
+                    continue
+                }
+                seenDest[route.destination] = route.location
+                // Reachability needs every address of the node.
+                guard n.complete else { continue }
+                for (k, hop) in route.nextHops.enumerated() {
+                    let loc = rr.hopLocations[k]
+                    if let own = node.interfaces.first(where: { $0.addresses.contains { $0.address == hop } }) {
+                        d.error(loc, "route via \(hop): the next hop is an address of '\(n.name)' itself (\(own.name))",
+                                hint: "a next hop is a neighbour's address, e.g. the gateway's")
+                        continue
+                    }
+                    let connected = node.connectedSubnets
+                    guard let via = connected.first(where: { $0.subnet.contains(hop) }) else {
+                        let list = connected.isEmpty ? "'\(n.name)' has no interface addresses"
+                            : "connected subnets of '\(n.name)': " + connected.map { "\($0.subnet) (\($0.interface))" }.joined(separator: ", ")
+                        d.error(loc, "route via an unreachable next hop: \(hop) is not in any subnet connected to '\(n.name)'",
+                                hint: "a next hop must be on a directly connected subnet; \(list)")
+                        continue
+                    }
+                    let e = Endpoint(node: n.name, interface: via.interface)
+                    guard let s = segmentOf[e], segmentComplete(s) else { continue }
+                    let here = owners(onSegment: s).filter { $0.1 != "\(e)" }
+                    if !here.contains(where: { $0.0 == hop }) {
+                        let candidates = here.filter { via.subnet.contains($0.0) }
+                        let names = candidates.map { "\($0.0) (\($0.1))" }
+                        let dym = Suggest.didYouMean(hop.description, candidates.map(\.0.description))
+                        let hint = candidates.isEmpty ? "no other node on that segment has an address in \(via.subnet)"
+                            : [dym, "addresses there: \(Suggest.list(names, limit: 6))"].compactMap { $0 }.joined(separator: " ")
+                        d.error(loc, "route via an unreachable next hop: no node on the segment of '\(e)' has address \(hop)", hint: hint)
+                    }
+                }
+            }
+        }
+
+        // MARK: Directors: real servers, VRRP
+        var addressOwners: [IPv4Address: [Endpoint]] = [:]
+        for n in topology.nodes {
+            for i in n.interfaces { for a in i.addresses { addressOwners[a.address, default: []].append(Endpoint(node: n.name, interface: i.name)) } }
+        }
+        var vrrpGroups: [String: (node: String, config: VRRPConfig)] = [:]
+        for (ni, n) in nodes.enumerated() where n.kind == .director {
+            let director = topology.nodes[ni]
+            let directorSegments = Set(director.interfaces.compactMap { segmentOf[Endpoint(node: n.name, interface: $0.name)] })
+            for service in director.services {
+                for real in service.reals {
+                    let owners = addressOwners[real.ip] ?? []
+                    guard !owners.isEmpty else {
+                        if allComplete {
+                            let hosts = topology.nodes.filter { $0.kind == .host }.flatMap { h in h.addresses.map(\.address.description) }
+                            d.error(real.location, "real server \(real.ip) is not an address of any node",
+                                    hint: (Suggest.didYouMean(real.ip.description, hosts).map { "\($0) " } ?? "")
+                                        + "give a host this address, e.g. interfaces: { eth0: { ip: \(real.ip)/24 } }")
+                        }
+                        continue
+                    }
+                    if owners.contains(where: { $0.node == n.name }) {
+                        d.error(real.location, "real server \(real.ip) is the director's own address",
+                                hint: "a real server is another node, usually a host with serve: { http: \(service.port) }")
+                        continue
+                    }
+                    let sharing = owners.filter { segmentOf[$0].map(directorSegments.contains) ?? false }
+                    switch service.mode {
+                    case .dr:
+                        guard owners.allSatisfy({ complete[$0.node] ?? false }), n.complete else { break }
+                        if sharing.isEmpty {
+                            d.error(real.location, "in dr mode a real server must share an L2 segment with the director: \(real.ip) ('\(owners[0])') is not on a segment of '\(n.name)'",
+                                    hint: "connect '\(owners[0].node)' to a switch '\(n.name)' is on, or use mode: tun or nat")
+                        } else {
+                            // The director sends to the real's MAC, so it must reach it directly
+                            // from an interface on that segment.
+                            let onSegment = director.interfaces.filter { i in
+                                segmentOf[Endpoint(node: n.name, interface: i.name)].map { s in sharing.contains { segmentOf[$0] == s } } ?? false
+                            }
+                            if !onSegment.contains(where: { $0.addresses.contains { $0.length < 32 && $0.contains(real.ip) } }) {
+                                let have = onSegment.flatMap { i in i.addresses.map { "\(n.name):\(i.name) \($0.canonical)" } }
+                                d.error(real.location, "in dr mode the director must reach real server \(real.ip) directly, but it is in none of the director's subnets on that segment",
+                                        hint: have.isEmpty ? "give '\(n.name)' an address in the real server's subnet" : "the director has \(have.joined(separator: ", ")); put the real server in one of these subnets")
+                            }
+                        }
+                    case .nat, .tun, .fullnat:
+                        let connected = director.connectedSubnets.contains { $0.subnet.contains(real.ip) }
+                        let routed = director.routes.contains { $0.destination.contains(real.ip) }
+                        if !connected, !routed, n.complete, n.routesComplete {
+                            d.error(real.location, "director '\(n.name)' has no route to real server \(real.ip)",
+                                    hint: "add a route on '\(n.name)', e.g. { to: \(IPv4Prefix(address: real.ip, length: 24).canonical), via: <gateway> }")
+                        }
+                    }
+                }
+                if service.mode == .fullnat {
+                    for la in service.localAddresses {
+                        if let o = addressOwners[la]?.first(where: { $0.node != n.name }) {
+                            d.error(service.location, "local address \(la) is already the address of '\(o)'",
+                                    hint: "local addresses must belong to the director alone")
+                        }
+                    }
+                }
+            }
+            if let v = director.vrrp, n.complete {
+                for (k, vip) in v.vips.enumerated() where !director.connectedSubnets.contains(where: { $0.subnet.contains(vip) }) {
+                    let list = director.connectedSubnets.map { "\($0.subnet) (\($0.interface))" }.joined(separator: ", ")
+                    d.error(n.vrrpVIPLocations[k], "vrrp vip \(vip) is not in a subnet connected to '\(n.name)'",
+                            hint: list.isEmpty ? "'\(n.name)' has no interface addresses" : "VRRP VIPs live on a connected subnet: \(list)")
+                }
+                for s in directorSegments.sorted() {
+                    let key = "\(s)/\(v.group)"
+                    if let first = vrrpGroups[key] {
+                        if Set(first.config.vips) != Set(v.vips) {
+                            d.error(v.location, "vrrp group \(v.group) has different vips on '\(first.node)' and '\(n.name)'",
+                                    hint: "routers of one group share the same vips: \(first.config.vips.map(\.description).joined(separator: ", "))")
+                        } else if first.config.priority == v.priority {
+                            d.error(v.location, "vrrp group \(v.group): '\(n.name)' has the same priority \(v.priority) as '\(first.node)'",
+                                    hint: "give the backup a lower priority, e.g. \(max(1, v.priority - 10))")
+                        }
+                    } else {
+                        vrrpGroups[key] = (n.name, v)
+                    }
+                }
+            }
+        }
+
+        // MARK: Checks
+        var checks: [Check] = []
+        if let cn = raw.checks {
+            var ifaces: [Endpoint: MACAddress] = [:]
+            var names: [String: [String]] = [:]
+            for n in topology.nodes {
+                names[n.name] = n.interfaces.map(\.name)
+                for i in n.interfaces { ifaces[Endpoint(node: n.name, interface: i.name)] = i.mac }
+            }
+            let ctx = CheckContext(nodes: Dictionary(nodes.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a }),
+                                   nodeOrder: nodeNames, interfaces: ifaces, interfaceNames: names,
+                                   incompleteNodes: Set(nodes.filter { !$0.interfacesKnown || !$0.complete || ($0.kind == .switch && endsFailed) }.map(\.name)),
+                                   addressedNodes: Set(topology.nodes.filter { !$0.addresses.isEmpty }.map(\.name)))
+            checks = CheckDecoder(r: r, ctx: ctx).decode(cn)
+        }
+
+        var result = topology
+        result.checks = checks
+        return result
+    }
+
+    /// A port name not yet used on switch `node`.
+    func freshPort(for node: String) -> String {
+        let usedNames = Set(raw.links.flatMap(\.ends).map(\.endpoint).filter { $0.node == node }.map(\.interface))
+        var k = 1
+        while usedNames.contains("p\(k)") { k += 1 }
+        return "p\(k)"
+    }
+}
+
+/// Disjoint sets over hashable values (path compression).
+struct UnionFind<T: Hashable> {
+    private var parent: [T: T] = [:]
+
+    mutating func find(_ x: T) -> T {
+        var root = x
+        while let p = parent[root], p != root { root = p }
+        var y = x
+        while let p = parent[y], p != root { parent[y] = root; y = p }
+        return root
+    }
+
+    mutating func union(_ a: T, _ b: T) {
+        let ra = find(a), rb = find(b)
+        if ra != rb { parent[ra] = rb }
+    }
+}
