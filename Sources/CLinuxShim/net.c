@@ -27,3 +27,11 @@ int cwl_is_nsfs(const char *path) {
 int cwl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 short cwl_posix_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
+
+// posix_spawn_file_actions_addclosefrom_np (glibc >= 2.34) needs _GNU_SOURCE,
+// which Swift's Glibc module does not define. A spawned lab process must not
+// inherit the spawner's other descriptors: a leaked pipe or socketpair keeps
+// a waiting parent (e.g. Foundation's Process) from ever seeing EOF.
+int cwl_posix_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}

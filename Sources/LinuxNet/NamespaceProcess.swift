@@ -116,6 +116,10 @@ public struct NamespaceProcess: Sendable {
                 }
             }
 
+            // Nothing but 0, 1 and 2 crosses into the child (see the shim).
+            try errnoReturningCall("posix_spawn_file_actions_addclosefrom_np", context) {
+                cwl_posix_spawn_file_actions_addclosefrom(&actions, 3)
+            }
             var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
             if detached { flags |= Int32(cwl_posix_spawn_setsid_flag()) }
             try errnoReturningCall("posix_spawnattr_setflags", context) { posix_spawnattr_setflags(&attributes, Int16(flags)) }

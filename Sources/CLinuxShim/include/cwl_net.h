@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <spawn.h>
 // glibc's net/if.h must come before any linux/if*.h header: linux/libc-compat.h
 // then suppresses the kernel's duplicate IFF_* / struct ifreq definitions.
 #include <net/if.h>
@@ -62,5 +63,6 @@ int cwl_pipe_cloexec(int fds[2]);
 /// The POSIX_SPAWN_SETSID flag (glibc ≥ 2.26). Why: glibc defines it only
 /// under _GNU_SOURCE, which Swift's Glibc module is not built with.
 short cwl_posix_spawn_setsid_flag(void);
+int cwl_posix_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 
 #endif
