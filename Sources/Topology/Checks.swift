@@ -8,13 +8,13 @@
 import Wire
 
 /// One named check.
-public struct Check: Sendable {
+public struct Check: Sendable, Hashable {
     public var name: String
     public var location: SourceLocation
     public var kind: CheckKind
 }
 
-public enum CheckKind: Sendable {
+public enum CheckKind: Sendable, Hashable {
     /// Send one probe flow and check what it looks like at each hop.
     case send(SendProbe, expect: SendExpectation)
     /// HTTP requests, and how the answers spread over the real servers.
@@ -47,7 +47,7 @@ public struct SendProbe: Sendable, Hashable {
     public var location: SourceLocation
 }
 
-public enum SendExpectation: Sendable {
+public enum SendExpectation: Sendable, Hashable {
     /// What the probe's frames look like where they pass, in path order.
     case hops([HopExpectation])
     /// The probe must be dropped at a node.

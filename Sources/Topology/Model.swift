@@ -104,7 +104,7 @@ public enum DatapathKind: String, Sendable, Hashable, CaseIterable {
 }
 
 /// One node of the lab. What a kind accepts is registered in `NodeKinds.swift`.
-public struct Node: Sendable {
+public struct Node: Sendable, Hashable {
     public var name: String
     public var kind: NodeKind
     /// Declared interfaces in file order; for a switch, one per link end
@@ -151,7 +151,7 @@ public struct Node: Sendable {
 }
 
 /// One network interface of a node.
-public struct Interface: Sendable {
+public struct Interface: Sendable, Hashable {
     public var name: String
     /// `mac:` if given, else `MACAddress.derived(from: "<lab>/<node>/<interface>")`.
     public var mac: MACAddress
@@ -190,7 +190,7 @@ public struct Endpoint: Hashable, Sendable, Comparable, CustomStringConvertible 
 }
 
 /// A veth pair between two interfaces.
-public struct Link: Sendable {
+public struct Link: Sendable, Hashable {
     public var a: Endpoint
     public var b: Endpoint
     /// Link MTU, 68...9000, default 1500.
@@ -289,7 +289,7 @@ public enum ForwardingMode: String, Sendable, Hashable, CaseIterable {
 }
 
 /// A virtual service on a director.
-public struct Service: Sendable {
+public struct Service: Sendable, Hashable {
     public var vip: IPv4Address
     public var port: Int
     /// `protocol:` (tcp | udp), default tcp.

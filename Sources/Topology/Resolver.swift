@@ -78,7 +78,8 @@ struct TopologyResolver {
             portsOf[l.a.node, default: []].append((l.a, l))
             portsOf[l.b.node, default: []].append((l.b, l))
         }
-        let nodesNamedInLinks = Set(used.keys.map(\.node))
+        // Nodes some link names, even through an end with an error.
+        let nodesNamedInLinks = Set(raw.links.flatMap(\.ends).map(\.endpoint.node))
 
         // MARK: Interfaces, switch ports, MACs
         var resolvedNodes: [Node] = []
@@ -101,7 +102,7 @@ struct TopologyResolver {
                                 hint: "add a link such as - [ \(e), other:eth0 ], or remove the interface")
                     }
                 }
-                if n.kind != nil, n.interfacesKnown, n.interfaces.isEmpty {
+                if n.kind != nil, n.interfacesKnown, n.interfaces.isEmpty, !nodesNamedInLinks.contains(n.name) {
                     d.error(n.location, "\(kind.spec.article) '\(n.name)' has no interfaces",
                             hint: "declare one and link it, e.g. interfaces: { eth0: { ip: 10.0.0.1/24 } }")
                 }
