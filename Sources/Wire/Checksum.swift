@@ -17,16 +17,16 @@ public enum InternetChecksum {
     public static func sum(_ bytes: UnsafeRawBufferPointer, initial: UInt16 = 0) -> UInt16 {
         // One's-complement addition is byte-order independent (RFC 1071
         // §2(B)): add native-order words and swap once at the end.
+        // 32-bit halves added into 64 bits cannot overflow before 2^31
+        // iterations (16 GiB), so no carry handling in the loop.
         var acc = UInt64(initial.bigEndian)
         var i = 0
         let n = bytes.count
         while i &+ 8 <= n {
-            let (s, o) = acc.addingReportingOverflow(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            acc = s &+ (o ? 1 : 0)
+            let w = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            acc &+= (w & 0xFFFF_FFFF) &+ (w >> 32)
             i &+= 8
         }
-        // At most 2^33 after this fold, so the tail adds cannot overflow.
-        acc = (acc & 0xFFFF_FFFF) &+ (acc >> 32)
         if i &+ 4 <= n {
             acc &+= UInt64(bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self))
             i &+= 4
@@ -40,6 +40,22 @@ public enum InternetChecksum {
         }
         acc = (acc & 0xFFFF_FFFF) &+ (acc >> 32)
         acc = (acc & 0xFFFF_FFFF) &+ (acc >> 32)
+        acc = (acc & 0xFFFF) &+ (acc >> 16)
+        acc = (acc & 0xFFFF) &+ (acc >> 16)
+        return UInt16(bigEndian: UInt16(truncatingIfNeeded: acc))
+    }
+
+    /// `sum(header)` with a straight-line fast path for the common 20-byte
+    /// IPv4 header (no options); any other length takes the loop.
+    @inlinable @inline(__always)
+    public static func headerSum(_ header: UnsafeRawBufferPointer) -> UInt16 {
+        guard header.count == 20 else { return sum(header) }
+        let a = header.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+        let b = header.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        let c = header.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
+        var acc = (a & 0xFFFF_FFFF) &+ (a >> 32) &+ (b & 0xFFFF_FFFF) &+ (b >> 32) &+ UInt64(c)
+        acc = (acc & 0xFFFF_FFFF) &+ (acc >> 32)
+        acc = (acc & 0xFFFF) &+ (acc >> 16)
         acc = (acc & 0xFFFF) &+ (acc >> 16)
         acc = (acc & 0xFFFF) &+ (acc >> 16)
         return UInt16(bigEndian: UInt16(truncatingIfNeeded: acc))

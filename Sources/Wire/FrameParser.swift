@@ -9,74 +9,105 @@
 /// zero (`ipVersion == 0`, `hasTransportHeader == false`, …).
 public struct ParsedFrame: Hashable, Sendable {
     /// Length in bytes of the frame buffer that was parsed.
-    public var frameLength: Int = 0
+    public var frameLength: Int
 
     // MARK: Ethernet
-    public var destinationMAC: MACAddress = .zero
-    public var sourceMAC: MACAddress = .zero
+    public var destinationMAC: MACAddress
+    public var sourceMAC: MACAddress
     /// True if the frame has an 802.1Q tag.
-    public var hasVLANTag: Bool = false
+    public var hasVLANTag: Bool
     /// The raw 802.1Q TCI (0 when untagged).
-    public var vlanTCI: UInt16 = 0
+    public var vlanTCI: UInt16
     /// The EtherType of the payload (after the tag, if any).
-    public var etherType: EtherType = EtherType(0)
+    public var etherType: EtherType
     /// Offset of the layer-3 header: 14, or 18 with a tag.
-    public var l3Offset: Int = 0
+    public var l3Offset: Int
 
     // MARK: ARP
     /// The ARP operation (ARP frames; validated as IPv4 over Ethernet).
-    public var arpOperation: ARPOperation = ARPOperation(0)
+    public var arpOperation: ARPOperation
 
     // MARK: IP
     /// 4 or 6 for IP frames, 0 otherwise.
-    public var ipVersion: UInt8 = 0
+    public var ipVersion: UInt8
     /// IPv4 header length in bytes (IHL × 4, options included), or 40 for IPv6.
-    public var ipHeaderLength: Int = 0
+    public var ipHeaderLength: Int
     /// Length in bytes of the IP packet (IPv4 Total Length, or 40 + IPv6
     /// Payload Length); the frame may carry padding after it.
-    public var ipLength: Int = 0
+    public var ipLength: Int
     /// The upper-layer protocol (for IPv6, after the extension headers).
-    public var `protocol`: IPProtocol = IPProtocol(0)
+    public var `protocol`: IPProtocol
     /// IPv4 source address (IPv4 frames).
-    public var sourceIPv4: IPv4Address = .any
+    public var sourceIPv4: IPv4Address
     /// IPv4 destination address (IPv4 frames).
-    public var destinationIPv4: IPv4Address = .any
+    public var destinationIPv4: IPv4Address
     /// IPv6 source address (IPv6 frames).
-    public var sourceIPv6: IPv6Address = .unspecified
+    public var sourceIPv6: IPv6Address
     /// IPv6 destination address (IPv6 frames).
-    public var destinationIPv6: IPv6Address = .unspecified
+    public var destinationIPv6: IPv6Address
     /// IPv4 TTL or IPv6 hop limit.
-    public var timeToLive: UInt8 = 0
+    public var timeToLive: UInt8
     /// True for any fragment (IPv4 MF or offset; an IPv6 Fragment header).
-    public var isFragment: Bool = false
+    public var isFragment: Bool
     /// Fragment offset in BYTES (0 for whole packets and first fragments).
-    public var fragmentOffset: Int = 0
+    public var fragmentOffset: Int
 
     // MARK: Transport
     /// Offset of the upper-layer header (after IPv4 options / IPv6
     /// extension headers); set for every IP frame, even when that header is
     /// absent (non-first fragment) or of a protocol not parsed.
-    public var l4Offset: Int = 0
+    public var l4Offset: Int
     /// Length in bytes from `l4Offset` to the end of the IP packet.
-    public var l4Length: Int = 0
+    public var l4Length: Int
     /// True if a TCP, UDP, ICMP (IPv4) or ICMPv6 (IPv6) header was found and
     /// validated at `l4Offset`. False for non-first fragments.
-    public var hasTransportHeader: Bool = false
+    public var hasTransportHeader: Bool
     /// TCP/UDP source port.
-    public var sourcePort: UInt16 = 0
+    public var sourcePort: UInt16
     /// TCP/UDP destination port.
-    public var destinationPort: UInt16 = 0
+    public var destinationPort: UInt16
     /// TCP flags (TCP only).
-    public var tcpFlags: TCPFlags = []
+    public var tcpFlags: TCPFlags
     /// ICMP / ICMPv6 type.
-    public var icmpType: UInt8 = 0
+    public var icmpType: UInt8
     /// ICMP / ICMPv6 code.
-    public var icmpCode: UInt8 = 0
+    public var icmpCode: UInt8
     /// ICMP / ICMPv6 echo identifier (the first 16 bits after the checksum;
     /// meaningful for echo request/reply).
-    public var icmpIdentifier: UInt16 = 0
+    public var icmpIdentifier: UInt16
 
-    @inlinable public init() {}
+    /// An empty result: every field zero.
+    @inlinable @inline(__always)
+    public init() {
+        self.frameLength = 0
+        self.destinationMAC = MACAddress(rawValue: 0)
+        self.sourceMAC = MACAddress(rawValue: 0)
+        self.hasVLANTag = false
+        self.vlanTCI = 0
+        self.etherType = EtherType(0)
+        self.l3Offset = 0
+        self.arpOperation = ARPOperation(0)
+        self.ipVersion = 0
+        self.ipHeaderLength = 0
+        self.ipLength = 0
+        self.protocol = IPProtocol(0)
+        self.sourceIPv4 = IPv4Address(rawValue: 0)
+        self.destinationIPv4 = IPv4Address(rawValue: 0)
+        self.sourceIPv6 = IPv6Address(high: 0, low: 0)
+        self.destinationIPv6 = IPv6Address(high: 0, low: 0)
+        self.timeToLive = 0
+        self.isFragment = false
+        self.fragmentOffset = 0
+        self.l4Offset = 0
+        self.l4Length = 0
+        self.hasTransportHeader = false
+        self.sourcePort = 0
+        self.destinationPort = 0
+        self.tcpFlags = TCPFlags(rawValue: 0)
+        self.icmpType = 0
+        self.icmpCode = 0
+        self.icmpIdentifier = 0
+    }
 
     /// Parses `frame` with the default `FrameParser` (IPv4 header checksum verified).
     @inlinable
@@ -120,7 +151,7 @@ public struct FrameParser: Hashable, Sendable {
         self.verifiesIPv4Checksum = verifiesIPv4Checksum
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func parse(_ frame: UnsafeRawBufferPointer) throws(WireError) -> ParsedFrame {
         var p = ParsedFrame()
         let n = frame.count
@@ -164,7 +195,7 @@ public struct FrameParser: Hashable, Sendable {
         let total = Int(frame.wireU16(l3 &+ 2))
         guard total >= ihl, l3 &+ total <= n else { throw .badLength }
         if verifiesIPv4Checksum {
-            guard InternetChecksum.sum(frame.wireSlice(l3..<l3 &+ ihl)) == 0xFFFF else { throw .badChecksum }
+            guard InternetChecksum.headerSum(frame.wireSlice(l3..<l3 &+ ihl)) == 0xFFFF else { throw .badChecksum }
         }
         let flagsAndOffset = frame.wireU16(l3 &+ 6)
         p.ipVersion = 4

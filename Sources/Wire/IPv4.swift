@@ -100,12 +100,12 @@ public struct IPv4Header {
     @inlinable public var payload: UnsafeRawBufferPointer { bytes.wireSlice(headerLength..<totalLength) }
 
     /// True if the header checksum verifies (the header sums to 0xFFFF).
-    @inlinable public var isChecksumValid: Bool { InternetChecksum.sum(header) == 0xFFFF }
+    @inlinable public var isChecksumValid: Bool { InternetChecksum.headerSum(header) == 0xFFFF }
 
     /// The header checksum the header should carry (computed as if the
     /// checksum field were zero).
     @inlinable public var computedChecksum: UInt16 {
-        ~InternetChecksum.add(InternetChecksum.sum(header), ~headerChecksum)
+        ~InternetChecksum.add(InternetChecksum.headerSum(header), ~headerChecksum)
     }
 
     /// The pseudo-header for this datagram's transport checksum.

@@ -19,14 +19,14 @@
 
 extension ParsedFrame {
     /// Sets the destination MAC (no checksum covers it).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func rewriteDestinationMAC(_ mac: MACAddress, in frame: UnsafeMutableRawBufferPointer) {
         frame.wireSetMAC(mac, EthernetHeader.Field.destination)
         destinationMAC = mac
     }
 
     /// Sets the source MAC (no checksum covers it).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func rewriteSourceMAC(_ mac: MACAddress, in frame: UnsafeMutableRawBufferPointer) {
         frame.wireSetMAC(mac, EthernetHeader.Field.source)
         sourceMAC = mac
@@ -56,7 +56,7 @@ extension ParsedFrame {
 
     /// Sets the IPv4 source address, fixing the IPv4 header checksum and,
     /// when the transport header is present, the TCP/UDP checksum.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func rewriteIPv4Source(_ address: IPv4Address, in frame: UnsafeMutableRawBufferPointer) {
         precondition(ipVersion == 4, "IPv4 rewrite on a non-IPv4 frame")
         rewriteIPv4Address(at: l3Offset &+ IPv4Header.Field.sourceAddress, new: address, in: frame)
@@ -65,7 +65,7 @@ extension ParsedFrame {
 
     /// Sets the IPv4 destination address, fixing the IPv4 header checksum
     /// and, when the transport header is present, the TCP/UDP checksum.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func rewriteIPv4Destination(_ address: IPv4Address, in frame: UnsafeMutableRawBufferPointer) {
         precondition(ipVersion == 4, "IPv4 rewrite on a non-IPv4 frame")
         rewriteIPv4Address(at: l3Offset &+ IPv4Header.Field.destinationAddress, new: address, in: frame)
@@ -93,7 +93,7 @@ extension ParsedFrame {
 
     /// Sets the IPv6 source address, fixing the TCP/UDP/ICMPv6 checksum when
     /// the upper-layer header is present.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func rewriteIPv6Source(_ address: IPv6Address, in frame: UnsafeMutableRawBufferPointer) {
         precondition(ipVersion == 6, "IPv6 rewrite on a non-IPv6 frame")
         rewriteIPv6Address(at: l3Offset &+ IPv6Header.Field.sourceAddress, new: address, in: frame)
@@ -102,7 +102,7 @@ extension ParsedFrame {
 
     /// Sets the IPv6 destination address, fixing the TCP/UDP/ICMPv6
     /// checksum when the upper-layer header is present.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func rewriteIPv6Destination(_ address: IPv6Address, in frame: UnsafeMutableRawBufferPointer) {
         precondition(ipVersion == 6, "IPv6 rewrite on a non-IPv6 frame")
         rewriteIPv6Address(at: l3Offset &+ IPv6Header.Field.destinationAddress, new: address, in: frame)
@@ -125,7 +125,7 @@ extension ParsedFrame {
 
     /// Sets the TCP/UDP source port, fixing the transport checksum. The
     /// frame must have ports (`hasPorts`).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func rewriteSourcePort(_ port: UInt16, in frame: UnsafeMutableRawBufferPointer) {
         rewritePort(at: l4Offset, new: port, in: frame)
         sourcePort = port
@@ -133,7 +133,7 @@ extension ParsedFrame {
 
     /// Sets the TCP/UDP destination port, fixing the transport checksum. The
     /// frame must have ports (`hasPorts`).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func rewriteDestinationPort(_ port: UInt16, in frame: UnsafeMutableRawBufferPointer) {
         rewritePort(at: l4Offset &+ 2, new: port, in: frame)
         destinationPort = port
@@ -155,7 +155,7 @@ extension ParsedFrame {
 
     /// Sets the ICMP/ICMPv6 echo identifier (the "port" of ICMP NAT), fixing
     /// the ICMP checksum. The frame must have an ICMP header.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func rewriteICMPIdentifier(_ identifier: UInt16, in frame: UnsafeMutableRawBufferPointer) {
         precondition(hasTransportHeader && (self.protocol == .icmp || self.protocol == .icmpv6),
                      "ICMP identifier rewrite on a frame without an ICMP header")
