@@ -1,7 +1,8 @@
-// Byte fixtures: frames built by hand, written to a pcap and decoded by
-// `tcpdump -nn -vv -e -XX -r fixtures.pcap` (tcpdump 4.99). The decoded
-// summary is the comment; the hex lines are tcpdump's own, parsed by
-// `bytes(tcpdump:)`. tcpdump verified every checksum it reports.
+// Byte fixtures: frames built by hand (a small Python script using only
+// struct), written to a pcap and decoded by `tcpdump -nn -vv -e -XX -r`
+// (tcpdump 4.99). tcpdump's summary is the comment; the hex lines are
+// tcpdump's own, parsed by `bytes(tcpdump:)`. tcpdump verified every
+// checksum it reports ("correct", "sum ok").
 
 enum Fixture {
     // 02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype IPv4 (0x0800), length 98: (tos 0x0, ttl 64, id 43981, offset 0, flags [DF], proto ICMP (1), length 84)
@@ -108,7 +109,6 @@ enum Fixture {
     // 02:00:00:00:00:01 > 33:33:ff:00:00:02, ethertype IPv6 (0x86dd), length 86: (hlim 255, next-header ICMPv6 (58) payload length: 32) fe80::1 > ff02::1:ff00:2: [icmp6 sum ok] ICMP6, neighbor solicitation, length 32, who has fe80::2
     //   source link-address option (1), length 8 (1): 02:00:00:00:00:01
     static let icmpv6Ns = bytes(tcpdump: """
-        0x0000:  0200 0000 0001
         0x0000:  3333 ff00 0002 0200 0000 0001 86dd 6000  33............`.
         0x0010:  0000 0020 3aff fe80 0000 0000 0000 0000  ....:...........
         0x0020:  0000 0000 0001 ff02 0000 0000 0000 0000  ................
@@ -120,7 +120,6 @@ enum Fixture {
     // 02:00:00:00:00:02 > 02:00:00:00:00:01, ethertype IPv6 (0x86dd), length 86: (hlim 255, next-header ICMPv6 (58) payload length: 32) fe80::2 > fe80::1: [icmp6 sum ok] ICMP6, neighbor advertisement, length 32, tgt is fe80::2, Flags [solicited, override]
     //   destination link-address option (2), length 8 (1): 02:00:00:00:00:02
     static let icmpv6Na = bytes(tcpdump: """
-        0x0000:  0200 0000 0002
         0x0000:  0200 0000 0001 0200 0000 0002 86dd 6000  ..............`.
         0x0010:  0000 0020 3aff fe80 0000 0000 0000 0000  ....:...........
         0x0020:  0000 0000 0002 fe80 0000 0000 0000 0000  ................
