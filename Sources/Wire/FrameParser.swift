@@ -138,8 +138,9 @@ public struct ParsedFrame: Hashable, Sendable {
 /// - IPv6: 40 bytes, version, Payload Length, then the extension-header walk
 ///   (`IPv6Header.upperLayer()` errors).
 /// - Unless a non-first fragment: TCP 20 bytes (`.truncated`) and data offset
-///   (`.badHeaderLength`); UDP 8 bytes (`.truncated`) and Length
-///   (`.badLength`); ICMP/ICMPv6 8 bytes (`.truncated`).
+///   (`.badHeaderLength`); UDP 8 bytes (`.truncated`) and Length ≥ 8 and,
+///   unless a first fragment, within the packet (`.badLength`); ICMP/ICMPv6
+///   8 bytes (`.truncated`).
 ///
 /// Transport checksums are not verified (that needs the whole payload; a
 /// router does not, and rewrites keep them consistent incrementally).
@@ -252,7 +253,9 @@ public struct FrameParser: Hashable, Sendable {
         case 17:
             guard length >= 8 else { throw .truncated }
             let udpLength = Int(frame.wireU16(l4 &+ 4))
-            guard udpLength >= 8, udpLength <= length else { throw .badLength }
+            // A first fragment holds only part of the datagram the UDP
+            // Length describes.
+            guard udpLength >= 8, udpLength <= length || p.isFragment else { throw .badLength }
             p.sourcePort = frame.wireU16(l4)
             p.destinationPort = frame.wireU16(l4 &+ 2)
             p.hasTransportHeader = true
