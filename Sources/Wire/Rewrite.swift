@@ -91,6 +91,56 @@ extension ParsedFrame {
         }
     }
 
+    /// NAT in one step: sets the IPv4 destination address and the TCP/UDP
+    /// destination port, with one incremental update of the transport
+    /// checksum for both changes (and one of the IPv4 header checksum). The
+    /// frame must have ports (`hasPorts`).
+    @inlinable @inline(__always)
+    public mutating func rewriteIPv4Destination(_ address: IPv4Address, port: UInt16,
+                                                in frame: UnsafeMutableRawBufferPointer) {
+        rewriteIPv4AddressAndPort(addressAt: l3Offset &+ IPv4Header.Field.destinationAddress, address,
+                                  portAt: l4Offset &+ 2, port, in: frame)
+        destinationIPv4 = address
+        destinationPort = port
+    }
+
+    /// NAT in one step: sets the IPv4 source address and the TCP/UDP source
+    /// port, with one incremental update of each checksum. The frame must
+    /// have ports (`hasPorts`).
+    @inlinable @inline(__always)
+    public mutating func rewriteIPv4Source(_ address: IPv4Address, port: UInt16,
+                                           in frame: UnsafeMutableRawBufferPointer) {
+        rewriteIPv4AddressAndPort(addressAt: l3Offset &+ IPv4Header.Field.sourceAddress, address,
+                                  portAt: l4Offset, port, in: frame)
+        sourceIPv4 = address
+        sourcePort = port
+    }
+
+    @inlinable @inline(__always)
+    func rewriteIPv4AddressAndPort(addressAt addressOffset: Int, _ address: IPv4Address,
+                                   portAt portOffset: Int, _ port: UInt16,
+                                   in frame: UnsafeMutableRawBufferPointer) {
+        precondition(ipVersion == 4 && hasPorts, "address+port rewrite on a frame without IPv4 and TCP/UDP")
+        let b = frame.wireReadOnly
+        let oldAddress = b.wireU32(addressOffset)
+        let oldPort = b.wireU16(portOffset)
+        frame.wireSetU32(address.rawValue, addressOffset)
+        frame.wireSetU16(port, portOffset)
+        let ipCsum = l3Offset &+ IPv4Header.Field.headerChecksum
+        frame.wireSetU16(InternetChecksum.update(b.wireU16(ipCsum), old: oldAddress, new: address.rawValue), ipCsum)
+        let isTCP = self.protocol == .tcp
+        let c = l4Offset &+ (isTCP ? TCPHeader.Field.checksum : UDPHeader.Field.checksum)
+        let old = b.wireU16(c)
+        if !isTCP && old == 0 { return }  // UDP without checksum stays without
+        // RFC 1624 eqn. 3 over the three changed 16-bit words at once.
+        let acc = UInt32(~old)
+            &+ UInt32(~UInt16(truncatingIfNeeded: oldAddress >> 16)) &+ UInt32(~UInt16(truncatingIfNeeded: oldAddress))
+            &+ (address.rawValue >> 16) &+ (address.rawValue & 0xFFFF)
+            &+ UInt32(~oldPort) &+ UInt32(port)
+        let new = ~InternetChecksum.fold(acc)
+        frame.wireSetU16(!isTCP && new == 0 ? 0xFFFF : new, c)
+    }
+
     /// Sets the IPv6 source address, fixing the TCP/UDP/ICMPv6 checksum when
     /// the upper-layer header is present.
     @inlinable @inline(__always)

@@ -135,6 +135,30 @@ import Wire
         }
     }
 
+    /// The one-step NAT helpers write the same bytes as the two-step ones.
+    @Test func oneStepNATEqualsTwoSteps() throws {
+        var rng = SplitMix64(seed: 1631)
+        for round in 0..<2000 {
+            let l4: L4 = [.tcp, .udp, .udpNoChecksum][round % 3]
+            let frame = randomIPv4Frame(&rng, l4: l4)
+            let address = rng.ipv4(), port = rng.u16()
+            var one = frame, two = frame
+            var p1 = try one.read { try FrameParser().parse($0) }
+            var p2 = p1
+            if rng.bool() {
+                one.write { p1.rewriteIPv4Destination(address, port: port, in: $0) }
+                two.write { p2.rewriteIPv4Destination(address, in: $0); p2.rewriteDestinationPort(port, in: $0) }
+            } else {
+                one.write { p1.rewriteIPv4Source(address, port: port, in: $0) }
+                two.write { p2.rewriteIPv4Source(address, in: $0); p2.rewriteSourcePort(port, in: $0) }
+            }
+            #expect(one == two)
+            #expect(p1 == p2)
+            let c = checksums(one, p1)
+            #expect(c.ip == c.ipFull && c.l4 == c.l4Full)
+        }
+    }
+
     @Test func ipv6AddressRewrites() throws {
         var rng = SplitMix64(seed: 2460)
         for fixture in [Fixture.ipv6Tcp, Fixture.ipv6ExtUdp, Fixture.icmpv6Echo, Fixture.icmpv6Na] {
