@@ -177,3 +177,93 @@ enum Fixture {
         0x0040:  0000 5002 faf0 1706 0000                 ..P.......
         """)
 }
+
+/* The script that built the frames (Python 3, standard library only). Run it,
+   then `tcpdump -nn -vv -e -XX -r fx.pcap`; names.txt lists the frames in order.
+
+import struct, sys
+def csum(b):
+    if len(b)%2: b+=b'\0'
+    s=sum(struct.unpack('!%dH'%(len(b)//2), b))
+    while s>>16: s=(s&0xffff)+(s>>16)
+    return (~s)&0xffff
+def mac(s): return bytes(int(x,16) for x in s.split(':'))
+def ip4(s): return bytes(int(x) for x in s.split('.'))
+import ipaddress
+def ip6(s): return ipaddress.IPv6Address(s).packed
+def eth(dst,src,typ,payload,vlan=None):
+    h=mac(dst)+mac(src)
+    if vlan is not None: h+=struct.pack('!HH',0x8100,vlan)
+    return h+struct.pack('!H',typ)+payload
+def ipv4(src,dst,proto,payload,ttl=64,ident=0,flags=0x4000,tos=0,opts=b''):
+    ihl=5+len(opts)//4
+    h=struct.pack('!BBHHHBBH4s4s',0x40|ihl,tos,ihl*4+len(payload),ident,flags,ttl,proto,0,ip4(src),ip4(dst))+opts
+    c=csum(h); h=h[:10]+struct.pack('!H',c)+h[12:]
+    return h+payload
+def l4sum4(src,dst,proto,seg): return csum(ip4(src)+ip4(dst)+struct.pack('!BBH',0,proto,len(seg))+seg)
+def l4sum6(src,dst,nh,seg): return csum(ip6(src)+ip6(dst)+struct.pack('!I3xB',len(seg),nh)+seg)
+def tcp(src,dst,sp,dp,seq,ack,flags,win,opts=b'',data=b'',v6=False):
+    off=(20+len(opts))//4
+    h=struct.pack('!HHIIBBHHH',sp,dp,seq,ack,off<<4,flags,win,0,0)+opts+data
+    c=(l4sum6 if v6 else l4sum4)(src,dst,6,h)
+    return h[:16]+struct.pack('!H',c)+h[18:]
+def udp(src,dst,sp,dp,data,v6=False):
+    h=struct.pack('!HHHH',sp,dp,8+len(data),0)+data
+    c=(l4sum6 if v6 else l4sum4)(src,dst,17,h)
+    if c==0: c=0xffff
+    return h[:6]+struct.pack('!H',c)+h[8:]
+def icmp(t,code,rest,data):
+    h=struct.pack('!BBH',t,code,0)+rest+data
+    return h[:2]+struct.pack('!H',csum(h))+h[4:]
+def icmp6(src,dst,t,code,body):
+    h=struct.pack('!BBH',t,code,0)+body
+    return h[:2]+struct.pack('!H',l4sum6(src,dst,58,h))+h[4:]
+def ipv6(src,dst,nh,payload,hlim=64,tc=0,flow=0):
+    return struct.pack('!IHBB',(6<<28)|(tc<<20)|flow,len(payload),nh,hlim)+ip6(src)+ip6(dst)+payload
+
+A='02:00:00:00:00:01'; B='02:00:00:00:00:02'
+frames={}
+ping_data=bytes(range(0x10,0x10+56))
+frames['icmp_echo']=eth(B,A,0x0800,ipv4('10.0.0.1','10.0.0.2',1,icmp(8,0,struct.pack('!HH',0x1234,1),ping_data),ident=0xabcd))
+frames['arp_request']=eth('ff:ff:ff:ff:ff:ff',A,0x0806,struct.pack('!HHBBH',1,0x0800,6,4,1)+mac(A)+ip4('10.0.0.1')+mac('00:00:00:00:00:00')+ip4('10.0.0.2'))+bytes(18)
+synopts=bytes.fromhex('020405b40402080a0001e2400000000001030307')
+frames['tcp_syn']=eth(B,A,0x0800,ipv4('10.0.0.1','10.0.0.100',6,tcp('10.0.0.1','10.0.0.100',40000,80,0x11223344,0,0x02,64240,synopts),ident=0x1c46))
+frames['udp_dns']=eth(B,A,0x0800,ipv4('10.0.0.1','10.0.0.53',17,udp('10.0.0.1','10.0.0.53',53000,53,bytes.fromhex('abcd01000001000000000000076578616d706c6503636f6d0000010001')),ident=0x0102,flags=0))
+frames['vlan_udp']=eth(B,A,0x0800,ipv4('192.168.1.1','192.168.1.2',17,udp('192.168.1.1','192.168.1.2',1234,5678,b'hello'),ttl=17,flags=0),vlan=(3<<13)|100)
+# IPv4 with options: record route (7), len 11, ptr 4, + NOP pad => 12 bytes
+frames['ipv4_options']=eth(B,A,0x0800,ipv4('10.1.1.1','10.2.2.2',17,udp('10.1.1.1','10.2.2.2',7,7,b'xyz'),ttl=5,flags=0,tos=0xb8,opts=bytes.fromhex('070b04000000000000000001')))
+# ICMP frag needed quoting a TCP packet
+orig=ipv4('10.0.0.1','10.9.9.9',6,tcp('10.0.0.1','10.9.9.9',40000,443,1,0,0x18,500,data=b'A'*100),ident=7)
+frames['icmp_frag_needed']=eth(A,B,0x0800,ipv4('10.0.0.254','10.0.0.1',1,icmp(3,4,struct.pack('!HH',0,1400),orig[:28]),ttl=255,flags=0))
+# time exceeded
+frames['icmp_time_exceeded']=eth(A,B,0x0800,ipv4('10.0.0.254','10.0.0.1',1,icmp(11,0,bytes(4),orig[:28]),ttl=255,flags=0))
+# IPv4 fragments: first (MF) and second (offset 1480)
+big=udp('10.0.0.1','10.0.0.2',5000,6000,bytes(range(56)))
+frames['frag_first']=eth(B,A,0x0800,ipv4('10.0.0.1','10.0.0.2',17,big[:40],ident=0x4242,flags=0x2000))
+frames['frag_second']=eth(B,A,0x0800,ipv4('10.0.0.1','10.0.0.2',17,big[40:],ident=0x4242,flags=40//8))
+# IPv6 NS / NA
+s6='fe80::1'; d6='ff02::1:ff00:2'
+frames['icmpv6_ns']=eth('33:33:ff:00:00:02',A,0x86DD,ipv6(s6,d6,58,icmp6(s6,d6,135,0,bytes(4)+ip6('fe80::2')+bytes([1,1])+mac(A)),hlim=255))
+frames['icmpv6_na']=eth(A,B,0x86DD,ipv6('fe80::2','fe80::1',58,icmp6('fe80::2','fe80::1',136,0,bytes([0x60,0,0,0])+ip6('fe80::2')+bytes([2,1])+mac(B)),hlim=255))
+frames['icmpv6_echo']=eth(B,A,0x86DD,ipv6('2001:db8::1','2001:db8::2',58,icmp6('2001:db8::1','2001:db8::2',128,0,struct.pack('!HH',0x77,3)+b'ping6data'),flow=0x12345,tc=0x20))
+# IPv6 + hop-by-hop(8 bytes, padN) + dest opts (8) + fragment(first) + UDP
+u6=udp('2001:db8::1','2001:db8::2',1111,2222,b'ext-headers',v6=True)
+hbh=bytes([60,0,1,4,0,0,0,0])
+dst=bytes([44,0,1,4,0,0,0,0])
+frag=struct.pack('!BBHI',17,0,0|1,0xdeadbeef)
+frames['ipv6_ext_udp']=eth(B,A,0x86DD,ipv6('2001:db8::1','2001:db8::2',0,hbh+dst+frag+u6))
+frag2=struct.pack('!BBH I',17,0,(1000)|0,0xdeadbeef)
+frames['ipv6_frag_second']=eth(B,A,0x86DD,ipv6('2001:db8::1','2001:db8::2',44,frag2+bytes(16)))
+t6=tcp('2001:db8::1','2001:db8::2',443,50000,5,6,0x12,1000,v6=True)
+frames['ipv6_tcp']=eth(B,A,0x86DD,ipv6('2001:db8::1','2001:db8::2',6,t6))
+# IPIP
+inner=ipv4('123.123.123.123','10.0.0.100',6,tcp('123.123.123.123','10.0.0.100',40000,80,1,0,0x02,64240),ident=9,tos=0x10)
+frames['ipip']=eth(B,A,0x0800,ipv4('10.0.0.2','10.0.0.1',4,inner,ident=0,tos=0x10))
+
+# write pcap
+with open('fx.pcap','wb') as f:
+    f.write(struct.pack('<IHHiIII',0xa1b2c3d4,2,4,0,0,65535,1))
+    for i,(k,v) in enumerate(frames.items()):
+        f.write(struct.pack('<IIII',1700000000+i,0,len(v),len(v))+v)
+with open('names.txt','w') as f: f.write('\n'.join(frames))
+*/
