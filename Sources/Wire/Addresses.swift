@@ -140,3 +140,164 @@ public struct IPv4Prefix: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(address)/\(length)" }
 }
+
+/// A 128-bit IPv6 address, stored as two big-endian halves: `high` holds the
+/// first 8 bytes on the wire (the most significant byte of `high` is byte 0),
+/// `low` the last 8.
+public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var high: UInt64
+    public var low: UInt64
+
+    @inlinable public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// From eight 16-bit groups, as written in text (`0x2001, 0xdb8, ...`).
+    @inlinable public init(_ g0: UInt16, _ g1: UInt16, _ g2: UInt16, _ g3: UInt16,
+                           _ g4: UInt16, _ g5: UInt16, _ g6: UInt16, _ g7: UInt16) {
+        self.high = UInt64(g0) << 48 | UInt64(g1) << 32 | UInt64(g2) << 16 | UInt64(g3)
+        self.low = UInt64(g4) << 48 | UInt64(g5) << 32 | UInt64(g6) << 16 | UInt64(g7)
+    }
+
+    /// From 16 bytes in wire order; nil unless `bytes` has exactly 16.
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 16 else { return nil }
+        var h: UInt64 = 0, l: UInt64 = 0
+        for (i, b) in bytes.enumerated() {
+            if i < 8 { h = h << 8 | UInt64(b) } else { l = l << 8 | UInt64(b) }
+        }
+        self.high = h
+        self.low = l
+    }
+
+    /// `::`
+    public static let unspecified = IPv6Address(high: 0, low: 0)
+    /// `::1`
+    public static let loopback = IPv6Address(high: 0, low: 1)
+
+    /// The IPv4-mapped address `::ffff:a.b.c.d` (RFC 4291 §2.5.5.2).
+    @inlinable public init(ipv4Mapped v4: IPv4Address) {
+        self.high = 0
+        self.low = 0x0000_FFFF_0000_0000 | UInt64(v4.rawValue)
+    }
+
+    /// Byte `index` in wire order (0...15).
+    @inlinable public subscript(index: Int) -> UInt8 {
+        index < 8 ? UInt8(truncatingIfNeeded: high >> UInt64(8 * (7 - index)))
+            : UInt8(truncatingIfNeeded: low >> UInt64(8 * (15 - index)))
+    }
+
+    /// 16-bit group `index` (0...7), as written in text.
+    @inlinable public func group(_ index: Int) -> UInt16 {
+        index < 4 ? UInt16(truncatingIfNeeded: high >> UInt64(16 * (3 - index)))
+            : UInt16(truncatingIfNeeded: low >> UInt64(16 * (7 - index)))
+    }
+
+    /// The 16 bytes in wire order.
+    public var bytes: [UInt8] { (0..<16).map { self[$0] } }
+
+    @inlinable public var isUnspecified: Bool { high == 0 && low == 0 }
+    @inlinable public var isLoopback: Bool { high == 0 && low == 1 }
+    /// ff00::/8
+    @inlinable public var isMulticast: Bool { high >> 56 == 0xFF }
+    /// fe80::/10
+    @inlinable public var isLinkLocal: Bool { high >> 54 == 0xFE80 >> 6 }
+    /// ::ffff:0:0/96
+    @inlinable public var isIPv4Mapped: Bool { high == 0 && low >> 32 == 0xFFFF }
+    /// The embedded IPv4 address of an IPv4-mapped address.
+    @inlinable public var ipv4Mapped: IPv4Address? {
+        isIPv4Mapped ? IPv4Address(rawValue: UInt32(truncatingIfNeeded: low)) : nil
+    }
+
+    /// The solicited-node multicast address ff02::1:ffXX:XXXX (RFC 4291
+    /// §2.7.1) that neighbour solicitations for this address are sent to.
+    @inlinable public var solicitedNodeMulticast: IPv6Address {
+        IPv6Address(high: 0xFF02_0000_0000_0000, low: 0x0000_0001_FF00_0000 | (low & 0x00FF_FFFF))
+    }
+
+    /// Parses RFC 4291 §2.2 text: eight groups of 1–4 hex digits, at most
+    /// one `::`, optionally a dotted-quad IPv4 tail (`::ffff:10.0.0.1`).
+    /// Zone indices (`%eth0`) are rejected.
+    public init?(_ text: some StringProtocol) {
+        let s = Substring(text)
+        guard !s.isEmpty, s.count <= 45 else { return nil }
+        var head: [UInt16] = []
+        var tail: [UInt16] = []
+        let compressed: Bool
+        if let r = s.firstRange(of: "::") {
+            compressed = true
+            let before = s[s.startIndex..<r.lowerBound]
+            let after = s[r.upperBound...]
+            if after.contains("::") { return nil }
+            guard let h = IPv6Address.groups(before, allowIPv4Tail: false),
+                  let t = IPv6Address.groups(after, allowIPv4Tail: true) else { return nil }
+            head = h
+            tail = t
+            guard head.count + tail.count <= 7 else { return nil }
+        } else {
+            compressed = false
+            guard let g = IPv6Address.groups(s, allowIPv4Tail: true), g.count == 8 else { return nil }
+            head = g
+        }
+        var all = head
+        if compressed { all += [UInt16](repeating: 0, count: 8 - head.count - tail.count) + tail }
+        self.init(all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7])
+    }
+
+    /// Groups of one side of `::` (empty text is no groups).
+    private static func groups(_ text: Substring, allowIPv4Tail: Bool) -> [UInt16]? {
+        if text.isEmpty { return [] }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        var out: [UInt16] = []
+        for (i, part) in parts.enumerated() {
+            if i == parts.count - 1, allowIPv4Tail, part.contains(".") {
+                guard let v4 = IPv4Address(part) else { return nil }
+                out.append(UInt16(truncatingIfNeeded: v4.rawValue >> 16))
+                out.append(UInt16(truncatingIfNeeded: v4.rawValue))
+                continue
+            }
+            guard (1...4).contains(part.count), part.allSatisfy({ $0.isHexDigit && $0.isASCII }),
+                  let g = UInt16(part, radix: 16) else { return nil }
+            out.append(g)
+        }
+        return out
+    }
+
+    /// RFC 5952 text: lower case, no leading zeros, the longest run of two
+    /// or more zero groups (the first of equals) written `::`, and
+    /// IPv4-mapped addresses as `::ffff:a.b.c.d`.
+    public var description: String {
+        if let v4 = ipv4Mapped { return "::ffff:\(v4)" }
+        var bestStart = -1, bestLength = 0
+        var i = 0
+        while i < 8 {
+            if group(i) == 0 {
+                var j = i
+                while j < 8 && group(j) == 0 { j += 1 }
+                if j - i > bestLength { bestStart = i; bestLength = j - i }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        if bestLength < 2 { bestStart = -1 }
+        var out = ""
+        i = 0
+        while i < 8 {
+            if i == bestStart {
+                out += "::"
+                i += bestLength
+                continue
+            }
+            if !out.isEmpty && !out.hasSuffix(":") { out += ":" }
+            out += String(group(i), radix: 16)
+            i += 1
+        }
+        return out
+    }
+
+    public static func < (a: IPv6Address, b: IPv6Address) -> Bool {
+        (a.high, a.low) < (b.high, b.low)
+    }
+}

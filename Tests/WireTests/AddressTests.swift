@@ -1,5 +1,5 @@
 import Testing
-@testable import Wire
+import Wire
 
 @Suite struct AddressTests {
     @Test func macParsesAndPrints() throws {
