@@ -131,7 +131,7 @@ public final class AFPacketPort: PacketPort, @unchecked Sendable {
     /// reuses the buffers).
     @inlinable
     public func receive(into batch: inout PortBatch) -> Int {
-        assert(batch.count == 0 || batch.owner == identity, "receive into a batch that was not released")
+        precondition(batch.count == 0, "receive into a batch whose frames were not released")
         let want = min(batch.capacity, configuration.receiveBuffers)
         let headroom = configuration.headroom
         let bufferSize = configuration.bufferSize
@@ -203,11 +203,11 @@ public final class AFPacketPort: PacketPort, @unchecked Sendable {
         let buffer = UnsafeMutableRawBufferPointer(start: txArea + slot * configuration.bufferSize,
                                                    count: configuration.bufferSize)
         let length = fill(buffer)
-        guard length > 0 else {
-            if length < 0 { cells.txTooLong.wrappingAdd(1, ordering: .relaxed) }
+        guard length > 0 && length <= buffer.count else {
+            if length != 0 { cells.txTooLong.wrappingAdd(1, ordering: .relaxed) }
             return false
         }
-        txLengths[slot] = UInt32(truncatingIfNeeded: min(length, buffer.count))
+        txLengths[slot] = UInt32(truncatingIfNeeded: length)
         c.pointee.end = slot + 1
         return true
     }

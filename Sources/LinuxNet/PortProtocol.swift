@@ -34,7 +34,8 @@ public protocol PacketPort: AnyObject {
     @discardableResult func transmit(copying frame: UnsafeRawBufferPointer) -> Bool
     /// Reserves room for one frame, lets `fill` write it (the buffer holds
     /// `maxFrameLength` bytes) and queues it. `fill` returns the frame's
-    /// length: 0 cancels, negative cancels and counts the frame as too long.
+    /// length: 0 cancels; negative or more than the buffer cancels and
+    /// counts the frame in `txTooLong`.
     @discardableResult func transmit(_ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Bool
     /// Hands queued frames to the kernel and reaps finished transmissions.
     func flush()

@@ -49,7 +49,6 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
     private let area: UnsafeMutableRawPointer
     private let areaSize: Int
     private var closed = false
-    private let attachedHere: Bool
 
     /// Opens the port: maps and registers the UMEM, creates the socket
     /// (xsk_umem__create, xsk_socket__create with
@@ -103,10 +102,8 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
             throw PortError("registering UMEM (xsk_umem__create, \(frameCount) × \(frameSize) B)", interface: name, errno: -rc)
         }
 
-        if program.slot(interfaceIndex: ifindex) == nil {
-            do { try program.attach(interfaceIndex: ifindex, name: name) } catch { cleanup(); throw error }
-            attached = true
-        }
+        do { try program.attach(interfaceIndex: ifindex, name: name) } catch { cleanup(); throw error }
+        attached = true
 
         var socketConfig = xsk_socket_config()
         socketConfig.rx_size = UInt32(rxFrames)
@@ -144,7 +141,6 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
         self.fd = fd
         self.umem = umem
         self.socket = socket
-        self.attachedHere = attached
         self.area = mapped
         self.areaSize = areaSize
         self.state = state
@@ -162,8 +158,8 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
 
     deinit { close() }
 
-    /// Closes the socket, deletes the UMEM and detaches the program from the
-    /// interface if this port attached it. Idempotent. Only after the loop
+    /// Closes the socket, deletes the UMEM and drops the port's reference to
+    /// the program's attachment (the last one detaches it). Idempotent. Only after the loop
     /// stopped using the port.
     public func close() {
         guard !closed else { return }
@@ -172,7 +168,7 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
         socket = nil
         if let umem { xsk_umem__delete(umem) }
         umem = nil
-        if attachedHere { program.detach(interfaceIndex: interfaceIndex) }
+        program.detach(interfaceIndex: interfaceIndex)
         munmap(area, areaSize)
         state.pointee.deallocateBuffers()
         state.deinitialize(count: 1)
@@ -185,7 +181,7 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
     /// the port's until `release(_:)`.
     @inlinable
     public func receive(into batch: inout PortBatch) -> Int {
-        assert(batch.count == 0 || batch.owner == identity, "receive into a batch that was not released")
+        precondition(batch.count == 0, "receive into a batch whose frames were not released")
         let s = state
         var index: UInt32 = 0
         let n = Int(xsk_ring_cons__peek(&s.pointee.rx, UInt32(batch.capacity), &index))
@@ -254,8 +250,8 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
 
     /// Reserves a free TX frame, lets `fill` write the frame into it and
     /// queues it; `flush()` sends it. `fill` gets the whole UMEM frame
-    /// (`maxFrameLength` bytes) and returns the frame's length: 0 cancels,
-    /// a negative value cancels and counts the frame as too long.
+    /// (`maxFrameLength` bytes) and returns the frame's length: 0 cancels;
+    /// negative or more than the buffer cancels and counts `txTooLong`.
     @inlinable @discardableResult
     public func transmit(_ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Bool {
         let s = state
@@ -270,8 +266,8 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
         let buffer = UnsafeMutableRawBufferPointer(start: s.pointee.area + Int(truncatingIfNeeded: addr),
                                                    count: s.pointee.frameSize)
         let length = fill(buffer)
-        guard length > 0 else {
-            if length < 0 { cells.txTooLong.wrappingAdd(1, ordering: .relaxed) }
+        guard length > 0 && length <= buffer.count else {
+            if length != 0 { cells.txTooLong.wrappingAdd(1, ordering: .relaxed) }
             return false
         }
         var index: UInt32 = 0
@@ -282,10 +278,10 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
         s.pointee.txFreeCount -= 1
         let desc = xsk_ring_prod__tx_desc(&s.pointee.tx, index)!
         desc.pointee.addr = addr
-        desc.pointee.len = UInt32(truncatingIfNeeded: min(length, buffer.count))
+        desc.pointee.len = UInt32(truncatingIfNeeded: length)
         desc.pointee.options = 0
         s.pointee.txQueued &+= 1
-        s.pointee.txQueuedBytes &+= min(length, buffer.count)
+        s.pointee.txQueuedBytes &+= length
         return true
     }
 

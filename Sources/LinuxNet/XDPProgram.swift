@@ -173,6 +173,8 @@ public final class XDPProgram: @unchecked Sendable {
         var slot: UInt32
         var flags: UInt32
         var name: String
+        /// attach() calls not yet matched by detach().
+        var users: Int
     }
 
     /// Opens and loads the program (bpf_object__open_mem + bpf_object__load).
@@ -251,12 +253,19 @@ public final class XDPProgram: @unchecked Sendable {
 
     /// Attaches the program to interface `ifindex` (a BPF link, `attachMode`)
     /// and gives the interface a port slot; frames on it go to the kernel
-    /// until a socket is registered. Returns the slot. Attaching an interface
-    /// twice returns its slot. Must run inside the interface's namespace.
+    /// until a socket is registered. Returns the slot. Reference counted:
+    /// attaching an attached interface returns its slot, and the program
+    /// stays attached until `detach` was called once per `attach` (an
+    /// XDPPort attaches on open and detaches on close). Must run inside the
+    /// interface's namespace.
     @discardableResult
     public func attach(interfaceIndex ifindex: Int32, name: String) throws -> UInt32 {
         lock.lock(); defer { lock.unlock() }
-        if let a = links[ifindex] { return a.slot }
+        if var a = links[ifindex] {
+            a.users += 1
+            links[ifindex] = a
+            return a.slot
+        }
         let used = Set(links.values.map(\.slot))
         guard let slot = (0..<UInt32(XDPProgram.maxPorts)).first(where: { !used.contains($0) }) else {
             throw PortError("attaching XDP program", interface: name, detail: "node already has \(XDPProgram.maxPorts) ports")
@@ -274,14 +283,21 @@ public final class XDPProgram: @unchecked Sendable {
             throw PortError("attaching XDP program (bpf_link_create, \(configuration.attachMode) mode)",
                             interface: name, errno: -link, detail: hint)
         }
-        links[ifindex] = Attachment(linkFD: link, slot: slot, flags: 0, name: name)
+        links[ifindex] = Attachment(linkFD: link, slot: slot, flags: 0, name: name, users: 1)
         return slot
     }
 
-    /// Detaches the program from `ifindex` and forgets the port.
+    /// Drops one `attach` reference; the last one detaches the program from
+    /// `ifindex` (closes the link) and forgets the port. Any thread.
     public func detach(interfaceIndex ifindex: Int32) {
         lock.lock(); defer { lock.unlock() }
-        guard let a = links.removeValue(forKey: ifindex) else { return }
+        guard var a = links[ifindex] else { return }
+        a.users -= 1
+        if a.users > 0 {
+            links[ifindex] = a
+            return
+        }
+        links[ifindex] = nil
         var key = UInt32(bitPattern: ifindex)
         bpf_map_delete_elem(portsFD, &key)
         Glibc.close(a.linkFD)

@@ -222,4 +222,28 @@ struct XDPPortTests {
         let after = try run(["ip", "-n", lab.fwd, "link", "show", "dev", "fb"]).output
         #expect(!after.contains("prog/xdp"), "program detached after close: \(after)")
     }
+
+    @Test func attachmentIsReferenceCountedAndTooLongFramesAreRefused() throws {
+        portLabLock.lock(); defer { portLabLock.unlock() }
+        let lab = try WireLab(tag: "x7")
+        defer { lab.destroy() }
+        let program = try XDPProgram()
+        defer { program.close() }
+        func attached() throws -> Bool { try run(["ip", "-n", lab.fwd, "link", "show", "dev", "fa"]).output.contains("prog/xdp") }
+        let index = try lab.interfaceIndex(lab.fwd, "fa")
+        // The lab attaches fa itself (say, to capture before any port opens).
+        try inNamespace(lab.fwd) { _ = try program.attach(interfaceIndex: index, name: "fa") }
+        let port = try inNamespace(lab.fwd) { try XDPPort(interface: "fa", program: program) }
+        #expect(try attached())
+        // Too long: refused and counted, nothing queued.
+        let big = [UInt8](repeating: 0, count: port.maxFrameLength + 1)
+        #expect(big.withUnsafeBytes { port.transmit(copying: $0) } == false)
+        #expect(port.transmit { _ in port.maxFrameLength + 1 } == false)
+        #expect(port.transmit { _ in 0 } == false)
+        #expect(port.counters.txTooLong == 2 && !port.hasPendingTransmit)
+        port.close()
+        #expect(try attached(), "the lab's own reference keeps the program attached")
+        program.detach(interfaceIndex: index)
+        #expect(try !attached())
+    }
 }
