@@ -17,7 +17,10 @@ import Glibc
 /// Differences from AF_XDP that the lab must know:
 /// - an AF_PACKET socket is a tap: packet taps (tcpdump) on the interface see
 ///   the frames as usual, and the node's own kernel stack ALSO receives every
-///   frame (it drops what is not for it when forwarding is off);
+///   frame: keep IP forwarding off in the node's namespace (or the kernel
+///   forwards a second copy), and expect the kernel to answer for any
+///   address configured on its interfaces (ARP, ICMP, TCP RST) alongside
+///   the data plane;
 /// - PACKET_IGNORE_OUTGOING is set, so the socket does not see frames sent
 ///   on the interface (its own sends and the kernel's);
 /// - frames longer than a receive buffer (`bufferSize`, default 2048) are
