@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//
+// wirelab_xdp — the XDP program in front of every userspace port (AF_XDP).
+//
+// One loaded copy of this object serves all the ports of one node (one network
+// namespace): the maps are shared per node, so a node has one capture ring and
+// one table of pass-to-kernel rules. For every frame received on an attached
+// interface it:
+//
+//   1. looks the interface up in `ports` (ifindex → slot, flags); unknown
+//      interfaces go to the kernel stack (XDP_PASS);
+//   2. if the port's capture flag is set, copies the frame (up to the node's
+//      snap length, at most WL_SNAP_MAX bytes) with a small header into the
+//      `capture` BPF ring buffer;
+//   3. if a pass-to-kernel rule matches (see `pass_rules`), returns XDP_PASS so
+//      the node's own kernel stack answers (management, health checks);
+//   4. otherwise redirects the frame into the AF_XDP socket registered in
+//      `xsks` at key slot * WL_MAX_QUEUES + rx_queue_index; when no socket is
+//      registered there the frame goes to the kernel (XDP_PASS).
+//
+// The struct layouts below are mirrored in Sources/LinuxNet/XDPProgram.swift;
+// change both together. Build: scripts/build-bpf.sh (which regenerates
+// Sources/LinuxNet/Generated/WirelabXDPObject.swift).
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define WL_MAX_PORTS 64          /* ports (interfaces) per node */
+#define WL_MAX_QUEUES 4          /* rx queues per port with a socket slot */
+#define WL_SNAP_MAX 2048         /* largest capture per frame, bytes */
+#define WL_PASS_RULES_MAX 256
+
+/* ports: ifindex → port. */
+struct wl_port {
+	__u32 slot;              /* 0 ..< WL_MAX_PORTS */
+	__u32 flags;             /* WL_PORT_CAPTURE */
+};
+#define WL_PORT_CAPTURE 1u
+
+/* config[0]: node-wide settings. */
+struct wl_config {
+	__u32 snaplen;           /* captured bytes per frame, 1 ... WL_SNAP_MAX */
+	__u32 pass_rules;        /* entries in pass_rules; 0 skips the lookups */
+};
+
+/* pass_rules key. A rule matches a frame when every non-zero field matches:
+ *   IPv4 (ethertype 0x0800): daddr = destination address, proto = IP protocol
+ *     (0 = any), dport = TCP/UDP destination port (0 = any);
+ *   ARP (0x0806): daddr = target protocol address (0 = any ARP);
+ *   any other EtherType: daddr = proto = dport = 0 (the whole EtherType).
+ * Lookups, most specific first, for IPv4: (daddr,proto,dport), (daddr,proto,0),
+ * (daddr,0,0), (0,0,0); for ARP: (tpa), (0); otherwise: (0,0,0).
+ * All multi-byte fields in network byte order. */
+struct wl_pass_key {
+	__u32 daddr;
+	__u16 ethertype;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct wl_pass_value {
+	__u64 hits;
+};
+
+/* capture ring record: this header, then cap_len bytes of the frame. */
+struct wl_capture_hdr {
+	__u64 timestamp_ns;      /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 ifindex;
+	__u32 wire_len;          /* whole frame, all fragments, bytes */
+	__u32 cap_len;           /* bytes that follow the header */
+	__u32 rx_queue;
+};
+
+struct wl_capture_record {
+	struct wl_capture_hdr hdr;
+	__u8 data[WL_SNAP_MAX];
+};
+
+/* stats (per CPU), indexes: */
+enum {
+	WL_STAT_REDIRECTED = 0,  /* handed to an AF_XDP socket */
+	WL_STAT_PASS_RULE,       /* passed to the kernel by a pass rule */
+	WL_STAT_PASS_NO_SOCKET,  /* passed: no socket in xsks for this queue */
+	WL_STAT_PASS_UNKNOWN,    /* passed: interface not in ports */
+	WL_STAT_CAPTURED,        /* records written to the capture ring */
+	WL_STAT_CAPTURE_DROPPED, /* ring full: record lost */
+	WL_STAT_CAPTURE_ERROR,   /* frame bytes could not be read */
+	WL_STAT_MAX,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, WL_MAX_PORTS * WL_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WL_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct wl_port);
+} ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wl_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WL_PASS_RULES_MAX);
+	__type(key, struct wl_pass_key);
+	__type(value, struct wl_pass_value);
+} pass_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* resized by the loader */
+} capture SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wl_capture_record);
+} capture_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WL_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void count(__u32 index)
+{
+	__u64 *value = bpf_map_lookup_elem(&stats, &index);
+	if (value)
+		*value += 1;
+}
+
+static __always_inline void capture_frame(struct xdp_md *ctx, __u32 snaplen)
+{
+	__u32 zero = 0;
+	struct wl_capture_record *rec = bpf_map_lookup_elem(&capture_scratch, &zero);
+	if (!rec)
+		return;
+	__u64 wire_len = bpf_xdp_get_buff_len(ctx);
+	__u64 cap = wire_len < snaplen ? wire_len : snaplen;
+	/* Bound the length for the verifier: 1 ... WL_SNAP_MAX. The barrier
+	 * keeps clang from folding the checks into a form it cannot follow. */
+	asm volatile("" : "+r"(cap));
+	if (cap > WL_SNAP_MAX)
+		cap = WL_SNAP_MAX;
+	if (cap < 1)
+		return;
+	if (bpf_xdp_load_bytes(ctx, 0, rec->data, cap) < 0) {
+		count(WL_STAT_CAPTURE_ERROR);
+		return;
+	}
+	rec->hdr.timestamp_ns = bpf_ktime_get_ns();
+	rec->hdr.ifindex = ctx->ingress_ifindex;
+	rec->hdr.wire_len = wire_len;
+	rec->hdr.cap_len = cap;
+	rec->hdr.rx_queue = ctx->rx_queue_index;
+	if (bpf_ringbuf_output(&capture, rec, sizeof(rec->hdr) + cap, 0) < 0)
+		count(WL_STAT_CAPTURE_DROPPED);
+	else
+		count(WL_STAT_CAPTURED);
+}
+
+static __always_inline int pass_lookup(struct wl_pass_key *key)
+{
+	struct wl_pass_value *value = bpf_map_lookup_elem(&pass_rules, key);
+	if (!value)
+		return 0;
+	__sync_fetch_and_add(&value->hits, 1);
+	return 1;
+}
+
+struct wl_arp_ipv4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 oper;
+	__u8 sha[6];
+	__u8 spa[4];
+	__u8 tha[6];
+	__u8 tpa[4];
+} __attribute__((packed));
+
+/* Returns 1 when a pass rule matches this frame. */
+static __always_inline int pass_to_kernel(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return 0;
+	struct wl_pass_key key = {};
+	key.ethertype = eth->h_proto;
+
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+		if ((void *)(ip + 1) > data_end)
+			return 0;
+		key.daddr = ip->daddr;
+		key.proto = ip->protocol;
+		/* First fragment (offset 0) of TCP/UDP: the port is readable. */
+		if ((ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) &&
+		    (ip->frag_off & bpf_htons(0x1fff)) == 0) {
+			__u32 ihl = (ip->ihl & 0xf) * 4;
+			__u16 *ports_ = (void *)ip + ihl;
+			if (ihl >= sizeof(*ip) && (void *)(ports_ + 2) <= data_end) {
+				key.dport = ports_[1];
+				if (pass_lookup(&key))
+					return 1;
+			}
+		}
+		key.dport = 0;
+		if (pass_lookup(&key))
+			return 1;
+		key.proto = 0;
+		if (pass_lookup(&key))
+			return 1;
+		key.daddr = 0;
+		return pass_lookup(&key);
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_ARP)) {
+		struct wl_arp_ipv4 *arp = (void *)(eth + 1);
+		if ((void *)(arp + 1) <= data_end && arp->ptype == bpf_htons(ETH_P_IP) &&
+		    arp->plen == 4) {
+			__builtin_memcpy(&key.daddr, arp->tpa, 4);
+			if (pass_lookup(&key))
+				return 1;
+		}
+		key.daddr = 0;
+		return pass_lookup(&key);
+	}
+	return pass_lookup(&key);
+}
+
+SEC("xdp")
+int wirelab_xdp(struct xdp_md *ctx)
+{
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct wl_port *port = bpf_map_lookup_elem(&ports, &ifindex);
+	if (!port) {
+		count(WL_STAT_PASS_UNKNOWN);
+		return XDP_PASS;
+	}
+	__u32 zero = 0;
+	struct wl_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return XDP_PASS;
+
+	if (port->flags & WL_PORT_CAPTURE)
+		capture_frame(ctx, cfg->snaplen);
+
+	if (cfg->pass_rules && pass_to_kernel(ctx)) {
+		count(WL_STAT_PASS_RULE);
+		return XDP_PASS;
+	}
+
+	__u32 queue = ctx->rx_queue_index;
+	if (queue >= WL_MAX_QUEUES || port->slot >= WL_MAX_PORTS) {
+		count(WL_STAT_PASS_NO_SOCKET);
+		return XDP_PASS;
+	}
+	__u32 key = port->slot * WL_MAX_QUEUES + queue;
+	long action = bpf_redirect_map(&xsks, key, XDP_PASS);
+	count(action == XDP_REDIRECT ? WL_STAT_REDIRECTED : WL_STAT_PASS_NO_SOCKET);
+	return action;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
