@@ -580,8 +580,11 @@ public final class DirectorCore {
             let e = table.pointer(i)
             if e.pointee.flags & ConnectionEntry.Flag.template != 0 {
                 if e.pointee.controlled > 0 {
-                    // IPVS: a template with controlled connections expires later.
-                    e.pointee.expires = now.nanoseconds &+ services[Int(e.pointee.service)].persistenceNanoseconds
+                    // IPVS: a template with controlled connections expires
+                    // later. One already invalidated (out of the index) can
+                    // never pin again: look again in a second.
+                    let hashed = e.pointee.flags & ConnectionEntry.Flag.hashedInbound != 0
+                    e.pointee.expires = now.nanoseconds &+ (hashed ? services[Int(e.pointee.service)].persistenceNanoseconds : 1_000_000_000)
                     return false
                 }
                 counters.templatesExpired &+= 1
@@ -635,7 +638,7 @@ public final class DirectorCore {
                 proto: ServiceProtocol(rawValue: e.proto & ~ConnectionEntry.templateBit) ?? .tcp,
                 isTemplate: template,
                 state: ConnectionState(rawValue: e.state) ?? .none,
-                expiresIn: e.expires > now.nanoseconds ? Double(e.expires - now.nanoseconds) / 1e9 : 0,
+                expiresInNanoseconds: e.expires > now.nanoseconds ? e.expires - now.nanoseconds : 0,
                 client: IPv4Address(rawValue: e.clientAddress), clientPort: e.clientPort,
                 virtual: IPv4Address(rawValue: e.virtualAddress), virtualPort: e.virtualPort,
                 real: IPv4Address(rawValue: e.realAddress), realPort: e.realPort,

@@ -45,8 +45,10 @@ public struct DirectorSnapshot: Equatable, Sendable {
         /// A persistence template rather than a connection.
         public var isTemplate: Bool
         public var state: ConnectionState
+        /// Nanoseconds until it expires.
+        public var expiresInNanoseconds: UInt64
         /// Seconds until it expires.
-        public var expiresIn: Double
+        public var expiresIn: Double { Double(expiresInNanoseconds) / 1e9 }
         public var client: IPv4Address
         public var clientPort: UInt16
         public var virtual: IPv4Address
@@ -100,7 +102,7 @@ public struct DirectorSnapshot: Equatable, Sendable {
         var out = "IPVS connection entries\n"
         out += "pro expire state       source                virtual               destination\n"
         for c in connections {
-            let seconds = Int(c.expiresIn.rounded(.up))
+            let seconds = Int((c.expiresInNanoseconds + 999_999_999) / 1_000_000_000)
             let m = seconds / 60, s = seconds % 60
             let expire = "\(m < 10 ? "0" : "")\(m):\(s < 10 ? "0" : "")\(s)"
             let source = c.isTemplate ? "\(c.client):0" : "\(c.client):\(c.clientPort)"
