@@ -28,6 +28,7 @@ let package = Package(
             "Lab", "LinuxNet", "Topology", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "wirelab", dependencies: ["WirelabCommands"]),
+        .executableTarget(name: "director-bench", dependencies: ["Datapath"], path: "Benchmarks/DirectorBench"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),
