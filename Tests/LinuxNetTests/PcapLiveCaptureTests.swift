@@ -33,7 +33,6 @@ private func inNetworkNamespace<T>(_ name: String, _ body: @escaping () throws -
     return try box.result!.get()
 }
 
-private final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
 
 private struct NamespaceError: Error, CustomStringConvertible {
     var what: String

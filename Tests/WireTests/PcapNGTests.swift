@@ -404,19 +404,6 @@ private let tsharkInstalled = FileManager.default.isExecutableFile(atPath: tshar
     }
 }
 
-/// Deterministic generator for the corruption test.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The bytes of a `tshark -x` hex dump ("0000  02 00 00 …  ascii").
 private func hexDumpBytes(_ dump: String) -> [UInt8] {
     var bytes: [UInt8] = []
