@@ -1,0 +1,107 @@
+import Datapath
+import Glibc
+import LinuxNet
+import Topology
+import Wire
+
+/// One userspace node at run time: its element, its ports in interface
+/// order, and (for AF_XDP) the node's XDP program and capture ring.
+final class NodeRuntime {
+    /// The element, by concrete type, so the run loop's call is static.
+    enum Forwarder {
+        case learningSwitch(LearningSwitch)
+
+        var element: any Element {
+            switch self {
+            case .learningSwitch(let e): return e
+            }
+        }
+
+        @inline(__always)
+        func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
+            switch self {
+            case .learningSwitch(let e): return e.process(&packet, from: port, now: now, emit: &emit)
+            }
+        }
+    }
+
+    let node: Node
+    let namespace: String
+    let forwarder: Forwarder
+    var ports: [AnyPacketPort]
+    let program: XDPProgram?
+    let captureRing: CaptureRing?
+    var emitter = Emitter(slots: 64)
+    /// Counters of frames the runtime could not send (port TX ring full).
+    var transmitFailures: UInt64 = 0
+
+    init(node: Node, namespace: String, forwarder: Forwarder, ports: [AnyPacketPort],
+         program: XDPProgram?, captureRing: CaptureRing?) {
+        self.node = node
+        self.namespace = namespace
+        self.forwarder = forwarder
+        self.ports = ports
+        self.program = program
+        self.captureRing = captureRing
+    }
+
+    func close() {
+        for port in ports { port.close() }
+        captureRing?.close()
+        program?.close()
+        emitter.deallocate()
+    }
+
+    /// Builds the element for a node from its topology description.
+    static func makeForwarder(for node: Node) throws -> Forwarder {
+        switch node.kind {
+        case .switch:
+            return .learningSwitch(LearningSwitch(ports: node.interfaces.count))
+        case .router, .director:
+            throw LabError("node \(node.name): the \(node.kind.rawValue) element is not wired into the data plane yet")
+        case .host:
+            throw LabError("node \(node.name) is a host: its kernel forwards, not the data plane")
+        }
+    }
+
+    /// Opens the node's ports inside its namespace. AF_XDP: one XDP program
+    /// per node (shared XSKMAP, one capture ring); AF_PACKET: raw sockets.
+    static func open(node: Node, lab: String, capture: Bool) throws -> NodeRuntime {
+        let namespace = LabStore.namespaceName(lab: lab, node: node.name)
+        let forwarder = try makeForwarder(for: node)
+        return try NetworkNamespace.run(namespace) { () throws -> NodeRuntime in
+            var ports: [AnyPacketPort] = []
+            var program: XDPProgram?
+            var ring: CaptureRing?
+            do {
+                switch node.datapath {
+                case .afxdp:
+                    let p = try XDPProgram()
+                    program = p
+                    // Frames over ~1792 bytes need 4096-byte UMEM frames in copy mode.
+                    var configuration = XDPPort.Configuration()
+                    if node.interfaces.contains(where: { $0.mtu > 1700 }) { configuration.frameSize = 4096 }
+                    for iface in node.interfaces {
+                        let port = try XDPPort(interface: iface.name, program: p, configuration: configuration)
+                        ports.append(.xdp(port))
+                        if capture { try p.setCapture(true, interfaceIndex: port.interfaceIndex) }
+                    }
+                    if capture { ring = try CaptureRing(program: p) }
+                case .afpacket:
+                    var configuration = AFPacketPort.Configuration()
+                    if node.interfaces.contains(where: { $0.mtu > 1900 }) { configuration.bufferSize = 9216 + 256 }
+                    for iface in node.interfaces {
+                        ports.append(.packet(try AFPacketPort(interface: iface.name, configuration: configuration)))
+                    }
+                }
+            } catch {
+                for port in ports { port.close() }
+                ring?.close()
+                program?.close()
+                throw LabError("opening \(node.datapath) ports of \(node.name) in \(namespace): \(error)")
+            }
+            return NodeRuntime(node: node, namespace: namespace, forwarder: forwarder, ports: ports,
+                               program: program, captureRing: ring)
+        }
+    }
+}
