@@ -11,10 +11,14 @@ public struct LabDeployer {
     /// The wirelab binary, started in nodes as `serve` (and as the daemon).
     public var executable: String
     public var progress: (String) -> Void
+    /// Captures go to `<captureRoot>/<lab>/` (DESIGN.md: `Captures/<name>/`).
+    public var captureRoot: String
 
-    public init(store: LabStore, executable: String, progress: @escaping (String) -> Void = { _ in }) {
+    public init(store: LabStore, executable: String, captureRoot: String = "Captures",
+                progress: @escaping (String) -> Void = { _ in }) {
         self.store = store
         self.executable = executable
+        self.captureRoot = captureRoot
         self.progress = progress
     }
 
@@ -37,8 +41,11 @@ public struct LabDeployer {
             throw LabError("namespace \(clashes.joined(separator: ", ")) already exists but no lab \(lab) is recorded; nothing was changed — remove it with `ip netns delete` if it is stale")
         }
 
-        var state = LabState(lab: lab, file: topology.file)
+        var state = LabState(lab: lab, file: URL(fileURLWithPath: topology.file).standardizedFileURL.path)
         state.namespaces = plan.namespaces.map(\.name)
+        if topology.defaults.capture {
+            state.captureDirectory = URL(fileURLWithPath: captureRoot).appendingPathComponent(lab).standardizedFileURL.path
+        }
         try store.save(state)
         // Keep a copy of the file as it was: status and down must not depend
         // on the user's copy staying unchanged.
@@ -124,6 +131,42 @@ public struct LabDeployer {
             try store.save(state)
         }
         try waitForServers(plan)
+        try startDaemon(plan, state: &state)
+    }
+
+    /// Starts the lab's data plane when the lab has userspace nodes and
+    /// waits until it answers on its control socket with every port open.
+    private func startDaemon(_ plan: LabPlan, state: inout LabState) throws {
+        guard let home = plan.userspaceNamespaces.first else { return }
+        progress("starting the data plane (\(plan.userspaceNamespaces.count) userspace nodes)")
+        let log = store.directory(lab: plan.lab) + "/logs/daemon.log"
+        if let dir = state.captureDirectory {
+            // A fresh recording per `up`: old files of this lab would mix in.
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        // The daemon lives in one of the lab's namespaces: it enters the
+        // others on threads of its own, and `down` finds it there even if
+        // its record were lost.
+        let process = try NamespaceProcess.spawn([executable, "daemon", plan.lab, "--state-dir", store.root],
+                                                 namespace: home, standardOutput: .file(log),
+                                                 standardError: .sameAsStandardOutput, detached: true)
+        let record = LabState.ProcessRecord(pid: process.pid, startTime: ProcessIdentity.startTime(of: process.pid) ?? 0,
+                                            node: nil, role: "daemon")
+        state.processes.append(record)
+        state.controlSocket = store.controlSocketPath(lab: plan.lab)
+        try store.save(state)
+        let deadline = Date().addingTimeInterval(30)
+        let client = ControlClient(path: store.controlSocketPath(lab: plan.lab))
+        while Date() < deadline {
+            if (try? client.status()) != nil { return }
+            if !ProcessIdentity.isAlive(record) || ProcessIdentity.isZombie(record.pid) {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                let last = text.split(separator: "\n").last.map(String.init) ?? "no output"
+                throw LabError("the data plane failed to start: \(last) (log: \(log))")
+            }
+            usleep(20_000)
+        }
+        throw LabError("the data plane did not answer within 30 s (log: \(log))")
     }
 
     /// `up` returns once every built-in server accepts connections, so the
@@ -170,7 +213,10 @@ public struct LabDeployer {
 
     private func teardown(_ state: LabState) throws {
         progress("removing lab \(state.lab)")
-        for record in state.processes { ProcessIdentity.stop(record) }
+        // The daemon first, with time to close its captures; then the rest
+        // together (SIGTERM all, one wait), so big labs stop quickly.
+        for record in state.processes where record.role == "daemon" { ProcessIdentity.stop(record, grace: 10) }
+        ProcessIdentity.stopAll(state.processes.filter { $0.role != "daemon" })
         // Anything still running inside the lab's namespaces is the lab's:
         // children of `run:` commands, or a process started just before a
         // crash and never recorded. A live process would keep its namespace

@@ -69,6 +69,8 @@ public struct LabPlan: Sendable {
     public var processes: [ProcessSpec] = []
     /// What automatic configuration did, printed by `up`.
     public var notes: [String] = []
+    /// Namespaces of nodes whose frames the Swift data plane forwards.
+    public var userspaceNamespaces: [String] = []
 
     /// Builds the plan. `serveCommand` is the argv prefix that runs the
     /// built-in server (the wirelab binary and `serve`).
@@ -88,6 +90,7 @@ public struct LabPlan: Sendable {
         // owns their interfaces and addresses; their kernel must not forward
         // or answer for them, so it gets no addresses and forwarding stays off.
         for node in topology.nodes where node.kind != .host {
+            userspaceNamespaces.append(ns(node.name))
             sysctls.append(Sysctl(namespace: ns(node.name), key: "net/ipv4/ip_forward", value: "0"))
         }
 

@@ -131,6 +131,16 @@ public enum ProcessIdentity {
         if isAlive(record) { kill(record.pid, SIGKILL) }
     }
 
+    /// SIGTERM to all that are still ours, one shared grace period, then
+    /// SIGKILL to whatever is left.
+    public static func stopAll(_ records: [LabState.ProcessRecord], grace: TimeInterval = 2) {
+        let alive = records.filter(isAlive)
+        for r in alive { kill(r.pid, SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        while Date() < deadline, alive.contains(where: { isAlive($0) && !isZombie($0.pid) }) { usleep(10_000) }
+        for r in alive where isAlive(r) { kill(r.pid, SIGKILL) }
+    }
+
     static func isZombie(_ pid: Int32) -> Bool {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = text.lastIndex(of: ")") else { return true }

@@ -1,0 +1,234 @@
+import Datapath
+import Foundation
+import Glibc
+import LinuxNet
+import Topology
+import Wire
+
+nonisolated(unsafe) private var daemonStopRequested: Int32 = 0
+
+/// The lab's data plane: one process per lab, started by `up` and stopped
+/// by `down`. Opens one port per interface of every userspace node inside
+/// that node's namespace and runs the elements over them in a batched
+/// run-to-completion loop on ONE thread (the box has two cores, shared with
+/// traffic generators); that thread sleeps in poll() when the lab is idle.
+/// A second thread records captures, a third answers the control socket.
+public final class LabDaemon {
+    let lab: String
+    let store: LabStore
+    let topology: ResolvedTopology
+    let captureDirectory: String?
+    var runtimes: [NodeRuntime] = []
+    var recorder: CaptureRecorder?
+    /// Held by the datapath thread while it touches elements and ports, and
+    /// by the control thread while it reads their counters.
+    let lock = NSLock()
+    let started = Date()
+    var captureThread: Thread?
+
+    public init(lab: String, store: LabStore) throws {
+        self.lab = lab
+        self.store = store
+        topology = try TopologyLoader.load(path: store.topologyCopyPath(lab: lab))
+        captureDirectory = topology.defaults.capture ? try store.load(lab: lab).captureDirectory : nil
+    }
+
+    /// Opens everything, announces readiness on the control socket, and runs
+    /// until SIGTERM/SIGINT.
+    public func run() throws {
+        signal(SIGTERM) { _ in daemonStopRequested = 1 }
+        signal(SIGINT) { _ in daemonStopRequested = 1 }
+        signal(SIGPIPE, SIG_IGN)
+
+        var byName: [String: NodeRuntime] = [:]
+        for node in topology.nodes where node.kind != .host {
+            let runtime = try NodeRuntime.open(node: node, lab: lab, capture: captureDirectory != nil)
+            runtimes.append(runtime)
+            byName[node.name] = runtime
+        }
+        if let directory = captureDirectory {
+            let recorder = try CaptureRecorder(directory: directory)
+            try recorder.prepare(topology: topology, lab: lab, runtimes: byName)
+            self.recorder = recorder
+            let thread = Thread { [unowned self] in self.recordCaptures(recorder) }
+            thread.name = "captures"
+            thread.start()
+            captureThread = thread
+        }
+        let control = try ControlServer(path: store.controlSocketPath(lab: lab)) { [unowned self] request in
+            self.answer(request)
+        }
+        control.start()
+        defer { control.stop() }
+        FileHandle.standardError.write("wirelab daemon: lab \(lab) ready: \(runtimes.count) nodes, \(runtimes.reduce(0) { $0 + $1.ports.count }) ports\n".data(using: .utf8)!)
+
+        runLoop()
+
+        lock.lock()
+        for runtime in runtimes { runtime.close() }
+        lock.unlock()
+        if let recorder {
+            while captureThread?.isFinished == false { usleep(10_000) }
+            recorder.finish()
+        }
+    }
+
+    static func monotonicNow() -> Instant {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Instant(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
+    }
+
+    // MARK: the data plane
+
+    func runLoop() {
+        struct PortRef { var node: Int; var port: Int }
+        var refs: [PortRef] = []
+        var fds: [pollfd] = []
+        for (n, runtime) in runtimes.enumerated() {
+            for (p, port) in runtime.ports.enumerated() {
+                refs.append(PortRef(node: n, port: p))
+                fds.append(pollfd(fd: port.fd, events: Int16(POLLIN), revents: 0))
+            }
+        }
+        var batch = PortBatch(capacity: 64)
+        var nextTick = Self.monotonicNow().adding(seconds: 1)
+        var pendingTransmit = false
+
+        while daemonStopRequested == 0 {
+            // Sleep until a frame arrives; wake soon if a TX kick is pending
+            // and at least once a second for timers and the stop flag.
+            let timeout: Int32 = pendingTransmit ? 1 : 250
+            for i in fds.indices { fds[i].revents = 0 }
+            let ready = fds.isEmpty ? (usleep(UInt32(timeout) * 1000) == 0 ? 0 : 0) : poll(&fds, nfds_t(fds.count), timeout)
+            let now = Self.monotonicNow()
+            lock.lock()
+            if ready > 0 {
+                for (i, ref) in refs.enumerated() where fds[i].revents & Int16(POLLIN) != 0 {
+                    let runtime = runtimes[ref.node]
+                    // Drain this port in bursts; cap bursts so one busy port
+                    // cannot starve the others.
+                    var bursts = 0
+                    while bursts < 8 {
+                        let count = runtime.ports[ref.port].receive(into: &batch)
+                        if count == 0 { break }
+                        process(runtime, from: ref.port, batch: &batch, now: now)
+                        runtime.ports[ref.port].release(&batch)
+                        bursts += 1
+                    }
+                    // Kick TX after every RX burst: a lone SYN must not wait
+                    // in a half-full batch.
+                    for port in runtime.ports { port.flush() }
+                }
+            }
+            if now >= nextTick {
+                for runtime in runtimes {
+                    runtime.forwarder.element.tick(now: now, emit: &runtime.emitter)
+                    sendEmitted(runtime)
+                    for port in runtime.ports { port.flush() }
+                }
+                nextTick = now.adding(seconds: 1)
+            }
+            pendingTransmit = runtimes.contains { $0.ports.contains { $0.hasPendingTransmit } }
+            if pendingTransmit { for runtime in runtimes { for port in runtime.ports { port.flush() } } }
+            lock.unlock()
+        }
+    }
+
+    @inline(__always)
+    func process(_ runtime: NodeRuntime, from portIndex: Int, batch: inout PortBatch, now: Instant) {
+        let ingress = PortID(portIndex)
+        for i in 0..<batch.count {
+            let address = batch.address(at: i)
+            let headroom = batch.headroom(at: i)
+            let length = batch.length(at: i)
+            var packet = PacketBuffer(base: address - headroom, capacity: headroom + length + batch.tailroom(at: i),
+                                      offset: headroom, length: length)
+            let verdict = runtime.forwarder.process(&packet, from: ingress, now: now, emit: &runtime.emitter)
+            switch verdict {
+            case .forward(let egress):
+                if !runtime.ports[egress.rawValue].transmit(copying: packet.readOnly) { runtime.transmitFailures &+= 1 }
+            case .flood:
+                for (p, port) in runtime.ports.enumerated() where p != portIndex {
+                    if !port.transmit(copying: packet.readOnly) { runtime.transmitFailures &+= 1 }
+                }
+            case .drop, .consumed:
+                break   // elements count their own drops by reason
+            }
+            if runtime.emitter.count > 0 { sendEmitted(runtime) }
+        }
+    }
+
+    func sendEmitted(_ runtime: NodeRuntime) {
+        for i in 0..<runtime.emitter.count {
+            let frame = runtime.emitter.frame(at: i)
+            if !runtime.ports[frame.port.rawValue].transmit(copying: frame.bytes) { runtime.transmitFailures &+= 1 }
+        }
+        runtime.emitter.removeAll()
+    }
+
+    // MARK: captures
+
+    func recordCaptures(_ recorder: CaptureRecorder) {
+        var lastFlush = Date()
+        while daemonStopRequested == 0 {
+            var fds = recorder.pollDescriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            _ = poll(&fds, nfds_t(fds.count), 200)
+            recorder.drain()
+            // Files are readable while the lab runs (checks read them).
+            if Date().timeIntervalSince(lastFlush) > 0.2 {
+                recorder.flush()
+                lastFlush = Date()
+            }
+        }
+    }
+
+    // MARK: control
+
+    func answer(_ request: ControlRequest) -> Data {
+        switch request.command {
+        case "status":
+            return (try? JSONEncoder().encode(status())) ?? Data("{}".utf8)
+        case "flush-captures":
+            recorder?.flush()
+            return Data("{\"ok\":true}".utf8)
+        default:
+            return Data("{\"error\":\"unknown command \(request.command)\"}".utf8)
+        }
+    }
+
+    func status() -> DatapathStatus {
+        lock.lock()
+        defer { lock.unlock() }
+        var nodes: [DatapathStatus.NodeCounters] = []
+        for runtime in runtimes {
+            let ports = zip(runtime.node.interfaces, runtime.ports).map { iface, port -> DatapathStatus.PortCounters in
+                let c = port.counters
+                let kind: String
+                switch port { case .xdp: kind = "afxdp"; case .packet: kind = "afpacket" }
+                return .init(interface: iface.name, kind: kind, rxFrames: c.rxPackets, txFrames: c.txPackets,
+                             rxDropped: c.rxDropped + c.rxTruncated, txDropped: c.txBusy + c.txTooLong + c.txErrors)
+            }
+            var drops: [String: UInt64] = [:]
+            for (reason, count) in runtime.forwarder.element.drops.counts { drops[reason.rawValue] = count }
+            var counters: [String: UInt64] = ["tx-failures": runtime.transmitFailures]
+            if case .learningSwitch(let sw) = runtime.forwarder {
+                counters["learned"] = sw.counters.learned
+                counters["flooded"] = sw.counters.flooded
+                counters["forwarded"] = sw.counters.forwarded
+                counters["moved"] = sw.counters.moved
+                counters["aged"] = sw.counters.aged
+                counters["table-full"] = sw.counters.tableFull
+                counters["mac-entries"] = UInt64(sw.table.count)
+            }
+            nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters))
+        }
+        var capture: [String: UInt64]?
+        if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }
+        return DatapathStatus(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(started), nodes: nodes, capture: capture)
+    }
+}
+
+extension LabStore {
+    public func controlSocketPath(lab: String) -> String { "\(directory(lab: lab))/control.sock" }
+}
