@@ -27,8 +27,10 @@ enum Harness {
 
     /// Runs a command to completion with a time limit (then SIGKILL, by PID).
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120) throws -> Result {
+    static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120,
+                    directory: String? = nil) throws -> Result {
         let process = Process()
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
         process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
         let out = Pipe(), err = Pipe()
@@ -45,7 +47,11 @@ enum Harness {
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        group.wait()
+        // A daemon the command left behind may hold the pipes open: give
+        // the readers a moment, never the whole test.
+        if group.wait(timeout: .now() + 2) == .timedOut {
+            Issue.record("\(executable) \(arguments.joined(separator: " ")): output still open after exit (a background process holds it)")
+        }
         return Result(status: process.terminationStatus,
                       stdout: String(decoding: outData.data, as: UTF8.self),
                       stderr: String(decoding: errData.data, as: UTF8.self))
