@@ -170,7 +170,7 @@ public struct LabDeployer {
 
     private func teardown(_ state: LabState) throws {
         progress("removing lab \(state.lab)")
-        for record in state.processes { ProcessIdentity.stop(record) }
+        ProcessIdentity.stop(state.processes)
         // Anything still running inside the lab's namespaces is the lab's:
         // children of `run:` commands, or a process started just before a
         // crash and never recorded. A live process would keep its namespace

@@ -121,14 +121,22 @@ public enum ProcessIdentity {
 
     /// SIGTERM, wait up to `grace`, then SIGKILL — only if it is still ours.
     public static func stop(_ record: LabState.ProcessRecord, grace: TimeInterval = 2) {
-        guard isAlive(record) else { return }
-        kill(record.pid, SIGTERM)
+        stop([record], grace: grace)
+    }
+
+    /// SIGTERM to every record that is still ours, ONE wait of up to `grace`
+    /// for all of them, then SIGKILL to whatever is left: a lab's processes
+    /// stop in the time of the slowest, not in the sum of their times.
+    public static func stop(_ records: [LabState.ProcessRecord], grace: TimeInterval = 2) {
+        var running = records.filter(isAlive)
+        for record in running { kill(record.pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline {
-            if !isAlive(record) || isZombie(record.pid) { return }
-            usleep(20_000)
+        while true {
+            running.removeAll { !isAlive($0) || isZombie($0.pid) }
+            if running.isEmpty || Date() >= deadline { break }
+            usleep(2_000)
         }
-        if isAlive(record) { kill(record.pid, SIGKILL) }
+        for record in running where isAlive(record) { kill(record.pid, SIGKILL) }
     }
 
     static func isZombie(_ pid: Int32) -> Bool {
