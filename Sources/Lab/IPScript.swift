@@ -8,7 +8,7 @@ public enum IPScript {
             lines.append("ip netns add \(ns.name)")
             lines.append("ip -n \(ns.name) link set lo up")
         }
-        for s in plan.sysctls {
+        for s in plan.sysctls where !s.isPerInterface {
             lines.append("ip netns exec \(s.namespace) sh -c 'echo \(s.value) > /proc/sys/\(s.key)'")
         }
         for v in plan.veths {
@@ -17,6 +17,9 @@ public enum IPScript {
             lines.append("ip link add \(v.a.interface) netns \(v.a.namespace) mtu \(v.mtu) address \(v.a.mac) type veth peer name \(v.b.interface) netns \(v.b.namespace) mtu \(v.mtu) address \(v.b.mac)")
             lines.append("ip -n \(v.a.namespace) link set \(v.a.interface) up")
             lines.append("ip -n \(v.b.namespace) link set \(v.b.interface) up")
+        }
+        for s in plan.sysctls where s.isPerInterface {
+            lines.append("ip netns exec \(s.namespace) sh -c 'echo \(s.value) > /proc/sys/\(s.key)'")
         }
         for o in plan.checksumOffloadOff {
             lines.append("ip netns exec \(o.namespace) ethtool -K \(o.interface) tx off >/dev/null")

@@ -74,11 +74,15 @@ public struct LabDeployer {
             handles[ns.name] = handle
             sockets[ns.name] = try RTNetlink(namespace: handle)
         }
-        // Before links exist, so new interfaces inherit "default" settings.
+        // Namespace-wide keys before links exist, so new interfaces inherit
+        // "default"; keys of one interface once it exists.
         progress("sysctls")
-        for (ns, items) in Dictionary(grouping: plan.sysctls, by: \.namespace) {
-            try Sysctl.apply(items.map { Sysctl.Setting($0.key, $0.value) }, namespace: ns)
+        func apply(_ sysctls: [LabPlan.Sysctl]) throws {
+            for (ns, items) in Dictionary(grouping: sysctls, by: \.namespace) {
+                try Sysctl.apply(items.map { Sysctl.Setting($0.key, $0.value) }, namespace: ns)
+            }
         }
+        try apply(plan.sysctls.filter { !$0.isPerInterface })
 
         progress("creating \(plan.veths.count) veth pairs")
         // Both ends are placed by namespace fd, so one socket creates every
@@ -92,6 +96,8 @@ public struct LabDeployer {
                 }
             }
         }
+
+        try apply(plan.sysctls.filter(\.isPerInterface))
 
         progress("checksum offload off on \(plan.checksumOffloadOff.count) interfaces")
         for (ns, items) in Dictionary(grouping: plan.checksumOffloadOff, by: \.namespace) {
@@ -216,7 +222,7 @@ public struct LabDeployer {
         // The daemon first, with time to close its captures; then the rest
         // together (SIGTERM all, one wait), so big labs stop quickly.
         for record in state.processes where record.role == "daemon" { ProcessIdentity.stop(record, grace: 10) }
-        ProcessIdentity.stopAll(state.processes.filter { $0.role != "daemon" })
+        ProcessIdentity.stop(state.processes.filter { $0.role != "daemon" })
         // Anything still running inside the lab's namespaces is the lab's:
         // children of `run:` commands, or a process started just before a
         // crash and never recorded. A live process would keep its namespace

@@ -42,6 +42,13 @@ public struct LabPlan: Sendable {
         /// Relative to /proc/sys, e.g. "net/ipv4/conf/all/arp_ignore".
         public var key: String
         public var value: String
+
+        /// A key of one interface (`net/ipv4/conf/eth0/...`), which exists
+        /// only once that interface does.
+        public var isPerInterface: Bool {
+            let parts = key.split(separator: "/")
+            return parts.count >= 4 && parts[2] == "conf" && parts[3] != "all" && parts[3] != "default"
+        }
     }
 
     public struct Interface: Sendable, Hashable {

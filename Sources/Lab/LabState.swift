@@ -121,24 +121,22 @@ public enum ProcessIdentity {
 
     /// SIGTERM, wait up to `grace`, then SIGKILL — only if it is still ours.
     public static func stop(_ record: LabState.ProcessRecord, grace: TimeInterval = 2) {
-        guard isAlive(record) else { return }
-        kill(record.pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline {
-            if !isAlive(record) || isZombie(record.pid) { return }
-            usleep(20_000)
-        }
-        if isAlive(record) { kill(record.pid, SIGKILL) }
+        stop([record], grace: grace)
     }
 
-    /// SIGTERM to all that are still ours, one shared grace period, then
-    /// SIGKILL to whatever is left.
-    public static func stopAll(_ records: [LabState.ProcessRecord], grace: TimeInterval = 2) {
-        let alive = records.filter(isAlive)
-        for r in alive { kill(r.pid, SIGTERM) }
+    /// SIGTERM to every record that is still ours, ONE wait of up to `grace`
+    /// for all of them, then SIGKILL to whatever is left: a lab's processes
+    /// stop in the time of the slowest, not in the sum of their times.
+    public static func stop(_ records: [LabState.ProcessRecord], grace: TimeInterval = 2) {
+        var running = records.filter(isAlive)
+        for record in running { kill(record.pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline, alive.contains(where: { isAlive($0) && !isZombie($0.pid) }) { usleep(10_000) }
-        for r in alive where isAlive(r) { kill(r.pid, SIGKILL) }
+        while true {
+            running.removeAll { !isAlive($0) || isZombie($0.pid) }
+            if running.isEmpty || Date() >= deadline { break }
+            usleep(2_000)
+        }
+        for record in running where isAlive(record) { kill(record.pid, SIGKILL) }
     }
 
     static func isZombie(_ pid: Int32) -> Bool {
