@@ -3,97 +3,243 @@ import Wire
 /// IPv4 → MAC resolution state of one router or director: resolved entries
 /// with a lifetime, and per-address queues of packets waiting for a reply,
 /// bounded so an unresolvable address cannot eat memory.
+///
+/// Life of an entry (a small version of Linux' neighbour states):
+/// - unresolved: the first packet for an address queues (`enqueue` →
+///   `.sendRequest`), the owner broadcasts a request; `expire` asks for a
+///   new request every `retryInterval` and gives up after `maxRetries`
+///   requests, handing back what waited so the owner can count it and send
+///   ICMP host unreachable;
+/// - reachable: `learn` stores the MAC for `entryLifetime` seconds and
+///   hands back the queued packets;
+/// - refreshing: from `refreshLead` seconds before expiry, a packet that
+///   uses the entry makes `lookup` say `needsRefresh` at most once per
+///   `retryInterval`, and the owner sends a unicast request to the known
+///   MAC. A reply extends the entry, so a busy neighbour never expires and
+///   its packets never queue (no hiccup every lifetime);
+/// - expired: `lookup` ignores it at once, `expire` removes it.
 public struct ARPCache {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, Equatable {
         /// Seconds a resolved entry is trusted (Linux' base_reachable_time is 30).
-        public var entryLifetime: Double = 60
-        /// Seconds between ARP requests for an address still unresolved.
-        public var retryInterval: Double = 1
-        /// Requests sent before giving up and dropping what waits.
-        public var maxRetries: Int = 3
-        /// Packets held per unresolved address (Linux' unres_qlen is 101 for bytes; we count frames).
-        public var queuePerAddress: Int = 8
+        public var entryLifetime: Double
+        /// Seconds between ARP requests for an address still unresolved, and
+        /// between refresh requests for an entry about to expire.
+        public var retryInterval: Double
+        /// Requests sent (the first included) before giving up and dropping
+        /// what waits.
+        public var maxRetries: Int
+        /// Packets held per unresolved address (Linux' unres_qlen_bytes counts
+        /// bytes; we count frames).
+        public var queuePerAddress: Int
         /// Addresses being resolved at once.
-        public var maxPendingAddresses: Int = 256
-        public init() {}
+        public var maxPendingAddresses: Int
+        /// Resolved entries held at most; when full, a new address is not
+        /// learned (counted) until entries expire.
+        public var maxEntries: Int
+        /// Seconds before expiry from which a used entry is refreshed with a
+        /// unicast request (0 = never refresh: entries expire and the next
+        /// packet queues and resolves again).
+        public var refreshLead: Double
+
+        public init(entryLifetime: Double = 60, retryInterval: Double = 1, maxRetries: Int = 3,
+                    queuePerAddress: Int = 8, maxPendingAddresses: Int = 256, maxEntries: Int = 4096,
+                    refreshLead: Double = 5) {
+            self.entryLifetime = entryLifetime
+            self.retryInterval = retryInterval
+            self.maxRetries = maxRetries
+            self.queuePerAddress = queuePerAddress
+            self.maxPendingAddresses = maxPendingAddresses
+            self.maxEntries = maxEntries
+            self.refreshLead = refreshLead
+        }
     }
 
     public struct Entry: Equatable, Sendable {
         public var mac: MACAddress
         public var port: PortID
         public var expires: Instant
+        /// From when a use asks for a refresh request.
+        public var refreshAt: Instant
     }
 
-    /// A packet waiting for resolution: bytes copied out of the datapath
-    /// buffer. Allocates, but only while an address is unresolved (the
-    /// first packets of a flow), never in steady state.
-    public struct Pending {
+    /// A packet waiting for resolution, with what the owner needs to send
+    /// it (the bytes, ready but for the destination MAC) or to answer it with
+    /// ICMP host unreachable when resolution fails.
+    public struct QueuedFrame: Sendable {
+        /// The whole Ethernet frame, copied out of the datapath buffer.
+        public var bytes: [UInt8]
+        /// Where the packet came in, and from which neighbour.
+        public var ingressPort: PortID
+        public var previousHop: MACAddress
+        /// The packet's addresses as it arrived (before NAT), for the ICMP
+        /// error's destination and quote.
+        public var originalSource: IPv4Address
+        public var originalDestination: IPv4Address
+
+        public init(bytes: [UInt8], ingressPort: PortID, previousHop: MACAddress,
+                    originalSource: IPv4Address, originalDestination: IPv4Address) {
+            self.bytes = bytes
+            self.ingressPort = ingressPort
+            self.previousHop = previousHop
+            self.originalSource = originalSource
+            self.originalDestination = originalDestination
+        }
+    }
+
+    /// An address being resolved. Allocates (the copied frames), but only
+    /// while an address is unresolved — the first packets of a flow — never
+    /// in steady state.
+    public struct Pending: Sendable {
+        /// The port the requests go out of.
         public var port: PortID
-        public var sourceAddress: IPv4Address
         public var nextRequest: Instant
         public var requestsSent: Int
-        public var frames: [[UInt8]]
+        public var frames: [QueuedFrame]
+    }
+
+    public struct Counters: Sendable, Equatable {
+        public var learned: UInt64 = 0
+        public var refreshed: UInt64 = 0
+        public var expired: UInt64 = 0
+        public var gaveUp: UInt64 = 0
+        public var tableFull: UInt64 = 0
     }
 
     public let configuration: Configuration
-    public private(set) var entries: [IPv4Address: Entry] = [:]
+    /// Resolved entries by address (an `AddressMap`: no SipHash per packet).
+    @usableFromInline var table = AddressMap<Entry>(minimumCapacity: 64)
     public private(set) var pending: [IPv4Address: Pending] = [:]
+    public private(set) var counters = Counters()
+    @usableFromInline let lifetimeNanoseconds: UInt64
+    @usableFromInline let retryNanoseconds: UInt64
+    @usableFromInline let leadNanoseconds: UInt64
+    /// Reused by `expire` so timers do not allocate once warmed up.
+    var scratch: [IPv4Address] = []
 
-    public init(configuration: Configuration = .init()) { self.configuration = configuration }
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+        lifetimeNanoseconds = UInt64(max(0, configuration.entryLifetime) * 1e9)
+        retryNanoseconds = UInt64(max(0, configuration.retryInterval) * 1e9)
+        leadNanoseconds = UInt64(max(0, min(configuration.refreshLead, configuration.entryLifetime)) * 1e9)
+        pending.reserveCapacity(min(configuration.maxPendingAddresses, 64))
+        scratch.reserveCapacity(64)
+    }
 
+    /// Every entry, live or expired but not yet removed (for `status`).
+    public var entries: [IPv4Address: Entry] {
+        var all: [IPv4Address: Entry] = [:]
+        table.forEach { all[IPv4Address(rawValue: $0)] = $1 }
+        return all
+    }
+
+    /// The live entry for `address`, if any (expired entries are ignored).
     @inlinable public func lookup(_ address: IPv4Address, now: Instant) -> Entry? {
-        guard let entry = entries[address], entry.expires > now else { return nil }
+        guard let entry = table[address.rawValue], entry.expires > now else { return nil }
         return entry
     }
 
+    /// Lookup for forwarding: the live entry, and whether the caller should
+    /// send a unicast refresh request now (the entry is within `refreshLead`
+    /// of expiry, and no refresh went out in the last `retryInterval`).
+    public mutating func resolve(_ address: IPv4Address, now: Instant) -> (entry: Entry, needsRefresh: Bool)? {
+        guard let entry = table[address.rawValue], entry.expires > now else { return nil }
+        guard leadNanoseconds > 0, now >= entry.refreshAt else { return (entry, false) }
+        let next = now.adding(nanoseconds: retryNanoseconds)
+        table.update(address.rawValue) { $0.refreshAt = next }
+        counters.refreshed &+= 1
+        return (entry, true)
+    }
+
+    /// True if an entry exists for `address` (live or not): RFC 826's
+    /// "merge" rule updates known senders from any ARP packet.
+    public func knows(_ address: IPv4Address) -> Bool { table.find(address.rawValue) != nil || pending[address] != nil }
+
     /// Records a mapping (from a reply or a request seen) and returns the
-    /// packets that were waiting for it.
-    public mutating func learn(_ address: IPv4Address, mac: MACAddress, port: PortID, now: Instant) -> [[UInt8]] {
-        entries[address] = Entry(mac: mac, port: port, expires: now.adding(seconds: configuration.entryLifetime))
+    /// packets that were waiting for it (empty when none: no allocation).
+    /// Returns nil, learning nothing, when the table is full.
+    public mutating func learn(_ address: IPv4Address, mac: MACAddress, port: PortID, now: Instant) -> [QueuedFrame]? {
+        let expires = now.adding(nanoseconds: lifetimeNanoseconds)
+        let refreshAt = Instant(nanoseconds: expires.nanoseconds &- leadNanoseconds)
+        if table.find(address.rawValue) == nil {
+            guard table.count < configuration.maxEntries else {
+                counters.tableFull &+= 1
+                return nil
+            }
+            counters.learned &+= 1
+        }
+        table.insert(address.rawValue, Entry(mac: mac, port: port, expires: expires, refreshAt: refreshAt))
         return pending.removeValue(forKey: address)?.frames ?? []
     }
 
-    public enum QueueResult: Equatable {
+    /// Forgets an address (its entry and anything queued for it).
+    public mutating func forget(_ address: IPv4Address) -> [QueuedFrame] {
+        table.remove(address.rawValue)
+        return pending.removeValue(forKey: address)?.frames ?? []
+    }
+
+    /// Forgets everything on `port` (its link went down); returns the
+    /// packets that were waiting there.
+    public mutating func flush(port: PortID) -> [QueuedFrame] {
+        table.removeAll { $1.port == port }
+        var dropped: [QueuedFrame] = []
+        for (address, waiting) in pending where waiting.port == port {
+            dropped += waiting.frames
+            pending[address] = nil
+        }
+        return dropped
+    }
+
+    public enum QueueResult: Equatable, Sendable {
         /// First packet for this address: send an ARP request now.
         case sendRequest
         /// A request is already out; the packet waits.
         case queued
-        /// No room: drop the packet.
+        /// No room (this address' queue, or too many addresses pending):
+        /// drop the packet.
         case full
     }
 
-    public mutating func enqueue(_ frame: UnsafeRawBufferPointer, for address: IPv4Address, port: PortID,
-                                 sourceAddress: IPv4Address, now: Instant) -> QueueResult {
-        if var waiting = pending[address] {
-            guard waiting.frames.count < configuration.queuePerAddress else { return .full }
-            waiting.frames.append(Array(frame))
-            pending[address] = waiting
+    /// Queues a frame until `address` resolves on `port`. `frame` is called
+    /// only when there is room, so a full queue costs no copy.
+    public mutating func enqueue(for address: IPv4Address, port: PortID, now: Instant,
+                                 _ frame: () -> QueuedFrame) -> QueueResult {
+        if let count = pending[address]?.frames.count {
+            guard count < configuration.queuePerAddress else { return .full }
+            pending[address]!.frames.append(frame())  // in place: no copy of the queue
             return .queued
         }
-        guard pending.count < configuration.maxPendingAddresses else { return .full }
-        pending[address] = Pending(port: port, sourceAddress: sourceAddress,
-                                   nextRequest: now.adding(seconds: configuration.retryInterval),
-                                   requestsSent: 1, frames: [Array(frame)])
+        guard pending.count < configuration.maxPendingAddresses, configuration.queuePerAddress > 0 else { return .full }
+        var frames: [QueuedFrame] = []
+        frames.reserveCapacity(configuration.queuePerAddress)
+        frames.append(frame())
+        pending[address] = Pending(port: port, nextRequest: now.adding(nanoseconds: retryNanoseconds),
+                                   requestsSent: 1, frames: frames)
         return .sendRequest
     }
 
-    /// Timers: which addresses need another request, and which gave up
-    /// (their packets are dropped: returned count).
-    public mutating func expire(now: Instant) -> (retry: [(IPv4Address, Pending)], droppedFrames: Int) {
-        var retry: [(IPv4Address, Pending)] = []
-        var dropped = 0
-        for (address, var waiting) in pending where waiting.nextRequest <= now {
+    /// Timers. For each address due another request, `retry(address,
+    /// pending)` is called (send it); for each that has had `maxRetries`
+    /// requests without a reply, `giveUp(address, frames)` gets the packets
+    /// that waited (drop them). Expired entries are removed.
+    public mutating func expire(now: Instant, retry sendRequest: (IPv4Address, Pending) -> Void,
+                                giveUp: (IPv4Address, [QueuedFrame]) -> Void) {
+        scratch.removeAll(keepingCapacity: true)
+        for (address, waiting) in pending where waiting.nextRequest <= now { scratch.append(address) }
+        for address in scratch {
+            guard let waiting = pending[address] else { continue }
             if waiting.requestsSent >= configuration.maxRetries {
-                dropped += waiting.frames.count
                 pending[address] = nil
+                counters.gaveUp &+= 1
+                giveUp(address, waiting.frames)
             } else {
-                waiting.requestsSent += 1
-                waiting.nextRequest = now.adding(seconds: configuration.retryInterval)
-                pending[address] = waiting
-                retry.append((address, waiting))
+                pending[address]!.requestsSent += 1
+                pending[address]!.nextRequest = now.adding(nanoseconds: retryNanoseconds)
+                sendRequest(address, pending[address]!)
             }
         }
-        entries = entries.filter { $0.value.expires > now }
-        return (retry, dropped)
+        scratch.removeAll(keepingCapacity: true)
+        table.forEach { key, entry in if entry.expires <= now { scratch.append(IPv4Address(rawValue: key)) } }
+        for address in scratch { table.remove(address.rawValue) }
+        counters.expired &+= UInt64(scratch.count)
     }
 }

@@ -1,0 +1,505 @@
+import Wire
+
+/// An IPv4 router (RFC 1812 behaviour, the parts a lab needs): ARP, a
+/// longest-prefix-match FIB with connected and static routes, ECMP by flow
+/// hash, ICMP errors, echo replies for its own addresses, MTU handling with
+/// fragmentation, and static 1:1 NAT.
+///
+/// Per frame, in order:
+/// 1. Ethernet: frames to the ingress port's MAC or broadcast; others
+///    `.notForUs`. 802.1Q/802.1ad tagged: `.vlanUnsupported`. IPv6:
+///    `.ipv6Unsupported`. Any other EtherType: `.unknownEtherType`.
+/// 2. ARP (always `.consumed`): requests for an address the port owns (its
+///    own, and NAT public addresses inside its subnets) are answered; the
+///    sender is learned when it is on the port's subnet and the packet
+///    targets us, is gratuitous (sender = target), or the sender is already
+///    known (RFC 826 merge). Learning releases packets queued for it.
+/// 3. IPv4: `FrameParser` validates (truncated, bad version, bad header
+///    length, bad total length, bad header checksum → `.malformed(reason)`).
+///    Martian sources (0.0.0.0, 127/8, multicast, class E, broadcast) are
+///    `.martianSource`; multicast/broadcast/loopback destinations and IP
+///    packets in broadcast frames are `.notForUs` (no multicast routing, no
+///    directed broadcast, RFC 2644).
+/// 4. Static NAT inbound: destination = a public address → its private one.
+/// 5. FIB lookup. No route: ICMP net unreachable, `.noRoute`. Own address:
+///    local delivery (below). A connected subnet's broadcast: `.notForUs`.
+/// 6. TTL ≤ 1: ICMP time exceeded, `.ttlExpired`.
+/// 7. Egress MTU: too big with DF → ICMP fragmentation needed carrying the
+///    MTU, `.fragmentationNeeded`; too big without DF → fragmented (RFC 791:
+///    copied options only after the first fragment), fragments emitted,
+///    `.consumed`.
+/// 8. Static NAT outbound: source = a private address → its public one.
+/// 9. TTL decrement (incremental checksum), source MAC = egress port's,
+///    destination MAC = the next hop's from the ARP cache → `.forward(port)`.
+///    Unresolved next hop: the frame is copied into a bounded queue
+///    (`.arpQueueFull` when full), an ARP request is broadcast, `.consumed`;
+///    the reply releases the queue. `tick` retries and gives up (each
+///    packet `.arpUnresolved`, and ICMP host unreachable).
+///
+/// Local delivery: ICMP echo requests are answered in place (the request
+/// buffer becomes the reply, IP options stripped, `.forward(ingress)`).
+/// UDP and TCP get ICMP port unreachable (no listener: "connection
+/// refused"), other protocols ICMP protocol unreachable, ICMP other than
+/// echo nothing; all three are `.localUnsupported`. Fragments for the router
+/// itself are not reassembled (`.localUnsupported`).
+///
+/// ICMP errors and echo replies go back out of the ingress port to the
+/// neighbour that handed us the packet (its source MAC), not through the
+/// FIB: that neighbour routed the packet from its source, so it routes
+/// towards it, and no ARP resolution is needed. It differs from a FIB
+/// lookup only on asymmetric paths. Errors follow RFC 1812 §4.3.2.7 (none
+/// about ICMP errors, non-first fragments, or martian sources), come from
+/// the ingress interface's primary address, quote the IP header + 8 bytes
+/// with the addresses the sender used (NAT undone in the quote), and are
+/// atomic datagrams (DF set, identification 0; RFC 6864). They pass a token
+/// bucket (`Configuration.icmpRateLimit`).
+///
+/// Static NAT rewrites IP and TCP/UDP checksums incrementally; ICMP echo
+/// needs nothing; ICMP errors in transit have their quoted packet
+/// translated too (RFC 5508), so traceroute and path MTU discovery work
+/// through the NAT. NAT applies on every port (there is no inside/outside).
+///
+/// Not done: ICMP redirects (a packet sent back out of its ingress port is
+/// simply forwarded), IP option processing (record route, timestamps,
+/// source routes are forwarded untouched), reassembly, IPv6, VLANs.
+///
+/// Steady state allocates nothing: the FIB lookup returns a plain value,
+/// FIB, ARP and NAT lookups go through `AddressMap` (one multiply, no
+/// SipHash), rewrites are in place, ICMP/ARP frames are built in the
+/// emitter's fixed slots. Only packets queued for ARP are copied onto the
+/// heap. Measured in a release build (malloc counted through an LD_PRELOAD
+/// hook, 10⁶ packets per case): 0 mallocs for forward, ECMP, NAT both ways,
+/// ICMP errors, echo, ARP replies, malformed drops and fragmentation.
+public final class Router: Element {
+    public struct Counters: Sendable, Equatable {
+        /// Packets sent on towards their destination (in place, released
+        /// from the ARP queue, or as fragments).
+        public var forwarded: UInt64 = 0
+        /// Echo requests to the router's own addresses answered.
+        public var echoReplies: UInt64 = 0
+        public var arpRequestsSent: UInt64 = 0
+        public var arpRepliesSent: UInt64 = 0
+        /// Packets that waited for ARP, and those the reply released.
+        public var arpQueued: UInt64 = 0
+        public var arpReleased: UInt64 = 0
+        /// ICMP messages sent: errors and echo replies.
+        public var icmpSent: UInt64 = 0
+        /// ICMP errors the token bucket held back.
+        public var icmpRateLimited: UInt64 = 0
+        public var natIn: UInt64 = 0
+        public var natOut: UInt64 = 0
+        /// Fragments sent for packets larger than the egress MTU.
+        public var fragmentsSent: UInt64 = 0
+    }
+
+    public let portCount: Int
+    public let configuration: Configuration
+    // `@exclusivity(unchecked)`: these are touched several times per packet,
+    // and the dynamic exclusivity checks cost ~15% of the forwarding time.
+    // No access to one of them overlaps another access to it (the closures
+    // passed to `arp.expire`/`arp.enqueue` never touch `arp`).
+    @exclusivity(unchecked) public internal(set) var counters = Counters()
+    @exclusivity(unchecked) public internal(set) var drops = DropCounters()
+    @exclusivity(unchecked) public internal(set) var fib = RoutingTable()
+    @exclusivity(unchecked) public internal(set) var arp: ARPCache
+
+    @usableFromInline let parser = FrameParser(verifiesIPv4Checksum: true)
+    @usableFromInline let hasher: FlowHasher
+    // Per port, in plain arrays of trivial values (no retain on access).
+    @usableFromInline let portMACs: ContiguousArray<MACAddress>
+    @usableFromInline let portMTUs: ContiguousArray<Int>
+    @usableFromInline let errorSource: ContiguousArray<IPv4Address>
+    let portPrefixes: [[IPv4Prefix]]
+    let arpOwned: [[IPv4Address]]
+    @usableFromInline let natIn: AddressMap<IPv4Address>
+    @usableFromInline let natOut: AddressMap<IPv4Address>
+    @usableFromInline let hasNAT: Bool
+    // ICMP error token bucket.
+    @exclusivity(unchecked) var tokens: Double
+    @exclusivity(unchecked) var tokensUpdated: Instant = .zero
+
+    public init(configuration: Configuration) throws(ConfigurationError) {
+        let tables = try RouterTables(configuration)
+        self.configuration = configuration
+        portCount = configuration.interfaces.count
+        arp = ARPCache(configuration: configuration.arp)
+        hasher = FlowHasher(fields: configuration.ecmpFields, seed: configuration.ecmpSeed)
+        portMACs = ContiguousArray(configuration.interfaces.map(\.mac))
+        portMTUs = ContiguousArray(configuration.interfaces.map(\.mtu))
+        portPrefixes = configuration.interfaces.map(\.addresses)
+        errorSource = ContiguousArray(tables.errorSource)
+        arpOwned = tables.arpOwned
+        var natIn = AddressMap<IPv4Address>(minimumCapacity: tables.natIn.count)
+        var natOut = AddressMap<IPv4Address>(minimumCapacity: tables.natOut.count)
+        for (outside, inside) in tables.natIn { natIn.insert(outside.rawValue, inside) }
+        for (inside, outside) in tables.natOut { natOut.insert(inside.rawValue, outside) }
+        self.natIn = natIn
+        self.natOut = natOut
+        hasNAT = !tables.natIn.isEmpty
+        tokens = Double(configuration.icmpRateLimit?.burst ?? 0)
+        fib.insert(contentsOf: tables.fibEntries)
+    }
+
+    // MARK: The element contract
+
+    public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
+        let frame = packet.readOnly
+        guard frame.count >= 14 else { return drop(Self.malformedTruncated) }
+        guard port.rawValue >= 0 && port.rawValue < portCount else { return drop(.notForUs) }
+        let destination = frame.routerMAC(0)
+        let isBroadcast = destination.isBroadcast
+        guard destination == portMACs[port.rawValue] || isBroadcast else { return drop(.notForUs) }
+        switch frame.routerU16(12) {
+        case 0x0800:
+            guard !isBroadcast else { return drop(.notForUs) }
+            let parsed: ParsedFrame
+            do throws(WireError) {
+                parsed = try parser.parse(frame)
+            } catch {
+                return drop(Self.malformed(error))
+            }
+            return forwardIPv4(&packet, parsed, from: port, now: now, emit: &emit)
+        case 0x0806:
+            do throws(WireError) {
+                _ = try parser.parse(frame)
+            } catch {
+                return drop(Self.malformed(error))
+            }
+            return receiveARP(frame, from: port, now: now, emit: &emit)
+        case 0x8100, 0x88A8:
+            return drop(.vlanUnsupported)
+        case 0x86DD:
+            return drop(.ipv6Unsupported)
+        default:
+            return drop(.unknownEtherType)
+        }
+    }
+
+    /// ARP retries and give-ups, expiry of ARP entries.
+    public func tick(now: Instant, emit: inout Emitter) {
+        let sendsHostUnreachable = configuration.sendsHostUnreachable
+        arp.expire(now: now, retry: { address, pending in
+            sendARPRequest(for: address, on: pending.port, to: nil, emit: &emit)
+        }, giveUp: { _, frames in
+            for queued in frames {
+                drops.count(.arpUnresolved)
+                if sendsHostUnreachable { hostUnreachable(for: queued, now: now, emit: &emit) }
+            }
+        })
+    }
+
+    /// A port's link went down (or came back): routes through it leave the
+    /// FIB (ECMP groups shrink to their other next hops), and what ARP knew
+    /// or queued there is forgotten (queued packets count as `.linkDown`).
+    public func setLink(_ port: PortID, up: Bool) {
+        fib.setLink(port, up: up)
+        if !up {
+            for _ in arp.flush(port: port) { drops.count(.linkDown) }
+        }
+    }
+
+    // MARK: Forwarding
+
+    @inline(__always)
+    func drop(_ reason: DropReason) -> Verdict {
+        drops.count(reason)
+        return .drop(reason)
+    }
+
+    func forwardIPv4(_ packet: inout PacketBuffer, _ parsed: ParsedFrame, from port: PortID, now: Instant,
+                     emit: inout Emitter) -> Verdict {
+        var p = parsed
+        let bytes = packet.bytes
+        let originalSource = p.sourceIPv4
+        let originalDestination = p.destinationIPv4
+        let s = originalSource.rawValue
+        // 0.0.0.0, 127/8, 224/4 multicast, 240/4 class E and 255.255.255.255.
+        if s == 0 || s >> 24 == 127 || s >> 28 >= 0xE { return drop(.martianSource) }
+        let d = originalDestination.rawValue
+        if d == 0 || d >> 24 == 127 || d >> 28 >= 0xE { return drop(.notForUs) }
+
+        if hasNAT, let inside = natIn[originalDestination.rawValue] {
+            p.rewriteIPv4Destination(inside, in: bytes)
+            if p.protocol == .icmp { translateQuotedPacket(p, source: originalDestination, to: inside, in: bytes) }
+            counters.natIn &+= 1
+        }
+
+        guard let route = fib.lookup(p.destinationIPv4) else {
+            sendICMPError(.destinationUnreachable(code: ICMPv4Code.networkUnreachable, nextHopMTU: 0),
+                          about: packet.readOnly, p, originalSource: originalSource,
+                          originalDestination: originalDestination, on: port, to: p.sourceMAC, now: now, emit: &emit)
+            return drop(.noRoute)
+        }
+        let egress: PortID
+        let gateway: IPv4Address
+        switch route.action {
+        case .local:
+            return deliverLocally(&packet, p, from: port, now: now, emit: &emit)
+        case .broadcast:
+            return drop(.notForUs)
+        case .connected:
+            egress = route.port
+            gateway = p.destinationIPv4
+        case .gateway:
+            let hop = fib.nextHop(route, hash: hasher.hash(p))
+            egress = hop.port
+            gateway = hop.gateway
+        }
+
+        if p.timeToLive <= 1 {
+            sendICMPError(.timeExceeded(code: ICMPv4Code.ttlExceeded), about: packet.readOnly, p,
+                          originalSource: originalSource, originalDestination: originalDestination,
+                          on: port, to: p.sourceMAC, now: now, emit: &emit)
+            return drop(.ttlExpired)
+        }
+        let mtu = portMTUs[egress.rawValue]
+        let tooBig = p.ipLength > mtu
+        if tooBig && packet.readOnly[p.l3Offset + 6] & 0x40 != 0 {
+            sendICMPError(.destinationUnreachable(code: ICMPv4Code.fragmentationNeeded, nextHopMTU: UInt16(mtu)),
+                          about: packet.readOnly, p, originalSource: originalSource,
+                          originalDestination: originalDestination, on: port, to: p.sourceMAC, now: now, emit: &emit)
+            return drop(.fragmentationNeeded)
+        }
+
+        if hasNAT, let outside = natOut[p.sourceIPv4.rawValue] {
+            let inside = p.sourceIPv4
+            p.rewriteIPv4Source(outside, in: bytes)
+            if p.protocol == .icmp { translateQuotedPacket(p, destination: inside, to: outside, in: bytes) }
+            counters.natOut &+= 1
+        }
+        let previousHop = p.sourceMAC
+        p.decrementTimeToLive(in: bytes)
+        p.rewriteSourceMAC(portMACs[egress.rawValue], in: bytes)
+
+        if let resolved = arp.resolve(gateway, now: now), resolved.entry.port == egress {
+            let mac = resolved.entry.mac
+            if resolved.needsRefresh { sendARPRequest(for: gateway, on: egress, to: mac, emit: &emit) }
+            p.rewriteDestinationMAC(mac, in: bytes)
+            if tooBig {
+                return sendFragments(of: packet.readOnly, p, on: egress, destinationMAC: mac,
+                                     sourceMAC: portMACs[egress.rawValue], emit: &emit) ? .consumed : drop(.wouldFragment)
+            }
+            counters.forwarded &+= 1
+            return .forward(egress)
+        }
+
+        let result = arp.enqueue(for: gateway, port: egress, now: now) {
+            ARPCache.QueuedFrame(bytes: Array(packet.readOnly), ingressPort: port, previousHop: previousHop,
+                                 originalSource: originalSource, originalDestination: originalDestination)
+        }
+        switch result {
+        case .sendRequest:
+            sendARPRequest(for: gateway, on: egress, to: nil, emit: &emit)
+            counters.arpQueued &+= 1
+            return .consumed
+        case .queued:
+            counters.arpQueued &+= 1
+            return .consumed
+        case .full:
+            return drop(.arpQueueFull)
+        }
+    }
+
+    // MARK: Local delivery
+
+    func deliverLocally(_ packet: inout PacketBuffer, _ p: ParsedFrame, from port: PortID, now: Instant,
+                        emit: inout Emitter) -> Verdict {
+        guard !p.isFragment else { return drop(.localUnsupported) }
+        let frame = packet.readOnly
+        switch p.protocol {
+        case .icmp:
+            guard p.icmpType == ICMPv4Type.echoRequest.rawValue, p.icmpCode == 0 else { return drop(.localUnsupported) }
+            let message = UnsafeRawBufferPointer(rebasing: frame[p.l4Offset ..< p.l4Offset + p.l4Length])
+            guard ICMPv4Header(unchecked: message).isChecksumValid else { return drop(Self.malformedChecksum) }
+            answerEcho(&packet, p, from: port)
+            counters.echoReplies &+= 1
+            counters.icmpSent &+= 1
+            return .forward(port)
+        case .udp, .tcp:
+            sendICMPError(.destinationUnreachable(code: ICMPv4Code.portUnreachable, nextHopMTU: 0), about: frame, p,
+                          originalSource: p.sourceIPv4, originalDestination: p.destinationIPv4,
+                          on: port, to: p.sourceMAC, now: now, emit: &emit)
+            return drop(.localUnsupported)
+        default:
+            sendICMPError(.destinationUnreachable(code: ICMPv4Code.protocolUnreachable, nextHopMTU: 0), about: frame, p,
+                          originalSource: p.sourceIPv4, originalDestination: p.destinationIPv4,
+                          on: port, to: p.sourceMAC, now: now, emit: &emit)
+            return drop(.localUnsupported)
+        }
+    }
+
+    /// Turns the echo request in `packet` into its reply, in place: MACs and
+    /// addresses swapped, TTL 64, options removed (a reflected source route
+    /// is a hazard), ICMP type 0 with the checksum updated incrementally.
+    func answerEcho(_ packet: inout PacketBuffer, _ p: ParsedFrame, from port: PortID) {
+        let optionsLength = p.ipHeaderLength - 20
+        if optionsLength > 0 { packet.remove(optionsLength, at: p.l3Offset + 20) }
+        let bytes = packet.bytes
+        let l3 = p.l3Offset
+        let ethernet = EthernetMutableHeader(unchecked: bytes)
+        ethernet.destination = p.sourceMAC
+        ethernet.source = portMACs[port.rawValue]
+        let ip = IPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: bytes[l3...]))
+        ip.headerLength = 20
+        ip.totalLength = p.ipLength - optionsLength
+        ip.timeToLive = 64
+        ip.sourceAddress = p.destinationIPv4
+        ip.destinationAddress = p.sourceIPv4
+        ip.fillChecksum()
+        let l4 = l3 + 20
+        let icmp = ICMPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: bytes[l4 ..< l4 + p.l4Length]))
+        icmp.type = .echoReply
+        icmp.checksum = InternetChecksum.update(icmp.checksum, old: UInt16(ICMPv4Type.echoRequest.rawValue) << 8,
+                                                new: UInt16(ICMPv4Type.echoReply.rawValue) << 8)
+    }
+
+    // MARK: ARP
+
+    func receiveARP(_ frame: UnsafeRawBufferPointer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
+        let arpPacket = ARPHeader(unchecked: UnsafeRawBufferPointer(rebasing: frame[14...]))
+        let operation = arpPacket.operation
+        guard operation == .request || operation == .reply else { return .consumed }
+        let senderMAC = arpPacket.senderHardwareAddress
+        let senderIP = arpPacket.senderProtocolAddress
+        let targetIP = arpPacket.targetProtocolAddress
+        guard !senderMAC.isMulticast, senderMAC != .zero else { return drop(.arpBadSender) }
+        let index = port.rawValue
+        let targetIsOurs = arpOwned[index].contains(targetIP)
+        // A sender claiming one of our addresses is a conflict: neither
+        // learned nor answered.
+        guard !arpOwned[index].contains(senderIP) else { return .consumed }
+        // Sender 0.0.0.0 is an RFC 5227 probe: answered, not learned.
+        if senderIP != .any, portPrefixes[index].contains(where: { $0.contains(senderIP) }),
+           targetIsOurs || senderIP == targetIP || arp.knows(senderIP) {
+            learn(senderIP, mac: senderMAC, on: port, now: now, emit: &emit)
+        }
+        if operation == .request && targetIsOurs {
+            let sourceMAC = portMACs[index]
+            emit.emit(on: port) { slot in
+                EthernetRepr(destination: senderMAC, source: sourceMAC, etherType: .arp)
+                    .emit(into: EthernetMutableHeader(unchecked: slot))
+                ARPRepr(operation: .reply, senderHardwareAddress: sourceMAC, senderProtocolAddress: targetIP,
+                        targetHardwareAddress: senderMAC, targetProtocolAddress: senderIP)
+                    .emit(into: ARPMutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: slot[14..<42])))
+                return 42
+            }
+            counters.arpRepliesSent &+= 1
+        }
+        return .consumed
+    }
+
+    /// Stores the mapping and sends what waited for it.
+    func learn(_ address: IPv4Address, mac: MACAddress, on port: PortID, now: Instant, emit: inout Emitter) {
+        guard let released = arp.learn(address, mac: mac, port: port, now: now) else { return }
+        for queued in released {
+            if let reason = transmit(queued.bytes, on: port, destinationMAC: mac, emit: &emit) {
+                drops.count(reason)
+            } else {
+                counters.arpReleased &+= 1
+            }
+        }
+    }
+
+    /// Sends a copy of a frame that waited for ARP, with its MACs set;
+    /// fragments it if it is larger than the port's MTU (DF was clear, or it
+    /// would not have been queued). Returns why it could not, or nil.
+    func transmit(_ bytes: [UInt8], on port: PortID, destinationMAC: MACAddress, emit: inout Emitter) -> DropReason? {
+        let sourceMAC = portMACs[port.rawValue]
+        let mtu = portMTUs[port.rawValue]
+        return bytes.withUnsafeBytes { frame -> DropReason? in
+            if frame.count - 14 > mtu, let p = try? parser.parse(frame), p.ipLength > mtu {
+                return sendFragments(of: frame, p, on: port, destinationMAC: destinationMAC, sourceMAC: sourceMAC,
+                                     emit: &emit) ? nil : .wouldFragment
+            }
+            guard frame.count <= Emitter.slotSize else { return .frameTooLarge }
+            guard emit.count < emit.slotCount else { return .emitQueueFull }
+            emit.emit(on: port) { slot in
+                slot.copyMemory(from: frame)
+                let ethernet = EthernetMutableHeader(unchecked: slot)
+                ethernet.destination = destinationMAC
+                ethernet.source = sourceMAC
+                return frame.count
+            }
+            counters.forwarded &+= 1
+            return nil
+        }
+    }
+
+    /// Broadcasts "who has `target`" on `port` (or unicasts it to `known`,
+    /// to refresh an entry), from the port's address in the target's
+    /// subnet (else its primary address).
+    func sendARPRequest(for target: IPv4Address, on port: PortID, to known: MACAddress?, emit: inout Emitter) {
+        let index = port.rawValue
+        let prefixes = portPrefixes[index]
+        let source = (prefixes.first { $0.contains(target) } ?? prefixes.first)?.address ?? .any
+        let sourceMAC = portMACs[index]
+        let sent = emit.emit(on: port) { slot in
+            EthernetRepr(destination: known ?? .broadcast, source: sourceMAC, etherType: .arp)
+                .emit(into: EthernetMutableHeader(unchecked: slot))
+            ARPRepr(operation: .request, senderHardwareAddress: sourceMAC, senderProtocolAddress: source,
+                    targetHardwareAddress: .zero, targetProtocolAddress: target)
+                .emit(into: ARPMutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: slot[14..<42])))
+            return 42
+        }
+        if sent { counters.arpRequestsSent &+= 1 }
+    }
+}
+
+// MARK: Drop reasons
+
+extension DropReason {
+    /// An 802.1Q or 802.1ad tagged frame reached an element that does not
+    /// handle VLANs.
+    public static let vlanUnsupported = DropReason("vlan-unsupported")
+    /// An IPv6 frame reached an IPv4-only element.
+    public static let ipv6Unsupported = DropReason("ipv6-unsupported")
+    /// A packet for the router itself that it does not serve (anything but
+    /// ICMP echo; answered with ICMP unreachable where RFC 1122 says so).
+    public static let localUnsupported = DropReason("local-unsupported")
+    /// A source address no host may use (RFC 1812 §5.3.7).
+    public static let martianSource = DropReason("martian-source")
+    /// A packet too big for the egress MTU without DF that could not be
+    /// fragmented (fragments larger than an emitter slot, or no slot left).
+    public static let wouldFragment = DropReason("would-fragment")
+    /// A frame that waited for ARP is larger than an emitter slot, so it
+    /// cannot be sent on its own (jumbo frames; only in-place forwarding
+    /// handles those).
+    public static let frameTooLarge = DropReason("frame-too-large")
+    /// An ARP packet whose sender hardware address is zero or multicast.
+    public static let arpBadSender = DropReason("arp-bad-sender")
+}
+
+extension Router {
+    // Precomputed so a malformed frame does not build a string.
+    static let malformedTruncated = DropReason.malformed(WireError.truncated.reason)
+    static let malformedVersion = DropReason.malformed(WireError.badVersion.reason)
+    static let malformedHeaderLength = DropReason.malformed(WireError.badHeaderLength.reason)
+    static let malformedLength = DropReason.malformed(WireError.badLength.reason)
+    static let malformedChecksum = DropReason.malformed(WireError.badChecksum.reason)
+    static let malformedUnsupported = DropReason.malformed(WireError.unsupported.reason)
+
+    static func malformed(_ error: WireError) -> DropReason {
+        switch error {
+        case .truncated: malformedTruncated
+        case .badVersion: malformedVersion
+        case .badHeaderLength: malformedHeaderLength
+        case .badLength: malformedLength
+        case .badChecksum: malformedChecksum
+        case .unsupported: malformedUnsupported
+        }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    @inline(__always) func routerU16(_ offset: Int) -> UInt16 {
+        UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    @inline(__always) func routerU32(_ offset: Int) -> UInt32 {
+        UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    @inline(__always) func routerMAC(_ offset: Int) -> MACAddress {
+        MACAddress(rawValue: UInt64(routerU32(offset)) << 16 | UInt64(routerU16(offset + 4)))
+    }
+}

@@ -1,0 +1,272 @@
+import Wire
+
+// The router's slow paths: ICMP errors, fragmentation, and the translation
+// of packets quoted inside ICMP errors for static NAT. None of them runs for
+// a packet that is simply forwarded.
+
+extension Router {
+    // MARK: ICMP errors
+
+    /// Sends an ICMP error about the IPv4 packet in `frame` (parsed as `p`)
+    /// out of `port` to `mac`, unless RFC 1812 §4.3.2.7 forbids one or the
+    /// token bucket is empty. The quote is the IP header + 8 bytes, with the
+    /// addresses put back to `originalSource`/`originalDestination` (what
+    /// the sender sent, before NAT), checksums fixed.
+    func sendICMPError(_ message: ICMPv4Message, about frame: UnsafeRawBufferPointer, _ p: ParsedFrame,
+                       originalSource: IPv4Address, originalDestination: IPv4Address,
+                       on port: PortID, to mac: MACAddress, now: Instant, emit: inout Emitter) {
+        guard errorAllowed(p, source: originalSource) else { return }
+        let source = errorSource[port.rawValue]
+        guard source != .any else { return }  // no address to send from
+        guard takeICMPToken(now: now) else { return }
+        let l3 = p.l3Offset
+        let quoteLength = min(p.ipHeaderLength + 8, p.ipLength)
+        let total = 14 + 20 + 8 + quoteLength
+        let sourceMAC = portMACs[port.rawValue]
+        let sent = emit.emit(on: port) { slot in
+            guard total <= slot.count else { return 0 }
+            let quote = UnsafeMutableRawBufferPointer(rebasing: slot[42 ..< total])
+            quote.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[l3 ..< l3 + quoteLength]))
+            Self.restoreAddresses(inQuote: quote, source: originalSource, destination: originalDestination)
+            ICMPv4Repr(message: message, payloadLength: quoteLength)
+                .emit(into: ICMPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: slot[34 ..< total])))
+            IPv4Repr(sourceAddress: source, destinationAddress: originalSource, protocol: .icmp,
+                     payloadLength: 8 + quoteLength, timeToLive: 64, dontFragment: true)
+                .emit(into: IPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: slot[14 ..< total])))
+            EthernetRepr(destination: mac, source: sourceMAC, etherType: .ipv4)
+                .emit(into: EthernetMutableHeader(unchecked: slot))
+            return total
+        }
+        if sent { counters.icmpSent &+= 1 }
+    }
+
+    /// RFC 1812 §4.3.2.7: no ICMP error about an ICMP error, a non-first
+    /// fragment, or a packet whose source is not one unicast host.
+    func errorAllowed(_ p: ParsedFrame, source: IPv4Address) -> Bool {
+        guard p.fragmentOffset == 0 else { return false }
+        if p.protocol == .icmp {
+            guard p.hasTransportHeader, !ICMPv4Type(p.icmpType).isError else { return false }
+        }
+        let s = source.rawValue
+        guard s != 0, s >> 24 != 127, s >> 28 < 0xE else { return false }
+        return fib.lookup(source)?.action != .broadcast
+    }
+
+    /// One token from the ICMP error bucket, refilled by elapsed time.
+    func takeICMPToken(now: Instant) -> Bool {
+        guard let limit = configuration.icmpRateLimit else { return true }
+        if now > tokensUpdated {
+            let elapsed = Double(now.nanoseconds - tokensUpdated.nanoseconds) / 1e9
+            tokens = min(Double(limit.burst), tokens + elapsed * limit.perSecond)
+            tokensUpdated = now
+        }
+        guard tokens >= 1 else {
+            counters.icmpRateLimited &+= 1
+            return false
+        }
+        tokens -= 1
+        return true
+    }
+
+    /// ICMP host unreachable for a packet ARP gave up on, back to the
+    /// neighbour it came from.
+    func hostUnreachable(for queued: ARPCache.QueuedFrame, now: Instant, emit: inout Emitter) {
+        queued.bytes.withUnsafeBytes { frame in
+            guard let p = try? parser.parse(frame) else { return }
+            sendICMPError(.destinationUnreachable(code: ICMPv4Code.hostUnreachable, nextHopMTU: 0), about: frame, p,
+                          originalSource: queued.originalSource, originalDestination: queued.originalDestination,
+                          on: queued.ingressPort, to: queued.previousHop, now: now, emit: &emit)
+        }
+    }
+
+    /// Puts the quoted packet's addresses back to what its sender used,
+    /// fixing the quoted IP header checksum and, when it is in the quote, the
+    /// UDP checksum (TCP's lies past the 8 quoted bytes).
+    static func restoreAddresses(inQuote quote: UnsafeMutableRawBufferPointer, source: IPv4Address,
+                                 destination: IPv4Address) {
+        let ip = IPv4MutableHeader(unchecked: quote)
+        let headerLength = ip.headerLength
+        let udp: UDPMutableHeader? = ip.protocol == .udp && !ip.isNonFirstFragment && quote.count >= headerLength + 8
+            ? UDPMutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: quote[headerLength ..< headerLength + 8]))
+            : nil
+        let oldSource = ip.sourceAddress
+        if oldSource != source {
+            ip.rewriteSourceAddress(source)
+            udp?.adjustChecksum(addressChangedFrom: oldSource, to: source)
+        }
+        let oldDestination = ip.destinationAddress
+        if oldDestination != destination {
+            ip.rewriteDestinationAddress(destination)
+            udp?.adjustChecksum(addressChangedFrom: oldDestination, to: destination)
+        }
+    }
+
+    // MARK: NAT of ICMP errors in transit (RFC 5508 §4.2)
+
+    /// An ICMP error travelling to a NAT public address (now translated to
+    /// the private one) quotes a packet the private host sent, which left
+    /// with the public address as its source: put the private one back.
+    func translateQuotedPacket(_ p: ParsedFrame, source old: IPv4Address, to new: IPv4Address,
+                               in bytes: UnsafeMutableRawBufferPointer) {
+        translateQuoted(p, addressAt: IPv4Header.Field.sourceAddress, from: old, to: new, in: bytes)
+    }
+
+    /// An ICMP error the private host sends (its source now the public
+    /// address) quotes a packet that reached it translated, with the private
+    /// address as its destination: show the public one, as the peer sent it.
+    func translateQuotedPacket(_ p: ParsedFrame, destination old: IPv4Address, to new: IPv4Address,
+                               in bytes: UnsafeMutableRawBufferPointer) {
+        translateQuoted(p, addressAt: IPv4Header.Field.destinationAddress, from: old, to: new, in: bytes)
+    }
+
+    /// Rewrites one address of the packet quoted in an ICMP error and keeps
+    /// three checksums right: the quoted IP header's, the quoted UDP/TCP
+    /// one when the quote holds it, and the ICMP checksum over all of it.
+    func translateQuoted(_ p: ParsedFrame, addressAt field: Int, from old: IPv4Address, to new: IPv4Address,
+                         in bytes: UnsafeMutableRawBufferPointer) {
+        guard p.hasTransportHeader, ICMPv4Type(p.icmpType).isError else { return }
+        let inner = p.l4Offset + 8
+        let quoted = p.l4Length - 8
+        guard quoted >= 20 else { return }
+        let vihl = bytes[inner]
+        let innerHeaderLength = Int(vihl & 0x0F) * 4
+        guard vihl >> 4 == 4, innerHeaderLength >= 20, innerHeaderLength <= quoted,
+              bytes.load16(inner + field) == UInt16(truncatingIfNeeded: old.rawValue >> 16),
+              bytes.load16(inner + field + 2) == UInt16(truncatingIfNeeded: old.rawValue)
+        else { return }
+        let icmpChecksum = p.l4Offset + 2
+        var outer = bytes.load16(icmpChecksum)
+        /// Sets the 16-bit word at `offset` and carries the change into the
+        /// ICMP checksum.
+        func set(_ offset: Int, _ value: UInt16) {
+            outer = InternetChecksum.update(outer, old: bytes.load16(offset), new: value)
+            bytes.store16(value, offset)
+        }
+        set(inner + field, UInt16(truncatingIfNeeded: new.rawValue >> 16))
+        set(inner + field + 2, UInt16(truncatingIfNeeded: new.rawValue))
+        let ipChecksum = inner + IPv4Header.Field.headerChecksum
+        set(ipChecksum, InternetChecksum.update(bytes.load16(ipChecksum), old: old.rawValue, new: new.rawValue))
+        let nonFirst = bytes.load16(inner + IPv4Header.Field.flagsAndFragmentOffset) & 0x1FFF != 0
+        let transport = inner + innerHeaderLength
+        switch bytes[inner + IPv4Header.Field.protocol] {
+        case 17 where !nonFirst && quoted >= innerHeaderLength + 8:
+            let c = transport + UDPHeader.Field.checksum
+            set(c, InternetChecksum.updateUDP(bytes.load16(c), old: old.rawValue, new: new.rawValue))
+        case 6 where !nonFirst && quoted >= innerHeaderLength + 18:
+            let c = transport + TCPHeader.Field.checksum
+            set(c, InternetChecksum.update(bytes.load16(c), old: old.rawValue, new: new.rawValue))
+        default:
+            break
+        }
+        bytes.store16(outer, icmpChecksum)
+    }
+
+    // MARK: Fragmentation (RFC 791)
+
+    /// Emits `frame` (an IPv4 packet larger than `port`'s MTU, DF clear) as
+    /// fragments with the given MACs: the first keeps every option, the
+    /// others only those with the copy bit; fragment data is a multiple of 8
+    /// bytes but in the last; offsets and MF continue those of the packet
+    /// (it may itself be a fragment). All or nothing: false, sending
+    /// nothing, when the fragments would not fit the emitter.
+    func sendFragments(of frame: UnsafeRawBufferPointer, _ p: ParsedFrame, on port: PortID,
+                       destinationMAC: MACAddress, sourceMAC: MACAddress, emit: inout Emitter) -> Bool {
+        let l3 = p.l3Offset
+        let headerLength = p.ipHeaderLength
+        let payloadLength = p.ipLength - headerLength
+        // Fragments are at most MTU bytes, and must fit an emitter slot.
+        let limit = min(portMTUs[port.rawValue], Emitter.slotSize - l3)
+        let header = UnsafeRawBufferPointer(rebasing: frame[l3 ..< l3 + headerLength])
+        let laterHeaderLength = 20 + Self.copiedOptionsLength(header)
+        let firstData = (limit - headerLength) & ~7
+        let laterData = (limit - laterHeaderLength) & ~7
+        guard firstData >= 8, laterData >= 8 else { return false }
+        let count = payloadLength <= firstData ? 1 : 1 + (payloadLength - firstData + laterData - 1) / laterData
+        guard emit.slotCount - emit.count >= count else { return false }
+        let flags = frame.routerU16(l3 + IPv4Header.Field.flagsAndFragmentOffset)
+        let baseOffset = Int(flags & 0x1FFF) * 8
+        let moreAfterPacket = flags & 0x2000 != 0
+        var offset = 0
+        while offset < payloadLength {
+            let first = offset == 0
+            let fragmentHeaderLength = first ? headerLength : laterHeaderLength
+            let data = min(first ? firstData : laterData, payloadLength - offset)
+            let last = offset + data == payloadLength
+            let start = offset
+            emit.emit(on: port) { slot in
+                let ipStart = l3
+                let ipEnd = l3 + fragmentHeaderLength
+                slot.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[0 ..< l3 + 20]))
+                let ethernet = EthernetMutableHeader(unchecked: slot)
+                ethernet.destination = destinationMAC
+                ethernet.source = sourceMAC
+                let options = UnsafeMutableRawBufferPointer(rebasing: slot[ipStart + 20 ..< ipEnd])
+                if first {
+                    options.copyMemory(from: UnsafeRawBufferPointer(rebasing: header[20...]))
+                } else {
+                    Self.writeCopiedOptions(from: header, into: options)
+                }
+                let ip = IPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: slot[ipStart ..< ipEnd]))
+                ip.headerLength = fragmentHeaderLength
+                ip.totalLength = fragmentHeaderLength + data
+                ip.dontFragment = false
+                ip.moreFragments = !last || moreAfterPacket
+                ip.fragmentOffset = baseOffset + start
+                ip.fillChecksum()
+                let source = l3 + headerLength + start
+                UnsafeMutableRawBufferPointer(rebasing: slot[ipEnd ..< ipEnd + data])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[source ..< source + data]))
+                return ipEnd + data
+            }
+            offset += data
+        }
+        counters.fragmentsSent &+= UInt64(count)
+        counters.forwarded &+= 1
+        return true
+    }
+
+    /// Length in bytes of the options that later fragments carry (those
+    /// whose type has the copy bit, 0x80), padded to a multiple of 4.
+    static func copiedOptionsLength(_ header: UnsafeRawBufferPointer) -> Int {
+        var length = 0
+        forEachCopiedOption(header) { length += $0.count }
+        return (length + 3) & ~3
+    }
+
+    /// Writes the copied options into `options` (sized by
+    /// `copiedOptionsLength`), padding with End of Option List.
+    static func writeCopiedOptions(from header: UnsafeRawBufferPointer, into options: UnsafeMutableRawBufferPointer) {
+        var at = 0
+        forEachCopiedOption(header) { option in
+            UnsafeMutableRawBufferPointer(rebasing: options[at ..< at + option.count]).copyMemory(from: option)
+            at += option.count
+        }
+        for i in at ..< options.count { options[i] = 0 }
+    }
+
+    /// Walks the options of an IPv4 header; a malformed option ends the
+    /// walk (what came before it is still copied).
+    static func forEachCopiedOption(_ header: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var i = 20
+        while i < header.count {
+            let type = header[i]
+            if type == 0 { break }  // End of Option List
+            if type == 1 { i += 1; continue }  // No Operation (not copied)
+            guard i + 1 < header.count else { break }
+            let length = Int(header[i + 1])
+            guard length >= 2, i + length <= header.count else { break }
+            if type & 0x80 != 0 { body(UnsafeRawBufferPointer(rebasing: header[i ..< i + length])) }
+            i += length
+        }
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    @inline(__always) func load16(_ offset: Int) -> UInt16 {
+        UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    @inline(__always) func store16(_ value: UInt16, _ offset: Int) {
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt16.self)
+    }
+}
