@@ -211,16 +211,8 @@ public final class LabDaemon {
             }
             var drops: [String: UInt64] = [:]
             for (reason, count) in runtime.forwarder.element.drops.counts { drops[reason.rawValue] = count }
-            var counters: [String: UInt64] = ["tx-failures": runtime.transmitFailures]
-            if case .learningSwitch(let sw) = runtime.forwarder {
-                counters["learned"] = sw.counters.learned
-                counters["flooded"] = sw.counters.flooded
-                counters["forwarded"] = sw.counters.forwarded
-                counters["moved"] = sw.counters.moved
-                counters["aged"] = sw.counters.aged
-                counters["table-full"] = sw.counters.tableFull
-                counters["mac-entries"] = UInt64(sw.table.count)
-            }
+            var counters = runtime.forwarder.counters
+            counters["tx-failures"] = runtime.transmitFailures
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters))
         }
         var capture: [String: UInt64]?

@@ -10,10 +10,12 @@ final class NodeRuntime {
     /// The element, by concrete type, so the run loop's call is static.
     enum Forwarder {
         case learningSwitch(LearningSwitch)
+        case router(Router)
 
         var element: any Element {
             switch self {
             case .learningSwitch(let e): return e
+            case .router(let e): return e
             }
         }
 
@@ -21,6 +23,23 @@ final class NodeRuntime {
         func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
             switch self {
             case .learningSwitch(let e): return e.process(&packet, from: port, now: now, emit: &emit)
+            case .router(let e): return e.process(&packet, from: port, now: now, emit: &emit)
+            }
+        }
+
+        /// Element counters for `status`, by name.
+        var counters: [String: UInt64] {
+            switch self {
+            case .learningSwitch(let sw):
+                return ["learned": sw.counters.learned, "flooded": sw.counters.flooded, "forwarded": sw.counters.forwarded,
+                        "moved": sw.counters.moved, "aged": sw.counters.aged, "table-full": sw.counters.tableFull,
+                        "mac-entries": UInt64(sw.table.count)]
+            case .router(let r):
+                let c = r.counters
+                return ["forwarded": c.forwarded, "echo-replies": c.echoReplies, "arp-requests-sent": c.arpRequestsSent,
+                        "arp-replies-sent": c.arpRepliesSent, "arp-queued": c.arpQueued, "arp-released": c.arpReleased,
+                        "icmp-sent": c.icmpSent, "icmp-rate-limited": c.icmpRateLimited, "nat-in": c.natIn,
+                        "nat-out": c.natOut, "fragments-sent": c.fragmentsSent]
             }
         }
     }
@@ -57,11 +76,36 @@ final class NodeRuntime {
         switch node.kind {
         case .switch:
             return .learningSwitch(LearningSwitch(ports: node.interfaces.count))
-        case .router, .director:
+        case .router:
+            do {
+                return .router(try Router(configuration: routerConfiguration(node)))
+            } catch {
+                throw LabError("node \(node.name): \(error)")
+            }
+        case .director:
             throw LabError("node \(node.name): the \(node.kind.rawValue) element is not wired into the data plane yet")
         case .host:
             throw LabError("node \(node.name) is a host: its kernel forwards, not the data plane")
         }
+    }
+
+    /// The router element's configuration, field for field from the file.
+    static func routerConfiguration(_ node: Node) -> Router.Configuration {
+        var fields: ECMPHashFields = []
+        for field in node.ecmp.fields {
+            switch field {
+            case .srcIP: fields.insert(.sourceAddress)
+            case .dstIP: fields.insert(.destinationAddress)
+            case .proto: fields.insert(.protocolNumber)
+            case .srcPort: fields.insert(.sourcePort)
+            case .dstPort: fields.insert(.destinationPort)
+            }
+        }
+        return Router.Configuration(
+            interfaces: node.interfaces.map { .init(name: $0.name, mac: $0.mac, addresses: $0.addresses, mtu: $0.mtu) },
+            routes: node.routes.map { .init(destination: $0.destination, gateways: $0.nextHops) },
+            ecmpFields: fields, ecmpSeed: node.ecmp.seed,
+            nat: node.nat.map { .init(public: $0.publicAddress, private: $0.privateAddress) })
     }
 
     /// Opens the node's ports inside its namespace. AF_XDP: one XDP program
