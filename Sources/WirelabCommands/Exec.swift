@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import Lab
 import LinuxNet
@@ -29,9 +30,18 @@ struct Exec: ParsableCommand {
         // Enter the namespace on this thread and replace the process: the
         // command's exit status and terminal are the user's directly.
         try NetworkNamespace.enterOnCurrentThread(namespace)
+        closeInheritedDescriptors()
         let argv = command.map { strdup($0) } + [nil]
         execvp(command[0], argv)
         printError("wirelab exec: \(command[0]): \(String(cString: strerror(errno)))")
         throw ExitCode(127)
     }
+}
+
+/// Closes every descriptor above stderr before exec: the command (and any
+/// daemon it starts) must not hold our caller's pipes or sockets open, or
+/// the caller waits for an EOF that never comes.
+func closeInheritedDescriptors() {
+    let fds = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+    for fd in fds where fd > 2 { close(fd) }
 }

@@ -25,40 +25,62 @@ enum Harness {
         var combined: String { stdout + stderr }
     }
 
-    /// Runs a command to completion with a time limit (then SIGKILL, by PID).
+    /// Runs a command to completion with a time limit (then SIGKILL, by
+    /// PID). posix_spawn + waitpid, output into files: Foundation's Process
+    /// waits on a descriptor that daemons a command starts (iperf3 -D)
+    /// inherit, and pipes stay open while any daemon holds them.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120,
                     directory: String? = nil) throws -> Result {
-        let process = Process()
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Drain both pipes while the process runs, so a chatty one never blocks.
-        let outData = Sink(), errData = Sink()
-        let group = DispatchGroup()
-        group.enter(); DispatchQueue.global().async { outData.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter(); DispatchQueue.global().async { errData.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        // A daemon the command left behind may hold the pipes open: give
-        // the readers a moment, never the whole test.
-        if group.wait(timeout: .now() + 2) == .timedOut {
-            Issue.record("\(executable) \(arguments.joined(separator: " ")): output still open after exit (a background process holds it)")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("wl-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outPath = scratch.appendingPathComponent("out").path, errPath = scratch.appendingPathComponent("err").path
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let program = executable.hasPrefix("/") ? executable : "/usr/bin/env"
+        let argv = (executable.hasPrefix("/") ? [executable] : ["/usr/bin/env", executable]) + arguments
+        let cArgs = argv.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        // The child starts in `directory` through a shell-free chdir: run it
+        // via /bin/sh only when a directory is asked for.
+        var pid: pid_t = 0
+        let rc: Int32
+        if let directory {
+            let shArgs = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory] + argv
+            let cSh = shArgs.map { strdup($0) } + [nil]
+            defer { cSh.forEach { free($0) } }
+            rc = posix_spawn(&pid, "/bin/sh", &actions, nil, cSh, environ)
+        } else {
+            rc = posix_spawn(&pid, program, &actions, nil, cArgs, environ)
         }
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: outData.data, as: UTF8.self),
-                      stderr: String(decoding: errData.data, as: UTF8.self))
+        guard rc == 0 else { throw HarnessError("spawning \(argv.joined(separator: " ")): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        let deadline = Date().addingTimeInterval(timeout)
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if Date() >= deadline {
+                kill(pid, SIGKILL)
+                waitpid(pid, &status, 0)
+                Issue.record("\(argv.joined(separator: " ")) killed after \(timeout) s")
+                break
+            }
+            usleep(5_000)
+        }
+        let exit: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Result(status: exit,
+                      stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     }
 
-    /// Written by one reader thread, read after the group is waited on.
-    final class Sink: @unchecked Sendable { var data = Data() }
+    struct HarnessError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
 
     static func wl(_ arguments: String..., timeout: TimeInterval = 120) throws -> Result {
         try run(wirelab, arguments, timeout: timeout)
