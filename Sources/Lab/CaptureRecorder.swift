@@ -105,7 +105,45 @@ final class CaptureRecorder {
         drain()
         for link in links { try? link.writer.close() }
         for (capture, _) in live { capture.close() }
-        let sources = links.map { PcapNGFile.Source(name: $0.name, description: nil, path: $0.path) }
-        try? PcapNGFile.merge(sources, to: directory + "/all.pcapng", comment: "wirelab: every link, received side")
+        do {
+            try Self.mergeStreaming(links.map { ($0.name, $0.path) }, to: directory + "/all.pcapng")
+        } catch {
+            FileHandle.standardError.write("wirelab daemon: merging captures: \(error)\n".data(using: .utf8)!)
+        }
+    }
+
+    /// A k-way merge of the per-link pcaps into one pcapng (one named
+    /// interface per link, packets in timestamp order), record by record:
+    /// captures of bulk transfers are far bigger than memory should hold.
+    static func mergeStreaming(_ inputs: [(name: String, path: String)], to path: String) throws {
+        let temporary = path + ".partial"
+        FileManager.default.createFile(atPath: temporary, contents: nil)
+        guard let out = FileHandle(forWritingAtPath: temporary) else { throw LabError("creating \(temporary)") }
+        var writer = PcapNGWriter(comment: "wirelab: every link, recorded where it is received")
+        var readers: [PcapReader] = []
+        var ids: [PcapNGWriter.InterfaceID] = []
+        var heads: [PcapRecord?] = []
+        for input in inputs {
+            let reader = try PcapReader(path: input.path)
+            readers.append(reader)
+            ids.append(writer.addInterface(name: input.name))
+            heads.append(try reader.nextRecord())
+        }
+        while true {
+            // Few links per lab: a linear scan for the earliest head is fine.
+            var best = -1
+            for (i, head) in heads.enumerated() {
+                guard let head else { continue }
+                if best < 0 || head.timestamp < heads[best]!.timestamp { best = i }
+            }
+            if best < 0 { break }
+            writer.write(heads[best]!, interface: ids[best])
+            heads[best] = try readers[best].nextRecord()
+            if writer.bytes.count > 1 << 20 { out.write(Data(writer.takeBytes())) }
+        }
+        out.write(Data(writer.takeBytes()))
+        try out.close()
+        for reader in readers { reader.close() }
+        guard rename(temporary, path) == 0 else { throw LabError("renaming \(temporary): \(String(cString: strerror(errno)))") }
     }
 }

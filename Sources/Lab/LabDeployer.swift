@@ -221,7 +221,10 @@ public struct LabDeployer {
         progress("removing lab \(state.lab)")
         // The daemon first, with time to close its captures; then the rest
         // together (SIGTERM all, one wait), so big labs stop quickly.
-        for record in state.processes where record.role == "daemon" { ProcessIdentity.stop(record, grace: 10) }
+        for record in state.processes where record.role == "daemon" {
+            if state.captureDirectory != nil { progress("closing captures") }
+            ProcessIdentity.stop(record, grace: 120)
+        }
         ProcessIdentity.stop(state.processes.filter { $0.role != "daemon" })
         // Anything still running inside the lab's namespaces is the lab's:
         // children of `run:` commands, or a process started just before a
