@@ -57,18 +57,31 @@ extension Director {
     }
 
     /// Longest-prefix match, with `nextHop` filled in; nil = no route.
+    /// (An index loop: `for … in … where` allocated per call in debug
+    /// builds, as heaptrack showed.)
     @inline(__always)
     func route(_ destination: UInt32) -> DirectorRoute? {
-        for var r in routes where destination & r.mask == r.network {
-            r.nextHop = r.gateway != 0 ? r.gateway : destination
-            return r
+        var i = 0
+        while i < routes.count {
+            var r = routes[i]
+            if destination & r.mask == r.network {
+                r.nextHop = r.gateway != 0 ? r.gateway : destination
+                return r
+            }
+            i += 1
         }
         return nil
     }
 
     /// Whether `address` is on one of `port`'s connected subnets.
     func isOnLink(_ address: UInt32, port: Int) -> Bool {
-        routes.contains { $0.gateway == 0 && $0.port == port && address & $0.mask == $0.network }
+        var i = 0
+        while i < routes.count {
+            let r = routes[i]
+            if r.gateway == 0 && r.port == port && address & r.mask == r.network { return true }
+            i += 1
+        }
+        return false
     }
 
     // MARK: ARP
