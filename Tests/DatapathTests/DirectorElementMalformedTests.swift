@@ -96,10 +96,13 @@ import Wire
             let director = DE.director(mode)
             let driver = ElementDriver(director)
             DE.learnNeighbours(driver)
+            _ = driver.send(Self.syn, on: PortID(0), at: .seconds(1))  // so the seeds below hit a live connection
             let seeds = [Self.syn, DE.arp(.request, from: DE.gwMAC, DE.gw, asking: DE.vip),
                          DE.tcp(DE.rs1MAC, DE.lvsMAC, DE.rs1, 80, DE.client, 40000, DE.ack, ttl: 64).frame,
                          DE.tcp(DE.rs1MAC, DE.lvsMAC, DE.rs1, 80, DE.local, 1024, DE.ack, ttl: 64).frame,
-                         Self.toVIP(.icmp(type: 8), payload: [1, 2, 3])]
+                         Self.toVIP(.icmp(type: 8), payload: [1, 2, 3]),
+                         Self.toVIP(.icmp(type: 3, code: 4, rest: 1400), payload:
+                                        DE.tcp(.zero, .zero, DE.vip, 80, DE.client, 40000, DE.ack, ttl: 60).ipPacket)]
             for i in 0..<3000 {
                 var frame: [UInt8]
                 if i % 3 == 0 {

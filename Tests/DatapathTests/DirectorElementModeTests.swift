@@ -231,6 +231,57 @@ import Wire
         #expect(c?.local == DE.local && c?.localPort == 1024 && c?.real == DE.rs1 && c?.realPort == 8080)
     }
 
+    // MARK: ICMP errors about a VIP's packets
+
+    /// A router on the client's side sends Fragmentation Needed to the VIP
+    /// about a reply the VIP sent (a DR/TUN real answering as the VIP, or
+    /// the director's NAT/FULLNAT translation): it goes on to the real,
+    /// translated back to what that real sent (NAT, FULLNAT).
+    @Test(arguments: ForwardingMode.allCases)
+    func icmpErrorsAboutAConnectionReachItsReal(_ mode: ForwardingMode) {
+        let port: UInt16 = mode == .nat || mode == .fullnat ? 8080 : 80
+        let driver = ElementDriver(DE.director(mode, reals: [RealServer(address: DE.rs1, port: port)]))
+        DE.learnNeighbours(driver)
+        let router = IPv4Address(198, 51, 100, 1)
+        /// The SYN-ACK as it travelled, quoted whole (40 bytes).
+        func quoted(_ src: IPv4Address, _ sport: UInt16, _ dst: IPv4Address, _ dport: UInt16, tcpChecksumOf original: [UInt8]? = nil) -> [UInt8] {
+            var q = DE.tcp(.zero, .zero, src, sport, dst, dport, DE.syn | DE.ack, seq: 5000, ack: 1001, ttl: 60).ipPacket
+            if let o = original { q[36] = o[36]; q[37] = o[37] }
+            return q
+        }
+        let original = quoted(DE.vip, 80, DE.client, 40000)
+        let error = P(srcMAC: DE.gwMAC, dstMAC: DE.lvsMAC, src: router, dst: DE.vip,
+                      transport: .icmp(type: 3, code: 4, rest: 1400), payload: original, ttl: 60, id: 0x77, df: false)
+        let expected: [UInt8]
+        switch mode {
+        case .dr:
+            expected = error.with { $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.rs1MAC; $0.ttl = 59 }.frame
+        case .tun:
+            expected = DE.tunnelled(error, to: DE.rs1, realMAC: DE.rs1MAC, id: 2, ttl: 59).frame
+        case .nat:
+            expected = error.with {
+                $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.rs1MAC; $0.dst = DE.rs1; $0.ttl = 59
+                $0.payload = quoted(DE.rs1, 8080, DE.client, 40000, tcpChecksumOf: original)
+            }.frame
+        case .fullnat:
+            expected = error.with {
+                $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.rs1MAC; $0.dst = DE.rs1; $0.ttl = 59
+                $0.payload = quoted(DE.rs1, 8080, DE.local, 1024, tcpChecksumOf: original)
+            }.frame
+        }
+        let unknown = error.with { $0.payload = quoted(DE.vip, 80, DE.client, 40001) }
+        let notFromVIP = error.with { $0.payload = quoted(DE.rs1, 80, DE.client, 40000) }
+        DE.run([
+            DE.Row(description: "\(mode): SYN", input: DE.fromClient(DE.syn).frame, verdict: .forward(PortID(0))),
+            DE.Row(description: "\(mode): frag-needed about the SYN-ACK → the real", input: error.frame,
+                   verdict: .forward(PortID(0)), output: expected),
+            DE.Row(description: "\(mode): about a connection that does not exist", input: unknown.frame,
+                   verdict: .drop(Director.Reason.noConnection)),
+            DE.Row(description: "\(mode): quoting a packet the VIP did not send", input: notFromVIP.frame,
+                   verdict: .drop(Director.Reason.icmpUnhandled)),
+        ], driver)
+    }
+
     // MARK: TCP state through the element
 
     enum Side { case client, real }

@@ -3,7 +3,8 @@ import Wire
 // What the director says in ICMP: echo replies for every owned address,
 // and the errors a hop owes (RFC 1812): time exceeded, fragmentation
 // needed (RFC 1191), and — if configured — port unreachable for a VIP port
-// without a service. Also IPv4 fragmentation (RFC 791) for datagrams with
+// without a service. ICMP errors that reach a VIP about one of its
+// connections are relayed to the real. Also IPv4 fragmentation (RFC 791) for datagrams with
 // DF clear that do not fit the egress MTU (a TUN packet grown by its outer
 // header, or a smaller MTU on the way out).
 
@@ -30,6 +31,89 @@ extension Director {
         h.checksum = InternetChecksum.update(h.checksum, old: UInt16(0x0800), new: UInt16(0))  // type 8 → 0, code 0
         counters.echoRepliesSent &+= 1
         return .forward(PortID(ingress))
+    }
+
+    /// ICMP types relayed to a real when they reach a VIP: destination
+    /// unreachable (frag-needed included), time exceeded, parameter problem.
+    static func isRelayedICMPError(_ type: UInt8) -> Bool { type == 3 || type == 11 || type == 12 }
+
+    /// An ICMP error addressed to a VIP, about a packet of one of its
+    /// connections: the VIP "sent" that packet (a DR/TUN real answering as
+    /// the VIP, or the director translating a NAT/FULLNAT reply), so the
+    /// error belongs to the real (IPVS ip_vs_in_icmp). Without this, PMTU
+    /// discovery towards DR and TUN reals black-holes. The quoted datagram
+    /// must be src VIP:port → client ip:port of a live connection.
+    ///
+    /// DR: MACs and TTL, as any packet of the connection. TUN: tunnelled
+    /// untouched. NAT: outer destination → real; in the quoted datagram,
+    /// source → real ip:port. FULLNAT: also the quoted destination → local
+    /// ip:port. The IPv4 header checksums (outer and quoted) and the ICMP
+    /// checksum are updated; the quoted TCP/UDP checksum is not (it covers
+    /// data the quote does not hold; IPVS leaves it too).
+    func relayICMPError(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, ingress: Int, now: Instant,
+                        emit: inout Emitter) -> Verdict {
+        let frame = packet.readOnly
+        let end = p.l3Offset + p.ipLength
+        let q = p.l4Offset + 8  // the quoted datagram
+        guard end - q >= 20, frame[q] >> 4 == 4 else { return drop(Reason.icmpUnhandled) }
+        let qihl = Int(frame[q] & 0x0F) << 2
+        let qproto = frame[q + 9]
+        guard qihl >= 20, end - q >= qihl + 8, frame.directorU16(q + 6) & 0x1FFF == 0, qproto == 6 || qproto == 17,
+              frame.directorU32(q + 12) == p.destinationIPv4.rawValue
+        else { return drop(Reason.icmpUnhandled) }
+        guard let i = core.table.findInbound(proto: qproto, client: frame.directorU32(q + 16),
+                                             clientPort: frame.directorU16(q + qihl + 2),
+                                             virtual: p.destinationIPv4.rawValue, virtualPort: frame.directorU16(q + qihl)),
+              core.table[i].expires > now.nanoseconds
+        else { return drop(Reason.noConnection) }
+        let e = core.table[i]
+        if p.timeToLive <= 1 { return drop(.ttlExpired) }  // (no error about an error)
+        let real = IPv4Address(rawValue: e.realAddress)
+        guard let hop = route(e.realAddress) else { return drop(.noRoute) }
+        let mode = DirectorCore.modes[Int(e.mode)]
+        if mode == .tun {
+            counters.icmpErrorsRelayed &+= 1
+            return tunnel(p, &packet, real: real, hop: hop, ingress: ingress, now: now, emit: &emit)
+        }
+        if mode == .dr && hop.gateway != 0 { return drop(Reason.realNotOnLink) }
+        if let stop = fragmentationNeeded(p, frame, hop: hop, growth: 0, now: now, emit: &emit) { return stop }
+        let b = packet.bytes
+        if mode == .nat || mode == .fullnat {
+            p.rewriteIPv4Destination(real, in: b)  // ICMP has no pseudo-header: the IP header checksum only
+            let icmpChecksum = p.l4Offset + 2
+            Self.rewriteQuoted32(b, at: q + 12, e.realAddress, quotedHeader: q, icmpChecksum: icmpChecksum)
+            Self.rewriteQuoted16(b, at: q + qihl, e.realPort, icmpChecksum: icmpChecksum)
+            if mode == .fullnat {
+                Self.rewriteQuoted32(b, at: q + 16, e.localAddress, quotedHeader: q, icmpChecksum: icmpChecksum)
+                Self.rewriteQuoted16(b, at: q + qihl + 2, e.localPort, icmpChecksum: icmpChecksum)
+            }
+        }
+        p.decrementTimeToLive(in: b)
+        counters.icmpErrorsRelayed &+= 1
+        return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
+    }
+
+    /// Sets an address in a quoted IPv4 header, updating the quoted header
+    /// checksum and the enclosing ICMP checksum (for both changed words) incrementally.
+    static func rewriteQuoted32(_ b: UnsafeMutableRawBufferPointer, at offset: Int, _ new: UInt32, quotedHeader q: Int,
+                                icmpChecksum c: Int) {
+        let r = UnsafeRawBufferPointer(b)
+        let old = r.directorU32(offset)
+        let oldHeaderChecksum = r.directorU16(q + 10)
+        let newHeaderChecksum = InternetChecksum.update(oldHeaderChecksum, old: old, new: new)
+        b.directorSetU32(new, offset)
+        b.directorSetU16(newHeaderChecksum, q + 10)
+        let icmp = InternetChecksum.update(InternetChecksum.update(r.directorU16(c), old: old, new: new),
+                                           old: oldHeaderChecksum, new: newHeaderChecksum)
+        b.directorSetU16(icmp, c)
+    }
+
+    /// Sets a port in a quoted transport header, updating the ICMP checksum.
+    static func rewriteQuoted16(_ b: UnsafeMutableRawBufferPointer, at offset: Int, _ new: UInt16, icmpChecksum c: Int) {
+        let r = UnsafeRawBufferPointer(b)
+        let old = r.directorU16(offset)
+        b.directorSetU16(new, offset)
+        b.directorSetU16(InternetChecksum.update(r.directorU16(c), old: old, new: new), c)
     }
 
     /// Before rewriting a packet towards `hop`: nil when it fits the egress
@@ -187,10 +271,16 @@ extension UnsafeRawBufferPointer {
     @inline(__always) fileprivate func directorU16(_ offset: Int) -> UInt16 {
         UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
+    @inline(__always) fileprivate func directorU32(_ offset: Int) -> UInt32 {
+        UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
 }
 
 extension UnsafeMutableRawBufferPointer {
     @inline(__always) fileprivate func directorSetU16(_ value: UInt16, _ offset: Int) {
         storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt16.self)
+    }
+    @inline(__always) fileprivate func directorSetU32(_ value: UInt32, _ offset: Int) {
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
     }
 }

@@ -15,8 +15,9 @@ import Wire
 // Besides that the director owns addresses: its interface addresses, every
 // VIP and every FULLNAT local address. It answers ARP and ICMP echo for all
 // of them, resolves its next hops (reals, gateways) with a bounded queue
-// like a router, and sends ICMP errors (time exceeded, fragmentation
-// needed, optionally port unreachable). It is not a general router: any
+// like a router, sends ICMP errors (time exceeded, fragmentation needed,
+// optionally port unreachable), and relays ICMP errors about a VIP's
+// connections to their real (so PMTU discovery works through DR and TUN). It is not a general router: any
 // other IPv4 packet is dropped as `not-for-us`.
 //
 // Files: this one (configuration, dispatch, the four modes), `+Neighbours`
@@ -193,13 +194,15 @@ public final class Director: Element {
         public static let fragment = DropReason("lvs-fragment")
         /// Source is 0.0.0.0, broadcast, multicast, loopback, or one of the director's own addresses.
         public static let martianSource = DropReason("martian-source")
-        /// ICMP to an owned address other than an echo request.
+        /// ICMP to an owned address other than an echo request or, for a
+        /// VIP, an error about one of its connections.
         public static let icmpUnhandled = DropReason("icmp-unhandled")
         /// Other traffic to an interface address (management, health
         /// checks): the run loop hands that to the node's kernel before the
         /// element sees it, if it wants it.
         public static let localUnhandled = DropReason("local-unhandled")
-        /// TCP/UDP to a FULLNAT local address that no connection owns.
+        /// TCP/UDP to a FULLNAT local address that no connection owns, or
+        /// an ICMP error for a VIP about no live connection.
         public static let noConnection = DropReason("lvs-no-connection")
         /// A DR real (added at run time) that is not on a connected subnet.
         public static let realNotOnLink = DropReason("lvs-dr-real-not-on-link")
@@ -251,6 +254,8 @@ public final class Director: Element {
         public var icmpErrorsRateLimited: UInt64 = 0
         /// ICMP errors not sent: no route back to the source.
         public var icmpErrorsUnroutable: UInt64 = 0
+        /// ICMP errors for a VIP passed on to the real of the connection they are about.
+        public var icmpErrorsRelayed: UInt64 = 0
         /// Datagrams too big for the egress MTU (DF clear) sent as fragments, and the fragments.
         public var fragmented: UInt64 = 0
         public var fragmentsSent: UInt64 = 0
@@ -428,6 +433,9 @@ public final class Director: Element {
         if p.protocol == .icmp {
             if p.hasTransportHeader && p.icmpType == 8 && p.icmpCode == 0 {
                 return echoReply(p, &packet, ingress: ingress)
+            }
+            if p.hasTransportHeader && kind & DirectorAddressTable.virtual != 0 && Self.isRelayedICMPError(p.icmpType) {
+                return relayICMPError(&p, &packet, ingress: ingress, now: now, emit: &emit)
             }
             return drop(Reason.icmpUnhandled)
         }
