@@ -50,8 +50,7 @@ extension Director {
     /// ip:port. The IPv4 header checksums (outer and quoted) and the ICMP
     /// checksum are updated; the quoted TCP/UDP checksum is not (it covers
     /// data the quote does not hold; IPVS leaves it too).
-    func relayICMPError(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, ingress: Int, now: Instant,
-                        emit: inout Emitter) -> Verdict {
+    func relayICMPError(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
         let frame = packet.readOnly
         let end = p.l3Offset + p.ipLength
         let q = p.l4Offset + 8  // the quoted datagram
@@ -73,7 +72,7 @@ extension Director {
         let mode = DirectorCore.modes[Int(e.mode)]
         if mode == .tun {
             counters.icmpErrorsRelayed &+= 1
-            return tunnel(p, &packet, real: real, hop: hop, ingress: ingress, now: now, emit: &emit)
+            return tunnel(p, &packet, real: real, hop: hop, now: now, emit: &emit)
         }
         if mode == .dr && hop.gateway != 0 { return drop(Reason.realNotOnLink) }
         if let stop = fragmentationNeeded(p, frame, hop: hop, growth: 0, now: now, emit: &emit) { return stop }

@@ -271,6 +271,8 @@ public final class Director: Element {
     /// The control logic: services, reals, connections (for anything the
     /// pass-throughs below do not cover).
     public let core: DirectorCore
+    /// The configuration as given to `init` (services added later with
+    /// `addService` are in `serviceIDs` and `snapshot()`, not here).
     public let configuration: Configuration
     /// The services' ids in `configuration.services` order, then any added with `addService`.
     public private(set) var serviceIDs: [ServiceID] = []
@@ -280,7 +282,6 @@ public final class Director: Element {
     /// Hot copies of each port's configuration.
     struct PortInfo {
         var mac: MACAddress
-        var address: IPv4Address
         var mtu: Int
     }
 
@@ -315,13 +316,13 @@ public final class Director: Element {
         var ports: [PortInfo] = []
         var ownedEntries: [(UInt32, UInt8)] = []
         for (i, interface) in configuration.interfaces.enumerated() {
-            guard let primary = interface.addresses.first else { throw .interfaceWithoutAddress(PortID(i)) }
+            guard !interface.addresses.isEmpty else { throw .interfaceWithoutAddress(PortID(i)) }
             guard (68...Self.maximumMTU).contains(interface.mtu) else { throw .mtuOutOfRange(PortID(i), interface.mtu) }
             for a in interface.addresses {
                 guard Self.isUsable(a.address) else { throw .unusableAddress(a.address) }
                 ownedEntries.append((a.address.rawValue, DirectorAddressTable.interface))
             }
-            ports.append(PortInfo(mac: interface.mac, address: primary.address, mtu: interface.mtu))
+            ports.append(PortInfo(mac: interface.mac, mtu: interface.mtu))
         }
         self.ports = ports
         portCount = ports.count
@@ -424,10 +425,10 @@ public final class Director: Element {
         if !Self.isUsable(p.sourceIPv4) || owned.lookup(source) != 0 { return drop(Reason.martianSource) }
 
         let kind = owned.lookup(p.destinationIPv4.rawValue)
-        if kind == 0 { return transit(&p, &packet, ingress: ingress, now: now, emit: &emit) }
+        if kind == 0 { return transit(&p, &packet, now: now, emit: &emit) }
         if p.isFragment { return drop(Reason.fragment) }
         if kind & DirectorAddressTable.virtual != 0 && p.hasPorts,
-           let verdict = inbound(&p, &packet, ingress: ingress, kind: kind, now: now, emit: &emit) {
+           let verdict = inbound(&p, &packet, kind: kind, now: now, emit: &emit) {
             return verdict
         }
         if p.protocol == .icmp {
@@ -435,12 +436,12 @@ public final class Director: Element {
                 return echoReply(p, &packet, ingress: ingress)
             }
             if p.hasTransportHeader && kind & DirectorAddressTable.virtual != 0 && Self.isRelayedICMPError(p.icmpType) {
-                return relayICMPError(&p, &packet, ingress: ingress, now: now, emit: &emit)
+                return relayICMPError(&p, &packet, now: now, emit: &emit)
             }
             return drop(Reason.icmpUnhandled)
         }
         if kind & DirectorAddressTable.local != 0 && p.hasPorts {
-            return fullnatReply(&p, &packet, ingress: ingress, now: now, emit: &emit)
+            return fullnatReply(&p, &packet, now: now, emit: &emit)
         }
         if kind & DirectorAddressTable.interface == 0 { return drop(Refusal.noService.dropReason) }
         return drop(Reason.localUnhandled)
@@ -448,8 +449,8 @@ public final class Director: Element {
 
     /// A TCP/UDP packet for a VIP. nil: no service on that port and the
     /// address is also an interface or local address (handled as local).
-    func inbound(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, ingress: Int, kind: UInt8,
-                 now: Instant, emit: inout Emitter) -> Verdict? {
+    func inbound(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, kind: UInt8, now: Instant,
+                 emit: inout Emitter) -> Verdict? {
         let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
         let vip = p.destinationIPv4
         // The director is a hop in every mode: a packet that would leave
@@ -482,7 +483,7 @@ public final class Director: Element {
             counters.forwardedDR &+= 1
             return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
         case .tun:
-            return tunnel(p, &packet, real: real, hop: hop, ingress: ingress, now: now, emit: &emit)
+            return tunnel(p, &packet, real: real, hop: hop, now: now, emit: &emit)
         case .nat:
             if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
                 return stop
@@ -508,7 +509,7 @@ public final class Director: Element {
     /// of the untouched datagram. RFC 2003: DF and TOS copied from the
     /// inner header; the outer TTL is the inner one less this hop.
     func tunnel(_ p: ParsedFrame, _ packet: inout PacketBuffer, real: IPv4Address, hop: DirectorRoute,
-                ingress: Int, now: Instant, emit: inout Emitter) -> Verdict {
+                now: Instant, emit: inout Emitter) -> Verdict {
         if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: IPIP.outerHeaderLength, now: now,
                                           emit: &emit) {
             return stop
@@ -530,32 +531,30 @@ public final class Director: Element {
     }
 
     /// IPv4 not addressed to the director: a NAT reply (real → client) or not ours.
-    func transit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, ingress: Int, now: Instant,
-                 emit: inout Emitter) -> Verdict {
+    func transit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
         guard p.hasPorts else { return drop(.notForUs) }
         let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
         let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
                                  toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
         guard r.found, r.mode == .nat else { return drop(.notForUs) }
-        return translateReply(&p, &packet, r, ingress: ingress, now: now, emit: &emit)
+        return translateReply(&p, &packet, r, now: now, emit: &emit)
     }
 
     /// FULLNAT: a real's reply to local address:port.
-    func fullnatReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, ingress: Int, now: Instant,
-                      emit: inout Emitter) -> Verdict {
+    func fullnatReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
         let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
         let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
                                  toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
         guard r.found, r.mode == .fullnat else { return drop(Reason.noConnection) }
-        return translateReply(&p, &packet, r, ingress: ingress, now: now, emit: &emit)
+        return translateReply(&p, &packet, r, now: now, emit: &emit)
     }
 
     /// NAT: src → VIP:port. FULLNAT: src → VIP:port, dst → client ip:port.
     /// Then on towards the client like any forwarded packet. (The reply has
     /// already moved its connection's state, even if it is now refused for
     /// its TTL or size: the real will send it again.)
-    func translateReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, _ r: ReplyDecision, ingress: Int,
-                        now: Instant, emit: inout Emitter) -> Verdict {
+    func translateReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, _ r: ReplyDecision, now: Instant,
+                        emit: inout Emitter) -> Verdict {
         if p.timeToLive <= 1 {
             sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
             return drop(.ttlExpired)
