@@ -188,7 +188,16 @@ public final class DirectorCore {
     public private(set) var counters = DirectorCounters()
 
     static let modes: [ForwardingMode] = [.nat, .dr, .tun, .fullnat]
-    static func modeIndex(_ m: ForwardingMode) -> UInt8 { UInt8(modes.firstIndex(of: m)!) }
+    /// `modes.firstIndex(of: m)`, without the search (it allocated per new
+    /// connection in debug builds, as heaptrack showed).
+    static func modeIndex(_ m: ForwardingMode) -> UInt8 {
+        switch m {
+        case .nat: 0
+        case .dr: 1
+        case .tun: 2
+        case .fullnat: 3
+        }
+    }
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration

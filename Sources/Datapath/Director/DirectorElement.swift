@@ -1,0 +1,636 @@
+import Wire
+
+// The packet side of the LVS director (DESIGN.md, "What each director mode
+// must do to the packet"). DirectorCore decides (services, schedulers,
+// connection table, persistence, FULLNAT ports); this element parses
+// frames, asks it, and rewrites bytes in place:
+//
+//   mode     client → VIP, as sent on to the real          real → client
+//   DR       MACs (src = director, dst = real), TTL − 1     bypasses the director
+//   TUN      new outer IPv4 (proto 4) director → real,      bypasses the director
+//            inner datagram untouched, outer TTL = inner − 1
+//   NAT      dst = real ip:port, TTL − 1                     src = VIP:port, TTL − 1
+//   FULLNAT  src = local ip:port, dst = real ip:port, TTL−1  src = VIP:port, dst = client ip:port, TTL − 1
+//
+// Besides that the director owns addresses: its interface addresses, every
+// VIP and every FULLNAT local address. It answers ARP and ICMP echo for all
+// of them, resolves its next hops (reals, gateways) with a bounded queue
+// like a router, sends ICMP errors (time exceeded, fragmentation needed,
+// optionally port unreachable), and relays ICMP errors about a VIP's
+// connections to their real (so PMTU discovery works through DR and TUN). It is not a general router: any
+// other IPv4 packet is dropped as `not-for-us`.
+//
+// Files: this one (configuration, dispatch, the four modes), `+Neighbours`
+// (routes, ARP, transmission, timers), `+ICMP` (echo, ICMP errors,
+// fragmentation).
+
+/// An LVS director node: load-balances TCP/UDP virtual services onto real
+/// servers in DR, TUN, NAT or FULLNAT mode.
+public final class Director: Element {
+
+    // MARK: Configuration
+
+    /// One interface (port) of the director, in the node's interface order.
+    public struct Interface: Hashable, Sendable {
+        public var name: String
+        public var mac: MACAddress
+        /// Addresses with their prefix lengths (`10.0.0.2/24`). The first is
+        /// the primary: the source of ARP requests, ICMP errors and IPIP
+        /// outer headers unless another address shares the next hop's subnet.
+        public var addresses: [IPv4Prefix]
+        /// IP MTU in bytes: the largest IPv4 datagram sent out of this port
+        /// (68 ... `Director.maximumMTU`).
+        public var mtu: Int
+
+        public init(name: String = "", mac: MACAddress, addresses: [IPv4Prefix], mtu: Int = 1500) {
+            self.name = name
+            self.mac = mac
+            self.addresses = addresses
+            self.mtu = mtu
+        }
+    }
+
+    /// A static route. Connected routes come from the interfaces' addresses.
+    public struct Route: Hashable, Sendable {
+        public var destination: IPv4Prefix
+        /// The next hop; nil for a route straight onto `port`'s link.
+        public var gateway: IPv4Address?
+        /// The port; nil = the port whose connected subnet holds `gateway`.
+        public var port: PortID?
+
+        public init(_ destination: IPv4Prefix, via gateway: IPv4Address, port: PortID? = nil) {
+            self.destination = destination
+            self.gateway = gateway
+            self.port = port
+        }
+
+        /// An on-link route: destinations in `destination` are neighbours on `port`.
+        public init(_ destination: IPv4Prefix, onLink port: PortID) {
+            self.destination = destination
+            self.gateway = nil
+            self.port = port
+        }
+
+        /// `default via GATEWAY`.
+        public static func defaultRoute(via gateway: IPv4Address) -> Route {
+            Route(IPv4Prefix(address: .any, length: 0), via: gateway)
+        }
+    }
+
+    /// A virtual service and its reals, as the topology lists them.
+    public struct Service: Hashable, Sendable {
+        public var service: VirtualService
+        public var reals: [RealServer]
+        public init(_ service: VirtualService, reals: [RealServer]) {
+            self.service = service
+            self.reals = reals
+        }
+    }
+
+    /// What happens to a TCP/UDP packet for a VIP on a port no service listens on.
+    public enum UnknownPortPolicy: Hashable, Sendable {
+        /// Drop it, counted as `lvs-no-service` (IPVS without a local listener; the default).
+        case drop
+        /// Also answer ICMP port unreachable (type 3 code 3) from the VIP,
+        /// rate-limited like every ICMP error. (A host's TCP would send a
+        /// RST; ICMP gives the client the same "refused" for both protocols.)
+        case portUnreachable
+    }
+
+    public struct Configuration: Sendable {
+        /// The ports, in the node's interface order.
+        public var interfaces: [Interface]
+        /// Static routes (at least a default route, usually).
+        public var routes: [Route]
+        /// Virtual services, added to the core in this order (`serviceIDs`).
+        public var services: [Service]
+        /// Connection table size, timeouts, IPVS switches, FULLNAT port range.
+        public var core: DirectorCore.Configuration
+        /// Neighbour cache lifetime, retries and queue bounds.
+        public var arp: ARPCache.Configuration
+        /// Seconds before a next hop's (real's, gateway's) ARP entry expires
+        /// at which `tick` starts re-probing it (unicast, like Linux'
+        /// NUD_PROBE), so a busy flow never waits for resolution.
+        public var arpRefreshBefore: Double
+        /// TTL of packets the director makes itself (ICMP errors).
+        public var timeToLive: UInt8
+        public var unknownPort: UnknownPortPolicy
+        /// ICMP errors per second (token bucket; Linux' icmp_msgs_per_sec) …
+        public var icmpErrorsPerSecond: Double
+        /// … and the burst the bucket holds (icmp_msgs_burst).
+        public var icmpErrorBurst: Double
+
+        public init(interfaces: [Interface], routes: [Route] = [], services: [Service] = [],
+                    core: DirectorCore.Configuration = .init(), arp: ARPCache.Configuration = .init(),
+                    arpRefreshBefore: Double = 5, timeToLive: UInt8 = 64, unknownPort: UnknownPortPolicy = .drop,
+                    icmpErrorsPerSecond: Double = 1000, icmpErrorBurst: Double = 50) {
+            self.interfaces = interfaces
+            self.routes = routes
+            self.services = services
+            self.core = core
+            self.arp = arp
+            self.arpRefreshBefore = arpRefreshBefore
+            self.timeToLive = timeToLive
+            self.unknownPort = unknownPort
+            self.icmpErrorsPerSecond = icmpErrorsPerSecond
+            self.icmpErrorBurst = icmpErrorBurst
+        }
+    }
+
+    /// Configuration mistakes; nothing is built.
+    public enum ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+        case noInterfaces
+        case interfaceWithoutAddress(PortID)
+        case mtuOutOfRange(PortID, Int)
+        /// 0.0.0.0, 255.255.255.255, multicast or loopback as an interface address, VIP or local address.
+        case unusableAddress(IPv4Address)
+        case portOutOfRange(PortID)
+        /// A route's gateway is in no connected subnet.
+        case gatewayNotOnLink(IPv4Address)
+        /// An on-link route without a port.
+        case routeWithoutPort(IPv4Prefix)
+        /// DR sends to the real's MAC: the real must share a link with the director.
+        case directRoutingRealNotOnLink(real: IPv4Address, service: IPv4Address)
+        /// DR and TUN cannot change the port; the real must listen on the VIP's.
+        case portMappingNeedsNAT(real: IPv4Address, port: UInt16, service: IPv4Address)
+        case timeToLiveZero
+        /// The connection table must hold 1 ... 2^31 − 2 entries.
+        case connectionTableSize(Int)
+        /// DirectorCore refused the service.
+        case service(DirectorConfigurationError)
+
+        public var description: String {
+            switch self {
+            case .noInterfaces: "a director needs at least one interface"
+            case .interfaceWithoutAddress(let p): "interface \(p.rawValue) has no IPv4 address"
+            case .mtuOutOfRange(let p, let m): "MTU \(m) of interface \(p.rawValue) outside 68...\(Director.maximumMTU)"
+            case .unusableAddress(let a): "\(a) cannot be a director address (unspecified, broadcast, multicast or loopback)"
+            case .portOutOfRange(let p): "route names \(p), which the director does not have"
+            case .gatewayNotOnLink(let g): "gateway \(g) is in none of the director's subnets"
+            case .routeWithoutPort(let d): "on-link route \(d) needs a port"
+            case .directRoutingRealNotOnLink(let r, let s):
+                "DR real \(r) of \(s) is not on a directly connected subnet (DR only rewrites MACs; use tun or nat)"
+            case .portMappingNeedsNAT(let r, let p, let s):
+                "real \(r):\(p) of \(s): DR and TUN cannot change the port (use nat or fullnat, or the service's port)"
+            case .timeToLiveZero: "the TTL of generated packets must be at least 1"
+            case .connectionTableSize(let n): "connection table size \(n) outside 1...\(Int32.max - 1)"
+            case .service(let e): e.description
+            }
+        }
+    }
+
+    /// Largest MTU a port may have: a frame must fit an `Emitter` slot
+    /// (queued frames and fragments leave through the emitter).
+    public static let maximumMTU = Emitter.slotSize - 14
+
+    /// Drop reasons of the director's own (besides `DropReason`'s and `Refusal`'s).
+    public enum Reason {
+        /// 802.1Q-tagged frames: director ports are untagged.
+        public static let vlanTagged = DropReason("vlan-tagged")
+        /// The director is IPv4-only.
+        public static let ipv6Unsupported = DropReason("ipv6-unsupported")
+        /// A fragment for a VIP or local address: the director does not
+        /// reassemble, and only the first fragment names the ports.
+        public static let fragment = DropReason("lvs-fragment")
+        /// Source is 0.0.0.0, broadcast, multicast, loopback, or one of the director's own addresses.
+        public static let martianSource = DropReason("martian-source")
+        /// ICMP to an owned address other than an echo request or, for a
+        /// VIP, an error about one of its connections.
+        public static let icmpUnhandled = DropReason("icmp-unhandled")
+        /// Other traffic to an interface address (management, health
+        /// checks): the run loop hands that to the node's kernel before the
+        /// element sees it, if it wants it.
+        public static let localUnhandled = DropReason("local-unhandled")
+        /// TCP/UDP to a FULLNAT local address that no connection owns, or
+        /// an ICMP error for a VIP about no live connection.
+        public static let noConnection = DropReason("lvs-no-connection")
+        /// A DR real (added at run time) that is not on a connected subnet.
+        public static let realNotOnLink = DropReason("lvs-dr-real-not-on-link")
+        /// Not enough headroom in the buffer for the IPIP header.
+        public static let noHeadroom = DropReason("no-headroom")
+        /// The same packet dropped because a bad ICMP checksum (echo requests are verified).
+        static let badICMPChecksum = DropReason.malformed(WireError.badChecksum.reason)
+
+        static let truncated = DropReason.malformed(WireError.truncated.reason)
+        static let badVersion = DropReason.malformed(WireError.badVersion.reason)
+        static let badHeaderLength = DropReason.malformed(WireError.badHeaderLength.reason)
+        static let badLength = DropReason.malformed(WireError.badLength.reason)
+        static let badChecksum = DropReason.malformed(WireError.badChecksum.reason)
+        static let unsupported = DropReason.malformed(WireError.unsupported.reason)
+
+        /// `DropReason.malformed(error.reason)` without building a string per packet.
+        @inline(__always) static func malformed(_ error: WireError) -> DropReason {
+            switch error {
+            case .truncated: truncated
+            case .badVersion: badVersion
+            case .badHeaderLength: badHeaderLength
+            case .badLength: badLength
+            case .badChecksum: badChecksum
+            case .unsupported: unsupported
+            }
+        }
+    }
+
+    /// What the element did, beyond its drops.
+    public struct Counters: Equatable, Sendable {
+        public var received: UInt64 = 0
+        /// Client → real packets sent on (or queued for ARP), by mode.
+        public var forwardedDR: UInt64 = 0
+        public var forwardedTUN: UInt64 = 0
+        public var forwardedNAT: UInt64 = 0
+        public var forwardedFullNAT: UInt64 = 0
+        /// Real → client packets translated back.
+        public var repliesNAT: UInt64 = 0
+        public var repliesFullNAT: UInt64 = 0
+        public var arpRepliesSent: UInt64 = 0
+        public var arpRequestsSent: UInt64 = 0
+        /// Neighbour entries learned or refreshed.
+        public var arpLearned: UInt64 = 0
+        /// ARP from a neighbour claiming one of the director's addresses.
+        public var addressConflicts: UInt64 = 0
+        public var echoRepliesSent: UInt64 = 0
+        public var icmpErrorsSent: UInt64 = 0
+        /// ICMP errors not sent: the token bucket was empty.
+        public var icmpErrorsRateLimited: UInt64 = 0
+        /// ICMP errors not sent: no route back to the source.
+        public var icmpErrorsUnroutable: UInt64 = 0
+        /// ICMP errors for a VIP passed on to the real of the connection they are about.
+        public var icmpErrorsRelayed: UInt64 = 0
+        /// Datagrams too big for the egress MTU (DF clear) sent as fragments, and the fragments.
+        public var fragmented: UInt64 = 0
+        public var fragmentsSent: UInt64 = 0
+        /// Frames held until their next hop resolved, and released when it did.
+        public var queuedForResolution: UInt64 = 0
+        public var releasedAfterResolution: UInt64 = 0
+        public init() {}
+    }
+
+    // MARK: State
+
+    public let portCount: Int
+    /// The control logic: services, reals, connections (for anything the
+    /// pass-throughs below do not cover).
+    public let core: DirectorCore
+    /// The configuration as given to `init` (services added later with
+    /// `addService` are in `serviceIDs` and `snapshot()`, not here).
+    public let configuration: Configuration
+    /// The services' ids in `configuration.services` order, then any added with `addService`.
+    public private(set) var serviceIDs: [ServiceID] = []
+    public internal(set) var drops = DropCounters()
+    public internal(set) var counters = Counters()
+
+    /// Hot copies of each port's configuration.
+    struct PortInfo {
+        var mac: MACAddress
+        var mtu: Int
+    }
+
+    let parser = FrameParser()
+    let ports: [PortInfo]
+    /// Connected and static routes, longest prefix first.
+    let routes: [DirectorRoute]
+    var owned: DirectorAddressTable
+    var vips: [IPv4Address] = []
+    var arp: ARPCache
+    /// Next hops kept resolved by `tick` (reals' next hops and gateways).
+    var keepFresh: [FreshNeighbour] = []
+    /// One frame's worth of memory for frames the director builds (ICMP
+    /// errors, fragments) before they are emitted or queued.
+    let scratch: UnsafeMutableRawBufferPointer
+    /// IPv4 identification of the datagrams the director originates (IPIP outer headers, ICMP errors).
+    var identification: UInt16 = 0
+    var icmpTokens: Double
+    var icmpRefilled: UInt64 = 0
+
+    struct FreshNeighbour {
+        var address: IPv4Address
+        var source: IPv4Address
+        var lastRequest: UInt64?
+    }
+
+    public init(configuration: Configuration) throws(ConfigurationError) {
+        guard !configuration.interfaces.isEmpty else { throw .noInterfaces }
+        guard configuration.timeToLive > 0 else { throw .timeToLiveZero }
+        let size = configuration.core.maxConnections
+        guard size > 0 && size < Int(Int32.max) else { throw .connectionTableSize(size) }
+        var ports: [PortInfo] = []
+        var ownedEntries: [(UInt32, UInt8)] = []
+        for (i, interface) in configuration.interfaces.enumerated() {
+            guard !interface.addresses.isEmpty else { throw .interfaceWithoutAddress(PortID(i)) }
+            guard (68...Self.maximumMTU).contains(interface.mtu) else { throw .mtuOutOfRange(PortID(i), interface.mtu) }
+            for a in interface.addresses {
+                guard Self.isUsable(a.address) else { throw .unusableAddress(a.address) }
+                ownedEntries.append((a.address.rawValue, DirectorAddressTable.interface))
+            }
+            ports.append(PortInfo(mac: interface.mac, mtu: interface.mtu))
+        }
+        self.ports = ports
+        portCount = ports.count
+        routes = try Self.buildRoutes(configuration)
+        self.configuration = configuration
+        core = DirectorCore(configuration: configuration.core)
+        arp = ARPCache(configuration: configuration.arp)
+        owned = DirectorAddressTable(ownedEntries)
+        scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Emitter.slotSize, alignment: 64)
+        icmpTokens = configuration.icmpErrorBurst
+        // (A throw from here on runs deinit, which frees `scratch`.)
+        for s in configuration.services { _ = try addService(s) }
+        rebuildKeepFresh()
+    }
+
+    deinit { scratch.deallocate() }
+
+    static func isUsable(_ a: IPv4Address) -> Bool {
+        !(a.isUnspecified || a == .broadcast || a.isMulticast || a.isLoopback)
+    }
+
+    // MARK: Control plane (lab daemon, health checks, `wirelab lvs`)
+
+    /// Adds a virtual service (the director starts answering ARP for its
+    /// VIP and local addresses at once).
+    @discardableResult
+    public func addService(_ s: Service) throws(ConfigurationError) -> ServiceID {
+        let v = s.service
+        guard Self.isUsable(v.address) else { throw .unusableAddress(v.address) }
+        for l in v.localAddresses where !Self.isUsable(l) { throw .unusableAddress(l) }
+        for real in s.reals {
+            if (v.mode == .dr || v.mode == .tun), let p = real.port, p != v.port {
+                throw .portMappingNeedsNAT(real: real.address, port: p, service: v.address)
+            }
+            if v.mode == .dr, route(real.address.rawValue).map({ $0.gateway != 0 }) ?? true {
+                throw .directRoutingRealNotOnLink(real: real.address, service: v.address)
+            }
+        }
+        let id: ServiceID
+        do { id = try core.addService(v, reals: s.reals) } catch { throw .service(error) }
+        serviceIDs.append(id)
+        var entries: [(UInt32, UInt8)] = [(v.address.rawValue, DirectorAddressTable.virtual)]
+        if !vips.contains(v.address) { vips.append(v.address) }
+        for l in core.localAddresses { entries.append((l.rawValue, DirectorAddressTable.local)) }
+        owned.insert(entries)
+        rebuildKeepFresh()
+        return id
+    }
+
+    /// The id of real `address`:`port` (nil: the service's port) of the
+    /// service `proto` `vip`:`servicePort`, for `setWeight` / `setEnabled`.
+    public func realServer(_ address: IPv4Address, port: UInt16? = nil, service vip: IPv4Address,
+                           servicePort: UInt16, proto: ServiceProtocol = .tcp) -> RealServerID? {
+        guard let s = core.service(proto, address: vip, port: servicePort) else { return nil }
+        return core.real(s, address: address, port: port ?? servicePort)
+    }
+
+    /// Sets a real's weight (0 = quiescent: no new connections, existing continue).
+    public func setWeight(_ weight: Int, for real: RealServerID) throws(DirectorConfigurationError) {
+        try core.setWeight(weight, for: real)
+    }
+
+    /// Health: a disabled real gets no new connections; existing ones continue.
+    public func setEnabled(_ enabled: Bool, for real: RealServerID) throws(DirectorConfigurationError) {
+        try core.setEnabled(enabled, for: real)
+    }
+
+    /// Services, reals, weights and counts (`wirelab lvs`, ipvsadm -Ln).
+    public func snapshot() -> DirectorSnapshot { core.snapshot() }
+
+    /// The connection table (ipvsadm -Lnc).
+    public func connections(now: Instant) -> [DirectorSnapshot.Connection] { core.connections(now: now) }
+
+    /// The neighbour cache (ip neigh).
+    public var neighbours: [IPv4Address: ARPCache.Entry] { arp.entries }
+
+    // MARK: Packet path
+
+    @inline(__always)
+    func drop(_ reason: DropReason) -> Verdict {
+        drops.count(reason)
+        return .drop(reason)
+    }
+
+    public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
+        counters.received &+= 1
+        let ingress = port.rawValue
+        guard ingress >= 0 && ingress < portCount else { return drop(.notForUs) }
+        var p: ParsedFrame
+        do { p = try parser.parse(packet.readOnly) } catch { return drop(Reason.malformed(error)) }
+        if p.hasVLANTag { return drop(Reason.vlanTagged) }
+        switch p.etherType.rawValue {
+        case 0x0800: break
+        case 0x0806: return arpInput(p, &packet, ingress: ingress, now: now, emit: &emit)
+        case 0x86DD: return drop(Reason.ipv6Unsupported)
+        default: return drop(.unknownEtherType)
+        }
+        guard p.destinationMAC == ports[ingress].mac else { return drop(.notForUs) }
+        let source = p.sourceIPv4.rawValue
+        if !Self.isUsable(p.sourceIPv4) || owned.lookup(source) != 0 { return drop(Reason.martianSource) }
+
+        let kind = owned.lookup(p.destinationIPv4.rawValue)
+        if kind == 0 { return transit(&p, &packet, now: now, emit: &emit) }
+        if p.isFragment { return drop(Reason.fragment) }
+        if kind & DirectorAddressTable.virtual != 0 && p.hasPorts,
+           let verdict = inbound(&p, &packet, kind: kind, now: now, emit: &emit) {
+            return verdict
+        }
+        if p.protocol == .icmp {
+            if p.hasTransportHeader && p.icmpType == 8 && p.icmpCode == 0 {
+                return echoReply(p, &packet, ingress: ingress)
+            }
+            if p.hasTransportHeader && kind & DirectorAddressTable.virtual != 0 && Self.isRelayedICMPError(p.icmpType) {
+                return relayICMPError(&p, &packet, now: now, emit: &emit)
+            }
+            return drop(Reason.icmpUnhandled)
+        }
+        if kind & DirectorAddressTable.local != 0 && p.hasPorts {
+            return fullnatReply(&p, &packet, now: now, emit: &emit)
+        }
+        if kind & DirectorAddressTable.interface == 0 { return drop(Refusal.noService.dropReason) }
+        return drop(Reason.localUnhandled)
+    }
+
+    /// A TCP/UDP packet for a VIP. nil: no service on that port and the
+    /// address is also an interface or local address (handled as local).
+    func inbound(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, kind: UInt8, now: Instant,
+                 emit: inout Emitter) -> Verdict? {
+        let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
+        let vip = p.destinationIPv4
+        // The director is a hop in every mode: a packet that would leave
+        // with TTL 0 creates no connection.
+        if p.timeToLive <= 1 && core.service(proto, address: vip, port: p.destinationPort) != nil {
+            sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
+            return drop(.ttlExpired)
+        }
+        let d = core.schedule(proto, client: p.sourceIPv4, clientPort: p.sourcePort, virtual: vip,
+                              virtualPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
+        if case .refused(let refusal) = d.outcome {
+            if refusal == .noService {
+                if kind & (DirectorAddressTable.interface | DirectorAddressTable.local) != 0 { return nil }
+                if configuration.unknownPort == .portUnreachable {
+                    sendICMPError(type: 3, code: 3, rest: 0, about: p, packet.readOnly, from: vip, now: now, emit: &emit)
+                }
+            }
+            return drop(refusal.dropReason)
+        }
+        let real = d.realAddress
+        guard let hop = route(real.rawValue) else { return drop(.noRoute) }
+        switch d.mode {
+        case .dr:
+            // Only the MACs (and the TTL) change: the real must be a neighbour.
+            guard hop.gateway == 0 else { return drop(Reason.realNotOnLink) }
+            if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
+                return stop
+            }
+            p.decrementTimeToLive(in: packet.bytes)
+            counters.forwardedDR &+= 1
+            return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
+        case .tun:
+            return tunnel(p, &packet, real: real, hop: hop, now: now, emit: &emit)
+        case .nat:
+            if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
+                return stop
+            }
+            p.rewriteIPv4Destination(real, port: d.realPort, in: packet.bytes)
+            p.decrementTimeToLive(in: packet.bytes)
+            counters.forwardedNAT &+= 1
+            return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
+        case .fullnat:
+            guard let local = d.localAddress, let localPort = d.localPort else { return drop(Reason.noConnection) }
+            if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
+                return stop
+            }
+            p.rewriteIPv4Source(local, port: localPort, in: packet.bytes)
+            p.rewriteIPv4Destination(real, port: d.realPort, in: packet.bytes)
+            p.decrementTimeToLive(in: packet.bytes)
+            counters.forwardedFullNAT &+= 1
+            return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
+        }
+    }
+
+    /// TUN: a new outer IPv4 header (protocol 4, director → real) in front
+    /// of the untouched datagram. RFC 2003: DF and TOS copied from the
+    /// inner header; the outer TTL is the inner one less this hop.
+    func tunnel(_ p: ParsedFrame, _ packet: inout PacketBuffer, real: IPv4Address, hop: DirectorRoute,
+                now: Instant, emit: inout Emitter) -> Verdict {
+        if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: IPIP.outerHeaderLength, now: now,
+                                          emit: &emit) {
+            return stop
+        }
+        let l3 = p.l3Offset
+        let innerLength = p.ipLength
+        packet.length = l3 + innerLength  // Ethernet padding stays behind
+        guard packet.insert(IPIP.outerHeaderLength, at: l3) else { return drop(Reason.noHeadroom) }
+        identification &+= 1
+        do {
+            _ = try IPIP.encapsulate(packet.bytes, innerOffset: l3 + IPIP.outerHeaderLength,
+                                     source: IPv4Address(rawValue: hop.source), destination: real,
+                                     timeToLive: p.timeToLive &- 1, identification: identification)
+        } catch {
+            return drop(Reason.malformed(error))
+        }
+        counters.forwardedTUN &+= 1
+        return transmit(&packet, ipLength: innerLength + IPIP.outerHeaderLength, hop: hop, now: now, emit: &emit)
+    }
+
+    /// IPv4 not addressed to the director: a NAT reply (real → client) or not ours.
+    func transit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
+        guard p.hasPorts else { return drop(.notForUs) }
+        let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
+        let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
+                                 toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
+        guard r.found, r.mode == .nat else { return drop(.notForUs) }
+        return translateReply(&p, &packet, r, now: now, emit: &emit)
+    }
+
+    /// FULLNAT: a real's reply to local address:port.
+    func fullnatReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
+        let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
+        let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
+                                 toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
+        guard r.found, r.mode == .fullnat else { return drop(Reason.noConnection) }
+        return translateReply(&p, &packet, r, now: now, emit: &emit)
+    }
+
+    /// NAT: src → VIP:port. FULLNAT: src → VIP:port, dst → client ip:port.
+    /// Then on towards the client like any forwarded packet. (The reply has
+    /// already moved its connection's state, even if it is now refused for
+    /// its TTL or size: the real will send it again.)
+    func translateReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, _ r: ReplyDecision, now: Instant,
+                        emit: inout Emitter) -> Verdict {
+        if p.timeToLive <= 1 {
+            sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
+            return drop(.ttlExpired)
+        }
+        guard let hop = route(r.clientAddress.rawValue) else { return drop(.noRoute) }
+        if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
+            return stop
+        }
+        p.rewriteIPv4Source(r.virtualAddress, port: r.virtualPort, in: packet.bytes)
+        if r.mode == .fullnat {
+            p.rewriteIPv4Destination(r.clientAddress, port: r.clientPort, in: packet.bytes)
+            counters.repliesFullNAT &+= 1
+        } else {
+            counters.repliesNAT &+= 1
+        }
+        p.decrementTimeToLive(in: packet.bytes)
+        return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
+    }
+}
+
+/// Which addresses the director owns, and as what: an open-addressing hash
+/// set of IPv4 addresses (0.0.0.0 marks a free slot; it is never owned)
+/// with flags, so the per-packet test is a multiply and a probe or two.
+struct DirectorAddressTable {
+    static let interface: UInt8 = 1
+    static let virtual: UInt8 = 2
+    static let local: UInt8 = 4
+
+    private(set) var keys: [UInt32]
+    private(set) var kinds: [UInt8]
+    private(set) var count = 0
+    private var shift: UInt32
+
+    init(_ entries: [(UInt32, UInt8)]) {
+        keys = [UInt32](repeating: 0, count: 16)
+        kinds = [UInt8](repeating: 0, count: 16)
+        shift = 32 - 4
+        insert(entries)
+    }
+
+    @inline(__always) func slot(_ address: UInt32) -> Int { Int((address &* 0x9E37_79B1) >> shift) }
+
+    @inline(__always) func lookup(_ address: UInt32) -> UInt8 {
+        let mask = keys.count - 1
+        var i = slot(address)
+        while true {
+            let k = keys[i]
+            if k == address { return kinds[i] }
+            if k == 0 { return 0 }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// Adds addresses (a kind is OR-ed into an address already present),
+    /// growing so the table stays at most half full.
+    mutating func insert(_ entries: [(UInt32, UInt8)]) {
+        let wanted = (count + entries.count) * 2
+        if wanted > keys.count {
+            var size = keys.count
+            while size < wanted { size <<= 1 }
+            let old = zip(keys, kinds).filter { $0.0 != 0 }
+            keys = [UInt32](repeating: 0, count: size)
+            kinds = [UInt8](repeating: 0, count: size)
+            shift = 32 - UInt32(size.trailingZeroBitCount)
+            count = 0
+            for (a, k) in old { put(a, k) }
+        }
+        for (a, k) in entries where a != 0 { put(a, k) }
+    }
+
+    private mutating func put(_ address: UInt32, _ kind: UInt8) {
+        let mask = keys.count - 1
+        var i = slot(address)
+        while keys[i] != 0 && keys[i] != address { i = (i + 1) & mask }
+        if keys[i] == 0 { count += 1 }
+        keys[i] = address
+        kinds[i] |= kind
+    }
+}
