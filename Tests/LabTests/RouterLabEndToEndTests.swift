@@ -56,7 +56,10 @@ struct RouterLabEndToEndTests {
         let lab = "wltrt\(datapath == "afxdp" ? "x" : "p")"
         let file = try Harness.topologyFile(Self.topology(lab, datapath: datapath))
         let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer { _ = try? Harness.wl("down", lab) }
+        defer {
+            _ = try? Harness.wl("down", lab)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
         let up = try Harness.run(Harness.wirelab, ["up", file, "--json"], timeout: 60, directory: dir)
         try #require(up.status == 0, "up: \(up.combined)")
         // MACs as `up` reports them.

@@ -31,7 +31,10 @@ struct SwitchLabEndToEndTests {
         let lab = "wltsw\(datapath == "afxdp" ? "x" : "p")"
         let file = try Harness.topologyFile(Self.topology(lab, datapath: datapath))
         let captures = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer { _ = try? Harness.wl("down", lab) }
+        defer {
+            _ = try? Harness.wl("down", lab)
+            try? FileManager.default.removeItem(atPath: captures)
+        }
         let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: captures)
         try #require(up.status == 0, "up: \(up.combined)")
 
@@ -40,10 +43,10 @@ struct SwitchLabEndToEndTests {
         let curl = try Harness.wl("exec", "--lab", lab, "d", "--", "curl", "-sS", "--max-time", "5", "http://172.30.5.3:8000/")
         #expect(curl.stdout == "c\n", "curl d → c: \(curl.combined)")
 
-        // A bounded TCP transfer: 2 s of iperf3 between b and c.
+        // A bounded TCP transfer: 1 s of iperf3 between b and c.
         _ = try Harness.wl("exec", "--lab", lab, "c", "--", "sh", "-c", "iperf3 -s -1 -D -p 5301 >/dev/null 2>&1 </dev/null")
         usleep(300_000)
-        let iperf = try Harness.wl("exec", "--lab", lab, "b", "--", "iperf3", "-c", "172.30.5.3", "-p", "5301", "-t", "2", "-J", timeout: 30)
+        let iperf = try Harness.wl("exec", "--lab", lab, "b", "--", "iperf3", "-c", "172.30.5.3", "-p", "5301", "-t", "1", "-J", timeout: 30)
         #expect(iperf.status == 0, "iperf3: \(iperf.combined)")
         if let json = try? JSONSerialization.jsonObject(with: Data(iperf.stdout.utf8)) as? [String: Any],
            let end = json["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],

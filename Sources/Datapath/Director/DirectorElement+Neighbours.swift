@@ -133,8 +133,8 @@ extension Director {
         let waitingPort = arp.pending[address]?.port ?? PortID(port)
         let frames = arp.learn(address, mac: mac, port: PortID(port), now: now)
         counters.arpLearned &+= 1
-        for frame in frames {
-            let sent = frame.withUnsafeBytes { bytes in
+        for frame in frames ?? [] {
+            let sent = frame.bytes.withUnsafeBytes { bytes in
                 emit.emit(on: waitingPort) { slot in
                     guard bytes.count <= slot.count else { return 0 }
                     slot.copyMemory(from: bytes)
@@ -201,7 +201,11 @@ extension Director {
     func enqueue(_ frame: UnsafeRawBufferPointer, hop: DirectorRoute, now: Instant, emit: inout Emitter) -> Verdict {
         let target = IPv4Address(rawValue: hop.nextHop)
         let source = IPv4Address(rawValue: hop.source)
-        switch arp.enqueue(frame, for: target, port: PortID(hop.port), sourceAddress: source, now: now) {
+        let queued = arp.enqueue(for: target, port: PortID(hop.port), now: now) {
+            ARPCache.QueuedFrame(bytes: Array(frame), ingressPort: PortID(hop.port), previousHop: .zero,
+                                 originalSource: source, originalDestination: target)
+        }
+        switch queued {
         case .sendRequest:
             emitARPRequest(for: target, port: hop.port, source: source, to: .broadcast, emit: &emit)
             counters.queuedForResolution &+= 1
@@ -230,10 +234,14 @@ extension Director {
     /// `arp-unresolved`), re-probing next hops about to expire, and
     /// connection expiry.
     public func tick(now: Instant, emit: inout Emitter) {
-        let (retry, dropped) = arp.expire(now: now)
-        for (address, waiting) in retry {
-            emitARPRequest(for: address, port: waiting.port.rawValue, source: waiting.sourceAddress, to: .broadcast,
-                           emit: &emit)
+        var retries: [(IPv4Address, Int)] = []
+        var dropped = 0
+        arp.expire(now: now, retry: { address, waiting in retries.append((address, waiting.port.rawValue)) },
+                   giveUp: { _, frames in dropped += frames.count })
+        for (address, port) in retries {
+            // The request's sender is our address on the port it leaves by.
+            let source = routes.first { $0.port == port && $0.source != 0 }.map { IPv4Address(rawValue: $0.source) } ?? .any
+            emitARPRequest(for: address, port: port, source: source, to: .broadcast, emit: &emit)
         }
         for _ in 0..<dropped { drops.count(.arpUnresolved) }
         refreshNeighbours(now: now, emit: &emit)
