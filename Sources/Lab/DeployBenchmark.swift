@@ -188,7 +188,10 @@ public final class DeployBenchmark: @unchecked Sendable {
         self.executable = executable
         self.progress = progress
         self.plan = LabPlan(topology: topology, serveCommand: [executable, "serve"])
-        self.deployer = LabDeployer(store: store, executable: executable)
+        var deployer = LabDeployer(store: store, executable: executable)
+        // Deployment only: the ip script builds no data plane either.
+        deployer.startsDataPlane = false
+        self.deployer = deployer
         self.workDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("wirelab-bench-deploy-\(topology.name)-\(getpid())").path
     }

@@ -13,6 +13,9 @@ public struct LabDeployer {
     public var progress: (String) -> Void
     /// Captures go to `<captureRoot>/<lab>/` (DESIGN.md: `Captures/<name>/`).
     public var captureRoot: String
+    /// False builds the lab without its data-plane daemon: the deploy
+    /// benchmark compares deployment with a script that has no data plane.
+    public var startsDataPlane = true
 
     public init(store: LabStore, executable: String, captureRoot: String = "Captures",
                 progress: @escaping (String) -> Void = { _ in }) {
@@ -137,7 +140,7 @@ public struct LabDeployer {
             try store.save(state)
         }
         try waitForServers(plan)
-        try startDaemon(plan, state: &state)
+        if startsDataPlane { try startDaemon(plan, state: &state) }
     }
 
     /// Starts the lab's data plane when the lab has userspace nodes and

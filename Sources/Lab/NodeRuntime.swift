@@ -11,11 +11,13 @@ final class NodeRuntime {
     enum Forwarder {
         case learningSwitch(LearningSwitch)
         case router(Router)
+        case director(Director)
 
         var element: any Element {
             switch self {
             case .learningSwitch(let e): return e
             case .router(let e): return e
+            case .director(let e): return e
             }
         }
 
@@ -24,6 +26,7 @@ final class NodeRuntime {
             switch self {
             case .learningSwitch(let e): return e.process(&packet, from: port, now: now, emit: &emit)
             case .router(let e): return e.process(&packet, from: port, now: now, emit: &emit)
+            case .director(let e): return e.process(&packet, from: port, now: now, emit: &emit)
             }
         }
 
@@ -40,6 +43,13 @@ final class NodeRuntime {
                         "arp-replies-sent": c.arpRepliesSent, "arp-queued": c.arpQueued, "arp-released": c.arpReleased,
                         "icmp-sent": c.icmpSent, "icmp-rate-limited": c.icmpRateLimited, "nat-in": c.natIn,
                         "nat-out": c.natOut, "fragments-sent": c.fragmentsSent]
+            case .director(let d):
+                let c = d.counters
+                return ["received": c.received, "forwarded-dr": c.forwardedDR, "forwarded-tun": c.forwardedTUN,
+                        "forwarded-nat": c.forwardedNAT, "forwarded-fullnat": c.forwardedFullNAT,
+                        "replies-nat": c.repliesNAT, "replies-fullnat": c.repliesFullNAT,
+                        "arp-replies-sent": c.arpRepliesSent, "arp-requests-sent": c.arpRequestsSent,
+                        "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent]
             }
         }
     }
@@ -83,7 +93,11 @@ final class NodeRuntime {
                 throw LabError("node \(node.name): \(error)")
             }
         case .director:
-            throw LabError("node \(node.name): the \(node.kind.rawValue) element is not wired into the data plane yet")
+            do {
+                return .director(try Director(configuration: directorConfiguration(node)))
+            } catch {
+                throw LabError("node \(node.name): \(error)")
+            }
         case .host:
             throw LabError("node \(node.name) is a host: its kernel forwards, not the data plane")
         }
@@ -106,6 +120,30 @@ final class NodeRuntime {
             routes: node.routes.map { .init(destination: $0.destination, gateways: $0.nextHops) },
             ecmpFields: fields, ecmpSeed: node.ecmp.seed,
             nat: node.nat.map { .init(public: $0.publicAddress, private: $0.privateAddress) })
+    }
+
+    /// The director element's configuration: interfaces, routes (an ECMP
+    /// route uses its first next hop: the director does not hash), services.
+    static func directorConfiguration(_ node: Node) -> Director.Configuration {
+        let services = node.services.map { service -> Director.Service in
+            var persistence: Persistence?
+            if let p = service.persistence {
+                let mask = service.persistenceMask.map { UInt32($0.rawValue).nonzeroBitCount } ?? 32
+                persistence = Persistence(timeout: p.seconds, netmaskLength: mask)
+            }
+            let virtual = VirtualService(
+                address: service.vip, port: UInt16(service.port), proto: service.proto == .udp ? .udp : .tcp,
+                scheduler: SchedulerKind(rawValue: service.scheduler.rawValue) ?? .wlc,
+                mode: Datapath.ForwardingMode(rawValue: service.mode.rawValue) ?? .dr,
+                persistence: persistence, localAddresses: service.localAddresses)
+            return Director.Service(virtual, reals: service.reals.map {
+                RealServer(address: $0.ip, port: UInt16($0.port), weight: $0.weight)
+            })
+        }
+        return Director.Configuration(
+            interfaces: node.interfaces.map { .init(name: $0.name, mac: $0.mac, addresses: $0.addresses, mtu: $0.mtu) },
+            routes: node.routes.compactMap { r in r.nextHops.first.map { Director.Route(r.destination, via: $0) } },
+            services: services)
     }
 
     /// Opens the node's ports inside its namespace. AF_XDP: one XDP program
