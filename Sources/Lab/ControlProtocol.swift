@@ -112,3 +112,41 @@ struct UnixAddress {
         }
     }
 }
+
+/// A director's services and reals as `wirelab lvs` shows them.
+public struct LVSStatus: Codable, Sendable {
+    public struct Real: Codable, Sendable {
+        public var address: String
+        public var port: Int
+        public var weight: Int
+        public var enabled: Bool
+        public var activeConnections: Int
+        public var inactiveConnections: Int
+        public var totalConnections: UInt64
+    }
+    public struct Service: Codable, Sendable {
+        public var proto: String
+        public var vip: String
+        public var port: Int
+        public var scheduler: String
+        public var mode: String
+        public var reals: [Real]
+    }
+    public struct Director: Codable, Sendable {
+        public var node: String
+        /// The same table in the layout of `ipvsadm -Ln`.
+        public var listing: String
+        public var services: [Service]
+    }
+    public var directors: [Director]
+}
+
+extension ControlClient {
+    public func lvs() throws -> LVSStatus {
+        try JSONDecoder().decode(LVSStatus.self, from: request(ControlRequest(command: "lvs")))
+    }
+}
+
+extension LVSStatus {
+    public func jsonString() throws -> String { try JSON.string(self) }
+}

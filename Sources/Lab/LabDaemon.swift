@@ -189,12 +189,34 @@ public final class LabDaemon {
         switch request.command {
         case "status":
             return (try? JSONEncoder().encode(status())) ?? Data("{}".utf8)
+        case "lvs":
+            return (try? JSONEncoder().encode(lvs())) ?? Data("{}".utf8)
         case "flush-captures":
             recorder?.flush()
             return Data("{\"ok\":true}".utf8)
         default:
             return Data("{\"error\":\"unknown command \(request.command)\"}".utf8)
         }
+    }
+
+    func lvs() -> LVSStatus {
+        lock.lock()
+        defer { lock.unlock() }
+        var directors: [LVSStatus.Director] = []
+        for runtime in runtimes {
+            guard case .director(let director) = runtime.forwarder else { continue }
+            let snapshot = director.snapshot()
+            let services = snapshot.services.map { s in
+                LVSStatus.Service(proto: s.proto.description, vip: s.address.description, port: Int(s.port),
+                                  scheduler: s.scheduler.rawValue, mode: s.mode.rawValue, reals: s.reals.map { r in
+                    LVSStatus.Real(address: r.address.description, port: Int(r.port), weight: r.weight, enabled: r.enabled,
+                                   activeConnections: r.activeConnections, inactiveConnections: r.inactiveConnections,
+                                   totalConnections: r.totalConnections)
+                })
+            }
+            directors.append(.init(node: runtime.node.name, listing: snapshot.ipvsadmListing(), services: services))
+        }
+        return LVSStatus(directors: directors)
     }
 
     func status() -> DatapathStatus {

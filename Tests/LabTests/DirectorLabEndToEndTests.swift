@@ -73,6 +73,12 @@ struct DirectorLabEndToEndTests {
         let one = answers.filter { $0 == "one" }.count, two = answers.filter { $0 == "two" }.count
         #expect(one == 20 && two == 40, "wrr 1:2 over 60 new connections: one \(one), two \(two)")
 
+        // `wirelab lvs` counts the same connections per real.
+        let lvs = try Harness.wl("lvs", lab, "--json")
+        let lvsJSON = try JSONSerialization.jsonObject(with: Data(lvs.stdout.utf8)) as? [String: Any]
+        let reals = ((lvsJSON?["directors"] as? [[String: Any]])?.first?["services"] as? [[String: Any]])?.first?["reals"] as? [[String: Any]] ?? []
+        #expect(reals.compactMap { $0["totalConnections"] as? Int } == [20, 40], "wirelab lvs: \(lvs.combined)")
+
         try #require(try Harness.wl("down", lab).status == 0)
         // What the director sent to the reals, as received by the switch.
         let records = try PcapReader.readAll(path: "\(dir)/Captures/\(lab)/lvs_eth0--sw_p2.pcap")
