@@ -57,14 +57,8 @@ struct DirectorLabEndToEndTests {
             _ = try? Harness.wl("down", lab)
             try? FileManager.default.removeItem(atPath: dir)
         }
-        let up = try Harness.run(Harness.wirelab, ["up", file, "--json"], timeout: 60, directory: dir)
+        let (up, mac) = try Harness.upReportingMACs(file, directory: dir)
         try #require(up.status == 0, "up: \(up.combined)")
-        let summary = try JSONSerialization.jsonObject(with: Data(up.stdout.utf8)) as? [String: Any]
-        var mac: [String: MACAddress] = [:]
-        for row in summary?["interfaces"] as? [[String: Any]] ?? [] {
-            if let node = row["node"] as? String, let iface = row["interface"] as? String,
-               let text = row["mac"] as? String, let m = MACAddress(text) { mac["\(node):\(iface)"] = m }
-        }
 
         let script = (0..<60).map { _ in "curl -s --max-time 5 http://10.61.0.100/" }.joined(separator: "; ")
         let curls = try Harness.wl("exec", "--lab", lab, "client", "--", "sh", "-c", script, timeout: 120)

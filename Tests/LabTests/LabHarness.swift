@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Wire
 
 /// Runs the real `wirelab` binary (built beside the test bundle) and the
 /// system tools the end-to-end tests check the lab with.
@@ -84,6 +85,20 @@ enum Harness {
 
     static func wl(_ arguments: String..., timeout: TimeInterval = 120) throws -> Result {
         try run(wirelab, arguments, timeout: timeout)
+    }
+
+    /// `wirelab up FILE --json` run in `directory` (captures land there),
+    /// with every interface's MAC by "node:iface" as `up` reported it.
+    static func upReportingMACs(_ file: String, directory: String) throws -> (result: Result, macs: [String: MACAddress]) {
+        let up = try run(wirelab, ["up", file, "--json"], timeout: 60, directory: directory)
+        var macs: [String: MACAddress] = [:]
+        if up.status == 0, let summary = try JSONSerialization.jsonObject(with: Data(up.stdout.utf8)) as? [String: Any] {
+            for row in summary["interfaces"] as? [[String: Any]] ?? [] {
+                if let node = row["node"] as? String, let iface = row["interface"] as? String,
+                   let text = row["mac"] as? String, let mac = MACAddress(text) { macs["\(node):\(iface)"] = mac }
+            }
+        }
+        return (up, macs)
     }
 
     /// Namespaces whose names start with `prefix` (as `ip netns list` shows).

@@ -60,15 +60,8 @@ struct RouterLabEndToEndTests {
             _ = try? Harness.wl("down", lab)
             try? FileManager.default.removeItem(atPath: dir)
         }
-        let up = try Harness.run(Harness.wirelab, ["up", file, "--json"], timeout: 60, directory: dir)
+        let (up, mac) = try Harness.upReportingMACs(file, directory: dir)
         try #require(up.status == 0, "up: \(up.combined)")
-        // MACs as `up` reports them.
-        let summary = try JSONSerialization.jsonObject(with: Data(up.stdout.utf8)) as? [String: Any]
-        var mac: [String: MACAddress] = [:]
-        for row in summary?["interfaces"] as? [[String: Any]] ?? [] {
-            if let node = row["node"] as? String, let iface = row["interface"] as? String,
-               let text = row["mac"] as? String, let m = MACAddress(text) { mac["\(node):\(iface)"] = m }
-        }
 
         let ping = try Harness.wl("exec", "--lab", lab, "cl", "--", "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.80")
         #expect(ping.status == 0, "ping through four routers: \(ping.combined)")
