@@ -31,6 +31,7 @@ let package = Package(
         .executableTarget(name: "director-bench", dependencies: ["Datapath"], path: "Benchmarks/DirectorBench"),
         .executableTarget(name: "wire-bench", dependencies: ["Wire", "CMallocCounter"], path: "Benchmarks/WireBench"),
         .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),  // counts mallocs for wire-bench only
+        .executableTarget(name: "wire-fuzz", dependencies: ["Wire"], path: "Sources/WireFuzz"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),
