@@ -404,6 +404,16 @@ struct FrameGen {
         return c
     }
 
+    /// Echo reply, id 0, seq 0, no data: a message that sums to 0, whose
+    /// only valid checksum is 0xFFFF (Wire emitted 0x0000 before ae7c972).
+    mutating func icmpAllZero() -> BuiltFrame {
+        var c = BuiltFrame(kind: "icmp-echo-all-zero", frame: [])
+        let m = icmp(.echoReply(identifier: 0, sequenceNumber: 0), [], into: &c)
+        c.set("icmp.checksum", "0xffff")
+        c.frame = ethernet(.ipv4, ipv4(ipv4Repr(.icmp), m, into: &c), into: &c)
+        return c
+    }
+
     /// An ICMP error quoting the first bytes of an original TCP/UDP datagram.
     mutating func icmpError(timeExceeded: Bool) -> BuiltFrame {
         var c = BuiltFrame(kind: timeExceeded ? "icmp-time-exceeded" : "icmp-unreachable", frame: [])
@@ -682,7 +692,7 @@ struct FrameGen {
         let plan: [(Int, (inout FrameGen) throws -> BuiltFrame)] = [
             (20, { $0.arp() }), (40, { $0.ipv4Transport(kind: "ipv4-tcp") }),
             (30, { $0.ipv4Transport(kind: "ipv4-udp") }), (20, { $0.ipv4Transport(kind: "ipv4-options", options: true) }),
-            (20, { $0.icmpEcho() }), (20, { $0.icmpError(timeExceeded: false) }),
+            (20, { $0.icmpEcho() }), (1, { $0.icmpAllZero() }), (20, { $0.icmpError(timeExceeded: false) }),
             (10, { $0.icmpError(timeExceeded: true) }), (20, { $0.ipv4Fragment() }), (30, { $0.ipv6Plain() }),
             (25, { $0.ipv6Extensions() }), (10, { $0.ipv6Fragment() }), (25, { $0.ndp() }), (10, { $0.icmpv6Error() }),
             (20, { try $0.ipip() }), (60, { try $0.rewritten() }),

@@ -160,6 +160,11 @@ def k_icmp_echo(g):
                        / Raw(load=g.payload())))
 
 
+def k_icmp_echo_zero(g):
+    """Echo reply, id 0, seq 0, no data: the message sums to 0, checksum 0xFFFF."""
+    return link(g, ipv4(g, options=[]) / ICMP(type=0, id=0, seq=0), vlan=False)
+
+
 def quoted_ipv4(g):
     """The first bytes of an original datagram, as an ICMP error quotes them."""
     original = IP(src=g.ip4(), dst=g.ip4(), ttl=g.r.randrange(1, 64), id=g.bits(16)) / \
@@ -279,6 +284,7 @@ KINDS = [
     ("ipv4-fragment", k_ipv4_fragment, 2), ("ipv6", k_ipv6, 3), ("ipv6-ext", k_ipv6_ext, 3),
     ("ipv6-fragment", k_ipv6_fragment, 1), ("ndp", k_ndp, 2), ("icmpv6-error", k_icmpv6_error, 1),
     ("ipip", k_ipip, 2),
+    ("icmp-echo-all-zero", k_icmp_echo_zero, 0),  # once, in the every-kind pass
 ]
 
 
