@@ -29,6 +29,9 @@ let package = Package(
         ]),
         .executableTarget(name: "wirelab", dependencies: ["WirelabCommands"]),
         .executableTarget(name: "director-bench", dependencies: ["Datapath"], path: "Benchmarks/DirectorBench"),
+        .executableTarget(name: "wire-bench", dependencies: ["Wire", "CMallocCounter"], path: "Benchmarks/WireBench"),
+        .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),  // counts mallocs for wire-bench only
+        .executableTarget(name: "wire-fuzz", dependencies: ["Wire"], path: "Sources/WireFuzz"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),

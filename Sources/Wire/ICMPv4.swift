@@ -112,8 +112,14 @@ public struct ICMPv4Header {
     @inlinable public var payload: UnsafeRawBufferPointer { bytes.wireSlice(8..<bytes.count) }
 
     /// The checksum the message should carry (as if the field were zero).
+    ///
+    /// Sums around the checksum field rather than subtracting it: with no
+    /// pseudo-header, an all-zero message (echo reply, id 0, seq 0, no data)
+    /// has sum 0, and one's-complement subtraction would give −0 (0xFFFF)
+    /// and a checksum of 0x0000 that does not verify; the right one is 0xFFFF.
     @inlinable public var computedChecksum: UInt16 {
-        ~InternetChecksum.add(InternetChecksum.sum(bytes), ~checksum)
+        ~InternetChecksum.add(InternetChecksum.sum(bytes.wireSlice(0..<2)),
+                              InternetChecksum.sum(bytes.wireSlice(4..<bytes.count)))
     }
     /// True if the checksum over the whole message verifies.
     @inlinable public var isChecksumValid: Bool { InternetChecksum.sum(bytes) == 0xFFFF }
