@@ -36,7 +36,7 @@ extension ParsedFrame {
     /// hop limit, and returns the new value. The frame must be IP with a
     /// TTL ≥ 1 (a router checks `timeToLive <= 1` first and sends ICMP
     /// Time Exceeded instead).
-    @inlinable @discardableResult
+    @inlinable @inline(__always) @discardableResult
     public mutating func decrementTimeToLive(in frame: UnsafeMutableRawBufferPointer) -> UInt8 {
         precondition(ipVersion != 0 && timeToLive > 0, "TTL decrement on a non-IP frame or TTL 0")
         if ipVersion == 4 {
