@@ -131,6 +131,12 @@ enum WireFuzz {
         out.withUnsafeMutableBytes { r.emit(into: ARPMutableHeader(unchecked: $0)) }
         let again = out.withUnsafeBytes { (try? ARPHeader(validating: $0)).map(ARPRepr.init(parsing:)) }
         oracle(again == r, "ARPRepr round trip")
+        out.withUnsafeMutableBytes { m in
+            guard let v = try? ARPMutableHeader(validating: m) else { return oracle(false, "mutable ARP refused") }
+            v.operation = ARPOperation(UInt16(truncatingIfNeeded: b.word(0)))
+            v.targetProtocolAddress = r.senderProtocolAddress
+            oracle(v.readOnly.targetProtocolAddress == r.senderProtocolAddress && v.hardwareType == 1, "ARP setters")
+        }
     }
 
     static func ipv4(_ b: UnsafeRawBufferPointer) {
@@ -220,6 +226,12 @@ enum WireFuzz {
             guard let again = try? ICMPv6Header(validating: o) else { return oracle(false, "emitted ICMPv6 refused") }
             oracle(ICMPv6Repr(parsing: again) == r, "ICMPv6Repr round trip")
             oracle(again.isChecksumValid(source: src, destination: dst), "emitted ICMPv6 checksum")
+        }
+        out.withUnsafeMutableBytes { m in
+            guard let v = try? ICMPv6MutableHeader(validating: m) else { return oracle(false, "mutable ICMPv6 refused") }
+            v.identifier = ~v.identifier
+            v.fillChecksum(source: dst, destination: src)
+            oracle(v.readOnly.isChecksumValid(source: dst, destination: src), "ICMPv6 fillChecksum")
         }
     }
 

@@ -143,6 +143,7 @@ enum Standalone {
             return
         }
 
+        setvbuf(stdout, nil, _IOLBF, 0)  // progress lines show up in logs as they happen
         for s in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE] {
             signal(s) { saveInputAndDie($0) }
         }

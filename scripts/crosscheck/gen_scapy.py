@@ -109,10 +109,10 @@ def ip4_options(g):
     ])
 
 
-def ipv4(g, proto_hint=None, options=None, frag_ok=False):
+def ipv4(g, options=None):
     if options is None:
         options = ip4_options(g) if g.chance(0.3) else []
-    flags = g.r.choice(["", "DF"]) if not frag_ok else ""
+    flags = g.r.choice(["", "DF"])
     return IP(src=g.ip4(), dst=g.ip4(), ttl=g.r.randrange(1, 256), id=g.bits(16),
               tos=g.bits(8), flags=flags, options=options)
 
@@ -193,7 +193,7 @@ def k_ipv4_fragment(g):
     return link(g, g.r.choice([frags[0], frags[0], frags[-1], frags[len(frags) // 2]]))
 
 
-def ipv6(g, nh_hops=True):
+def ipv6(g):
     return IPv6(src=g.ip6(), dst=g.ip6(), tc=g.bits(8), fl=g.bits(20), hlim=g.r.randrange(256))
 
 
@@ -358,10 +358,6 @@ def ip6hex(text):
 def offset_of(frame, layer):
     """Offset in bytes of `layer` from the start of the frame."""
     return len(raw(frame)) - len(raw(layer))
-
-
-def l4_bytes(frame_bytes, l4_offset, ip_end):
-    return frame_bytes[l4_offset:ip_end]
 
 
 def describe(b):
