@@ -91,6 +91,9 @@ public final class LabDaemon {
                 fds.append(pollfd(fd: port.fd, events: Int16(POLLIN), revents: 0))
             }
         }
+        // The runtimes own their ports for the whole loop: the per-frame
+        // path borrows them without retain/release.
+        let borrowed = runtimes.map { $0.ports.map(BorrowedPort.init) }
         var batch = PortBatch(capacity: 64)
         var nextTick = Self.monotonicNow().adding(seconds: 1)
         var pendingTransmit = false
@@ -106,19 +109,22 @@ public final class LabDaemon {
             if ready > 0 {
                 for (i, ref) in refs.enumerated() where fds[i].revents & Int16(POLLIN) != 0 {
                     let runtime = runtimes[ref.node]
+                    let ports = borrowed[ref.node]
+                    let port = runtime.ports[ref.port]
                     // Drain this port in bursts; cap bursts so one busy port
                     // cannot starve the others.
                     var bursts = 0
+                    var given: UInt64 = 0
                     while bursts < 8 {
-                        let count = runtime.ports[ref.port].receive(into: &batch)
+                        let count = port.receive(into: &batch)
                         if count == 0 { break }
-                        process(runtime, from: ref.port, batch: &batch, now: now)
-                        runtime.ports[ref.port].release(&batch)
+                        given |= process(runtime, ports: ports, from: ref.port, batch: &batch, now: now)
+                        port.release(&batch)
                         bursts += 1
                     }
-                    // Kick TX after every RX burst: a lone SYN must not wait
-                    // in a half-full batch.
-                    for port in runtime.ports { port.flush() }
+                    // Kick TX after every RX burst (a lone SYN must not wait
+                    // in a half-full batch) — on the ports given frames.
+                    flush(runtime, given)
                 }
             }
             if now >= nextTick {
@@ -135,36 +141,84 @@ public final class LabDaemon {
         }
     }
 
+    /// Bit p of a port mask: port p was given frames (bit 63: port 63 or
+    /// any above it).
     @inline(__always)
-    func process(_ runtime: NodeRuntime, from portIndex: Int, batch: inout PortBatch, now: Instant) {
+    static func bit(_ port: Int) -> UInt64 { 1 << UInt64(min(port, 63)) }
+
+    /// Flushes the ports of `runtime` in MASK (see `bit`).
+    @inline(__always)
+    func flush(_ runtime: NodeRuntime, _ mask: UInt64) {
+        guard mask != 0 else { return }
+        for (p, port) in runtime.ports.enumerated() where mask & Self.bit(p) != 0 { port.flush() }
+    }
+
+    /// Runs the batch through the node's element; returns the mask of the
+    /// ports given frames. The element's type is decided once per batch,
+    /// so the per-frame call is a direct call to the concrete element; the
+    /// emitter is accessed once per batch, not per frame.
+    @inline(__always)
+    func process(_ runtime: NodeRuntime, ports: [BorrowedPort], from portIndex: Int, batch: inout PortBatch,
+                 now: Instant) -> UInt64 {
+        withUnsafeMutablePointer(to: &runtime.emitter) { emitter in
+            switch runtime.forwarder {
+            case .learningSwitch(let element):
+                return process(element, runtime, ports: ports, emitter: emitter, from: portIndex, batch: &batch, now: now)
+            case .router(let element):
+                return process(element, runtime, ports: ports, emitter: emitter, from: portIndex, batch: &batch, now: now)
+            }
+        }
+    }
+
+    @inline(__always)
+    func process<E: Element>(_ element: E, _ runtime: NodeRuntime, ports: [BorrowedPort],
+                             emitter: UnsafeMutablePointer<Emitter>, from portIndex: Int, batch: inout PortBatch,
+                             now: Instant) -> UInt64 {
         let ingress = PortID(portIndex)
+        var given: UInt64 = 0
+        var failures: UInt64 = 0
         for i in 0..<batch.count {
             let address = batch.address(at: i)
             let headroom = batch.headroom(at: i)
             let length = batch.length(at: i)
             var packet = PacketBuffer(base: address - headroom, capacity: headroom + length + batch.tailroom(at: i),
                                       offset: headroom, length: length)
-            let verdict = runtime.forwarder.process(&packet, from: ingress, now: now, emit: &runtime.emitter)
+            let verdict = element.process(&packet, from: ingress, now: now, emit: &emitter.pointee)
             switch verdict {
             case .forward(let egress):
-                if !runtime.ports[egress.rawValue].transmit(copying: packet.readOnly) { runtime.transmitFailures &+= 1 }
+                if ports[egress.rawValue].transmit(copying: packet.readOnly) { given |= Self.bit(egress.rawValue) }
+                else { failures &+= 1 }
             case .flood:
-                for (p, port) in runtime.ports.enumerated() where p != portIndex {
-                    if !port.transmit(copying: packet.readOnly) { runtime.transmitFailures &+= 1 }
+                for (p, port) in ports.enumerated() where p != portIndex {
+                    if port.transmit(copying: packet.readOnly) { given |= Self.bit(p) } else { failures &+= 1 }
                 }
             case .drop, .consumed:
                 break   // elements count their own drops by reason
             }
-            if runtime.emitter.count > 0 { sendEmitted(runtime) }
+            if emitter.pointee.count > 0 {
+                for j in 0..<emitter.pointee.count {
+                    let frame = emitter.pointee.frame(at: j)
+                    if ports[frame.port.rawValue].transmit(copying: frame.bytes) { given |= Self.bit(frame.port.rawValue) }
+                    else { failures &+= 1 }
+                }
+                emitter.pointee.removeAll()
+            }
         }
+        if failures > 0 { runtime.transmitFailures &+= failures }
+        return given
     }
 
-    func sendEmitted(_ runtime: NodeRuntime) {
+    /// Queues the element's own frames; returns the mask of the ports given frames.
+    @discardableResult
+    func sendEmitted(_ runtime: NodeRuntime) -> UInt64 {
+        var given: UInt64 = 0
         for i in 0..<runtime.emitter.count {
             let frame = runtime.emitter.frame(at: i)
-            if !runtime.ports[frame.port.rawValue].transmit(copying: frame.bytes) { runtime.transmitFailures &+= 1 }
+            if runtime.ports[frame.port.rawValue].transmit(copying: frame.bytes) { given |= Self.bit(frame.port.rawValue) }
+            else { runtime.transmitFailures &+= 1 }
         }
         runtime.emitter.removeAll()
+        return given
     }
 
     // MARK: captures
@@ -240,6 +294,29 @@ public final class LabDaemon {
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }
         return DatapathStatus(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(started), nodes: nodes, capture: capture)
+    }
+}
+
+/// A port the per-frame path uses without retaining it (a trivial value,
+/// so an array of them is read without reference counting). Valid while
+/// its owner (the node's runtime) holds the port.
+enum BorrowedPort {
+    case xdp(Unmanaged<XDPPort>)
+    case packet(Unmanaged<AFPacketPort>)
+
+    init(_ port: AnyPacketPort) {
+        switch port {
+        case .xdp(let p): self = .xdp(.passUnretained(p))
+        case .packet(let p): self = .packet(.passUnretained(p))
+        }
+    }
+
+    @inline(__always)
+    func transmit(copying frame: UnsafeRawBufferPointer) -> Bool {
+        switch self {
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.transmit(copying: frame) }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.transmit(copying: frame) }
+        }
     }
 }
 

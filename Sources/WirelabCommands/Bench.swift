@@ -3,11 +3,12 @@ import Dispatch
 import Foundation
 import Glibc
 import Lab
+import Topology
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks of wirelab beside the kernel's own tools.",
-        subcommands: [BenchDeploy.self])
+        subcommands: [BenchDeploy.self, BenchForward.self])
 }
 
 struct BenchDeploy: ParsableCommand {
@@ -62,6 +63,109 @@ struct BenchDeploy: ParsableCommand {
             throw ExitCode(130)
         } catch {
             printError("wirelab bench deploy: \(error)")
+            throw ExitCode(1)
+        }
+        print(json ? try report.jsonString() : report.table())
+    }
+}
+
+struct BenchForward: ParsableCommand {
+    enum DatapathChoice: String, ExpressibleByArgument, CaseIterable { case afxdp, afpacket, both }
+    enum ElementChoice: String, ExpressibleByArgument, CaseIterable { case `switch`, router, both }
+
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Packets per second through our switch and router beside the Linux bridge and kernel IP forwarding.",
+        discussion: """
+        On one veth path (generator namespace → forwarder namespace → sink namespace) each forwarder gets the \
+        same traffic: small UDP frames over many flows, injected as XDP frames. For each element and port kind a \
+        lab (gen — sw|r — sink) is brought up and our data plane measured; then the daemon is stopped and the same \
+        forwarder namespace is made into the kernel's peer (a bridge of both veths, or addresses and ip_forward) and \
+        measured the same way. Frames are counted at the sink (rx_packets of sink:eth0, where a tcx program drops \
+        them). By default the generator runs on one CPU and everything the forwarder does on the other. Labs are named fwdbench-* (--lab-prefix); none may \
+        exist before, and everything made is removed at the end, on failure and on Ctrl-C.
+        """)
+
+    @Option(help: "Measured seconds per forwarder.") var seconds: Double = 10
+    @Option(help: "Seconds of traffic before each measurement.") var warmup: Double = 1
+    @Option(help: "Frame size as on a wire, FCS included (64 puts 60-byte frames on the veth).") var size: Int = 64
+    @Option(help: "UDP flows (source ports 10240 and up): a power of two up to 1024.") var flows: Int = 64
+    @Option(help: ArgumentHelp("How frames are generated: XDP live frames (BPF_PROG_RUN), or an AF_XDP socket (slower than the kernel's forwarding).",
+                               valueName: "xdp-live|afxdp"))
+    var generator: String = "xdp-live"
+    @Option(help: "Port kind of our data plane.") var datapath: DatapathChoice = .both
+    @Option(help: "Which element to measure.") var element: ElementChoice = .both
+    @Option(help: "Times each pair (ours, then the kernel's) is measured, interleaved; the table shows medians.")
+    var rounds: Int = 1
+    @Option(help: ArgumentHelp("Where things run, one or several separated by commas: forwarder (generator on one CPU, everything of the forwarder, its ingress NAPI included, on the other), split (generator and ingress receive on one CPU, forwarding on the other), none.",
+                               valueName: "forwarder|split|none,…"))
+    var placement: String = "forwarder"
+
+    var placements: [ForwardBenchmark.PlacementMode] {
+        placement.split(separator: ",").compactMap { ForwardBenchmark.PlacementMode(rawValue: String($0)) }
+    }
+    @Option(help: "Nice value of the generator, daemon and NAPI threads while they run (0 leaves it).") var nice: Int32 = -10
+    @Option(help: ArgumentHelp("Nice value of the ingress NAPI thread alone (forwarder placement; default: --nice).", valueName: "n"))
+    var ingressNice: Int32?
+    @Flag(help: "Do not count the daemon's mallocs (skips compiling the LD_PRELOAD counter).") var noMallocCount = false
+    @Option(help: "Labs are named <prefix>-sw-xdp, <prefix>-r-pkt, …") var labPrefix = "fwdbench"
+    @Flag(help: "Print the result as JSON.") var json = false
+    @OptionGroup var state: StateOptions
+
+    func validate() throws {
+        if !(0.5...3600).contains(seconds) { throw ValidationError("--seconds must be within 0.5...3600") }
+        if !(0...60).contains(warmup) { throw ValidationError("--warmup must be within 0...60 seconds") }
+        if !(64...1518).contains(size) { throw ValidationError("--size must be within 64...1518 bytes") }
+        if !(1...1024).contains(flows) || flows & (flows - 1) != 0 { throw ValidationError("--flows must be a power of two within 1...1024") }
+        if TrafficGenerator.Method(rawValue: generator) == nil { throw ValidationError("--generator must be xdp-live or afxdp") }
+        let prefixCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-")
+        if !(1...12).contains(labPrefix.count) || !labPrefix.allSatisfy(prefixCharacters.contains) || labPrefix.hasPrefix("-") {
+            throw ValidationError("--lab-prefix must be 1...12 of a-z, 0-9 and '-', not starting with '-'")
+        }
+        if !(1...100).contains(rounds) { throw ValidationError("--rounds must be within 1...100") }
+        if placements.isEmpty || placements.count != placement.split(separator: ",").count || Set(placements).count != placements.count {
+            throw ValidationError("--placement must list forwarder, split or none, each at most once")
+        }
+        if !(-20...19).contains(nice) || !(-20...19).contains(ingressNice ?? 0) { throw ValidationError("--nice and --ingress-nice must be within -20...19") }
+    }
+
+    func run() throws {
+        var options = ForwardBenchmark.Options()
+        options.seconds = seconds
+        options.warmup = warmup
+        options.frameSize = size
+        options.flows = flows
+        options.datapaths = datapath == .both ? [.afxdp, .afpacket] : [datapath == .afxdp ? .afxdp : .afpacket]
+        options.elements = element == .both ? ForwardBenchmark.Element.allCases : [element == .switch ? .switch : .router]
+        options.placements = placements
+        options.nice = nice
+        options.ingressNice = ingressNice
+        options.countMallocs = !noMallocCount
+        options.rounds = rounds
+        options.labPrefix = labPrefix
+        options.generator = TrafficGenerator.Method(rawValue: generator) ?? .xdpLive
+        let bench = ForwardBenchmark(store: state.store, executable: currentExecutable(), options: options,
+                                     progress: { printError("wirelab: \($0)") })
+        let sources = [SIGINT, SIGTERM, SIGHUP].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                printError("wirelab: stopping — removing what the benchmark made …")
+                bench.cancel()
+            }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        let report: ForwardBenchmark.Report
+        do {
+            report = try bench.run()
+        } catch let cancelled as ForwardBenchmark.Cancelled {
+            printError("wirelab bench forward: \(cancelled)")
+            throw ExitCode(130)
+        } catch {
+            printError("wirelab bench forward: \(error)")
             throw ExitCode(1)
         }
         print(json ? try report.jsonString() : report.table())

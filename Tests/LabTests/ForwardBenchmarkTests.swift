@@ -1,0 +1,56 @@
+import Foundation
+import Lab
+import Testing
+import Wire
+
+/// `wirelab bench forward` — correctness only. How many packets per second
+/// anything forwards is measured by the benchmark itself (BENCHMARKS.md),
+/// never asserted here.
+struct ForwardBenchmarkTests {
+    @Test func framesAreValidUDPOverIPv4OnePerFlow() throws {
+        let source = MACAddress(0x02, 0, 0, 0, 0, 1), destination = MACAddress(0x02, 0, 0, 0, 0, 2)
+        let frames = ForwardBenchmark.frames(source: source, destination: destination,
+                                             sourceIP: IPv4Address(10, 77, 1, 2), destinationIP: IPv4Address(10, 77, 2, 2),
+                                             frameSize: 64, flows: 8)
+        #expect(frames.count == 8)
+        var ports = Set<UInt16>()
+        for frame in frames {
+            #expect(frame.count == 60, "64 bytes on a wire are 60 on a veth (no FCS)")
+            let parsed = try frame.withUnsafeBytes { try FrameParser(verifiesIPv4Checksum: true).parse($0) }
+            #expect(parsed.destinationMAC == destination && parsed.sourceMAC == source)
+            #expect(parsed.protocol == .udp && parsed.timeToLive == 64)
+            #expect(parsed.sourceIPv4 == IPv4Address(10, 77, 1, 2) && parsed.destinationIPv4 == IPv4Address(10, 77, 2, 2))
+            #expect(parsed.destinationPort == 9)
+            // UDP checksum 0: "none", so the generator may rotate the port.
+            #expect(frame[40] == 0 && frame[41] == 0)
+            ports.insert(parsed.sourcePort)
+        }
+        #expect(ports == Set((0..<8).map { ForwardBenchmark.sourcePortBase + $0 }))
+    }
+
+    @Test(.enabled(if: Harness.isRoot, "needs root to create network namespaces"))
+    func oneShortRunReportsBothForwardersAndLeavesNothing() throws {
+        let prefix = "wltfb"
+        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "a lab \(prefix)-* exists before the test")
+        defer { _ = try? Harness.wl("down", "\(prefix)-sw-xdp") }
+
+        let result = try Harness.wl("bench", "forward", "--seconds", "1", "--warmup", "0.5", "--element", "switch",
+                                    "--datapath", "afxdp", "--lab-prefix", prefix, "--json", timeout: 120)
+        #expect(result.status == 0, "bench forward failed: \(result.combined)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let rows = json?["rows"] as? [[String: Any]] ?? []
+        try #require(rows.count == 1, "one row (switch over AF_XDP): \(result.stdout)")
+        let ours = rows[0]["oursPacketsPerSecond"] as? Double ?? 0
+        let kernel = rows[0]["kernelPacketsPerSecond"] as? Double ?? 0
+        #expect(ours > 0, "our switch forwarded nothing: \(result.combined)")
+        #expect(kernel > 0, "the Linux bridge forwarded nothing: \(result.combined)")
+        let measured = (rows[0]["ours"] as? [[String: Any]])?.first
+        let counters = measured?["elementCounters"] as? [String: Any]
+        #expect((counters?["forwarded"] as? Int ?? 0) > 0, "the switch's own counter: \(String(describing: counters))")
+        #expect(counters?["flooded"] as? Int == 0, "the sink's MAC was learned before the window: \(String(describing: counters))")
+
+        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "namespaces left behind")
+        let state = try? FileManager.default.contentsOfDirectory(atPath: "/run/wirelab").filter { $0.hasPrefix(prefix) }
+        #expect(state?.isEmpty ?? true, "lab state left behind: \(state ?? [])")
+    }
+}
