@@ -166,6 +166,8 @@ public final class LabDaemon {
                 return process(element, runtime, ports: ports, emitter: emitter, from: portIndex, batch: &batch, now: now)
             case .router(let element):
                 return process(element, runtime, ports: ports, emitter: emitter, from: portIndex, batch: &batch, now: now)
+            case .director(let element):
+                return process(element, runtime, ports: ports, emitter: emitter, from: portIndex, batch: &batch, now: now)
             }
         }
     }

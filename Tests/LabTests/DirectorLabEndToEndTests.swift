@@ -48,7 +48,7 @@ struct DirectorLabEndToEndTests {
     // DR needs the real's port to be the service's (DR cannot change ports).
     @Test(arguments: ["nat", "dr", "fullnat"])
     func requestsSpreadByWeightAndTheModesRewriteShows(mode: String) throws {
-        let lab = "wltlvs\(mode.prefix(2))"
+        let lab = Harness.lab("wltlvs\(mode.prefix(2))")
         var yaml = Self.topology(lab, mode: mode)
         if mode == "dr" { yaml = yaml.replacingOccurrences(of: "port: 8081, weight", with: "weight").replacingOccurrences(of: "http: 8081", with: "http: 80") }
         let file = try Harness.topologyFile(yaml)

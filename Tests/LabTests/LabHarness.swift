@@ -19,6 +19,10 @@ enum Harness {
 
     static var isRoot: Bool { getuid() == 0 }
 
+    /// A lab name unique to this test process (`base` + pid), so two test
+    /// runs on one machine never meet in /run/wirelab or in namespaces.
+    static func lab(_ base: String) -> String { "\(base)\(getpid() % 100_000)" }
+
     struct Result {
         var status: Int32
         var stdout: String

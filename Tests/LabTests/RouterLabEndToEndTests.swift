@@ -53,7 +53,7 @@ struct RouterLabEndToEndTests {
 
     @Test(arguments: ["afxdp", "afpacket"])
     func ecmpSpreadsAndPinsFlowsAndEveryHopRewrites(datapath: String) throws {
-        let lab = "wltrt\(datapath == "afxdp" ? "x" : "p")"
+        let lab = Harness.lab("wltrt\(datapath == "afxdp" ? "x" : "p")")
         let file = try Harness.topologyFile(Self.topology(lab, datapath: datapath))
         let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
         defer {

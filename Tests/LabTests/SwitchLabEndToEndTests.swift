@@ -28,7 +28,7 @@ struct SwitchLabEndToEndTests {
 
     @Test(arguments: ["afxdp", "afpacket"])
     func trafficCrossesTheSwitch(datapath: String) throws {
-        let lab = "wltsw\(datapath == "afxdp" ? "x" : "p")"
+        let lab = Harness.lab("wltsw\(datapath == "afxdp" ? "x" : "p")")
         let file = try Harness.topologyFile(Self.topology(lab, datapath: datapath))
         let captures = URL(fileURLWithPath: file).deletingLastPathComponent().path
         defer {
