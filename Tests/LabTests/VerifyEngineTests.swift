@@ -151,7 +151,7 @@ struct VerifyEngineTests {
         #expect(gw.reason.contains("TTL 64 → 63"))
         let lvs = path.hops[3]
         #expect(lvs.changed == [.srcMAC, .dstMAC])
-        #expect(lvs.reason == "director lvs: service 10.0.0.100:80 rr → rs1 (10.0.0.1), DR: MAC rewrite only (\(Self.mac(t, "lvs:eth0")) → rs1:eth0)")
+        #expect(lvs.reason == "director lvs: service 10.0.0.100:80 rr → rs1 (10.0.0.1), DR: MAC rewrite only (lvs:eth0 → rs1:eth0)")
         #expect(path.hops[2].reason == "switch sw: lvs:eth0's MAC learned on p2")
         #expect(path.hops[5].changed.isEmpty)   // a new packet: nothing to compare with
         #expect(path.hops[7].reason.contains("static NAT src 10.0.0.100 → 198.51.100.3"))
@@ -190,23 +190,61 @@ struct VerifyEngineTests {
         #expect(dr.mismatches.first?.expected == "10.0.0.100" && dr.mismatches.first?.seen == "10.0.0.1")
     }
 
-    @Test func expectationsAreMatchedInOrder() throws {
-        // The reply item listed first: it matches hop 8, after which no
-        // request hop on gw:eth1 is left.
+    @Test func expectationsAreMatchedInOrderEachToTheNextFrameOnItsLink() throws {
+        // gw:eth1 twice: the request (hop 2), then the reply (hop 7); then
+        // the client's link after that: the NATed reply (hop 8).
         let t = try Self.topology(checks: """
         checks:
-          - name: order
+          - name: there and back
+            send: { from: client, to: "198.51.100.3:80" }
+            expect:
+              - { at: gw:eth1, dst-ip: 10.0.0.100, ttl: 63 }
+              - { at: gw:eth1, src-ip: 10.0.0.100, ttl: 64 }
+              - { at: gw:eth0, src-ip: 198.51.100.3, ttl: 63 }
+          - name: reply item first
             send: { from: client, to: "198.51.100.3:80" }
             expect:
               - { at: gw:eth0, src-ip: 198.51.100.3 }
+          - name: ttl untouched
+            send: { from: client, to: "198.51.100.3:80" }
+            expect:
+              - { at: gw:eth1, ttl: 64 }
+        """)
+        let path = ProbePath.trace(Self.drObservations(t), marker: Self.marker, origin: "client", topology: t)
+        var o = CheckOutcome(name: "x", kind: "send", location: "", status: .error, summary: "")
+        CheckEngine.evaluateHops(Self.sendItems(t, 0), path: path, topology: t, into: &o)
+        #expect(o.status == .pass, "\(o.summary) \(o.details)")
+        #expect(o.details.contains("expect #2 at gw:eth1: ok at hop 7 (sw:p1 → gw:eth1)"))
+        // The first frame on the client's link is the request, not the
+        // reply: order matters.
+        var first = CheckOutcome(name: "x", kind: "send", location: "", status: .error, summary: "")
+        CheckEngine.evaluateHops(Self.sendItems(t, 1), path: path, topology: t, into: &first)
+        #expect(first.status == .fail && first.failedHop?.number == 1 && first.mismatches.map(\.field) == ["src-ip"])
+        // The reply crossing gw:eth1 with TTL 64 does not stand in for the
+        // request that crossed it with 63.
+        var ttl = CheckOutcome(name: "x", kind: "send", location: "", status: .error, summary: "")
+        CheckEngine.evaluateHops(Self.sendItems(t, 2), path: path, topology: t, into: &ttl)
+        #expect(ttl.status == .fail && ttl.failedHop?.number == 2 && ttl.mismatches.map(\.field) == ["ttl"])
+        #expect(ttl.mismatches.first?.changedBy == "gw" && ttl.mismatches.first?.seen == "63")
+    }
+
+    @Test func aProbeNeverSeenOnTheLinkIsNamed() throws {
+        let t = try Self.topology(checks: """
+        checks:
+          - name: wrong real
+            send: { from: client, to: "198.51.100.3:80" }
+            expect:
               - { at: gw:eth1, dst-ip: 10.0.0.100 }
+              - { at: sw:p4, dst-ip: 10.0.0.100 }
         """)
         var o = CheckOutcome(name: "x", kind: "send", location: "", status: .error, summary: "")
         CheckEngine.evaluateHops(Self.sendItems(t), path: ProbePath.trace(Self.drObservations(t), marker: Self.marker, origin: "client", topology: t),
                                  topology: t, into: &o)
-        #expect(o.status == .fail)
-        #expect(o.failedItem == 2)
-        #expect(o.summary.contains("never seen at gw:eth1 after hop 8"))
+        #expect(o.status == .fail && o.failedItem == 2)
+        #expect(o.summary == "expect #2: the probe was never seen at sw:p4")
+        var none = CheckOutcome(name: "x", kind: "send", location: "", status: .error, summary: "")
+        CheckEngine.evaluateHops(Self.sendItems(t), path: ProbePath(marker: Self.marker, hops: []), topology: t, into: &none)
+        #expect(none.status == .fail && none.summary == "the probe was not seen on any link")
     }
 
     @Test func causalOrderCorrectsClockSkewBetweenCapturePoints() throws {

@@ -67,9 +67,12 @@ public enum CheckEngine {
         [topology.links[index].a, topology.links[index].b]
     }
 
-    /// Matches `expect:` items in order against the path: each item takes
-    /// the first hop after the previous item's hop that is on the link of
-    /// one of its `at` interfaces and matches every field given.
+    /// Matches `expect:` items in order against the path: each item is the
+    /// NEXT frame of the probe or its reply, after the previous item's, that
+    /// crosses the link of one of its `at` interfaces, and that frame must
+    /// match every field given. Strict on purpose: a later frame on the same
+    /// link (the reply, a retransmission) never stands in for the one that
+    /// differs.
     public static func evaluateHops(_ items: [HopExpectation], path: ProbePath, topology: ResolvedTopology,
                                     into outcome: inout CheckOutcome) {
         var cursor = 0
@@ -83,7 +86,7 @@ public enum CheckEngine {
         for (i, item) in items.enumerated() {
             let at = item.at.map(\.description).joined(separator: " | ")
             let candidates = path.hops[cursor...].filter { h in ends(topology, h.link).contains { item.at.contains($0) } }
-            if let hit = candidates.first(where: { mismatches(item, $0.fields).isEmpty }) {
+            if let hit = candidates.first, mismatches(item, hit.fields).isEmpty {
                 outcome.details.append("expect #\(i + 1) at \(at): ok at hop \(hit.number) (\(hit.sender) → \(hit.receiver))")
                 cursor = hit.number   // hop numbers are 1-based positions
                 continue
@@ -113,9 +116,6 @@ public enum CheckEngine {
                 outcome.details.append("  \(m.field): expected \(m.expected), seen \(m.seen)\(since)")
             }
             outcome.details.append("  why: \(first.reason)")
-            if candidates.count > 1 {
-                outcome.details.append("  (\(candidates.count - 1) later frame(s) on that link matched neither)")
-            }
             return
         }
         outcome.status = .pass

@@ -238,7 +238,7 @@ struct HopReasoner {
             let realName = real.map { r in topology.nodes.first { $0.addresses.contains { $0.address == r.ip } }.map { "\($0.name) (\(r.ip))" } ?? r.ip.description } ?? "?"
             let what: String
             switch service.mode {
-            case .dr: what = "DR: MAC rewrite only (\(f.sourceMAC) → \(owner(f.destinationMAC)))"
+            case .dr: what = "DR: MAC rewrite only (\(owner(f.sourceMAC)) → \(owner(f.destinationMAC)))"
             case .tun: what = "TUN: IPIP \(ip.source) → \(ip.destination) around the untouched packet"
             case .nat: what = "NAT: dst \(p.destination):\(p.destinationPort.map(String.init) ?? "") → \(t.destination):\(t.destinationPort.map(String.init) ?? "")"
             case .fullnat: what = "FULLNAT: src → \(t.source):\(t.sourcePort.map(String.init) ?? ""), dst → \(t.destination):\(t.destinationPort.map(String.init) ?? "")"
