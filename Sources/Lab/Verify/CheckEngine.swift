@@ -112,7 +112,8 @@ public enum CheckEngine {
             let fields = diff.map(\.field).joined(separator: ", ")
             outcome.summary = "expect #\(i + 1) at \(at): hop \(first.number) (\(first.sender) → \(first.receiver), sent by \(first.sender.node)) differs in \(fields)"
             for m in diff {
-                let since = m.changedBy.map { " (set by \($0) at hop \(m.changedAtHop!))" } ?? " (not changed on the way)"
+                let since = m.changedBy.map { " (set by \($0) at hop \(m.changedAtHop!))" }
+                    ?? " (as \(path.origin(of: first).sender.node) sent it)"
                 outcome.details.append("  \(m.field): expected \(m.expected), seen \(m.seen)\(since)")
             }
             outcome.details.append("  why: \(first.reason)")

@@ -63,6 +63,13 @@ public struct ProbePath: Sendable {
     public var hops: [Hop]
     public var request: [Hop] { hops.filter { $0.direction == .request } }
 
+    /// The first hop of the chain that led to `hop`: who sent the frame.
+    public func origin(of hop: Hop) -> Hop {
+        var h = hop
+        while let p = h.previous { h = hops[p - 1] }
+        return h
+    }
+
     /// The hop at or before `hop` (following `previous`) where `field` last
     /// changed: who made the frame look the way it does.
     public func lastChange(of field: HopField, before hop: Hop) -> Hop? {
