@@ -11,7 +11,9 @@ public final class LiveBackend: CheckBackend {
     public let topology: ResolvedTopology
     let deployer: LabDeployer
     let store: LabStore
-    var isUp = false
+    /// Set before `up` starts (so Ctrl-C during `up` still takes the lab
+    /// down: `down` waits for the lab's lock), cleared once it is down.
+    var needsDown = false
     let lock = NSLock()
 
     /// `Captures/<lab>/all.pcapng` under the deployer's capture root.
@@ -31,19 +33,28 @@ public final class LiveBackend: CheckBackend {
     func namespace(_ node: String) -> String { LabStore.namespaceName(lab: topology.name, node: node) }
 
     public func start() throws {
-        _ = try deployer.up(topology)
-        lock.withLock { isUp = true }
+        // Never take down a lab of the same name that is not ours.
+        if store.exists(lab: topology.name) {
+            throw LabError("lab \(topology.name) already exists; nothing was changed — run `wirelab down \(topology.name)` first")
+        }
+        lock.withLock { needsDown = true }
+        do {
+            _ = try deployer.up(topology)
+        } catch {
+            lock.withLock { needsDown = false }   // `up` removed what it made
+            throw error
+        }
     }
 
+    func takeDown() -> Bool { lock.withLock { () -> Bool in defer { needsDown = false }; return needsDown } }
+
     public func stop() {
-        let wasUp = lock.withLock { () -> Bool in defer { isUp = false }; return isUp }
-        if wasUp { try? deployer.down(lab: topology.name) }
+        if takeDown() { try? deployer.down(lab: topology.name) }
     }
 
     public func finish() throws -> [PcapNGLink] {
-        let wasUp = lock.withLock { () -> Bool in defer { isUp = false }; return isUp }
         // `down` stops the daemon, which drains its rings and writes all.pcapng.
-        if wasUp { try deployer.down(lab: topology.name) }
+        if takeDown() { try deployer.down(lab: topology.name) }
         guard let path = capturePath, FileManager.default.fileExists(atPath: path) else {
             throw LabError("no capture at \(capturePath ?? "?"): this lab has no userspace node recording its links")
         }
