@@ -15,6 +15,9 @@ public final class LiveBackend: CheckBackend {
     /// down: `down` waits for the lab's lock), cleared once it is down.
     var needsDown = false
     let lock = NSLock()
+    /// Held while the lab is being taken down, so an interrupt waits for a
+    /// teardown in progress instead of exiting in the middle of it.
+    let teardown = NSLock()
 
     /// `Captures/<lab>/all.pcapng` under the deployer's capture root.
     public var capturePath: String? {
@@ -49,12 +52,25 @@ public final class LiveBackend: CheckBackend {
     func takeDown() -> Bool { lock.withLock { () -> Bool in defer { needsDown = false }; return needsDown } }
 
     public func stop() {
-        if takeDown() { try? deployer.down(lab: topology.name) }
+        teardown.lock()
+        defer { teardown.unlock() }
+        guard takeDown() else { return }
+        // Interrupted during `up`: it holds the lab's lock until it is done
+        // (or has undone itself); wait for it, then take the lab down.
+        let deadline = Date().addingTimeInterval(180)
+        while true {
+            do { try deployer.down(lab: topology.name); return } catch {
+                if !store.exists(lab: topology.name) || Date() > deadline { return }
+                usleep(50_000)
+            }
+        }
     }
 
     public func finish() throws -> [PcapNGLink] {
         // `down` stops the daemon, which drains its rings and writes all.pcapng.
-        if takeDown() { try deployer.down(lab: topology.name) }
+        try teardown.withLock {
+            if takeDown() { try deployer.down(lab: topology.name) }
+        }
         guard let path = capturePath, FileManager.default.fileExists(atPath: path) else {
             throw LabError("no capture at \(capturePath ?? "?"): this lab has no userspace node recording its links")
         }
