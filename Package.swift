@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "Wire", "CXDP", "CPcap", "CLinuxShim"]),
-        .testTarget(name: "LabTests", dependencies: ["Lab", "WirelabCommands", "Wire", "LinuxNet"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "WirelabCommands", "Wire", "LinuxNet", "Topology"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -18,18 +18,30 @@ import Wire
 ///   receiving interface, inbound direction only.
 /// So the record is what really crossed the veth, never what an element
 /// meant to send.
+///
+/// Which end received each frame goes into a sidecar beside each link's
+/// pcap (`<link>.pcap.rx`, one byte per record: 0 = the link's first end,
+/// 1 = its second), because classic pcap has no per-record comment; the
+/// merge turns it into each packet's pcapng comment `rx node:iface`, which
+/// `wirelab check` and `walk` read. One byte per frame, buffered: bulk
+/// captures pay nothing noticeable for it.
 final class CaptureRecorder {
     struct LinkFile {
         var name: String      // "gw:eth1 ↔ sw:p1"
         var path: String
         var writer: PcapWriter
+        /// The two ends, as `node:iface`, in the order of the link.
+        var ends: [String]
+        /// Receiving end per record not yet written to the sidecar.
+        var receivers: [UInt8] = []
+        var sidecar: FileHandle?
     }
 
     let directory: String
     private(set) var links: [LinkFile] = []
-    /// (namespace, ifindex) → link index, for ring records.
-    private var byRingInterface: [String: [UInt32: Int]] = [:]
-    private var live: [(capture: PcapLiveCapture, link: Int)] = []
+    /// (namespace, ifindex) → (link index, receiving end), for ring records.
+    private var byRingInterface: [String: [UInt32: (link: Int, end: UInt8)]] = [:]
+    private var live: [(capture: PcapLiveCapture, link: Int, end: UInt8)] = []
     private var rings: [(ring: CaptureRing, namespace: String)] = []
     private(set) var frames: UInt64 = 0
     private(set) var errors: UInt64 = 0
@@ -43,6 +55,12 @@ final class CaptureRecorder {
         "\(link.a.node)_\(link.a.interface)--\(link.b.node)_\(link.b.interface).pcap"
     }
 
+    /// The sidecar naming the receiving end of each record of `pcapPath`.
+    static func receiverPath(_ pcapPath: String) -> String { pcapPath + ".rx" }
+
+    /// The pcapng comment of a frame received at `end` (`node:iface`).
+    static func receivedComment(_ end: String) -> String { "rx " + end }
+
     /// Sets up the recording points of every link. `runtimes` are the
     /// userspace nodes (their rings); every other receiver gets libpcap.
     func prepare(topology: ResolvedTopology, lab: String, runtimes: [String: NodeRuntime]) throws {
@@ -50,19 +68,23 @@ final class CaptureRecorder {
             let path = directory + "/" + Self.fileName(link)
             let writer = try PcapWriter(path: path)
             let index = links.count
-            links.append(LinkFile(name: "\(link.a.node):\(link.a.interface) ↔ \(link.b.node):\(link.b.interface)", path: path, writer: writer))
-            for receiver in [link.a, link.b] {
+            let sidePath = Self.receiverPath(path)
+            FileManager.default.createFile(atPath: sidePath, contents: nil)
+            links.append(LinkFile(name: "\(link.a.node):\(link.a.interface) ↔ \(link.b.node):\(link.b.interface)", path: path,
+                                  writer: writer, ends: [link.a.description, link.b.description],
+                                  sidecar: FileHandle(forWritingAtPath: sidePath)))
+            for (end, receiver) in [link.a, link.b].enumerated() {
                 let namespace = LabStore.namespaceName(lab: lab, node: receiver.node)
                 if let runtime = runtimes[receiver.node], let program = runtime.program {
                     _ = program
                     let port = runtime.ports[runtime.node.interfaces.firstIndex { $0.name == receiver.interface }!]
-                    byRingInterface[namespace, default: [:]][UInt32(port.interfaceIndex)] = index
+                    byRingInterface[namespace, default: [:]][UInt32(port.interfaceIndex)] = (index, UInt8(end))
                 } else {
                     let capture = try NetworkNamespace.run(namespace) { () throws -> PcapLiveCapture in
                         try PcapLiveCapture(interface: receiver.interface,
                                             options: .init(bufferSize: 4 << 20, direction: .inbound))
                     }
-                    live.append((capture, index))
+                    live.append((capture, index, UInt8(end)))
                 }
             }
         }
@@ -78,18 +100,20 @@ final class CaptureRecorder {
         for (ring, namespace) in rings {
             let map = byRingInterface[namespace] ?? [:]
             _ = try? ring.consume { frame in
-                guard let index = map[frame.interfaceIndex] else { return }
+                guard let (index, end) = map[frame.interfaceIndex] else { return }
                 do {
                     try links[index].writer.write(frame.bytes, timestamp: UInt64(max(0, frame.timestampNanoseconds)),
                                                   originalLength: frame.wireLength)
+                    links[index].receivers.append(end)
                     frames &+= 1
                 } catch { errors &+= 1 }
             }
         }
-        for (capture, index) in live {
+        for (capture, index, end) in live {
             _ = try? capture.readAvailable { packet in
                 do {
                     try links[index].writer.write(packet.bytes, timestamp: packet.timestamp, originalLength: packet.originalLength)
+                    links[index].receivers.append(end)
                     frames &+= 1
                 } catch { errors &+= 1 }
             }
@@ -97,16 +121,29 @@ final class CaptureRecorder {
     }
 
     func flush() {
-        for link in links { try? link.writer.flush() }
+        for i in links.indices {
+            try? links[i].writer.flush()
+            writeReceivers(i)
+        }
+    }
+
+    private func writeReceivers(_ i: Int) {
+        guard !links[i].receivers.isEmpty else { return }
+        links[i].sidecar?.write(Data(links[i].receivers))
+        links[i].receivers.removeAll(keepingCapacity: true)
     }
 
     /// Final drain, close every file, and write the merged pcapng.
     func finish() {
         drain()
-        for link in links { try? link.writer.close() }
-        for (capture, _) in live { capture.close() }
+        for i in links.indices {
+            try? links[i].writer.close()
+            writeReceivers(i)
+            try? links[i].sidecar?.close()
+        }
+        for (capture, _, _) in live { capture.close() }
         do {
-            try Self.mergeStreaming(links.map { ($0.name, $0.path) }, to: directory + "/all.pcapng")
+            try Self.mergeStreaming(links.map { ($0.name, $0.path, $0.ends) }, to: directory + "/all.pcapng")
         } catch {
             FileHandle.standardError.write("wirelab daemon: merging captures: \(error)\n".data(using: .utf8)!)
         }
@@ -115,7 +152,10 @@ final class CaptureRecorder {
     /// A k-way merge of the per-link pcaps into one pcapng (one named
     /// interface per link, packets in timestamp order), record by record:
     /// captures of bulk transfers are far bigger than memory should hold.
-    static func mergeStreaming(_ inputs: [(name: String, path: String)], to path: String) throws {
+    /// With `ends`, each record's comment names the end that received it
+    /// (`rx node:iface`, from the sidecar); a record past the sidecar's end
+    /// has no comment.
+    static func mergeStreaming(_ inputs: [(name: String, path: String, ends: [String])], to path: String) throws {
         let temporary = path + ".partial"
         FileManager.default.createFile(atPath: temporary, contents: nil)
         guard let out = FileHandle(forWritingAtPath: temporary) else { throw LabError("creating \(temporary)") }
@@ -123,11 +163,27 @@ final class CaptureRecorder {
         var readers: [PcapReader] = []
         var ids: [PcapNGWriter.InterfaceID] = []
         var heads: [PcapRecord?] = []
-        for input in inputs {
+        var sidecars: [(handle: FileHandle?, buffer: [UInt8], next: Int)] = []
+        // The next record of input `i`, with its receiver's comment.
+        func next(_ i: Int) throws -> PcapRecord? {
+            guard var record = try readers[i].nextRecord() else { return nil }
+            if sidecars[i].next == sidecars[i].buffer.count, let h = sidecars[i].handle {
+                sidecars[i].buffer = [UInt8](h.readData(ofLength: 1 << 16))
+                sidecars[i].next = 0
+            }
+            if sidecars[i].next < sidecars[i].buffer.count {
+                let end = Int(sidecars[i].buffer[sidecars[i].next])
+                sidecars[i].next += 1
+                if end < inputs[i].ends.count { record.comment = receivedComment(inputs[i].ends[end]) }
+            }
+            return record
+        }
+        for (i, input) in inputs.enumerated() {
             let reader = try PcapReader(path: input.path)
             readers.append(reader)
+            sidecars.append((FileHandle(forReadingAtPath: receiverPath(input.path)), [], 0))
             ids.append(writer.addInterface(name: input.name))
-            heads.append(try reader.nextRecord())
+            heads.append(try next(i))
         }
         while true {
             // Few links per lab: a linear scan for the earliest head is fine.
@@ -138,12 +194,13 @@ final class CaptureRecorder {
             }
             if best < 0 { break }
             writer.write(heads[best]!, interface: ids[best])
-            heads[best] = try readers[best].nextRecord()
+            heads[best] = try next(best)
             if writer.bytes.count > 1 << 20 { out.write(Data(writer.takeBytes())) }
         }
         out.write(Data(writer.takeBytes()))
         try out.close()
         for reader in readers { reader.close() }
+        for s in sidecars { try? s.handle?.close() }
         guard rename(temporary, path) == 0 else { throw LabError("renaming \(temporary): \(String(cString: strerror(errno)))") }
     }
 }

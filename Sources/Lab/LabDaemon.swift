@@ -30,7 +30,9 @@ public final class LabDaemon {
         self.lab = lab
         self.store = store
         topology = try TopologyLoader.load(path: store.topologyCopyPath(lab: lab))
-        captureDirectory = topology.defaults.capture ? try store.load(lab: lab).captureDirectory : nil
+        // The state is the authority: `up` records a capture directory only
+        // when capture is on — from the file, or forced (`wirelab check`).
+        captureDirectory = try store.load(lab: lab).captureDirectory
     }
 
     /// Opens everything, announces readiness on the control socket, and runs

@@ -98,6 +98,12 @@ public struct DropExpectation: Sendable, Hashable {
     /// The drop reason the node must report, if given.
     public var reason: String?
     public var location: SourceLocation
+
+    public init(node: String, reason: String?, location: SourceLocation) {
+        self.node = node
+        self.reason = reason
+        self.location = location
+    }
 }
 
 /// `http: { from: client, url: "http://110.242.68.3/", count: 30 }`

@@ -1,0 +1,97 @@
+// `wirelab walk`: one probe and its reply, hop by hop, with every field
+// that changed at each hop marked, a reason per hop, and a pcapng of just
+// the walk's frames. Backend-agnostic: live now, the simulator later.
+import Foundation
+import Topology
+import Wire
+
+public struct WalkReport: Sendable {
+    public var topology: ResolvedTopology
+    public var probe: Probe
+    public var path: ProbePath
+
+    public init(topology: ResolvedTopology, probe: Probe, path: ProbePath) {
+        self.topology = topology
+        self.probe = probe
+        self.path = path
+    }
+
+    /// Runs a walk on `backend` (already started; finished here).
+    public static func run(backend: CheckBackend, from: String, to: IPv4Address, port: Int?, proto: ProbeProtocol,
+                           settle: Double = 0.8) throws -> WalkReport {
+        var g = SystemRandomNumberGenerator()
+        let probe = try Probe.make(from: from, to: to, port: port, proto: proto, topology: backend.topology, using: &g)
+        if proto == .tcp {
+            try backend.send(probe)
+        } else {
+            _ = try backend.echo(probe, timeout: settle)
+        }
+        backend.settle(seconds: settle)
+        let links = try backend.finish()
+        let read = ObservationReader.observations(links, topology: backend.topology)
+        return WalkReport(topology: backend.topology, probe: probe,
+                          path: ProbePath.trace(read.observations, marker: probe.marker, origin: from, topology: backend.topology))
+    }
+
+    func show(_ h: Hop, _ f: HopField) -> String {
+        guard let v = h.value(f) else { return "-" }
+        return h.changed.contains(f) ? v + "*" : v
+    }
+
+    public func text() -> String {
+        var out = "walk \(topology.name): \(probe.proto.rawValue) from \(probe.from) \(probe.source)"
+            + (probe.proto == .icmp ? "" : ":\(probe.sourcePort)") + " → \(probe.targetText)\n"
+        out += "(* = changed at this hop)\n"
+        guard !path.hops.isEmpty else { return out + "the probe was not seen on any link\n" }
+        var direction: ProbeMarker.Direction?
+        for h in path.hops {
+            if h.direction != direction {
+                direction = h.direction
+                out += h.direction == .request ? "\nrequest\n" : "\nreply\n"
+            }
+            let inText = h.senderIn.map { "in \($0), " } ?? ""
+            out += String(format: "%2d. ", h.number) + "\(h.sender.node) (\(inText)out \(h.sender.interface)) → \(h.receiver)\n"
+            var l = "    mac \(show(h, .srcMAC)) → \(show(h, .dstMAC))"
+            if h.fields.vlan != nil { l += "  vlan \(show(h, .vlan))" }
+            out += l + "\n"
+            if h.fields.ip != nil {
+                var ip = "    ip  \(show(h, .srcIP)) → \(show(h, .dstIP))  \(show(h, .proto))  ttl \(show(h, .ttl))"
+                if h.fields.inner != nil {
+                    ip += "  inner \(show(h, .innerSrcIP)) → \(show(h, .innerDstIP))"
+                }
+                if h.fields.transport?.sourcePort != nil {
+                    ip += "  ports \(show(h, .srcPort)) → \(show(h, .dstPort))"
+                }
+                out += ip + "\n"
+            }
+            out += "    why: \(h.reason)\n"
+        }
+        if path.reply.isEmpty { out += "\nno reply was seen\n" }
+        return out
+    }
+
+    public func json() throws -> String {
+        struct J: Encodable {
+            var lab, from, proto, source, target: String
+            var hops: [CheckReport.JSONHop]
+        }
+        let j = J(lab: topology.name, from: probe.from, proto: probe.proto.rawValue, source: probe.source.description,
+                  target: probe.targetText, hops: path.hops.map(CheckReport.jsonHop))
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try e.encode(j), as: UTF8.self)
+    }
+
+    /// A pcapng of only the walk's frames: one named interface per link (in
+    /// topology.links order), frames in the order they travelled, each
+    /// commented with where it was received, its hop number and the reason.
+    public func pcapng() -> [UInt8] {
+        var w = PcapNGWriter(comment: "wirelab walk \(topology.name): \(probe.proto.rawValue) \(probe.from) → \(probe.targetText)")
+        let ids = topology.links.map { w.addInterface(name: ObservationReader.linkName($0)) }
+        for h in path.hops {
+            w.writePacket(h.frame, interface: ids[h.link], timestamp: h.timestamp,
+                          comment: "\(ObservationReader.receivedComment(h.receiver))\nhop \(h.number) (\(h.direction.rawValue)): \(h.reason)")
+        }
+        return w.takeBytes()
+    }
+}

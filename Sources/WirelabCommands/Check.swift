@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Lab
+import Topology
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Build the lab, run the file's checks against its captures, remove the lab.",
+        discussion: """
+        Every link is recorded (capture is forced on). Exit status 0 only if every check ran and \
+        passed; 1 if any failed or could not run; 2 if the file has errors. The lab is removed \
+        also when a check fails or on Ctrl-C.
+        """)
+
+    @Argument(help: "The topology file.") var file: String
+    @Option(help: ArgumentHelp("Also write a JUnit XML report to this file.", valueName: "file")) var junit: String?
+    @Flag(help: "Print the report as JSON.") var json = false
+    @Option(help: ArgumentHelp("Where captures go (<dir>/<lab>/all.pcapng).", valueName: "dir")) var captures = "Captures"
+    @OptionGroup var state: StateOptions
+
+    func run() throws {
+        let topology = try loadTopologyOrExit(file)
+        let deployer = LabDeployer(store: state.store, executable: currentExecutable(), captureRoot: captures,
+                                   progress: { printError("wirelab: \($0)") })
+        let backend = LiveBackend(topology: topology, deployer: deployer)
+        let report = runChecks(backend: backend, file: file)
+        if json { print(try report.json()) } else { print(report.text(), terminator: "") }
+        if let junit {
+            do { try report.junit().write(toFile: junit, atomically: true, encoding: .utf8) } catch {
+                printError("wirelab check: writing \(junit): \(error)")
+                throw ExitCode(1)
+            }
+        }
+        if !report.allPassed { throw ExitCode(1) }
+    }
+}
+
+/// Stops `backend` (the lab comes down) on SIGINT/SIGTERM, then exits.
+func stopOnSignals(_ backend: CheckBackend) -> [DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { sig in
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        source.setEventHandler {
+            printError("wirelab: interrupted; removing the lab")
+            backend.stop()
+            exit(130)
+        }
+        source.resume()
+        return source
+    }
+}
+
+/// start, every check, finish, stop — whatever happens in between.
+func runChecks(backend: CheckBackend, file: String) -> CheckReport {
+    let topology = backend.topology
+    let signals = stopOnSignals(backend)
+    defer { backend.stop(); signals.forEach { $0.cancel() } }
+    if topology.checks.isEmpty {
+        return CheckReport(lab: topology.name, file: file, outcomes: [], labError: "\(file) has no checks")
+    }
+    do {
+        try backend.start()
+    } catch {
+        return CheckReport(lab: topology.name, file: file, outcomes: [], labError: "bringing the lab up: \(error)")
+    }
+    let runner = CheckRunner(backend: backend, progress: { printError("wirelab: \($0)") })
+    return CheckReport(lab: topology.name, file: file, outcomes: runner.run(topology.checks))
+}

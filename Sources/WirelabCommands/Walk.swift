@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Lab
+import LinuxNet
+import Topology
+import Wire
+
+struct WalkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "walk",
+        abstract: "Follow one packet (and its reply) hop by hop through a lab.",
+        discussion: """
+        Builds the lab, sends one probe from a host, removes the lab, and prints every hop: node, \
+        in/out interface, MACs, IPs, ports, TTL, encapsulation, each changed field marked with *, \
+        and why the node sent it that way. --pcap writes only the walk's frames, one interface per link.
+        """)
+
+    @Argument(help: "The topology file.") var file: String
+    @Option(help: ArgumentHelp("The host node that sends the probe.", valueName: "node")) var from: String
+    @Option(help: ArgumentHelp("Destination, IP:PORT (or IP for icmp).", valueName: "ip:port")) var to: String
+    @Option(help: ArgumentHelp("tcp (a SYN), udp or icmp (an echo request).", valueName: "proto")) var proto: String = "tcp"
+    @Flag(help: "Print the walk as JSON.") var json = false
+    @Option(help: ArgumentHelp("Write the walk's frames to this pcapng.", valueName: "file")) var pcap: String?
+    @Option(help: ArgumentHelp("Where the lab's full captures go.", valueName: "dir")) var captures = "Captures"
+    @OptionGroup var state: StateOptions
+
+    func parsedTarget() throws -> (IPv4Address, Int?, ProbeProtocol) {
+        guard let p = ProbeProtocol(rawValue: proto) else { throw ValidationError("--proto must be tcp, udp or icmp, not '\(proto)'") }
+        let parts = to.split(separator: ":")
+        guard (1...2).contains(parts.count), let ip = IPv4Address(parts[0]) else { throw ValidationError("--to '\(to)' is not IP:PORT") }
+        var port: Int?
+        if parts.count == 2 {
+            guard let n = Int(parts[1]), (1...65535).contains(n) else { throw ValidationError("--to '\(to)': port must be 1...65535") }
+            port = n
+        }
+        if p != .icmp && port == nil { throw ValidationError("--to needs a port for \(proto), e.g. \(ip):80") }
+        return (ip, port, p)
+    }
+
+    func validate() throws { _ = try parsedTarget() }
+
+    func run() throws {
+        let (ip, port, p) = try parsedTarget()
+        let topology = try loadTopologyOrExit(file)
+        guard let node = topology.nodes.first(where: { $0.name == from }) else {
+            throw ValidationError("no node is named '\(from)' in \(file)")
+        }
+        guard node.kind == .host else { throw ValidationError("probes start on host nodes; '\(from)' is a \(node.kind.rawValue)") }
+        let deployer = LabDeployer(store: state.store, executable: currentExecutable(), captureRoot: captures,
+                                   progress: { printError("wirelab: \($0)") })
+        let backend = LiveBackend(topology: topology, deployer: deployer)
+        let signals = stopOnSignals(backend)
+        defer { backend.stop(); signals.forEach { $0.cancel() } }
+        let report: WalkReport
+        do {
+            try backend.start()
+            report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p)
+        } catch {
+            printError("wirelab walk: \(error)")
+            throw ExitCode(1)
+        }
+        if json { print(try report.json()) } else { print(report.text(), terminator: "") }
+        if let pcap {
+            do { try PcapNGFile.write(report.pcapng(), to: pcap) } catch {
+                printError("wirelab walk: writing \(pcap): \(error)")
+                throw ExitCode(1)
+            }
+            if !json { print("wrote \(pcap) (\(report.path.hops.count) frames)") }
+        }
+        if report.path.hops.isEmpty { throw ExitCode(1) }
+    }
+}
