@@ -50,7 +50,8 @@ final class HealthChecker: @unchecked Sendable {
     }
 
     let node: String
-    let namespace: String
+    /// The director's namespace; nil: the calling process's (tests).
+    let namespace: String?
     let runtimeIndex: Int
     let targets: [Target]
     /// Called (from the checker thread) after events were queued.
@@ -63,10 +64,24 @@ final class HealthChecker: @unchecked Sendable {
     private var stopRequested = false
     private var thread: Thread?
 
-    init(node: Node, namespace: String, runtimeIndex: Int, wake: @escaping () -> Void, log: @escaping (String) -> Void) {
-        self.node = node.name
+    convenience init(node: Node, namespace: String?, runtimeIndex: Int, wake: @escaping () -> Void, log: @escaping (String) -> Void) {
+        self.init(node: node.name, namespace: namespace, runtimeIndex: runtimeIndex, targets: Self.targets(of: node),
+                  wake: wake, log: log)
+    }
+
+    init(node: String, namespace: String?, runtimeIndex: Int, targets: [Target],
+         wake: @escaping () -> Void, log: @escaping (String) -> Void) {
+        self.node = node
         self.namespace = namespace
         self.runtimeIndex = runtimeIndex
+        self.targets = targets
+        statuses = Array(repeating: Status(), count: targets.count)
+        self.wake = wake
+        self.log = log
+    }
+
+    /// One target per real of each service with a health check.
+    static func targets(of node: Node) -> [Target] {
         var targets: [Target] = []
         for service in node.services {
             guard let check = service.health else { continue }
@@ -78,10 +93,7 @@ final class HealthChecker: @unchecked Sendable {
                                       checkPort: UInt16(check.port ?? real.port), check: check))
             }
         }
-        self.targets = targets
-        statuses = Array(repeating: Status(), count: targets.count)
-        self.wake = wake
-        self.log = log
+        return targets
     }
 
     var isEmpty: Bool { targets.isEmpty }
@@ -89,7 +101,7 @@ final class HealthChecker: @unchecked Sendable {
     func start() {
         let t = Thread { [self] in
             do {
-                try NetworkNamespace.run(namespace) { self.loop() }
+                if let namespace { try NetworkNamespace.run(namespace) { self.loop() } } else { self.loop() }
             } catch {
                 log("health checks of \(node) could not start: \(error)")
             }
@@ -264,10 +276,12 @@ final class HealthChecker: @unchecked Sendable {
         if let event {
             let kind: String
             switch t.check.kind { case .tcp: kind = "tcp"; case .http(let path, _): kind = "http GET \(path)" }
+            let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!,
+                                                    formatOptions: [.withInternetDateTime, .withFractionalSeconds])
             if event.healthy {
-                log("health: \(node) \(t.service) real \(t.real):\(t.realPort) UP after \(t.check.rise) passing \(kind) checks; weight \(t.weight)")
+                log("\(stamp) health: \(node) \(t.service) real \(t.real):\(t.realPort) UP after \(t.check.rise) passing \(kind) checks; weight \(t.weight)")
             } else {
-                log("health: \(node) \(t.service) real \(t.real):\(t.realPort) DOWN after \(t.check.fail) failed \(kind) checks (\(error ?? "?")); weight 0")
+                log("\(stamp) health: \(node) \(t.service) real \(t.real):\(t.realPort) DOWN after \(t.check.fail) failed \(kind) checks (\(error ?? "?")); weight 0")
             }
             wake()
         }
