@@ -11,10 +11,10 @@ struct HealthCheckLabEndToEndTests {
     static let interval = 0.5, timeout = 0.5
     static let fail = 2, rise = 2
 
-    static func topology(_ lab: String, check: String) -> String {
+    static func topology(_ lab: String, check: String, datapath: String) -> String {
         """
         name: \(lab)
-        defaults: { capture: false }
+        defaults: { capture: false, datapath: \(datapath) }
         nodes:
           client: { kind: host, interfaces: { eth0: { ip: 100.64.9.9/24 } }, routes: [ "default via 100.64.9.1" ] }
           gw:
@@ -79,10 +79,13 @@ struct HealthCheckLabEndToEndTests {
         return try Harness.wl("exec", "--lab", lab, "client", "--", "sh", "-c", script, timeout: 120).stdout.split(separator: "\n")
     }
 
-    @Test(arguments: ["tcp", "http"])
-    func aKilledRealIsTakenOutAndComesBack(check: String) throws {
+    /// The checks reach the reals through the director's kernel: over AF_XDP
+    /// an XDP pass rule hands it their answers; over AF_PACKET it gets a copy
+    /// of every frame anyway.
+    @Test(arguments: zip(["tcp", "http"], ["afxdp", "afpacket"]))
+    func aKilledRealIsTakenOutAndComesBack(check: String, datapath: String) throws {
         let lab = Harness.lab("wlthc\(check.prefix(1))")
-        let file = try Harness.topologyFile(Self.topology(lab, check: check))
+        let file = try Harness.topologyFile(Self.topology(lab, check: check, datapath: datapath))
         let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
         defer {
             _ = try? Harness.wl("down", lab)
@@ -109,7 +112,7 @@ struct HealthCheckLabEndToEndTests {
         try #require(kill(pid_t(pid), SIGKILL) == 0)
         let (down, downState) = try Self.waitFor(lab, real: "10.62.0.13", health: "down", limit: 10)
         let bound = Self.interval * Double(Self.fail)
-        print("\(check) health check: killed real taken out after \(down.map { String(format: "%.3f", $0) } ?? "never") s (interval × fail = \(bound) s); error: \(downState?.error ?? "-")")
+        print("\(check) health check (\(datapath)): killed real taken out after \(down.map { String(format: "%.3f", $0) } ?? "never") s (interval × fail = \(bound) s); error: \(downState?.error ?? "-")")
         let taken = try #require(down, "three never marked down: \(String(describing: downState))")
         // The last good check can be just before the kill; the fail-th failed one is interval × fail later (+ polling, + scheduling margin).
         #expect(taken <= bound + 0.4, "taken out within interval × fail: \(taken) s")
@@ -129,7 +132,7 @@ struct HealthCheckLabEndToEndTests {
                                      "\(Harness.wirelab) serve --http 8081 --name three >/dev/null 2>&1 &")
         #expect(restart.status == 0, "restart: \(restart.combined)")
         let (back, backState) = try Self.waitFor(lab, real: "10.62.0.13", health: "up", limit: 10)
-        print("\(check) health check: restarted real back after \(back.map { String(format: "%.3f", $0) } ?? "never") s (interval × rise = \(Self.interval * Double(Self.rise)) s)")
+        print("\(check) health check (\(datapath)): restarted real back after \(back.map { String(format: "%.3f", $0) } ?? "never") s (interval × rise = \(Self.interval * Double(Self.rise)) s)")
         #expect(back != nil && back! <= Self.interval * Double(Self.rise) + 1.0, "back after rise: \(String(describing: back))")
         #expect(backState?.weight == 1, "weight restored: \(String(describing: backState))")
         let again = try Self.requests(lab, 30)
