@@ -201,6 +201,8 @@ struct DirectorLabEndToEndTests {
                 }
             }
         }
+        print("\(mode): checked \(arriving.count) client→director, \(fromDirector.count) director→real frames at the director; "
+              + realLinks.map { name, frames in "\(name): \(frames.filter { $0.f.destinationMAC == realMACs[name]! && $0.f.sourceMAC == lvsMAC }.count) in, \(frames.filter { $0.f.sourceMAC == realMACs[name]! && $0.f.isTCP }.count) out" }.sorted().joined(separator: ", "))
         #expect(toRealsSeen == fromDirector.count, "\(mode): every frame the director sent reached a real: \(toRealsSeen) of \(fromDirector.count)")
 
         // director → gateway: the translated replies (NAT, FULLNAT), nothing in DR/TUN.
