@@ -121,6 +121,21 @@ struct DirectorLabEndToEndTests {
         let reals = ((lvsJSON?["directors"] as? [[String: Any]])?.first?["services"] as? [[String: Any]])?.first?["reals"] as? [[String: Any]] ?? []
         #expect(reals.compactMap { $0["totalConnections"] as? Int } == [one, two], "wirelab lvs: \(lvs.combined)")
 
+        if mode == "tun" {
+            // A request bigger than fits the tunnel (20 bytes of outer header):
+            // the director answers "fragmentation needed" and path MTU
+            // discovery on the client gets it through.
+            let big = try Harness.wl("exec", "--lab", lab, "client", "--", "curl", "-s", "--max-time", "10",
+                                     "-H", "X-Big: " + String(repeating: "x", count: 4000), "http://10.61.0.100/", timeout: 30)
+            #expect(["one", "two"].contains(big.stdout.trimmingCharacters(in: .whitespacesAndNewlines)),
+                    "a request larger than the tunnel's MTU gets through: \(big.combined)")
+            let status = try Harness.wl("status", lab, "--json")
+            let nodes = ((try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8))) as? [String: Any])
+                .flatMap { ($0["datapath"] as? [String: Any])?["nodes"] as? [[String: Any]] } ?? []
+            let drops = nodes.first { $0["node"] as? String == "lvs" }?["drops"] as? [String: Any]
+            #expect((drops?["frag-needed"] as? Int ?? 0) > 0, "the director sent frag-needed: \(String(describing: drops))")
+        }
+
         try #require(try Harness.wl("down", lab).status == 0)
         let captures = "\(dir)/Captures/\(lab)"
         let director = try Self.frames("\(captures)/lvs_eth0--sw_p2.pcap")
