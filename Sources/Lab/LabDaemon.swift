@@ -176,7 +176,7 @@ public final class LabDaemon {
         // path borrows them without retain/release.
         let borrowed = runtimes.map { $0.ports.map(BorrowedPort.init) }
         var batch = PortBatch(capacity: 64)
-        // Last in the poll set: the health checkers' eventfd.
+        // Last in the poll set: the read end of the health checkers' wake pipe.
         let healthSlot = fds.count
         if healthWakeFD >= 0 { fds.append(pollfd(fd: healthWakeFD, events: Int16(POLLIN), revents: 0)) }
         var nextTick = Self.monotonicNow().adding(seconds: 1)
