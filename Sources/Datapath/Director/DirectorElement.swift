@@ -239,6 +239,8 @@ public final class Director: Element {
         public var forwardedTUN: UInt64 = 0
         public var forwardedNAT: UInt64 = 0
         public var forwardedFullNAT: UInt64 = 0
+        /// Other packets through the director, routed unchanged but for the TTL.
+        public var routed: UInt64 = 0
         /// Real → client packets translated back.
         public var repliesNAT: UInt64 = 0
         public var repliesFullNAT: UInt64 = 0
@@ -536,12 +538,31 @@ public final class Director: Element {
 
     /// IPv4 not addressed to the director: a NAT reply (real → client) or not ours.
     func transit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
-        guard p.hasPorts else { return drop(.notForUs) }
-        let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
-        let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
-                                 toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
-        guard r.found, r.mode == .nat else { return drop(.notForUs) }
-        return translateReply(&p, &packet, r, now: now, emit: &emit)
+        if p.hasPorts && !p.isFragment {
+            let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
+            let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
+                                     toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
+            if r.found && r.mode == .nat { return translateReply(&p, &packet, r, now: now, emit: &emit) }
+        }
+        return routeTransit(&p, &packet, now: now, emit: &emit)
+    }
+
+    /// Anything else addressed through the director is routed unchanged but
+    /// for the TTL, as the Linux router under an IPVS director does: the
+    /// director is its NAT reals' default gateway, and their own traffic
+    /// (a ping to the client, a lookup) must get through.
+    func routeTransit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
+        if p.timeToLive <= 1 {
+            sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
+            return drop(.ttlExpired)
+        }
+        guard let hop = route(p.destinationIPv4.rawValue) else { return drop(.noRoute) }
+        if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
+            return stop
+        }
+        p.decrementTimeToLive(in: packet.bytes)
+        counters.routed &+= 1
+        return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
     }
 
     /// FULLNAT: a real's reply to local address:port.
