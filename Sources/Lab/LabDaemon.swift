@@ -274,6 +274,13 @@ public final class LabDaemon {
         let ingress = PortID(portIndex)
         var given: UInt64 = 0
         var failures: UInt64 = 0
+        if E.prefetchesBatches {
+            for stage in 0..<2 {
+                for i in 0..<batch.count {
+                    element.prefetch(UnsafeRawBufferPointer(start: batch.address(at: i), count: batch.length(at: i)), stage: stage)
+                }
+            }
+        }
         for i in 0..<batch.count {
             let address = batch.address(at: i)
             let headroom = batch.headroom(at: i)

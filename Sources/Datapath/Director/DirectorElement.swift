@@ -413,6 +413,42 @@ public final class Director: Element {
         return .drop(reason)
     }
 
+    public static var prefetchesBatches: Bool { true }
+
+    /// Stage 0: the connection's index slot; stage 1: the entry it points
+    /// at — of the inbound index for a packet to a VIP, of the reply index
+    /// for one that may be a real's reply (NAT: to a client; FULLNAT: to a
+    /// local address). Reads only the fixed IPv4/TCP/UDP header fields.
+    public func prefetch(_ frame: UnsafeRawBufferPointer, stage: Int) {
+        guard frame.count >= 38, frame[12] == 0x08, frame[13] == 0x00, frame[14] >> 4 == 4 else { return }
+        let ihl = Int(frame[14] & 0x0F) * 4
+        let proto = frame[23]
+        guard proto == 6 || proto == 17, ihl >= 20, frame.count >= 14 + ihl + 4 else { return }
+        let source = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: 26, as: UInt32.self))
+        let destination = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: 30, as: UInt32.self))
+        let sourcePort = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + ihl, as: UInt16.self))
+        let destinationPort = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + ihl + 2, as: UInt16.self))
+        let kind = owned.lookup(destination)
+        let table = core.table
+        if kind & DirectorAddressTable.virtual != 0 {
+            if stage == 0 {
+                table.prefetchInboundSlot(proto: proto, client: source, clientPort: sourcePort, virtual: destination,
+                                          virtualPort: destinationPort)
+            } else {
+                table.prefetchInboundEntry(proto: proto, client: source, clientPort: sourcePort, virtual: destination,
+                                           virtualPort: destinationPort)
+            }
+        } else if kind == 0 || kind & DirectorAddressTable.local != 0 {
+            if stage == 0 {
+                table.prefetchReplySlot(proto: proto, real: source, realPort: sourcePort, destination: destination,
+                                        destinationPort: destinationPort)
+            } else {
+                table.prefetchReplyEntry(proto: proto, real: source, realPort: sourcePort, destination: destination,
+                                         destinationPort: destinationPort)
+            }
+        }
+    }
+
     public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
         counters.received &+= 1
         let ingress = port.rawValue
