@@ -243,8 +243,9 @@ public final class HostModel: Element {
     let portMACs: [MACAddress]
     let portMTUs: [Int]
     let portAddresses: [[IPv4Prefix]]
-    let interfaceAddresses: Set<IPv4Address>
-    let localOnly: Set<IPv4Address>
+    // Few addresses per host: a linear scan beats hashing.
+    let interfaceAddresses: [IPv4Address]
+    let localOnly: [IPv4Address]
     let parser = FrameParser(verifiesIPv4Checksum: true)
 
     // Deterministic counters.
@@ -290,8 +291,8 @@ public final class HostModel: Element {
         portMACs = configuration.interfaces.map(\.mac)
         portMTUs = configuration.interfaces.map(\.mtu)
         portAddresses = configuration.interfaces.map(\.addresses)
-        interfaceAddresses = Set(configuration.interfaces.flatMap { $0.addresses.map(\.address) })
-        localOnly = Set(configuration.localAddresses)
+        interfaceAddresses = configuration.interfaces.flatMap { $0.addresses.map(\.address) }
+        localOnly = configuration.localAddresses
         arp = ARPCache(configuration: configuration.arp)
         nextEphemeral = configuration.firstEphemeralPort
         var fib: [FIBEntry] = []
