@@ -156,6 +156,41 @@ import Wire
         #expect(try Self.spread(topology, count: 30) == ["rs1\n": 10, "rs2\n": 20])
     }
 
+    @Test(arguments: [Topology.ForwardingMode.dr, .tun, .nat, .fullnat])
+    func httpThroughTheDirectorInEveryMode(_ mode: Topology.ForwardingMode) throws {
+        var topology = try Self.load("lvs-dr.yaml")
+        let lvs = topology.nodes.firstIndex { $0.name == "lvs" }!
+        topology.nodes[lvs].services[0].mode = mode
+        if mode == .fullnat { topology.nodes[lvs].services[0].localAddresses = [IPv4Address("10.0.0.200")!] }
+        let sim = try Simulator(topology: topology)
+        let spread = try Self.spread(topology, count: 6)
+        #expect(spread == ["rs1\n": 3, "rs2\n": 3], "\(mode): \(spread)")
+        // What the real server receives from the director, per mode.
+        let id = try sim.connect(from: "client", to: IPv4Address("198.51.100.3")!, port: 80)
+        let client = sim.host("client")!
+        sim.run { client.connections[id].state.isFinished }
+        sim.run()   // the client's last ACK is still on its way
+        #expect(client.connections[id].state == .closed, "\(mode)")
+        let atReal = try #require(["rs1:eth0", "rs2:eth0"].lazy.compactMap {
+            Self.received(sim, at: $0).first { $0.bytes[12] == 8 && $0.bytes[13] == 0 && $0.bytes[14 + 9] != 1 }
+        }.first)
+        let ip = Self.ip(atReal.bytes)
+        let source = Self.ipv4(ip, 12), destination = Self.ipv4(ip, 16)
+        switch mode {
+        case .dr:
+            #expect(ip[9] == 6 && destination == IPv4Address("10.0.0.100")! && source == IPv4Address("203.0.113.123")!)
+        case .tun:
+            #expect(ip[9] == 4 && source == IPv4Address("10.0.0.2")!, "outer IPIP from the director")
+            #expect(Self.ipv4(ip, 20 + 16) == IPv4Address("10.0.0.100")!, "inner dst = VIP")
+            #expect(sim.host("rs1")!.counters.ipipDecapsulated + sim.host("rs2")!.counters.ipipDecapsulated == 4,
+                    "SYN, ACK, FIN, ACK: each inside IPIP")
+        case .nat:
+            #expect(ip[9] == 6 && source == IPv4Address("203.0.113.123")! && [IPv4Address("10.0.0.1")!, IPv4Address("10.0.0.3")!].contains(destination))
+        case .fullnat:
+            #expect(ip[9] == 6 && source == IPv4Address("10.0.0.200")!)
+        }
+    }
+
     @Test func checkTrafficOfEveryTopologyDoesWhatTheFileIntends() throws {
         let files = Self.topologyFiles
         #expect(files.count >= 5)
