@@ -35,7 +35,8 @@ import Wire
 ///   the 4-tuple and a counter: the same calls give the same bytes.
 ///
 /// Not done: forwarding (hosts drop packets for other addresses,
-/// `not-for-us`), reassembly (`fragment`), IP options, TCP retransmission
+/// `not-for-us`), traffic to its own addresses (no loopback: it goes out and
+/// is not answered), reassembly (`fragment`), IP options, TCP retransmission
 /// of data, windows, SACK and timestamps.
 ///
 /// Like the other elements it does no I/O and reads no clock. It allocates

@@ -351,6 +351,18 @@ import Wire
         #expect((object?["checks"] as? [[String: Any]])?.count == 2, "\(json.stdout)")
     }
 
+    @Test func benchSimCountsWhatItMoves() throws {
+        let file = SimulatorTests.root.appendingPathComponent("Topologies/scale-100.yaml").path
+        let result = try Harness.wl("bench", "sim", file, "--rounds", "10", "--json")
+        #expect(result.status == 0, "\(result.combined)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        // 81 hosts, each pinging a host in another LAN: host → switch → edge
+        // router → core → edge router → switch → host is 6 links, ×2 with the reply.
+        #expect(object?["echo-replies"] as? Int == 81 * 10)
+        #expect(object?["frames"] as? Int == 81 * 10 * 12)
+        #expect((object?["frames-per-cpu-second"] as? Double ?? 0) > 0)
+    }
+
     @Test func helpNamesTheVerbAndTheBenchmark() throws {
         let help = try Harness.wl("sim", "--help")
         #expect(help.stdout.contains("without root") && help.stdout.contains("--capture"))
