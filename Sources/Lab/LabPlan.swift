@@ -132,22 +132,20 @@ public struct LabPlan: Sendable {
             }
             let role = realRoles[node.name] ?? RealServerRole()
             let natGateway = role.natGateway
-            do {
-                let vips = role.vips
-                for vip in vips {
-                    addresses.append(Address(namespace: name, interface: "lo", prefix: IPv4Prefix(address: vip, length: 32)))
-                    notes.append("\(node.name): VIP \(vip)/32 on lo (real server of a DR/TUN service)")
+            let vips = role.vips
+            for vip in vips {
+                addresses.append(Address(namespace: name, interface: "lo", prefix: IPv4Prefix(address: vip, length: 32)))
+                notes.append("\(node.name): VIP \(vip)/32 on lo (real server of a DR/TUN service)")
+            }
+            if !vips.isEmpty {
+                for key in ["all", "default"] + node.interfaces.map(\.name) {
+                    sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_ignore", value: "1"))
+                    sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_announce", value: "2"))
                 }
-                if !vips.isEmpty {
-                    for key in ["all", "default"] + node.interfaces.map(\.name) {
-                        sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_ignore", value: "1"))
-                        sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_announce", value: "2"))
-                    }
-                    notes.append("\(node.name): arp_ignore=1 arp_announce=2 (does not answer ARP for its VIPs)")
-                }
-                if let gateway = natGateway {
-                    notes.append("\(node.name): default route via director \(gateway) (real server of a NAT service)")
-                }
+                notes.append("\(node.name): arp_ignore=1 arp_announce=2 (does not answer ARP for its VIPs)")
+            }
+            if let gateway = natGateway {
+                notes.append("\(node.name): default route via director \(gateway) (real server of a NAT service)")
             }
             for route in role.routes(of: node) {
                 routes.append(Route(namespace: name, destination: route.destination, via: route.via))
