@@ -91,8 +91,10 @@ public final class Simulator {
         /// "rx <node>:<iface>" per port: the capture comment of frames received there.
         let comments: [String]
         @exclusivity(unchecked) var emitter = Emitter(slots: 256)
-        /// Drops the simulator decided (link MTU, no link) by reason.
+        /// Drops the simulator decided (link MTU, no link, emitter full) by reason.
         var linkDrops = DropCounters()
+        /// `emitter.overflows` already counted in `linkDrops`.
+        var overflowsCounted = 0
         init(name: String, kind: NodeKind, element: NodeElement, ports: [PortEnd], interfaceNames: [String]) {
             self.name = name
             self.kind = kind
@@ -223,7 +225,8 @@ public final class Simulator {
     }
 
     /// Drops of node `name` by reason name: the element's own (the names
-    /// `wirelab status` shows live) and the simulator's (`link-mtu`, `no-link`).
+    /// `wirelab status` shows live) and the simulator's (`link-mtu`,
+    /// `no-link`, `emit-queue-full`).
     public func drops(of name: String) -> [String: UInt64] {
         guard let i = nodeIndex[name] else { return [:] }
         var out: [String: UInt64] = [:]
@@ -466,6 +469,11 @@ public final class Simulator {
             send(node, frame.port.rawValue, buffer: b, offset: Self.headroom, length: frame.bytes.count)
         }
         node.emitter.removeAll()
+        // Frames an element could not emit (all slots used) are counted, not lost silently.
+        while node.overflowsCounted < node.emitter.overflows {
+            node.linkDrops.count(.emitQueueFull)
+            node.overflowsCounted += 1
+        }
     }
 
     @inline(__always)
