@@ -145,6 +145,7 @@ public final class LabDaemon {
                 let t = event.target
                 guard let id = director.realServer(t.real, port: t.realPort, service: t.vip, servicePort: t.servicePort,
                                                    proto: t.proto == .udp ? ServiceProtocol.udp : ServiceProtocol.tcp) else { continue }
+                appliedHealth[Self.healthKey(event.runtime, t.vip, t.servicePort, t.real, t.realPort)] = event.healthy
                 do {
                     if event.healthy {
                         try director.setEnabled(true, for: id)
@@ -379,13 +380,25 @@ public final class LabDaemon {
         return LVSStatus(directors: directors)
     }
 
+    /// Health as the director applies it (the checker's own status can be a
+    /// moment ahead of the datapath thread): `lvs` never shows a real down
+    /// whose weight is not yet 0. Caller holds `lock`.
     func healthStatus(runtime: Int, vip: IPv4Address, port: UInt16, real: IPv4Address, realPort: UInt16) -> HealthChecker.Status? {
         for checker in checkers where checker.runtimeIndex == runtime {
             if let i = checker.targets.firstIndex(where: { $0.vip == vip && $0.servicePort == port && $0.real == real && $0.realPort == realPort }) {
-                return checker.status(of: i)
+                var status = checker.status(of: i)
+                status.healthy = appliedHealth[Self.healthKey(runtime, vip, port, real, realPort)] ?? true
+                return status
             }
         }
         return nil
+    }
+
+    /// Health changes applied to the directors, by real (datapath thread, under `lock`).
+    var appliedHealth: [String: Bool] = [:]
+
+    static func healthKey(_ runtime: Int, _ vip: IPv4Address, _ port: UInt16, _ real: IPv4Address, _ realPort: UInt16) -> String {
+        "\(runtime) \(vip):\(port) \(real):\(realPort)"
     }
 
     func status() -> DatapathStatus {

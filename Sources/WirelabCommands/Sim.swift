@@ -9,63 +9,44 @@ struct Sim: ParsableCommand {
         discussion: """
         The same elements as `up` (switches, routers, directors), a host model for every host (ARP, \
         ICMP echo, UDP echo, TCP and the built-in HTTP server's one-line answer), virtual links and a \
-        virtual clock. Runs the traffic of every send/http/ping/reach check, prints what came back and \
-        writes one pcapng with one interface per link (frames recorded where they are received). \
-        The same file gives a byte-identical pcapng every time. Health checks are not simulated.
+        virtual clock; the same checks, probes and report as `wirelab check`. Writes one pcapng with \
+        one interface per link (frames recorded where they are received); the same file gives a \
+        byte-identical pcapng and report every time. Health checks are not simulated. Exit status 0 \
+        only if every check passed; 1 if any failed or could not run; 2 if the file has errors.
         """)
 
     @Argument(help: "The topology file.") var file: String
     @Option(help: ArgumentHelp("Where to write sim.pcapng (default Captures/<lab>).", valueName: "dir"))
     var capture: String?
-    @Flag(help: "Print the result as JSON.") var json = false
+    @Option(help: ArgumentHelp("Also write a JUnit XML report to this file.", valueName: "file")) var junit: String?
+    @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws {
         let topology = try loadTopologyOrExit(file)
-        let sim: Simulator
+        let directory = capture ?? "Captures/\(topology.name)"
+        let path = (directory as NSString).appendingPathComponent("sim.pcapng")
+        let backend: SimBackend
         do {
-            sim = try Simulator(topology: topology)
+            backend = try SimBackend(topology: topology, capturePath: path)
         } catch {
             printError("wirelab: \(file): \(error)")
             throw ExitCode(2)
         }
-        let outcomes: [SimTraffic.Outcome]
-        do {
-            outcomes = try SimTraffic.run(sim)
-        } catch {
-            printError("wirelab: \(file): \(error)")
-            throw ExitCode(1)
-        }
-        let directory = capture ?? "Captures/\(topology.name)"
-        let path = (directory as NSString).appendingPathComponent("sim.pcapng")
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try Data(sim.pcapng()).write(to: URL(fileURLWithPath: path))
-        } catch {
-            printError("wirelab: writing \(path): \(error)")
-            throw ExitCode(1)
-        }
-        let drops = sim.allDrops()
-        if json {
-            let object: [String: Any] = [
-                "lab": topology.name,
-                "pcapng": path,
-                "virtual-time-ns": sim.now,
-                "checks": outcomes.map { ["name": $0.check, "kind": $0.kind, "summary": $0.summary, "counts": $0.counts] },
-                "drops": Dictionary(drops.map { ($0.node, $0.drops) }, uniquingKeysWith: { a, _ in a }),
-            ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-            return
-        }
-        print("sim \(topology.name): \(topology.nodes.count) nodes, \(topology.links.count) links, \(outcomes.count) checks")
-        for o in outcomes { print("  \(o.check): \(o.summary)") }
-        if !drops.isEmpty {
-            print("drops:")
-            for d in drops {
-                print("  \(d.node): " + d.drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        var report = runChecks(backend: backend, file: file, random: SeededRandom(seed: WalkReport.simulatorSeed))
+        report.verb = "sim"
+        if json { print(try report.json()) } else {
+            print(report.text(), terminator: "")
+            if FileManager.default.fileExists(atPath: path) {
+                print("pcapng: \(path) (virtual time \(Double(backend.simulator.now) / 1e9) s)")
             }
         }
-        print("pcapng: \(path) (virtual time \(Double(sim.now) / 1e9) s)")
+        if let junit {
+            do { try report.junit().write(toFile: junit, atomically: true, encoding: .utf8) } catch {
+                printError("wirelab sim: writing \(junit): \(error)")
+                throw ExitCode(1)
+            }
+        }
+        if !report.allPassed { throw ExitCode(1) }
     }
 }
 
