@@ -6,6 +6,7 @@ import Testing
 import Topology
 import Wire
 @testable import Lab
+import LinuxNet
 
 /// The verification engine from hand-built observation lists: no root, no
 /// lab. Each test lays out the frames a correct (or broken) lab would put on
@@ -446,5 +447,30 @@ struct VerifyEngineTests {
         #expect(try doc.nodes(forXPath: "//testcase").count == 2)
         #expect(CheckReport(lab: "vt", file: "vt.yaml", outcomes: [good]).allPassed)
         #expect(!CheckReport(lab: "vt", file: "vt.yaml", outcomes: []).allPassed)
+    }
+}
+
+/// The live recorder's merge: per-link classic pcaps plus their `.rx`
+/// sidecars become all.pcapng with `rx node:iface` on every record.
+struct CaptureMergeTests {
+    @Test func mergeNamesTheReceivingEndOfEveryRecord() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wl-merge-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = dir + "/a.pcap", b = dir + "/b.pcap"
+        let wa = try PcapWriter(path: a), wb = try PcapWriter(path: b)
+        try wa.write([1, 1, 1], timestamp: 10)
+        try wa.write([2, 2, 2], timestamp: 30)
+        try wa.write([3, 3, 3], timestamp: 50)   // past the sidecar's end: no comment
+        try wb.write([4, 4, 4], timestamp: 20)
+        try wa.close(); try wb.close()
+        try Data([0, 1]).write(to: URL(fileURLWithPath: CaptureRecorder.receiverPath(a)))
+        try Data([1]).write(to: URL(fileURLWithPath: CaptureRecorder.receiverPath(b)))
+        try CaptureRecorder.mergeStreaming([("x:eth0 ↔ y:eth0", a, ["x:eth0", "y:eth0"]), ("y:eth1 ↔ z:p1", b, ["y:eth1", "z:p1"])],
+                                           to: dir + "/all.pcapng")
+        let merged = try PcapNGFile.read(path: dir + "/all.pcapng")
+        #expect(merged.interfaces.map(\.name) == ["x:eth0 ↔ y:eth0", "y:eth1 ↔ z:p1"])
+        #expect(merged.packets.map(\.bytes.first) == [1, 4, 2, 3])
+        #expect(merged.packets.map { $0.comments } == [["rx x:eth0"], ["rx z:p1"], ["rx y:eth0"], []])
     }
 }

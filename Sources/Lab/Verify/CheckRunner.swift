@@ -98,7 +98,8 @@ public final class CheckRunner {
         case let .ping(ping, drop):
             p.outcome.kind = "ping"
             let to = try address(of: ping.to)
-            var first = try makeProbe(from: ping.from, to: to, port: nil, proto: .icmp)
+            // One echo identifier, consecutive sequence numbers (and IP ids).
+            let first = try makeProbe(from: ping.from, to: to, port: nil, proto: .icmp)
             p.before = try backend.dropCounters()
             for i in 0..<ping.count {
                 var pr = first
@@ -107,7 +108,6 @@ public final class CheckRunner {
                 p.probes.append(pr)
                 p.answered.append(try backend.echo(pr, timeout: drop == nil ? 2 : 0.5))
             }
-            first = p.probes[0]
             if drop != nil { backend.settle(seconds: 0.2) }
             p.after = try backend.dropCounters()
         case let .reach(reach, drop):
