@@ -3,6 +3,13 @@
 // Layers (dependencies point down only): Wire → Datapath, Topology → LinuxNet → Lab → WirelabCommands → wirelab.
 import PackageDescription
 
+// The per-packet path (elements, ports, the daemon's loop) keeps state in
+// classes; Swift checks exclusive access to class properties at run time
+// (swift_beginAccess, a TLS lookup each), which cost the switch more than its
+// own work. Release builds of those targets skip the checks; debug builds —
+// the ones the tests run — keep them, so a violation still fails a test.
+let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "wirelab",
     products: [
@@ -20,10 +27,10 @@ let package = Package(
 
         // Swift layers.
         .target(name: "Wire"),
-        .target(name: "Datapath", dependencies: ["Wire"]),
+        .target(name: "Datapath", dependencies: ["Wire"], swiftSettings: hotPathSettings),
         .target(name: "Topology", dependencies: ["Wire", .product(name: "Yams", package: "Yams")]),
-        .target(name: "LinuxNet", dependencies: ["Wire", "CXDP", "CPcap", "CLinuxShim"]),
-        .target(name: "Lab", dependencies: ["Wire", "Datapath", "Topology", "LinuxNet"]),
+        .target(name: "LinuxNet", dependencies: ["Wire", "CXDP", "CPcap", "CLinuxShim"], swiftSettings: hotPathSettings),
+        .target(name: "Lab", dependencies: ["Wire", "Datapath", "Topology", "LinuxNet"], swiftSettings: hotPathSettings),
         .target(name: "WirelabCommands", dependencies: [
             "Lab", "LinuxNet", "Topology", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -4,7 +4,7 @@
 set -euo pipefail
 PACKAGES=(
   pkg-config libxdp-dev libbpf-dev libpcap-dev   # C libraries (CXDP, CPcap)
-  iproute2 ethtool                               # inspection, the ip-script baseline
+  iproute2 ethtool nftables                      # inspection, the ip-script baseline, the DNAT baseline of bench forward
   tshark tcpdump python3-scapy python3-yaml python3-jsonschema   # cross-checks of Wire and captures, schema tests
   iperf3 curl iputils-ping                       # end-to-end traffic
 )

@@ -33,7 +33,7 @@ public final class LearningSwitch: Element {
 
     public let portCount: Int
     public let configuration: Configuration
-    public private(set) var table: [MACAddress: Entry] = [:]
+    public private(set) var table: MACTable
     public private(set) var counters = Counters()
     public private(set) var drops = DropCounters()
     @usableFromInline let agingNanoseconds: UInt64
@@ -42,8 +42,10 @@ public final class LearningSwitch: Element {
         portCount = ports
         self.configuration = configuration
         agingNanoseconds = UInt64(configuration.agingTime * 1e9)
-        table.reserveCapacity(min(configuration.maxEntries, 4096))
+        table = MACTable(capacity: max(1, configuration.maxEntries))
     }
+
+    deinit { table.deallocate() }
 
     public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
         let frame = packet.readOnly
@@ -80,29 +82,25 @@ public final class LearningSwitch: Element {
         return MACAddress(rawValue: high << 32 | low)
     }
 
+    @inline(__always)
     func learn(_ mac: MACAddress, on port: PortID, now: Instant) {
-        if let existing = table[mac] {
-            if existing.port != port { counters.moved &+= 1 }
-            table[mac] = Entry(port: port, lastSeen: now)
-            return
+        switch table.learn(mac, on: port, now: now) {
+        case .refreshed: break
+        case .moved: counters.moved &+= 1
+        case .added: counters.learned &+= 1
+        case .full: counters.tableFull &+= 1
         }
-        guard table.count < configuration.maxEntries else {
-            counters.tableFull &+= 1
-            return
-        }
-        table[mac] = Entry(port: port, lastSeen: now)
-        counters.learned &+= 1
     }
 
     /// Removes entries not refreshed within the aging time.
     public func tick(now: Instant, emit: inout Emitter) {
-        let before = table.count
-        table = table.filter { now.nanoseconds &- $0.value.lastSeen.nanoseconds < agingNanoseconds }
-        counters.aged &+= UInt64(before - table.count)
+        let aging = agingNanoseconds
+        let removed = table.removeAll { _, seen in now.nanoseconds &- seen >= aging }
+        counters.aged &+= UInt64(removed)
     }
 
     /// Forgets everything learned on `port` (its link went down).
     public func flush(port: PortID) {
-        table = table.filter { $0.value.port != port }
+        table.removeAll { p, _ in p == port }
     }
 }

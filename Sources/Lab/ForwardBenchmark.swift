@@ -73,6 +73,21 @@ import Wire
 public final class ForwardBenchmark: @unchecked Sendable {
     public enum Element: String, Codable, Sendable, CaseIterable {
         case `switch`, router
+        /// Our director, one UDP service in NAT or DR mode; the kernel's
+        /// peer for both is nftables DNAT (the kernel has no IPVS).
+        case directorNAT = "director-nat", directorDR = "director-dr"
+
+        /// In lab names.
+        var shortName: String {
+            switch self {
+            case .switch: return "sw"
+            case .router: return "r"
+            case .directorNAT: return "nat"
+            case .directorDR: return "dr"
+            }
+        }
+
+        var isDirector: Bool { self == .directorNAT || self == .directorDR }
     }
 
     /// See the top of the file.
@@ -90,7 +105,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
         /// UDP flows (source ports 10240 ..< 10240 + flows), a power of two ≤ 1024.
         public var flows: Int = 64
         public var generator: TrafficGenerator.Method = .xdpLive
-        public var elements: [Element] = Element.allCases
+        public var elements: [Element] = [.switch, .router]
         public var datapaths: [DatapathKind] = [.afxdp, .afpacket]
         public var placements: [PlacementMode] = [.forwarder]
         /// Nice value of the ingress NAPI thread (`forwarder` placement); nil: `nice`.
@@ -333,7 +348,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
 
     /// Lab names: `wl-<lab>-<node>` namespaces.
     public static func labName(_ element: Element, _ datapath: DatapathKind, prefix: String = "fwdbench") -> String {
-        "\(prefix)-\(element == .switch ? "sw" : "r")-\(datapath == .afxdp ? "xdp" : "pkt")"
+        "\(prefix)-\(element.shortName)-\(datapath == .afxdp ? "xdp" : "pkt")"
     }
 
     /// EXECUTABLE is the wirelab binary (started as the lab's daemon).
@@ -384,7 +399,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
             if store.exists(lab: lab) {
                 throw LabError("lab \(lab) is up; nothing was changed — run `wirelab down \(lab)` first")
             }
-            let clashes = ["gen", "sw", "r", "sink"].map { LabStore.namespaceName(lab: lab, node: $0) }.filter(NetworkNamespace.exists)
+            let clashes = Self.nodeNames.map { LabStore.namespaceName(lab: lab, node: $0) }.filter(NetworkNamespace.exists)
             if !clashes.isEmpty {
                 throw LabError("namespace \(clashes.joined(separator: ", ")) already exists; nothing was changed — the benchmark only removes what it made")
             }
@@ -473,7 +488,8 @@ public final class ForwardBenchmark: @unchecked Sendable {
             kernelSetup: [
                 "switch": "Linux bridge br0 enslaving both veths in the same forwarder namespace (STP off, bridge-nf-call-* 0), sink MAC learned from one frame",
                 "router": "same namespace: both addresses, net.ipv4.ip_forward=1, permanent neighbour entry for the sink",
-            ],
+                "director-nat, director-dr": "same namespace: as the router, plus nftables DNAT of VIP:9 to the sink (prerouting, conntrack; the kernel has no IPVS)",
+            ].filter { entry in options.elements.contains { entry.key.contains($0.rawValue) } },
             mallocCounter: mallocText, rows: rows,
             machine: .init(cpus: ProcessInfo.processInfo.activeProcessorCount, model: Self.cpuModel(),
                            kernel: Self.kernelRelease(), loadBefore: loadBefore, loadAfter: Self.loadAverage()),
@@ -501,7 +517,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
             if store.exists(lab: lab) {
                 do { try deployer.down(lab: lab) } catch { progress("wirelab down \(lab): \(error)") }
             }
-            for node in ["gen", "sw", "r", "sink"] {
+            for node in Self.nodeNames {
                 _ = try? NetworkNamespace.deleteIfExists(LabStore.namespaceName(lab: lab, node: node))
             }
         }
@@ -517,9 +533,14 @@ public final class ForwardBenchmark: @unchecked Sendable {
         /// Frame addresses.
         var sourceIP: IPv4Address
         var destinationIP: IPv4Address
-        /// Kernel peer: addresses on the forwarder's interfaces (router only).
+        /// Kernel peer: addresses on the forwarder's interfaces (router and director).
         var forwarderAddresses: [(String, String)]
+        /// Kernel peer of a director: DNAT of this destination to the sink.
+        var dnatFrom: IPv4Address? = nil
     }
+
+    /// Every node name any layout uses (cleanup after a failure).
+    static let nodeNames = ["gen", "sw", "r", "lb", "sink"]
 
     static func layout(_ element: Element, lab: String, datapath: DatapathKind) -> LabLayout {
         switch element {
@@ -560,6 +581,41 @@ public final class ForwardBenchmark: @unchecked Sendable {
                 """, forwarderNode: "r", ingress: "eth0", egress: "eth1",
                 sourceIP: IPv4Address(10, 77, 1, 2), destinationIP: IPv4Address(10, 77, 2, 2),
                 forwarderAddresses: [("eth0", "10.77.1.1/24"), ("eth1", "10.77.2.1/24")])
+        case .directorNAT, .directorDR:
+            // One UDP service on the generator's subnet; its one real is the
+            // sink, behind the director's second interface (DR only needs the
+            // real on a connected subnet; the lab puts the VIP on its lo).
+            return LabLayout(topologyYAML: """
+                name: \(lab)
+                defaults: { datapath: \(datapath.rawValue), capture: false }
+                nodes:
+                  gen:
+                    kind: host
+                    interfaces: { eth0: { ip: 10.77.1.2/24 } }
+                    routes: [ "default via 10.77.1.1" ]
+                  lb:
+                    kind: director
+                    interfaces:
+                      eth0: { ip: 10.77.1.1/24 }
+                      eth1: { ip: 10.77.2.1/24 }
+                    services:
+                      - vip: 10.77.1.100
+                        port: 9
+                        protocol: udp
+                        scheduler: rr
+                        mode: \(element == .directorNAT ? "nat" : "dr")
+                        reals: [ { ip: 10.77.2.2, port: 9 } ]
+                  sink:
+                    kind: host
+                    interfaces: { eth0: { ip: 10.77.2.2/24 } }
+                    routes: [ "default via 10.77.2.1" ]
+                links:
+                  - [ gen:eth0, lb:eth0 ]
+                  - [ lb:eth1, sink:eth0 ]
+                """, forwarderNode: "lb", ingress: "eth0", egress: "eth1",
+                sourceIP: IPv4Address(10, 77, 1, 2), destinationIP: IPv4Address(10, 77, 1, 100),
+                forwarderAddresses: [("eth0", "10.77.1.1/24"), ("eth1", "10.77.2.1/24")],
+                dnatFrom: IPv4Address(10, 77, 1, 100))
         }
     }
 
@@ -632,6 +688,12 @@ public final class ForwardBenchmark: @unchecked Sendable {
             kernelName = "kernel ip_forward"
             try Self.makeKernelRouter(namespace: fwdNS, addresses: layout.forwarderAddresses,
                                       neighbour: (layout.destinationIP, sinkMAC, layout.egress))
+        case .directorNAT, .directorDR:
+            kernelName = "nftables DNAT"
+            let sinkIP = IPv4Address(10, 77, 2, 2)
+            try Self.makeKernelRouter(namespace: fwdNS, addresses: layout.forwarderAddresses,
+                                      neighbour: (sinkIP, sinkMAC, layout.egress))
+            try makeDNAT(namespace: fwdNS, from: layout.dnatFrom!, port: 9, to: sinkIP)
         }
         let kernelIngress = try placeIngress(placement, namespace: fwdNS, interface: layout.ingress)
         let kernel = try measure(kernelName, lab: lab, generatorNamespace: genNS, frames: frames, sink: sink,
@@ -816,6 +878,25 @@ public final class ForwardBenchmark: @unchecked Sendable {
         try Sysctl.write("net/ipv4/ip_forward", "1", namespace: namespace)
         try ip(["neigh", "replace", "\(neighbour.0)", "lladdr", "\(neighbour.1)", "dev", neighbour.2, "nud", "permanent"],
                namespace: namespace)
+    }
+
+    /// nftables DNAT of `from`:port/udp to `to`:port, in prerouting.
+    func makeDNAT(namespace: String, from: IPv4Address, port: Int, to: IPv4Address) throws {
+        let rules = """
+            table ip wirelab_bench {
+              chain prerouting {
+                type nat hook prerouting priority dstnat; policy accept;
+                ip daddr \(from) udp dport \(port) dnat to \(to):\(port)
+              }
+            }
+
+            """
+        let file = workDirectory + "/dnat-\(namespace).nft"
+        try rules.write(toFile: file, atomically: true, encoding: .utf8)
+        let out = try NamespaceProcess.run(["nft", "-f", file], namespace: namespace)
+        guard out.status.isSuccess else {
+            throw LabError("nft -f \(file) in \(namespace): \(out.status): \(out.standardError.trimmingCharacters(in: .whitespacesAndNewlines)) (is nftables installed? scripts/install-deps.sh installs it)")
+        }
     }
 
     /// Where the forwarder's receive runs (see the top of the file).

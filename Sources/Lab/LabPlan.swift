@@ -119,18 +119,9 @@ public struct LabPlan: Sendable {
 
         // Real servers of DR and TUN services carry the VIP on lo and must
         // not answer ARP for it; real servers of NAT services send replies
-        // back through the director.
-        var realRoles: [String: [(Service, Node)]] = [:]   // host name → services
-        for director in topology.nodes where director.kind == .director {
-            for service in director.services {
-                for real in service.reals {
-                    for host in topology.nodes where host.kind == .host
-                        && host.interfaces.contains(where: { $0.addresses.contains { $0.address == real.ip } }) {
-                        realRoles[host.name, default: []].append((service, director))
-                    }
-                }
-            }
-        }
+        // back through the director (decided in `RealServerRole`, shared
+        // with the simulator).
+        let realRoles = RealServerRole.roles(in: topology)
 
         for node in topology.nodes where node.kind == .host {
             let name = ns(node.name)
@@ -139,23 +130,10 @@ public struct LabPlan: Sendable {
                     addresses.append(Address(namespace: name, interface: iface.name, prefix: prefix))
                 }
             }
-            var natGateway: IPv4Address?
-            if node.auto, let roles = realRoles[node.name] {
-                var vips: [IPv4Address] = []
-                for (service, director) in roles {
-                    switch service.mode {
-                    case .dr, .tun:
-                        if !vips.contains(service.vip) { vips.append(service.vip) }
-                    case .nat:
-                        // The director's address on a subnet this host shares.
-                        let mine = node.interfaces.flatMap(\.addresses)
-                        natGateway = director.interfaces.flatMap(\.addresses).first { d in
-                            mine.contains { $0.contains(d.address) && $0.length == d.length }
-                        }?.address
-                    case .fullnat:
-                        break
-                    }
-                }
+            let role = realRoles[node.name] ?? RealServerRole()
+            let natGateway = role.natGateway
+            do {
+                let vips = role.vips
                 for vip in vips {
                     addresses.append(Address(namespace: name, interface: "lo", prefix: IPv4Prefix(address: vip, length: 32)))
                     notes.append("\(node.name): VIP \(vip)/32 on lo (real server of a DR/TUN service)")
@@ -171,12 +149,8 @@ public struct LabPlan: Sendable {
                     notes.append("\(node.name): default route via director \(gateway) (real server of a NAT service)")
                 }
             }
-            for route in node.routes {
-                if let gateway = natGateway, route.destination.length == 0 { _ = gateway; continue }
-                routes.append(Route(namespace: name, destination: route.destination, via: route.nextHops))
-            }
-            if let gateway = natGateway {
-                routes.append(Route(namespace: name, destination: IPv4Prefix(address: .any, length: 0), via: [gateway]))
+            for route in role.routes(of: node) {
+                routes.append(Route(namespace: name, destination: route.destination, via: route.via))
             }
             if let serve = node.serve {
                 var argv = serveCommand

@@ -71,7 +71,22 @@ struct BenchDeploy: ParsableCommand {
 
 struct BenchForward: ParsableCommand {
     enum DatapathChoice: String, ExpressibleByArgument, CaseIterable { case afxdp, afpacket, both }
-    enum ElementChoice: String, ExpressibleByArgument, CaseIterable { case `switch`, router, both }
+    enum ElementChoice: String, ExpressibleByArgument, CaseIterable {
+        case `switch`, router, both
+        case directorNAT = "director-nat", directorDR = "director-dr", director, all
+
+        var elements: [ForwardBenchmark.Element] {
+            switch self {
+            case .switch: return [.switch]
+            case .router: return [.router]
+            case .both: return [.switch, .router]
+            case .directorNAT: return [.directorNAT]
+            case .directorDR: return [.directorDR]
+            case .director: return [.directorNAT, .directorDR]
+            case .all: return ForwardBenchmark.Element.allCases
+            }
+        }
+    }
 
     static let configuration = CommandConfiguration(
         commandName: "forward",
@@ -94,7 +109,7 @@ struct BenchForward: ParsableCommand {
                                valueName: "xdp-live|afxdp"))
     var generator: String = "xdp-live"
     @Option(help: "Port kind of our data plane.") var datapath: DatapathChoice = .both
-    @Option(help: "Which element to measure.") var element: ElementChoice = .both
+    @Option(help: "Which element to measure: switch, router, both (switch and router), director-nat, director-dr, director (both modes), all.") var element: ElementChoice = .both
     @Option(help: "Times each pair (ours, then the kernel's) is measured, interleaved; the table shows medians.")
     var rounds: Int = 1
     @Option(help: ArgumentHelp("Where things run, one or several separated by commas: forwarder (generator on one CPU, everything of the forwarder, its ingress NAPI included, on the other), split (generator and ingress receive on one CPU, forwarding on the other), none.",
@@ -136,7 +151,7 @@ struct BenchForward: ParsableCommand {
         options.frameSize = size
         options.flows = flows
         options.datapaths = datapath == .both ? [.afxdp, .afpacket] : [datapath == .afxdp ? .afxdp : .afpacket]
-        options.elements = element == .both ? ForwardBenchmark.Element.allCases : [element == .switch ? .switch : .router]
+        options.elements = element.elements
         options.placements = placements
         options.nice = nice
         options.ingressNice = ingressNice

@@ -53,4 +53,32 @@ struct ForwardBenchmarkTests {
         let state = try? FileManager.default.contentsOfDirectory(atPath: "/run/wirelab").filter { $0.hasPrefix(prefix) }
         #expect(state?.isEmpty ?? true, "lab state left behind: \(state ?? [])")
     }
+
+    /// The director beside nftables DNAT: ours must translate every frame
+    /// it forwards (its `forwarded-nat` counter), the kernel's peer must
+    /// forward through conntrack, and nothing is left behind.
+    @Test(.enabled(if: Harness.isRoot, "needs root to create network namespaces"))
+    func directorNATBesideNftablesDNAT() throws {
+        let prefix = "wltfd"
+        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "a lab \(prefix)-* exists before the test")
+        defer { _ = try? Harness.wl("down", "\(prefix)-nat-pkt") }
+
+        let result = try Harness.wl("bench", "forward", "--seconds", "1", "--warmup", "0.5", "--element", "director-nat",
+                                    "--datapath", "afpacket", "--lab-prefix", prefix, "--json", timeout: 120)
+        #expect(result.status == 0, "bench forward failed: \(result.combined)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let rows = json?["rows"] as? [[String: Any]] ?? []
+        try #require(rows.count == 1, "one row (director-nat over AF_PACKET): \(result.stdout)")
+        #expect(rows[0]["element"] as? String == "director-nat")
+        #expect(rows[0]["oursPacketsPerSecond"] as? Double ?? 0 > 0, "our director forwarded nothing: \(result.combined)")
+        #expect(rows[0]["kernelPacketsPerSecond"] as? Double ?? 0 > 0, "nftables DNAT forwarded nothing: \(result.combined)")
+        let measured = (rows[0]["ours"] as? [[String: Any]])?.first
+        #expect(measured?["forwarder"] as? String == "wirelab director-nat (AF_PACKET)")
+        let kernelName = ((rows[0]["kernel"] as? [[String: Any]])?.first)?["forwarder"] as? String
+        #expect(kernelName == "nftables DNAT")
+        let counters = measured?["elementCounters"] as? [String: Any]
+        #expect((counters?["forwarded-nat"] as? Int ?? 0) > 0, "the director's NAT counter: \(String(describing: counters))")
+
+        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "namespaces left behind")
+    }
 }

@@ -399,6 +399,10 @@ public final class Director: Element {
     /// The neighbour cache (ip neigh).
     public var neighbours: [IPv4Address: ARPCache.Entry] { arp.entries }
 
+    /// True while an address is being resolved (packets wait for ARP and
+    /// `tick` has requests to retry): the simulator keeps its clock going.
+    public var isResolving: Bool { !arp.pending.isEmpty }
+
     // MARK: Packet path
 
     @inline(__always)

@@ -1,0 +1,1018 @@
+import Wire
+
+/// A small kernel-like IPv4 host for the simulator: what a lab host's Linux
+/// stack and the built-in server (`wirelab serve`) do, to the extent that
+/// captures show it.
+///
+/// - Interfaces with addresses, routes (connected from the addresses, then
+///   the static ones; an ECMP route uses its first next hop), longest
+///   prefix wins. Weak host model: a packet for any local address is
+///   accepted on any interface, as Linux does.
+/// - Local-only addresses (`localAddresses`): a real server's VIPs on `lo`.
+///   They are accepted and used as the source of replies but never
+///   answered in ARP (`arp_ignore=1`/`arp_announce=2`, set with them).
+/// - ARP: requests for an address of the receiving interface are answered
+///   (and, without `arpIgnore`, for any interface address); the sender of a
+///   request for us, a reply, or an already known sender is learned.
+///   Packets wait in a bounded queue while their next hop resolves;
+///   requests are retried by `tick` and given up (`arp-unresolved`).
+///   A request's source address is the egress interface's address on the
+///   target's subnet (never a VIP: `arp_announce=2`).
+/// - ICMP: echo requests answered (source = the address asked); echo
+///   replies and destination-unreachable errors recorded for the client.
+/// - UDP: the `udpEchoPort` echoes each datagram back; replies to a client
+///   port are recorded; anything else → ICMP port unreachable.
+/// - TCP: a listener on `httpPort` answers one request per connection like
+///   `BuiltinServer` (same response bytes, then FIN). Clients: `connect`
+///   (optionally sending a request, e.g. an HTTP GET) records success,
+///   refusal (RST), ICMP errors and time-outs (SYN retransmitted after 1 s,
+///   2 s, … like Linux' initial RTO). A segment for no connection gets a RST
+///   (RFC 9293 §3.10.7.1): so does an unexpected SYN-ACK.
+/// - IPIP (`decapsulatesIPIP`, TUN real servers): an IPv4-in-IPv4 packet to
+///   a local address is unwrapped and the inner packet received.
+/// - Outgoing: TTL 64, IP identification from a per-host counter,
+///   ephemeral ports from a per-host counter, initial sequence numbers from
+///   the 4-tuple and a counter: the same calls give the same bytes.
+///
+/// Not done: forwarding (hosts drop packets for other addresses,
+/// `not-for-us`), reassembly (`fragment`), IP options, TCP retransmission
+/// of data, windows, SACK and timestamps.
+///
+/// Like the other elements it does no I/O and reads no clock. It allocates
+/// when a connection opens and for what it records for the caller; echo
+/// replies, port unreachables and resets are built in the emitter's slots.
+public final class HostModel: Element {
+    public struct Interface: Hashable, Sendable {
+        public var name: String
+        public var mac: MACAddress
+        public var addresses: [IPv4Prefix]
+        public var mtu: Int
+        public init(name: String, mac: MACAddress, addresses: [IPv4Prefix], mtu: Int = 1500) {
+            self.name = name
+            self.mac = mac
+            self.addresses = addresses
+            self.mtu = mtu
+        }
+    }
+
+    public struct Route: Hashable, Sendable {
+        public var destination: IPv4Prefix
+        public var gateway: IPv4Address
+        public init(_ destination: IPv4Prefix, via gateway: IPv4Address) {
+            self.destination = destination
+            self.gateway = gateway
+        }
+    }
+
+    public struct Configuration: Sendable {
+        /// The node's name: what the HTTP server answers with.
+        public var name: String
+        public var interfaces: [Interface]
+        /// Static routes (connected ones come from the addresses).
+        public var routes: [Route]
+        /// Addresses on `lo` (VIPs of DR/TUN services): local, never in ARP.
+        public var localAddresses: [IPv4Address]
+        /// `arp_ignore=1`: answer ARP only for addresses of the receiving interface.
+        public var arpIgnore: Bool
+        /// Unwrap IPIP packets to a local address (TUN real servers).
+        public var decapsulatesIPIP: Bool
+        public var httpPort: UInt16?
+        public var udpEchoPort: UInt16?
+        public var arp: ARPCache.Configuration
+        /// First ephemeral port (Linux' ip_local_port_range starts at 32768).
+        public var firstEphemeralPort: UInt16
+        /// SYN retransmissions before a connect fails (Linux' tcp_syn_retries is 6;
+        /// fewer here so a simulated time-out is short).
+        public var synRetries: Int
+        /// Record every packet delivered locally (`deliveries`).
+        public var recordsDeliveries: Bool
+
+        public init(name: String, interfaces: [Interface], routes: [Route] = [], localAddresses: [IPv4Address] = [],
+                    arpIgnore: Bool = false, decapsulatesIPIP: Bool = false, httpPort: UInt16? = nil,
+                    udpEchoPort: UInt16? = nil,
+                    arp: ARPCache.Configuration = .init(entryLifetime: 60, retryInterval: 1, maxRetries: 3,
+                                                        queuePerAddress: 100, refreshLead: 0),
+                    firstEphemeralPort: UInt16 = 32768, synRetries: Int = 2, recordsDeliveries: Bool = true) {
+            self.name = name
+            self.interfaces = interfaces
+            self.routes = routes
+            self.localAddresses = localAddresses
+            self.arpIgnore = arpIgnore
+            self.decapsulatesIPIP = decapsulatesIPIP
+            self.httpPort = httpPort
+            self.udpEchoPort = udpEchoPort
+            self.arp = arp
+            self.firstEphemeralPort = firstEphemeralPort
+            self.synRetries = synRetries
+            self.recordsDeliveries = recordsDeliveries
+        }
+    }
+
+    public struct Counters: Sendable, Equatable {
+        public var received: UInt64 = 0
+        public var sent: UInt64 = 0
+        public var arpRequestsSent: UInt64 = 0
+        public var arpRepliesSent: UInt64 = 0
+        public var echoRepliesSent: UInt64 = 0
+        public var udpEchoed: UInt64 = 0
+        public var resetsSent: UInt64 = 0
+        public var portUnreachablesSent: UInt64 = 0
+        public var protocolUnreachablesSent: UInt64 = 0
+        public var httpRequestsServed: UInt64 = 0
+        public var ipipDecapsulated: UInt64 = 0
+    }
+
+    /// An echo reply that came back.
+    public struct PingReply: Hashable, Sendable {
+        public var from: IPv4Address
+        public var identifier: UInt16
+        public var sequence: UInt16
+        public var timeToLive: UInt8
+        public var at: Instant
+    }
+
+    /// A UDP datagram received on a client port.
+    public struct UDPReply: Hashable, Sendable {
+        public var from: IPv4Address
+        public var sourcePort: UInt16
+        public var localPort: UInt16
+        public var payload: [UInt8]
+        public var at: Instant
+    }
+
+    /// An ICMP error received about something this host sent.
+    public struct ICMPError: Hashable, Sendable {
+        public var from: IPv4Address
+        public var type: UInt8
+        public var code: UInt8
+        /// The quoted packet's protocol, destination and ports (0 for ICMP).
+        public var quotedProtocol: IPProtocol
+        public var quotedDestination: IPv4Address
+        public var quotedSourcePort: UInt16
+        public var quotedDestinationPort: UInt16
+        public var at: Instant
+    }
+
+    /// A packet delivered to this host (after any IPIP decapsulation).
+    public struct Delivery: Hashable, Sendable {
+        public var port: PortID
+        public var source: IPv4Address
+        public var destination: IPv4Address
+        public var proto: IPProtocol
+        public var sourcePort: UInt16
+        public var destinationPort: UInt16
+        /// Arrived inside an IPIP packet.
+        public var decapsulated: Bool
+        public var at: Instant
+    }
+
+    /// How a client connection ended (or where it is).
+    public enum ConnectionState: String, Hashable, Sendable {
+        case connecting, established, closing
+        /// Handshake done, and the peer closed after any answer (success).
+        case closed
+        /// RST in answer to the SYN: nobody listens.
+        case refused
+        /// RST after the handshake.
+        case reset
+        /// An ICMP destination unreachable about it.
+        case unreachable
+        /// No answer to the SYN and its retransmissions.
+        case timedOut
+        /// No route to the destination.
+        case noRoute
+
+        public var isFinished: Bool { self != .connecting && self != .established && self != .closing }
+        /// The TCP handshake completed.
+        public var connected: Bool { self == .established || self == .closing || self == .closed || self == .reset }
+    }
+
+    /// A TCP connection this host opened.
+    public struct ClientConnection: Hashable, Sendable {
+        public var remote: IPv4Address
+        public var remotePort: UInt16
+        public var local: IPv4Address
+        public var localPort: UInt16
+        public var state: ConnectionState
+        /// Whether the handshake ever completed.
+        public var wasEstablished: Bool
+        /// Everything the server sent.
+        public var received: [UInt8]
+        public var openedAt: Instant
+        public var finishedAt: Instant?
+
+        /// The HTTP body (after the blank line), if a response came.
+        public var httpBody: String? {
+            guard let end = HostModel.headerEnd(received) else { return nil }
+            return String(decoding: received[end...], as: UTF8.self)
+        }
+        /// The HTTP status line, if a response came.
+        public var httpStatusLine: String? {
+            guard let cr = received.firstIndex(of: 13), HostModel.headerEnd(received) != nil else { return nil }
+            return String(decoding: received[..<cr], as: UTF8.self)
+        }
+    }
+
+    public typealias ConnectionID = Int
+
+    public static let notForUs = DropReason.notForUs
+    public static let noSocket = DropReason("port-unreachable")
+    public static let fragment = DropReason("fragment")
+    public static let badChecksum = DropReason("bad-checksum")
+    public static let unsupported = DropReason("unsupported")
+    public static let noListener = DropReason("no-listener")
+
+    public let portCount: Int
+    public let configuration: Configuration
+    public private(set) var counters = Counters()
+    public private(set) var drops = DropCounters()
+    public private(set) var arp: ARPCache
+    public private(set) var pingReplies: [PingReply] = []
+    public private(set) var udpReplies: [UDPReply] = []
+    public private(set) var icmpErrors: [ICMPError] = []
+    public private(set) var connections: [ClientConnection] = []
+    public private(set) var deliveries: [Delivery] = []
+
+    // Routing: longest prefix first.
+    struct FIBEntry {
+        var prefix: IPv4Prefix
+        var port: PortID
+        var gateway: IPv4Address?
+    }
+    let fib: [FIBEntry]
+    let portMACs: [MACAddress]
+    let portMTUs: [Int]
+    let portAddresses: [[IPv4Prefix]]
+    let interfaceAddresses: Set<IPv4Address>
+    let localOnly: Set<IPv4Address>
+    let parser = FrameParser(verifiesIPv4Checksum: true)
+
+    // Deterministic counters.
+    var nextIdentification: UInt16 = 1
+    var nextEphemeral: UInt16
+    var connectionCounter: UInt32 = 0
+
+    // TCP.
+    struct FourTuple: Hashable {
+        var local: IPv4Address, localPort: UInt16, remote: IPv4Address, remotePort: UInt16
+    }
+    enum ServerState { case synReceived, established, finSent, closed }
+    struct ServerConnection {
+        var state: ServerState
+        var sendNext: UInt32     // our next sequence number
+        var receiveNext: UInt32  // next byte expected from the client
+        var request: [UInt8]
+        var finReceived: Bool
+    }
+    var servers: [FourTuple: ServerConnection] = [:]
+    struct ClientControl {
+        var index: Int
+        var sendNext: UInt32
+        var receiveNext: UInt32
+        var request: [UInt8]
+        var closeAfterConnect: Bool
+        var synSent: Int
+        var retransmitAt: Instant
+        var finSent: Bool
+        var peerFinReceived: Bool
+    }
+    var clients: [FourTuple: ClientControl] = [:]
+    var udpClientPorts: Set<UInt16> = []
+
+    /// Scratch for building one IPv4 packet (then framed into the emitter).
+    let scratch: UnsafeMutableRawBufferPointer
+    /// Holds a decapsulated inner packet while it is received.
+    let innerScratch: UnsafeMutableRawBufferPointer
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        portCount = configuration.interfaces.count
+        portMACs = configuration.interfaces.map(\.mac)
+        portMTUs = configuration.interfaces.map(\.mtu)
+        portAddresses = configuration.interfaces.map(\.addresses)
+        interfaceAddresses = Set(configuration.interfaces.flatMap { $0.addresses.map(\.address) })
+        localOnly = Set(configuration.localAddresses)
+        arp = ARPCache(configuration: configuration.arp)
+        nextEphemeral = configuration.firstEphemeralPort
+        var fib: [FIBEntry] = []
+        for (p, iface) in configuration.interfaces.enumerated() {
+            for prefix in iface.addresses where prefix.length < 32 {
+                fib.append(FIBEntry(prefix: prefix.canonical, port: PortID(p), gateway: nil))
+            }
+        }
+        let connected = fib
+        for route in configuration.routes {
+            // Linux refuses a gateway that is not on a connected subnet.
+            guard let on = connected.first(where: { $0.prefix.contains(route.gateway) }) else { continue }
+            fib.append(FIBEntry(prefix: route.destination.canonical, port: on.port, gateway: route.gateway))
+        }
+        // Stable: among equal lengths, connected before static, then file order.
+        self.fib = fib.enumerated().sorted { a, b in
+            a.element.prefix.length != b.element.prefix.length ? a.element.prefix.length > b.element.prefix.length : a.offset < b.offset
+        }.map(\.element)
+        scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 16)
+        innerScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048 + 14, alignment: 16)
+    }
+
+    deinit {
+        scratch.deallocate()
+        innerScratch.deallocate()
+    }
+
+    /// Whether `address` is one of this host's (interface or `lo`).
+    public func isLocal(_ address: IPv4Address) -> Bool {
+        interfaceAddresses.contains(address) || localOnly.contains(address)
+    }
+
+    /// True while the host waits for something: a connection not finished,
+    /// an address being resolved.
+    public var isBusy: Bool { !clients.isEmpty || !arp.pending.isEmpty }
+
+    // MARK: - The element contract
+
+    public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
+        let frame = packet.readOnly
+        guard port.rawValue >= 0 && port.rawValue < portCount else { return drop(.notForUs) }
+        let parsed: ParsedFrame
+        do throws(WireError) {
+            parsed = try parser.parse(frame)
+        } catch {
+            return drop(.malformed(error.description))
+        }
+        guard parsed.destinationMAC == portMACs[port.rawValue] || parsed.destinationMAC.isBroadcast else {
+            return drop(.notForUs)
+        }
+        guard !parsed.hasVLANTag else { return drop(Self.unsupported) }
+        counters.received &+= 1
+        if parsed.etherType == .arp {
+            receiveARP(frame, parsed, port: port, now: now, emit: &emit)
+            return .consumed
+        }
+        guard parsed.etherType == .ipv4 else { return drop(.unknownEtherType) }
+        guard !parsed.destinationMAC.isBroadcast else { return drop(.notForUs) }
+        let ip = UnsafeRawBufferPointer(rebasing: frame[parsed.l3Offset..<(parsed.l3Offset + parsed.ipLength)])
+        receiveIPv4(ip, parsed, port: port, decapsulated: false, now: now, emit: &emit)
+        return .consumed
+    }
+
+    public func tick(now: Instant, emit: inout Emitter) {
+        arp.expire(now: now, retry: { address, pending in
+            sendARPRequest(for: address, on: pending.port, emit: &emit)
+        }, giveUp: { _, frames in
+            for _ in frames { drops.count(.arpUnresolved) }
+        })
+        // SYN retransmissions and connect time-outs.
+        var due: [FourTuple] = []
+        for (key, c) in clients where c.retransmitAt <= now && !connections[c.index].state.connected { due.append(key) }
+        due.sort { ($0.localPort, $0.remote.rawValue, $0.remotePort) < ($1.localPort, $1.remote.rawValue, $1.remotePort) }
+        for key in due {
+            guard var c = clients[key] else { continue }
+            if c.synSent > configuration.synRetries {
+                finish(key, c.index, .timedOut, now: now)
+                continue
+            }
+            c.synSent += 1
+            c.retransmitAt = now.adding(nanoseconds: UInt64(1) << UInt64(c.synSent - 1) * 1_000_000_000)
+            clients[key] = c
+            sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                    sequence: c.sendNext &- 1, acknowledgment: 0, flags: .syn, payload: nil, mss: true,
+                    now: now, emit: &emit)
+        }
+    }
+
+    // MARK: - What the simulator asks of a host
+
+    /// Sends a complete IPv4 packet as a raw IP socket with IP_HDRINCL
+    /// would: routed by destination, framed after ARP. The header is
+    /// taken as given, except that an identification of 0 is filled in and
+    /// the header checksum is computed (as the kernel does). False (and a
+    /// `no-route` drop) if no route; too short or not IPv4: `malformed`.
+    @discardableResult
+    public func sendIPv4(_ packet: UnsafeRawBufferPointer, now: Instant, emit: inout Emitter) -> Bool {
+        guard packet.count >= 20, packet.count <= scratch.count, packet[0] >> 4 == 4,
+              Int(packet[0] & 0x0F) * 4 >= 20, Int(packet[0] & 0x0F) * 4 <= packet.count else {
+            drops.count(.malformed("raw-packet")); return false
+        }
+        scratch.copyMemory(from: packet)
+        let headerLength = Int(packet[0] & 0x0F) * 4
+        if scratch.hostU16(4) == 0 { scratch.putU16(takeIdentification(), 4) }
+        scratch.putU16(0, 10)
+        scratch.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: scratch[0..<headerLength])), 10)
+        return transmit(length: packet.count, now: now, emit: &emit)
+    }
+
+    /// Sends an ICMP echo request (DF set, TTL 64, 56 bytes of payload like `ping`).
+    @discardableResult
+    public func ping(_ destination: IPv4Address, identifier: UInt16, sequence: UInt16, payloadLength: Int = 56,
+                     now: Instant, emit: inout Emitter) -> Bool {
+        guard let source = sourceAddress(for: destination) else { drops.count(.noRoute); return false }
+        let length = 8 + min(payloadLength, 1400)
+        let icmp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
+        icmp.putU8(8, 0); icmp.putU8(0, 1); icmp.putU16(0, 2)
+        icmp.putU16(identifier, 4); icmp.putU16(sequence, 6)
+        for i in 8..<length { icmp.putU8(UInt8(truncatingIfNeeded: i), i) }
+        icmp.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(icmp)), 2)
+        writeIPv4Header(source: source, destination: destination, proto: .icmp, payloadLength: length, dontFragment: true)
+        return transmit(length: 20 + length, now: now, emit: &emit)
+    }
+
+    /// Sends one UDP datagram from a fresh ephemeral port; answers to that
+    /// port land in `udpReplies`. Returns the port (nil: no route).
+    @discardableResult
+    public func sendUDP(to destination: IPv4Address, port: UInt16, payload: [UInt8], now: Instant,
+                        emit: inout Emitter) -> UInt16? {
+        guard let source = sourceAddress(for: destination) else { drops.count(.noRoute); return nil }
+        let localPort = takeEphemeralPort()
+        udpClientPorts.insert(localPort)
+        sendUDPDatagram(from: source, to: destination, sourcePort: localPort, destinationPort: port,
+                        payload: payload.count, now: now, emit: &emit) { payloadBuffer in
+            payload.withUnsafeBytes { payloadBuffer.copyMemory(from: $0) }
+        }
+        return localPort
+    }
+
+    /// Opens a TCP connection; once established, sends `request` (if any)
+    /// and reads until the server closes; with no request, closes at once
+    /// (a connect test). Follow it in `connections[id]`.
+    public func connect(to destination: IPv4Address, port: UInt16, request: [UInt8] = [], now: Instant,
+                        emit: inout Emitter) -> ConnectionID {
+        let id = connections.count
+        guard let source = sourceAddress(for: destination) else {
+            connections.append(ClientConnection(remote: destination, remotePort: port, local: .any, localPort: 0,
+                                                state: .noRoute, wasEstablished: false, received: [],
+                                                openedAt: now, finishedAt: now))
+            drops.count(.noRoute)
+            return id
+        }
+        let localPort = takeEphemeralPort()
+        let key = FourTuple(local: source, localPort: localPort, remote: destination, remotePort: port)
+        let iss = initialSequence(key)
+        connections.append(ClientConnection(remote: destination, remotePort: port, local: source, localPort: localPort,
+                                            state: .connecting, wasEstablished: false, received: [],
+                                            openedAt: now, finishedAt: nil))
+        clients[key] = ClientControl(index: id, sendNext: iss &+ 1, receiveNext: 0, request: request,
+                                     closeAfterConnect: request.isEmpty, synSent: 1,
+                                     retransmitAt: now.adding(nanoseconds: 1_000_000_000), finSent: false,
+                                     peerFinReceived: false)
+        sendTCP(from: source, to: destination, sourcePort: localPort, destinationPort: port, sequence: iss,
+                acknowledgment: 0, flags: .syn, payload: nil, mss: true, now: now, emit: &emit)
+        return id
+    }
+
+    /// An HTTP/1.1 GET request as curl sends it.
+    public static func httpRequest(host: String, path: String) -> [UInt8] {
+        Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: wirelab-sim\r\nAccept: */*\r\n\r\n".utf8)
+    }
+
+    /// The built-in server's answer (byte for byte `BuiltinServer.respond`).
+    public static func httpResponse(name: String) -> [UInt8] {
+        let body = name + "\n"
+        return Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nServer: wirelab\r\nX-Wirelab-Node: \(name)\r\nConnection: close\r\n\r\n\(body)".utf8)
+    }
+
+    // MARK: - ARP
+
+    func receiveARP(_ frame: UnsafeRawBufferPointer, _ parsed: ParsedFrame, port: PortID, now: Instant,
+                    emit: inout Emitter) {
+        let arpBytes = UnsafeRawBufferPointer(rebasing: frame[parsed.l3Offset...])
+        guard arpBytes.count >= 28, arpBytes.hostU16(0) == 1, arpBytes.hostU16(2) == 0x0800,
+              arpBytes[4] == 6, arpBytes[5] == 4 else { drops.count(Self.unsupported); return }
+        let op = arpBytes.hostU16(6)
+        let senderMAC = arpBytes.hostMAC(8)
+        let sender = arpBytes.hostIPv4(14)
+        let target = arpBytes.hostIPv4(24)
+        let onPort = portAddresses[port.rawValue].contains { $0.address == target }
+        let forUs = onPort || (!configuration.arpIgnore && interfaceAddresses.contains(target))
+        let senderOnSubnet = portAddresses[port.rawValue].contains { $0.length < 32 && $0.contains(sender) }
+        if !sender.isUnspecified, senderOnSubnet, forUs || arp.knows(sender) {
+            if let released = arp.learn(sender, mac: senderMAC, port: port, now: now) {
+                for queued in released { sendQueued(queued, to: senderMAC, port: port, emit: &emit) }
+            }
+        }
+        guard op == 1, forUs else { return }
+        let mac = portMACs[port.rawValue]
+        emit.emit(on: port) { out in
+            out.putMAC(senderMAC, 0); out.putMAC(mac, 6); out.putU16(0x0806, 12)
+            out.putU16(1, 14); out.putU16(0x0800, 16); out.putU8(6, 18); out.putU8(4, 19); out.putU16(2, 20)
+            out.putMAC(mac, 22); out.putIPv4(target, 28); out.putMAC(senderMAC, 32); out.putIPv4(sender, 38)
+            return 42
+        }
+        counters.arpRepliesSent &+= 1
+        counters.sent &+= 1
+    }
+
+    func sendARPRequest(for address: IPv4Address, on port: PortID, emit: inout Emitter) {
+        let mac = portMACs[port.rawValue]
+        let addresses = portAddresses[port.rawValue]
+        let source = (addresses.first { $0.contains(address) } ?? addresses.first)?.address ?? .any
+        emit.emit(on: port) { out in
+            out.putMAC(.broadcast, 0); out.putMAC(mac, 6); out.putU16(0x0806, 12)
+            out.putU16(1, 14); out.putU16(0x0800, 16); out.putU8(6, 18); out.putU8(4, 19); out.putU16(1, 20)
+            out.putMAC(mac, 22); out.putIPv4(source, 28); out.putMAC(.zero, 32); out.putIPv4(address, 38)
+            return 42
+        }
+        counters.arpRequestsSent &+= 1
+        counters.sent &+= 1
+    }
+
+    func sendQueued(_ queued: ARPCache.QueuedFrame, to mac: MACAddress, port: PortID, emit: inout Emitter) {
+        emit.emit(on: port) { out in
+            guard queued.bytes.count <= out.count else { return 0 }
+            queued.bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+            out.putMAC(mac, 0)
+            return queued.bytes.count
+        }
+        counters.sent &+= 1
+    }
+
+    // MARK: - Sending
+
+    /// The source address Linux picks for `destination`: the egress
+    /// interface's address on the next hop's subnet, else its first.
+    public func sourceAddress(for destination: IPv4Address) -> IPv4Address? {
+        guard let route = lookup(destination) else { return nil }
+        let hop = route.gateway ?? destination
+        let addresses = portAddresses[route.port.rawValue]
+        return (addresses.first { $0.length < 32 && $0.contains(hop) } ?? addresses.first)?.address
+    }
+
+    func lookup(_ destination: IPv4Address) -> FIBEntry? {
+        for entry in fib where entry.prefix.contains(destination) { return entry }
+        return nil
+    }
+
+    func takeIdentification() -> UInt16 {
+        let id = nextIdentification
+        nextIdentification = nextIdentification == .max ? 1 : nextIdentification + 1
+        return id
+    }
+
+    func takeEphemeralPort() -> UInt16 {
+        let port = nextEphemeral
+        nextEphemeral = nextEphemeral >= 60999 ? configuration.firstEphemeralPort : nextEphemeral + 1
+        return port
+    }
+
+    func initialSequence(_ key: FourTuple) -> UInt32 {
+        connectionCounter &+= 1
+        var h: UInt32 = 2_166_136_261
+        for v in [key.local.rawValue, UInt32(key.localPort), key.remote.rawValue, UInt32(key.remotePort), connectionCounter] {
+            h = (h ^ v) &* 16_777_619
+        }
+        return h
+    }
+
+    /// Writes a 20-byte IPv4 header at the start of `scratch`.
+    func writeIPv4Header(source: IPv4Address, destination: IPv4Address, proto: IPProtocol, payloadLength: Int,
+                         dontFragment: Bool) {
+        let h = scratch
+        h.putU8(0x45, 0); h.putU8(0, 1); h.putU16(UInt16(20 + payloadLength), 2)
+        h.putU16(takeIdentification(), 4); h.putU16(dontFragment ? 0x4000 : 0, 6)
+        h.putU8(64, 8); h.putU8(proto.rawValue, 9); h.putU16(0, 10)
+        h.putIPv4(source, 12); h.putIPv4(destination, 16)
+        h.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: h[0..<20])), 10)
+    }
+
+    /// Routes the packet in `scratch[0..<length]` and frames it (now, or
+    /// once ARP resolves the next hop).
+    @discardableResult
+    func transmit(length: Int, now: Instant, emit: inout Emitter) -> Bool {
+        let destination = scratch.hostIPv4(16)
+        guard let route = lookup(destination) else { drops.count(.noRoute); return false }
+        let port = route.port
+        guard length <= portMTUs[port.rawValue] else { drops.count(.fragmentationNeeded); return false }
+        let hop = route.gateway ?? destination
+        let mac = portMACs[port.rawValue]
+        let packet = UnsafeRawBufferPointer(rebasing: scratch[0..<length])
+        if let entry = arp.lookup(hop, now: now) {
+            emit.emit(on: port) { out in
+                out.putMAC(entry.mac, 0); out.putMAC(mac, 6); out.putU16(0x0800, 12)
+                UnsafeMutableRawBufferPointer(rebasing: out[14..<(14 + length)]).copyMemory(from: packet)
+                return 14 + length
+            }
+            counters.sent &+= 1
+            return true
+        }
+        let result = arp.enqueue(for: hop, port: port, now: now) {
+            var bytes = [UInt8](repeating: 0, count: 14 + length)
+            bytes.withUnsafeMutableBytes { out in
+                out.putMAC(.zero, 0); out.putMAC(mac, 6); out.putU16(0x0800, 12)
+                UnsafeMutableRawBufferPointer(rebasing: out[14...]).copyMemory(from: packet)
+            }
+            return ARPCache.QueuedFrame(bytes: bytes, ingressPort: port, previousHop: mac,
+                                        originalSource: packet.hostIPv4(12), originalDestination: destination)
+        }
+        switch result {
+        case .sendRequest: sendARPRequest(for: hop, on: port, emit: &emit)
+        case .queued: break
+        case .full: drops.count(.arpQueueFull); return false
+        }
+        return true
+    }
+
+    func sendUDPDatagram(from source: IPv4Address, to destination: IPv4Address, sourcePort: UInt16,
+                         destinationPort: UInt16, payload count: Int, now: Instant, emit: inout Emitter,
+                         fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        let length = 8 + min(count, scratch.count - 28)
+        let udp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
+        udp.putU16(sourcePort, 0); udp.putU16(destinationPort, 2); udp.putU16(UInt16(length), 4); udp.putU16(0, 6)
+        fill(UnsafeMutableRawBufferPointer(rebasing: udp[8...]))
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: length)
+        let sum = InternetChecksum.checksum(UnsafeRawBufferPointer(udp), initial: pseudo)
+        udp.putU16(sum == 0 ? 0xFFFF : sum, 6)
+        writeIPv4Header(source: source, destination: destination, proto: .udp, payloadLength: length, dontFragment: true)
+        transmit(length: 20 + length, now: now, emit: &emit)
+    }
+
+    func sendTCP(from source: IPv4Address, to destination: IPv4Address, sourcePort: UInt16, destinationPort: UInt16,
+                 sequence: UInt32, acknowledgment: UInt32, flags: TCPFlags, payload: [UInt8]?, mss: Bool,
+                 now: Instant, emit: inout Emitter) {
+        let optionLength = mss ? 4 : 0
+        let data = payload ?? []
+        let length = 20 + optionLength + data.count
+        guard 20 + length <= scratch.count else { drops.count(.fragmentationNeeded); return }
+        let tcp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
+        tcp.putU16(sourcePort, 0); tcp.putU16(destinationPort, 2)
+        tcp.putU32(sequence, 4); tcp.putU32(acknowledgment, 8)
+        tcp.putU8(UInt8((20 + optionLength) / 4) << 4, 12); tcp.putU8(flags.rawValue, 13)
+        tcp.putU16(flags.contains(.rst) ? 0 : 64240, 14); tcp.putU16(0, 16); tcp.putU16(0, 18)
+        if mss {
+            // MSS = MTU of the egress interface − 40.
+            let mtu = lookup(destination).map { portMTUs[$0.port.rawValue] } ?? 1500
+            tcp.putU8(2, 20); tcp.putU8(4, 21); tcp.putU16(UInt16(mtu - 40), 22)
+        }
+        if !data.isEmpty {
+            data.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: tcp[(20 + optionLength)...]).copyMemory(from: $0) }
+        }
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .tcp, length: length)
+        tcp.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(tcp), initial: pseudo), 16)
+        writeIPv4Header(source: source, destination: destination, proto: .tcp, payloadLength: length, dontFragment: true)
+        transmit(length: 20 + length, now: now, emit: &emit)
+    }
+
+    // MARK: - Receiving IPv4
+
+    func receiveIPv4(_ ip: UnsafeRawBufferPointer, _ parsed: ParsedFrame, port: PortID, decapsulated: Bool,
+                     now: Instant, emit: inout Emitter) {
+        let source = parsed.sourceIPv4, destination = parsed.destinationIPv4
+        guard isLocal(destination) else { drops.count(.notForUs); return }
+        guard !parsed.isFragment else { drops.count(Self.fragment); return }
+        let payload = UnsafeRawBufferPointer(rebasing: ip[parsed.ipHeaderLength...])
+        if configuration.recordsDeliveries {
+            deliveries.append(Delivery(port: port, source: source, destination: destination, proto: parsed.protocol,
+                                       sourcePort: parsed.hasPorts ? parsed.sourcePort : 0,
+                                       destinationPort: parsed.hasPorts ? parsed.destinationPort : 0,
+                                       decapsulated: decapsulated, at: now))
+        }
+        switch parsed.protocol {
+        case .icmp:
+            receiveICMP(payload, ip: ip, source: source, destination: destination, timeToLive: parsed.timeToLive,
+                        now: now, emit: &emit)
+        case .udp:
+            receiveUDP(payload, ip: ip, source: source, destination: destination, now: now, emit: &emit)
+        case .tcp:
+            receiveTCP(payload, source: source, destination: destination, now: now, emit: &emit)
+        case .ipip where configuration.decapsulatesIPIP && !decapsulated:
+            // The inner packet goes through the same parser behind a
+            // stand-in Ethernet header (a copy: the outer bytes stay).
+            guard payload.count + 14 <= innerScratch.count else { drops.count(.malformed("ipip-length")); return }
+            for i in 0..<12 { innerScratch[i] = 0 }
+            innerScratch.putU16(0x0800, 12)
+            UnsafeMutableRawBufferPointer(rebasing: innerScratch[14..<(14 + payload.count)]).copyMemory(from: payload)
+            let innerFrame = UnsafeRawBufferPointer(rebasing: innerScratch[0..<(14 + payload.count)])
+            let inner: ParsedFrame
+            do throws(WireError) {
+                inner = try parser.parse(innerFrame)
+            } catch {
+                drops.count(.malformed(error.description)); return
+            }
+            guard inner.isIPv4 else { drops.count(Self.unsupported); return }
+            counters.ipipDecapsulated &+= 1
+            let innerIP = UnsafeRawBufferPointer(rebasing: innerFrame[14..<(14 + inner.ipLength)])
+            receiveIPv4(innerIP, inner, port: port, decapsulated: true, now: now, emit: &emit)
+        default:
+            // Linux: ICMP protocol unreachable for a protocol nobody handles.
+            sendICMPError(type: 3, code: 2, about: ip, from: destination, to: source, now: now, emit: &emit)
+            counters.protocolUnreachablesSent &+= 1
+            drops.count(Self.unsupported)
+        }
+    }
+
+    func receiveICMP(_ icmp: UnsafeRawBufferPointer, ip: UnsafeRawBufferPointer, source: IPv4Address,
+                     destination: IPv4Address, timeToLive: UInt8, now: Instant, emit: inout Emitter) {
+        guard icmp.count >= 8 else { drops.count(.malformed("truncated")); return }
+        guard InternetChecksum.sum(icmp) == 0xFFFF else { drops.count(Self.badChecksum); return }
+        switch icmp[0] {
+        case 8:
+            let length = icmp.count
+            guard 20 + length <= scratch.count else { drops.count(.fragmentationNeeded); return }
+            let out = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
+            out.copyMemory(from: icmp)
+            out.putU8(0, 0); out.putU16(0, 2)
+            out.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(out)), 2)
+            writeIPv4Header(source: destination, destination: source, proto: .icmp, payloadLength: length, dontFragment: false)
+            if transmit(length: 20 + length, now: now, emit: &emit) { counters.echoRepliesSent &+= 1 }
+        case 0:
+            pingReplies.append(PingReply(from: source, identifier: icmp.hostU16(4), sequence: icmp.hostU16(6),
+                                         timeToLive: timeToLive, at: now))
+        case 3, 11:
+            // The quote: IP header + at least 8 bytes.
+            let quote = UnsafeRawBufferPointer(rebasing: icmp[8...])
+            guard quote.count >= 28, quote[0] >> 4 == 4 else { drops.count(.malformed("icmp-quote")); return }
+            let ihl = Int(quote[0] & 0x0F) * 4
+            guard quote.count >= ihl + 8 else { drops.count(.malformed("icmp-quote")); return }
+            let proto = IPProtocol(quote[9])
+            let quotedSource = quote.hostIPv4(12), quotedDestination = quote.hostIPv4(16)
+            let sp = proto == .tcp || proto == .udp ? quote.hostU16(ihl) : 0
+            let dp = proto == .tcp || proto == .udp ? quote.hostU16(ihl + 2) : 0
+            icmpErrors.append(ICMPError(from: source, type: icmp[0], code: icmp[1], quotedProtocol: proto,
+                                        quotedDestination: quotedDestination, quotedSourcePort: sp,
+                                        quotedDestinationPort: dp, at: now))
+            if icmp[0] == 3, proto == .tcp {
+                let key = FourTuple(local: quotedSource, localPort: sp, remote: quotedDestination, remotePort: dp)
+                if let c = clients[key], !connections[c.index].state.connected {
+                    finish(key, c.index, .unreachable, now: now)
+                }
+            }
+        default:
+            break
+        }
+    }
+
+    func receiveUDP(_ udp: UnsafeRawBufferPointer, ip: UnsafeRawBufferPointer, source: IPv4Address,
+                    destination: IPv4Address, now: Instant, emit: inout Emitter) {
+        guard udp.count >= 8 else { drops.count(.malformed("truncated")); return }
+        let length = Int(udp.hostU16(4))
+        guard length >= 8, length <= udp.count else { drops.count(.malformed("udp-length")); return }
+        let datagram = UnsafeRawBufferPointer(rebasing: udp[0..<length])
+        if udp.hostU16(6) != 0 {
+            let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: length)
+            guard InternetChecksum.sum(datagram, initial: pseudo) == 0xFFFF else { drops.count(Self.badChecksum); return }
+        }
+        let sourcePort = udp.hostU16(0), destinationPort = udp.hostU16(2)
+        let payload = UnsafeRawBufferPointer(rebasing: datagram[8...])
+        if let echo = configuration.udpEchoPort, destinationPort == echo {
+            sendUDPDatagram(from: destination, to: source, sourcePort: echo, destinationPort: sourcePort,
+                            payload: payload.count, now: now, emit: &emit) { $0.copyMemory(from: payload) }
+            counters.udpEchoed &+= 1
+        } else if udpClientPorts.contains(destinationPort) {
+            udpReplies.append(UDPReply(from: source, sourcePort: sourcePort, localPort: destinationPort,
+                                       payload: Array(payload), at: now))
+        } else {
+            sendICMPError(type: 3, code: 3, about: ip, from: destination, to: source, now: now, emit: &emit)
+            counters.portUnreachablesSent &+= 1
+            drops.count(Self.noSocket)
+        }
+    }
+
+    /// An ICMP error quoting the IP header and the first 8 bytes after it
+    /// (Linux quotes more, up to 576 bytes in all; this quotes up to that too).
+    func sendICMPError(type: UInt8, code: UInt8, about ip: UnsafeRawBufferPointer, from source: IPv4Address,
+                       to destination: IPv4Address, now: Instant, emit: inout Emitter) {
+        let quoteLength = min(ip.count, 576 - 28)
+        let length = 8 + quoteLength
+        let icmp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
+        icmp.putU8(type, 0); icmp.putU8(code, 1); icmp.putU16(0, 2); icmp.putU32(0, 4)
+        UnsafeMutableRawBufferPointer(rebasing: icmp[8...]).copyMemory(from: UnsafeRawBufferPointer(rebasing: ip[0..<quoteLength]))
+        icmp.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(icmp)), 2)
+        writeIPv4Header(source: source, destination: destination, proto: .icmp, payloadLength: length, dontFragment: false)
+        transmit(length: 20 + length, now: now, emit: &emit)
+    }
+
+    // MARK: - TCP
+
+    func receiveTCP(_ tcp: UnsafeRawBufferPointer, source: IPv4Address, destination: IPv4Address, now: Instant,
+                    emit: inout Emitter) {
+        guard tcp.count >= 20 else { drops.count(.malformed("truncated")); return }
+        let dataOffset = Int(tcp[12] >> 4) * 4
+        guard dataOffset >= 20, dataOffset <= tcp.count else { drops.count(.malformed("tcp-header-length")); return }
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .tcp, length: tcp.count)
+        guard InternetChecksum.sum(tcp, initial: pseudo) == 0xFFFF else { drops.count(Self.badChecksum); return }
+        let sourcePort = tcp.hostU16(0), destinationPort = tcp.hostU16(2)
+        let seq = tcp.hostU32(4), ack = tcp.hostU32(8)
+        let flags = TCPFlags(rawValue: tcp[13])
+        let data = UnsafeRawBufferPointer(rebasing: tcp[dataOffset...])
+        let key = FourTuple(local: destination, localPort: destinationPort, remote: source, remotePort: sourcePort)
+
+        if clients[key] != nil {
+            clientSegment(key, seq: seq, ack: ack, flags: flags, data: data, now: now, emit: &emit)
+            return
+        }
+        if servers[key] != nil || (flags == .syn && configuration.httpPort == destinationPort) {
+            serverSegment(key, seq: seq, ack: ack, flags: flags, data: data, now: now, emit: &emit)
+            return
+        }
+        // No socket: RFC 9293 reset generation (as Linux' tcp_v4_send_reset).
+        guard !flags.contains(.rst) else { drops.count(Self.noListener); return }
+        if flags.contains(.ack) {
+            sendTCP(from: destination, to: source, sourcePort: destinationPort, destinationPort: sourcePort,
+                    sequence: ack, acknowledgment: 0, flags: .rst, payload: nil, mss: false, now: now, emit: &emit)
+        } else {
+            let length = UInt32(data.count) &+ (flags.contains(.syn) ? 1 : 0) &+ (flags.contains(.fin) ? 1 : 0)
+            sendTCP(from: destination, to: source, sourcePort: destinationPort, destinationPort: sourcePort,
+                    sequence: 0, acknowledgment: seq &+ length, flags: [.rst, .ack], payload: nil, mss: false,
+                    now: now, emit: &emit)
+        }
+        counters.resetsSent &+= 1
+        drops.count(Self.noListener)
+    }
+
+    func serverSegment(_ key: FourTuple, seq: UInt32, ack: UInt32, flags: TCPFlags, data: UnsafeRawBufferPointer,
+                       now: Instant, emit: inout Emitter) {
+        func send(_ c: ServerConnection, _ flags: TCPFlags, _ payload: [UInt8]? = nil, mss: Bool = false,
+                  sequence: UInt32? = nil) {
+            sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                    sequence: sequence ?? c.sendNext, acknowledgment: c.receiveNext, flags: flags, payload: payload,
+                    mss: mss, now: now, emit: &emit)
+        }
+        if flags.contains(.rst) { servers[key] = nil; return }
+        if flags.contains(.syn) && !flags.contains(.ack) {
+            if let c = servers[key] {
+                if c.state == .synReceived {
+                    send(c, [.syn, .ack], mss: true, sequence: c.sendNext &- 1)   // retransmitted SYN: same SYN-ACK
+                } else {
+                    send(c, .ack)   // a SYN on an open connection: challenge ACK (RFC 5961 §4)
+                }
+                return
+            }
+            let iss = initialSequence(key)
+            let c = ServerConnection(state: .synReceived, sendNext: iss &+ 1, receiveNext: seq &+ 1, request: [],
+                                     finReceived: false)
+            servers[key] = c
+            send(c, [.syn, .ack], mss: true, sequence: iss)
+            return
+        }
+        guard var c = servers[key] else { return }
+        if c.state == .synReceived {
+            guard flags.contains(.ack), ack == c.sendNext else { return }
+            c.state = .established
+        }
+        var acknowledge = false
+        if !data.isEmpty, seq == c.receiveNext, !c.finReceived {
+            c.receiveNext &+= UInt32(data.count)
+            if c.state == .established {
+                c.request.append(contentsOf: data)
+                acknowledge = true
+            }
+        }
+        if flags.contains(.fin), seq &+ UInt32(data.count) == c.receiveNext, !c.finReceived {
+            c.finReceived = true
+            c.receiveNext &+= 1
+            acknowledge = true
+        }
+        if c.state == .established, Self.headerEnd(c.request) != nil {
+            let response = Self.httpResponse(name: configuration.name)
+            send(c, [.psh, .ack], response)
+            c.sendNext &+= UInt32(response.count)
+            send(c, [.fin, .ack])
+            c.sendNext &+= 1
+            c.state = .finSent
+            counters.httpRequestsServed &+= 1
+            acknowledge = false
+        } else if c.state == .established, c.finReceived {
+            // The client closed without a full request: close too.
+            send(c, [.fin, .ack])
+            c.sendNext &+= 1
+            c.state = .finSent
+            acknowledge = false
+        }
+        if acknowledge { send(c, .ack) }
+        if c.state == .finSent, c.finReceived, ack == c.sendNext {
+            servers[key] = nil
+            return
+        }
+        servers[key] = c
+    }
+
+    func clientSegment(_ key: FourTuple, seq: UInt32, ack: UInt32, flags: TCPFlags, data: UnsafeRawBufferPointer,
+                       now: Instant, emit: inout Emitter) {
+        guard var c = clients[key] else { return }
+        func send(_ flags: TCPFlags, _ payload: [UInt8]? = nil) {
+            sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                    sequence: c.sendNext, acknowledgment: c.receiveNext, flags: flags, payload: payload, mss: false,
+                    now: now, emit: &emit)
+        }
+        let state = connections[c.index].state
+        if flags.contains(.rst) {
+            if state == .connecting {
+                guard flags.contains(.ack), ack == c.sendNext else { return }
+                finish(key, c.index, .refused, now: now)
+            } else {
+                finish(key, c.index, .reset, now: now)
+            }
+            return
+        }
+        if state == .connecting {
+            guard flags.contains(.syn), flags.contains(.ack), ack == c.sendNext else {
+                // A bad ACK in SYN-SENT gets a reset (RFC 9293 §3.10.7.3).
+                if flags.contains(.ack), ack != c.sendNext {
+                    sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                            sequence: ack, acknowledgment: 0, flags: .rst, payload: nil, mss: false, now: now, emit: &emit)
+                    counters.resetsSent &+= 1
+                }
+                return
+            }
+            c.receiveNext = seq &+ 1
+            connections[c.index].state = .established
+            connections[c.index].wasEstablished = true
+            send(.ack)
+            if c.closeAfterConnect {
+                send([.fin, .ack])
+                c.sendNext &+= 1
+                c.finSent = true
+                connections[c.index].state = .closing
+            } else if !c.request.isEmpty {
+                send([.psh, .ack], c.request)
+                c.sendNext &+= UInt32(c.request.count)
+            }
+            clients[key] = c
+            return
+        }
+        if flags.contains(.syn) {
+            send(.ack)   // a retransmitted SYN-ACK: our ACK was lost
+            return
+        }
+        var acknowledge = false
+        if !data.isEmpty, seq == c.receiveNext {
+            connections[c.index].received.append(contentsOf: data)
+            c.receiveNext &+= UInt32(data.count)
+            acknowledge = true
+        }
+        var peerClosed = false
+        if flags.contains(.fin), !c.peerFinReceived, seq &+ UInt32(data.count) == c.receiveNext {
+            c.receiveNext &+= 1
+            c.peerFinReceived = true
+            peerClosed = true
+        }
+        if peerClosed {
+            if c.finSent {
+                send(.ack)
+                clients[key] = c
+                finish(key, c.index, .closed, now: now)
+                return
+            }
+            // curl closes once the server has: FIN+ACK acknowledges theirs.
+            send([.fin, .ack])
+            c.sendNext &+= 1
+            c.finSent = true
+            connections[c.index].state = .closing
+            clients[key] = c
+            return
+        }
+        if acknowledge { send(.ack) }
+        if c.finSent, c.peerFinReceived, flags.contains(.ack), ack == c.sendNext {
+            clients[key] = c
+            finish(key, c.index, .closed, now: now)
+            return
+        }
+        clients[key] = c
+    }
+
+    func finish(_ key: FourTuple, _ index: Int, _ state: ConnectionState, now: Instant) {
+        connections[index].state = state
+        connections[index].finishedAt = now
+        clients[key] = nil
+    }
+
+    // MARK: - Helpers
+
+    func drop(_ reason: DropReason) -> Verdict {
+        drops.count(reason)
+        return .drop(reason)
+    }
+
+    static func headerEnd(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+            return i + 4
+        }
+        return nil
+    }
+}
+
+// Big-endian loads and stores for building frames (file-local names so they
+// cannot clash with the other elements' helpers).
+extension UnsafeRawBufferPointer {
+    @inline(__always) fileprivate func hostU16(_ o: Int) -> UInt16 { UInt16(self[o]) << 8 | UInt16(self[o + 1]) }
+    @inline(__always) fileprivate func hostU32(_ o: Int) -> UInt32 { UInt32(hostU16(o)) << 16 | UInt32(hostU16(o + 2)) }
+    @inline(__always) fileprivate func hostIPv4(_ o: Int) -> IPv4Address { IPv4Address(rawValue: hostU32(o)) }
+    @inline(__always) fileprivate func hostMAC(_ o: Int) -> MACAddress {
+        MACAddress(self[o], self[o + 1], self[o + 2], self[o + 3], self[o + 4], self[o + 5])
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    @inline(__always) fileprivate func hostU16(_ o: Int) -> UInt16 { UInt16(self[o]) << 8 | UInt16(self[o + 1]) }
+    @inline(__always) fileprivate func hostIPv4(_ o: Int) -> IPv4Address {
+        IPv4Address(rawValue: UInt32(hostU16(o)) << 16 | UInt32(hostU16(o + 2)))
+    }
+    @inline(__always) fileprivate func putU8(_ v: UInt8, _ o: Int) { self[o] = v }
+    @inline(__always) fileprivate func putU16(_ v: UInt16, _ o: Int) {
+        self[o] = UInt8(v >> 8); self[o + 1] = UInt8(truncatingIfNeeded: v)
+    }
+    @inline(__always) fileprivate func putU32(_ v: UInt32, _ o: Int) {
+        putU16(UInt16(v >> 16), o); putU16(UInt16(truncatingIfNeeded: v), o + 2)
+    }
+    @inline(__always) fileprivate func putIPv4(_ a: IPv4Address, _ o: Int) { putU32(a.rawValue, o) }
+    @inline(__always) fileprivate func putMAC(_ m: MACAddress, _ o: Int) { for i in 0..<6 { self[o + i] = m[i] } }
+}

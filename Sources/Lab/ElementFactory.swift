@@ -1,0 +1,141 @@
+import Datapath
+import Topology
+import Wire
+
+// Topology → element configuration: the one mapping, pure (no I/O), used by
+// the live daemon (`NodeRuntime`) and the simulator (`Simulator`), so the
+// two run the same elements configured the same way.
+
+/// The element of a userspace node, by concrete type, so a run loop's call
+/// is static (live: `LabDaemon`; sim: `Simulator`).
+public enum NodeForwarder {
+    case learningSwitch(LearningSwitch)
+    case router(Router)
+    case director(Director)
+
+    public var element: any Element {
+        switch self {
+        case .learningSwitch(let e): return e
+        case .router(let e): return e
+        case .director(let e): return e
+        }
+    }
+
+    @inline(__always)
+    public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
+        switch self {
+        case .learningSwitch(let e): return e.process(&packet, from: port, now: now, emit: &emit)
+        case .router(let e): return e.process(&packet, from: port, now: now, emit: &emit)
+        case .director(let e): return e.process(&packet, from: port, now: now, emit: &emit)
+        }
+    }
+
+    /// Element counters for `status`, by name.
+    public var counters: [String: UInt64] {
+        switch self {
+        case .learningSwitch(let sw):
+            return ["learned": sw.counters.learned, "flooded": sw.counters.flooded, "forwarded": sw.counters.forwarded,
+                    "moved": sw.counters.moved, "aged": sw.counters.aged, "table-full": sw.counters.tableFull,
+                    "mac-entries": UInt64(sw.table.count)]
+        case .router(let r):
+            let c = r.counters
+            return ["forwarded": c.forwarded, "echo-replies": c.echoReplies, "arp-requests-sent": c.arpRequestsSent,
+                    "arp-replies-sent": c.arpRepliesSent, "arp-queued": c.arpQueued, "arp-released": c.arpReleased,
+                    "icmp-sent": c.icmpSent, "icmp-rate-limited": c.icmpRateLimited, "nat-in": c.natIn,
+                    "nat-out": c.natOut, "fragments-sent": c.fragmentsSent]
+        case .director(let d):
+            let c = d.counters
+            return ["received": c.received, "forwarded-dr": c.forwardedDR, "forwarded-tun": c.forwardedTUN,
+                    "forwarded-nat": c.forwardedNAT, "forwarded-fullnat": c.forwardedFullNAT,
+                    "replies-nat": c.repliesNAT, "replies-fullnat": c.repliesFullNAT,
+                    "arp-replies-sent": c.arpRepliesSent, "arp-requests-sent": c.arpRequestsSent,
+                    "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent]
+        }
+    }
+}
+
+/// Builds each node's element from its topology description.
+public enum ElementFactory {
+    /// Builds the element for a node from its topology description.
+    public static func makeForwarder(for node: Node) throws -> NodeForwarder {
+        switch node.kind {
+        case .switch:
+            return .learningSwitch(LearningSwitch(ports: node.interfaces.count))
+        case .router:
+            do {
+                return .router(try Router(configuration: routerConfiguration(node)))
+            } catch {
+                throw LabError("node \(node.name): \(error)")
+            }
+        case .director:
+            do {
+                return .director(try Director(configuration: directorConfiguration(node)))
+            } catch {
+                throw LabError("node \(node.name): \(error)")
+            }
+        case .host:
+            throw LabError("node \(node.name) is a host: its kernel forwards, not the data plane")
+        }
+    }
+
+    /// The router element's configuration, field for field from the file.
+    public static func routerConfiguration(_ node: Node) -> Router.Configuration {
+        var fields: ECMPHashFields = []
+        for field in node.ecmp.fields {
+            switch field {
+            case .srcIP: fields.insert(.sourceAddress)
+            case .dstIP: fields.insert(.destinationAddress)
+            case .proto: fields.insert(.protocolNumber)
+            case .srcPort: fields.insert(.sourcePort)
+            case .dstPort: fields.insert(.destinationPort)
+            }
+        }
+        return Router.Configuration(
+            interfaces: node.interfaces.map { .init(name: $0.name, mac: $0.mac, addresses: $0.addresses, mtu: $0.mtu) },
+            routes: node.routes.map { .init(destination: $0.destination, gateways: $0.nextHops) },
+            ecmpFields: fields, ecmpSeed: node.ecmp.seed,
+            nat: node.nat.map { .init(public: $0.publicAddress, private: $0.privateAddress) })
+    }
+
+    /// The director element's configuration: interfaces, routes (an ECMP
+    /// route uses its first next hop: the director does not hash), services.
+    public static func directorConfiguration(_ node: Node) -> Director.Configuration {
+        let services = node.services.map { service -> Director.Service in
+            var persistence: Persistence?
+            if let p = service.persistence {
+                let mask = service.persistenceMask.map { UInt32($0.rawValue).nonzeroBitCount } ?? 32
+                persistence = Persistence(timeout: p.seconds, netmaskLength: mask)
+            }
+            let virtual = VirtualService(
+                address: service.vip, port: UInt16(service.port), proto: service.proto == .udp ? .udp : .tcp,
+                scheduler: SchedulerKind(rawValue: service.scheduler.rawValue) ?? .wlc,
+                mode: Datapath.ForwardingMode(rawValue: service.mode.rawValue) ?? .dr,
+                persistence: persistence, localAddresses: service.localAddresses)
+            return Director.Service(virtual, reals: service.reals.map {
+                RealServer(address: $0.ip, port: UInt16($0.port), weight: $0.weight)
+            })
+        }
+        return Director.Configuration(
+            interfaces: node.interfaces.map { .init(name: $0.name, mac: $0.mac, addresses: $0.addresses, mtu: $0.mtu) },
+            routes: node.routes.compactMap { r in r.nextHops.first.map { Director.Route(r.destination, via: $0) } },
+            services: services)
+    }
+
+    /// The host model standing in for a host's kernel in the simulator:
+    /// its interfaces, its routes as the lab installs them, and what being a
+    /// real server adds (`RealServerRole`: VIPs on `lo`, `arp_ignore`,
+    /// IPIP decapsulation, the default route of a NAT real server). An ECMP
+    /// route uses its first next hop.
+    public static func hostConfiguration(_ node: Node, role: RealServerRole?) -> HostModel.Configuration {
+        let role = role ?? RealServerRole()
+        return HostModel.Configuration(
+            name: node.name,
+            interfaces: node.interfaces.map { .init(name: $0.name, mac: $0.mac, addresses: $0.addresses, mtu: $0.mtu) },
+            routes: role.routes(of: node).compactMap { r in r.via.first.map { HostModel.Route(r.destination, via: $0) } },
+            localAddresses: role.vips,
+            arpIgnore: !role.vips.isEmpty,
+            decapsulatesIPIP: role.decapsulatesIPIP,
+            httpPort: node.serve?.http.map { UInt16(clamping: $0) },
+            udpEchoPort: node.serve?.udpEcho.map { UInt16(clamping: $0) })
+    }
+}

@@ -1,0 +1,490 @@
+import Datapath
+import Topology
+import Wire
+
+/// The in-process simulator (`wirelab sim`, `walk --sim`, unit tests): the
+/// same elements as the live lab — built by `ElementFactory` from the same
+/// topology — plus a `HostModel` for every host, joined by virtual links,
+/// driven by a virtual clock. No root, no sockets, no threads.
+///
+/// - A frame sent on a port arrives at the link's other end `linkDelay`
+///   nanoseconds later; a frame longer than the link MTU (+ 14 bytes of
+///   Ethernet) is dropped at the sender (`link-mtu`), a port without a link
+///   drops what it sends (`no-link`).
+/// - Events (frame arrivals) run in (time, sequence) order; element timers
+///   (`tick`: ARP retries and expiry, switch aging, director expiry, host
+///   SYN retransmissions) run every `tickInterval` of virtual time, in node
+///   order. Same topology + same calls → the same frames at the same
+///   virtual times, so the pcapng is byte-identical run to run.
+/// - Every frame is recorded where it is received, per link, as the live
+///   `CaptureRecorder` does: interface `"<a.node>:<a.if> ↔ <b.node>:<b.if>"`
+///   in `topology.links` order, comment `"rx <node>:<iface>"`, timestamps
+///   `epoch` + virtual time.
+/// - Health checks (`health:`) are NOT simulated: every real server stays
+///   in rotation with its configured weight.
+///
+/// The three things the verification side uses: `sendIPv4(_:from:)` (a
+/// probe sent as a host's raw IP socket would), `captures()` / `pcapng()`
+/// (observations), and `drops(of:)`, `host(_:)` (drop counters by reason,
+/// what each host model received: ping replies, connections, HTTP bodies).
+public final class Simulator {
+    /// 2026-01-01T00:00:00Z in nanoseconds since the Unix epoch: virtual time 0.
+    public static let epoch: UInt64 = 1_767_225_600 * 1_000_000_000
+
+    public struct Options: Sendable {
+        /// Nanoseconds a frame spends on a link.
+        public var linkDelay: UInt64
+        /// Nanoseconds between element timer rounds.
+        public var tickInterval: UInt64
+        /// Record every received frame (off for benchmarks).
+        public var captures: Bool
+        /// Host models record every packet delivered to them.
+        public var recordsDeliveries: Bool
+        public init(linkDelay: UInt64 = 10_000, tickInterval: UInt64 = 1_000_000_000, captures: Bool = true,
+                    recordsDeliveries: Bool = true) {
+            self.linkDelay = linkDelay
+            self.tickInterval = tickInterval
+            self.captures = captures
+            self.recordsDeliveries = recordsDeliveries
+        }
+    }
+
+    public enum SimError: Error, CustomStringConvertible, Equatable {
+        case unknownNode(String)
+        case notAHost(String)
+        case element(String)
+        public var description: String {
+            switch self {
+            case let .unknownNode(n): return "no node '\(n)' in the topology"
+            case let .notAHost(n): return "node '\(n)' is not a host: only hosts send probes"
+            case let .element(m): return m
+            }
+        }
+    }
+
+    /// What runs a node.
+    public enum NodeElement {
+        case forwarder(NodeForwarder)
+        case host(HostModel)
+
+        public var element: any Element {
+            switch self {
+            case let .forwarder(f): return f.element
+            case let .host(h): return h
+            }
+        }
+    }
+
+    /// One port's link: the peer's node and port, and the link's index.
+    struct PortEnd {
+        var link: Int32 = -1
+        var peerNode: Int32 = -1
+        var peerPort: Int32 = -1
+        /// "rx <node>:<iface>" for frames received here.
+        var comment: String = ""
+    }
+
+    final class SimNode {
+        let name: String
+        let kind: NodeKind
+        let element: NodeElement
+        var ports: [PortEnd]
+        let interfaceNames: [String]
+        var emitter = Emitter(slots: 256)
+        /// Drops the simulator decided (link MTU, no link) by reason.
+        var linkDrops = DropCounters()
+        init(name: String, kind: NodeKind, element: NodeElement, ports: [PortEnd], interfaceNames: [String]) {
+            self.name = name
+            self.kind = kind
+            self.element = element
+            self.ports = ports
+            self.interfaceNames = interfaceNames
+        }
+        deinit { emitter.deallocate() }
+    }
+
+    struct SimLink {
+        var name: String
+        var mtu: Int
+        var records: [PcapRecord] = []
+    }
+
+    struct Event {
+        var time: UInt64
+        var sequence: UInt64
+        var node: Int32
+        var port: Int32
+        var buffer: Int32
+        var offset: Int32
+        var length: Int32
+    }
+
+    public static let linkMTUDrop = DropReason("link-mtu")
+    public static let noLinkDrop = DropReason("no-link")
+
+    public let topology: ResolvedTopology
+    public let options: Options
+    /// Virtual time now, nanoseconds from `epoch`.
+    public private(set) var now: UInt64 = 0
+    /// Frames delivered to an element so far (the benchmark's unit).
+    public private(set) var framesProcessed: UInt64 = 0
+    /// Element timer rounds run so far.
+    public private(set) var ticks: UInt64 = 0
+
+    let nodes: [SimNode]
+    let nodeIndex: [String: Int]
+    var links: [SimLink]
+    var heap: [Event] = []
+    var sequence: UInt64 = 0
+    var nextTick: UInt64
+    // Frame buffers: one allocation each, reused through a free list.
+    static let headroom = 256
+    let bufferSize: Int
+    var buffers: [UnsafeMutableRawPointer] = []
+    var freeBuffers: [Int32] = []
+
+    public init(topology: ResolvedTopology, options: Options = Options()) throws {
+        self.topology = topology
+        self.options = options
+        nextTick = options.tickInterval
+        let roles = RealServerRole.roles(in: topology)
+        var nodes: [SimNode] = []
+        var index: [String: Int] = [:]
+        for node in topology.nodes {
+            let element: NodeElement
+            if node.kind == .host {
+                var configuration = ElementFactory.hostConfiguration(node, role: roles[node.name])
+                configuration.recordsDeliveries = options.recordsDeliveries
+                element = .host(HostModel(configuration: configuration))
+            } else {
+                do {
+                    element = .forwarder(try ElementFactory.makeForwarder(for: node))
+                } catch {
+                    throw SimError.element("\(error)")
+                }
+            }
+            index[node.name] = nodes.count
+            nodes.append(SimNode(name: node.name, kind: node.kind, element: element,
+                                 ports: node.interfaces.map { PortEnd(comment: "rx \(node.name):\($0.name)") },
+                                 interfaceNames: node.interfaces.map(\.name)))
+        }
+        var links: [SimLink] = []
+        var maxMTU = 1500
+        for (l, link) in topology.links.enumerated() {
+            links.append(SimLink(name: "\(link.a.node):\(link.a.interface) ↔ \(link.b.node):\(link.b.interface)", mtu: link.mtu))
+            maxMTU = max(maxMTU, link.mtu)
+            guard let na = index[link.a.node], let nb = index[link.b.node],
+                  let pa = nodes[na].interfaceNames.firstIndex(of: link.a.interface),
+                  let pb = nodes[nb].interfaceNames.firstIndex(of: link.b.interface) else { continue }
+            nodes[na].ports[pa].link = Int32(l)
+            nodes[na].ports[pa].peerNode = Int32(nb)
+            nodes[na].ports[pa].peerPort = Int32(pb)
+            nodes[nb].ports[pb].link = Int32(l)
+            nodes[nb].ports[pb].peerNode = Int32(na)
+            nodes[nb].ports[pb].peerPort = Int32(pa)
+        }
+        self.nodes = nodes
+        self.nodeIndex = index
+        self.links = links
+        bufferSize = Self.headroom + max(maxMTU + 18, Emitter.slotSize) + 64
+        heap.reserveCapacity(1024)
+    }
+
+    deinit {
+        for b in buffers { b.deallocate() }
+    }
+
+    // MARK: - Access
+
+    /// The host model of `name` (nil if no such host).
+    public func host(_ name: String) -> HostModel? {
+        guard let i = nodeIndex[name], case let .host(h) = nodes[i].element else { return nil }
+        return h
+    }
+
+    /// The element of node `name`.
+    public func element(_ name: String) -> NodeElement? {
+        nodeIndex[name].map { nodes[$0].element }
+    }
+
+    /// Drops of node `name` by reason name: the element's own (the names
+    /// `wirelab status` shows live) and the simulator's (`link-mtu`, `no-link`).
+    public func drops(of name: String) -> [String: UInt64] {
+        guard let i = nodeIndex[name] else { return [:] }
+        var out: [String: UInt64] = [:]
+        for (reason, count) in nodes[i].element.element.drops.counts { out[reason.rawValue, default: 0] += count }
+        for (reason, count) in nodes[i].linkDrops.counts { out[reason.rawValue, default: 0] += count }
+        return out
+    }
+
+    /// Every node's drops, in node order (nodes without drops left out).
+    public func allDrops() -> [(node: String, drops: [String: UInt64])] {
+        nodes.compactMap { n in
+            let d = drops(of: n.name)
+            return d.isEmpty ? nil : (n.name, d)
+        }
+    }
+
+    /// The virtual time as an element sees it.
+    public var instant: Instant { Instant(nanoseconds: now) }
+
+    // MARK: - Observations
+
+    /// Every link's capture, in `topology.links` order.
+    public func captures() -> [PcapNGLink] {
+        links.map { PcapNGLink(name: $0.name, records: $0.records) }
+    }
+
+    /// All links merged into one pcapng (deterministic).
+    public func pcapng(comment: String? = nil) -> [UInt8] {
+        PcapNGWriter.merge(captures(), comment: comment ?? "wirelab sim \(topology.name): every link, recorded where it is received")
+    }
+
+    /// Forgets what was recorded so far.
+    public func clearCaptures() {
+        for i in links.indices { links[i].records.removeAll() }
+    }
+
+    // MARK: - Traffic from hosts
+
+    func hostNode(_ name: String) throws(SimError) -> (SimNode, HostModel) {
+        guard let i = nodeIndex[name] else { throw .unknownNode(name) }
+        guard case let .host(h) = nodes[i].element else { throw .notAHost(name) }
+        return (nodes[i], h)
+    }
+
+    /// Sends a complete IPv4 packet from host `node` as its kernel would
+    /// from a raw IP socket: routed by its routes, next hop resolved by ARP,
+    /// framed with its MAC. False if the host has no route (counted as a
+    /// `no-route` drop on the host).
+    @discardableResult
+    public func sendIPv4(_ packet: [UInt8], from node: String) throws(SimError) -> Bool {
+        let (n, h) = try hostNode(node)
+        let ok = packet.withUnsafeBytes { h.sendIPv4($0, now: instant, emit: &n.emitter) }
+        drain(n)
+        return ok
+    }
+
+    /// An ICMP echo request from `node`.
+    @discardableResult
+    public func ping(from node: String, to destination: IPv4Address, identifier: UInt16, sequence: UInt16) throws(SimError) -> Bool {
+        let (n, h) = try hostNode(node)
+        let ok = h.ping(destination, identifier: identifier, sequence: sequence, now: instant, emit: &n.emitter)
+        drain(n)
+        return ok
+    }
+
+    /// A TCP connection from `node`; `request` is sent once it is up (an
+    /// empty request: connect and close). Follow it in `host(node)!.connections[id]`.
+    public func connect(from node: String, to destination: IPv4Address, port: UInt16,
+                        request: [UInt8] = []) throws(SimError) -> HostModel.ConnectionID {
+        let (n, h) = try hostNode(node)
+        let id = h.connect(to: destination, port: port, request: request, now: instant, emit: &n.emitter)
+        drain(n)
+        return id
+    }
+
+    /// A UDP datagram from `node` (from a fresh ephemeral port, returned).
+    @discardableResult
+    public func sendUDP(from node: String, to destination: IPv4Address, port: UInt16,
+                        payload: [UInt8]) throws(SimError) -> UInt16? {
+        let (n, h) = try hostNode(node)
+        let local = h.sendUDP(to: destination, port: port, payload: payload, now: instant, emit: &n.emitter)
+        drain(n)
+        return local
+    }
+
+    // MARK: - Running
+
+    /// Whether anything is still to happen: frames in flight, or an element
+    /// that waits for a timer (ARP being resolved, a connection open).
+    public var isQuiet: Bool {
+        guard heap.isEmpty else { return false }
+        for n in nodes {
+            switch n.element {
+            case let .host(h): if h.isBusy { return false }
+            case let .forwarder(.router(r)): if !r.arp.pending.isEmpty { return false }
+            case let .forwarder(.director(d)): if d.isResolving { return false }
+            case .forwarder(.learningSwitch): break
+            }
+        }
+        return true
+    }
+
+    /// Runs until nothing is left to do, `stop` says so (checked after every
+    /// event), or `limit` nanoseconds of virtual time have passed. Returns
+    /// true if it stopped because it was quiet or `stop` said so.
+    @discardableResult
+    public func run(limit: UInt64 = 60_000_000_000, until stop: (() -> Bool)? = nil) -> Bool {
+        let deadline = now &+ limit
+        while true {
+            if let stop, stop() { return true }
+            if let first = heap.first, first.time < nextTick {
+                guard first.time <= deadline else { now = deadline; return false }
+                let event = popEvent()
+                now = event.time
+                deliver(event)
+                continue
+            }
+            if isQuiet { return true }
+            guard nextTick <= deadline else { now = deadline; return false }
+            now = nextTick
+            tickAll()
+            nextTick &+= options.tickInterval
+        }
+    }
+
+    /// Runs the frames in flight only (no timers): the benchmark's loop.
+    public func runFramesOnly() {
+        while !heap.isEmpty {
+            let event = popEvent()
+            now = event.time
+            deliver(event)
+        }
+    }
+
+    /// Advances virtual time by `nanoseconds`, running what happens meanwhile.
+    public func advance(by nanoseconds: UInt64) {
+        let deadline = now &+ nanoseconds
+        while true {
+            let nextEvent = heap.first?.time ?? UInt64.max
+            if nextEvent < nextTick, nextEvent <= deadline {
+                let event = popEvent()
+                now = event.time
+                deliver(event)
+            } else if nextTick <= deadline {
+                now = nextTick
+                tickAll()
+                nextTick &+= options.tickInterval
+            } else {
+                now = deadline
+                return
+            }
+        }
+    }
+
+    func tickAll() {
+        ticks &+= 1
+        let t = instant
+        for n in nodes {
+            switch n.element {
+            case let .host(h): h.tick(now: t, emit: &n.emitter)
+            case let .forwarder(f): f.element.tick(now: t, emit: &n.emitter)
+            }
+            drain(n)
+        }
+    }
+
+    // MARK: - Frames
+
+    @inline(__always)
+    func takeBuffer() -> Int32 {
+        if let b = freeBuffers.popLast() { return b }
+        buffers.append(UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 64))
+        return Int32(buffers.count - 1)
+    }
+
+    @inline(__always)
+    func deliver(_ event: Event) {
+        let node = nodes[Int(event.node)]
+        let port = Int(event.port)
+        let base = buffers[Int(event.buffer)]
+        var packet = PacketBuffer(base: base, capacity: bufferSize, offset: Int(event.offset), length: Int(event.length))
+        if options.captures {
+            let end = node.ports[port]
+            links[Int(end.link)].records.append(
+                PcapRecord(timestamp: Self.epoch &+ event.time, bytes: Array(packet.readOnly), comment: end.comment))
+        }
+        framesProcessed &+= 1
+        let t = Instant(nanoseconds: event.time)
+        let ingress = PortID(port)
+        let verdict: Verdict
+        switch node.element {
+        case let .forwarder(.learningSwitch(e)): verdict = e.process(&packet, from: ingress, now: t, emit: &node.emitter)
+        case let .forwarder(.router(e)): verdict = e.process(&packet, from: ingress, now: t, emit: &node.emitter)
+        case let .forwarder(.director(e)): verdict = e.process(&packet, from: ingress, now: t, emit: &node.emitter)
+        case let .host(e): verdict = e.process(&packet, from: ingress, now: t, emit: &node.emitter)
+        }
+        switch verdict {
+        case let .forward(egress):
+            send(node, egress.rawValue, buffer: event.buffer, offset: packet.offset, length: packet.length)
+        case .flood:
+            for p in node.ports.indices where p != port {
+                let copy = takeBuffer()
+                (buffers[Int(copy)] + Self.headroom).copyMemory(from: base + packet.offset, byteCount: packet.length)
+                send(node, p, buffer: copy, offset: Self.headroom, length: packet.length)
+            }
+            freeBuffers.append(event.buffer)
+        case .drop, .consumed:
+            freeBuffers.append(event.buffer)
+        }
+        if node.emitter.count > 0 { drain(node) }
+    }
+
+    /// Puts the frames `node` emitted onto their links.
+    func drain(_ node: SimNode) {
+        for i in 0..<node.emitter.count {
+            let frame = node.emitter.frame(at: i)
+            let b = takeBuffer()
+            (buffers[Int(b)] + Self.headroom).copyMemory(from: frame.bytes.baseAddress!, byteCount: frame.bytes.count)
+            send(node, frame.port.rawValue, buffer: b, offset: Self.headroom, length: frame.bytes.count)
+        }
+        node.emitter.removeAll()
+    }
+
+    @inline(__always)
+    func send(_ node: SimNode, _ port: Int, buffer: Int32, offset: Int, length: Int) {
+        guard port >= 0, port < node.ports.count, node.ports[port].link >= 0 else {
+            node.linkDrops.count(Self.noLinkDrop)
+            freeBuffers.append(buffer)
+            return
+        }
+        let end = node.ports[port]
+        guard length - 14 <= links[Int(end.link)].mtu else {
+            node.linkDrops.count(Self.linkMTUDrop)
+            freeBuffers.append(buffer)
+            return
+        }
+        sequence &+= 1
+        pushEvent(Event(time: now &+ options.linkDelay, sequence: sequence, node: end.peerNode, port: end.peerPort,
+                        buffer: buffer, offset: Int32(offset), length: Int32(length)))
+    }
+
+    // MARK: - Event queue (binary min-heap on (time, sequence))
+
+    @inline(__always)
+    static func before(_ a: Event, _ b: Event) -> Bool {
+        a.time != b.time ? a.time < b.time : a.sequence < b.sequence
+    }
+
+    func pushEvent(_ e: Event) {
+        heap.append(e)
+        var i = heap.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard Self.before(e, heap[parent]) else { break }
+            heap[i] = heap[parent]
+            i = parent
+        }
+        heap[i] = e
+    }
+
+    func popEvent() -> Event {
+        let top = heap[0]
+        let last = heap.removeLast()
+        if heap.isEmpty { return top }
+        var i = 0
+        let n = heap.count
+        while true {
+            let l = 2 * i + 1
+            if l >= n { break }
+            var c = l
+            if l + 1 < n, Self.before(heap[l + 1], heap[l]) { c = l + 1 }
+            guard Self.before(heap[c], last) else { break }
+            heap[i] = heap[c]
+            i = c
+        }
+        heap[i] = last
+        return top
+    }
+}
