@@ -24,8 +24,8 @@ public final class CheckRunner {
         var check: Check
         var outcome: CheckOutcome
         var probes: [Probe] = []
-        var before: DropCounters = [:]
-        var after: DropCounters = [:]
+        var before: DropCountsByNode = [:]
+        var after: DropCountsByNode = [:]
         var answered: [Bool] = []
         var answers: [String?] = []
     }
