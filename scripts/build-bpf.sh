@@ -21,7 +21,7 @@ MODE=generate
 [[ ${1:-} == --check ]] && MODE=check
 
 # name of source → Swift type
-PROGRAMS=("wirelab_xdp:WirelabXDPObject")
+PROGRAMS=("wirelab_xdp:WirelabXDPObject" "wirelab_decap:WirelabDecapObject")
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
   if [[ $MODE == check ]]; then

@@ -266,6 +266,11 @@ public final class Router: Element {
             p.rewriteIPv4Source(outside, in: bytes)
             if p.protocol == .icmp { translateQuotedPacket(p, destination: inside, to: outside, in: bytes) }
             counters.natOut &+= 1
+        } else if hasNAT, p.protocol == .icmp, translateQuotedPrivateDestination(p, in: bytes) {
+            // An ICMP error from another inside host (e.g. a load balancer's
+            // "fragmentation needed") about a packet that reached the inside
+            // translated: the sender must see the public address it used.
+            counters.natOut &+= 1
         }
         let previousHop = p.sourceMAC
         p.decrementTimeToLive(in: bytes)

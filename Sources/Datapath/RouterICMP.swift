@@ -119,6 +119,19 @@ extension Router {
         translateQuoted(p, addressAt: IPv4Header.Field.destinationAddress, from: old, to: new, in: bytes)
     }
 
+    /// An ICMP error leaving the inside whose own source is not translated
+    /// but whose quoted packet went to a private address (it came in through
+    /// the NAT): the quote's destination becomes the public address, as a
+    /// stateful NAT translates related ICMP. Returns whether it did.
+    func translateQuotedPrivateDestination(_ p: ParsedFrame, in bytes: UnsafeMutableRawBufferPointer) -> Bool {
+        guard p.hasTransportHeader, ICMPv4Type(p.icmpType).isError, p.l4Length - 8 >= 20 else { return false }
+        let field = p.l4Offset + 8 + IPv4Header.Field.destinationAddress
+        let quoted = IPv4Address(rawValue: UInt32(bytes.load16(field)) << 16 | UInt32(bytes.load16(field + 2)))
+        guard let outside = natOut[quoted.rawValue] else { return false }
+        translateQuotedPacket(p, destination: quoted, to: outside, in: bytes)
+        return true
+    }
+
     /// Rewrites one address of the packet quoted in an ICMP error and keeps
     /// three checksums right: the quoted IP header's, the quoted UDP/TCP
     /// one when the quote holds it, and the ICMP checksum over all of it.

@@ -123,6 +123,10 @@ public struct LVSStatus: Codable, Sendable {
         public var activeConnections: Int
         public var inactiveConnections: Int
         public var totalConnections: UInt64
+        /// "up" or "down" when the service has a health check, else nil.
+        public var health: String?
+        /// Why the last failed check failed.
+        public var healthError: String?
     }
     public struct Service: Codable, Sendable {
         public var proto: String

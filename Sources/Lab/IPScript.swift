@@ -27,6 +27,9 @@ public enum IPScript {
         for a in plan.addresses {
             lines.append("ip -n \(a.namespace) addr add \(a.prefix) dev \(a.interface)")
         }
+        for n in plan.neighbours {
+            lines.append("ip -n \(n.namespace) neigh replace \(n.address) lladdr \(n.mac) nud permanent dev \(n.interface)")
+        }
         for r in plan.routes {
             let to = r.destination.length == 0 ? "default" : r.destination.canonical.description
             if r.via.count == 1 {

@@ -25,6 +25,14 @@ public final class LabDaemon {
     let lock = NSLock()
     let started = Date()
     var captureThread: Thread?
+    /// IPIP decapsulation on TUN real servers (their tcx links live as long
+    /// as this daemon).
+    var decapsulators: [TunnelDecapsulator] = []
+    var checkers: [HealthChecker] = []
+    /// Read end of a pipe checker threads write a byte to when they queued
+    /// health events; in the datapath thread's poll set, so it wakes to
+    /// apply them.
+    var healthWakeFD: Int32 = -1
 
     public init(lab: String, store: LabStore) throws {
         self.lab = lab
@@ -57,6 +65,27 @@ public final class LabDaemon {
             thread.start()
             captureThread = thread
         }
+        try attachDecapsulation()
+        var wakePipe: [Int32] = [-1, -1]
+        guard pipe(&wakePipe) == 0 else { throw LabError("pipe for health checks: \(String(cString: strerror(errno)))") }
+        for fd in wakePipe {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        healthWakeFD = wakePipe[0]
+        let wakeWriteFD = wakePipe[1]
+        defer { close(wakeWriteFD) }
+        for (i, runtime) in runtimes.enumerated() where runtime.node.kind == .director {
+            let fd = wakeWriteFD
+            // A full pipe means the datapath thread is already due to wake.
+            let checker = HealthChecker(node: runtime.node, namespace: runtime.namespace, runtimeIndex: i,
+                                        wake: { var one: UInt8 = 1; _ = write(fd, &one, 1) },
+                                        log: { Self.log($0) })
+            if !checker.isEmpty {
+                Self.log("health checks of \(runtime.node.name): \(checker.targets.count) reals, from its kernel's interface addresses")
+                checkers.append(checker)
+            }
+        }
         let control = try ControlServer(path: store.controlSocketPath(lab: lab)) { [unowned self] request in
             self.answer(request)
         }
@@ -64,7 +93,11 @@ public final class LabDaemon {
         defer { control.stop() }
         FileHandle.standardError.write("wirelab daemon: lab \(lab) ready: \(runtimes.count) nodes, \(runtimes.reduce(0) { $0 + $1.ports.count }) ports\n".data(using: .utf8)!)
 
+        for checker in checkers { checker.start() }
         runLoop()
+        for checker in checkers { checker.stop() }
+        for decapsulator in decapsulators { decapsulator.close() }
+        close(healthWakeFD)
 
         lock.lock()
         for runtime in runtimes { runtime.close() }
@@ -72,6 +105,54 @@ public final class LabDaemon {
         if let recorder {
             while captureThread?.isFinished == false { usleep(10_000) }
             recorder.finish()
+        }
+    }
+
+    static func log(_ line: String) {
+        FileHandle.standardError.write("wirelab daemon: \(line)\n".data(using: .utf8)!)
+    }
+
+    /// Loads the IPIP decapsulation onto the TUN real servers LabPlan names
+    /// (one program per host, at tc ingress of each of its interfaces).
+    func attachDecapsulation() throws {
+        let plan = LabPlan(topology: topology, serveCommand: [])
+        for d in plan.decapsulations {
+            let decapsulator = try TunnelDecapsulator(hostAddresses: d.hostAddresses, vips: d.vips)
+            do {
+                try NetworkNamespace.run(d.namespace) {
+                    for interface in d.interfaces { try decapsulator.attach(interface: interface) }
+                }
+            } catch {
+                decapsulator.close()
+                throw LabError("IPIP decapsulation on \(d.node): \(error)")
+            }
+            decapsulators.append(decapsulator)
+            Self.log("IPIP decapsulation on \(d.node) (\(d.interfaces.joined(separator: ", "))) for \(d.vips.map(\.description).joined(separator: ", "))")
+        }
+    }
+
+    /// Applies queued health changes to the directors (datapath thread,
+    /// between batches, with `lock` held). Down: weight 0 and disabled (no
+    /// new connections; existing ones drain); up: enabled, weight restored.
+    func applyHealthEvents() {
+        for checker in checkers {
+            for event in checker.drain() {
+                guard case .director(let director) = runtimes[event.runtime].forwarder else { continue }
+                let t = event.target
+                guard let id = director.realServer(t.real, port: t.realPort, service: t.vip, servicePort: t.servicePort,
+                                                   proto: t.proto == .udp ? ServiceProtocol.udp : ServiceProtocol.tcp) else { continue }
+                do {
+                    if event.healthy {
+                        try director.setEnabled(true, for: id)
+                        try director.setWeight(t.weight, for: id)
+                    } else {
+                        try director.setWeight(0, for: id)
+                        try director.setEnabled(false, for: id)
+                    }
+                } catch {
+                    Self.log("health: applying \(event.healthy ? "up" : "down") to \(t.real):\(t.realPort): \(error)")
+                }
+            }
         }
     }
 
@@ -97,6 +178,9 @@ public final class LabDaemon {
         // path borrows them without retain/release.
         let borrowed = runtimes.map { $0.ports.map(BorrowedPort.init) }
         var batch = PortBatch(capacity: 64)
+        // Last in the poll set: the read end of the health checkers' wake pipe.
+        let healthSlot = fds.count
+        if healthWakeFD >= 0 { fds.append(pollfd(fd: healthWakeFD, events: Int16(POLLIN), revents: 0)) }
         var nextTick = Self.monotonicNow().adding(seconds: 1)
         var pendingTransmit = false
 
@@ -128,6 +212,11 @@ public final class LabDaemon {
                     // in a half-full batch) — on the ports given frames.
                     flush(runtime, given)
                 }
+            }
+            if fds.count > healthSlot && fds[healthSlot].revents & Int16(POLLIN) != 0 {
+                var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+                while read(healthWakeFD, &bytes, 32) == 32 {}
+                applyHealthEvents()
             }
             if now >= nextTick {
                 for runtime in runtimes {
@@ -261,7 +350,7 @@ public final class LabDaemon {
         lock.lock()
         defer { lock.unlock() }
         var directors: [LVSStatus.Director] = []
-        for runtime in runtimes {
+        for (index, runtime) in runtimes.enumerated() {
             guard case .director(let director) = runtime.forwarder else { continue }
             let snapshot = director.snapshot()
             let services = snapshot.services.map { s in
@@ -269,12 +358,23 @@ public final class LabDaemon {
                                   scheduler: s.scheduler.rawValue, mode: s.mode.rawValue, reals: s.reals.map { r in
                     LVSStatus.Real(address: r.address.description, port: Int(r.port), weight: r.weight, enabled: r.enabled,
                                    activeConnections: r.activeConnections, inactiveConnections: r.inactiveConnections,
-                                   totalConnections: r.totalConnections)
+                                   totalConnections: r.totalConnections,
+                                   health: healthStatus(runtime: index, vip: s.address, port: s.port, real: r.address, realPort: r.port).map { $0.healthy ? "up" : "down" },
+                                   healthError: healthStatus(runtime: index, vip: s.address, port: s.port, real: r.address, realPort: r.port)?.lastError)
                 })
             }
             directors.append(.init(node: runtime.node.name, listing: snapshot.ipvsadmListing(), services: services))
         }
         return LVSStatus(directors: directors)
+    }
+
+    func healthStatus(runtime: Int, vip: IPv4Address, port: UInt16, real: IPv4Address, realPort: UInt16) -> HealthChecker.Status? {
+        for checker in checkers where checker.runtimeIndex == runtime {
+            if let i = checker.targets.firstIndex(where: { $0.vip == vip && $0.servicePort == port && $0.real == real && $0.realPort == realPort }) {
+                return checker.status(of: i)
+            }
+        }
+        return nil
     }
 
     func status() -> DatapathStatus {

@@ -112,12 +112,14 @@ public struct LabDeployer {
         let up = Dictionary(grouping: plan.veths.flatMap { [$0.a, $0.b] }, by: \.namespace)
         let addresses = Dictionary(grouping: plan.addresses, by: \.namespace)
         let routes = Dictionary(grouping: plan.routes, by: \.namespace)
+        let neighbours = Dictionary(grouping: plan.neighbours, by: \.namespace)
         for ns in plan.namespaces {
             guard let netlink = sockets[ns.name] else { continue }
             try netlink.pipelined {
                 try netlink.linkSetUp(name: "lo")
                 for end in up[ns.name] ?? [] { try netlink.linkSetUp(name: end.interface) }
                 for a in addresses[ns.name] ?? [] { try netlink.addressAdd(a.prefix, interface: a.interface) }
+                for n in neighbours[ns.name] ?? [] { try netlink.neighbourReplace(n.address, mac: n.mac, interface: n.interface) }
             }
             // Routes after addresses are in place: a gateway must be reachable.
             if let nodeRoutes = routes[ns.name] {

@@ -64,6 +64,26 @@ public struct LabPlan: Sendable {
         public var arguments: [String]
     }
 
+    /// IPIP decapsulation on a TUN real server: `wirelab_decap` at tc
+    /// ingress of its interfaces (attached and owned by the lab's daemon).
+    public struct Decapsulation: Sendable, Hashable {
+        public var namespace: String
+        public var node: String
+        public var interfaces: [String]
+        /// Outer destinations accepted: the host's own interface addresses.
+        public var hostAddresses: [IPv4Address]
+        /// Inner destinations accepted: the VIPs of its TUN services.
+        public var vips: [IPv4Address]
+    }
+
+    /// A permanent neighbour entry (`ip neigh replace … nud permanent`).
+    public struct Neighbour: Sendable, Hashable {
+        public var namespace: String
+        public var interface: String
+        public var address: IPv4Address
+        public var mac: MACAddress
+    }
+
     public var lab: String
     public var namespaces: [Namespace] = []
     public var veths: [Veth] = []
@@ -78,6 +98,8 @@ public struct LabPlan: Sendable {
     public var notes: [String] = []
     /// Namespaces of nodes whose frames the Swift data plane forwards.
     public var userspaceNamespaces: [String] = []
+    public var decapsulations: [Decapsulation] = []
+    public var neighbours: [Neighbour] = []
 
     /// Builds the plan. `serveCommand` is the argv prefix that runs the
     /// built-in server (the wirelab binary and `serve`).
@@ -99,6 +121,41 @@ public struct LabPlan: Sendable {
         for node in topology.nodes where node.kind != .host {
             userspaceNamespaces.append(ns(node.name))
             sysctls.append(Sysctl(namespace: ns(node.name), key: "net/ipv4/ip_forward", value: "0"))
+        }
+
+        // Health checks are kernel TCP sockets in the director's namespace,
+        // from its interface addresses, so that kernel gets those addresses
+        // and the node's routes. Its data plane passes TCP to them up to the
+        // kernel (an XDP pass rule, NodeRuntime); everything else, ARP
+        // included, stays with the Director element (it needs the ARP replies
+        // for its own neighbour table). The kernel therefore cannot resolve
+        // neighbours itself: it gets permanent entries for every address on
+        // the director's subnets, from the topology's deterministic MACs.
+        // (Passing ARP replies for the address to the kernel instead would
+        // take them from the element, which resolves the reals with them:
+        // pass rules are all or nothing per frame.)
+        for node in topology.nodes where node.kind == .director && node.services.contains(where: { $0.health != nil }) {
+            let name = ns(node.name)
+            var count = 0
+            for iface in node.interfaces {
+                for prefix in iface.addresses {
+                    addresses.append(Address(namespace: name, interface: iface.name, prefix: prefix))
+                    for other in topology.nodes where other.name != node.name {
+                        for otherIface in other.interfaces {
+                            for a in otherIface.addresses where prefix.contains(a.address) && a.length == prefix.length {
+                                neighbours.append(Neighbour(namespace: name, interface: iface.name, address: a.address,
+                                                            mac: otherIface.mac))
+                                count += 1
+                            }
+                        }
+                    }
+                }
+            }
+            for route in node.routes {
+                routes.append(Route(namespace: name, destination: route.destination, via: route.nextHops))
+            }
+            let list = node.interfaces.flatMap { i in i.addresses.map { "\($0) on \(i.name)" } }.joined(separator: ", ")
+            notes.append("\(node.name): kernel address \(list) and \(count) permanent neighbours, for health checks (the data plane passes TCP to it to the kernel)")
         }
 
         for link in topology.links {
@@ -144,6 +201,20 @@ public struct LabPlan: Sendable {
                         sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_announce", value: "2"))
                     }
                     notes.append("\(node.name): arp_ignore=1 arp_announce=2 (does not answer ARP for its VIPs)")
+                }
+                var tunVIPs: [IPv4Address] = []
+                for (service, _) in roles where service.mode == .tun && !tunVIPs.contains(service.vip) { tunVIPs.append(service.vip) }
+                if !tunVIPs.isEmpty {
+                    // No `ipip` module here: the lab's own tc program strips
+                    // the outer header (LabDaemon attaches it). rp_filter is
+                    // 0 in a fresh namespace, and the inner packet enters the
+                    // stack as if it had arrived on the interface, so its
+                    // source passes even strict reverse-path filtering when
+                    // the route back leaves by the same interface.
+                    let hostAddresses = node.interfaces.flatMap(\.addresses).map(\.address)
+                    decapsulations.append(Decapsulation(namespace: name, node: node.name, interfaces: node.interfaces.map(\.name),
+                                                        hostAddresses: hostAddresses, vips: tunVIPs))
+                    notes.append("\(node.name): IPIP decapsulation (tc ingress BPF on \(node.interfaces.map(\.name).joined(separator: ", "))) for VIP \(tunVIPs.map(\.description).joined(separator: ", ")) (real server of a TUN service)")
                 }
                 if let gateway = natGateway {
                     notes.append("\(node.name): default route via director \(gateway) (real server of a NAT service)")

@@ -40,6 +40,18 @@ final class NodeRuntime {
     /// Builds the element for a node from its topology description.
     static func makeForwarder(for node: Node) throws -> Forwarder { try ElementFactory.makeForwarder(for: node) }
 
+    /// A director with health checks probes its reals with kernel sockets
+    /// from its interface addresses (LabPlan gives its kernel those
+    /// addresses): TCP to them goes to the kernel. Not for an address that
+    /// is also a TCP VIP or a FULLNAT local address: the data plane needs
+    /// that traffic (checks from such an address get no answers and fail).
+    static func healthCheckPassRules(_ node: Node) -> [PassRule] {
+        guard node.kind == .director, node.services.contains(where: { $0.health != nil }) else { return [] }
+        let dataPlane = Set(node.services.filter { $0.proto == .tcp }.map(\.vip) + node.services.flatMap(\.localAddresses))
+        return node.interfaces.flatMap(\.addresses).map(\.address).filter { !dataPlane.contains($0) }
+            .map { PassRule.ipv4(to: $0, ipProtocol: 6) }
+    }
+
     /// Opens the node's ports inside its namespace. AF_XDP: one XDP program
     /// per node (shared XSKMAP, one capture ring); AF_PACKET: raw sockets.
     static func open(node: Node, lab: String, capture: Bool) throws -> NodeRuntime {
@@ -63,6 +75,7 @@ final class NodeRuntime {
                         if capture { try p.setCapture(true, interfaceIndex: port.interfaceIndex) }
                     }
                     if capture { ring = try CaptureRing(program: p) }
+                    for rule in healthCheckPassRules(node) { try p.addPassRule(rule) }
                 case .afpacket:
                     var configuration = AFPacketPort.Configuration()
                     if node.interfaces.contains(where: { $0.mtu > 1900 }) { configuration.bufferSize = 9216 + 256 }

@@ -218,6 +218,24 @@ public final class RTNetlink {
         public var scope: UInt8
     }
 
+    // MARK: - Neighbours
+
+    /// Adds or replaces a permanent IPv4 neighbour entry. Equals
+    /// `ip neigh replace ADDRESS lladdr MAC nud permanent dev INTERFACE`.
+    public func neighbourReplace(_ address: IPv4Address, mac: MACAddress, interface: String) throws {
+        let context = OperationContext("adding permanent neighbour \(address) lladdr \(mac) on \(interface)",
+                                       namespace: namespace, interface: interface)
+        var request = NetlinkRequest(type: UInt16(RTM_NEWNEIGH), flags: NLM.request | NLM.ack | NLM.create | NLM.replace)
+        var header = ndmsg()
+        header.ndm_family = UInt8(AF_INET)
+        header.ndm_ifindex = try interfaceIndex(interface, context)
+        header.ndm_state = UInt16(NUD_PERMANENT)
+        request.append(header: header)
+        request.appendAttribute(UInt16(NDA_DST), ipv4: address)
+        request.appendAttribute(UInt16(NDA_LLADDR), mac: mac)
+        try perform(request, context)
+    }
+
     // MARK: - Routes
 
     /// Adds an IPv4 route to the main table; fails (`File exists`) if one

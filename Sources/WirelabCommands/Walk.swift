@@ -19,6 +19,7 @@ struct WalkCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The host node that sends the probe.", valueName: "node")) var from: String
     @Option(help: ArgumentHelp("Destination, IP:PORT (or IP for icmp).", valueName: "ip:port")) var to: String
     @Option(help: ArgumentHelp("tcp (a SYN), udp or icmp (an echo request).", valueName: "proto")) var proto: String = "tcp"
+    @Flag(help: "Run the walk in the in-process simulator (no root, nothing created, the same output every time).") var sim = false
     @Flag(help: "Print the walk as JSON.") var json = false
     @Option(help: ArgumentHelp("Write the walk's frames to this pcapng.", valueName: "file")) var pcap: String?
     @Option(help: ArgumentHelp("Where the lab's full captures go.", valueName: "dir")) var captures = "Captures"
@@ -46,18 +47,29 @@ struct WalkCommand: ParsableCommand {
             throw ValidationError("no node is named '\(from)' in \(file)")
         }
         guard node.kind == .host else { throw ValidationError("probes start on host nodes; '\(from)' is a \(node.kind.rawValue)") }
-        let deployer = LabDeployer(store: state.store, executable: currentExecutable(), captureRoot: captures,
-                                   progress: { printError("wirelab: \($0)") })
-        let backend = LiveBackend(topology: topology, deployer: deployer)
-        let signals = stopOnSignals(backend)
-        defer { backend.stop(); signals.forEach { $0.cancel() } }
         let report: WalkReport
-        do {
-            try backend.start()
-            report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p)
-        } catch {
-            printError("wirelab walk: \(error)")
-            throw ExitCode(1)
+        if sim {
+            do {
+                let backend = try SimBackend(topology: topology)
+                report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p,
+                                            random: SeededRandom(seed: WalkReport.simulatorSeed))
+            } catch {
+                printError("wirelab walk --sim: \(error)")
+                throw ExitCode(1)
+            }
+        } else {
+            let deployer = LabDeployer(store: state.store, executable: currentExecutable(), captureRoot: captures,
+                                       progress: { printError("wirelab: \($0)") })
+            let backend = LiveBackend(topology: topology, deployer: deployer)
+            let signals = stopOnSignals(backend)
+            defer { backend.stop(); signals.forEach { $0.cancel() } }
+            do {
+                try backend.start()
+                report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p)
+            } catch {
+                printError("wirelab walk: \(error)")
+                throw ExitCode(1)
+            }
         }
         if json { print(try report.json()) } else { print(report.text(), terminator: "") }
         if let pcap {

@@ -173,6 +173,37 @@ import Wire
         #expect(Frames.checksumsValid(inboundOut) && Frames.checksumsValid(outboundOut))
     }
 
+    @Test func anInsideHostsErrorAboutATranslatedPacketQuotesThePublicDestination() {
+        // h1 (say, a load balancer in front of the server) cannot pass on a
+        // client's packet that came in to the public address and answers
+        // "fragmentation needed" from its own address: h1 stays h1, the
+        // quote's destination goes back to what the client sent to.
+        let driver = Lab.resolvedDriver()
+        func request(to destination: IPv4Address) -> [UInt8] {
+            Frames.tcp(IP(source: Lab.client, destination: destination, ttl: 63, dontFragment: true), sport: 40002, dport: 80,
+                       payload: Frames.payload(20), dst: Lab.r0, src: Lab.clientMAC)
+        }
+        let received = Array(request(to: Lab.server)[14 ..< 62])
+        let clientSent = Array(request(to: Lab.publicServer)[14 ..< 62])
+        let error = Frames.ipv4(IP(source: Lab.h1, destination: Lab.client), protocol: .icmp,
+                                Frames.icmp(.destinationUnreachable(code: 4, nextHopMTU: 1480), payload: received),
+                                dst: Lab.r1, src: Lab.h1MAC)
+        let errorOut = Frames.ipv4(IP(source: Lab.h1, destination: Lab.client, ttl: 63), protocol: .icmp,
+                                   Frames.icmp(.destinationUnreachable(code: 4, nextHopMTU: 1480), payload: clientSent),
+                                   dst: Lab.clientMAC, src: Lab.r0)
+        RouterRow.run([RouterRow(description: "frag needed from h1 about the server's traffic", frame: error, port: 1,
+                                 verdict: .forward(PortID(0)), output: errorOut)], driver)
+        #expect(Frames.checksumsValid(errorOut))
+        // An error about some other inside address keeps its quote.
+        let other = Array(Frames.tcp(IP(source: Lab.client, destination: IPv4Address(10, 0, 0, 77), ttl: 63), sport: 40002, dport: 80,
+                                     payload: Frames.payload(20), dst: Lab.r0, src: Lab.clientMAC)[14 ..< 62])
+        let otherError = Frames.ipv4(IP(source: Lab.h1, destination: Lab.client), protocol: .icmp,
+                                     Frames.icmp(.destinationUnreachable(code: 4, nextHopMTU: 1480), payload: other),
+                                     dst: Lab.r1, src: Lab.h1MAC)
+        RouterRow.run([RouterRow(description: "error about an untranslated address", frame: otherError, port: 1,
+                                 verdict: .forward(PortID(0)), output: Frames.forwarded(otherError, dst: Lab.clientMAC, src: Lab.r0))], driver)
+    }
+
     @Test func trafficOfOtherAddressesIsNotTranslated() {
         let driver = Lab.resolvedDriver()
         let f = Frames.udp(IP(source: Lab.h1, destination: Lab.client), dst: Lab.r1, src: Lab.h1MAC)

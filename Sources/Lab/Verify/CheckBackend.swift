@@ -5,7 +5,7 @@ import Wire
 
 /// Drop counters by node, then by reason ("no-route", "malformed:truncated", …).
 /// Nodes that count no drops (kernel hosts) are absent.
-public typealias DropCountsByNode = [String: [String: UInt64]]
+public typealias NodeDropCounters = [String: [String: UInt64]]
 
 /// What checks and walks need from a running lab.
 ///
@@ -30,7 +30,7 @@ public protocol CheckBackend: AnyObject {
     /// server answers with its node name), or nil if none did.
     func http(from: String, host: IPv4Address, port: Int, path: String, timeout: Double) throws -> String?
     /// The data plane's drop counters now.
-    func dropCounters() throws -> DropCountsByNode
+    func dropCounters() throws -> NodeDropCounters
     /// Lets frames in flight arrive (live: real time; sim: run the clock).
     func settle(seconds: Double)
     /// Stops recording and returns every frame that crossed every link

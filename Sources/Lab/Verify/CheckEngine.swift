@@ -130,7 +130,7 @@ public enum CheckEngine {
 
     /// `dropped at NODE (reason)`: the probe entered NODE and never left it
     /// (when a path is known), and NODE's counter for the reason went up.
-    public static func evaluateDrop(_ e: DropExpectation, path: ProbePath?, before: DropCountsByNode, after: DropCountsByNode,
+    public static func evaluateDrop(_ e: DropExpectation, path: ProbePath?, before: NodeDropCounters, after: NodeDropCounters,
                                     into outcome: inout CheckOutcome) {
         if let path {
             outcome.path = path

@@ -24,8 +24,8 @@ public final class CheckRunner {
         var check: Check
         var outcome: CheckOutcome
         var probes: [Probe] = []
-        var before: DropCountsByNode = [:]
-        var after: DropCountsByNode = [:]
+        var before: NodeDropCounters = [:]
+        var after: NodeDropCounters = [:]
         var answered: [Bool] = []
         var answers: [String?] = []
     }

@@ -82,10 +82,10 @@ public final class LiveBackend: CheckBackend {
 
     public func settle(seconds: Double) { usleep(UInt32(max(0, seconds) * 1_000_000)) }
 
-    public func dropCounters() throws -> DropCountsByNode {
+    public func dropCounters() throws -> NodeDropCounters {
         let path = store.controlSocketPath(lab: topology.name)
         guard FileManager.default.fileExists(atPath: path) else { return [:] }
-        var out: DropCountsByNode = [:]
+        var out: NodeDropCounters = [:]
         for n in try ControlClient(path: path).status().nodes { out[n.node] = n.drops }
         return out
     }

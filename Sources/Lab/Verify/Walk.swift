@@ -10,6 +10,9 @@ public struct WalkReport: Sendable {
     public var probe: Probe
     public var path: ProbePath
 
+    /// The seed of `walk --sim`'s probe (golden walks depend on it).
+    public static let simulatorSeed: UInt64 = 0x77_69_72_65_6C_61_62   // "wirelab"
+
     public init(topology: ResolvedTopology, probe: Probe, path: ProbePath) {
         self.topology = topology
         self.probe = probe
@@ -17,9 +20,11 @@ public struct WalkReport: Sendable {
     }
 
     /// Runs a walk on `backend` (already started; finished here).
+    /// `random` picks the probe's marker and source port: seed it for a
+    /// walk that must come out the same every time (the simulator's).
     public static func run(backend: CheckBackend, from: String, to: IPv4Address, port: Int?, proto: ProbeProtocol,
-                           settle: Double = 0.8) throws -> WalkReport {
-        var g = SystemRandomNumberGenerator()
+                           settle: Double = 0.8, random: any RandomNumberGenerator = SystemRandomNumberGenerator()) throws -> WalkReport {
+        var g = random
         let probe = try Probe.make(from: from, to: to, port: port, proto: proto, topology: backend.topology, using: &g)
         if proto == .tcp {
             try backend.send(probe)
