@@ -474,3 +474,31 @@ struct CaptureMergeTests {
         #expect(merged.packets.map { $0.comments } == [["rx x:eth0"], ["rx z:p1"], ["rx y:eth0"], []])
     }
 }
+
+/// The verbs' help and argument checks, from the built binary (no root).
+struct CheckWalkCommandLineTests {
+    @Test func helpNamesEveryOption() throws {
+        let check = try Harness.wl("check", "--help")
+        #expect(check.status == 0)
+        for option in ["--junit", "--json", "--captures", "exit status 0 only if every check ran and"] {
+            #expect(check.stdout.contains(option), "check --help lacks \(option): \(check.stdout)")
+        }
+        let walk = try Harness.wl("walk", "--help")
+        #expect(walk.status == 0)
+        for option in ["--from", "--to", "--proto", "--json", "--pcap"] {
+            #expect(walk.stdout.contains(option), "walk --help lacks \(option): \(walk.stdout)")
+        }
+    }
+
+    @Test func badWalkArgumentsAreRejectedBeforeAnythingIsBuilt() throws {
+        let file = try Harness.topologyFile("name: wlnever\nnodes: { a: { kind: host, interfaces: { eth0: { ip: 10.9.0.1/24 } } } }\n")
+        for (args, message) in [(["--to", "10.0.0.1"], "needs a port"), (["--to", "10.0.0.1:99999"], "port must be 1...65535"),
+                                (["--to", "10.0.0.1:80", "--proto", "sctp"], "--proto must be tcp, udp or icmp")] {
+            let r = try Harness.run(Harness.wirelab, ["walk", file, "--from", "a"] + args)
+            #expect(r.status != 0 && r.stderr.contains(message), "\(args): \(r.combined)")
+        }
+        let r = try Harness.run(Harness.wirelab, ["walk", file, "--from", "nobody", "--to", "10.0.0.1:80"])
+        #expect(r.status != 0 && r.stderr.contains("no node is named 'nobody'"), "\(r.combined)")
+        #expect(Harness.namespaces(prefix: "wl-wlnever-").isEmpty)
+    }
+}
