@@ -202,8 +202,7 @@ public struct LabPlan: Sendable {
                     }
                     notes.append("\(node.name): arp_ignore=1 arp_announce=2 (does not answer ARP for its VIPs)")
                 }
-                var tunVIPs: [IPv4Address] = []
-                for (service, _) in roles where service.mode == .tun && !tunVIPs.contains(service.vip) { tunVIPs.append(service.vip) }
+                let tunVIPs = role.tunVIPs
                 if !tunVIPs.isEmpty {
                     // No `ipip` module here: the lab's own tc program strips
                     // the outer header (LabDaemon attaches it). rp_filter is

@@ -11,6 +11,9 @@ public struct RealServerRole: Sendable, Hashable {
     public var vips: [IPv4Address] = []
     /// It serves a TUN service: IPIP to it is decapsulated.
     public var decapsulatesIPIP = false
+    /// The VIPs of the TUN services it serves (what the live decapsulation
+    /// program accepts as inner destinations).
+    public var tunVIPs: [IPv4Address] = []
     /// It serves a NAT service: replies go back through this director address.
     public var natGateway: IPv4Address?
 
@@ -36,7 +39,10 @@ public struct RealServerRole: Sendable, Hashable {
                 switch service.mode {
                 case .dr, .tun:
                     if !role.vips.contains(service.vip) { role.vips.append(service.vip) }
-                    if service.mode == .tun { role.decapsulatesIPIP = true }
+                    if service.mode == .tun {
+                        role.decapsulatesIPIP = true
+                        if !role.tunVIPs.contains(service.vip) { role.tunVIPs.append(service.vip) }
+                    }
                 case .nat:
                     // The director's address on a subnet this host shares.
                     let mine = node.interfaces.flatMap(\.addresses)
