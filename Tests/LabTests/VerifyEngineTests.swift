@@ -480,7 +480,7 @@ struct CheckWalkCommandLineTests {
     @Test func helpNamesEveryOption() throws {
         let check = try Harness.wl("check", "--help")
         #expect(check.status == 0)
-        for option in ["--junit", "--json", "--captures", "exit status 0 only if every check ran and"] {
+        for option in ["--junit", "--json", "--captures", "Exit status 0 only if every"] {
             #expect(check.stdout.contains(option), "check --help lacks \(option): \(check.stdout)")
         }
         let walk = try Harness.wl("walk", "--help")
@@ -491,7 +491,13 @@ struct CheckWalkCommandLineTests {
     }
 
     @Test func badWalkArgumentsAreRejectedBeforeAnythingIsBuilt() throws {
-        let file = try Harness.topologyFile("name: wlnever\nnodes: { a: { kind: host, interfaces: { eth0: { ip: 10.9.0.1/24 } } } }\n")
+        let file = try Harness.topologyFile("""
+        name: wlnever
+        nodes:
+          a: { kind: host, interfaces: { eth0: { ip: 10.9.0.1/24 } } }
+          b: { kind: host, interfaces: { eth0: { ip: 10.9.0.2/24 } } }
+        links: [ [ a:eth0, b:eth0 ] ]
+        """)
         for (args, message) in [(["--to", "10.0.0.1"], "needs a port"), (["--to", "10.0.0.1:99999"], "port must be 1...65535"),
                                 (["--to", "10.0.0.1:80", "--proto", "sctp"], "--proto must be tcp, udp or icmp")] {
             let r = try Harness.run(Harness.wirelab, ["walk", file, "--from", "a"] + args)
