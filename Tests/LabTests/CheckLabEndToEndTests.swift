@@ -113,9 +113,8 @@ struct CheckLabEndToEndTests {
         #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty, "down also after failures")
     }
 
-    /// NAT, FULLNAT and TUN directors checked live, with drop, ping and
-    /// reach checks beside. TUN: only the request path, because real
-    /// servers have no IPIP decapsulation yet (no reply comes back).
+    /// NAT, FULLNAT and TUN directors checked live (there and back), with
+    /// HTTP spread, drop, ping and reach checks beside.
     @Test(arguments: ["nat", "fullnat", "tun"])
     func directorModesPassTheirChecks(mode: String) throws {
         let lab = Harness.lab("wlckm\(mode.prefix(2))")
@@ -137,9 +136,11 @@ struct CheckLabEndToEndTests {
             """
         default: expect = """
                   - { at: sw:p3 | sw:p4, proto: ipip, src-ip: 10.0.0.2, inner-src-ip: 203.0.113.123, inner-dst-ip: 10.0.0.100, dst-port: 80 }
+                  - { at: gw:eth1, proto: tcp, src-ip: 10.0.0.100, dst-ip: 203.0.113.123, src-port: 80 }
+                  - { at: gw:eth0, src-ip: 198.51.100.3 }
             """
         }
-        let service = mode == "tun" ? "" : """
+        let service = """
           - name: spread
             http: { from: client, url: "http://198.51.100.3/", count: 10 }
             expect-spread: { rs1: "== 5", rs2: "== 5" }
@@ -194,7 +195,7 @@ struct CheckLabEndToEndTests {
         let r = try Harness.run(Harness.wirelab, ["check", file, "--json"], timeout: 240, directory: dir)
         let checks = Self.json(r.stdout)["checks"] as? [[String: Any]] ?? []
         #expect(r.status == 0, "\(r.combined)")
-        #expect(checks.count == (mode == "tun" ? 4 : 6))
+        #expect(checks.count == 6)
         for c in checks { #expect(c["status"] as? String == "pass", "\(c["name"] ?? ""): \(c["summary"] ?? "") \(c["details"] ?? "")") }
         let drop = checks.first { $0["name"] as? String == "no route is dropped at gw" }
         #expect((drop?["summary"] as? String)?.hasPrefix("dropped at gw (no-route +") == true)
