@@ -67,6 +67,8 @@ public final class CheckRunner {
         }
         var observations: [Observation] = []
         var captureError: String?
+        // Frames of the last probe still in flight land in the capture.
+        if pending.contains(where: { !$0.probes.isEmpty }) { backend.settle(seconds: 0.3) }
         do {
             let links = try backend.finish()
             let read = ObservationReader.observations(links, topology: topology)
