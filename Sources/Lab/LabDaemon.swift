@@ -99,13 +99,17 @@ public final class LabDaemon {
         for decapsulator in decapsulators { decapsulator.close() }
         close(healthWakeFD)
 
-        lock.lock()
-        for runtime in runtimes { runtime.close() }
-        lock.unlock()
+        // The capture thread reads the nodes' capture rings: let it stop,
+        // drain what is left in the rings, and only then close the nodes
+        // (closing first freed a ring under a running consume, and lost the
+        // last frames).
         if let recorder {
             while captureThread?.isFinished == false { usleep(10_000) }
             recorder.finish()
         }
+        lock.lock()
+        for runtime in runtimes { runtime.close() }
+        lock.unlock()
     }
 
     static func log(_ line: String) {
@@ -270,6 +274,13 @@ public final class LabDaemon {
         let ingress = PortID(portIndex)
         var given: UInt64 = 0
         var failures: UInt64 = 0
+        if E.prefetchesBatches {
+            for stage in 0..<2 {
+                for i in 0..<batch.count {
+                    element.prefetch(UnsafeRawBufferPointer(start: batch.address(at: i), count: batch.length(at: i)), stage: stage)
+                }
+            }
+        }
         for i in 0..<batch.count {
             let address = batch.address(at: i)
             let headroom = batch.headroom(at: i)
