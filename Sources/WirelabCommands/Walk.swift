@@ -21,6 +21,8 @@ struct WalkCommand: ParsableCommand {
     @Option(help: ArgumentHelp("tcp (a SYN), udp or icmp (an echo request).", valueName: "proto")) var proto: String = "tcp"
     @Flag(help: "Run the walk in the in-process simulator (no root, nothing created, the same output every time).") var sim = false
     @Flag(help: "Print the walk as JSON.") var json = false
+    @Option(help: ArgumentHelp("Choose the probe's marker and source port from this seed (a live walk then sends the same probe as --sim).", valueName: "n"))
+    var seed: UInt64?
     @Option(help: ArgumentHelp("Write the walk's frames to this pcapng.", valueName: "file")) var pcap: String?
     @Option(help: ArgumentHelp("Where the lab's full captures go.", valueName: "dir")) var captures = "Captures"
     @OptionGroup var state: StateOptions
@@ -52,7 +54,7 @@ struct WalkCommand: ParsableCommand {
             do {
                 let backend = try SimBackend(topology: topology)
                 report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p,
-                                            random: SeededRandom(seed: WalkReport.simulatorSeed))
+                                            random: SeededRandom(seed: seed ?? WalkReport.simulatorSeed))
             } catch {
                 printError("wirelab walk --sim: \(error)")
                 throw ExitCode(1)
@@ -65,7 +67,8 @@ struct WalkCommand: ParsableCommand {
             defer { backend.stop(); signals.forEach { $0.cancel() } }
             do {
                 try backend.start()
-                report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p)
+                report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p,
+                                            random: seed.map { SeededRandom(seed: $0) as any RandomNumberGenerator } ?? SystemRandomNumberGenerator())
             } catch {
                 printError("wirelab walk: \(error)")
                 throw ExitCode(1)

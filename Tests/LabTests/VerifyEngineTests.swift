@@ -6,6 +6,7 @@ import Testing
 import Topology
 import Wire
 @testable import Lab
+import LinuxNet
 
 /// The verification engine from hand-built observation lists: no root, no
 /// lab. Each test lays out the frames a correct (or broken) lab would put on
@@ -446,5 +447,64 @@ struct VerifyEngineTests {
         #expect(try doc.nodes(forXPath: "//testcase").count == 2)
         #expect(CheckReport(lab: "vt", file: "vt.yaml", outcomes: [good]).allPassed)
         #expect(!CheckReport(lab: "vt", file: "vt.yaml", outcomes: []).allPassed)
+    }
+}
+
+/// The live recorder's merge: per-link classic pcaps plus their `.rx`
+/// sidecars become all.pcapng with `rx node:iface` on every record.
+struct CaptureMergeTests {
+    @Test func mergeNamesTheReceivingEndOfEveryRecord() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wl-merge-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = dir + "/a.pcap", b = dir + "/b.pcap"
+        let wa = try PcapWriter(path: a), wb = try PcapWriter(path: b)
+        try wa.write([1, 1, 1], timestamp: 10)
+        try wa.write([2, 2, 2], timestamp: 30)
+        try wa.write([3, 3, 3], timestamp: 50)   // past the sidecar's end: no comment
+        try wb.write([4, 4, 4], timestamp: 20)
+        try wa.close(); try wb.close()
+        try Data([0, 1]).write(to: URL(fileURLWithPath: CaptureRecorder.receiverPath(a)))
+        try Data([1]).write(to: URL(fileURLWithPath: CaptureRecorder.receiverPath(b)))
+        try CaptureRecorder.mergeStreaming([("x:eth0 ↔ y:eth0", a, ["x:eth0", "y:eth0"]), ("y:eth1 ↔ z:p1", b, ["y:eth1", "z:p1"])],
+                                           to: dir + "/all.pcapng")
+        let merged = try PcapNGFile.read(path: dir + "/all.pcapng")
+        #expect(merged.interfaces.map(\.name) == ["x:eth0 ↔ y:eth0", "y:eth1 ↔ z:p1"])
+        #expect(merged.packets.map(\.bytes.first) == [1, 4, 2, 3])
+        #expect(merged.packets.map { $0.comments } == [["rx x:eth0"], ["rx z:p1"], ["rx y:eth0"], []])
+    }
+}
+
+/// The verbs' help and argument checks, from the built binary (no root).
+struct CheckWalkCommandLineTests {
+    @Test func helpNamesEveryOption() throws {
+        let check = try Harness.wl("check", "--help")
+        #expect(check.status == 0)
+        for option in ["--junit", "--json", "--captures", "Exit status 0 only if every"] {
+            #expect(check.stdout.contains(option), "check --help lacks \(option): \(check.stdout)")
+        }
+        let walk = try Harness.wl("walk", "--help")
+        #expect(walk.status == 0)
+        for option in ["--from", "--to", "--proto", "--json", "--pcap"] {
+            #expect(walk.stdout.contains(option), "walk --help lacks \(option): \(walk.stdout)")
+        }
+    }
+
+    @Test func badWalkArgumentsAreRejectedBeforeAnythingIsBuilt() throws {
+        let file = try Harness.topologyFile("""
+        name: wlnever
+        nodes:
+          a: { kind: host, interfaces: { eth0: { ip: 10.9.0.1/24 } } }
+          b: { kind: host, interfaces: { eth0: { ip: 10.9.0.2/24 } } }
+        links: [ [ a:eth0, b:eth0 ] ]
+        """)
+        for (args, message) in [(["--to", "10.0.0.1"], "needs a port"), (["--to", "10.0.0.1:99999"], "port must be 1...65535"),
+                                (["--to", "10.0.0.1:80", "--proto", "sctp"], "--proto must be tcp, udp or icmp")] {
+            let r = try Harness.run(Harness.wirelab, ["walk", file, "--from", "a"] + args)
+            #expect(r.status != 0 && r.stderr.contains(message), "\(args): \(r.combined)")
+        }
+        let r = try Harness.run(Harness.wirelab, ["walk", file, "--from", "nobody", "--to", "10.0.0.1:80"])
+        #expect(r.status != 0 && r.stderr.contains("no node is named 'nobody'"), "\(r.combined)")
+        #expect(Harness.namespaces(prefix: "wl-wlnever-").isEmpty)
     }
 }

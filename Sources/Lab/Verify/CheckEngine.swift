@@ -12,6 +12,8 @@ public struct FieldMismatch: Sendable, Hashable {
     /// changed on the way.
     public var changedAtHop: Int?
     public var changedBy: String?
+    /// For a MAC: the interface that owns the MAC seen, if any.
+    public var seenOwner: String?
 }
 
 /// The verdict on one check.
@@ -102,10 +104,13 @@ public enum CheckEngine {
             }
             var diff = mismatches(item, first.fields)
             for k in diff.indices {
-                if let f = HopField(rawValue: diff[k].field), let h = path.lastChange(of: f, before: first) {
+                guard let f = HopField(rawValue: diff[k].field) else { continue }
+                if let h = path.lastChange(of: f, before: first) {
                     diff[k].changedAtHop = h.number
                     diff[k].changedBy = h.sender.node
                 }
+                if f == .srcMAC { diff[k].seenOwner = first.sourceMACOwner }
+                if f == .dstMAC { diff[k].seenOwner = first.destinationMACOwner }
             }
             outcome.failedHop = first
             outcome.mismatches = diff
@@ -114,7 +119,8 @@ public enum CheckEngine {
             for m in diff {
                 let since = m.changedBy.map { " (set by \($0) at hop \(m.changedAtHop!))" }
                     ?? " (as \(path.origin(of: first).sender.node) sent it)"
-                outcome.details.append("  \(m.field): expected \(m.expected), seen \(m.seen)\(since)")
+                let seen = m.seenOwner.map { "\($0) (\(m.seen))" } ?? m.seen
+                outcome.details.append("  \(m.field): expected \(m.expected), seen \(seen)\(since)")
             }
             outcome.details.append("  why: \(first.reason)")
             return

@@ -67,6 +67,8 @@ public final class CheckRunner {
         }
         var observations: [Observation] = []
         var captureError: String?
+        // Frames of the last probe still in flight land in the capture.
+        if pending.contains(where: { !$0.probes.isEmpty }) { backend.settle(seconds: 0.3) }
         do {
             let links = try backend.finish()
             let read = ObservationReader.observations(links, topology: topology)
@@ -98,7 +100,8 @@ public final class CheckRunner {
         case let .ping(ping, drop):
             p.outcome.kind = "ping"
             let to = try address(of: ping.to)
-            var first = try makeProbe(from: ping.from, to: to, port: nil, proto: .icmp)
+            // One echo identifier, consecutive sequence numbers (and IP ids).
+            let first = try makeProbe(from: ping.from, to: to, port: nil, proto: .icmp)
             p.before = try backend.dropCounters()
             for i in 0..<ping.count {
                 var pr = first
@@ -107,7 +110,6 @@ public final class CheckRunner {
                 p.probes.append(pr)
                 p.answered.append(try backend.echo(pr, timeout: drop == nil ? 2 : 0.5))
             }
-            first = p.probes[0]
             if drop != nil { backend.settle(seconds: 0.2) }
             p.after = try backend.dropCounters()
         case let .reach(reach, drop):

@@ -31,6 +31,16 @@ public struct Hop: Sendable, Hashable {
     public var changed: Set<HopField>
     /// One line: why the sender sent it this way.
     public var reason: String
+    /// The interfaces whose MACs the frame carries (`gw:eth1`), if known.
+    public var sourceMACOwner: String?
+    public var destinationMACOwner: String?
+
+    /// A MAC field as a person reads it: `gw:eth1 (02:…)`, or the bare MAC.
+    public func macText(_ field: HopField) -> String? {
+        guard let mac = value(field) else { return nil }
+        let owner = field == .srcMAC ? sourceMACOwner : field == .dstMAC ? destinationMACOwner : nil
+        return owner.map { "\($0) (\(mac))" } ?? mac
+    }
 
     /// The text form of a field (nil when the frame has no such field).
     public func value(_ field: HopField) -> String? {
@@ -110,6 +120,8 @@ public struct ProbePath: Sendable {
                               previous: prior?.direction == direction ? prior?.number : nil,
                               timestamp: o.timestamp, frame: o.frame, fields: f, changed: changed, reason: "")
                 hop.reason = reasoner.reason(for: hop, prior: prior, siblings: ordered.map(\.0))
+                hop.sourceMACOwner = reasoner.macOwner[f.sourceMAC]?.description
+                hop.destinationMACOwner = f.destinationMAC.isBroadcast ? "broadcast" : reasoner.macOwner[f.destinationMAC]?.description
                 hops.append(hop)
                 received[o.receiver.node] = hop
                 previousByNode[o.receiver.node] = hop

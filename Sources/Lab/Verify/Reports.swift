@@ -40,12 +40,13 @@ public struct CheckReport: Sendable {
             for line in o.details { out += "       \(line)\n" }
             if let hop = o.failedHop {
                 out += "       hop \(hop.number) on link \(hop.linkName), received at \(hop.receiver):\n"
-                for f in HopField.allCases { if let v = hop.value(f) { out += "         \(f.rawValue) \(v)\n" } }
+                for f in HopField.allCases { if let v = hop.macText(f) ?? hop.value(f) { out += "         \(f.rawValue) \(v)\n" } }
             }
             if let path = o.path, !path.hops.isEmpty {
                 out += "       path of the probe:\n"
                 for h in path.hops {
-                    out += "         \(h.number). \(h.direction == .request ? "→" : "←") \(h.sender) → \(h.receiver)  \(h.value(.srcMAC) ?? "") → \(h.value(.dstMAC) ?? "")  \(h.value(.srcIP) ?? "-") → \(h.value(.dstIP) ?? "-") ttl \(h.value(.ttl) ?? "-")\n"
+                    let mac = { (f: HopField, owner: String?) in owner ?? h.value(f) ?? "-" }
+                    out += "         \(h.number). \(h.direction == .request ? "→" : "←") \(h.sender) → \(h.receiver)  mac \(mac(.srcMAC, h.sourceMACOwner)) → \(mac(.dstMAC, h.destinationMACOwner))  ip \(h.value(.srcIP) ?? "-") → \(h.value(.dstIP) ?? "-")  ttl \(h.value(.ttl) ?? "-")\n"
                 }
             }
             if let c = o.capture { out += "       capture: \(c) (open in Wireshark; frames carry 'rx node:iface' comments)\n" }
@@ -69,6 +70,7 @@ public struct CheckReport: Sendable {
     }
     struct JSONMismatch: Encodable {
         var field, expected, seen: String
+        var seenOwner: String?
         var changedAtHop: Int?
         var changedBy: String?
     }
@@ -94,6 +96,8 @@ public struct CheckReport: Sendable {
     static func jsonHop(_ h: Hop) -> JSONHop {
         var fields: [String: String] = [:]
         for f in HopField.allCases { if let v = h.value(f) { fields[f.rawValue] = v } }
+        if let o = h.sourceMACOwner { fields["src-mac-owner"] = o }
+        if let o = h.destinationMACOwner { fields["dst-mac-owner"] = o }
         return JSONHop(number: h.number, direction: h.direction.rawValue, link: h.linkName, sender: h.sender.description,
                        receiver: h.receiver.description, fields: fields, changed: HopField.allCases.filter { h.changed.contains($0) }.map(\.rawValue),
                        reason: h.reason, timestamp: h.timestamp)
@@ -103,7 +107,7 @@ public struct CheckReport: Sendable {
         let checks = outcomes.map { o in
             JSONCheck(name: o.name, kind: o.kind, location: o.location, status: o.status.rawValue, summary: o.summary,
                       details: o.details, failedItem: o.failedItem, failedHop: o.failedHop?.number, failedNode: o.failedHop?.sender.node,
-                      mismatches: o.mismatches.map { JSONMismatch(field: $0.field, expected: $0.expected, seen: $0.seen, changedAtHop: $0.changedAtHop, changedBy: $0.changedBy) },
+                      mismatches: o.mismatches.map { JSONMismatch(field: $0.field, expected: $0.expected, seen: $0.seen, seenOwner: $0.seenOwner, changedAtHop: $0.changedAtHop, changedBy: $0.changedBy) },
                       hops: o.path.map { $0.hops.map(Self.jsonHop) }, capture: o.capture, seconds: o.seconds)
         }
         let report = JSONReport(lab: lab, file: file, passed: passed, failed: failed, errors: errors, ok: allPassed,

@@ -39,7 +39,7 @@ public struct WalkReport: Sendable {
     }
 
     func show(_ h: Hop, _ f: HopField) -> String {
-        guard let v = h.value(f) else { return "-" }
+        guard let v = h.macText(f) ?? h.value(f) else { return "-" }
         return h.changed.contains(f) ? v + "*" : v
     }
 
