@@ -253,7 +253,13 @@ struct HopReasoner {
             return "director \(node.name): service \(service.vip):\(service.port) \(service.scheduler.rawValue) → \(realName), \(what)"
         }
         if let p, p.source != t.source || p.destination != t.destination {
-            return "director \(node.name): reply translated back, src \(p.source) → \(t.source), dst \(p.destination) → \(t.destination); ARP → \(owner(f.destinationMAC))"
+            // Only what changed: NAT puts back the source, FULLNAT both ends.
+            var back: [String] = []
+            if p.source != t.source { back.append("src \(p.source) → \(t.source)") }
+            if p.destination != t.destination { back.append("dst \(p.destination) → \(t.destination)") }
+            if let a = p.sourcePort, let b = t.sourcePort, a != b { back.append("src port \(a) → \(b)") }
+            if let a = p.destinationPort, let b = t.destinationPort, a != b { back.append("dst port \(a) → \(b)") }
+            return "director \(node.name): reply translated back, \(back.joined(separator: ", ")); ARP → \(owner(f.destinationMAC))"
         }
         if let r = route(node, to: ip.destination, chosenMAC: f.destinationMAC) {
             return "director \(node.name): \(r.text); ARP \(r.nextHop) → \(owner(f.destinationMAC))"
