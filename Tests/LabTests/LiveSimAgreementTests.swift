@@ -69,16 +69,8 @@ struct LiveSimAgreementTests {
         let sim = try WalkReport.run(backend: try SimBackend(topology: topology), from: c.from, to: c.to, port: c.port, proto: c.proto,
                                      random: SeededRandom(seed: WalkReport.simulatorSeed))
 
-        // A lab of kernel hosts only has no data plane to record its links,
-        // so the live side has nothing to read (LiveBackend.finish says so).
-        let kernelOnly = !topology.nodes.contains { $0.kind != .host }
-        try withKnownIssue("live walks read captures the data plane records; \(c.file) has only kernel hosts, so nothing records its links",
-                           isIntermittent: false) {
-            try compareLive(c, topology: topology, lab: lab, dir: dir, sim: sim)
-        } when: { kernelOnly }
-    }
-
-    func compareLive(_ c: Case, topology: ResolvedTopology, lab: String, dir: URL, sim: WalkReport) throws {
+        // (A lab of kernel hosts only, like two-hosts, has no daemon: the
+        // live backend records its links itself.)
         let deployer = LabDeployer(store: LabStore(), executable: Harness.wirelab,
                                    captureRoot: dir.appendingPathComponent("Captures").path, progress: { _ in })
         let backend = LiveBackend(topology: topology, deployer: deployer)
