@@ -109,6 +109,39 @@ enum Repository {
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/gone--stale.txt"))
     }
 
+    /// The CLI mode: `wirelab golden --check` passes on the repository and,
+    /// on a copy with one golden line changed, exits 1 naming the file and
+    /// the line; `wirelab golden` on that copy puts it right.
+    @Test func theGoldenCommandChecksAndRegenerates() throws {
+        let ok = try Harness.run(Harness.wirelab, ["golden", "--check", "--repository", Repository.root.path], timeout: 120)
+        #expect(ok.status == 0, "\(ok.combined)")
+        #expect(ok.stdout.contains("golden walks"))
+
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("wl-golden-repo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try FileManager.default.createDirectory(at: copy.appendingPathComponent("Captures"), withIntermediateDirectories: true)
+        for dir in ["Topologies", "docs"] {
+            try FileManager.default.copyItem(at: Repository.root.appendingPathComponent(dir), to: copy.appendingPathComponent(dir))
+        }
+        try FileManager.default.copyItem(at: Repository.goldenDirectory, to: copy.appendingPathComponent(GoldenWalks.directory))
+        let victim = copy.appendingPathComponent(GoldenWalks.directory).appendingPathComponent("switch--the-switch-forwards-unchanged.txt")
+        let text = try String(contentsOf: victim, encoding: .utf8)
+        try text.replacingOccurrences(of: "→ sw:p1", with: "→ sw:p9").write(to: victim, atomically: true, encoding: .utf8)
+
+        let bad = try Harness.run(Harness.wirelab, ["golden", "--check", "--repository", copy.path], timeout: 120)
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("Captures/golden/switch--the-switch-forwards-unchanged.txt: differs at line"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("sw:p9") && bad.stderr.contains("sw:p1"))
+        // The docs quote no switch walk, so only the one file differs.
+        #expect(bad.stderr.contains("1 difference(s)"), "\(bad.stderr)")
+
+        let fix = try Harness.run(Harness.wirelab, ["golden", "--repository", copy.path], timeout: 120)
+        #expect(fix.status == 0, "\(fix.combined)")
+        #expect(try String(contentsOf: victim, encoding: .utf8) == text)
+        let again = try Harness.run(Harness.wirelab, ["golden", "--check", "--repository", copy.path], timeout: 120)
+        #expect(again.status == 0, "\(again.combined)")
+    }
+
     /// tshark reads every committed pcapng: one frame per hop, each on the
     /// interface named after the hop's link, with the hop's comment.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark"), "needs tshark"))
