@@ -28,6 +28,15 @@ import Testing
         #expect(index.contains("(\(mode).md)"), "docs/README.md links \(mode).md")
     }
 
+    @Test func theIndexListsEveryGoldenWalk() throws {
+        let index = try String(contentsOf: Self.docs.appendingPathComponent("README.md"), encoding: .utf8)
+        let walks = try GoldenWalks.all(repository: Repository.root.path)
+        #expect(!walks.isEmpty)
+        for w in walks {
+            #expect(index.contains("(../Captures/golden/\(w.textFile))"), "docs/README.md does not link \(w.textFile)")
+        }
+    }
+
     @Test func quotesAreFoundAndRefreshed() {
         let doc = "# x\n<!-- golden: a.txt -->\n```text\nold\n```\ntail\n<!-- golden: b.txt -->\nafter\n"
         let q = GoldenQuotes.quotes(in: doc)
