@@ -51,7 +51,7 @@ struct LiveSimAgreementTests {
 
     @Test(arguments: cases)
     func liveAndSimWalksAgree(_ c: Case) throws {
-        let lab = Harness.lab("wa\(c.index)")
+        let lab = Harness.lab("wa\(c.index)-")   // "wa3-12345": no clash between case 1 and 13
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wl-agree-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
