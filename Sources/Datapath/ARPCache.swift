@@ -225,6 +225,9 @@ public struct ARPCache {
                                 giveUp: (IPv4Address, [QueuedFrame]) -> Void) {
         scratch.removeAll(keepingCapacity: true)
         for (address, waiting) in pending where waiting.nextRequest <= now { scratch.append(address) }
+        // Dictionary order differs from run to run: retries go out in address
+        // order, so the simulator's captures are the same every time.
+        scratch.sort()
         for address in scratch {
             guard let waiting = pending[address] else { continue }
             if waiting.requestsSent >= configuration.maxRetries {

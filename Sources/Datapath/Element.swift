@@ -205,4 +205,18 @@ public protocol Element: AnyObject {
     func tick(now: Instant, emit: inout Emitter)
     /// Drops the element itself decided on, by reason.
     var drops: DropCounters { get }
+    /// Whether `prefetch` does anything; run loops skip the passes if not.
+    static var prefetchesBatches: Bool { get }
+    /// A hint before a receive batch is processed: called for every frame
+    /// of the batch with stage 0, then with stage 1, then `process` runs
+    /// for each. An element whose per-packet state sits in a big table
+    /// (the director's connection table) starts loading it here, so the
+    /// batch's cache misses overlap instead of queueing. Changes nothing,
+    /// emits nothing; a frame it cannot read is simply skipped.
+    func prefetch(_ frame: UnsafeRawBufferPointer, stage: Int)
+}
+
+extension Element {
+    public static var prefetchesBatches: Bool { false }
+    @inline(__always) public func prefetch(_ frame: UnsafeRawBufferPointer, stage: Int) {}
 }

@@ -35,7 +35,8 @@ import Wire
 ///   the 4-tuple and a counter: the same calls give the same bytes.
 ///
 /// Not done: forwarding (hosts drop packets for other addresses,
-/// `not-for-us`), reassembly (`fragment`), IP options, TCP retransmission
+/// `not-for-us`), traffic to its own addresses (no loopback: it goes out and
+/// is not answered), reassembly (`fragment`), IP options, TCP retransmission
 /// of data, windows, SACK and timestamps.
 ///
 /// Like the other elements it does no I/O and reads no clock. It allocates
@@ -86,13 +87,17 @@ public final class HostModel: Element {
         public var synRetries: Int
         /// Record every packet delivered locally (`deliveries`).
         public var recordsDeliveries: Bool
+        /// Seconds after which a client connection still open is given up
+        /// (`timedOut`), like curl's --max-time: the simulator stops waiting.
+        public var connectionTimeout: Double
 
         public init(name: String, interfaces: [Interface], routes: [Route] = [], localAddresses: [IPv4Address] = [],
                     arpIgnore: Bool = false, decapsulatesIPIP: Bool = false, httpPort: UInt16? = nil,
                     udpEchoPort: UInt16? = nil,
                     arp: ARPCache.Configuration = .init(entryLifetime: 60, retryInterval: 1, maxRetries: 3,
                                                         queuePerAddress: 100, refreshLead: 0),
-                    firstEphemeralPort: UInt16 = 32768, synRetries: Int = 2, recordsDeliveries: Bool = true) {
+                    firstEphemeralPort: UInt16 = 32768, synRetries: Int = 2, recordsDeliveries: Bool = true,
+                    connectionTimeout: Double = 30) {
             self.name = name
             self.interfaces = interfaces
             self.routes = routes
@@ -105,6 +110,7 @@ public final class HostModel: Element {
             self.firstEphemeralPort = firstEphemeralPort
             self.synRetries = synRetries
             self.recordsDeliveries = recordsDeliveries
+            self.connectionTimeout = connectionTimeout
         }
     }
 
@@ -243,8 +249,9 @@ public final class HostModel: Element {
     let portMACs: [MACAddress]
     let portMTUs: [Int]
     let portAddresses: [[IPv4Prefix]]
-    let interfaceAddresses: Set<IPv4Address>
-    let localOnly: Set<IPv4Address>
+    // Few addresses per host: a linear scan beats hashing.
+    let interfaceAddresses: [IPv4Address]
+    let localOnly: [IPv4Address]
     let parser = FrameParser(verifiesIPv4Checksum: true)
 
     // Deterministic counters.
@@ -290,8 +297,8 @@ public final class HostModel: Element {
         portMACs = configuration.interfaces.map(\.mac)
         portMTUs = configuration.interfaces.map(\.mtu)
         portAddresses = configuration.interfaces.map(\.addresses)
-        interfaceAddresses = Set(configuration.interfaces.flatMap { $0.addresses.map(\.address) })
-        localOnly = Set(configuration.localAddresses)
+        interfaceAddresses = configuration.interfaces.flatMap { $0.addresses.map(\.address) }
+        localOnly = configuration.localAddresses
         arp = ARPCache(configuration: configuration.arp)
         nextEphemeral = configuration.firstEphemeralPort
         var fib: [FIBEntry] = []
@@ -361,9 +368,18 @@ public final class HostModel: Element {
         }, giveUp: { _, frames in
             for _ in frames { drops.count(.arpUnresolved) }
         })
-        // SYN retransmissions and connect time-outs.
+        // SYN retransmissions and connect time-outs; connections open too long.
         var due: [FourTuple] = []
-        for (key, c) in clients where c.retransmitAt <= now && !connections[c.index].state.connected { due.append(key) }
+        let deadline = UInt64(configuration.connectionTimeout * 1e9)
+        var stale: [FourTuple] = []
+        for (key, c) in clients {
+            if connections[c.index].state.connected {
+                if now.nanoseconds &- connections[c.index].openedAt.nanoseconds >= deadline { stale.append(key) }
+            } else if c.retransmitAt <= now {
+                due.append(key)
+            }
+        }
+        for key in stale { if let c = clients[key] { finish(key, c.index, .timedOut, now: now) } }
         due.sort { ($0.localPort, $0.remote.rawValue, $0.remotePort) < ($1.localPort, $1.remote.rawValue, $1.remotePort) }
         for key in due {
             guard var c = clients[key] else { continue }

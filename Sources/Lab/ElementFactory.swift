@@ -47,7 +47,7 @@ public enum NodeForwarder {
             let c = d.counters
             return ["received": c.received, "forwarded-dr": c.forwardedDR, "forwarded-tun": c.forwardedTUN,
                     "forwarded-nat": c.forwardedNAT, "forwarded-fullnat": c.forwardedFullNAT,
-                    "replies-nat": c.repliesNAT, "replies-fullnat": c.repliesFullNAT,
+                    "replies-nat": c.repliesNAT, "replies-fullnat": c.repliesFullNAT, "routed": c.routed,
                     "arp-replies-sent": c.arpRepliesSent, "arp-requests-sent": c.arpRequestsSent,
                     "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent]
         }

@@ -99,13 +99,17 @@ public final class LabDaemon {
         for decapsulator in decapsulators { decapsulator.close() }
         close(healthWakeFD)
 
-        lock.lock()
-        for runtime in runtimes { runtime.close() }
-        lock.unlock()
+        // The capture thread reads the nodes' capture rings: let it stop,
+        // drain what is left in the rings, and only then close the nodes
+        // (closing first freed a ring under a running consume, and lost the
+        // last frames).
         if let recorder {
             while captureThread?.isFinished == false { usleep(10_000) }
             recorder.finish()
         }
+        lock.lock()
+        for runtime in runtimes { runtime.close() }
+        lock.unlock()
     }
 
     static func log(_ line: String) {
@@ -141,6 +145,7 @@ public final class LabDaemon {
                 let t = event.target
                 guard let id = director.realServer(t.real, port: t.realPort, service: t.vip, servicePort: t.servicePort,
                                                    proto: t.proto == .udp ? ServiceProtocol.udp : ServiceProtocol.tcp) else { continue }
+                appliedHealth[Self.healthKey(event.runtime, t.vip, t.servicePort, t.real, t.realPort)] = event.healthy
                 do {
                     if event.healthy {
                         try director.setEnabled(true, for: id)
@@ -270,6 +275,13 @@ public final class LabDaemon {
         let ingress = PortID(portIndex)
         var given: UInt64 = 0
         var failures: UInt64 = 0
+        if E.prefetchesBatches {
+            for stage in 0..<2 {
+                for i in 0..<batch.count {
+                    element.prefetch(UnsafeRawBufferPointer(start: batch.address(at: i), count: batch.length(at: i)), stage: stage)
+                }
+            }
+        }
         for i in 0..<batch.count {
             let address = batch.address(at: i)
             let headroom = batch.headroom(at: i)
@@ -368,13 +380,25 @@ public final class LabDaemon {
         return LVSStatus(directors: directors)
     }
 
+    /// Health as the director applies it (the checker's own status can be a
+    /// moment ahead of the datapath thread): `lvs` never shows a real down
+    /// whose weight is not yet 0. Caller holds `lock`.
     func healthStatus(runtime: Int, vip: IPv4Address, port: UInt16, real: IPv4Address, realPort: UInt16) -> HealthChecker.Status? {
         for checker in checkers where checker.runtimeIndex == runtime {
             if let i = checker.targets.firstIndex(where: { $0.vip == vip && $0.servicePort == port && $0.real == real && $0.realPort == realPort }) {
-                return checker.status(of: i)
+                var status = checker.status(of: i)
+                status.healthy = appliedHealth[Self.healthKey(runtime, vip, port, real, realPort)] ?? true
+                return status
             }
         }
         return nil
+    }
+
+    /// Health changes applied to the directors, by real (datapath thread, under `lock`).
+    var appliedHealth: [String: Bool] = [:]
+
+    static func healthKey(_ runtime: Int, _ vip: IPv4Address, _ port: UInt16, _ real: IPv4Address, _ realPort: UInt16) -> String {
+        "\(runtime) \(vip):\(port) \(real):\(realPort)"
     }
 
     func status() -> DatapathStatus {

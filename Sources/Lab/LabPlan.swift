@@ -189,35 +189,33 @@ public struct LabPlan: Sendable {
             }
             let role = realRoles[node.name] ?? RealServerRole()
             let natGateway = role.natGateway
-            do {
-                let vips = role.vips
-                for vip in vips {
-                    addresses.append(Address(namespace: name, interface: "lo", prefix: IPv4Prefix(address: vip, length: 32)))
-                    notes.append("\(node.name): VIP \(vip)/32 on lo (real server of a DR/TUN service)")
+            let vips = role.vips
+            for vip in vips {
+                addresses.append(Address(namespace: name, interface: "lo", prefix: IPv4Prefix(address: vip, length: 32)))
+                notes.append("\(node.name): VIP \(vip)/32 on lo (real server of a DR/TUN service)")
+            }
+            if !vips.isEmpty {
+                for key in ["all", "default"] + node.interfaces.map(\.name) {
+                    sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_ignore", value: "1"))
+                    sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_announce", value: "2"))
                 }
-                if !vips.isEmpty {
-                    for key in ["all", "default"] + node.interfaces.map(\.name) {
-                        sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_ignore", value: "1"))
-                        sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/\(key)/arp_announce", value: "2"))
-                    }
-                    notes.append("\(node.name): arp_ignore=1 arp_announce=2 (does not answer ARP for its VIPs)")
-                }
-                let tunVIPs = role.tunVIPs
-                if !tunVIPs.isEmpty {
-                    // No `ipip` module here: the lab's own tc program strips
-                    // the outer header (LabDaemon attaches it). rp_filter is
-                    // 0 in a fresh namespace, and the inner packet enters the
-                    // stack as if it had arrived on the interface, so its
-                    // source passes even strict reverse-path filtering when
-                    // the route back leaves by the same interface.
-                    let hostAddresses = node.interfaces.flatMap(\.addresses).map(\.address)
-                    decapsulations.append(Decapsulation(namespace: name, node: node.name, interfaces: node.interfaces.map(\.name),
-                                                        hostAddresses: hostAddresses, vips: tunVIPs))
-                    notes.append("\(node.name): IPIP decapsulation (tc ingress BPF on \(node.interfaces.map(\.name).joined(separator: ", "))) for VIP \(tunVIPs.map(\.description).joined(separator: ", ")) (real server of a TUN service)")
-                }
-                if let gateway = natGateway {
-                    notes.append("\(node.name): default route via director \(gateway) (real server of a NAT service)")
-                }
+                notes.append("\(node.name): arp_ignore=1 arp_announce=2 (does not answer ARP for its VIPs)")
+            }
+            let tunVIPs = role.tunVIPs
+            if !tunVIPs.isEmpty {
+                // No `ipip` module here: the lab's own tc program strips
+                // the outer header (LabDaemon attaches it). rp_filter is
+                // 0 in a fresh namespace, and the inner packet enters the
+                // stack as if it had arrived on the interface, so its
+                // source passes even strict reverse-path filtering when
+                // the route back leaves by the same interface.
+                let hostAddresses = node.interfaces.flatMap(\.addresses).map(\.address)
+                decapsulations.append(Decapsulation(namespace: name, node: node.name, interfaces: node.interfaces.map(\.name),
+                                                    hostAddresses: hostAddresses, vips: tunVIPs))
+                notes.append("\(node.name): IPIP decapsulation (tc ingress BPF on \(node.interfaces.map(\.name).joined(separator: ", "))) for VIP \(tunVIPs.map(\.description).joined(separator: ", ")) (real server of a TUN service)")
+            }
+            if let gateway = natGateway {
+                notes.append("\(node.name): default route via director \(gateway) (real server of a NAT service)")
             }
             for route in role.routes(of: node) {
                 routes.append(Route(namespace: name, destination: route.destination, via: route.via))

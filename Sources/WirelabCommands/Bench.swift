@@ -8,7 +8,7 @@ import Topology
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks of wirelab beside the kernel's own tools.",
-        subcommands: [BenchDeploy.self, BenchForward.self])
+        subcommands: [BenchDeploy.self, BenchForward.self, BenchSim.self])
 }
 
 struct BenchDeploy: ParsableCommand {

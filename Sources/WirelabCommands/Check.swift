@@ -52,7 +52,8 @@ func stopOnSignals(_ backend: CheckBackend) -> [DispatchSourceSignal] {
 }
 
 /// start, every check, finish, stop — whatever happens in between.
-func runChecks(backend: CheckBackend, file: String) -> CheckReport {
+func runChecks(backend: CheckBackend, file: String,
+               random: any RandomNumberGenerator = SystemRandomNumberGenerator()) -> CheckReport {
     let topology = backend.topology
     let signals = stopOnSignals(backend)
     defer { backend.stop(); signals.forEach { $0.cancel() } }
@@ -64,6 +65,6 @@ func runChecks(backend: CheckBackend, file: String) -> CheckReport {
     } catch {
         return CheckReport(lab: topology.name, file: file, outcomes: [], labError: "bringing the lab up: \(error)")
     }
-    let runner = CheckRunner(backend: backend, progress: { printError("wirelab: \($0)") })
+    let runner = CheckRunner(backend: backend, random: random, progress: { printError("wirelab: \($0)") })
     return CheckReport(lab: topology.name, file: file, outcomes: runner.run(topology.checks))
 }

@@ -171,9 +171,10 @@ import Wire
                                   ttl: 63, payload: reply.payload).frame),
             DE.Row(description: "new flow → rs2:8080", input: other.frame, verdict: .forward(PortID(0)),
                    output: DE.tcp(DE.lvsMAC, DE.rs2MAC, DE.client, 40001, DE.rs2, 8080, DE.syn, ttl: 62).frame),
-            DE.Row(description: "rs2 answering a flow that is rs1's is not a reply", input:
+            DE.Row(description: "rs2 answering a flow that is rs1's is not a reply: routed untranslated", input:
                     DE.tcp(DE.rs2MAC, DE.lvsMAC, DE.rs2, 8080, DE.client, 40000, DE.ack, ttl: 64).frame,
-                   verdict: .drop(.notForUs)),
+                   verdict: .forward(PortID(0)),
+                   output: DE.tcp(DE.lvsMAC, DE.gwMAC, DE.rs2, 8080, DE.client, 40000, DE.ack, ttl: 63).frame),
         ], driver)
     }
 
@@ -315,5 +316,36 @@ import Wire
         }
         let real = director.snapshot().services[0].reals[0]
         #expect(real.totalConnections == 1)
+    }
+
+    /// Traffic through the director that belongs to no service is routed
+    /// like a router would (the NAT reals' default gateway): MACs and TTL
+    /// change, nothing else; no connection is made.
+    @Test func otherTrafficThroughTheDirectorIsRouted() {
+        let director = DE.director(.nat)
+        let driver = ElementDriver(director)
+        DE.learnNeighbours(driver)
+        let ping = P(srcMAC: DE.rs1MAC, dstMAC: DE.lvsMAC, src: DE.rs1, dst: DE.client, transport: .icmp(type: 8),
+                     payload: [0, 1, 0, 1])
+        let back = P(srcMAC: DE.gwMAC, dstMAC: DE.lvsMAC, src: DE.client, dst: DE.rs1, transport: .icmp(type: 0),
+                     payload: [0, 1, 0, 1])
+        let udp = P(srcMAC: DE.rs1MAC, dstMAC: DE.lvsMAC, src: DE.rs1, dst: IPv4Address(192, 0, 2, 53),
+                    transport: .udp(sport: 40000, dport: 53), payload: Array("query".utf8))
+        DE.run([
+            DE.Row(description: "a real pings the client: on to the gateway", input: ping.frame, verdict: .forward(PortID(0)),
+                   output: ping.with { $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.gwMAC; $0.ttl -= 1 }.frame),
+            DE.Row(description: "the echo reply comes back to the real", input: back.frame, verdict: .forward(PortID(0)),
+                   output: back.with { $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.rs1MAC; $0.ttl -= 1 }.frame),
+            DE.Row(description: "a real's UDP lookup elsewhere: untranslated", input: udp.frame, verdict: .forward(PortID(0)),
+                   output: udp.with { $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.gwMAC; $0.ttl -= 1 }.frame),
+        ], driver)
+        #expect(director.counters.routed == 3)
+        // TTL 1: not routed; an ICMP time exceeded goes back towards the sender.
+        let expired = driver.send(udp.with { $0.ttl = 1 }.frame, on: PortID(0), at: .seconds(2))
+        #expect(expired.verdict == .drop(.ttlExpired))
+        #expect(expired.emitted.count == 1 && expired.emitted.first?.frame[34] == 11,
+                "one ICMP time exceeded: \(expired.emitted)")
+        #expect(director.counters.routed == 3)
+        #expect(director.snapshot().services.allSatisfy { $0.reals.allSatisfy { $0.totalConnections == 0 } })
     }
 }

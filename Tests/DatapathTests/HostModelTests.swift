@@ -94,4 +94,46 @@ import Wire
         #expect(host.connections[id].finishedAt == .seconds(8))
         #expect(host.clients.isEmpty)
     }
+
+    @Test func anEstablishedConnectionWithoutAnswerIsGivenUpAfterTheTimeout() throws {
+        let host = Self.rs1()
+        let driver = ElementDriver(host)
+        var emitter = Emitter()
+        defer { emitter.deallocate() }
+        let peerMAC: [UInt8] = [2, 0, 0, 0, 0, 5]
+        let id = host.connect(to: IPv4Address("10.0.0.5")!, port: 80, request: HostModel.httpRequest(host: "x", path: "/"),
+                              now: .seconds(1), emit: &emitter)
+        // ARP reply from 10.0.0.5 releases the SYN.
+        let reply: [UInt8] = [2, 0, 0, 0, 0, 1] + peerMAC + [8, 6, 0, 1, 8, 0, 6, 4, 0, 2] + peerMAC + [10, 0, 0, 5]
+            + [2, 0, 0, 0, 0, 1] + [10, 0, 0, 1]
+        let syn = try #require(driver.send(reply, on: PortID(0), at: .seconds(1)).emitted.first).frame
+        #expect(syn[14 + 20 + 13] == 0x02)
+        let iss = syn[38..<42].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        // SYN-ACK (no checksum shortcut: built and summed here).
+        var segment = [UInt8](repeating: 0, count: 40)
+        segment[0] = 0x45; segment[3] = 40; segment[8] = 64; segment[9] = 6
+        segment[12...15] = [10, 0, 0, 5]; segment[16...19] = [10, 0, 0, 1]
+        segment[20] = 0; segment[21] = 80; segment[22] = syn[34]; segment[23] = syn[35]
+        segment[24...27] = [0, 0, 0x10, 0]
+        let ack = iss &+ 1
+        segment[28] = UInt8(ack >> 24); segment[29] = UInt8(ack >> 16 & 0xff); segment[30] = UInt8(ack >> 8 & 0xff); segment[31] = UInt8(ack & 0xff)
+        segment[32] = 0x50; segment[33] = 0x12; segment[34] = 0xff; segment[35] = 0xff
+        segment.withUnsafeMutableBytes { b in
+            let pseudo = InternetChecksum.pseudoHeaderSum(source: IPv4Address("10.0.0.5")!, destination: IPv4Address("10.0.0.1")!,
+                                                          protocol: .tcp, length: 20)
+            let sum = InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: b[20..<40]), initial: pseudo)
+            b[36] = UInt8(sum >> 8); b[37] = UInt8(sum & 0xff)
+            let header = InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: b[0..<20]))
+            b[10] = UInt8(header >> 8); b[11] = UInt8(header & 0xff)
+        }
+        let out = driver.send([2, 0, 0, 0, 0, 1] + peerMAC + [8, 0] + segment, on: PortID(0), at: .seconds(1))
+        #expect(out.emitted.count == 2, "ACK, then the request")
+        #expect(host.connections[id].state == .established)
+        // The server never answers: still open at 30 s, given up at 31 s.
+        for s in 2...30 { host.tick(now: .seconds(Double(s)), emit: &emitter) }
+        #expect(host.connections[id].state == .established)
+        host.tick(now: .seconds(31), emit: &emitter)
+        #expect(host.connections[id].state == .timedOut && host.connections[id].wasEstablished)
+        #expect(!host.isBusy)
+    }
 }

@@ -68,6 +68,25 @@ import Wire
         #expect(capture.packets.allSatisfy { $0.comments.count == 1 && $0.comments[0].hasPrefix("rx ") })
     }
 
+    @Test func arpRetriesForManyAddressesComeOutInTheSameOrderEveryRun() throws {
+        // Eight unanswered neighbours resolved at once: the retries of one
+        // tick come from a dictionary, whose order differs per instance.
+        let topology = try Self.load("two-hosts.yaml")
+        var files: [[UInt8]] = []
+        for _ in 0..<4 {
+            let sim = try Simulator(topology: topology)
+            for last in 50..<58 {
+                try sim.ping(from: "h1", to: IPv4Address(10, 0, 0, UInt8(last)), identifier: 1, sequence: UInt16(last))
+            }
+            sim.run()
+            #expect(sim.drops(of: "h1")["arp-unresolved"] == 8)
+            files.append(sim.pcapng())
+        }
+        #expect(files.allSatisfy { $0 == files[0] })
+        let capture = try PcapNGCapture(parsing: files[0])
+        #expect(capture.packets.count == 24, "8 addresses × 3 requests, received by h2")
+    }
+
     @Test func tcpProbeThroughLVSDRReachesARealWithOnlyMACsChanged() throws {
         let topology = try Self.load("lvs-dr.yaml")
         let sim = try Simulator(topology: topology)
@@ -135,6 +154,41 @@ import Wire
         let lvs = topology.nodes.firstIndex { $0.name == "lvs" }!
         topology.nodes[lvs].services[0].scheduler = .wrr
         #expect(try Self.spread(topology, count: 30) == ["rs1\n": 10, "rs2\n": 20])
+    }
+
+    @Test(arguments: [Topology.ForwardingMode.dr, .tun, .nat, .fullnat])
+    func httpThroughTheDirectorInEveryMode(_ mode: Topology.ForwardingMode) throws {
+        var topology = try Self.load("lvs-dr.yaml")
+        let lvs = topology.nodes.firstIndex { $0.name == "lvs" }!
+        topology.nodes[lvs].services[0].mode = mode
+        if mode == .fullnat { topology.nodes[lvs].services[0].localAddresses = [IPv4Address("10.0.0.200")!] }
+        let sim = try Simulator(topology: topology)
+        let spread = try Self.spread(topology, count: 6)
+        #expect(spread == ["rs1\n": 3, "rs2\n": 3], "\(mode): \(spread)")
+        // What the real server receives from the director, per mode.
+        let id = try sim.connect(from: "client", to: IPv4Address("198.51.100.3")!, port: 80)
+        let client = sim.host("client")!
+        sim.run { client.connections[id].state.isFinished }
+        sim.run()   // the client's last ACK is still on its way
+        #expect(client.connections[id].state == .closed, "\(mode)")
+        let atReal = try #require(["rs1:eth0", "rs2:eth0"].lazy.compactMap {
+            Self.received(sim, at: $0).first { $0.bytes[12] == 8 && $0.bytes[13] == 0 && $0.bytes[14 + 9] != 1 }
+        }.first)
+        let ip = Self.ip(atReal.bytes)
+        let source = Self.ipv4(ip, 12), destination = Self.ipv4(ip, 16)
+        switch mode {
+        case .dr:
+            #expect(ip[9] == 6 && destination == IPv4Address("10.0.0.100")! && source == IPv4Address("203.0.113.123")!)
+        case .tun:
+            #expect(ip[9] == 4 && source == IPv4Address("10.0.0.2")!, "outer IPIP from the director")
+            #expect(Self.ipv4(ip, 20 + 16) == IPv4Address("10.0.0.100")!, "inner dst = VIP")
+            #expect(sim.host("rs1")!.counters.ipipDecapsulated + sim.host("rs2")!.counters.ipipDecapsulated == 4,
+                    "SYN, ACK, FIN, ACK: each inside IPIP")
+        case .nat:
+            #expect(ip[9] == 6 && source == IPv4Address("203.0.113.123")! && [IPv4Address("10.0.0.1")!, IPv4Address("10.0.0.3")!].contains(destination))
+        case .fullnat:
+            #expect(ip[9] == 6 && source == IPv4Address("10.0.0.200")!)
+        }
     }
 
     @Test func checkTrafficOfEveryTopologyDoesWhatTheFileIntends() throws {
@@ -272,5 +326,52 @@ import Wire
         let roles = RealServerRole.roles(in: try SimulatorTests.load("lvs-dr.yaml"))
         #expect(roles["rs1"]?.vips == [IPv4Address("10.0.0.100")!] && roles["rs2"]?.vips == [IPv4Address("10.0.0.100")!])
         #expect(roles["client"] == nil)
+    }
+}
+
+/// `wirelab sim` as a user runs it (the built binary, no root needed).
+@Suite struct SimCommandTests {
+    @Test func simWritesTheSameCaptureEveryRunAndSummarises() throws {
+        let file = SimulatorTests.root.appendingPathComponent("Topologies/lvs-dr.yaml").path
+        var captures: [Data] = []
+        var outputs: [String] = []
+        for run in 0..<2 {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wl-sim-\(getpid())-\(run)")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let result = try Harness.wl("sim", file, "--capture", dir.path)
+            #expect(result.status == 0, "\(result.combined)")
+            // The verdicts of `wirelab check`, computed in the simulator.
+            #expect(result.stdout.contains("PASS   DR rewrites only the MACs"), "\(result.stdout)")
+            #expect(result.stdout.contains("30 requests answered (rs1 15, rs2 15)"), "\(result.stdout)")
+            #expect(result.stdout.contains("2 checks: 2 passed, 0 failed, 0 errors"), "\(result.stdout)")
+            outputs.append(result.stdout.replacingOccurrences(of: dir.path, with: "DIR"))
+            captures.append(try Data(contentsOf: dir.appendingPathComponent("sim.pcapng")))
+        }
+        #expect(captures[0] == captures[1] && captures[0].count > 10_000)
+        #expect(outputs[0] == outputs[1], "the same report every run")
+
+        let json = try Harness.wl("sim", file, "--capture", FileManager.default.temporaryDirectory.appendingPathComponent("wl-sim-\(getpid())-j").path, "--json")
+        defer { try? FileManager.default.removeItem(at: FileManager.default.temporaryDirectory.appendingPathComponent("wl-sim-\(getpid())-j")) }
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect((object?["checks"] as? [[String: Any]])?.count == 2, "\(json.stdout)")
+    }
+
+    @Test func benchSimCountsWhatItMoves() throws {
+        let file = SimulatorTests.root.appendingPathComponent("Topologies/scale-100.yaml").path
+        let result = try Harness.wl("bench", "sim", file, "--rounds", "10", "--json")
+        #expect(result.status == 0, "\(result.combined)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        // 81 hosts, each pinging a host in another LAN: host → switch → edge
+        // router → core → edge router → switch → host is 6 links, ×2 with the reply.
+        #expect(object?["echo-replies"] as? Int == 81 * 10)
+        #expect(object?["frames"] as? Int == 81 * 10 * 12)
+        #expect((object?["frames-per-cpu-second"] as? Double ?? 0) > 0)
+    }
+
+    @Test func helpNamesTheVerbAndTheBenchmark() throws {
+        let help = try Harness.wl("sim", "--help")
+        #expect(help.stdout.contains("without root") && help.stdout.contains("--capture"))
+        let bench = try Harness.wl("bench", "sim", "--help")
+        #expect(bench.stdout.contains("--rounds"))
     }
 }

@@ -239,6 +239,8 @@ public final class Director: Element {
         public var forwardedTUN: UInt64 = 0
         public var forwardedNAT: UInt64 = 0
         public var forwardedFullNAT: UInt64 = 0
+        /// Other packets through the director, routed unchanged but for the TTL.
+        public var routed: UInt64 = 0
         /// Real → client packets translated back.
         public var repliesNAT: UInt64 = 0
         public var repliesFullNAT: UInt64 = 0
@@ -411,6 +413,42 @@ public final class Director: Element {
         return .drop(reason)
     }
 
+    public static var prefetchesBatches: Bool { true }
+
+    /// Stage 0: the connection's index slot; stage 1: the entry it points
+    /// at — of the inbound index for a packet to a VIP, of the reply index
+    /// for one that may be a real's reply (NAT: to a client; FULLNAT: to a
+    /// local address). Reads only the fixed IPv4/TCP/UDP header fields.
+    public func prefetch(_ frame: UnsafeRawBufferPointer, stage: Int) {
+        guard frame.count >= 38, frame[12] == 0x08, frame[13] == 0x00, frame[14] >> 4 == 4 else { return }
+        let ihl = Int(frame[14] & 0x0F) * 4
+        let proto = frame[23]
+        guard proto == 6 || proto == 17, ihl >= 20, frame.count >= 14 + ihl + 4 else { return }
+        let source = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: 26, as: UInt32.self))
+        let destination = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: 30, as: UInt32.self))
+        let sourcePort = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + ihl, as: UInt16.self))
+        let destinationPort = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + ihl + 2, as: UInt16.self))
+        let kind = owned.lookup(destination)
+        let table = core.table
+        if kind & DirectorAddressTable.virtual != 0 {
+            if stage == 0 {
+                table.prefetchInboundSlot(proto: proto, client: source, clientPort: sourcePort, virtual: destination,
+                                          virtualPort: destinationPort)
+            } else {
+                table.prefetchInboundEntry(proto: proto, client: source, clientPort: sourcePort, virtual: destination,
+                                           virtualPort: destinationPort)
+            }
+        } else if kind == 0 || kind & DirectorAddressTable.local != 0 {
+            if stage == 0 {
+                table.prefetchReplySlot(proto: proto, real: source, realPort: sourcePort, destination: destination,
+                                        destinationPort: destinationPort)
+            } else {
+                table.prefetchReplyEntry(proto: proto, real: source, realPort: sourcePort, destination: destination,
+                                         destinationPort: destinationPort)
+            }
+        }
+    }
+
     public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
         counters.received &+= 1
         let ingress = port.rawValue
@@ -536,12 +574,31 @@ public final class Director: Element {
 
     /// IPv4 not addressed to the director: a NAT reply (real → client) or not ours.
     func transit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
-        guard p.hasPorts else { return drop(.notForUs) }
-        let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
-        let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
-                                 toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
-        guard r.found, r.mode == .nat else { return drop(.notForUs) }
-        return translateReply(&p, &packet, r, now: now, emit: &emit)
+        if p.hasPorts && !p.isFragment {
+            let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
+            let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
+                                     toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
+            if r.found && r.mode == .nat { return translateReply(&p, &packet, r, now: now, emit: &emit) }
+        }
+        return routeTransit(&p, &packet, now: now, emit: &emit)
+    }
+
+    /// Anything else addressed through the director is routed unchanged but
+    /// for the TTL, as the Linux router under an IPVS director does: the
+    /// director is its NAT reals' default gateway, and their own traffic
+    /// (a ping to the client, a lookup) must get through.
+    func routeTransit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
+        if p.timeToLive <= 1 {
+            sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
+            return drop(.ttlExpired)
+        }
+        guard let hop = route(p.destinationIPv4.rawValue) else { return drop(.noRoute) }
+        if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
+            return stop
+        }
+        p.decrementTimeToLive(in: packet.bytes)
+        counters.routed &+= 1
+        return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
     }
 
     /// FULLNAT: a real's reply to local address:port.

@@ -73,11 +73,8 @@ public struct SimTraffic {
                 var failures: [String: Int] = [:]
                 let hostHeader = probe.port == 80 ? probe.host.description : "\(probe.host):\(probe.port)"
                 for _ in 0..<probe.count {
-                    let host = try client(sim, probe.from)
-                    let id = try sim.connect(from: probe.from, to: probe.host, port: UInt16(clamping: probe.port),
-                                             request: HostModel.httpRequest(host: hostHeader, path: probe.path))
-                    sim.run(limit: limit) { host.connections[id].state.isFinished }
-                    let c = host.connections[id]
+                    let c = try sim.httpGet(from: probe.from, to: probe.host, port: UInt16(clamping: probe.port),
+                                            path: probe.path, hostHeader: hostHeader, limit: limit)
                     if let body = c.httpBody, c.state == .closed {
                         answers[body.trimmingSuffix(), default: 0] += 1
                     } else {

@@ -80,25 +80,28 @@ public final class Simulator {
         var link: Int32 = -1
         var peerNode: Int32 = -1
         var peerPort: Int32 = -1
-        /// "rx <node>:<iface>" for frames received here.
-        var comment: String = ""
     }
 
     final class SimNode {
         let name: String
         let kind: NodeKind
         let element: NodeElement
-        var ports: [PortEnd]
+        @exclusivity(unchecked) var ports: [PortEnd]
         let interfaceNames: [String]
-        var emitter = Emitter(slots: 256)
-        /// Drops the simulator decided (link MTU, no link) by reason.
+        /// "rx <node>:<iface>" per port: the capture comment of frames received there.
+        let comments: [String]
+        @exclusivity(unchecked) var emitter = Emitter(slots: 256)
+        /// Drops the simulator decided (link MTU, no link, emitter full) by reason.
         var linkDrops = DropCounters()
+        /// `emitter.overflows` already counted in `linkDrops`.
+        var overflowsCounted = 0
         init(name: String, kind: NodeKind, element: NodeElement, ports: [PortEnd], interfaceNames: [String]) {
             self.name = name
             self.kind = kind
             self.element = element
             self.ports = ports
             self.interfaceNames = interfaceNames
+            comments = interfaceNames.map { "rx \(name):\($0)" }
         }
         deinit { emitter.deallocate() }
     }
@@ -124,24 +127,36 @@ public final class Simulator {
 
     public let topology: ResolvedTopology
     public let options: Options
+    // `@exclusivity(unchecked)` on the state the frame loop touches: the
+    // dynamic exclusivity checks cost a third of the time (perf), and no
+    // access to one of these overlaps another access to it.
     /// Virtual time now, nanoseconds from `epoch`.
-    public private(set) var now: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var now: UInt64 = 0
     /// Frames delivered to an element so far (the benchmark's unit).
-    public private(set) var framesProcessed: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var framesProcessed: UInt64 = 0
     /// Element timer rounds run so far.
     public private(set) var ticks: UInt64 = 0
 
     let nodes: [SimNode]
     let nodeIndex: [String: Int]
-    var links: [SimLink]
-    var heap: [Event] = []
-    var sequence: UInt64 = 0
+    @exclusivity(unchecked) var links: [SimLink]
+    /// Per link, its MTU (apart from `links`, whose records grow).
+    let linkMTUs: [Int]
+    // The event queue. Every frame arrives `linkDelay` after the moment it
+    // was sent, and that moment (`now`) never goes back, so events are
+    // created in (time, sequence) order: a FIFO ring is the priority queue.
+    @exclusivity(unchecked) var ring: UnsafeMutablePointer<Event>
+    @exclusivity(unchecked) var ringCapacity = 1024
+    @exclusivity(unchecked) var ringHead = 0
+    @exclusivity(unchecked) var ringCount = 0
+    @exclusivity(unchecked) var sequence: UInt64 = 0
+    @exclusivity(unchecked) var lastQueued: UInt64 = 0
     var nextTick: UInt64
     // Frame buffers: one allocation each, reused through a free list.
     static let headroom = 256
     let bufferSize: Int
-    var buffers: [UnsafeMutableRawPointer] = []
-    var freeBuffers: [Int32] = []
+    @exclusivity(unchecked) var buffers: [UnsafeMutableRawPointer] = []
+    @exclusivity(unchecked) var freeBuffers: [Int32] = []
 
     public init(topology: ResolvedTopology, options: Options = Options()) throws {
         self.topology = topology
@@ -165,7 +180,7 @@ public final class Simulator {
             }
             index[node.name] = nodes.count
             nodes.append(SimNode(name: node.name, kind: node.kind, element: element,
-                                 ports: node.interfaces.map { PortEnd(comment: "rx \(node.name):\($0.name)") },
+                                 ports: node.interfaces.map { _ in PortEnd() },
                                  interfaceNames: node.interfaces.map(\.name)))
         }
         var links: [SimLink] = []
@@ -186,12 +201,14 @@ public final class Simulator {
         self.nodes = nodes
         self.nodeIndex = index
         self.links = links
+        linkMTUs = links.map(\.mtu)
         bufferSize = Self.headroom + max(maxMTU + 18, Emitter.slotSize) + 64
-        heap.reserveCapacity(1024)
+        ring = UnsafeMutablePointer<Event>.allocate(capacity: ringCapacity)
     }
 
     deinit {
         for b in buffers { b.deallocate() }
+        ring.deallocate()
     }
 
     // MARK: - Access
@@ -208,7 +225,8 @@ public final class Simulator {
     }
 
     /// Drops of node `name` by reason name: the element's own (the names
-    /// `wirelab status` shows live) and the simulator's (`link-mtu`, `no-link`).
+    /// `wirelab status` shows live) and the simulator's (`link-mtu`,
+    /// `no-link`, `emit-queue-full`).
     public func drops(of name: String) -> [String: UInt64] {
         guard let i = nodeIndex[name] else { return [:] }
         var out: [String: UInt64] = [:]
@@ -294,12 +312,34 @@ public final class Simulator {
         return local
     }
 
+    /// An HTTP GET from `node` (curl-like request), run until the exchange
+    /// ends or `limit` ns pass; the connection as it ended (`httpBody` is
+    /// the answer: the serving node's name and a newline).
+    public func httpGet(from node: String, to address: IPv4Address, port: UInt16 = 80, path: String = "/",
+                        hostHeader: String? = nil, limit: UInt64 = 10_000_000_000) throws(SimError) -> HostModel.ClientConnection {
+        let (_, h) = try hostNode(node)
+        let host = hostHeader ?? (port == 80 ? address.description : "\(address):\(port)")
+        let id = try connect(from: node, to: address, port: port, request: HostModel.httpRequest(host: host, path: path))
+        run(limit: limit) { h.connections[id].state.isFinished }
+        return h.connections[id]
+    }
+
+    /// A TCP connect (and close) from `node`, run until it ends or `limit` ns
+    /// pass; `wasEstablished` says whether the handshake completed.
+    public func tcpConnect(from node: String, to address: IPv4Address, port: UInt16,
+                           limit: UInt64 = 10_000_000_000) throws(SimError) -> HostModel.ClientConnection {
+        let (_, h) = try hostNode(node)
+        let id = try connect(from: node, to: address, port: port)
+        run(limit: limit) { h.connections[id].state.isFinished }
+        return h.connections[id]
+    }
+
     // MARK: - Running
 
     /// Whether anything is still to happen: frames in flight, or an element
     /// that waits for a timer (ARP being resolved, a connection open).
     public var isQuiet: Bool {
-        guard heap.isEmpty else { return false }
+        guard ringCount == 0 else { return false }
         for n in nodes {
             switch n.element {
             case let .host(h): if h.isBusy { return false }
@@ -319,7 +359,7 @@ public final class Simulator {
         let deadline = now &+ limit
         while true {
             if let stop, stop() { return true }
-            if let first = heap.first, first.time < nextTick {
+            if let first = peekEvent(), first.time < nextTick {
                 guard first.time <= deadline else { now = deadline; return false }
                 let event = popEvent()
                 now = event.time
@@ -336,7 +376,7 @@ public final class Simulator {
 
     /// Runs the frames in flight only (no timers): the benchmark's loop.
     public func runFramesOnly() {
-        while !heap.isEmpty {
+        while ringCount > 0 {
             let event = popEvent()
             now = event.time
             deliver(event)
@@ -347,7 +387,7 @@ public final class Simulator {
     public func advance(by nanoseconds: UInt64) {
         let deadline = now &+ nanoseconds
         while true {
-            let nextEvent = heap.first?.time ?? UInt64.max
+            let nextEvent = peekEvent()?.time ?? UInt64.max
             if nextEvent < nextTick, nextEvent <= deadline {
                 let event = popEvent()
                 now = event.time
@@ -391,9 +431,8 @@ public final class Simulator {
         let base = buffers[Int(event.buffer)]
         var packet = PacketBuffer(base: base, capacity: bufferSize, offset: Int(event.offset), length: Int(event.length))
         if options.captures {
-            let end = node.ports[port]
-            links[Int(end.link)].records.append(
-                PcapRecord(timestamp: Self.epoch &+ event.time, bytes: Array(packet.readOnly), comment: end.comment))
+            links[Int(node.ports[port].link)].records.append(
+                PcapRecord(timestamp: Self.epoch &+ event.time, bytes: Array(packet.readOnly), comment: node.comments[port]))
         }
         framesProcessed &+= 1
         let t = Instant(nanoseconds: event.time)
@@ -430,6 +469,11 @@ public final class Simulator {
             send(node, frame.port.rawValue, buffer: b, offset: Self.headroom, length: frame.bytes.count)
         }
         node.emitter.removeAll()
+        // Frames an element could not emit (all slots used) are counted, not lost silently.
+        while node.overflowsCounted < node.emitter.overflows {
+            node.linkDrops.count(.emitQueueFull)
+            node.overflowsCounted += 1
+        }
     }
 
     @inline(__always)
@@ -440,7 +484,7 @@ public final class Simulator {
             return
         }
         let end = node.ports[port]
-        guard length - 14 <= links[Int(end.link)].mtu else {
+        guard length - 14 <= linkMTUs[Int(end.link)] else {
             node.linkDrops.count(Self.linkMTUDrop)
             freeBuffers.append(buffer)
             return
@@ -450,41 +494,36 @@ public final class Simulator {
                         buffer: buffer, offset: Int32(offset), length: Int32(length)))
     }
 
-    // MARK: - Event queue (binary min-heap on (time, sequence))
+    // MARK: - Event queue (FIFO ring, see `ring`)
 
     @inline(__always)
-    static func before(_ a: Event, _ b: Event) -> Bool {
-        a.time != b.time ? a.time < b.time : a.sequence < b.sequence
+    func peekEvent() -> Event? {
+        ringCount == 0 ? nil : ring[ringHead]
     }
 
+    @inline(__always)
     func pushEvent(_ e: Event) {
-        heap.append(e)
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard Self.before(e, heap[parent]) else { break }
-            heap[i] = heap[parent]
-            i = parent
-        }
-        heap[i] = e
+        assert(e.time >= lastQueued, "events must be queued in time order")
+        lastQueued = e.time
+        if ringCount == ringCapacity { growRing() }
+        ring[(ringHead + ringCount) & (ringCapacity - 1)] = e
+        ringCount += 1
     }
 
+    @inline(__always)
     func popEvent() -> Event {
-        let top = heap[0]
-        let last = heap.removeLast()
-        if heap.isEmpty { return top }
-        var i = 0
-        let n = heap.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            var c = l
-            if l + 1 < n, Self.before(heap[l + 1], heap[l]) { c = l + 1 }
-            guard Self.before(heap[c], last) else { break }
-            heap[i] = heap[c]
-            i = c
-        }
-        heap[i] = last
-        return top
+        let e = ring[ringHead]
+        ringHead = (ringHead + 1) & (ringCapacity - 1)
+        ringCount -= 1
+        return e
+    }
+
+    func growRing() {
+        let bigger = UnsafeMutablePointer<Event>.allocate(capacity: ringCapacity * 2)
+        for i in 0..<ringCount { bigger[i] = ring[(ringHead + i) & (ringCapacity - 1)] }
+        ring.deallocate()
+        ring = bigger
+        ringHead = 0
+        ringCapacity *= 2
     }
 }

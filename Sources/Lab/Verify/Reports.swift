@@ -10,6 +10,9 @@ public struct CheckReport: Sendable {
     /// A problem outside any one check (bringing the lab up, tearing it down).
     public var labError: String?
 
+    /// The verb that produced it: "check" (live) or "sim".
+    public var verb = "check"
+
     public init(lab: String, file: String, outcomes: [CheckOutcome], labError: String? = nil) {
         self.lab = lab
         self.file = file
@@ -26,7 +29,7 @@ public struct CheckReport: Sendable {
     // MARK: text
 
     public func text() -> String {
-        var out = "wirelab check \(file) (lab \(lab)): \(outcomes.count) check\(outcomes.count == 1 ? "" : "s")\n"
+        var out = "wirelab \(verb) \(file) (lab \(lab)): \(outcomes.count) check\(outcomes.count == 1 ? "" : "s")\n"
         if let labError { out += "ERROR  the lab: \(labError)\n" }
         for o in outcomes {
             let tag: String
@@ -134,7 +137,7 @@ public struct CheckReport: Sendable {
         let total = outcomes.reduce(0) { $0 + $1.seconds }
         let suite = Self.xml(lab)
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        out += "<testsuites name=\"wirelab check\" tests=\"\(outcomes.count + (labError == nil ? 0 : 1))\" failures=\"\(failed)\" errors=\"\(errors)\" time=\"\(String(format: "%.3f", total))\">\n"
+        out += "<testsuites name=\"wirelab \(verb)\" tests=\"\(outcomes.count + (labError == nil ? 0 : 1))\" failures=\"\(failed)\" errors=\"\(errors)\" time=\"\(String(format: "%.3f", total))\">\n"
         out += "  <testsuite name=\"\(suite)\" tests=\"\(outcomes.count + (labError == nil ? 0 : 1))\" failures=\"\(failed)\" errors=\"\(errors)\" skipped=\"0\" time=\"\(String(format: "%.3f", total))\" file=\"\(Self.xml(file))\">\n"
         if let labError {
             out += "    <testcase classname=\"\(suite)\" name=\"lab\" time=\"0\">\n"

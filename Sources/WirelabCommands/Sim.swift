@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Lab
+import Topology
+
+struct Sim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a topology's checks in-process, deterministically, without root.",
+        discussion: """
+        The same elements as `up` (switches, routers, directors), a host model for every host (ARP, \
+        ICMP echo, UDP echo, TCP and the built-in HTTP server's one-line answer), virtual links and a \
+        virtual clock; the same checks, probes and report as `wirelab check`. Writes one pcapng with \
+        one interface per link (frames recorded where they are received); the same file gives a \
+        byte-identical pcapng and report every time. Health checks are not simulated. Exit status 0 \
+        only if every check passed; 1 if any failed or could not run; 2 if the file has errors.
+        """)
+
+    @Argument(help: "The topology file.") var file: String
+    @Option(help: ArgumentHelp("Where to write sim.pcapng (default Captures/<lab>).", valueName: "dir"))
+    var capture: String?
+    @Option(help: ArgumentHelp("Also write a JUnit XML report to this file.", valueName: "file")) var junit: String?
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() throws {
+        let topology = try loadTopologyOrExit(file)
+        let directory = capture ?? "Captures/\(topology.name)"
+        let path = (directory as NSString).appendingPathComponent("sim.pcapng")
+        let backend: SimBackend
+        do {
+            backend = try SimBackend(topology: topology, capturePath: path)
+        } catch {
+            printError("wirelab: \(file): \(error)")
+            throw ExitCode(2)
+        }
+        var report = runChecks(backend: backend, file: file, random: SeededRandom(seed: WalkReport.simulatorSeed))
+        report.verb = "sim"
+        if json { print(try report.json()) } else {
+            print(report.text(), terminator: "")
+            if FileManager.default.fileExists(atPath: path) {
+                print("pcapng: \(path) (virtual time \(Double(backend.simulator.now) / 1e9) s)")
+            }
+        }
+        if let junit {
+            do { try report.junit().write(toFile: junit, atomically: true, encoding: .utf8) } catch {
+                printError("wirelab sim: writing \(junit): \(error)")
+                throw ExitCode(1)
+            }
+        }
+        if !report.allPassed { throw ExitCode(1) }
+    }
+}
+
+struct BenchSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Frames per second per core through the in-process simulator.",
+        discussion: """
+        Every host pings the host half the host list away, one request per host per round, and each \
+        round runs until every frame is delivered; ARP is resolved in a warm-up round first. Counts \
+        frame deliveries (one per link crossed) against the simulator thread's CPU time. No root needed.
+        """)
+
+    @Argument(help: "The topology file.") var file: String = "Topologies/scale-100.yaml"
+    @Option(help: "Rounds of pings.") var rounds: Int = 20000
+    @Flag(help: "Record captures too (as `wirelab sim` does).") var captures = false
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func validate() throws {
+        if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+    }
+
+    func run() throws {
+        let topology = try loadTopologyOrExit(file)
+        let report = try SimBenchmark.run(topology: topology, rounds: rounds, captures: captures)
+        if json {
+            let object: [String: Any] = [
+                "topology": report.topology, "hosts": report.hosts, "rounds": report.rounds, "frames": report.frames,
+                "echo-replies": report.echoReplies, "cpu-seconds": report.cpuSeconds, "wall-seconds": report.wallSeconds,
+                "frames-per-cpu-second": report.framesPerCPUSecond, "frames-per-wall-second": report.framesPerWallSecond,
+                "captures": report.captures,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(report.text)
+        }
+    }
+}
