@@ -74,6 +74,19 @@ def generate(subnets: int, hosts: int, name: str) -> str:
     w(f"  - name: HTTP across the core")
     w(f"    http: {{ from: h{last}-{hosts}, url: \"http://10.1.0.11/\", count: 5 }}")
     w(f"    expect-spread: {{ h1-1: \"== 5\" }}")
+    w(f"  - name: a SYN crosses edge, core and edge routers")
+    w(f"    send: {{ from: h{last}-{hosts}, to: \"10.1.0.11:80\", proto: tcp }}")
+    w(f"    expect:")
+    w(f"      - at: r1:eth1            # core → first LAN's router: two routers passed")
+    w(f"        src-ip: 10.{last}.0.{10 + hosts}")
+    w(f"        dst-ip: 10.1.0.11")
+    w(f"        src-mac: core:eth1")
+    w(f"        dst-mac: r1:eth1")
+    w(f"        ttl: 62")
+    w(f"      - at: h1-1:eth0          # through the switch, unchanged by it")
+    w(f"        src-mac: r1:eth0")
+    w(f"        dst-mac: h1-1:eth0")
+    w(f"        ttl: 61")
     return "\n".join(out) + "\n"
 
 

@@ -8,7 +8,7 @@ import Testing
     static let examples = Paths.files(in: Paths.topologies, ext: "yaml").map(\.lastPathComponent)
 
     @Test func theExpectedExamplesShip() {
-        for name in ["two-hosts.yaml", "switch.yaml", "ecmp.yaml", "lvs-dr.yaml", "lvs-nat.yaml", "lvs-tun.yaml", "lvs-fullnat.yaml", "scale-100.yaml"] {
+        for name in ["two-hosts.yaml", "switch.yaml", "ecmp.yaml", "lvs-dr.yaml", "lvs-dr-classic.yaml", "lvs-nat.yaml", "lvs-tun.yaml", "lvs-fullnat.yaml", "scale-100.yaml"] {
             #expect(Self.examples.contains(name), "Topologies/\(name) is missing")
         }
     }

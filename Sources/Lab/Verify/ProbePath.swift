@@ -206,6 +206,7 @@ struct HopReasoner {
         guard let node = nodes[hop.sender.node] else { return "\(hop.sender.node): not in the topology" }
         let f = hop.fields
         let out = hop.sender.interface
+        if node.kind != .switch, let error = originatedICMPError(node, hop: hop, prior: prior) { return error }
         switch node.kind {
         case .switch:
             let dst = f.destinationMAC
@@ -238,6 +239,38 @@ struct HopReasoner {
         }
     }
 
+    /// The name of an ICMP error (type, code) as RFC 792 gives it.
+    static func icmpErrorName(type: UInt8, code: UInt8) -> String? {
+        switch (type, code) {
+        case (3, 0): return "destination unreachable (net unreachable)"
+        case (3, 1): return "destination unreachable (host unreachable)"
+        case (3, 2): return "destination unreachable (protocol unreachable)"
+        case (3, 3): return "destination unreachable (port unreachable)"
+        case (3, 4): return "destination unreachable (fragmentation needed)"
+        case (3, _): return "destination unreachable (code \(code))"
+        case (11, 0): return "time exceeded (TTL expired in transit)"
+        case (11, _): return "time exceeded (code \(code))"
+        case (12, _): return "parameter problem"
+        default: return nil
+        }
+    }
+
+    /// An ICMP error the sender made itself about the probe it received
+    /// (no route, TTL expired, port closed, DF too big): it is not a
+    /// forwarded frame, so no NAT or rewrite explains it.
+    func originatedICMPError(_ node: Node, hop: Hop, prior: Hop?) -> String? {
+        guard let ip = hop.fields.ip, ip.protocolNumber == 1, let type = ip.icmpType, let code = ip.icmpCode,
+              let name = Self.icmpErrorName(type: type, code: code),
+              let prior, prior.direction == .request, hop.direction == .reply,
+              node.addresses.contains(where: { $0.address == ip.source }) else { return nil }
+        let about = ip.quotedDestination.map { " about the probe to \($0)" } ?? ""
+        var text = "\(node.kind.rawValue) \(node.name): ICMP \(name)\(about), sent back to \(ip.destination) from \(ip.source)"
+        if let r = route(node, to: ip.destination, chosenMAC: hop.fields.destinationMAC) {
+            text += "; \(r.text); ARP \(r.nextHop) → \(owner(hop.fields.destinationMAC))"
+        }
+        return text
+    }
+
     func directorReason(_ node: Node, hop: Hop, prior: Hop?) -> String {
         let f = hop.fields
         guard let t = f.transport, let ip = f.ip else { return "director \(node.name): sends on \(hop.sender.interface)" }
@@ -265,7 +298,13 @@ struct HopReasoner {
             return "director \(node.name): service \(service.vip):\(service.port) \(service.scheduler.rawValue) → \(realName), \(what)"
         }
         if let p, p.source != t.source || p.destination != t.destination {
-            return "director \(node.name): reply translated back, src \(p.source) → \(t.source), dst \(p.destination) → \(t.destination); ARP → \(owner(f.destinationMAC))"
+            // Only what changed: NAT puts back the source, FULLNAT both ends.
+            var back: [String] = []
+            if p.source != t.source { back.append("src \(p.source) → \(t.source)") }
+            if p.destination != t.destination { back.append("dst \(p.destination) → \(t.destination)") }
+            if let a = p.sourcePort, let b = t.sourcePort, a != b { back.append("src port \(a) → \(b)") }
+            if let a = p.destinationPort, let b = t.destinationPort, a != b { back.append("dst port \(a) → \(b)") }
+            return "director \(node.name): reply translated back, \(back.joined(separator: ", ")); ARP → \(owner(f.destinationMAC))"
         }
         if let r = route(node, to: ip.destination, chosenMAC: f.destinationMAC) {
             return "director \(node.name): \(r.text); ARP \(r.nextHop) → \(owner(f.destinationMAC))"
