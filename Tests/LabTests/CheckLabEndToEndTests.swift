@@ -207,66 +207,8 @@ struct CheckLabEndToEndTests {
         #expect((drop?["summary"] as? String)?.hasPrefix("dropped at gw (no-route +") == true)
     }
 
-    /// The walk a topology's first check suggests: its probe (send, reach),
-    /// its first request (http) or an echo (ping).
-    static func walkTarget(_ t: ResolvedTopology) -> [String]? {
-        for check in t.checks {
-            switch check.kind {
-            case let .send(p, _):
-                return ["--from", p.from, "--to", p.port.map { "\(p.to):\($0)" } ?? "\(p.to)", "--proto", p.proto.rawValue]
-            case let .http(h, _):
-                return ["--from", h.from, "--to", "\(h.host):\(h.port)", "--proto", "tcp"]
-            case let .reach(r, _):
-                return ["--from", r.from, "--to", "\(r.to):\(r.port)", "--proto", r.proto.rawValue]
-            case let .ping(p, _):
-                let to: String
-                switch p.to {
-                case .address(let a): to = a.description
-                case .node(let n): to = t.nodes.first { $0.name == n }?.addresses.first?.address.description ?? n
-                }
-                return ["--from", p.from, "--to", to, "--proto", "icmp"]
-            }
-        }
-        return nil
-    }
-
-    /// Live and sim agree: the same probe (same seed) takes the same hops
-    /// with the same header fields, changes and reasons, timestamps aside.
-    /// (two-hosts is left out: with no userspace node nothing records its
-    /// link live, so a live walk there has nothing to show.)
-    @Test(arguments: ["lvs-dr", "lvs-nat", "lvs-tun", "lvs-fullnat", "ecmp", "switch", "scale-100"])
-    func liveAndSimWalksAgree(name: String) throws {
-        let lab = Harness.lab("wlag\(name.replacingOccurrences(of: "-", with: "").prefix(5))")
-        let (file, dir) = try Self.example(name, lab: lab)
-        defer { _ = try? Harness.wl("down", lab); try? FileManager.default.removeItem(atPath: dir) }
-        let topology = try TopologyLoader.load(path: file)
-        let target = try #require(Self.walkTarget(topology), "\(name) has no check to take a walk from")
-        let args = ["walk", file] + target + ["--json", "--seed", "7"]
-        let live = try Harness.run(Harness.wirelab, args, timeout: 240, directory: dir)
-        let sim = try Harness.run(Harness.wirelab, args + ["--sim"], timeout: 120, directory: dir)
-        try #require(live.status == 0 && sim.status == 0, "live: \(live.combined)\nsim: \(sim.combined)")
-        func hops(_ text: String) -> [[String: String]] {
-            (Self.json(text)["hops"] as? [[String: Any]] ?? []).map { h in
-                var row: [String: String] = [:]
-                for (k, v) in h where k != "timestamp" {
-                    if let f = v as? [String: String] { for (fk, fv) in f { row["field." + fk] = fv } }
-                    else if let c = v as? [String] { row[k] = c.sorted().joined(separator: ",") }
-                    else { row[k] = "\(v)" }
-                }
-                return row
-            }
-        }
-        let l = hops(live.stdout), s = hops(sim.stdout)
-        #expect(!l.isEmpty)
-        #expect(l.map { "\($0["sender"] ?? "")>\($0["receiver"] ?? "")" } == s.map { "\($0["sender"] ?? "")>\($0["receiver"] ?? "")" },
-                "hop sequence, live vs sim")
-        for (i, (a, b)) in zip(l, s).enumerated() where a != b {
-            let keys = Set(a.keys).union(b.keys).sorted().filter { a[$0] != b[$0] }
-            let diff: String = keys.map { k in "\(k) live \(a[k] ?? "-") sim \(b[k] ?? "-")" }.joined(separator: "; ")
-            Issue.record("\(name) hop \(i + 1): \(diff)")
-        }
-        #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty)
-    }
+    // Live and sim agreement: LiveSimAgreementTests (every golden walk,
+    // kernel-only labs included).
 
     @Test func walkOverTheDRExample() throws {
         let lab = Harness.lab("wlwalk")
