@@ -789,7 +789,10 @@ public final class ForwardBenchmark: @unchecked Sendable {
             for (key, value) in after.drops where value != before.drops[key] ?? 0 { drops[key] = value &- (before.drops[key] ?? 0) }
             result.elementCounters = counters
             result.elementDrops = drops
-            result.forwarded = counters["forwarded"]
+            // The switch and router count "forwarded"; the director counts
+            // by mode ("forwarded-nat", "forwarded-dr", …).
+            let forwarded = counters.filter { $0.key == "forwarded" || $0.key.hasPrefix("forwarded-") }.values.reduce(0, &+)
+            result.forwarded = counters.keys.contains { $0 == "forwarded" || $0.hasPrefix("forwarded-") } ? forwarded : nil
             result.portRxDropped = zip(before.ports, after.ports).reduce(0) { $0 + ($1.1.rxDropped &- $1.0.rxDropped) }
             result.portTxDropped = zip(before.ports, after.ports).reduce(0) { $0 + ($1.1.txDropped &- $1.0.txDropped) }
             if let mallocsBefore, let mallocsAfter { result.mallocs = mallocsAfter &- mallocsBefore }
