@@ -94,7 +94,12 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
             state.deallocate()
         }
 
-        var umemConfig = xsk_umem_config(fill_size: UInt32(rxFrames), comp_size: UInt32(txFrames),
+        // The fill ring is twice the RX frames: the kernel takes fill
+        // entries into a private cache and publishes its consumer index
+        // late, so frames we already received (and return) can still count
+        // as "in the fill ring" — with a ring of exactly rxFrames, returning
+        // them found no room (seen in CI: "fill ring full" under load).
+        var umemConfig = xsk_umem_config(fill_size: UInt32(rxFrames * 2), comp_size: UInt32(txFrames),
                                          frame_size: UInt32(frameSize), frame_headroom: 0, flags: 0)
         var rc = xsk_umem__create(&umem, mapped, UInt64(areaSize), &state.pointee.fill, &state.pointee.comp, &umemConfig)
         if rc != 0 {
@@ -220,7 +225,8 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
         precondition(batch.owner == identity, "releasing a batch received on another port")
         let s = state
         var index: UInt32 = 0
-        // The fill ring holds every RX frame, so there is always room.
+        // The fill ring holds twice the RX frames (see init), so there is
+        // always room, even before the kernel publishes what it consumed.
         let reserved = Int(xsk_ring_prod__reserve(&s.pointee.fill, UInt32(truncatingIfNeeded: n), &index))
         precondition(reserved == n, "fill ring full: an RX frame was released twice")
         for i in 0..<n {
