@@ -145,11 +145,15 @@ public struct LabDeployer {
         if startsDataPlane { try startDaemon(plan, state: &state) }
     }
 
-    /// Starts the lab's data plane when the lab has userspace nodes and
-    /// waits until it answers on its control socket with every port open.
+    /// Starts the lab's daemon when the lab has userspace nodes (the data
+    /// plane) or records its links (a lab of kernel hosts only still gets
+    /// its captures, libpcap at every receiving interface), and waits until
+    /// it answers on its control socket with every port open.
     private func startDaemon(_ plan: LabPlan, state: inout LabState) throws {
-        guard let home = plan.userspaceNamespaces.first else { return }
-        progress("starting the data plane (\(plan.userspaceNamespaces.count) userspace nodes)")
+        let recordsOnly = plan.userspaceNamespaces.isEmpty && state.captureDirectory != nil
+        guard let home = plan.userspaceNamespaces.first ?? (recordsOnly ? plan.namespaces.first?.name : nil) else { return }
+        progress(recordsOnly ? "starting the capture recorder (no userspace nodes)"
+                             : "starting the data plane (\(plan.userspaceNamespaces.count) userspace nodes)")
         let log = store.directory(lab: plan.lab) + "/logs/daemon.log"
         if let dir = state.captureDirectory {
             // A fresh recording per `up`: old files of this lab would mix in.

@@ -25,14 +25,6 @@ public final class LiveBackend: CheckBackend {
             .appendingPathComponent("all.pcapng").standardizedFileURL.path
     }
 
-    /// A lab of kernel hosts only has no data plane, so no daemon records
-    /// its links: the backend records them itself, the way the daemon does
-    /// at kernel hosts (libpcap, inbound, at every receiving interface),
-    /// into the same all.pcapng.
-    var ownRecorder: CaptureRecorder?
-
-    var hasDataPlane: Bool { topology.nodes.contains { $0.kind != .host } }
-
     public init(topology: ResolvedTopology, deployer: LabDeployer) {
         var t = topology
         t.defaults.capture = true     // checks read what crossed every link
@@ -55,17 +47,6 @@ public final class LiveBackend: CheckBackend {
             lock.withLock { needsDown = false }   // `up` removed what it made
             throw error
         }
-        if !hasDataPlane, let path = capturePath {
-            let recorder = try CaptureRecorder(directory: (path as NSString).deletingLastPathComponent)
-            try recorder.prepare(topology: topology, lab: topology.name, runtimes: [:])
-            lock.withLock { ownRecorder = recorder }
-        }
-    }
-
-    /// Stops the backend's own recording (kernel-only labs) and writes all.pcapng.
-    func finishOwnRecording() {
-        let recorder = lock.withLock { () -> CaptureRecorder? in defer { ownRecorder = nil }; return ownRecorder }
-        recorder?.finish()
     }
 
     func takeDown() -> Bool { lock.withLock { () -> Bool in defer { needsDown = false }; return needsDown } }
@@ -73,7 +54,6 @@ public final class LiveBackend: CheckBackend {
     public func stop() {
         teardown.lock()
         defer { teardown.unlock() }
-        finishOwnRecording()
         guard takeDown() else { return }
         // Interrupted during `up`: it holds the lab's lock until it is done
         // (or has undone itself); wait for it, then take the lab down.
@@ -89,7 +69,6 @@ public final class LiveBackend: CheckBackend {
     public func finish() throws -> [PcapNGLink] {
         // `down` stops the daemon, which drains its rings and writes all.pcapng.
         try teardown.withLock {
-            finishOwnRecording()   // before `down`: its interfaces go with the namespaces
             if takeDown() { try deployer.down(lab: topology.name) }
         }
         guard let path = capturePath, FileManager.default.fileExists(atPath: path) else {
