@@ -558,41 +558,18 @@ public final class ForwardBenchmark: @unchecked Sendable {
                 """, forwarderNode: "sw", ingress: "p1", egress: "p2",
                 sourceIP: IPv4Address(10, 77, 0, 1), destinationIP: IPv4Address(10, 77, 0, 2), forwarderAddresses: [])
         case .router:
-            return LabLayout(topologyYAML: """
-                name: \(lab)
-                defaults: { datapath: \(datapath.rawValue), capture: false }
-                nodes:
-                  gen:
-                    kind: host
-                    interfaces: { eth0: { ip: 10.77.1.2/24 } }
-                    routes: [ "default via 10.77.1.1" ]
+            return routedLayout(lab: lab, datapath: datapath, forwarder: "r", node: """
                   r:
                     kind: router
                     interfaces:
                       eth0: { ip: 10.77.1.1/24 }
                       eth1: { ip: 10.77.2.1/24 }
-                  sink:
-                    kind: host
-                    interfaces: { eth0: { ip: 10.77.2.2/24 } }
-                    routes: [ "default via 10.77.2.1" ]
-                links:
-                  - [ gen:eth0, r:eth0 ]
-                  - [ r:eth1, sink:eth0 ]
-                """, forwarderNode: "r", ingress: "eth0", egress: "eth1",
-                sourceIP: IPv4Address(10, 77, 1, 2), destinationIP: IPv4Address(10, 77, 2, 2),
-                forwarderAddresses: [("eth0", "10.77.1.1/24"), ("eth1", "10.77.2.1/24")])
+                """, destination: IPv4Address(10, 77, 2, 2))
         case .directorNAT, .directorDR:
             // One UDP service on the generator's subnet; its one real is the
             // sink, behind the director's second interface (DR only needs the
             // real on a connected subnet; the lab puts the VIP on its lo).
-            return LabLayout(topologyYAML: """
-                name: \(lab)
-                defaults: { datapath: \(datapath.rawValue), capture: false }
-                nodes:
-                  gen:
-                    kind: host
-                    interfaces: { eth0: { ip: 10.77.1.2/24 } }
-                    routes: [ "default via 10.77.1.1" ]
+            var layout = routedLayout(lab: lab, datapath: datapath, forwarder: "lb", node: """
                   lb:
                     kind: director
                     interfaces:
@@ -605,18 +582,36 @@ public final class ForwardBenchmark: @unchecked Sendable {
                         scheduler: rr
                         mode: \(element == .directorNAT ? "nat" : "dr")
                         reals: [ { ip: 10.77.2.2, port: 9 } ]
-                  sink:
-                    kind: host
-                    interfaces: { eth0: { ip: 10.77.2.2/24 } }
-                    routes: [ "default via 10.77.2.1" ]
-                links:
-                  - [ gen:eth0, lb:eth0 ]
-                  - [ lb:eth1, sink:eth0 ]
-                """, forwarderNode: "lb", ingress: "eth0", egress: "eth1",
-                sourceIP: IPv4Address(10, 77, 1, 2), destinationIP: IPv4Address(10, 77, 1, 100),
-                forwarderAddresses: [("eth0", "10.77.1.1/24"), ("eth1", "10.77.2.1/24")],
-                dnatFrom: IPv4Address(10, 77, 1, 100))
+                """, destination: IPv4Address(10, 77, 1, 100))
+            layout.dnatFrom = IPv4Address(10, 77, 1, 100)
+            return layout
         }
+    }
+
+    /// gen (10.77.1.2) ── eth0 FORWARDER eth1 ── sink (10.77.2.2), the
+    /// forwarder at .1 on both subnets and each host's default route
+    /// through it; `node` is the forwarder's entry under `nodes:`.
+    static func routedLayout(lab: String, datapath: DatapathKind, forwarder: String, node: String,
+                             destination: IPv4Address) -> LabLayout {
+        LabLayout(topologyYAML: """
+            name: \(lab)
+            defaults: { datapath: \(datapath.rawValue), capture: false }
+            nodes:
+              gen:
+                kind: host
+                interfaces: { eth0: { ip: 10.77.1.2/24 } }
+                routes: [ "default via 10.77.1.1" ]
+            \(node)
+              sink:
+                kind: host
+                interfaces: { eth0: { ip: 10.77.2.2/24 } }
+                routes: [ "default via 10.77.2.1" ]
+            links:
+              - [ gen:eth0, \(forwarder):eth0 ]
+              - [ \(forwarder):eth1, sink:eth0 ]
+            """, forwarderNode: forwarder, ingress: "eth0", egress: "eth1",
+            sourceIP: IPv4Address(10, 77, 1, 2), destinationIP: destination,
+            forwarderAddresses: [("eth0", "10.77.1.1/24"), ("eth1", "10.77.2.1/24")])
     }
 
     private func measureLab(_ element: Element, _ datapath: DatapathKind, placement: Placement,
