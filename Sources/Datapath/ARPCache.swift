@@ -132,6 +132,10 @@ public struct ARPCache {
         return all
     }
 
+    /// Whether there is an entry for `address`, expired or not (no copy of
+    /// the table, unlike `entries`).
+    public func hasEntry(for address: IPv4Address) -> Bool { table[address.rawValue] != nil }
+
     /// The live entry for `address`, if any (expired entries are ignored).
     @inlinable public func lookup(_ address: IPv4Address, now: Instant) -> Entry? {
         guard let entry = table[address.rawValue], entry.expires > now else { return nil }

@@ -106,7 +106,7 @@ extension Director {
         if usableSender && Self.isUsable(senderIP) && isOnLink(senderIP.rawValue, port: ingress) {
             if owned.lookup(senderIP.rawValue) != 0 {
                 counters.addressConflicts &+= 1
-            } else if targetKind != 0 || arp.entries[senderIP] != nil || arp.pending[senderIP] != nil {
+            } else if targetKind != 0 || arp.hasEntry(for: senderIP) || arp.pending[senderIP] != nil {
                 learn(senderIP, mac: senderMAC, port: ingress, now: now, emit: &emit)
                 learned = true
             }
@@ -256,7 +256,9 @@ extension Director {
         let interval = UInt64(configuration.arp.retryInterval * 1e9)
         for i in keepFresh.indices {
             let n = keepFresh[i]
-            guard let entry = arp.entries[n.address], entry.expires > now,
+            // `lookup`, not `entries[…]`: that builds a dictionary (a malloc
+            // every tick, the director's only one in steady state).
+            guard let entry = arp.lookup(n.address, now: now),
                   entry.expires.nanoseconds - now.nanoseconds <= window else { continue }
             if let last = n.lastRequest, now.nanoseconds &- last < interval { continue }
             emitARPRequest(for: n.address, port: entry.port.rawValue, source: n.source, to: entry.mac, emit: &emit)
