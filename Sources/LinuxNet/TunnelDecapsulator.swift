@@ -53,32 +53,18 @@ public final class TunnelDecapsulator: @unchecked Sendable {
 
     /// Loads the program and fills its address maps.
     public init(hostAddresses: [IPv4Address], vips: [IPv4Address]) throws {
-        let logSize = 1 << 20
-        let log = UnsafeMutablePointer<CChar>.allocate(capacity: logSize)
-        log.initialize(repeating: 0, count: logSize)
-        defer { log.deallocate() }
-        var opts = bpf_object_open_opts()
-        opts.sz = MemoryLayout<bpf_object_open_opts>.size
-        opts.kernel_log_buf = log
-        opts.kernel_log_size = logSize
-        let obj: OpaquePointer? = "wirelab_decap".withCString { name in
-            opts.object_name = name
-            return WirelabDecapObject.bytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, &opts) }
+        let obj = try EmbeddedBPFObject.load(name: "wirelab_decap", bytes: WirelabDecapObject.bytes, kind: "tc") { obj in
+            guard let prog = bpf_object__find_program_by_name(obj, "wirelab_decap") else {
+                throw PortError("finding program wirelab_decap", errno: ENOENT)
+            }
+            _ = bpf_program__set_expected_attach_type(prog, Self.tcxIngress)
         }
-        guard let obj else { throw PortError("opening BPF object wirelab_decap (bpf_object__open_mem)", errno: Glibc.errno) }
         func fail(_ op: String, _ err: Int32, detail: String = "") -> PortError {
             bpf_object__close(obj)
             return PortError(op, errno: err, detail: detail)
         }
         guard let prog = bpf_object__find_program_by_name(obj, "wirelab_decap") else {
             throw fail("finding program wirelab_decap", ENOENT)
-        }
-        _ = bpf_program__set_expected_attach_type(prog, Self.tcxIngress)
-        let loaded = bpf_object__load(obj)
-        if loaded < 0 {
-            let tail = String(cString: log).split(separator: "\n").suffix(12).joined(separator: "\n")
-            throw fail("loading tc program wirelab_decap (bpf_object__load)", -loaded,
-                       detail: tail.isEmpty ? "" : "verifier log tail:\n\(tail)")
         }
         func mapFD(_ name: String) throws -> Int32 {
             let fd = bpf_object__find_map_fd_by_name(obj, name)

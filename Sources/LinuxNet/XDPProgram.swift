@@ -189,35 +189,16 @@ public final class XDPProgram: @unchecked Sendable {
         }
         snapLength = configuration.snapLength
 
-        let logSize = 1 << 20
-        let log = UnsafeMutablePointer<CChar>.allocate(capacity: logSize)
-        log.initialize(repeating: 0, count: logSize)
-        defer { log.deallocate() }
-
-        var opts = bpf_object_open_opts()
-        opts.sz = MemoryLayout<bpf_object_open_opts>.size
-        opts.kernel_log_buf = log
-        opts.kernel_log_size = logSize
-        let obj: OpaquePointer? = "wirelab_xdp".withCString { name in
-            opts.object_name = name
-            return WirelabXDPObject.bytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, &opts) }
+        let obj = try EmbeddedBPFObject.load(name: "wirelab_xdp", bytes: WirelabXDPObject.bytes, kind: "XDP") { obj in
+            guard let ringMap = bpf_object__find_map_by_name(obj, "capture") else {
+                throw PortError("finding map capture in wirelab_xdp", errno: ENOENT)
+            }
+            let rc = bpf_map__set_max_entries(ringMap, UInt32(ring))
+            if rc < 0 { throw PortError("sizing capture ring to \(ring) bytes", errno: -rc) }
         }
-        guard let obj else { throw PortError("opening BPF object wirelab_xdp (bpf_object__open_mem)", errno: Glibc.errno) }
         func fail(_ op: String, _ err: Int32, detail: String = "") -> PortError {
             bpf_object__close(obj)
             return PortError(op, errno: err, detail: detail)
-        }
-        guard let ringMap = bpf_object__find_map_by_name(obj, "capture") else {
-            throw fail("finding map capture in wirelab_xdp", ENOENT)
-        }
-        let rc = bpf_map__set_max_entries(ringMap, UInt32(ring))
-        if rc < 0 { throw fail("sizing capture ring to \(ring) bytes", -rc) }
-        let loaded = bpf_object__load(obj)
-        if loaded < 0 {
-            let text = String(cString: log)
-            let tail = text.split(separator: "\n").suffix(12).joined(separator: "\n")
-            throw fail("loading XDP program wirelab_xdp (bpf_object__load)", -loaded,
-                       detail: tail.isEmpty ? "" : "verifier log tail:\n\(tail)")
         }
         func mapFD(_ name: String) throws -> Int32 {
             let fd = bpf_object__find_map_fd_by_name(obj, name)
