@@ -588,18 +588,34 @@ public final class Director: Element {
     /// director is its NAT reals' default gateway, and their own traffic
     /// (a ping to the client, a lookup) must get through.
     func routeTransit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
-        if p.timeToLive <= 1 {
-            sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
-            return drop(.ttlExpired)
-        }
-        guard let hop = route(p.destinationIPv4.rawValue) else { return drop(.noRoute) }
-        if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
-            return stop
+        let hop: DirectorRoute
+        switch onward(p, packet, to: p.destinationIPv4.rawValue, now: now, emit: &emit) {
+        case .success(let h): hop = h
+        case .failure(let stop): return stop.verdict
         }
         p.decrementTimeToLive(in: packet.bytes)
         counters.routed &+= 1
         return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
     }
+
+    /// The checks every packet the director sends on unchanged in size
+    /// makes: TTL left (else ICMP time exceeded), a route to `destination`,
+    /// room in the egress MTU (else frag-needed or fragments).
+    func onward(_ p: ParsedFrame, _ packet: PacketBuffer, to destination: UInt32, now: Instant,
+                emit: inout Emitter) -> Result<DirectorRoute, Stopped> {
+        if p.timeToLive <= 1 {
+            sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
+            return .failure(Stopped(verdict: drop(.ttlExpired)))
+        }
+        guard let hop = route(destination) else { return .failure(Stopped(verdict: drop(.noRoute))) }
+        if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
+            return .failure(Stopped(verdict: stop))
+        }
+        return .success(hop)
+    }
+
+    /// What `onward` decided instead of a next hop.
+    struct Stopped: Error { var verdict: Verdict }
 
     /// FULLNAT: a real's reply to local address:port.
     func fullnatReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
@@ -616,13 +632,10 @@ public final class Director: Element {
     /// its TTL or size: the real will send it again.)
     func translateReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, _ r: ReplyDecision, now: Instant,
                         emit: inout Emitter) -> Verdict {
-        if p.timeToLive <= 1 {
-            sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
-            return drop(.ttlExpired)
-        }
-        guard let hop = route(r.clientAddress.rawValue) else { return drop(.noRoute) }
-        if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
-            return stop
+        let hop: DirectorRoute
+        switch onward(p, packet, to: r.clientAddress.rawValue, now: now, emit: &emit) {
+        case .success(let h): hop = h
+        case .failure(let stop): return stop.verdict
         }
         p.rewriteIPv4Source(r.virtualAddress, port: r.virtualPort, in: packet.bytes)
         if r.mode == .fullnat {
