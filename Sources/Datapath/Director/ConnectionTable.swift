@@ -19,13 +19,6 @@
 //   earlier (RST → CLOSE) is relinked at once, so `expire(now:)` removes
 //   exactly the entries with expires ≤ now.
 
-/// LLVM's prefetch intrinsic (address, rw 0/1, locality 0...3, cache 1 =
-/// data), reached through `@_silgen_name` because the standard library has
-/// no prefetch. Arguments must be literal constants at every call site.
-/// A hint only: it never faults and changes no result.
-@_silgen_name("llvm.prefetch.p0")
-func directorPrefetch(_ address: UnsafeRawPointer, _ rw: Int32, _ locality: Int32, _ cacheType: Int32)
-
 /// One connection or persistence template. 64 bytes.
 public struct ConnectionEntry: Sendable {
     /// Expiry, Instant nanoseconds.
@@ -278,7 +271,7 @@ public final class ConnectionTable {
     @inline(__always)
     public func prefetchInboundSlot(proto: UInt8, client: UInt32, clientPort: UInt16, virtual: UInt32, virtualPort: UInt16) {
         let h = hash(proto, client, clientPort, virtual, virtualPort)
-        directorPrefetch(UnsafeRawPointer(inbound + Int(UInt32(truncatingIfNeeded: h >> 32) >> indexShift)), 0, 3, 1)
+        prefetchForReading(UnsafeRawPointer(inbound + Int(UInt32(truncatingIfNeeded: h >> 32) >> indexShift)))
     }
 
     /// Stage 2: start loading the entry the home slot points at (the slot
@@ -287,14 +280,14 @@ public final class ConnectionTable {
     public func prefetchInboundEntry(proto: UInt8, client: UInt32, clientPort: UInt16, virtual: UInt32, virtualPort: UInt16) {
         let h = hash(proto, client, clientPort, virtual, virtualPort)
         let slot = inbound[Int(UInt32(truncatingIfNeeded: h >> 32) >> indexShift)]
-        if slot != 0 { directorPrefetch(UnsafeRawPointer(entries + Int(UInt32(truncatingIfNeeded: slot) &- 1)), 1, 3, 1) }
+        if slot != 0 { prefetchForWriting(UnsafeRawPointer(entries + Int(UInt32(truncatingIfNeeded: slot) &- 1))) }
     }
 
     /// Stage 1 for a reply key.
     @inline(__always)
     public func prefetchReplySlot(proto: UInt8, real: UInt32, realPort: UInt16, destination: UInt32, destinationPort: UInt16) {
         let h = hash(proto, real, realPort, destination, destinationPort)
-        directorPrefetch(UnsafeRawPointer(reply + Int(UInt32(truncatingIfNeeded: h >> 32) >> indexShift)), 0, 3, 1)
+        prefetchForReading(UnsafeRawPointer(reply + Int(UInt32(truncatingIfNeeded: h >> 32) >> indexShift)))
     }
 
     /// Stage 2 for a reply key.
@@ -302,7 +295,7 @@ public final class ConnectionTable {
     public func prefetchReplyEntry(proto: UInt8, real: UInt32, realPort: UInt16, destination: UInt32, destinationPort: UInt16) {
         let h = hash(proto, real, realPort, destination, destinationPort)
         let slot = reply[Int(UInt32(truncatingIfNeeded: h >> 32) >> indexShift)]
-        if slot != 0 { directorPrefetch(UnsafeRawPointer(entries + Int(UInt32(truncatingIfNeeded: slot) &- 1)), 1, 3, 1) }
+        if slot != 0 { prefetchForWriting(UnsafeRawPointer(entries + Int(UInt32(truncatingIfNeeded: slot) &- 1))) }
     }
 
     // MARK: Insert / remove
