@@ -43,18 +43,8 @@ import Wire
 /// when a connection opens and for what it records for the caller; echo
 /// replies, port unreachables and resets are built in the emitter's slots.
 public final class HostModel: Element {
-    public struct Interface: Hashable, Sendable {
-        public var name: String
-        public var mac: MACAddress
-        public var addresses: [IPv4Prefix]
-        public var mtu: Int
-        public init(name: String, mac: MACAddress, addresses: [IPv4Prefix], mtu: Int = 1500) {
-            self.name = name
-            self.mac = mac
-            self.addresses = addresses
-            self.mtu = mtu
-        }
-    }
+    /// One interface (port) of the host, in the node's interface order.
+    public typealias Interface = PortConfiguration
 
     public struct Route: Hashable, Sendable {
         public var destination: IPv4Prefix

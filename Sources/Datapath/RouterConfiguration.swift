@@ -6,25 +6,7 @@ extension Router {
     /// ECMP hashing, static NAT, ARP and ICMP limits.
     public struct Configuration: Sendable, Equatable {
         /// One interface = one port, numbered in array order.
-        public struct Interface: Sendable, Equatable {
-            /// The interface name (`eth0`), for errors and `status`.
-            public var name: String
-            public var mac: MACAddress
-            /// Addresses with their subnet (`10.0.0.254/24`). The first is
-            /// the interface's primary address: the source of ICMP errors
-            /// sent out of it and of ARP requests for off-subnet targets.
-            public var addresses: [IPv4Prefix]
-            /// Largest IPv4 packet (header included) sent out of this port,
-            /// in bytes: 68...65535.
-            public var mtu: Int
-
-            public init(name: String = "", mac: MACAddress, addresses: [IPv4Prefix], mtu: Int = 1500) {
-                self.name = name
-                self.mac = mac
-                self.addresses = addresses
-                self.mtu = mtu
-            }
-        }
+        public typealias Interface = PortConfiguration
 
         /// A static route. Several gateways make an ECMP group; each gateway
         /// must be inside a connected subnet, which gives its port.

@@ -91,7 +91,7 @@ public enum ElementFactory {
             }
         }
         return Router.Configuration(
-            interfaces: node.interfaces.map { .init(name: $0.name, mac: $0.mac, addresses: $0.addresses, mtu: $0.mtu) },
+            interfaces: node.interfaces.map(PortConfiguration.init),
             routes: node.routes.map { .init(destination: $0.destination, gateways: $0.nextHops) },
             ecmpFields: fields, ecmpSeed: node.ecmp.seed,
             nat: node.nat.map { .init(public: $0.publicAddress, private: $0.privateAddress) })
@@ -116,7 +116,7 @@ public enum ElementFactory {
             })
         }
         return Director.Configuration(
-            interfaces: node.interfaces.map { .init(name: $0.name, mac: $0.mac, addresses: $0.addresses, mtu: $0.mtu) },
+            interfaces: node.interfaces.map(PortConfiguration.init),
             routes: node.routes.compactMap { r in r.nextHops.first.map { Director.Route(r.destination, via: $0) } },
             services: services)
     }
@@ -130,12 +130,19 @@ public enum ElementFactory {
         let role = role ?? RealServerRole()
         return HostModel.Configuration(
             name: node.name,
-            interfaces: node.interfaces.map { .init(name: $0.name, mac: $0.mac, addresses: $0.addresses, mtu: $0.mtu) },
+            interfaces: node.interfaces.map(PortConfiguration.init),
             routes: role.routes(of: node).compactMap { r in r.via.first.map { HostModel.Route(r.destination, via: $0) } },
             localAddresses: role.vips,
             arpIgnore: !role.vips.isEmpty,
             decapsulatesIPIP: role.decapsulatesIPIP,
             httpPort: node.serve?.http.map { UInt16(clamping: $0) },
             udpEchoPort: node.serve?.udpEcho.map { UInt16(clamping: $0) })
+    }
+}
+
+extension PortConfiguration {
+    /// The port an element gets for one of its node's interfaces.
+    init(_ interface: Interface) {
+        self.init(name: interface.name, mac: interface.mac, addresses: interface.addresses, mtu: interface.mtu)
     }
 }

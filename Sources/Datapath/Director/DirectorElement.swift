@@ -31,24 +31,7 @@ public final class Director: Element {
     // MARK: Configuration
 
     /// One interface (port) of the director, in the node's interface order.
-    public struct Interface: Hashable, Sendable {
-        public var name: String
-        public var mac: MACAddress
-        /// Addresses with their prefix lengths (`10.0.0.2/24`). The first is
-        /// the primary: the source of ARP requests, ICMP errors and IPIP
-        /// outer headers unless another address shares the next hop's subnet.
-        public var addresses: [IPv4Prefix]
-        /// IP MTU in bytes: the largest IPv4 datagram sent out of this port
-        /// (68 ... `Director.maximumMTU`).
-        public var mtu: Int
-
-        public init(name: String = "", mac: MACAddress, addresses: [IPv4Prefix], mtu: Int = 1500) {
-            self.name = name
-            self.mac = mac
-            self.addresses = addresses
-            self.mtu = mtu
-        }
-    }
+    public typealias Interface = PortConfiguration
 
     /// A static route. Connected routes come from the interfaces' addresses.
     public struct Route: Hashable, Sendable {
