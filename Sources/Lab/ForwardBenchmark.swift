@@ -198,6 +198,9 @@ public final class ForwardBenchmark: @unchecked Sendable {
         public var lab: String
         public var ours: [Measurement]
         public var kernel: [Measurement]
+        /// Why rounds of this case measured nothing (the medians are over
+        /// the other rounds).
+        public var failures: [String]
         /// Medians over the rounds of the sink's packets per second.
         public var oursPacketsPerSecond: Double
         public var kernelPacketsPerSecond: Double
@@ -205,8 +208,9 @@ public final class ForwardBenchmark: @unchecked Sendable {
         public var ratio: Double
 
         init(element: Element, datapath: String, placement: PlacementMode, lab: String, ours: [Measurement],
-             kernel: [Measurement]) {
+             kernel: [Measurement], failures: [String] = []) {
             self.element = element
+            self.failures = failures
             self.datapath = datapath
             self.placement = placement
             self.lab = lab
@@ -270,8 +274,12 @@ public final class ForwardBenchmark: @unchecked Sendable {
             let table = rows.map { row -> [String] in
                 var cells = [row.element.rawValue, row.datapath == "afxdp" ? "AF_XDP" : "AF_PACKET"]
                     + (severalPlacements ? [row.placement.rawValue] : [])
+                guard !row.ours.isEmpty else {
+                    return cells + ["failed", "-", "-", "-"] + (rounds > 1 ? ["-", "-"] : []) + ["-"]
+                }
                 cells += [mpps(row.oursPacketsPerSecond), row.kernel.first?.forwarder ?? "-",
-                             mpps(row.kernelPacketsPerSecond), String(format: "%.2f×", row.ratio)]
+                          mpps(row.kernelPacketsPerSecond),
+                          String(format: "%.2f×", row.ratio) + (row.failures.isEmpty ? "" : " *")]
                 if rounds > 1 { cells += [range(row.ours), range(row.kernel)] }
                 return cells + [mallocText(row.ours)]
             }
@@ -313,6 +321,14 @@ public final class ForwardBenchmark: @unchecked Sendable {
                     if let rx = o.portRxDropped, let tx = o.portTxDropped { details.append("port drops rx \(rx) tx \(tx)") }
                     if let m = o.mallocs { details.append("mallocs \(m)") }
                     if !details.isEmpty { out.append("  daemon in the window: " + details.joined(separator: "; ")) }
+                }
+            }
+            let failed = rows.filter { !$0.failures.isEmpty }
+            if !failed.isEmpty {
+                out.append("failed (* = median of the other rounds):")
+                for row in failed {
+                    let label = "\(row.element.rawValue)/\(row.datapath)" + (severalPlacements ? "/\(row.placement.rawValue)" : "")
+                    out += row.failures.map { "  \(label): \($0)" }
                 }
             }
             out.append("kernel peers: " + kernelSetup.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "))
@@ -450,29 +466,34 @@ public final class ForwardBenchmark: @unchecked Sendable {
         let cases = placements.flatMap { p in options.elements.flatMap { e in options.datapaths.map { (p, e, $0) } } }
         var ours = [[Measurement]](repeating: [], count: cases.count)
         var kernel = ours
-        do {
-            for round in 1...options.rounds {
-                for (i, c) in cases.enumerated() {
+        var failures = [[String]](repeating: [], count: cases.count)
+        for round in 1...options.rounds {
+            for (i, c) in cases.enumerated() {
+                if options.rounds > 1 || placements.count > 1 {
+                    progress("round \(round)/\(options.rounds), placement \(c.0.mode.rawValue)")
+                }
+                do {
                     try checkpoint()
-                    if options.rounds > 1 || placements.count > 1 {
-                        progress("round \(round)/\(options.rounds), placement \(c.0.mode.rawValue)")
-                    }
                     let (o, k) = try measureLab(c.1, c.2, placement: c.0, counter: counter)
                     ours[i].append(o)
                     kernel[i].append(k)
+                } catch {
+                    if !isCancelled { usleep(50_000) }
+                    progress(isCancelled ? "interrupted; removing what the benchmark made" : "failed: \(error); removing what the benchmark made")
+                    cleanUp()
+                    if isCancelled { throw Cancelled() }
+                    // One case failing (say, a forwarder starved to zero
+                    // under overload) must not lose the others' hours:
+                    // it is reported in its row, and the command exits 1.
+                    failures[i].append(options.rounds > 1 ? "round \(round): \(error)" : "\(error)")
                 }
             }
-        } catch {
-            if !isCancelled { usleep(50_000) }
-            progress(isCancelled ? "interrupted; removing what the benchmark made" : "failed: \(error); removing what the benchmark made")
-            cleanUp()
-            if isCancelled { throw Cancelled() }
-            throw error
         }
 
         let rows = cases.enumerated().map { i, c in
             Row(element: c.1, datapath: c.2.rawValue, placement: c.0.mode,
-                lab: Self.labName(c.1, c.2, prefix: options.labPrefix), ours: ours[i], kernel: kernel[i])
+                lab: Self.labName(c.1, c.2, prefix: options.labPrefix), ours: ours[i], kernel: kernel[i],
+                failures: failures[i])
         }
         let bytes = options.frameSize - 4
         return Report(

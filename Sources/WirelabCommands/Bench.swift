@@ -184,5 +184,7 @@ struct BenchForward: ParsableCommand {
             throw ExitCode(1)
         }
         print(json ? try report.jsonString() : report.table())
+        // A case that failed is in its row; the run still says it did not all work.
+        if report.rows.contains(where: { !$0.failures.isEmpty }) { throw ExitCode(1) }
     }
 }

@@ -28,6 +28,39 @@ struct ForwardBenchmarkTests {
         #expect(ports == Set((0..<8).map { ForwardBenchmark.sourcePortBase + $0 }))
     }
 
+    /// A case that failed keeps its row, says why, and does not hide the
+    /// cases that were measured.
+    @Test func aFailedCaseIsReportedInItsRowBesideTheMeasuredOnes() throws {
+        func measurement(_ name: String, _ pps: Double) -> String {
+            """
+            {"forwarder": "\(name)", "seconds": 1, "sinkFrames": \(Int(pps)), "packetsPerSecond": \(pps),
+             "offeredPerSecond": 5000000, "perSecond": [\(pps)], "cpus": []}
+            """
+        }
+        let json = """
+            {"date": 0, "seconds": 1, "warmupSeconds": 1, "rounds": 1, "frameSize": 64, "bytesOnVeth": 60,
+             "flows": 64, "generator": "g", "sinkCounter": "s", "placements": {"split": "split: …"},
+             "kernelSetup": {}, "mallocCounter": "not measured", "notes": [],
+             "machine": {"cpus": 2, "model": "m", "kernel": "k", "loadBefore": "0", "loadAfter": "0"},
+             "rows": [
+               {"element": "switch", "datapath": "afxdp", "placement": "split", "lab": "x-sw-xdp",
+                "ours": [\(measurement("wirelab switch (AF_XDP)", 1000000))],
+                "kernel": [\(measurement("Linux bridge", 800000))], "failures": [],
+                "oursPacketsPerSecond": 1000000, "kernelPacketsPerSecond": 800000, "ratio": 1.25},
+               {"element": "router", "datapath": "afpacket", "placement": "split", "lab": "x-r-pkt",
+                "ours": [], "kernel": [], "failures": ["no frame reached the sink in 1 s of warm-up"],
+                "oursPacketsPerSecond": 0, "kernelPacketsPerSecond": 0, "ratio": 0}
+             ]}
+            """
+        let report = try JSONDecoder().decode(ForwardBenchmark.Report.self, from: Data(json.utf8))
+        let lines = report.table().split(separator: "\n").map(String.init)
+        let measured = try #require(lines.first { $0.hasPrefix("switch ") })
+        #expect(measured.contains("1.000") && measured.contains("0.800") && measured.contains("1.25×"), "\(measured)")
+        let failed = try #require(lines.first { $0.hasPrefix("router ") })
+        #expect(failed.contains("failed"), "\(failed)")
+        #expect(lines.contains("  router/afpacket: no frame reached the sink in 1 s of warm-up"), "\(lines)")
+    }
+
     @Test(.enabled(if: Harness.isRoot, "needs root to create network namespaces"))
     func oneShortRunReportsBothForwardersAndLeavesNothing() throws {
         let prefix = "wltfb"
