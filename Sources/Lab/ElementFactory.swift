@@ -78,8 +78,9 @@ public enum ElementFactory {
         }
     }
 
-    /// The router element's configuration, field for field from the file.
-    public static func routerConfiguration(_ node: Node) -> Router.Configuration {
+    /// The ECMP hash of a router (the file's `ecmp:` fields and seed) or a
+    /// director (which takes no `ecmp:`: the default, the 5-tuple, seed 0).
+    static func flowHasher(_ node: Node) -> FlowHasher {
         var fields: ECMPHashFields = []
         for field in node.ecmp.fields {
             switch field {
@@ -90,15 +91,22 @@ public enum ElementFactory {
             case .dstPort: fields.insert(.destinationPort)
             }
         }
+        return FlowHasher(fields: fields, seed: node.ecmp.seed)
+    }
+
+    /// The router element's configuration, field for field from the file.
+    public static func routerConfiguration(_ node: Node) -> Router.Configuration {
+        let ecmp = flowHasher(node)
         return Router.Configuration(
             interfaces: node.interfaces.map(PortConfiguration.init),
             routes: node.routes.map { .init(destination: $0.destination, gateways: $0.nextHops) },
-            ecmpFields: fields, ecmpSeed: node.ecmp.seed,
+            ecmpFields: ecmp.fields, ecmpSeed: ecmp.seed,
             nat: node.nat.map { .init(public: $0.publicAddress, private: $0.privateAddress) })
     }
 
-    /// The director element's configuration: interfaces, routes (an ECMP
-    /// route uses its first next hop: the director does not hash), services.
+    /// The director element's configuration: interfaces, routes (a route
+    /// with several next hops becomes one route per next hop, an ECMP group
+    /// the director hashes over like a router), services.
     public static func directorConfiguration(_ node: Node) -> Director.Configuration {
         let services = node.services.map { service -> Director.Service in
             var persistence: Persistence?
@@ -117,8 +125,8 @@ public enum ElementFactory {
         }
         return Director.Configuration(
             interfaces: node.interfaces.map(PortConfiguration.init),
-            routes: node.routes.compactMap { r in r.nextHops.first.map { Director.Route(r.destination, via: $0) } },
-            services: services)
+            routes: node.routes.flatMap { r in r.nextHops.map { Director.Route(r.destination, via: $0) } },
+            services: services, ecmp: flowHasher(node))
     }
 
     /// The host model standing in for a host's kernel in the simulator:

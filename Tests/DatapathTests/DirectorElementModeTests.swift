@@ -318,6 +318,35 @@ import Wire
         #expect(real.totalConnections == 1)
     }
 
+    /// A route with two gateways (two routes of one prefix) is an ECMP
+    /// group: flows spread over both gateways, and every packet of a flow
+    /// leaves through the same one.
+    @Test func routesOfOnePrefixAreAnECMPGroupHashedPerFlow() {
+        let gw2 = IPv4Address(10, 0, 0, 253), gw2MAC = MACAddress(0x02, 0, 0, 0, 0, 0xfd)
+        let director = DE.director(.nat) { $0.routes = [.defaultRoute(via: DE.gw), .defaultRoute(via: gw2)] }
+        let driver = ElementDriver(director)
+        DE.learnNeighbours(driver)
+        let learned = driver.send(DE.arp(.request, from: gw2MAC, gw2, asking: DE.lvs), on: PortID(0), at: .seconds(0))
+        #expect(learned.verdict == .forward(PortID(0)))
+
+        var gatewayOfFlow: [UInt16: MACAddress] = [:]
+        for round in 0..<2 {
+            for port in UInt16(40000)..<40064 {
+                let udp = P(srcMAC: DE.rs1MAC, dstMAC: DE.lvsMAC, src: DE.rs1, dst: IPv4Address(192, 0, 2, 53),
+                            transport: .udp(sport: port, dport: 53), payload: Array("query".utf8))
+                let out = driver.send(udp.frame, on: PortID(0), at: .seconds(1))
+                #expect(out.verdict == .forward(PortID(0)), "flow \(port): \(out.verdict)")
+                let destination = MACAddress(out.frame[0], out.frame[1], out.frame[2], out.frame[3], out.frame[4], out.frame[5])
+                #expect(destination == DE.gwMAC || destination == gw2MAC, "flow \(port) went to \(destination)")
+                if round == 0 { gatewayOfFlow[port] = destination }
+                else { #expect(gatewayOfFlow[port] == destination, "flow \(port) changed gateway") }
+            }
+        }
+        let onFirst = gatewayOfFlow.values.filter { $0 == DE.gwMAC }.count
+        #expect(onFirst > 8 && onFirst < 56, "64 flows split \(onFirst):\(64 - onFirst) over the two gateways")
+        #expect(director.counters.routed == 128)
+    }
+
     /// Traffic through the director that belongs to no service is routed
     /// like a router would (the NAT reals' default gateway): MACs and TTL
     /// change, nothing else; no connection is made.

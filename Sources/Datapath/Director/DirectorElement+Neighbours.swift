@@ -53,18 +53,35 @@ extension Director {
                                                                  gateway: 0, port: port.rawValue, source: source)))
             }
         }
-        return list.sorted { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }.map(\.2)
+        // Longest prefix first; one prefix's routes together (an ECMP group
+        // is adjacent), the connected one before static ones, then in order.
+        return list.sorted {
+            if $0.0 != $1.0 { return $0.0 > $1.0 }
+            if $0.2.network != $1.2.network { return $0.2.network < $1.2.network }
+            return $0.1 < $1.1
+        }.map(\.2)
     }
 
-    /// Longest-prefix match, with `nextHop` filled in; nil = no route.
+    /// Longest-prefix match, with `nextHop` filled in; nil = no route. Of
+    /// an ECMP group (static routes of one prefix, adjacent in `routes`),
+    /// the member `flow` (a `FlowHasher` hash of the packet) picks; what
+    /// belongs to no flow (ICMP errors the director makes) passes 0.
     /// (An index loop: `for … in … where` allocated per call in debug
     /// builds, as heaptrack showed.)
     @inline(__always)
-    func route(_ destination: UInt32) -> DirectorRoute? {
+    func route(_ destination: UInt32, flow: UInt32 = 0) -> DirectorRoute? {
         var i = 0
         while i < routes.count {
-            var r = routes[i]
-            if destination & r.mask == r.network {
+            let first = routes[i]
+            if destination & first.mask == first.network {
+                var group = 1
+                if first.gateway != 0 {
+                    while i + group < routes.count, routes[i + group].gateway != 0,
+                          routes[i + group].network == first.network, routes[i + group].mask == first.mask {
+                        group += 1
+                    }
+                }
+                var r = group == 1 ? first : routes[i + Int(flow % UInt32(group))]
                 r.nextHop = r.gateway != 0 ? r.gateway : destination
                 return r
             }

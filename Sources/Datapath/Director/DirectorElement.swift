@@ -34,6 +34,9 @@ public final class Director: Element {
     public typealias Interface = PortConfiguration
 
     /// A static route. Connected routes come from the interfaces' addresses.
+    /// Several routes with one destination (each via a gateway) are one
+    /// ECMP group: a packet takes one of them by its flow hash, so a flow
+    /// always takes one path.
     public struct Route: Hashable, Sendable {
         public var destination: IPv4Prefix
         /// The next hop; nil for a route straight onto `port`'s link.
@@ -102,11 +105,13 @@ public final class Director: Element {
         public var icmpErrorsPerSecond: Double
         /// … and the burst the bucket holds (icmp_msgs_burst).
         public var icmpErrorBurst: Double
+        /// What picks one gateway of an ECMP group for a packet (see `Route`).
+        public var ecmp: FlowHasher
 
         public init(interfaces: [Interface], routes: [Route] = [], services: [Service] = [],
                     core: DirectorCore.Configuration = .init(), arp: ARPCache.Configuration = .init(),
                     arpRefreshBefore: Double = 5, timeToLive: UInt8 = 64, unknownPort: UnknownPortPolicy = .drop,
-                    icmpErrorsPerSecond: Double = 1000, icmpErrorBurst: Double = 50) {
+                    icmpErrorsPerSecond: Double = 1000, icmpErrorBurst: Double = 50, ecmp: FlowHasher = FlowHasher()) {
             self.interfaces = interfaces
             self.routes = routes
             self.services = services
@@ -117,6 +122,7 @@ public final class Director: Element {
             self.unknownPort = unknownPort
             self.icmpErrorsPerSecond = icmpErrorsPerSecond
             self.icmpErrorBurst = icmpErrorBurst
+            self.ecmp = ecmp
         }
     }
 
@@ -496,7 +502,7 @@ public final class Director: Element {
             return drop(refusal.dropReason)
         }
         let real = d.realAddress
-        guard let hop = route(real.rawValue) else { return drop(.noRoute) }
+        guard let hop = route(real.rawValue, flow: configuration.ecmp.hash(p)) else { return drop(.noRoute) }
         switch d.mode {
         case .dr:
             // Only the MACs (and the TTL) change: the real must be a neighbour.
@@ -590,7 +596,9 @@ public final class Director: Element {
             sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
             return .failure(Stopped(verdict: drop(.ttlExpired)))
         }
-        guard let hop = route(destination) else { return .failure(Stopped(verdict: drop(.noRoute))) }
+        guard let hop = route(destination, flow: configuration.ecmp.hash(p)) else {
+            return .failure(Stopped(verdict: drop(.noRoute)))
+        }
         if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
             return .failure(Stopped(verdict: stop))
         }
