@@ -19,6 +19,9 @@ struct DirectorRoute: Equatable {
     var source: UInt32
     /// Filled in by `Director.route(_:)`: the gateway, or the destination itself.
     var nextHop: UInt32 = 0
+    /// On the first route of an ECMP group (gateway routes of one prefix,
+    /// adjacent in `Director.routes`): how many there are. 1 otherwise.
+    var group = 1
 }
 
 extension Director {
@@ -55,33 +58,42 @@ extension Director {
         }
         // Longest prefix first; one prefix's routes together (an ECMP group
         // is adjacent), the connected one before static ones, then in order.
-        return list.sorted {
+        var routes = list.sorted {
             if $0.0 != $1.0 { return $0.0 > $1.0 }
             if $0.2.network != $1.2.network { return $0.2.network < $1.2.network }
             return $0.1 < $1.1
         }.map(\.2)
+        var i = 0
+        while i < routes.count {
+            let first = routes[i]
+            var n = 1
+            while first.gateway != 0, i + n < routes.count, routes[i + n].gateway != 0,
+                  routes[i + n].network == first.network, routes[i + n].mask == first.mask {
+                n += 1
+            }
+            routes[i].group = n
+            i += n
+        }
+        return routes
     }
 
     /// Longest-prefix match, with `nextHop` filled in; nil = no route. Of
     /// an ECMP group (static routes of one prefix, adjacent in `routes`),
-    /// the member `flow` (a `FlowHasher` hash of the packet) picks; what
-    /// belongs to no flow (ICMP errors the director makes) passes 0.
+    /// the member the flow hash of `packet` picks (computed only then);
+    /// what belongs to no flow (ICMP errors the director makes) passes nil
+    /// and takes the first.
     /// (An index loop: `for … in … where` allocated per call in debug
     /// builds, as heaptrack showed.)
     @inline(__always)
-    func route(_ destination: UInt32, flow: UInt32 = 0) -> DirectorRoute? {
+    func route(_ destination: UInt32, flowOf packet: ParsedFrame? = nil) -> DirectorRoute? {
         var i = 0
         while i < routes.count {
             let first = routes[i]
             if destination & first.mask == first.network {
-                var group = 1
-                if first.gateway != 0 {
-                    while i + group < routes.count, routes[i + group].gateway != 0,
-                          routes[i + group].network == first.network, routes[i + group].mask == first.mask {
-                        group += 1
-                    }
+                var r = first
+                if first.group > 1, let packet {
+                    r = routes[i + Int(configuration.ecmp.hash(packet) % UInt32(first.group))]
                 }
-                var r = group == 1 ? first : routes[i + Int(flow % UInt32(group))]
                 r.nextHop = r.gateway != 0 ? r.gateway : destination
                 return r
             }

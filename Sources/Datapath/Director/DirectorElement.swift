@@ -502,7 +502,7 @@ public final class Director: Element {
             return drop(refusal.dropReason)
         }
         let real = d.realAddress
-        guard let hop = route(real.rawValue, flow: configuration.ecmp.hash(p)) else { return drop(.noRoute) }
+        guard let hop = route(real.rawValue, flowOf: p) else { return drop(.noRoute) }
         switch d.mode {
         case .dr:
             // Only the MACs (and the TTL) change: the real must be a neighbour.
@@ -596,9 +596,7 @@ public final class Director: Element {
             sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
             return .failure(Stopped(verdict: drop(.ttlExpired)))
         }
-        guard let hop = route(destination, flow: configuration.ecmp.hash(p)) else {
-            return .failure(Stopped(verdict: drop(.noRoute)))
-        }
+        guard let hop = route(destination, flowOf: p) else { return .failure(Stopped(verdict: drop(.noRoute))) }
         if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
             return .failure(Stopped(verdict: stop))
         }
