@@ -61,30 +61,131 @@ struct ForwardBenchmarkTests {
         #expect(lines.contains("  router/afpacket: no frame reached the sink in 1 s of warm-up"), "\(lines)")
     }
 
-    @Test(.enabled(if: Harness.isRoot, "needs root to create network namespaces"))
-    func oneShortRunReportsBothForwardersAndLeavesNothing() throws {
-        let prefix = "wltfb"
-        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "a lab \(prefix)-* exists before the test")
-        defer { _ = try? Harness.wl("down", "\(prefix)-sw-xdp") }
+    /// A row whose forwarder reached 80 % of what the generator delivers
+    /// alone measured the generator: it says so, and gives no ratio.
+    @Test func aRowNearTheGeneratorsOwnRateIsGeneratorBoundAndHasNoRatio() throws {
+        func measurement(_ name: String, _ pps: Double) -> ForwardBenchmark.Measurement {
+            try! JSONDecoder().decode(ForwardBenchmark.Measurement.self, from: Data("""
+                {"forwarder": "\(name)", "seconds": 1, "sinkFrames": \(Int(pps)), "packetsPerSecond": \(pps),
+                 "offeredPerSecond": \(pps), "perSecond": [\(pps)], "cpus": []}
+                """.utf8))
+        }
+        let alone = [measurement("generator alone (afxdp)", 1_000_000)]
+        let bound = ForwardBenchmark.Row(element: .switch, datapath: "afxdp", placement: .forwarder, lab: "x-sw-xdp",
+                                         ours: [measurement("wirelab switch (AF_XDP)", 300_000)],
+                                         kernel: [measurement("Linux bridge", 810_000)], generatorAlone: alone)
+        #expect(bound.generatorBound == true && bound.ratio == nil, "the bridge at 81 % of the generator")
+        let free = ForwardBenchmark.Row(element: .router, datapath: "afxdp", placement: .forwarder, lab: "x-r-xdp",
+                                        ours: [measurement("wirelab router (AF_XDP)", 300_000)],
+                                        kernel: [measurement("kernel ip_forward", 600_000)], generatorAlone: alone)
+        #expect(free.generatorBound == false && free.ratio == 0.5)
 
-        let result = try Harness.wl("bench", "forward", "--seconds", "1", "--warmup", "0.5", "--element", "switch",
-                                    "--datapath", "afxdp", "--lab-prefix", prefix, "--json", timeout: 120)
+        let json = """
+            {"date": 0, "seconds": 1, "warmupSeconds": 1, "rounds": 1, "frameSize": 64, "bytesOnVeth": 60,
+             "flows": 64, "generator": "afxdp: …", "generatorChoice": "afxdp, forced by --generator", "sinkCounter": "s",
+             "placements": {"forwarder": "forwarder: …"}, "kernelSetup": {}, "mallocCounter": "m", "notes": [], "rows": [],
+             "machine": {"cpus": 2, "model": "m", "kernel": "k", "loadBefore": "0", "loadAfter": "0"}}
+            """
+        var report = try JSONDecoder().decode(ForwardBenchmark.Report.self, from: Data(json.utf8))
+        report.rows = [bound, free]
+        let lines = report.table().split(separator: "\n").map(String.init)
+        let switchRow = try #require(lines.first { $0.hasPrefix("switch ") })
+        #expect(switchRow.contains("generator-bound") && !switchRow.contains("×"), "\(switchRow)")
+        #expect(switchRow.contains("1.000"), "the generator's own rate is in the row: \(switchRow)")
+        let routerRow = try #require(lines.first { $0.hasPrefix("router ") })
+        #expect(routerRow.contains("0.50×") && !routerRow.contains("generator-bound"), "\(routerRow)")
+        #expect(lines.contains("  chosen: afxdp, forced by --generator"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("  switch/afxdp: ours 0.300, kernel 0.810 of the generator's own 1.000 Mpps") }, "\(lines)")
+        let encoded = try JSONSerialization.jsonObject(with: Data(report.jsonString().utf8)) as? [String: Any]
+        let rows = encoded?["rows"] as? [[String: Any]] ?? []
+        #expect(rows.first?["ratio"] == nil && rows.first?["generatorBound"] as? Bool == true, "no ratio in the JSON either")
+    }
+
+    /// Runs `wirelab bench forward` for the switch over AF_XDP, 1 s, and
+    /// returns the report; ENVIRONMENT goes to wirelab alone.
+    static func benchSwitch(prefix: String, generator: String?, environment: [String] = []) throws
+        -> (result: Harness.Result, report: [String: Any]) {
+        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "a lab \(prefix)-* exists before the test")
+        defer {
+            _ = try? Harness.wl("down", "\(prefix)-sw-xdp")
+            _ = try? Harness.wl("down", "\(prefix)-gen")
+        }
+        let arguments = ["bench", "forward", "--seconds", "1", "--warmup", "0.5", "--element", "switch",
+                         "--datapath", "afxdp", "--lab-prefix", prefix, "--json"] + (generator.map { ["--generator", $0] } ?? [])
+        let result = try Harness.run("/usr/bin/env", environment + [Harness.wirelab] + arguments, timeout: 180)
+        let report = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "namespaces left behind")
+        let state = try? FileManager.default.contentsOfDirectory(atPath: "/run/wirelab").filter { $0.hasPrefix(prefix) }
+        #expect(state?.isEmpty ?? true, "lab state left behind: \(state ?? [])")
+        return (result, report)
+    }
+
+    /// What every forced run must show: both forwarders, the generator
+    /// alone on its path, the generator named, the daemon's counters, and
+    /// a malloc count only from a counter proven loaded.
+    static func expectCompleteSwitchRow(_ result: Harness.Result, _ report: [String: Any], generator: String) throws {
         #expect(result.status == 0, "bench forward failed: \(result.combined)")
-        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-        let rows = json?["rows"] as? [[String: Any]] ?? []
+        #expect(report["generatorMethod"] as? String == generator, "\(result.stdout)")
+        #expect((report["generator"] as? String ?? "").hasPrefix("\(generator): "))
+        let rows = report["rows"] as? [[String: Any]] ?? []
         try #require(rows.count == 1, "one row (switch over AF_XDP): \(result.stdout)")
-        let ours = rows[0]["oursPacketsPerSecond"] as? Double ?? 0
-        let kernel = rows[0]["kernelPacketsPerSecond"] as? Double ?? 0
-        #expect(ours > 0, "our switch forwarded nothing: \(result.combined)")
-        #expect(kernel > 0, "the Linux bridge forwarded nothing: \(result.combined)")
+        #expect(rows[0]["oursPacketsPerSecond"] as? Double ?? 0 > 0, "our switch forwarded nothing: \(result.combined)")
+        #expect(rows[0]["kernelPacketsPerSecond"] as? Double ?? 0 > 0, "the Linux bridge forwarded nothing: \(result.combined)")
+        #expect(rows[0]["generatorPacketsPerSecond"] as? Double ?? 0 > 0, "the generator alone delivered nothing: \(result.combined)")
+        #expect(rows[0]["generatorBound"] is Bool, "every row says whether it is generator-bound")
         let measured = (rows[0]["ours"] as? [[String: Any]])?.first
         let counters = measured?["elementCounters"] as? [String: Any]
         #expect((counters?["forwarded"] as? Int ?? 0) > 0, "the switch's own counter: \(String(describing: counters))")
         #expect(counters?["flooded"] as? Int == 0, "the sink's MAC was learned before the window: \(String(describing: counters))")
+        #expect(measured?["mallocCounterNotLoaded"] == nil, "the malloc counter must be loaded into the daemon: \(String(describing: measured?["mallocCounterNotLoaded"]))")
+        #expect(measured?["mallocs"] is Int, "a window's mallocs are counted once the counter is proven loaded")
+    }
 
-        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "namespaces left behind")
-        let state = try? FileManager.default.contentsOfDirectory(atPath: "/run/wirelab").filter { $0.hasPrefix(prefix) }
-        #expect(state?.isEmpty ?? true, "lab state left behind: \(state ?? [])")
+    /// The fallback generators work on every host: each is forced in turn.
+    @Test(.enabled(if: Harness.isRoot, "needs root to create network namespaces"),
+          arguments: ["afxdp", "afpacket-ring"])
+    func aForcedFallbackGeneratorMeasuresBothForwardersAndLeavesNothing(generator: String) throws {
+        let (result, report) = try Self.benchSwitch(prefix: generator == "afxdp" ? "wltfa" : "wltfp", generator: generator)
+        try Self.expectCompleteSwitchRow(result, report, generator: generator)
+        #expect((report["generatorChoice"] as? String ?? "").hasPrefix("\(generator), forced by --generator"))
+    }
+
+    /// A host that refuses live frames, rehearsed here by a seccomp filter
+    /// on the generator's thread (the kernel answers EPERM, as that host
+    /// does): the probe says why, and the fastest allowed method is used.
+    @Test(.enabled(if: Harness.isRoot, "needs root to create network namespaces"))
+    func onAHostThatRefusesLiveFramesTheFastestAllowedGeneratorIsChosen() throws {
+        let (result, report) = try Self.benchSwitch(prefix: "wltfr", generator: nil,
+                                                    environment: ["\(TrafficGenerator.refusalVariable)=1"])
+        #expect(result.status == 0, "bench forward failed: \(result.combined)")
+        let probes = report["generatorProbes"] as? [[String: Any]] ?? []
+        let live = try #require(probes.first { $0["method"] as? String == "xdp-live" }, "\(result.stdout)")
+        #expect((live["refused"] as? String ?? "").contains("Operation not permitted"), "\(live)")
+        let allowed = probes.filter { $0["refused"] == nil }
+        #expect(allowed.count >= 1, "the fallbacks are allowed: \(probes)")
+        let method = try #require(report["generatorMethod"] as? String)
+        #expect(method != "xdp-live")
+        // Picked by its rate alone on the generator's path, the fastest of the allowed ones.
+        let rates = allowed.compactMap { p in (p["packetsPerSecond"] as? Double).map { (p["method"] as? String ?? "", $0) } }
+        if allowed.count > 1 {
+            #expect(rates.count == allowed.count, "every allowed method was timed: \(probes)")
+            #expect(rates.max { $0.1 < $1.1 }?.0 == method, "\(rates)")
+        }
+        let choice = report["generatorChoice"] as? String ?? ""
+        #expect(choice.contains("xdp-live refused: ") && choice.contains("Operation not permitted"), "\(choice)")
+        try Self.expectCompleteSwitchRow(result, report, generator: method)
+    }
+
+    /// Live frames, where this host allows them; cancelled (with the
+    /// probe's reason printed) where it refuses them.
+    @Test(.enabled(if: Harness.isRoot, "needs root to create network namespaces"))
+    func liveFramesWhereTheHostAllowsThem() throws {
+        let (result, report) = try Self.benchSwitch(prefix: "wltfl", generator: "xdp-live")
+        if result.status != 0, result.stderr.contains("--generator xdp-live is refused on this host") {
+            let reason = result.stderr.split(separator: "\n").first { $0.contains("is refused on this host") } ?? ""
+            try Test.cancel("skipped: this host refuses XDP live frames — \(reason)")
+        }
+        try Self.expectCompleteSwitchRow(result, report, generator: "xdp-live")
     }
 
     /// The director beside nftables DNAT: ours must translate every frame
@@ -94,10 +195,14 @@ struct ForwardBenchmarkTests {
     func directorNATBesideNftablesDNAT() throws {
         let prefix = "wltfd"
         #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "a lab \(prefix)-* exists before the test")
-        defer { _ = try? Harness.wl("down", "\(prefix)-nat-pkt") }
+        defer {
+            _ = try? Harness.wl("down", "\(prefix)-nat-pkt")
+            _ = try? Harness.wl("down", "\(prefix)-gen")
+        }
 
+        // Any generator this host allows (the choice is tested above).
         let result = try Harness.wl("bench", "forward", "--seconds", "1", "--warmup", "0.5", "--element", "director-nat",
-                                    "--datapath", "afpacket", "--lab-prefix", prefix, "--json", timeout: 120)
+                                    "--datapath", "afpacket", "--lab-prefix", prefix, "--json", timeout: 180)
         #expect(result.status == 0, "bench forward failed: \(result.combined)")
         let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         let rows = json?["rows"] as? [[String: Any]] ?? []

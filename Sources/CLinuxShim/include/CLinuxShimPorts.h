@@ -38,4 +38,31 @@ int cwl_mmsg_recv(cwl_mmsg *m, int fd, void *base, uint32_t stride, uint32_t buf
 int cwl_mmsg_send(cwl_mmsg *m, int fd, const void *base, uint32_t stride,
                   const uint32_t *lengths, uint32_t count);
 
+/// An AF_PACKET socket with a TPACKET_V2 transmit ring (PACKET_TX_RING) bound
+/// to `ifindex`: a traffic generator's way to hand the kernel many frames per
+/// system call without sendmmsg's per-message copy of headers. With
+/// `qdisc_bypass`, frames skip the interface's qdisc (PACKET_QDISC_BYPASS).
+/// Why in C: the ring's header layout (struct tpacket2_hdr) and its data
+/// offset come from <linux/if_packet.h>, which Glibc's module does not export.
+typedef struct cwl_tx_ring cwl_tx_ring;
+
+/// Opens the socket and maps a ring of `frame_count` slots of `frame_size`
+/// bytes (a power of two, at least 128). NULL on failure, with `*error` set
+/// to errno and `*failed_call` naming the call.
+cwl_tx_ring *cwl_tx_ring_open(int ifindex, uint32_t frame_size, uint32_t frame_count, int qdisc_bypass,
+                              int *error, const char **failed_call);
+
+/// Copies up to `max` frames into free slots, frame i being
+/// templates + ((*next + i) % template_count) * length, advances *next, then
+/// asks the kernel to send every queued slot (send with MSG_DONTWAIT).
+/// Returns the frames queued, or -errno when the kick failed.
+int cwl_tx_ring_send(cwl_tx_ring *ring, const void *templates, uint32_t length, uint32_t template_count,
+                     uint32_t *next, uint32_t max);
+
+/// Slots the kernel has not given back yet (queued or being sent).
+uint32_t cwl_tx_ring_pending(cwl_tx_ring *ring);
+
+/// Unmaps the ring and closes the socket.
+void cwl_tx_ring_close(cwl_tx_ring *ring);
+
 #endif

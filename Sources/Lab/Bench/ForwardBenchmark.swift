@@ -104,7 +104,9 @@ public final class ForwardBenchmark: @unchecked Sendable {
         public var frameSize: Int = 64
         /// UDP flows (source ports 10240 ..< 10240 + flows), a power of two ≤ 1024.
         public var flows: Int = 64
-        public var generator: TrafficGenerator.Method = .xdpLive
+        /// nil: the fastest method this host allows (each is probed with one
+        /// frame, then the allowed ones are timed on the generator's path).
+        public var generator: TrafficGenerator.Method?
         public var elements: [Element] = [.switch, .router]
         public var datapaths: [DatapathKind] = [.afxdp, .afpacket]
         public var placements: [PlacementMode] = [.forwarder]
@@ -124,225 +126,6 @@ public final class ForwardBenchmark: @unchecked Sendable {
         public init() {}
     }
 
-    /// One forwarder measured for `seconds`.
-    public struct Measurement: Codable, Sendable {
-        /// "wirelab switch (AF_XDP)", "Linux bridge", …
-        public var forwarder: String
-        public var seconds: Double
-        /// Frames counted at the sink in the window (rx_packets of sink:eth0).
-        public var sinkFrames: UInt64
-        /// sinkFrames / seconds.
-        public var packetsPerSecond: Double
-        /// Frames the generator put on gen:eth0 per second: taken by the
-        /// forwarder's ingress queue or refused because it was full
-        /// (tx_packets + tx_dropped of gen:eth0).
-        public var offeredPerSecond: Double
-        /// Sink packets per second in each second of the window.
-        public var perSecond: [Double]
-        /// Our daemon only: malloc-family calls in the window (nil: not counted).
-        public var mallocs: UInt64?
-        /// Our daemon only: element and port counters, deltas over the window.
-        public var elementCounters: [String: UInt64]?
-        public var elementDrops: [String: UInt64]?
-        /// Frames the forwarder's ports lost (ring or socket queue full), over the window.
-        public var portRxDropped: UInt64?
-        public var portTxDropped: UInt64?
-        /// Our daemon only: packets the element forwarded in the window.
-        public var forwarded: UInt64?
-        /// Each CPU over the window (from /proc/stat).
-        public var cpus: [CPUUse] = []
-        /// CPU time of the generator thread and (ours) of the daemon, in % of one CPU.
-        public var generatorCPU: Double?
-        /// The forwarder's ingress NAPI thread (`forwarder` placement), % of one CPU.
-        public var ingressCPU: Double?
-        public var daemonCPU: Double?
-        /// The part of daemonCPU spent in user space (Swift) rather than in
-        /// the kernel (sendto/recvmmsg, and the softirq work they run).
-        public var daemonUserCPU: Double?
-
-        /// Our daemon only: its CPU time (user + system, as /proc accounts
-        /// it) per packet forwarded, nanoseconds.
-        public var daemonNanosecondsPerPacket: Double? {
-            guard let daemonCPU, let forwarded, forwarded > 0 else { return nil }
-            return daemonCPU / 100 * seconds / Double(forwarded) * 1e9
-        }
-
-        /// The user-space part of daemonNanosecondsPerPacket.
-        public var daemonUserNanosecondsPerPacket: Double? {
-            guard let daemonUserCPU, let forwarded, forwarded > 0 else { return nil }
-            return daemonUserCPU / 100 * seconds / Double(forwarded) * 1e9
-        }
-
-        public var mallocsPerPacket: Double? {
-            guard let mallocs, let forwarded, forwarded > 0 else { return nil }
-            return Double(mallocs) / Double(forwarded)
-        }
-    }
-
-    /// One CPU over a window, in % of the window.
-    public struct CPUUse: Codable, Sendable {
-        public var cpu: Int
-        /// Everything but idle and iowait.
-        public var busy: Double
-        public var softirq: Double
-        /// Time the hypervisor gave to someone else.
-        public var steal: Double
-    }
-
-    /// One (element, port kind): every round's measurement of ours and of
-    /// the kernel's peer, and their medians.
-    public struct Row: Codable, Sendable {
-        public var element: Element
-        public var datapath: String
-        public var placement: PlacementMode
-        public var lab: String
-        public var ours: [Measurement]
-        public var kernel: [Measurement]
-        /// Why rounds of this case measured nothing (the medians are over
-        /// the other rounds).
-        public var failures: [String]
-        /// Medians over the rounds of the sink's packets per second.
-        public var oursPacketsPerSecond: Double
-        public var kernelPacketsPerSecond: Double
-        /// oursPacketsPerSecond ÷ kernelPacketsPerSecond.
-        public var ratio: Double
-
-        init(element: Element, datapath: String, placement: PlacementMode, lab: String, ours: [Measurement],
-             kernel: [Measurement], failures: [String] = []) {
-            self.element = element
-            self.failures = failures
-            self.datapath = datapath
-            self.placement = placement
-            self.lab = lab
-            self.ours = ours
-            self.kernel = kernel
-            oursPacketsPerSecond = ForwardBenchmark.median(ours.map(\.packetsPerSecond))
-            kernelPacketsPerSecond = ForwardBenchmark.median(kernel.map(\.packetsPerSecond))
-            ratio = kernelPacketsPerSecond > 0 ? oursPacketsPerSecond / kernelPacketsPerSecond : 0
-        }
-    }
-
-    public struct Report: Codable, Sendable {
-        public var date: Date
-        public var seconds: Double
-        public var warmupSeconds: Double
-        public var rounds: Int
-        public var frameSize: Int
-        public var bytesOnVeth: Int
-        public var flows: Int
-        public var generator: String
-        public var sinkCounter: String
-        /// What each placement measured did (see the top of ForwardBenchmark.swift).
-        public var placements: [String: String]
-        public var kernelSetup: [String: String]
-        public var mallocCounter: String
-        public var rows: [Row]
-        public var machine: Machine
-        public var notes: [String]
-
-        public struct Machine: Codable, Sendable {
-            public var cpus: Int
-            public var model: String
-            public var kernel: String
-            public var loadBefore: String
-            public var loadAfter: String
-        }
-
-        public func jsonString() throws -> String {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            return String(decoding: try encoder.encode(self), as: UTF8.self)
-        }
-
-        public func table() -> String {
-            func mpps(_ x: Double) -> String { String(format: "%.3f", x / 1e6) }
-            func range(_ ms: [Measurement]) -> String {
-                let values = ms.map(\.packetsPerSecond)
-                return "\(mpps(values.min() ?? 0))–\(mpps(values.max() ?? 0))"
-            }
-            func mallocText(_ ms: [Measurement]) -> String {
-                let counted = ms.compactMap { m in m.mallocs.flatMap { a in m.forwarded.map { (a, $0) } } }
-                guard counted.count == ms.count, !ms.isEmpty else { return "not measured" }
-                return "\(counted.reduce(0) { $0 + $1.0 }) in \(counted.reduce(0) { $0 + $1.1 }) pkts"
-            }
-            let severalPlacements = Set(rows.map(\.placement)).count > 1
-            var header = ["element", "ports"] + (severalPlacements ? ["placement"] : [])
-                + ["ours Mpps", "kernel peer", "kernel Mpps", "ours/kernel"]
-            if rounds > 1 { header += ["ours min–max", "kernel min–max"] }
-            header += ["daemon mallocs (windows)"]
-            let table = rows.map { row -> [String] in
-                var cells = [row.element.rawValue, row.datapath == "afxdp" ? "AF_XDP" : "AF_PACKET"]
-                    + (severalPlacements ? [row.placement.rawValue] : [])
-                guard !row.ours.isEmpty else {
-                    return cells + ["failed", "-", "-", "-"] + (rounds > 1 ? ["-", "-"] : []) + ["-"]
-                }
-                cells += [mpps(row.oursPacketsPerSecond), row.kernel.first?.forwarder ?? "-",
-                          mpps(row.kernelPacketsPerSecond),
-                          String(format: "%.2f×", row.ratio) + (row.failures.isEmpty ? "" : " *")]
-                if rounds > 1 { cells += [range(row.ours), range(row.kernel)] }
-                return cells + [mallocText(row.ours)]
-            }
-            var out = [
-                "forward benchmark: \(frameSize)-byte frames (\(bytesOnVeth) B on the veth), \(flows) UDP flows, "
-                    + "\(Self.number(seconds)) s per forwarder after \(Self.number(warmupSeconds)) s warm-up"
-                    + (rounds > 1 ? ", \(rounds) rounds (medians)" : ""),
-                "  generator: \(generator)",
-                "  sink: \(sinkCounter)",
-                placements.count == 1 ? "  placement: \(placements.values.first!)"
-                    : "  placements:\n" + placements.sorted { $0.key < $1.key }.map { "    \($0.value)" }.joined(separator: "\n"),
-                "",
-                TextTable.render(header, table).trimmingCharacters(in: .newlines),
-                "",
-            ]
-            for row in rows {
-                for (round, pair) in zip(row.ours, row.kernel).enumerated() {
-                    let label = "\(row.element.rawValue)/\(row.datapath)" + (severalPlacements ? "/\(row.placement.rawValue)" : "")
-                        + (rounds > 1 ? " round \(round + 1)" : "")
-                    for m in [pair.0, pair.1] {
-                        var text = "\(label) \(m.forwarder): \(mpps(m.packetsPerSecond)) Mpps (offered \(mpps(m.offeredPerSecond))), per second \(Self.list(m.perSecond))"
-                        text += "; CPU " + m.cpus.map { String(format: "%d %.0f%% (softirq %.0f%%)", $0.cpu, $0.busy, $0.softirq) }.joined(separator: ", ")
-                        if let g = m.generatorCPU { text += String(format: "; generator thread %.0f%%", g) }
-                        if let i = m.ingressCPU { text += String(format: ", ingress NAPI thread %.0f%%", i) }
-                        if let d = m.daemonCPU { text += String(format: ", daemon %.0f%%", d) }
-                        if let ns = m.daemonNanosecondsPerPacket, let user = m.daemonUserNanosecondsPerPacket {
-                            text += String(format: " (%.0f ns per packet, %.0f of them in user space)", ns, user)
-                        }
-                        out.append(text)
-                    }
-                    let o = pair.0
-                    var details: [String] = []
-                    if let c = o.elementCounters {
-                        details.append(c.sorted { $0.key < $1.key }.filter { $0.value != 0 }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-                    }
-                    if let d = o.elementDrops, !d.isEmpty {
-                        details.append("drops " + d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-                    }
-                    if let rx = o.portRxDropped, let tx = o.portTxDropped { details.append("port drops rx \(rx) tx \(tx)") }
-                    if let m = o.mallocs { details.append("mallocs \(m)") }
-                    if !details.isEmpty { out.append("  daemon in the window: " + details.joined(separator: "; ")) }
-                }
-            }
-            let failed = rows.filter { !$0.failures.isEmpty }
-            if !failed.isEmpty {
-                out.append("failed (* = median of the other rounds):")
-                for row in failed {
-                    let label = "\(row.element.rawValue)/\(row.datapath)" + (severalPlacements ? "/\(row.placement.rawValue)" : "")
-                    out += row.failures.map { "  \(label): \($0)" }
-                }
-            }
-            out.append("kernel peers: " + kernelSetup.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "))
-            out.append("mallocs: \(mallocCounter)")
-            out.append("machine: \(machine.cpus) CPUs (\(machine.model)), kernel \(machine.kernel), load \(machine.loadBefore) → \(machine.loadAfter)")
-            out += notes.map { "note: \($0)" }
-            return out.joined(separator: "\n")
-        }
-
-        static func number(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(format: "%.1f", x) }
-        static func list(_ values: [Double]) -> String {
-            "[" + values.map { String(format: "%.3f", $0 / 1e6) }.joined(separator: ", ") + "] Mpps"
-        }
-    }
 
     /// Thrown by `run()` after `cancel()`, once everything made was removed.
     public struct Cancelled: Error, CustomStringConvertible {
@@ -361,6 +144,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
     private var currentLab: String?
     private var generator: TrafficGenerator?
     private var sink: SinkTap?
+    private var generatorLab: GeneratorLab?
 
     /// Lab names: `wl-<lab>-<node>` namespaces.
     public static func labName(_ element: Element, _ datapath: DatapathKind, prefix: String = "fwdbench") -> String {
@@ -410,7 +194,17 @@ public final class ForwardBenchmark: @unchecked Sendable {
     // MARK: run
 
     public func run() throws -> Report {
+        // Whatever fails (a forced generator refused, a lab that would not
+        // come up), nothing the benchmark made stays behind.
+        do { return try measureAll() } catch {
+            cleanUp()
+            throw error
+        }
+    }
+
+    private func measureAll() throws -> Report {
         let labs = options.elements.flatMap { e in options.datapaths.map { Self.labName(e, $0, prefix: options.labPrefix) } }
+            + [Self.generatorLabName(prefix: options.labPrefix)]
         for lab in labs {
             if store.exists(lab: lab) {
                 throw LabError("lab \(lab) is up; nothing was changed — run `wirelab down \(lab)` first")
@@ -463,18 +257,29 @@ public final class ForwardBenchmark: @unchecked Sendable {
             }
         }
 
+        // The generator's own path (gen → sink, no forwarder) stays up for
+        // the whole run: probes, the choice, and its rate in every round.
+        let generatorLab = try upGeneratorLab()
+        let (method, probes) = try chooseGenerator(generatorLab, placement: placements[0])
+
         let cases = placements.flatMap { p in options.elements.flatMap { e in options.datapaths.map { (p, e, $0) } } }
         var ours = [[Measurement]](repeating: [], count: cases.count)
         var kernel = ours
         var failures = [[String]](repeating: [], count: cases.count)
+        var alone = [[Measurement]](repeating: [], count: placements.count)
         for round in 1...options.rounds {
+            for (i, placement) in placements.enumerated() {
+                try checkpoint()
+                progress("round \(round)/\(options.rounds): the generator alone (gen → sink, no forwarder), placement \(placement.mode.rawValue)")
+                alone[i].append(try measureGeneratorAlone(generatorLab, method: method, placement: placement))
+            }
             for (i, c) in cases.enumerated() {
                 if options.rounds > 1 || placements.count > 1 {
                     progress("round \(round)/\(options.rounds), placement \(c.0.mode.rawValue)")
                 }
                 do {
                     try checkpoint()
-                    let (o, k) = try measureLab(c.1, c.2, placement: c.0, counter: counter)
+                    let (o, k) = try measureLab(c.1, c.2, placement: c.0, method: method, counter: counter)
                     ours[i].append(o)
                     kernel[i].append(k)
                 } catch {
@@ -490,20 +295,22 @@ public final class ForwardBenchmark: @unchecked Sendable {
             }
         }
 
+        try downGeneratorLab()
         let rows = cases.enumerated().map { i, c in
             Row(element: c.1, datapath: c.2.rawValue, placement: c.0.mode,
                 lab: Self.labName(c.1, c.2, prefix: options.labPrefix), ours: ours[i], kernel: kernel[i],
-                failures: failures[i])
+                generatorAlone: alone[placements.firstIndex { $0.mode == c.0.mode }!], failures: failures[i])
         }
         let bytes = options.frameSize - 4
         return Report(
             date: Date(), seconds: options.seconds, warmupSeconds: options.warmup, rounds: options.rounds,
             frameSize: options.frameSize,
             bytesOnVeth: bytes, flows: options.flows,
-            generator: (options.generator == .xdpLive
-                ? "XDP live frames (BPF_PROG_RUN, BPF_F_TEST_XDP_LIVE_FRAMES) of an XDP program that rotates the UDP source port over \(options.flows) flows and returns XDP_TX on gen:eth0"
-                : "AF_XDP copy-mode socket (wirelab XDPPort) on gen:eth0 sending \(options.flows) pre-built frames round-robin")
-                + ", one thread" + (placements.first?.generator.map { " on CPU \($0)" } ?? ""),
+            generator: "\(method.rawValue): \(method.summary), \(options.flows) flows, on gen:eth0, one thread"
+                + (placements.first?.generator.map { " on CPU \($0)" } ?? ""),
+            generatorMethod: method.rawValue,
+            generatorChoice: Self.choiceText(method, probes: probes, forced: options.generator != nil),
+            generatorProbes: probes,
             sinkCounter: "tcx ingress program on sink:eth0 drops all but ARP; counted: rx_packets of sink:eth0 (/proc/net/dev in the sink namespace)",
             placements: Dictionary(uniqueKeysWithValues: placements.map { ($0.mode.rawValue, $0.description) }),
             kernelSetup: [
@@ -520,15 +327,19 @@ public final class ForwardBenchmark: @unchecked Sendable {
     /// Removes whatever the benchmark made (best effort, never throws).
     public func cleanUp() {
         lock.lock()
-        let generator = self.generator, sink = self.sink, lab = currentLab
+        let generator = self.generator, sink = self.sink
+        let labs = [currentLab, generatorLab?.name].compactMap { $0 }
         self.generator = nil
         self.sink = nil
         currentLab = nil
+        let generatorSink = generatorLab?.sink
+        generatorLab = nil
         lock.unlock()
         generator?.stop()
         sink?.close()
+        generatorSink?.close()
         MallocCounter.unsetEnvironment()
-        if let lab {
+        for lab in labs {
             // A daemon that died says why in its log, which `down` removes.
             let log = store.directory(lab: lab) + "/logs/daemon.log"
             if let text = try? String(contentsOfFile: log, encoding: .utf8), !text.isEmpty {
@@ -636,6 +447,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
     }
 
     private func measureLab(_ element: Element, _ datapath: DatapathKind, placement: Placement,
+                            method: TrafficGenerator.Method,
                             counter: MallocCounter?) throws -> (ours: Measurement, kernel: Measurement) {
         let lab = Self.labName(element, datapath, prefix: options.labPrefix)
         let layout = Self.layout(element, lab: lab, datapath: datapath)
@@ -685,9 +497,19 @@ public final class ForwardBenchmark: @unchecked Sendable {
         let oursName = "wirelab \(element.rawValue) (\(datapath == .afxdp ? "AF_XDP" : "AF_PACKET"))"
         if element == .switch { try Self.sendLearningFrame(namespace: sinkNS, from: sinkMAC, to: genMAC, layout: layout) }
         let control = ControlClient(path: store.controlSocketPath(lab: lab))
-        let ours = try measure(oursName, lab: lab, generatorNamespace: genNS, frames: frames, sink: sink,
+        // A row may say "0 mallocs" only if the counter is in the daemon.
+        var loadedCounter: MallocCounter?
+        var counterMissing: String?
+        if let counter {
+            switch counter.check(loadedInto: daemon.pid) {
+            case nil: loadedCounter = counter
+            case let why?: counterMissing = why; progress("mallocs will not be counted: \(why)")
+            }
+        }
+        var ours = try measure(oursName, method: method, generatorNamespace: genNS, frames: frames, sink: sink,
                                placement: placement, ingressThreads: oursIngress,
-                               daemon: (control, layout.forwarderNode, counter, daemon.pid))
+                               daemon: (control, layout.forwarderNode, loadedCounter, daemon.pid))
+        ours.mallocCounterNotLoaded = counterMissing
 
         // The kernel's peer, in the same namespaces.
         progress("\(element.rawValue)/\(datapath.rawValue): stopping the daemon; the kernel forwards now")
@@ -712,7 +534,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
             try makeDNAT(namespace: fwdNS, from: layout.dnatFrom!, port: 9, to: sinkIP)
         }
         let kernelIngress = try placeIngress(placement, namespace: fwdNS, interface: layout.ingress)
-        let kernel = try measure(kernelName, lab: lab, generatorNamespace: genNS, frames: frames, sink: sink,
+        let kernel = try measure(kernelName, method: method, generatorNamespace: genNS, frames: frames, sink: sink,
                                  placement: placement, ingressThreads: kernelIngress, daemon: nil)
 
         lock.lock(); self.sink = nil; lock.unlock()
@@ -727,10 +549,12 @@ public final class ForwardBenchmark: @unchecked Sendable {
     }
 
     /// Runs the generator for warm-up + `seconds` and counts at the sink.
-    private func measure(_ name: String, lab: String, generatorNamespace: String, frames: [[UInt8]], sink: SinkTap,
+    private func measure(_ name: String, method: TrafficGenerator.Method, generatorNamespace: String, frames: [[UInt8]],
+                         sink: SinkTap, warmup: Double? = nil, seconds: Double? = nil,
                          placement: Placement, ingressThreads: [pid_t],
                          daemon: (control: ControlClient, node: String, counter: MallocCounter?, pid: pid_t)?) throws -> Measurement {
-        let generator = TrafficGenerator(method: options.generator, namespace: generatorNamespace, interface: "eth0",
+        let warmup = warmup ?? options.warmup, window = seconds ?? options.seconds
+        let generator = TrafficGenerator(method: method, namespace: generatorNamespace, interface: "eth0",
                                          frames: frames, cpu: placement.generator, nice: placement.nice)
         lock.lock(); self.generator = generator; lock.unlock()
         defer {
@@ -739,13 +563,13 @@ public final class ForwardBenchmark: @unchecked Sendable {
         }
         try checkpoint()
         try generator.start()
-        progress("\(name): warming up \(Report.number(options.warmup)) s …")
+        progress("\(name): warming up \(Report.number(warmup)) s …")
         let offered = try InterfaceCounters(namespace: generatorNamespace, interface: "eth0")
         let warmupStart = try sink.receivedFrames()
-        try sleep(options.warmup)
+        try sleep(warmup)
         if let error = generator.failure { throw error }
-        if options.warmup > 0, try sink.receivedFrames() == warmupStart {
-            throw LabError("\(name): no frame reached the sink in \(Report.number(options.warmup)) s of warm-up (gen:eth0 sent \(try offered.read().offered))")
+        if warmup > 0, try sink.receivedFrames() == warmupStart {
+            throw LabError("\(name): no frame reached the sink in \(Report.number(warmup)) s of warm-up (gen:eth0 sent \(try offered.read().offered))")
         }
 
         // Status requests make the daemon allocate: take them outside the
@@ -764,8 +588,8 @@ public final class ForwardBenchmark: @unchecked Sendable {
         var last = (frames: sinkBefore, time: start)
         while true {
             let elapsed = Self.now() - start
-            if elapsed >= options.seconds - 1e-3 { break }
-            try sleep(min(1, options.seconds - elapsed))
+            if elapsed >= window - 1e-3 { break }
+            try sleep(min(1, window - elapsed))
             let now = Self.now(), frames = try sink.receivedFrames()
             let rate = Double(frames &- last.frames) / (now - last.time)
             perSecond.append(rate)
@@ -816,6 +640,137 @@ public final class ForwardBenchmark: @unchecked Sendable {
         progress(String(format: "%@: %.3f Mpps at the sink over %.1f s (offered %.3f Mpps)", name,
                         result.packetsPerSecond / 1e6, seconds, result.offeredPerSecond / 1e6))
         return result
+    }
+
+    // MARK: the generator alone
+
+    /// gen ──veth── sink, no forwarder: where each generator method is
+    /// probed, where they are timed against each other, and where the
+    /// chosen one's own rate is measured in every round, so a forwarder
+    /// that only kept up with the generator is seen as such.
+    struct GeneratorLab {
+        var name: String
+        var generatorNamespace: String
+        var sinkNamespace: String
+        var frames: [[UInt8]]
+        var sink: SinkTap
+    }
+
+    static func generatorLabName(prefix: String) -> String { "\(prefix)-gen" }
+
+    private func upGeneratorLab() throws -> GeneratorLab {
+        let lab = Self.generatorLabName(prefix: options.labPrefix)
+        let file = workDirectory + "/\(lab).yaml"
+        try """
+            name: \(lab)
+            defaults: { datapath: afxdp, capture: false }
+            nodes:
+              gen:  { kind: host, interfaces: { eth0: { ip: 10.77.0.1/24 } } }
+              sink: { kind: host, interfaces: { eth0: { ip: 10.77.0.2/24 } } }
+            links:
+              - [ gen:eth0, sink:eth0 ]
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let topology = try TopologyLoader.load(path: file)
+        let plan = LabPlan(topology: topology, serveCommand: [])
+        guard let veth = plan.veths.first else { throw LabError("the generator's lab \(lab) has no link") }
+        let genNS = LabStore.namespaceName(lab: lab, node: "gen"), sinkNS = LabStore.namespaceName(lab: lab, node: "sink")
+        let (genEnd, sinkEnd) = veth.a.namespace == genNS ? (veth.a, veth.b) : (veth.b, veth.a)
+        let frames = Self.frames(source: genEnd.mac, destination: sinkEnd.mac, sourceIP: IPv4Address(10, 77, 0, 1),
+                                 destinationIP: IPv4Address(10, 77, 0, 2), frameSize: options.frameSize, flows: options.flows)
+        progress("the generator's own path: up lab \(lab) (gen → sink, no forwarder) …")
+        lock.lock(); currentLab = lab; lock.unlock()
+        _ = try deployer.up(topology)
+        // The sink's veth takes XDP frames only with NAPI on, as the forwarders' ingress does.
+        let ethtool = try Ethtool(namespace: sinkNS)
+        defer { ethtool.close() }
+        try ethtool.setOffload(.genericReceive, true, interface: "eth0")
+        let sink = try SinkTap(namespace: sinkNS, interface: "eth0")
+        let result = GeneratorLab(name: lab, generatorNamespace: genNS, sinkNamespace: sinkNS, frames: frames, sink: sink)
+        lock.lock(); currentLab = nil; generatorLab = result; lock.unlock()
+        return result
+    }
+
+    private func downGeneratorLab() throws {
+        lock.lock()
+        let lab = generatorLab
+        generatorLab = nil
+        lock.unlock()
+        guard let lab else { return }
+        lab.sink.close()
+        progress("the generator's own path: down lab \(lab.name)")
+        try deployer.down(lab: lab.name)
+    }
+
+    /// Probes every method with one frame; with `--generator`, checks that
+    /// the forced one is allowed; otherwise times each allowed method on
+    /// the generator's path and takes the fastest.
+    private func chooseGenerator(_ lab: GeneratorLab, placement: Placement) throws
+        -> (TrafficGenerator.Method, [TrafficGenerator.ProbeResult]) {
+        var probes = TrafficGenerator.Method.allCases.map { method -> TrafficGenerator.ProbeResult in
+            let refused = TrafficGenerator.probe(method, namespace: lab.generatorNamespace, interface: "eth0",
+                                                 frame: lab.frames[0])
+            progress("generator \(method.rawValue): " + (refused.map { "refused: \($0)" } ?? "allowed (one frame sent)"))
+            return .init(method: method, refused: refused)
+        }
+        if let forced = options.generator {
+            if let refused = probes.first(where: { $0.method == forced })?.refused {
+                throw LabError("--generator \(forced.rawValue) is refused on this host: \(refused); allowed here: "
+                    + (probes.contains(where: \.allowed) ? probes.filter(\.allowed).map(\.method.rawValue).joined(separator: ", ") : "none"))
+            }
+            return (forced, probes)
+        }
+        let allowed = probes.indices.filter { probes[$0].allowed }
+        guard !allowed.isEmpty else {
+            throw LabError("no traffic generator works on this host: "
+                + probes.map { "\($0.method.rawValue): \($0.refused ?? "")" }.joined(separator: "; "))
+        }
+        if allowed.count == 1 { return (probes[allowed[0]].method, probes) }
+        for i in allowed {
+            try checkpoint()
+            do {
+                let m = try measureGeneratorAlone(lab, method: probes[i].method, placement: placement,
+                                                  warmup: min(options.warmup, 0.5), seconds: min(options.seconds, 1))
+                probes[i].packetsPerSecond = m.packetsPerSecond
+            } catch let cancelled as Cancelled {
+                throw cancelled
+            } catch {
+                probes[i].refused = "sent its probe, then failed on the generator's path: \(error)"
+            }
+        }
+        let timed = allowed.filter { probes[$0].allowed }
+        guard !timed.isEmpty else {
+            throw LabError("no traffic generator works on this host: "
+                + probes.map { "\($0.method.rawValue): \($0.refused ?? "")" }.joined(separator: "; "))
+        }
+        let best = timed.max { (probes[$0].packetsPerSecond ?? 0) < (probes[$1].packetsPerSecond ?? 0) }!
+        progress("generator: \(probes[best].method.rawValue), the fastest allowed here")
+        return (probes[best].method, probes)
+    }
+
+    /// The sink's receive is placed as a forwarder's ingress is.
+    private func measureGeneratorAlone(_ lab: GeneratorLab, method: TrafficGenerator.Method, placement: Placement,
+                                       warmup: Double? = nil, seconds: Double? = nil) throws -> Measurement {
+        let ingress = try placeIngress(placement, namespace: lab.sinkNamespace, interface: "eth0")
+        return try measure("generator alone (\(method.rawValue))", method: method, generatorNamespace: lab.generatorNamespace,
+                           frames: lab.frames, sink: lab.sink, warmup: warmup, seconds: seconds,
+                           placement: placement, ingressThreads: ingress, daemon: nil)
+    }
+
+    /// Which generator was used and why, for the report.
+    static func choiceText(_ method: TrafficGenerator.Method, probes: [TrafficGenerator.ProbeResult], forced: Bool) -> String {
+        func rate(_ p: TrafficGenerator.ProbeResult) -> String {
+            p.packetsPerSecond.map { String(format: " %.3f Mpps", $0 / 1e6) } ?? ""
+        }
+        let allowed = probes.filter(\.allowed), refused = probes.filter { !$0.allowed }
+        var text = forced ? "\(method.rawValue), forced by --generator"
+            : allowed.count == 1 ? "\(method.rawValue), the only one allowed here"
+            : "\(method.rawValue), the fastest allowed here alone on the generator's path ("
+                + allowed.map { "\($0.method.rawValue)\(rate($0))" }.joined(separator: ", ") + ")"
+        if forced, allowed.count > 1 {
+            text += "; also allowed: " + allowed.filter { $0.method != method }.map(\.method.rawValue).joined(separator: ", ")
+        }
+        for p in refused { text += "; \(p.method.rawValue) refused: \(p.refused ?? "")" }
+        return text
     }
 
     // MARK: frames
@@ -946,7 +901,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
 
     static func kernelThread(named name: String) -> pid_t? {
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = pid_t(entry), let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { continue }
+            guard let pid = pid_t(entry), let comm = try? ProcFile.read("/proc/\(pid)/comm") else { continue }
             if comm.trimmingCharacters(in: .whitespacesAndNewlines) == name { return pid }
         }
         return nil
@@ -981,7 +936,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
         var result: [pid_t: String] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = pid_t(entry),
-                  let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8), comm.hasPrefix("napi/") else { continue }
+                  let comm = try? ProcFile.read("/proc/\(pid)/comm"), comm.hasPrefix("napi/") else { continue }
             result[pid] = comm.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return result
@@ -1068,7 +1023,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
 
     /// Per CPU from /proc/stat: (user, nice, system, idle, iowait, irq, softirq, steal) in ticks.
     static func cpuTimes() -> [Int: [UInt64]] {
-        let text = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)) ?? ""
+        let text = (try? ProcFile.read("/proc/stat")) ?? ""
         var result: [Int: [UInt64]] = [:]
         for line in text.split(separator: "\n") where line.hasPrefix("cpu") && !line.hasPrefix("cpu ") {
             let fields = line.split(separator: " ")
@@ -1097,7 +1052,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
     /// utime and stime of a process (all its threads) or of one thread, seconds.
     static func processCPUTimes(_ pid: pid_t, thread: pid_t? = nil) -> (user: Double, system: Double)? {
         let path = thread.map { "/proc/\(pid)/task/\($0)/stat" } ?? "/proc/\(pid)/stat"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+        guard let text = try? ProcFile.read(path),
               let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
@@ -1121,7 +1076,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
     }
 
     static func loadAverage() -> String {
-        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?")
+        ((try? ProcFile.read("/proc/loadavg")) ?? "?")
             .split(separator: " ").prefix(3).joined(separator: " ")
     }
 
@@ -1132,494 +1087,8 @@ public final class ForwardBenchmark: @unchecked Sendable {
     }
 
     static func cpuModel() -> String {
-        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let text = (try? ProcFile.read("/proc/cpuinfo")) ?? ""
         let line = text.split(separator: "\n").first { $0.hasPrefix("model name") }
         return line.flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
-    }
-}
-
-// MARK: - BPF programs as raw instructions
-
-/// Small BPF programs written as instructions (code, registers, offset,
-/// immediate), loaded with libbpf's `bpf_prog_load`: no BPF toolchain or
-/// object file is needed at run time.
-enum RawBPF {
-    typealias Instruction = (code: UInt8, dst: UInt8, src: UInt8, off: Int16, imm: Int32)
-
-    static func load(_ type: bpf_prog_type, name: String, _ program: [Instruction],
-                     expectedAttachType: UInt32 = 0) throws -> Int32 {
-        var bytes = [UInt8]()
-        for insn in program {
-            bytes.append(insn.code)
-            bytes.append(insn.src << 4 | insn.dst)
-            withUnsafeBytes(of: insn.off.littleEndian) { bytes += $0 }
-            withUnsafeBytes(of: insn.imm.littleEndian) { bytes += $0 }
-        }
-        var opts = bpf_prog_load_opts()
-        opts.sz = MemoryLayout<bpf_prog_load_opts>.size
-        opts.expected_attach_type = bpf_attach_type(rawValue: expectedAttachType)
-        let fd = bytes.withUnsafeBytes { raw in
-            bpf_prog_load(type, name, "GPL", raw.baseAddress!.assumingMemoryBound(to: bpf_insn.self), program.count, &opts)
-        }
-        guard fd >= 0 else { throw LabError("loading BPF program \(name) (bpf_prog_load): \(String(cString: strerror(-fd)))") }
-        return fd
-    }
-
-    /// XDP for the live-frames generator: writes HEADER (the Ethernet and
-    /// IPv4 headers of the template frame, 34 bytes) over the frame, turns
-    /// the UDP source port (offset 34) into base | ((port + 1) & mask), then
-    /// XDP_TX. The headers are rewritten every time because live frames
-    /// recycle their pages with whatever the last user left in them: a
-    /// router's frame comes back with its MACs and TTL rewritten. The port
-    /// is the per-page state of the rotation (nothing here rewrites UDP).
-    /// BASE must have no bit of MASK (= flows - 1, flows a power of two).
-    static func rotateSourcePortAndTransmit(header: [UInt8], base: UInt16, mask: UInt16) -> [Instruction] {
-        precondition(header.count == 34, "Ethernet + IPv4 header without options")
-        func word(_ i: Int) -> Int32 {
-            Int32(bitPattern: UInt32(header[i]) | UInt32(header[i + 1]) << 8 | UInt32(header[i + 2]) << 16 | UInt32(header[i + 3]) << 24)
-        }
-        var program: [Instruction] = [
-            (0x61, 2, 1, 0, 0),             // r2 = ctx->data
-            (0x61, 3, 1, 4, 0),             // r3 = ctx->data_end
-            (0xbf, 4, 2, 0, 0),             // r4 = r2
-            (0x07, 4, 0, 0, 42),            // r4 += 42 (Ethernet + IPv4 + UDP)
-            (0x2d, 4, 3, 16, 0),            // if r4 > r3 goto transmit
-        ]
-        for offset in stride(from: 0, to: 32, by: 4) {
-            program.append((0x62, 2, 0, Int16(offset), word(offset)))   // *(u32 *)(r2 + offset) = header[offset...]
-        }
-        program.append((0x6a, 2, 0, 32, Int32(header[32]) | Int32(header[33]) << 8))   // *(u16 *)(r2 + 32) = …
-        program += [
-            (0x69, 5, 2, 34, 0),            // r5 = *(u16 *)(r2 + 34)   UDP source port
-            (0xdc, 5, 0, 0, 16),            // r5 = be16(r5)            to host order
-            (0x07, 5, 0, 0, 1),             // r5 += 1
-            (0x57, 5, 0, 0, Int32(mask)),   // r5 &= mask
-            (0x47, 5, 0, 0, Int32(base)),   // r5 |= base
-            (0xdc, 5, 0, 0, 16),            // r5 = be16(r5)            to network order
-            (0x6b, 2, 5, 34, 0),            // *(u16 *)(r2 + 34) = r5
-            (0xb7, 0, 0, 0, 3),             // transmit: r0 = XDP_TX
-            (0x95, 0, 0, 0, 0),             // exit
-        ]
-        precondition(program.count == 23, "the jump at 4 targets instruction 21")
-        return program
-    }
-
-    /// tcx (TC ingress): drop everything but ARP.
-    static let dropAllButARP: [Instruction] = [
-        (0x61, 2, 1, 16, 0),                // r2 = skb->protocol (network order)
-        (0xb7, 0, 0, 0, 2),                 // r0 = TCX_DROP
-        (0x55, 2, 0, 1, 0x0608),            // if r2 != htons(ETH_P_ARP) goto exit
-        (0xb7, 0, 0, 0, 0),                 // r0 = TCX_PASS
-        (0x95, 0, 0, 0, 0),                 // exit
-    ]
-
-    /// BPF_TCX_INGRESS (kernel 6.6; newer than the installed headers).
-    static let tcxIngress: UInt32 = 46
-}
-
-// MARK: - generator
-
-/// The traffic generator: a thread of this process inside the generator's
-/// namespace (pinned to a CPU if asked) sending on one interface as fast as
-/// the kernel takes frames, by one of two methods:
-/// - `xdpLive`: BPF_PROG_RUN of `RawBPF.rotateSourcePortAndTransmit` with
-///   BPF_F_TEST_XDP_LIVE_FRAMES: the kernel runs the program on copies of
-///   the first frame in a loop (16384 per call, batches of 64) and sends
-///   each as an XDP frame out of the interface (XDP_TX); the veth peer
-///   must have NAPI on (GRO or an XDP program). Frames the peer's queue
-///   refuses are dropped there and still count as offered.
-/// - `afxdp`: an `XDPPort` (copy mode) queueing the pre-built frames
-///   round-robin and kicking the kernel, which builds an skb for each.
-public final class TrafficGenerator: @unchecked Sendable {
-    public enum Method: String, Sendable, Codable, CaseIterable {
-        case xdpLive = "xdp-live"
-        case afxdp
-    }
-
-    let method: Method
-    let namespace: String
-    let interface: String
-    let cpu: Int?
-    let nice: Int32
-    let flows: Int
-    private let templates: UnsafeMutableRawPointer
-    private let frameLength: Int
-    private let frameCount: Int
-    private let stopRequested = Atomic<Bool>(false)
-    private let sentFrames = Atomic<UInt64>(0)
-    private let finished = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var started = false
-    private var joined = false
-    private var error: Error?
-    private var threadID: pid_t = 0
-
-    /// Frames per BPF_PROG_RUN call (~2 s at full speed): each call also
-    /// sets up and tears down a page pool, which takes ~25 ms here (the
-    /// thread sleeps in D state), so calls must be long; `stop()`
-    /// interrupts one with a signal (the kernel checks signal_pending).
-    static let liveRepeat: UInt32 = 1 << 22
-    private var pthread: pthread_t?
-
-    init(method: Method, namespace: String, interface: String, frames: [[UInt8]], cpu: Int?, nice: Int32) {
-        precondition(!frames.isEmpty && frames.allSatisfy { $0.count == frames[0].count })
-        self.method = method
-        self.nice = nice
-        self.namespace = namespace
-        self.interface = interface
-        self.cpu = cpu
-        flows = frames.count
-        frameLength = frames[0].count
-        frameCount = frames.count
-        templates = .allocate(byteCount: frameLength * frameCount, alignment: 64)
-        for (i, frame) in frames.enumerated() {
-            frame.withUnsafeBytes { (templates + i * frameLength).copyMemory(from: $0.baseAddress!, byteCount: frameLength) }
-        }
-    }
-
-    deinit {
-        stop()
-        templates.deallocate()
-    }
-
-    /// Frames handed to the kernel so far.
-    var sent: UInt64 { sentFrames.load(ordering: .relaxed) }
-
-    var failure: Error? {
-        lock.lock(); defer { lock.unlock() }
-        return error
-    }
-
-    /// CPU time of the generator thread so far, seconds.
-    var cpuSeconds: Double? {
-        lock.lock(); let tid = threadID; lock.unlock()
-        return tid == 0 ? nil : ForwardBenchmark.processCPUSeconds(getpid(), thread: tid)
-    }
-
-    /// Starts sending from a thread of its own; throws if the thread could
-    /// not enter the namespace, pin itself or open what it sends with.
-    func start() throws {
-        let ready = DispatchSemaphore(value: 0)
-        lock.lock(); started = true; lock.unlock()
-        Self.installWakeHandler
-        let thread = Thread { [self] in
-            defer {
-                lock.lock(); pthread = nil; lock.unlock()
-                finished.signal()
-            }
-            lock.lock(); threadID = cwl_gettid(); pthread = pthread_self(); lock.unlock()
-            func fail(_ error: Error) {
-                lock.lock(); self.error = error; lock.unlock()
-            }
-            do {
-                try NetworkNamespace.enterOnCurrentThread(namespace)
-                try ForwardBenchmark.place(thread: 0, cpu: cpu, nice: nice, what: "the generator")
-                switch method {
-                case .xdpLive:
-                    let ifindex = Int32(bitPattern: if_nametoindex(interface))
-                    guard ifindex > 0 else { throw LabError("no interface \(interface) in \(namespace)") }
-                    let header = Array(UnsafeRawBufferPointer(start: templates, count: 34))
-                    let program = try RawBPF.load(BPF_PROG_TYPE_XDP, name: "wl_gen",
-                                                  RawBPF.rotateSourcePortAndTransmit(header: header, base: ForwardBenchmark.sourcePortBase,
-                                                                                     mask: UInt16(flows - 1)))
-                    defer { close(program) }
-                    ready.signal()
-                    try sendLive(program: program, ifindex: ifindex)
-                case .afxdp:
-                    let port = try XDPPort(interface: interface)
-                    defer { port.close() }
-                    ready.signal()
-                    send(port)
-                }
-            } catch {
-                fail(error)
-                ready.signal()
-            }
-        }
-        thread.name = "generator"
-        thread.start()
-        ready.wait()
-        if let failure { stop(); throw failure }
-    }
-
-    private func sendLive(program: Int32, ifindex: Int32) throws {
-        let context = UnsafeMutablePointer<xdp_md>.allocate(capacity: 1)
-        defer { context.deallocate() }
-        context.initialize(to: xdp_md())
-        context.pointee.data_end = UInt32(frameLength)
-        context.pointee.ingress_ifindex = UInt32(ifindex)
-        var opts = bpf_test_run_opts()
-        opts.sz = MemoryLayout<bpf_test_run_opts>.size
-        opts.data_in = UnsafeRawPointer(templates)
-        opts.data_size_in = UInt32(frameLength)
-        opts.ctx_in = UnsafeRawPointer(context)
-        opts.ctx_size_in = UInt32(MemoryLayout<xdp_md>.size)
-        opts.repeat = Int32(Self.liveRepeat)
-        opts.flags = UInt32(BPF_F_TEST_XDP_LIVE_FRAMES)
-        opts.batch_size = 64
-        while !stopRequested.load(ordering: .relaxed) {
-            let rc = bpf_prog_test_run_opts(program, &opts)
-            if rc == -EINTR { continue }
-            guard rc == 0 else {
-                throw LabError("sending XDP live frames on \(interface) in \(namespace) (BPF_PROG_RUN): \(String(cString: strerror(-rc)))")
-            }
-            sentFrames.wrappingAdd(UInt64(Self.liveRepeat), ordering: .relaxed)
-        }
-    }
-
-    private func send(_ port: XDPPort) {
-        let templates = self.templates, length = frameLength, mask = frameCount - 1
-        var next = 0
-        var before = port.counters.txPackets
-        while !stopRequested.load(ordering: .relaxed) {
-            for _ in 0..<64 {
-                let source = templates + (next & mask) * length
-                let queued = port.transmit { buffer in
-                    buffer.baseAddress!.copyMemory(from: source, byteCount: length)
-                    return length
-                }
-                if !queued { break }
-                next &+= 1
-            }
-            port.flush()
-            let after = port.counters.txPackets
-            sentFrames.wrappingAdd(after &- before, ordering: .relaxed)
-            before = after
-        }
-    }
-
-    /// Interrupts a BPF_PROG_RUN in progress (the signal's handler does nothing).
-    static let wakeSignal = SIGUSR2
-    private static let installWakeHandler: Void = {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in }
-        sigemptyset(&action.sa_mask)
-        sigaction(TrafficGenerator.wakeSignal, &action, nil)
-    }()
-
-    func requestStop() {
-        stopRequested.store(true, ordering: .relaxed)
-        // Under the lock: the thread clears `pthread` (under it) before it ends.
-        lock.lock()
-        if let pthread { pthread_kill(pthread, Self.wakeSignal) }
-        lock.unlock()
-    }
-
-    /// Stops sending and waits until the thread has closed what it opened. Idempotent.
-    func stop() {
-        requestStop()
-        lock.lock()
-        let wait = started && !joined
-        joined = true
-        lock.unlock()
-        if wait { finished.wait() }
-    }
-}
-
-// MARK: - sink
-
-/// The sink: `RawBPF.dropAllButARP` on the sink's interface (tcx ingress,
-/// a BPF link: closing it detaches the program, also if we crash), and
-/// the interface's rx_packets.
-final class SinkTap: @unchecked Sendable {
-    let namespace: String
-    let interface: String
-    private var programFD: Int32 = -1
-    private var linkFD: Int32 = -1
-    private let counters: InterfaceCounters
-
-    init(namespace: String, interface: String) throws {
-        self.namespace = namespace
-        self.interface = interface
-        counters = try InterfaceCounters(namespace: namespace, interface: interface)
-        do {
-            let program = try RawBPF.load(BPF_PROG_TYPE_SCHED_CLS, name: "wl_sink", RawBPF.dropAllButARP,
-                                          expectedAttachType: RawBPF.tcxIngress)
-            programFD = program
-            try NetworkNamespace.run(namespace) {
-                let ifindex = Int32(bitPattern: if_nametoindex(interface))
-                guard ifindex > 0 else { throw LabError("no interface \(interface) in \(namespace)") }
-                var opts = bpf_link_create_opts()
-                opts.sz = MemoryLayout<bpf_link_create_opts>.size
-                let link = bpf_link_create(program, ifindex, bpf_attach_type(rawValue: RawBPF.tcxIngress), &opts)
-                guard link >= 0 else {
-                    throw LabError("attaching the sink's tcx program to \(interface) in \(namespace) (bpf_link_create): \(String(cString: strerror(-link)))")
-                }
-                linkFD = link
-            }
-        } catch {
-            close()
-            throw error
-        }
-    }
-
-    deinit { close() }
-
-    /// rx_packets of the interface.
-    func receivedFrames() throws -> UInt64 { try counters.read().rxPackets }
-
-    /// Detaches the program (closing the link) and closes everything. Idempotent.
-    func close() {
-        if linkFD >= 0 { Glibc.close(linkFD); linkFD = -1 }
-        if programFD >= 0 { Glibc.close(programFD); programFD = -1 }
-        counters.close()
-    }
-}
-
-/// One interface's counters from /proc/net/dev of its namespace: the file
-/// is opened by a thread inside the namespace and shows that namespace's
-/// interfaces for as long as it is open, so reading it costs no thread.
-final class InterfaceCounters: @unchecked Sendable {
-    struct Values {
-        var rxPackets: UInt64
-        var rxDropped: UInt64
-        var txPackets: UInt64
-        var txDropped: UInt64
-        /// What a sender handed to this veth: frames its peer took plus frames its peer's full queue refused.
-        var offered: UInt64 { txPackets &+ txDropped }
-    }
-
-    let namespace: String
-    let interface: String
-    private var fd: Int32 = -1
-
-    init(namespace: String, interface: String) throws {
-        self.namespace = namespace
-        self.interface = interface
-        fd = try NetworkNamespace.run(namespace) { () throws -> Int32 in
-            let fd = open("/proc/thread-self/net/dev", O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw LabError("opening /proc/net/dev in \(namespace): \(String(cString: strerror(errno)))") }
-            return fd
-        }
-        do { _ = try read() } catch { close(); throw error }
-    }
-
-    deinit { close() }
-
-    func read() throws -> Values {
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { throw LabError("reading /proc/net/dev of \(namespace): \(String(cString: strerror(errno)))") }
-        for line in String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == interface else { continue }
-            // rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes packets errs drop …
-            let f = parts[1].split(separator: " ").map { UInt64($0) ?? 0 }
-            guard f.count >= 12 else { break }
-            return Values(rxPackets: f[1], rxDropped: f[3], txPackets: f[9], txDropped: f[11])
-        }
-        throw LabError("no \(interface) in /proc/net/dev of \(namespace)")
-    }
-
-    func close() {
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
-    }
-}
-
-// MARK: - malloc counter
-
-/// Counts a process's malloc-family calls: a small C library compiled at
-/// benchmark time and preloaded into the daemon (LD_PRELOAD). It forwards
-/// to glibc's `__libc_*` entry points (no dlsym, so no bootstrap
-/// recursion) and adds one to a counter in a file both processes map.
-final class MallocCounter: @unchecked Sendable {
-    static let source = #"""
-        // wirelab bench forward: count malloc-family calls into a shared file.
-        #define _GNU_SOURCE
-        #include <errno.h>
-        #include <fcntl.h>
-        #include <stdint.h>
-        #include <stdlib.h>
-        #include <sys/mman.h>
-        #include <unistd.h>
-        extern void *__libc_malloc(size_t);
-        extern void *__libc_calloc(size_t, size_t);
-        extern void *__libc_realloc(void *, size_t);
-        extern void *__libc_memalign(size_t, size_t);
-        static uint64_t *volatile counts;
-        __attribute__((constructor)) static void wl_count_init(void) {
-            const char *path = getenv("WIRELAB_MALLOC_COUNTS");
-            if (!path) return;
-            int fd = open(path, O_RDWR | O_CLOEXEC);
-            if (fd < 0) return;
-            void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            close(fd);
-            if (p != MAP_FAILED) counts = p;
-        }
-        static inline void bump(void) { uint64_t *c = counts; if (c) __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
-        void *malloc(size_t n) { bump(); return __libc_malloc(n); }
-        void *calloc(size_t a, size_t b) { bump(); return __libc_calloc(a, b); }
-        void *realloc(void *p, size_t n) { bump(); return __libc_realloc(p, n); }
-        void *memalign(size_t a, size_t n) { bump(); return __libc_memalign(a, n); }
-        void *aligned_alloc(size_t a, size_t n) { bump(); return __libc_memalign(a, n); }
-        void *valloc(size_t n) { bump(); return __libc_memalign(4096, n); }
-        int posix_memalign(void **out, size_t a, size_t n) {
-            bump();
-            if (a < sizeof(void *) || (a & (a - 1))) return EINVAL;
-            void *p = __libc_memalign(a, n);
-            if (!p) return ENOMEM;
-            *out = p;
-            return 0;
-        }
-        """#
-
-    let library: String
-    let countsPath: String
-    let compiler: String
-    private let counts: UnsafeMutablePointer<UInt64>
-
-    init(directory: String) throws {
-        let sourcePath = directory + "/malloc-count.c"
-        library = directory + "/malloc-count.so"
-        countsPath = directory + "/malloc-counts"
-        try Self.source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
-        guard let compiler = ["cc", "gcc", "clang"].first(where: { Self.which($0) != nil }).flatMap(Self.which) else {
-            throw LabError("no C compiler (cc, gcc, clang) on PATH")
-        }
-        self.compiler = compiler
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: compiler)
-        process.arguments = ["-O2", "-shared", "-fPIC", "-o", library, sourcePath]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw LabError("\(compiler) malloc-count.c failed: \(String(decoding: message, as: UTF8.self))")
-        }
-        let fd = open(countsPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0, ftruncate(fd, 4096) == 0 else { throw LabError("creating \(countsPath): \(String(cString: strerror(errno)))") }
-        defer { Glibc.close(fd) }
-        guard let p = mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
-            throw LabError("mapping \(countsPath): \(String(cString: strerror(errno)))")
-        }
-        counts = p.assumingMemoryBound(to: UInt64.self)
-    }
-
-    deinit { munmap(counts, 4096) }
-
-    /// Malloc-family calls counted so far (by every process that loaded
-    /// the library: only the daemon is started with it).
-    var value: UInt64 { UnsafeRawPointer(counts).load(as: UInt64.self) }
-
-    /// The next process we start (the lab's daemon) loads the counter.
-    func setEnvironment() {
-        setenv("LD_PRELOAD", library, 1)
-        setenv("WIRELAB_MALLOC_COUNTS", countsPath, 1)
-    }
-
-    static func unsetEnvironment() {
-        unsetenv("LD_PRELOAD")
-        unsetenv("WIRELAB_MALLOC_COUNTS")
-    }
-
-    static func which(_ name: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let path = "\(dir)/\(name)"
-            if access(path, X_OK) == 0 { return path }
-        }
-        return nil
     }
 }

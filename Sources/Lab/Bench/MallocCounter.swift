@@ -1,0 +1,129 @@
+// Counts the daemon's mallocs during `wirelab bench forward`.
+import Foundation
+import Glibc
+import LinuxNet
+
+// MARK: - malloc counter
+
+/// Counts a process's malloc-family calls: a small C library compiled at
+/// benchmark time and preloaded into the daemon (LD_PRELOAD). It forwards
+/// to glibc's `__libc_*` entry points (no dlsym, so no bootstrap
+/// recursion) and adds one to a counter in a file both processes map.
+final class MallocCounter: @unchecked Sendable {
+    static let source = #"""
+        // wirelab bench forward: count malloc-family calls into a shared file.
+        #define _GNU_SOURCE
+        #include <errno.h>
+        #include <fcntl.h>
+        #include <stdint.h>
+        #include <stdlib.h>
+        #include <sys/mman.h>
+        #include <unistd.h>
+        extern void *__libc_malloc(size_t);
+        extern void *__libc_calloc(size_t, size_t);
+        extern void *__libc_realloc(void *, size_t);
+        extern void *__libc_memalign(size_t, size_t);
+        static uint64_t *volatile counts;
+        __attribute__((constructor)) static void wl_count_init(void) {
+            const char *path = getenv("WIRELAB_MALLOC_COUNTS");
+            if (!path) return;
+            int fd = open(path, O_RDWR | O_CLOEXEC);
+            if (fd < 0) return;
+            void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            close(fd);
+            if (p == MAP_FAILED) return;
+            counts = p;
+            /* Only the process started with the counter counts: its own children do not inherit it. */
+            unsetenv("LD_PRELOAD");
+            unsetenv("WIRELAB_MALLOC_COUNTS");
+            /* A known allocation at start: the benchmark sees it before it trusts a count of 0. */
+            free(malloc(16));
+        }
+        static inline void bump(void) { uint64_t *c = counts; if (c) __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
+        void *malloc(size_t n) { bump(); return __libc_malloc(n); }
+        void *calloc(size_t a, size_t b) { bump(); return __libc_calloc(a, b); }
+        void *realloc(void *p, size_t n) { bump(); return __libc_realloc(p, n); }
+        void *memalign(size_t a, size_t n) { bump(); return __libc_memalign(a, n); }
+        void *aligned_alloc(size_t a, size_t n) { bump(); return __libc_memalign(a, n); }
+        void *valloc(size_t n) { bump(); return __libc_memalign(4096, n); }
+        int posix_memalign(void **out, size_t a, size_t n) {
+            bump();
+            if (a < sizeof(void *) || (a & (a - 1))) return EINVAL;
+            void *p = __libc_memalign(a, n);
+            if (!p) return ENOMEM;
+            *out = p;
+            return 0;
+        }
+        """#
+
+    let library: String
+    let countsPath: String
+    let compiler: String
+    private let counts: UnsafeMutablePointer<UInt64>
+
+    init(directory: String) throws {
+        let sourcePath = directory + "/malloc-count.c"
+        library = directory + "/malloc-count.so"
+        countsPath = directory + "/malloc-counts"
+        try Self.source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+        guard let compiler = ["cc", "gcc", "clang"].first(where: { Self.which($0) != nil }).flatMap(Self.which) else {
+            throw LabError("no C compiler (cc, gcc, clang) on PATH")
+        }
+        self.compiler = compiler
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: compiler)
+        process.arguments = ["-O2", "-shared", "-fPIC", "-o", library, sourcePath]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw LabError("\(compiler) malloc-count.c failed: \(String(decoding: message, as: UTF8.self))")
+        }
+        let fd = open(countsPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0, ftruncate(fd, 4096) == 0 else { throw LabError("creating \(countsPath): \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        guard let p = mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
+            throw LabError("mapping \(countsPath): \(String(cString: strerror(errno)))")
+        }
+        counts = p.assumingMemoryBound(to: UInt64.self)
+    }
+
+    deinit { munmap(counts, 4096) }
+
+    /// Malloc-family calls counted so far (by every process that loaded
+    /// the library: only the daemon is started with it).
+    var value: UInt64 { UnsafeRawPointer(counts).load(as: UInt64.self) }
+
+    /// nil if the counter is loaded into PID and has counted (the start-up
+    /// allocation of its constructor at least); otherwise why not. A window
+    /// may be reported as "0 mallocs" only after this said nil.
+    func check(loadedInto pid: pid_t) -> String? {
+        let maps: String
+        do { maps = try ProcFile.read("/proc/\(pid)/maps") } catch { return "\(error)" }
+        guard maps.contains(library) else { return "\(library) is not mapped into the daemon (PID \(pid)): LD_PRELOAD did not reach it" }
+        guard value > 0 else { return "the counter is mapped into the daemon but counted nothing, not even its start-up allocation" }
+        return nil
+    }
+
+    /// The next process we start (the lab's daemon) loads the counter.
+    func setEnvironment() {
+        setenv("LD_PRELOAD", library, 1)
+        setenv("WIRELAB_MALLOC_COUNTS", countsPath, 1)
+    }
+
+    static func unsetEnvironment() {
+        unsetenv("LD_PRELOAD")
+        unsetenv("WIRELAB_MALLOC_COUNTS")
+    }
+
+    static func which(_ name: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let path = "\(dir)/\(name)"
+            if access(path, X_OK) == 0 { return path }
+        }
+        return nil
+    }
+}
