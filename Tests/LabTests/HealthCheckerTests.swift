@@ -127,7 +127,8 @@ import Wire
         checker.start()
         defer { checker.stop() }
 
-        usleep(400_000)
+        // Four checks 50 ms apart; on a loaded host they come late: wait for them (bounded).
+        #expect(Harness.waitUntil { checker.status(of: 0).checks >= 4 }, "four checks ran")
         var s = checker.status(of: 0)
         #expect(s.healthy && s.checks >= 4 && s.consecutiveSuccesses >= 4 && checker.drain().isEmpty, "\(s)")
 
@@ -153,7 +154,7 @@ import Wire
         let checker = Self.checker([Self.target(port: server.port, .tcp, fail: 1000)], Recorder())
         checker.start()
         defer { checker.stop() }
-        usleep(200_000)
+        #expect(Harness.waitUntil { checker.status(of: 0).consecutiveSuccesses >= 1 }, "a first check passed")
         server.stop()   // now refused
         // Checks run every 50 ms; under a loaded test run they come late,
         // so wait for three failures (bounded) rather than a fixed time.
@@ -168,14 +169,14 @@ import Wire
 
     @Test func refusedConnectTakesATCPCheckDown() throws {
         let checker = Self.checker([Self.target(port: Self.closedPort(), .tcp)], Recorder())
-        let started = Date()
         checker.start()
         defer { checker.stop() }
         let down = try #require(Self.nextEvent(checker))
-        let seconds = Date().timeIntervalSince(started)
-        #expect(!down.healthy && checker.status(of: 0).lastError == "connect: Connection refused")
-        // First check at once, the second one interval later.
-        #expect(seconds < 0.05 * 2 + 0.2, "down after \(seconds) s")
+        let s = checker.status(of: 0)
+        #expect(!down.healthy && s.lastError == "connect: Connection refused")
+        // Down after `fail` (2) refused checks in a row, not on the first.
+        // How soon is a figure for benchmarks (BENCHMARKS.md), not a verdict here.
+        #expect(s.consecutiveFailures >= 2 && s.checks >= 2, "\(s)")
     }
 
     @Test func aServerThatNeverAnswersTimesOut() throws {

@@ -87,6 +87,19 @@ enum Harness {
         init(_ description: String) { self.description = description }
     }
 
+    /// Polls CONDITION every 20 ms until it holds or LIMIT seconds pass;
+    /// returns whether it held. Tests wait on the condition they need, never
+    /// for a fixed time: a slow host changes how long, not the verdict.
+    @discardableResult
+    static func waitUntil(limit: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(limit)
+        while true {
+            if try condition() { return true }
+            if Date() >= deadline { return false }
+            usleep(20_000)
+        }
+    }
+
     static func wl(_ arguments: String..., timeout: TimeInterval = 120) throws -> Result {
         try run(wirelab, arguments, timeout: timeout)
     }

@@ -76,12 +76,17 @@ struct RouterLabEndToEndTests {
         let bad = try Harness.wl("exec", "--lab", lab, "cl", "--", "/usr/bin/python3", "-c", Self.badFrames(
             to: mac["r1:down"]!, from: mac["cl:e0"]!))
         #expect(bad.status == 0, "sending bad frames: \(bad.combined)")
-        usleep(300_000)
-        let status = try Harness.wl("status", lab, "--json")
-        let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
-        let nodes = (json?["datapath"] as? [String: Any])?["nodes"] as? [[String: Any]] ?? []
-        let r1Drops = nodes.first { $0["node"] as? String == "r1" }?["drops"] as? [String: Int] ?? [:]
-        for reason in ["malformed:truncated", "malformed:bad-header-length", "malformed:bad-checksum", "malformed:bad-length", "unknown-ethertype"] {
+        let reasons = ["malformed:truncated", "malformed:bad-header-length", "malformed:bad-checksum", "malformed:bad-length", "unknown-ethertype"]
+        var r1Drops: [String: Int] = [:]
+        // The daemon counts them as it gets to them: wait (bounded) for every reason.
+        try Harness.waitUntil {
+            let status = try Harness.wl("status", lab, "--json")
+            let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+            let nodes = (json?["datapath"] as? [String: Any])?["nodes"] as? [[String: Any]] ?? []
+            r1Drops = nodes.first { $0["node"] as? String == "r1" }?["drops"] as? [String: Int] ?? [:]
+            return reasons.allSatisfy { (r1Drops[$0] ?? 0) >= 1 }
+        }
+        for reason in reasons {
             #expect((r1Drops[reason] ?? 0) >= 1, "r1 counts \(reason): \(r1Drops)")
         }
         let after = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-sS", "--max-time", "5", "http://198.18.0.80:8080/")

@@ -45,7 +45,10 @@ struct SwitchLabEndToEndTests {
 
         // A bounded TCP transfer: 1 s of iperf3 between b and c.
         _ = try Harness.wl("exec", "--lab", lab, "c", "--", "sh", "-c", "iperf3 -s -1 -D -p 5301 >/dev/null 2>&1 </dev/null")
-        usleep(300_000)
+        let listening = try Harness.waitUntil {
+            try Harness.wl("exec", "--lab", lab, "c", "--", "ss", "-Hltn", "sport = :5301").stdout.contains("5301")
+        }
+        #expect(listening, "iperf3 -s listens on c:5301")
         let iperf = try Harness.wl("exec", "--lab", lab, "b", "--", "iperf3", "-c", "172.30.5.3", "-p", "5301", "-t", "1", "-J", timeout: 30)
         #expect(iperf.status == 0, "iperf3: \(iperf.combined)")
         if let json = try? JSONSerialization.jsonObject(with: Data(iperf.stdout.utf8)) as? [String: Any],

@@ -78,7 +78,7 @@ struct AFPacketPortTests {
         let dump = try Background(["timeout", "8", "ip", "netns", "exec", lab.fwd, "tcpdump", "-n", "-i", "fb",
                                    "-c", "4", "icmp"])
         defer { dump.kill() }
-        usleep(700_000)
+        #expect(dump.waitForOutput(containing: "listening on fb"), "tcpdump started: \(dump.output)")
         #expect(try lab.ping(from: lab.a, to: "10.99.0.2", count: 2) == 2)
         let out = dump.finish(timeout: 6).output
         let lines = out.split(separator: "\n").filter { $0.contains("ICMP echo") }

@@ -45,13 +45,30 @@ func run(_ arguments: [String], allowFailure: Bool = false) throws -> (status: I
 /// Starts a command in the background; the caller must `finish` or kill it.
 final class Background {
     let process = Process()
-    private let pipe = Pipe()
+    /// Output goes to a file, so it can be read while the process runs.
+    private let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("wl-bg-\(UUID().uuidString)").path
     init(_ arguments: [String]) throws {
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        defer { try? output.close() }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardOutput = output
+        process.standardError = output
         try process.run()
+    }
+    deinit { try? FileManager.default.removeItem(atPath: outputPath) }
+    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+    /// Waits up to `limit` seconds for TEXT in the output (e.g. tcpdump's
+    /// "listening on"), instead of sleeping a fixed time; true if it came.
+    func waitForOutput(containing text: String, limit: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(limit)
+        while Date() < deadline {
+            if output.contains(text) { return true }
+            if !process.isRunning { return output.contains(text) }
+            usleep(20_000)
+        }
+        return false
     }
     /// Waits for exit (killing it after `timeout` seconds) and returns output.
     func finish(timeout: Double) -> (status: Int32, output: String) {
@@ -59,8 +76,7 @@ final class Background {
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (process.terminationStatus, output)
     }
     func kill() {
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
