@@ -2,9 +2,10 @@
 # The main job on an example topology: installs what is needed, builds
 # wirelab, brings up a lab whose routers are the Swift data plane, sends
 # traffic across it, shows counters and captures, and takes it down.
-#   sudo scripts/demo.sh [TOPOLOGY]      (default: Topologies/ecmp.yaml)
+#   scripts/demo.sh [TOPOLOGY]   (as root)      (default: Topologies/ecmp.yaml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib-root.sh
 FILE=${1:-Topologies/ecmp.yaml}
 scripts/install-deps.sh
 echo "== building (release)"

@@ -3,6 +3,7 @@
 # (unit, root end-to-end in namespaces named wl-*), then the cross-checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib-root.sh
 scripts/install-deps.sh
 swift build --build-tests
 swift test --skip-build 2>&1 | tee /tmp/wirelab-swift-test.log

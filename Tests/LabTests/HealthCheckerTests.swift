@@ -110,7 +110,7 @@ import Wire
     }
 
     /// Waits up to `limit` seconds for the next event.
-    static func nextEvent(_ checker: HealthChecker, limit: Double = 3) -> HealthEvent? {
+    static func nextEvent(_ checker: HealthChecker, limit: Double = 10) -> HealthEvent? {
         let start = Date()
         while Date().timeIntervalSince(start) < limit {
             if let e = checker.drain().first { return e }
