@@ -7,6 +7,7 @@ PACKAGES=(
   iproute2 ethtool nftables                      # inspection, the ip-script baseline, the DNAT baseline of bench forward
   tshark tcpdump python3-scapy python3-yaml python3-jsonschema   # cross-checks of Wire and captures, schema tests
   iperf3 curl iputils-ping                       # end-to-end traffic
+  gcc libc6-dev                                  # bench forward compiles its malloc counter (LD_PRELOAD) at run time
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

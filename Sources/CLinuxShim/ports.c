@@ -159,8 +159,10 @@ cwl_tx_ring *cwl_tx_ring_open(int ifindex, uint32_t frame_size, uint32_t frame_c
     if (qdisc_bypass && setsockopt(ring->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0) {
         *failed_call = "setsockopt(PACKET_QDISC_BYPASS)"; goto fail;
     }
-    // Blocks of one page hold 4096 / frame_size frames each (frames never span blocks).
-    uint32_t block_size = frame_size > 4096 ? frame_size : 4096;
+    // A block is a multiple of the page size (the kernel requires it) and
+    // holds block_size / frame_size frames (frames never span blocks).
+    uint32_t page = (uint32_t)sysconf(_SC_PAGESIZE);
+    uint32_t block_size = frame_size > page ? frame_size : page;
     uint32_t per_block = block_size / frame_size;
     struct tpacket_req req = {
         .tp_block_size = block_size,

@@ -110,7 +110,7 @@ struct ForwardBenchmarkTests {
             _ = try? Harness.wl("down", "\(prefix)-sw-xdp")
             _ = try? Harness.wl("down", "\(prefix)-gen")
         }
-        let arguments = ["bench", "forward", "--seconds", "1", "--warmup", "0.5", "--element", "switch",
+        let arguments = ["bench", "forward", "--seconds", "1", "--warmup", "1", "--element", "switch",
                          "--datapath", "afxdp", "--lab-prefix", prefix, "--json"] + (generator.map { ["--generator", $0] } ?? [])
         let result = try Harness.run("/usr/bin/env", environment + [Harness.wirelab] + arguments, timeout: 180)
         let report = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
@@ -201,7 +201,7 @@ struct ForwardBenchmarkTests {
         }
 
         // Any generator this host allows (the choice is tested above).
-        let result = try Harness.wl("bench", "forward", "--seconds", "1", "--warmup", "0.5", "--element", "director-nat",
+        let result = try Harness.wl("bench", "forward", "--seconds", "1", "--warmup", "1", "--element", "director-nat",
                                     "--datapath", "afpacket", "--lab-prefix", prefix, "--json", timeout: 180)
         #expect(result.status == 0, "bench forward failed: \(result.combined)")
         let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]

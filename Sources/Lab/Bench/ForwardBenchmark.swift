@@ -12,16 +12,21 @@
 // same sink; then `down`. Each ratio divides by the kernel measured in the
 // same lab, a few seconds apart, so slow drifts of a shared box cancel.
 //
-// - Generator (default): XDP "live frames" — BPF_PROG_RUN with
+// - Generator: the fastest method this host allows (TrafficGenerator.swift:
+//   each is probed with one frame, the allowed ones timed alone on a
+//   gen → sink lab with no forwarder, whose rate is measured again in every
+//   round so a row near it is flagged generator-bound). Where allowed, the
+//   fastest is usually XDP "live frames" — BPF_PROG_RUN with
 //   BPF_F_TEST_XDP_LIVE_FRAMES of a 23-instruction XDP program that
 //   restores the frame's headers, rotates the UDP source port over the
 //   flows and returns XDP_TX on gen:eth0, so the kernel hands each frame
 //   to the veth peer (the forwarder's ingress) as an XDP frame, the way a
-//   NIC driver would, from one thread of this process in the gen namespace. It outruns every forwarder measured here
-//   (4–6 Mpps offered; what the ingress queue refuses is dropped there,
-//   on the generator's CPU); the AF_XDP generator (`--generator afxdp`: an
-//   `XDPPort` sending pre-built frames) does not: it tops out near the
-//   kernel's forwarding rate, so it measures itself, not the forwarder.
+//   NIC driver would, from one thread of this process in the gen namespace
+//   (6–12 Mpps offered here; what the ingress queue refuses is dropped
+//   there, on the generator's CPU). Some hosts refuse it (EPERM); there the
+//   AF_XDP socket or the AF_PACKET transmit ring (2–3 Mpps alone here) can
+//   come near the kernel's forwarding rate, and the generator-bound flag
+//   says when a row measured the generator rather than the forwarder.
 // - Sink: a 5-instruction tcx (TC ingress) program on sink:eth0 drops all
 //   but ARP (the router resolves the sink); frames are counted by the sink
 //   veth's rx_packets (/proc/net/dev in the sink namespace). veth counts a
@@ -267,11 +272,18 @@ public final class ForwardBenchmark: @unchecked Sendable {
         var kernel = ours
         var failures = [[String]](repeating: [], count: cases.count)
         var alone = [[Measurement]](repeating: [], count: placements.count)
+        var aloneFailures = [[String]](repeating: [], count: placements.count)
         for round in 1...options.rounds {
             for (i, placement) in placements.enumerated() {
                 try checkpoint()
                 progress("round \(round)/\(options.rounds): the generator alone (gen → sink, no forwarder), placement \(placement.mode.rawValue)")
-                alone[i].append(try measureGeneratorAlone(generatorLab, method: method, placement: placement))
+                do {
+                    alone[i].append(try measureGeneratorAlone(generatorLab, method: method, placement: placement))
+                } catch {
+                    if isCancelled { throw Cancelled() }
+                    progress("the generator alone failed: \(error)")
+                    aloneFailures[i].append("round \(round), the generator alone: \(error)")
+                }
             }
             for (i, c) in cases.enumerated() {
                 if options.rounds > 1 || placements.count > 1 {
@@ -284,9 +296,13 @@ public final class ForwardBenchmark: @unchecked Sendable {
                     kernel[i].append(k)
                 } catch {
                     if !isCancelled { usleep(50_000) }
-                    progress(isCancelled ? "interrupted; removing what the benchmark made" : "failed: \(error); removing what the benchmark made")
-                    cleanUp()
-                    if isCancelled { throw Cancelled() }
+                    if isCancelled {
+                        progress("interrupted; removing what the benchmark made")
+                        cleanUp()
+                        throw Cancelled()
+                    }
+                    progress("failed: \(error); removing this case's lab")
+                    cleanUpCase()
                     // One case failing (say, a forwarder starved to zero
                     // under overload) must not lose the others' hours:
                     // it is reported in its row, and the command exits 1.
@@ -299,7 +315,8 @@ public final class ForwardBenchmark: @unchecked Sendable {
         let rows = cases.enumerated().map { i, c in
             Row(element: c.1, datapath: c.2.rawValue, placement: c.0.mode,
                 lab: Self.labName(c.1, c.2, prefix: options.labPrefix), ours: ours[i], kernel: kernel[i],
-                generatorAlone: alone[placements.firstIndex { $0.mode == c.0.mode }!], failures: failures[i])
+                generatorAlone: alone[placements.firstIndex { $0.mode == c.0.mode }!],
+                failures: failures[i] + aloneFailures[placements.firstIndex { $0.mode == c.0.mode }!])
         }
         let bytes = options.frameSize - 4
         return Report(
@@ -326,32 +343,42 @@ public final class ForwardBenchmark: @unchecked Sendable {
 
     /// Removes whatever the benchmark made (best effort, never throws).
     public func cleanUp() {
+        cleanUpCase()
         lock.lock()
-        let generator = self.generator, sink = self.sink
-        let labs = [currentLab, generatorLab?.name].compactMap { $0 }
+        let generatorLab = self.generatorLab
+        self.generatorLab = nil
+        lock.unlock()
+        generatorLab?.sink.close()
+        if let generatorLab { removeLab(generatorLab.name) }
+    }
+
+    /// Removes the case being measured (its lab, generator and sink), not
+    /// the generator's own lab, which the other cases still use.
+    private func cleanUpCase() {
+        lock.lock()
+        let generator = self.generator, sink = self.sink, lab = currentLab
         self.generator = nil
         self.sink = nil
         currentLab = nil
-        let generatorSink = generatorLab?.sink
-        generatorLab = nil
         lock.unlock()
         generator?.stop()
         sink?.close()
-        generatorSink?.close()
         MallocCounter.unsetEnvironment()
-        for lab in labs {
-            // A daemon that died says why in its log, which `down` removes.
-            let log = store.directory(lab: lab) + "/logs/daemon.log"
-            if let text = try? String(contentsOfFile: log, encoding: .utf8), !text.isEmpty {
-                let tail = text.split(separator: "\n").suffix(8).joined(separator: "\n  ")
-                progress("the daemon's log (\(log)) ends with:\n  \(tail)")
-            }
-            if store.exists(lab: lab) {
-                do { try deployer.down(lab: lab) } catch { progress("wirelab down \(lab): \(error)") }
-            }
-            for node in Self.nodeNames {
-                _ = try? NetworkNamespace.deleteIfExists(LabStore.namespaceName(lab: lab, node: node))
-            }
+        if let lab { removeLab(lab) }
+    }
+
+    private func removeLab(_ lab: String) {
+        // A daemon that died says why in its log, which `down` removes.
+        let log = store.directory(lab: lab) + "/logs/daemon.log"
+        if let text = try? String(contentsOfFile: log, encoding: .utf8), !text.isEmpty {
+            let tail = text.split(separator: "\n").suffix(8).joined(separator: "\n  ")
+            progress("the daemon's log (\(log)) ends with:\n  \(tail)")
+        }
+        if store.exists(lab: lab) {
+            do { try deployer.down(lab: lab) } catch { progress("wirelab down \(lab): \(error)") }
+        }
+        for node in Self.nodeNames {
+            _ = try? NetworkNamespace.deleteIfExists(LabStore.namespaceName(lab: lab, node: node))
         }
     }
 
@@ -473,6 +500,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
         progress("\(element.rawValue)/\(datapath.rawValue): up lab \(lab) …")
         lock.lock(); currentLab = lab; lock.unlock()
         try checkpoint()
+        let mallocsBeforeUp = counter?.value ?? 0
         if let counter { counter.setEnvironment() }
         defer { MallocCounter.unsetEnvironment() }
         _ = try deployer.up(topology)
@@ -501,7 +529,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
         var loadedCounter: MallocCounter?
         var counterMissing: String?
         if let counter {
-            switch counter.check(loadedInto: daemon.pid) {
+            switch counter.check(loadedInto: daemon.pid, countedSince: mallocsBeforeUp) {
             case nil: loadedCounter = counter
             case let why?: counterMissing = why; progress("mallocs will not be counted: \(why)")
             }
@@ -543,7 +571,8 @@ public final class ForwardBenchmark: @unchecked Sendable {
         try deployer.down(lab: lab)
         lock.lock(); currentLab = nil; lock.unlock()
         let ratio = kernel.packetsPerSecond > 0 ? ours.packetsPerSecond / kernel.packetsPerSecond : 0
-        progress(String(format: "%@/%@: ours %.3f Mpps, %@ %.3f Mpps: %.2f×", element.rawValue, datapath.rawValue,
+        progress(String(format: "%@/%@: ours %.3f Mpps, %@ %.3f Mpps (%.2f×; not a result if the row is generator-bound)",
+                        element.rawValue, datapath.rawValue,
                         ours.packetsPerSecond / 1e6, kernelName, kernel.packetsPerSecond / 1e6, ratio))
         return (ours, kernel)
     }
@@ -691,14 +720,12 @@ public final class ForwardBenchmark: @unchecked Sendable {
     }
 
     private func downGeneratorLab() throws {
-        lock.lock()
-        let lab = generatorLab
-        generatorLab = nil
-        lock.unlock()
+        lock.lock(); let lab = generatorLab; lock.unlock()
         guard let lab else { return }
         lab.sink.close()
         progress("the generator's own path: down lab \(lab.name)")
-        try deployer.down(lab: lab.name)
+        try deployer.down(lab: lab.name)   // on failure, run()'s cleanUp still knows the lab
+        lock.lock(); generatorLab = nil; lock.unlock()
     }
 
     /// Probes every method with one frame; with `--generator`, checks that
@@ -750,6 +777,9 @@ public final class ForwardBenchmark: @unchecked Sendable {
     /// The sink's receive is placed as a forwarder's ingress is.
     private func measureGeneratorAlone(_ lab: GeneratorLab, method: TrafficGenerator.Method, placement: Placement,
                                        warmup: Double? = nil, seconds: Double? = nil) throws -> Measurement {
+        // The lab serves every placement in turn: undo the last one's first.
+        try Self.writeSysfs("/sys/class/net/eth0/threaded", "0", namespace: lab.sinkNamespace)
+        try Self.writeSysfs("/sys/class/net/eth0/queues/rx-0/rps_cpus", "0", namespace: lab.sinkNamespace)
         let ingress = try placeIngress(placement, namespace: lab.sinkNamespace, interface: "eth0")
         return try measure("generator alone (\(method.rawValue))", method: method, generatorNamespace: lab.generatorNamespace,
                            frames: lab.frames, sink: lab.sink, warmup: warmup, seconds: seconds,

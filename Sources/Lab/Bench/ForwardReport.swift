@@ -85,8 +85,9 @@ extension ForwardBenchmark {
         /// Medians over the rounds of the sink's packets per second.
         public var oursPacketsPerSecond: Double
         public var kernelPacketsPerSecond: Double
-        /// oursPacketsPerSecond ÷ kernelPacketsPerSecond; nil where the row
-        /// is generator-bound (the ratio would compare the generator with itself).
+        /// oursPacketsPerSecond ÷ kernelPacketsPerSecond; nil (absent in the
+        /// JSON) where the row is generator-bound, failed, or the kernel's
+        /// peer delivered nothing (a number there would mean nothing).
         public var ratio: Double?
         /// The generator alone on its own path (gen → sink, no forwarder),
         /// in the same placement, once per round, and its median.
@@ -234,7 +235,7 @@ extension ForwardBenchmark {
             }
             let bound = rows.filter { $0.generatorBound == true }
             if !bound.isEmpty {
-                out.append("generator-bound (a forwarder reached \(Int(Row.generatorBoundFraction * 100)) % or more of what the generator delivers alone, so the row measured the generator, not the forwarder; no ratio is given):")
+                out.append("generator-bound (a forwarder reached \(Int(Row.generatorBoundFraction * 100)) % or more of what the generator delivers alone on its gen → sink path, so it may have been held back by the generator or the sink's receive, not by itself; no ratio is given):")
                 for row in bound {
                     let label = "\(row.element.rawValue)/\(row.datapath)" + (severalPlacements ? "/\(row.placement.rawValue)" : "")
                     let own = row.generatorPacketsPerSecond ?? 0

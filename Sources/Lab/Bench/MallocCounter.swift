@@ -36,8 +36,9 @@ final class MallocCounter: @unchecked Sendable {
             /* Only the process started with the counter counts: its own children do not inherit it. */
             unsetenv("LD_PRELOAD");
             unsetenv("WIRELAB_MALLOC_COUNTS");
-            /* A known allocation at start: the benchmark sees it before it trusts a count of 0. */
+            /* A known allocation at start, then who counted it: the benchmark sees both before it trusts a count of 0. */
             free(malloc(16));
+            __atomic_store_n(&counts[1], (uint64_t)getpid(), __ATOMIC_RELAXED);
         }
         static inline void bump(void) { uint64_t *c = counts; if (c) __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
         void *malloc(size_t n) { bump(); return __libc_malloc(n); }
@@ -97,14 +98,20 @@ final class MallocCounter: @unchecked Sendable {
     /// the library: only the daemon is started with it).
     var value: UInt64 { UnsafeRawPointer(counts).load(as: UInt64.self) }
 
-    /// nil if the counter is loaded into PID and has counted (the start-up
-    /// allocation of its constructor at least); otherwise why not. A window
+    /// The PID of the last process whose constructor counted its start-up allocation.
+    var countedBy: pid_t { pid_t(truncatingIfNeeded: UnsafeRawPointer(counts).load(fromByteOffset: 8, as: UInt64.self)) }
+
+    /// nil if the counter is loaded into PID (mapped, per /proc/PID/maps)
+    /// and counted there (its constructor's start-up allocation, recorded
+    /// with PID, after the count was `before`); otherwise why not. A window
     /// may be reported as "0 mallocs" only after this said nil.
-    func check(loadedInto pid: pid_t) -> String? {
+    func check(loadedInto pid: pid_t, countedSince before: UInt64) -> String? {
         let maps: String
         do { maps = try ProcFile.read("/proc/\(pid)/maps") } catch { return "\(error)" }
         guard maps.contains(library) else { return "\(library) is not mapped into the daemon (PID \(pid)): LD_PRELOAD did not reach it" }
-        guard value > 0 else { return "the counter is mapped into the daemon but counted nothing, not even its start-up allocation" }
+        guard countedBy == pid, value > before else {
+            return "the counter is mapped into the daemon (PID \(pid)) but did not count its start-up allocation (last counted by PID \(countedBy))"
+        }
         return nil
     }
 

@@ -372,7 +372,10 @@ public final class TrafficGenerator: @unchecked Sendable {
         let wait = started && !joined
         joined = true
         lock.unlock()
-        if wait { finished.wait() }
+        guard wait else { return }
+        // The flag is read between BPF_PROG_RUN calls: a signal that lands
+        // just before a call is lost, so it is sent again until the thread ends.
+        while finished.wait(timeout: .now() + 0.05) == .timedOut { requestStop() }
     }
 }
 
