@@ -230,7 +230,7 @@ public final class TrafficGenerator: @unchecked Sendable {
                     ready.signal()
                     try sendLive(program: program, ifindex: ifindex)
                 case .afxdp:
-                    let port = try XDPPort(interface: interface)
+                    let port = try openPort()
                     defer { port.close() }
                     ready.signal()
                     send(port)
@@ -303,6 +303,19 @@ public final class TrafficGenerator: @unchecked Sendable {
             let after = port.counters.txPackets
             sentFrames.wrappingAdd(after &- before, ordering: .relaxed)
             before = after
+        }
+    }
+
+    /// The socket of the last run on this interface is released by the
+    /// kernel a moment after it was closed: until then a new one on the
+    /// same queue gets EBUSY. Retried for up to 2 s.
+    private func openPort() throws -> XDPPort {
+        var tries = 0
+        while true {
+            do { return try XDPPort(interface: interface) } catch let error as PortError where error.errno == EBUSY && tries < 100 {
+                tries += 1
+                usleep(20_000)
+            }
         }
     }
 
