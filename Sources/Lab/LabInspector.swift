@@ -104,7 +104,7 @@ public struct LabInspector {
     /// /proc/net/dev of the calling thread's namespace (thread-self, since
     /// /proc/self/net follows the main thread's namespace).
     static func interfaceCounters() throws -> [LabStatusReport.InterfaceCounters] {
-        let text = try String(contentsOfFile: "/proc/thread-self/net/dev", encoding: .utf8)
+        let text = try ProcFile.read("/proc/thread-self/net/dev")   // whole: a switch of 40 ports has more than 4 KiB of it
         return text.split(separator: "\n").dropFirst(2).compactMap { line in
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2 else { return nil }
