@@ -1,8 +1,9 @@
 import Wire
 
-/// Runs one element outside any run loop: hands it a frame in a buffer
-/// with headroom, collects its verdict, the rewritten frame and what it
-/// emitted. The in-memory port of element tests and the simulator.
+/// Runs one element outside any run loop, through the same `ElementRunner`
+/// as the daemon and the simulator: hands it a frame in a buffer with
+/// headroom, collects its verdict, the rewritten frame and what it emitted.
+/// The in-memory ports of element tests.
 public final class ElementDriver {
     public static let headroom = 256
     public static let bufferSize = 256 + 2048
@@ -28,16 +29,26 @@ public final class ElementDriver {
 
     public let element: any Element
     private let buffer: UnsafeMutableRawPointer
-    private var emitter = Emitter()
+    private var runner = ElementRunner()
 
     public init(_ element: any Element) {
         self.element = element
         buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 64)
     }
 
-    deinit {
-        buffer.deallocate()
-        emitter.deallocate()
+    deinit { buffer.deallocate() }
+
+    /// In-memory ports: a forwarded frame stays in the buffer (it is the
+    /// outcome's `frame`); copies are recorded in the order they are sent.
+    struct RecordingPorts: RunnerPorts {
+        let count: Int
+        var sent: [Emitted] = []
+        mutating func forward(_ packet: PacketBuffer, on port: PortID) -> Bool { true }
+        mutating func send(copying frame: UnsafeRawBufferPointer, on port: PortID) -> Bool {
+            sent.append(Emitted(port: port, frame: Array(frame)))
+            return true
+        }
+        mutating func release(_ packet: PacketBuffer) {}
     }
 
     public func send(_ frame: [UInt8], on port: PortID, at now: Instant) -> Outcome {
@@ -46,21 +57,16 @@ public final class ElementDriver {
         buffer.initializeMemory(as: UInt8.self, repeating: 0xa5, count: Self.headroom)
         frame.withUnsafeBytes { (buffer + Self.headroom).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         var packet = PacketBuffer(base: buffer, capacity: Self.bufferSize, offset: Self.headroom, length: frame.count)
-        emitter.removeAll()
-        let verdict = element.process(&packet, from: port, now: now, emit: &emitter)
-        return Outcome(verdict: verdict, frame: Array(packet.readOnly), emitted: drain())
+        var ports = RecordingPorts(count: element.portCount)
+        let verdict = runner.process(element, &packet, from: port, now: now, ports: &ports)
+        // Flood copies come first (one per port but the ingress); the rest was emitted.
+        let floods = verdict == .flood ? max(0, element.portCount - 1) : 0
+        return Outcome(verdict: verdict, frame: Array(packet.readOnly), emitted: Array(ports.sent.dropFirst(floods)))
     }
 
     public func tick(at now: Instant) -> [Emitted] {
-        emitter.removeAll()
-        element.tick(now: now, emit: &emitter)
-        return drain()
-    }
-
-    private func drain() -> [Emitted] {
-        (0..<emitter.count).map { i in
-            let f = emitter.frame(at: i)
-            return Emitted(port: f.port, frame: Array(f.bytes))
-        }
+        var ports = RecordingPorts(count: element.portCount)
+        runner.tick(element, now: now, ports: &ports)
+        return ports.sent
     }
 }

@@ -21,15 +21,6 @@ public enum NodeForwarder {
         }
     }
 
-    @inline(__always)
-    public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
-        switch self {
-        case .learningSwitch(let e): return e.process(&packet, from: port, now: now, emit: &emit)
-        case .router(let e): return e.process(&packet, from: port, now: now, emit: &emit)
-        case .director(let e): return e.process(&packet, from: port, now: now, emit: &emit)
-        }
-    }
-
     /// Element counters for `status`, by name.
     public var counters: [String: UInt64] {
         switch self {

@@ -225,8 +225,7 @@ public final class LabDaemon {
             }
             if now >= nextTick {
                 for runtime in runtimes {
-                    runtime.forwarder.element.tick(now: now, emit: &runtime.emitter)
-                    sendEmitted(runtime)
+                    tick(runtime, now: now)
                     for port in runtime.ports { port.flush() }
                 }
                 nextTick = now.adding(seconds: 1)
@@ -252,29 +251,27 @@ public final class LabDaemon {
     /// Runs the batch through the node's element; returns the mask of the
     /// ports given frames. The element's type is decided once per batch,
     /// so the per-frame call is a direct call to the concrete element; the
-    /// emitter is accessed once per batch, not per frame.
+    /// runner is accessed once per batch, not per frame.
     @inline(__always)
     func process(_ runtime: NodeRuntime, ports: [BorrowedPort], from portIndex: Int, batch: inout PortBatch,
                  now: Instant) -> UInt64 {
-        withUnsafeMutablePointer(to: &runtime.emitter) { emitter in
+        withUnsafeMutablePointer(to: &runtime.runner) { runner in
             switch runtime.forwarder {
             case .learningSwitch(let element):
-                return process(element, runtime, ports: ports, emitter: emitter, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, from: portIndex, batch: &batch, now: now)
             case .router(let element):
-                return process(element, runtime, ports: ports, emitter: emitter, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, from: portIndex, batch: &batch, now: now)
             case .director(let element):
-                return process(element, runtime, ports: ports, emitter: emitter, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, from: portIndex, batch: &batch, now: now)
             }
         }
     }
 
     @inline(__always)
-    func process<E: Element>(_ element: E, _ runtime: NodeRuntime, ports: [BorrowedPort],
-                             emitter: UnsafeMutablePointer<Emitter>, from portIndex: Int, batch: inout PortBatch,
-                             now: Instant) -> UInt64 {
+    func process<E: Element>(_ element: E, _ runner: UnsafeMutablePointer<ElementRunner>, ports: [BorrowedPort],
+                             from portIndex: Int, batch: inout PortBatch, now: Instant) -> UInt64 {
         let ingress = PortID(portIndex)
-        var given: UInt64 = 0
-        var failures: UInt64 = 0
+        var live = LivePorts(ports: ports)
         // The frames were written by the kernel's receive, often on another
         // CPU: start every frame's header line on its way before the first
         // is parsed, so the batch's misses overlap (perf put ~60 % of the
@@ -293,42 +290,17 @@ public final class LabDaemon {
             let length = batch.length(at: i)
             var packet = PacketBuffer(base: address - headroom, capacity: headroom + length + batch.tailroom(at: i),
                                       offset: headroom, length: length)
-            let verdict = element.process(&packet, from: ingress, now: now, emit: &emitter.pointee)
-            switch verdict {
-            case .forward(let egress):
-                if ports[egress.rawValue].transmit(copying: packet.readOnly) { given |= Self.bit(egress.rawValue) }
-                else { failures &+= 1 }
-            case .flood:
-                for (p, port) in ports.enumerated() where p != portIndex {
-                    if port.transmit(copying: packet.readOnly) { given |= Self.bit(p) } else { failures &+= 1 }
-                }
-            case .drop, .consumed:
-                break   // elements count their own drops by reason
-            }
-            if emitter.pointee.count > 0 {
-                for j in 0..<emitter.pointee.count {
-                    let frame = emitter.pointee.frame(at: j)
-                    if ports[frame.port.rawValue].transmit(copying: frame.bytes) { given |= Self.bit(frame.port.rawValue) }
-                    else { failures &+= 1 }
-                }
-                emitter.pointee.removeAll()
-            }
+            runner.pointee.process(element, &packet, from: ingress, now: now, ports: &live)
         }
-        if failures > 0 { runtime.transmitFailures &+= failures }
-        return given
+        return live.given
     }
 
-    /// Queues the element's own frames; returns the mask of the ports given frames.
+    /// Sends the element's own frames and runs its timers; returns the mask of the ports given frames.
     @discardableResult
-    func sendEmitted(_ runtime: NodeRuntime) -> UInt64 {
-        var given: UInt64 = 0
-        for i in 0..<runtime.emitter.count {
-            let frame = runtime.emitter.frame(at: i)
-            if runtime.ports[frame.port.rawValue].transmit(copying: frame.bytes) { given |= Self.bit(frame.port.rawValue) }
-            else { runtime.transmitFailures &+= 1 }
-        }
-        runtime.emitter.removeAll()
-        return given
+    func tick(_ runtime: NodeRuntime, now: Instant) -> UInt64 {
+        var live = LivePorts(ports: runtime.ports.map(BorrowedPort.init))
+        runtime.runner.tick(runtime.forwarder.element, now: now, ports: &live)
+        return live.given
     }
 
     // MARK: captures
@@ -420,14 +392,41 @@ public final class LabDaemon {
             }
             var drops: [String: UInt64] = [:]
             for (reason, count) in runtime.forwarder.element.drops.counts { drops[reason.rawValue] = count }
+            for (reason, count) in runtime.runner.drops.counts { drops[reason.rawValue, default: 0] += count }
             var counters = runtime.forwarder.counters
-            counters["tx-failures"] = runtime.transmitFailures
+            counters["tx-failures"] = runtime.runner.transmitFailures
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters))
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }
         return DatapathStatus(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(started), nodes: nodes, capture: capture)
     }
+}
+
+/// The node's ports as the runner sends on them: a frame is copied into a
+/// port's TX ring (the RX frame goes back to its ring after the batch), and
+/// the ports given frames are collected to kick them once per burst.
+struct LivePorts: RunnerPorts {
+    let ports: [BorrowedPort]
+    /// Bit p: port p was given frames (see `LabDaemon.bit`).
+    var given: UInt64 = 0
+
+    var count: Int { ports.count }
+
+    @inline(__always)
+    mutating func forward(_ packet: PacketBuffer, on port: PortID) -> Bool {
+        send(copying: packet.readOnly, on: port)
+    }
+
+    @inline(__always)
+    mutating func send(copying frame: UnsafeRawBufferPointer, on port: PortID) -> Bool {
+        guard ports[port.rawValue].transmit(copying: frame) else { return false }
+        given |= LabDaemon.bit(port.rawValue)
+        return true
+    }
+
+    @inline(__always)
+    mutating func release(_ packet: PacketBuffer) {}
 }
 
 /// A port the per-frame path uses without retaining it (a trivial value,

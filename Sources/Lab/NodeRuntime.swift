@@ -7,20 +7,17 @@ import Wire
 /// One userspace node at run time: its element, its ports in interface
 /// order, and (for AF_XDP) the node's XDP program and capture ring.
 final class NodeRuntime {
-    /// The element, by concrete type (shared with the simulator).
-    typealias Forwarder = NodeForwarder
-
     let node: Node
     let namespace: String
-    let forwarder: Forwarder
+    /// The element, by concrete type (shared with the simulator).
+    let forwarder: NodeForwarder
     var ports: [AnyPacketPort]
     let program: XDPProgram?
     let captureRing: CaptureRing?
-    var emitter = Emitter(slots: 64)
-    /// Counters of frames the runtime could not send (port TX ring full).
-    var transmitFailures: UInt64 = 0
+    /// Carries out the element's verdicts and emitted frames on `ports`.
+    var runner = ElementRunner(emitterSlots: 64)
 
-    init(node: Node, namespace: String, forwarder: Forwarder, ports: [AnyPacketPort],
+    init(node: Node, namespace: String, forwarder: NodeForwarder, ports: [AnyPacketPort],
          program: XDPProgram?, captureRing: CaptureRing?) {
         self.node = node
         self.namespace = namespace
@@ -34,11 +31,7 @@ final class NodeRuntime {
         for port in ports { port.close() }
         captureRing?.close()
         program?.close()
-        emitter.deallocate()
     }
-
-    /// Builds the element for a node from its topology description.
-    static func makeForwarder(for node: Node) throws -> Forwarder { try ElementFactory.makeForwarder(for: node) }
 
     /// A director with health checks probes its reals with kernel sockets
     /// from its interface addresses (LabPlan gives its kernel those
@@ -56,7 +49,7 @@ final class NodeRuntime {
     /// per node (shared XSKMAP, one capture ring); AF_PACKET: raw sockets.
     static func open(node: Node, lab: String, capture: Bool) throws -> NodeRuntime {
         let namespace = LabStore.namespaceName(lab: lab, node: node.name)
-        let forwarder = try makeForwarder(for: node)
+        let forwarder = try ElementFactory.makeForwarder(for: node)
         return try NetworkNamespace.run(namespace) { () throws -> NodeRuntime in
             var ports: [AnyPacketPort] = []
             var program: XDPProgram?

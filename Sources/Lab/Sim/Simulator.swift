@@ -90,11 +90,10 @@ public final class Simulator {
         let interfaceNames: [String]
         /// "rx <node>:<iface>" per port: the capture comment of frames received there.
         let comments: [String]
-        @exclusivity(unchecked) var emitter = Emitter(slots: 256)
-        /// Drops the simulator decided (link MTU, no link, emitter full) by reason.
+        /// Carries out the element's verdicts and emitted frames on the node's links.
+        @exclusivity(unchecked) var runner = ElementRunner(emitterSlots: 256)
+        /// Drops the simulator decided (link MTU, no link) by reason.
         var linkDrops = DropCounters()
-        /// `emitter.overflows` already counted in `linkDrops`.
-        var overflowsCounted = 0
         init(name: String, kind: NodeKind, element: NodeElement, ports: [PortEnd], interfaceNames: [String]) {
             self.name = name
             self.kind = kind
@@ -103,7 +102,6 @@ public final class Simulator {
             self.interfaceNames = interfaceNames
             comments = interfaceNames.map { "rx \(name):\($0)" }
         }
-        deinit { emitter.deallocate() }
     }
 
     struct SimLink {
@@ -232,6 +230,7 @@ public final class Simulator {
         var out: [String: UInt64] = [:]
         for (reason, count) in nodes[i].element.element.drops.counts { out[reason.rawValue, default: 0] += count }
         for (reason, count) in nodes[i].linkDrops.counts { out[reason.rawValue, default: 0] += count }
+        for (reason, count) in nodes[i].runner.drops.counts { out[reason.rawValue, default: 0] += count }
         return out
     }
 
@@ -278,7 +277,7 @@ public final class Simulator {
     @discardableResult
     public func sendIPv4(_ packet: [UInt8], from node: String) throws(SimError) -> Bool {
         let (n, h) = try hostNode(node)
-        let ok = packet.withUnsafeBytes { h.sendIPv4($0, now: instant, emit: &n.emitter) }
+        let ok = packet.withUnsafeBytes { h.sendIPv4($0, now: instant, emit: &n.runner.emitter) }
         drain(n)
         return ok
     }
@@ -287,7 +286,7 @@ public final class Simulator {
     @discardableResult
     public func ping(from node: String, to destination: IPv4Address, identifier: UInt16, sequence: UInt16) throws(SimError) -> Bool {
         let (n, h) = try hostNode(node)
-        let ok = h.ping(destination, identifier: identifier, sequence: sequence, now: instant, emit: &n.emitter)
+        let ok = h.ping(destination, identifier: identifier, sequence: sequence, now: instant, emit: &n.runner.emitter)
         drain(n)
         return ok
     }
@@ -297,7 +296,7 @@ public final class Simulator {
     public func connect(from node: String, to destination: IPv4Address, port: UInt16,
                         request: [UInt8] = []) throws(SimError) -> HostModel.ConnectionID {
         let (n, h) = try hostNode(node)
-        let id = h.connect(to: destination, port: port, request: request, now: instant, emit: &n.emitter)
+        let id = h.connect(to: destination, port: port, request: request, now: instant, emit: &n.runner.emitter)
         drain(n)
         return id
     }
@@ -307,7 +306,7 @@ public final class Simulator {
     public func sendUDP(from node: String, to destination: IPv4Address, port: UInt16,
                         payload: [UInt8]) throws(SimError) -> UInt16? {
         let (n, h) = try hostNode(node)
-        let local = h.sendUDP(to: destination, port: port, payload: payload, now: instant, emit: &n.emitter)
+        let local = h.sendUDP(to: destination, port: port, payload: payload, now: instant, emit: &n.runner.emitter)
         drain(n)
         return local
     }
@@ -407,11 +406,11 @@ public final class Simulator {
         ticks &+= 1
         let t = instant
         for n in nodes {
+            var ports = SimPorts(simulator: self, node: n)
             switch n.element {
-            case let .host(h): h.tick(now: t, emit: &n.emitter)
-            case let .forwarder(f): f.element.tick(now: t, emit: &n.emitter)
+            case let .host(h): n.runner.tick(h, now: t, ports: &ports)
+            case let .forwarder(f): n.runner.tick(f.element, now: t, ports: &ports)
             }
-            drain(n)
         }
     }
 
@@ -437,42 +436,49 @@ public final class Simulator {
         framesProcessed &+= 1
         let t = Instant(nanoseconds: event.time)
         let ingress = PortID(port)
-        let verdict: Verdict
+        var ports = SimPorts(simulator: self, node: node, buffer: event.buffer)
         switch node.element {
-        case let .forwarder(.learningSwitch(e)): verdict = e.process(&packet, from: ingress, now: t, emit: &node.emitter)
-        case let .forwarder(.router(e)): verdict = e.process(&packet, from: ingress, now: t, emit: &node.emitter)
-        case let .forwarder(.director(e)): verdict = e.process(&packet, from: ingress, now: t, emit: &node.emitter)
-        case let .host(e): verdict = e.process(&packet, from: ingress, now: t, emit: &node.emitter)
+        case let .forwarder(.learningSwitch(e)): node.runner.process(e, &packet, from: ingress, now: t, ports: &ports)
+        case let .forwarder(.router(e)): node.runner.process(e, &packet, from: ingress, now: t, ports: &ports)
+        case let .forwarder(.director(e)): node.runner.process(e, &packet, from: ingress, now: t, ports: &ports)
+        case let .host(e): node.runner.process(e, &packet, from: ingress, now: t, ports: &ports)
         }
-        switch verdict {
-        case let .forward(egress):
-            send(node, egress.rawValue, buffer: event.buffer, offset: packet.offset, length: packet.length)
-        case .flood:
-            for p in node.ports.indices where p != port {
-                let copy = takeBuffer()
-                (buffers[Int(copy)] + Self.headroom).copyMemory(from: base + packet.offset, byteCount: packet.length)
-                send(node, p, buffer: copy, offset: Self.headroom, length: packet.length)
-            }
-            freeBuffers.append(event.buffer)
-        case .drop, .consumed:
-            freeBuffers.append(event.buffer)
-        }
-        if node.emitter.count > 0 { drain(node) }
     }
 
-    /// Puts the frames `node` emitted onto their links.
+    /// Puts the frames `node` emitted outside a delivery (a host's own traffic) onto their links.
     func drain(_ node: SimNode) {
-        for i in 0..<node.emitter.count {
-            let frame = node.emitter.frame(at: i)
-            let b = takeBuffer()
-            (buffers[Int(b)] + Self.headroom).copyMemory(from: frame.bytes.baseAddress!, byteCount: frame.bytes.count)
-            send(node, frame.port.rawValue, buffer: b, offset: Self.headroom, length: frame.bytes.count)
+        var ports = SimPorts(simulator: self, node: node)
+        node.runner.drainEmitted(on: &ports)
+    }
+
+    /// A node's links as the runner sends on them: a forwarded frame's
+    /// buffer travels on to the peer; copies (floods, emitted frames) get a
+    /// buffer of their own.
+    struct SimPorts: RunnerPorts {
+        unowned(unsafe) let simulator: Simulator
+        unowned(unsafe) let node: SimNode
+        /// The buffer of the frame being delivered (-1: none).
+        var buffer: Int32 = -1
+
+        var count: Int { node.ports.count }
+
+        @inline(__always)
+        mutating func forward(_ packet: PacketBuffer, on port: PortID) -> Bool {
+            simulator.send(node, port.rawValue, buffer: buffer, offset: packet.offset, length: packet.length)
+            return true
         }
-        node.emitter.removeAll()
-        // Frames an element could not emit (all slots used) are counted, not lost silently.
-        while node.overflowsCounted < node.emitter.overflows {
-            node.linkDrops.count(.emitQueueFull)
-            node.overflowsCounted += 1
+
+        @inline(__always)
+        mutating func send(copying frame: UnsafeRawBufferPointer, on port: PortID) -> Bool {
+            let b = simulator.takeBuffer()
+            (simulator.buffers[Int(b)] + Simulator.headroom).copyMemory(from: frame.baseAddress!, byteCount: frame.count)
+            simulator.send(node, port.rawValue, buffer: b, offset: Simulator.headroom, length: frame.count)
+            return true
+        }
+
+        @inline(__always)
+        mutating func release(_ packet: PacketBuffer) {
+            if buffer >= 0 { simulator.freeBuffers.append(buffer) }
         }
     }
 
