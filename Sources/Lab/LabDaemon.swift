@@ -224,8 +224,8 @@ public final class LabDaemon {
                 applyHealthEvents()
             }
             if now >= nextTick {
-                for runtime in runtimes {
-                    tick(runtime, now: now)
+                for (n, runtime) in runtimes.enumerated() {
+                    tick(runtime, ports: borrowed[n], now: now)
                     for port in runtime.ports { port.flush() }
                 }
                 nextTick = now.adding(seconds: 1)
@@ -295,10 +295,12 @@ public final class LabDaemon {
         return live.given
     }
 
-    /// Sends the element's own frames and runs its timers; returns the mask of the ports given frames.
+    /// Runs the element's timers and sends what they emitted; returns the
+    /// mask of the ports given frames. PORTS are the runtime's, borrowed
+    /// once for the loop (no allocation here: it runs every second).
     @discardableResult
-    func tick(_ runtime: NodeRuntime, now: Instant) -> UInt64 {
-        var live = LivePorts(ports: runtime.ports.map(BorrowedPort.init))
+    func tick(_ runtime: NodeRuntime, ports: [BorrowedPort], now: Instant) -> UInt64 {
+        var live = LivePorts(ports: ports)
         runtime.runner.tick(runtime.forwarder.element, now: now, ports: &live)
         return live.given
     }
