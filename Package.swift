@@ -46,5 +46,5 @@ let package = Package(
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "Wire", "CXDP", "CPcap", "CLinuxShim"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "WirelabCommands", "Wire", "LinuxNet", "Topology"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -31,7 +31,7 @@ struct XorShift {
 }
 
 var rows: [(String, String, String)] = []
-func report(_ what: String, _ value: String, _ note: String = "") {
+@MainActor func report(_ what: String, _ value: String, _ note: String = "") {
     rows.append((what, value, note))
     print("  \(what): \(value) \(note)")
 }

@@ -1,18 +1,19 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// The daemon's side of the control socket: a Unix stream socket, mode
 /// 0600 inside the lab's 0700 state directory (root only). One request per
 /// connection, answered on a thread of its own so the data plane never
 /// waits on a client.
-final class ControlServer {
+final class ControlServer: Sendable {
     let path: String
-    let handler: (ControlRequest) -> Data
+    let handler: @Sendable (ControlRequest) -> Data
     private let fd: Int32
-    private var thread: Thread?
-    nonisolated(unsafe) private var stopped = false
+    /// Set by `stop` on the daemon's thread, read by the control thread.
+    private let stopped = Atomic<Bool>(false)
 
-    init(path: String, handler: @escaping (ControlRequest) -> Data) throws {
+    init(path: String, handler: @escaping @Sendable (ControlRequest) -> Data) throws {
         self.path = path
         self.handler = handler
         unlink(path)
@@ -32,18 +33,17 @@ final class ControlServer {
         let thread = Thread { [self] in serve() }
         thread.name = "control"
         thread.start()
-        self.thread = thread
     }
 
     func stop() {
-        stopped = true
+        stopped.store(true, ordering: .relaxed)
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
         unlink(path)
     }
 
     private func serve() {
-        while !stopped {
+        while !stopped.load(ordering: .relaxed) {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             if poll(&p, 1, 500) <= 0 { continue }
             let client = accept(fd, nil, nil)

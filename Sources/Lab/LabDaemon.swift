@@ -1,11 +1,13 @@
 import Datapath
 import Foundation
 import Glibc
+import Synchronization
 import LinuxNet
 import Topology
 import Wire
 
-nonisolated(unsafe) private var daemonStopRequested: Int32 = 0
+/// Set by SIGTERM/SIGINT (an atomic store is async-signal-safe), read by the loops.
+private let daemonStopRequested = Atomic<Bool>(false)
 
 /// The lab's data plane: one process per lab, started by `up` and stopped
 /// by `down`. Opens one port per interface of every userspace node inside
@@ -13,7 +15,10 @@ nonisolated(unsafe) private var daemonStopRequested: Int32 = 0
 /// run-to-completion loop on ONE thread (the box has two cores, shared with
 /// traffic generators); that thread sleeps in poll() when the lab is idle.
 /// A second thread records captures, a third answers the control socket.
-public final class LabDaemon {
+// @unchecked: the control thread reaches the daemon only through `answer`,
+// which takes `lock`, held by the datapath thread while it touches elements
+// and ports; the capture recorder belongs to the capture thread.
+public final class LabDaemon: @unchecked Sendable {
     let lab: String
     let store: LabStore
     let topology: ResolvedTopology
@@ -46,8 +51,8 @@ public final class LabDaemon {
     /// Opens everything, announces readiness on the control socket, and runs
     /// until SIGTERM/SIGINT.
     public func run() throws {
-        signal(SIGTERM) { _ in daemonStopRequested = 1 }
-        signal(SIGINT) { _ in daemonStopRequested = 1 }
+        signal(SIGTERM) { _ in daemonStopRequested.store(true, ordering: .relaxed) }
+        signal(SIGINT) { _ in daemonStopRequested.store(true, ordering: .relaxed) }
         signal(SIGPIPE, SIG_IGN)
 
         var byName: [String: NodeRuntime] = [:]
@@ -60,7 +65,8 @@ public final class LabDaemon {
             let recorder = try CaptureRecorder(directory: directory)
             try recorder.prepare(topology: topology, lab: lab, runtimes: byName)
             self.recorder = recorder
-            let thread = Thread { [unowned self] in self.recordCaptures(recorder) }
+            // From here on the recorder is the capture thread's (see `recordCaptures`).
+            let thread = Thread { [unowned self] in self.recordCaptures() }
             thread.name = "captures"
             thread.start()
             captureThread = thread
@@ -189,7 +195,7 @@ public final class LabDaemon {
         var nextTick = Self.monotonicNow().adding(seconds: 1)
         var pendingTransmit = false
 
-        while daemonStopRequested == 0 {
+        while !daemonStopRequested.load(ordering: .relaxed) {
             // Sleep until a frame arrives; wake soon if a TX kick is pending
             // and at least once a second for timers and the stop flag.
             let timeout: Int32 = pendingTransmit ? 1 : 250
@@ -307,9 +313,12 @@ public final class LabDaemon {
 
     // MARK: captures
 
-    func recordCaptures(_ recorder: CaptureRecorder) {
+    /// The capture thread: the only one that touches `recorder` until it
+    /// ends (`run` finishes the recording after that).
+    func recordCaptures() {
+        guard let recorder else { return }
         var lastFlush = Date()
-        while daemonStopRequested == 0 {
+        while !daemonStopRequested.load(ordering: .relaxed) {
             var fds = recorder.pollDescriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             _ = poll(&fds, nfds_t(fds.count), 200)
             recorder.drain()
@@ -329,9 +338,6 @@ public final class LabDaemon {
             return (try? JSONEncoder().encode(status())) ?? Data("{}".utf8)
         case "lvs":
             return (try? JSONEncoder().encode(lvs())) ?? Data("{}".utf8)
-        case "flush-captures":
-            recorder?.flush()
-            return Data("{\"ok\":true}".utf8)
         default:
             return Data("{\"error\":\"unknown command \(request.command)\"}".utf8)
         }

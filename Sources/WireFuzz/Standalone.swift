@@ -3,7 +3,7 @@
 // values, truncation, insertion, deletion, splicing) and, one time in ten,
 // pure random bytes. Deterministic for a given --seed.
 
-import Glibc
+@preconcurrency import Glibc
 import Wire
 
 /// The input being run, kept where a signal handler can reach it.

@@ -112,16 +112,18 @@ struct AFPacketPortTests {
             [.xdp(try XDPPort(interface: "fa", program: program)), .packet(try AFPacketPort(interface: "fb"))]
         }
         defer { ports.forEach { $0.close() } }
+        // The forwarding thread alone uses the ports until it is joined.
+        nonisolated(unsafe) let wirePorts = ports
         let stop = ResultBox<Bool>()
         stop.result = .success(false)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             var batch = PortBatch(capacity: 32)
-            var fds = ports.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            var fds = wirePorts.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             while (try? stop.result?.get()) != true {
                 _ = poll(&fds, 2, 50)
-                for (i, source) in ports.enumerated() where fds[i].revents != 0 {
-                    let destination = ports[1 - i]
+                for (i, source) in wirePorts.enumerated() where fds[i].revents != 0 {
+                    let destination = wirePorts[1 - i]
                     let n = source.receive(into: &batch)
                     for f in 0..<n { destination.transmit(copying: UnsafeRawBufferPointer(batch[f])) }
                     source.release(&batch)

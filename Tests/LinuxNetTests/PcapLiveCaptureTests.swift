@@ -18,6 +18,8 @@ private let cloneNewNet: Int32 = 0x4000_0000
 private func inNetworkNamespace<T>(_ name: String, _ body: @escaping () throws -> T) throws -> T {
     let box = ResultBox<T>()
     let done = DispatchSemaphore(value: 0)
+    // The caller waits for the thread: body never runs concurrently with it.
+    nonisolated(unsafe) let body = body
     let thread = Thread {
         defer { done.signal() }
         box.result = Result {

@@ -91,6 +91,8 @@ final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
 func inNamespace<T>(_ name: String, _ body: @escaping () throws -> T) throws -> T {
     let box = ResultBox<T>()
     let done = DispatchSemaphore(value: 0)
+    // The caller waits for the thread: body never runs concurrently with it.
+    nonisolated(unsafe) let body = body
     let thread = Thread {
         defer { done.signal() }
         let fd = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
