@@ -134,7 +134,8 @@ public struct PacketBuffer {
 /// Frames an element sends on its own (ARP requests and replies, ICMP
 /// errors, queued packets released by ARP): fixed slots allocated once, so
 /// emitting never allocates. The runtime drains it after every call.
-public struct Emitter {
+/// Noncopyable: it owns its slots and frees them in `deinit`.
+public struct Emitter: ~Copyable {
     public static let slotSize = 2048
     public let slotCount: Int
     @usableFromInline var storage: UnsafeMutableRawPointer
@@ -151,8 +152,7 @@ public struct Emitter {
         ports = Array(repeating: PortID(0), count: slots)
     }
 
-    /// Frees the slots; call once when the owner is done with it.
-    public func deallocate() { storage.deallocate() }
+    deinit { storage.deallocate() }
 
     /// Writes one frame for `port`: `fill` gets a slot-sized buffer and
     /// returns the frame's length (0 = nothing). False when all slots are used.

@@ -47,7 +47,6 @@ public struct ElementRunner: ~Copyable {
         emitter = Emitter(slots: emitterSlots)
     }
 
-    deinit { emitter.deallocate() }
 
     /// Runs ELEMENT on one received frame and carries out its verdict on
     /// PORTS; returns the verdict. Order of sends: the frame (forwarded,

@@ -45,7 +45,6 @@ public final class LearningSwitch: Element {
         table = MACTable(capacity: max(1, configuration.maxEntries))
     }
 
-    deinit { table.deallocate() }
 
     public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
         let frame = packet.readOnly

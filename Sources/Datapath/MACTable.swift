@@ -8,7 +8,9 @@ import Wire
 /// Slots hold the MAC with bit 63 set (0 = empty), linear probing over a
 /// power of two at least twice `capacity`, backward-shift deletion (no
 /// tombstones), a multiplicative hash of the 48-bit address.
-public struct MACTable: @unchecked Sendable {   // owned by one switch, used by one thread
+/// Noncopyable: it owns its arrays and frees them in `deinit`, so a copy
+/// cannot alias them.
+public struct MACTable: ~Copyable, @unchecked Sendable {   // @unchecked: raw pointers, owned by one switch on one thread
     public typealias Entry = LearningSwitch.Entry
 
     let keys: UnsafeMutablePointer<UInt64>
@@ -22,7 +24,6 @@ public struct MACTable: @unchecked Sendable {   // owned by one switch, used by 
 
     static let used: UInt64 = 1 << 63
 
-    /// Storage is owned by the switch that creates the table (`deallocate`).
     init(capacity: Int) {
         precondition(capacity > 0)
         self.capacity = capacity
@@ -38,7 +39,7 @@ public struct MACTable: @unchecked Sendable {   // owned by one switch, used by 
         seen.initialize(repeating: 0, count: size)
     }
 
-    func deallocate() {
+    deinit {
         keys.deallocate()
         ports.deallocate()
         seen.deallocate()

@@ -66,7 +66,6 @@ import Wire
     @Test func announcesEveryOwnedAddress() {
         let director = DE.director(.fullnat)
         var emitter = Emitter(slots: 8)
-        defer { emitter.deallocate() }
         director.announce(emit: &emitter)
         let frames = (0..<emitter.count).map { Array(emitter.frame(at: $0).bytes) }
         #expect(frames == [DE.lvs, DE.vip, DE.local].map { Self.directorRequest(for: $0, sender: $0) })

@@ -37,7 +37,6 @@ import Wire
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: ElementDriver.bufferSize, alignment: 64)
         defer { buffer.deallocate() }
         var emitter = Emitter(slots: 8)
-        defer { emitter.deallocate() }
         let before = director.counters
         var forwarded = 0
         let rounds = 2_000

@@ -74,7 +74,6 @@ import Wire
     @Test func clientResolvesTheGatewayThenConnectsAndReadsTheAnswer() throws {
         let host = Self.rs1()
         var emitter = Emitter()
-        defer { emitter.deallocate() }
         let server = IPv4Address("203.0.113.9")!
         let id = host.connect(to: server, port: 80, request: HostModel.httpRequest(host: "x", path: "/"),
                               now: .seconds(1), emit: &emitter)
@@ -99,7 +98,6 @@ import Wire
         let host = Self.rs1()
         let driver = ElementDriver(host)
         var emitter = Emitter()
-        defer { emitter.deallocate() }
         let peerMAC: [UInt8] = [2, 0, 0, 0, 0, 5]
         let id = host.connect(to: IPv4Address("10.0.0.5")!, port: 80, request: HostModel.httpRequest(host: "x", path: "/"),
                               now: .seconds(1), emit: &emitter)

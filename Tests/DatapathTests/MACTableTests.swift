@@ -16,7 +16,6 @@ import Wire
 
     @Test func matchesADictionaryUnderRandomLearningAndRemoval() {
         var table = MACTable(capacity: 300)
-        defer { table.deallocate() }
         var model: [MACAddress: (port: PortID, seen: UInt64)] = [:]
         var rng = Rng(s: 0x1234_5678_9ABC_DEF1)
         // A small MAC space makes collisions, moves and refreshes common.
