@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 // wirelab — a Swift software router / switch / load-balancer lab for Linux.
-// Layers (dependencies point down only): Wire → Datapath, Topology → LinuxNet → Lab → WirelabCommands → wirelab.
+// Layers (dependencies point down only): Wire → Datapath, Topology → LinuxNet → Lab → Bench → WirelabCommands → wirelab.
 import PackageDescription
 
 // The per-packet path (elements, ports, the daemon's loop) keeps state in
@@ -31,8 +31,11 @@ let package = Package(
         .target(name: "Topology", dependencies: ["Wire", .product(name: "Yams", package: "Yams")]),
         .target(name: "LinuxNet", dependencies: ["Wire", "CXDP", "CPcap", "CLinuxShim"], swiftSettings: hotPathSettings),
         .target(name: "Lab", dependencies: ["Wire", "Datapath", "Topology", "LinuxNet"], swiftSettings: hotPathSettings),
+        // `wirelab bench …`: generators, sinks, kernel peers, placements, reports.
+        .target(name: "Bench", dependencies: ["Wire", "Datapath", "Topology", "LinuxNet", "Lab", "CXDP", "CLinuxShim"],
+                swiftSettings: hotPathSettings),
         .target(name: "WirelabCommands", dependencies: [
-            "Lab", "LinuxNet", "Topology", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Lab", "Bench", "LinuxNet", "Topology", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "wirelab", dependencies: ["WirelabCommands"]),
         .executableTarget(name: "director-bench", dependencies: ["Datapath"], path: "Benchmarks/DirectorBench"),
@@ -44,7 +47,7 @@ let package = Package(
         .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "Wire", "CXDP", "CPcap", "CLinuxShim"]),
-        .testTarget(name: "LabTests", dependencies: ["Lab", "WirelabCommands", "Wire", "LinuxNet", "Topology"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "Bench", "WirelabCommands", "Wire", "LinuxNet", "Topology"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -255,14 +255,14 @@ public struct LabDeployer {
 }
 
 /// Finding processes by the network namespace they live in.
-enum NamespaceProcesses {
-    static func inode(ofNamespace name: String) -> UInt64? {
+public enum NamespaceProcesses {
+    public static func inode(ofNamespace name: String) -> UInt64? {
         var st = stat()
         guard stat(NetworkNamespace.path(of: name), &st) == 0 else { return nil }
         return UInt64(st.st_ino)
     }
 
-    static func pids(inNamespaces inodes: Set<UInt64>) -> [Int32] {
+    public static func pids(inNamespaces inodes: Set<UInt64>) -> [Int32] {
         guard !inodes.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         var result: [Int32] = []
         for entry in entries {

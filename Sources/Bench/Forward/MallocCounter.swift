@@ -1,4 +1,5 @@
 // Counts the daemon's mallocs during `wirelab bench forward`.
+import Lab
 import Foundation
 import Glibc
 import LinuxNet

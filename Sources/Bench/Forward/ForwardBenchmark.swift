@@ -66,6 +66,7 @@
 //   compiled at benchmark time counts every malloc-family call of the
 //   daemon into a shared file; the count over the measured window is
 //   reported beside the packets forwarded in it.
+import Lab
 import CLinuxShim
 import CXDP
 import Foundation

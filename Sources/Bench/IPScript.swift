@@ -1,3 +1,5 @@
+import Lab
+
 /// A lab plan as a shell script of `ip` (and `sysctl`-by-file) commands: the
 /// baseline `wirelab bench deploy` times `up` against. Same objects, one
 /// process per object, as a person would write it.

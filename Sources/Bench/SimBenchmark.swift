@@ -1,3 +1,4 @@
+import Lab
 import Datapath
 import Glibc
 import Topology

@@ -1,4 +1,5 @@
 // What `wirelab bench forward` measured, and its table.
+import Lab
 import Foundation
 
 extension ForwardBenchmark {

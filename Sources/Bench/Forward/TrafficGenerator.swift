@@ -1,5 +1,6 @@
 // The traffic generators of `wirelab bench forward` and the probe that finds
 // out which of them this host allows.
+import Lab
 import CLinuxShim
 import CXDP
 import Foundation

@@ -20,6 +20,7 @@
 // `down` has returned on either side; the next build may pay for that. Runs
 // pause `settle` seconds between phases and alternate which side goes first,
 // so neither side always inherits the other's cleanup.
+import Lab
 import Foundation
 import Glibc
 import LinuxNet

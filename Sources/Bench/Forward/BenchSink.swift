@@ -1,4 +1,5 @@
 // The sink of `wirelab bench forward` and interface counters.
+import Lab
 import CLinuxShim
 import CXDP
 import Foundation
