@@ -47,6 +47,11 @@ public struct DropReason: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let fragmentationNeeded = DropReason("frag-needed")
     public static let emitQueueFull = DropReason("emit-queue-full")
     public static let linkDown = DropReason("link-down")
+    /// An 802.1Q or 802.1ad tagged frame reached an element that does not
+    /// handle VLANs (every element's ports are untagged).
+    public static let vlanUnsupported = DropReason("vlan-unsupported")
+    /// An IPv6 frame reached an IPv4-only element.
+    public static let ipv6Unsupported = DropReason("ipv6-unsupported")
 
     /// A parse failure, named by the Wire layer's reason (e.g. "truncated").
     public static func malformed(_ wireReason: String) -> DropReason { DropReason("malformed:" + wireReason) }
@@ -99,13 +104,6 @@ public struct PacketBuffer {
         _offset -= count
         length += count
         return true
-    }
-
-    /// Removes `count` bytes from the front.
-    @inlinable public mutating func trimFront(_ count: Int) {
-        precondition(count <= length)
-        _offset += count
-        length -= count
     }
 
     /// Inserts `count` bytes at `position` within the frame by moving the

@@ -453,11 +453,6 @@ public final class Router: Element {
 // MARK: Drop reasons
 
 extension DropReason {
-    /// An 802.1Q or 802.1ad tagged frame reached an element that does not
-    /// handle VLANs.
-    public static let vlanUnsupported = DropReason("vlan-unsupported")
-    /// An IPv6 frame reached an IPv4-only element.
-    public static let ipv6Unsupported = DropReason("ipv6-unsupported")
     /// A packet for the router itself that it does not serve (anything but
     /// ICMP echo; answered with ICMP unreachable where RFC 1122 says so).
     public static let localUnsupported = DropReason("local-unsupported")

@@ -63,14 +63,4 @@ public struct PortBatch: ~Copyable {
 
     /// Free bytes after frame `index` in its buffer.
     @inlinable public func tailroom(at index: Int) -> Int { bufferSize - headroom(at: index) - lengths[index] }
-
-    /// Moves frame `index` within its buffer after an element added or removed
-    /// headers: `address` must lie in the frame's buffer and `length` fit.
-    @inlinable public mutating func setFrame(at index: Int, address: UnsafeMutableRawPointer, length: Int) {
-        let offset = starts[index].distance(to: address)
-        precondition(offset >= 0 && length >= 0 && offset + length <= bufferSize,
-                     "frame \(index) moved outside its \(bufferSize)-byte buffer")
-        addresses[index] = address
-        lengths[index] = length
-    }
 }

@@ -381,9 +381,6 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
         return stats
     }
 
-    /// Frames currently free for transmit (TX free list), for tests and status.
-    public var freeTransmitFrames: Int { state.pointee.txFreeCount }
-
     @usableFromInline var identity: UInt { UInt(bitPattern: ObjectIdentifier(self).hashValue) }
 }
 

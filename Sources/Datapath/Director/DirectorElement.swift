@@ -174,10 +174,10 @@ public final class Director: Element {
 
     /// Drop reasons of the director's own (besides `DropReason`'s and `Refusal`'s).
     public enum Reason {
-        /// 802.1Q-tagged frames: director ports are untagged.
-        public static let vlanTagged = DropReason("vlan-tagged")
-        /// The director is IPv4-only.
-        public static let ipv6Unsupported = DropReason("ipv6-unsupported")
+        /// 802.1Q-tagged frames: the router's drop, one name for both ("vlan-tagged" before).
+        public static let vlanTagged = DropReason.vlanUnsupported
+        /// The director is IPv4-only (the router's drop).
+        public static let ipv6Unsupported = DropReason.ipv6Unsupported
         /// A fragment for a VIP or local address: the director does not
         /// reassemble, and only the first fragment names the ports.
         public static let fragment = DropReason("lvs-fragment")

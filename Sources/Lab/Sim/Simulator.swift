@@ -326,16 +326,6 @@ public final class Simulator {
         return h.connections[id]
     }
 
-    /// A TCP connect (and close) from `node`, run until it ends or `limit` ns
-    /// pass; `wasEstablished` says whether the handshake completed.
-    public func tcpConnect(from node: String, to address: IPv4Address, port: UInt16,
-                           limit: UInt64 = 10_000_000_000) throws(SimError) -> HostModel.ClientConnection {
-        let (_, h) = try hostNode(node)
-        let id = try connect(from: node, to: address, port: port)
-        run(limit: limit) { h.connections[id].state.isFinished }
-        return h.connections[id]
-    }
-
     // MARK: - Running
 
     /// Whether anything is still to happen: frames in flight, or an element
