@@ -76,9 +76,7 @@ public final class LearningSwitch: Element {
     }
 
     @inlinable static func mac(_ frame: UnsafeRawBufferPointer, at offset: Int) -> MACAddress {
-        let high = UInt64(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
-        let low = UInt64(UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: offset + 2, as: UInt32.self)))
-        return MACAddress(rawValue: high << 32 | low)
+        frame.wireMAC(offset)
     }
 
     @inline(__always)

@@ -146,10 +146,10 @@ public final class Router: Element {
         let frame = packet.readOnly
         guard frame.count >= 14 else { return drop(Self.malformedTruncated) }
         guard port.rawValue >= 0 && port.rawValue < portCount else { return drop(.notForUs) }
-        let destination = frame.routerMAC(0)
+        let destination = frame.wireMAC(0)
         let isBroadcast = destination.isBroadcast
         guard destination == portMACs[port.rawValue] || isBroadcast else { return drop(.notForUs) }
-        switch frame.routerU16(12) {
+        switch frame.wireU16(12) {
         case 0x0800:
             guard !isBroadcast else { return drop(.notForUs) }
             let parsed: ParsedFrame
@@ -490,16 +490,3 @@ extension Router {
     }
 }
 
-extension UnsafeRawBufferPointer {
-    @inline(__always) func routerU16(_ offset: Int) -> UInt16 {
-        UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-    }
-
-    @inline(__always) func routerU32(_ offset: Int) -> UInt32 {
-        UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-
-    @inline(__always) func routerMAC(_ offset: Int) -> MACAddress {
-        MACAddress(rawValue: UInt64(routerU32(offset)) << 16 | UInt64(routerU16(offset + 4)))
-    }
-}

@@ -126,7 +126,7 @@ extension Router {
     func translateQuotedPrivateDestination(_ p: ParsedFrame, in bytes: UnsafeMutableRawBufferPointer) -> Bool {
         guard p.hasTransportHeader, ICMPv4Type(p.icmpType).isError, p.l4Length - 8 >= 20 else { return false }
         let field = p.l4Offset + 8 + IPv4Header.Field.destinationAddress
-        let quoted = IPv4Address(rawValue: UInt32(bytes.load16(field)) << 16 | UInt32(bytes.load16(field + 2)))
+        let quoted = IPv4Address(rawValue: UInt32(bytes.wireU16(field)) << 16 | UInt32(bytes.wireU16(field + 2)))
         guard let outside = natOut[quoted.rawValue] else { return false }
         translateQuotedPacket(p, destination: quoted, to: outside, in: bytes)
         return true
@@ -144,34 +144,34 @@ extension Router {
         let vihl = bytes[inner]
         let innerHeaderLength = Int(vihl & 0x0F) * 4
         guard vihl >> 4 == 4, innerHeaderLength >= 20, innerHeaderLength <= quoted,
-              bytes.load16(inner + field) == UInt16(truncatingIfNeeded: old.rawValue >> 16),
-              bytes.load16(inner + field + 2) == UInt16(truncatingIfNeeded: old.rawValue)
+              bytes.wireU16(inner + field) == UInt16(truncatingIfNeeded: old.rawValue >> 16),
+              bytes.wireU16(inner + field + 2) == UInt16(truncatingIfNeeded: old.rawValue)
         else { return }
         let icmpChecksum = p.l4Offset + 2
-        var outer = bytes.load16(icmpChecksum)
+        var outer = bytes.wireU16(icmpChecksum)
         /// Sets the 16-bit word at `offset` and carries the change into the
         /// ICMP checksum.
         func set(_ offset: Int, _ value: UInt16) {
-            outer = InternetChecksum.update(outer, old: bytes.load16(offset), new: value)
-            bytes.store16(value, offset)
+            outer = InternetChecksum.update(outer, old: bytes.wireU16(offset), new: value)
+            bytes.wireSetU16(value, offset)
         }
         set(inner + field, UInt16(truncatingIfNeeded: new.rawValue >> 16))
         set(inner + field + 2, UInt16(truncatingIfNeeded: new.rawValue))
         let ipChecksum = inner + IPv4Header.Field.headerChecksum
-        set(ipChecksum, InternetChecksum.update(bytes.load16(ipChecksum), old: old.rawValue, new: new.rawValue))
-        let nonFirst = bytes.load16(inner + IPv4Header.Field.flagsAndFragmentOffset) & 0x1FFF != 0
+        set(ipChecksum, InternetChecksum.update(bytes.wireU16(ipChecksum), old: old.rawValue, new: new.rawValue))
+        let nonFirst = bytes.wireU16(inner + IPv4Header.Field.flagsAndFragmentOffset) & 0x1FFF != 0
         let transport = inner + innerHeaderLength
         switch bytes[inner + IPv4Header.Field.protocol] {
         case 17 where !nonFirst && quoted >= innerHeaderLength + 8:
             let c = transport + UDPHeader.Field.checksum
-            set(c, InternetChecksum.updateUDP(bytes.load16(c), old: old.rawValue, new: new.rawValue))
+            set(c, InternetChecksum.updateUDP(bytes.wireU16(c), old: old.rawValue, new: new.rawValue))
         case 6 where !nonFirst && quoted >= innerHeaderLength + 18:
             let c = transport + TCPHeader.Field.checksum
-            set(c, InternetChecksum.update(bytes.load16(c), old: old.rawValue, new: new.rawValue))
+            set(c, InternetChecksum.update(bytes.wireU16(c), old: old.rawValue, new: new.rawValue))
         default:
             break
         }
-        bytes.store16(outer, icmpChecksum)
+        bytes.wireSetU16(outer, icmpChecksum)
     }
 
     // MARK: Fragmentation (RFC 791)
@@ -196,7 +196,7 @@ extension Router {
         guard firstData >= 8, laterData >= 8 else { return false }
         let count = payloadLength <= firstData ? 1 : 1 + (payloadLength - firstData + laterData - 1) / laterData
         guard emit.slotCount - emit.count >= count else { return false }
-        let flags = frame.routerU16(l3 + IPv4Header.Field.flagsAndFragmentOffset)
+        let flags = frame.wireU16(l3 + IPv4Header.Field.flagsAndFragmentOffset)
         let baseOffset = Int(flags & 0x1FFF) * 8
         let moreAfterPacket = flags & 0x2000 != 0
         var offset = 0
@@ -271,15 +271,5 @@ extension Router {
             if type & 0x80 != 0 { body(UnsafeRawBufferPointer(rebasing: header[i ..< i + length])) }
             i += length
         }
-    }
-}
-
-extension UnsafeMutableRawBufferPointer {
-    @inline(__always) func load16(_ offset: Int) -> UInt16 {
-        UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-    }
-
-    @inline(__always) func store16(_ value: UInt16, _ offset: Int) {
-        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt16.self)
     }
 }

@@ -57,12 +57,12 @@ extension Director {
         guard end - q >= 20, frame[q] >> 4 == 4 else { return drop(Reason.icmpUnhandled) }
         let qihl = Int(frame[q] & 0x0F) << 2
         let qproto = frame[q + 9]
-        guard qihl >= 20, end - q >= qihl + 8, frame.directorU16(q + 6) & 0x1FFF == 0, qproto == 6 || qproto == 17,
-              frame.directorU32(q + 12) == p.destinationIPv4.rawValue
+        guard qihl >= 20, end - q >= qihl + 8, frame.wireU16(q + 6) & 0x1FFF == 0, qproto == 6 || qproto == 17,
+              frame.wireU32(q + 12) == p.destinationIPv4.rawValue
         else { return drop(Reason.icmpUnhandled) }
-        guard let i = core.table.findInbound(proto: qproto, client: frame.directorU32(q + 16),
-                                             clientPort: frame.directorU16(q + qihl + 2),
-                                             virtual: p.destinationIPv4.rawValue, virtualPort: frame.directorU16(q + qihl)),
+        guard let i = core.table.findInbound(proto: qproto, client: frame.wireU32(q + 16),
+                                             clientPort: frame.wireU16(q + qihl + 2),
+                                             virtual: p.destinationIPv4.rawValue, virtualPort: frame.wireU16(q + qihl)),
               core.table[i].expires > now.nanoseconds
         else { return drop(Reason.noConnection) }
         let e = core.table[i]
@@ -97,22 +97,22 @@ extension Director {
     static func rewriteQuoted32(_ b: UnsafeMutableRawBufferPointer, at offset: Int, _ new: UInt32, quotedHeader q: Int,
                                 icmpChecksum c: Int) {
         let r = UnsafeRawBufferPointer(b)
-        let old = r.directorU32(offset)
-        let oldHeaderChecksum = r.directorU16(q + 10)
+        let old = r.wireU32(offset)
+        let oldHeaderChecksum = r.wireU16(q + 10)
         let newHeaderChecksum = InternetChecksum.update(oldHeaderChecksum, old: old, new: new)
-        b.directorSetU32(new, offset)
-        b.directorSetU16(newHeaderChecksum, q + 10)
-        let icmp = InternetChecksum.update(InternetChecksum.update(r.directorU16(c), old: old, new: new),
+        b.wireSetU32(new, offset)
+        b.wireSetU16(newHeaderChecksum, q + 10)
+        let icmp = InternetChecksum.update(InternetChecksum.update(r.wireU16(c), old: old, new: new),
                                            old: oldHeaderChecksum, new: newHeaderChecksum)
-        b.directorSetU16(icmp, c)
+        b.wireSetU16(icmp, c)
     }
 
     /// Sets a port in a quoted transport header, updating the ICMP checksum.
     static func rewriteQuoted16(_ b: UnsafeMutableRawBufferPointer, at offset: Int, _ new: UInt16, icmpChecksum c: Int) {
         let r = UnsafeRawBufferPointer(b)
-        let old = r.directorU16(offset)
-        b.directorSetU16(new, offset)
-        b.directorSetU16(InternetChecksum.update(r.directorU16(c), old: old, new: new), c)
+        let old = r.wireU16(offset)
+        b.wireSetU16(new, offset)
+        b.wireSetU16(InternetChecksum.update(r.wireU16(c), old: old, new: new), c)
     }
 
     /// Before rewriting a packet towards `hop`: nil when it fits the egress
@@ -203,7 +203,7 @@ extension Director {
         let l3 = 14
         let mtu = ports[hop.port].mtu
         let ihl = Int(frame[l3] & 0x0F) << 2
-        let field = frame.directorU16(l3 + 6)
+        let field = frame.wireU16(l3 + 6)
         let baseOffset = Int(field & 0x1FFF) << 3
         let originalMF = field & 0x2000 != 0
         let keptFlags = field & 0xC000
@@ -228,10 +228,10 @@ extension Director {
                 for i in (20 + n)..<h { ip[i] = 0 }  // end-of-options padding
                 ip[0] = 0x40 | UInt8(h >> 2)
             }
-            ip.directorSetU16(UInt16(h + chunk), 2)
-            ip.directorSetU16(keptFlags | (!last || originalMF ? 0x2000 : 0) | UInt16((baseOffset + offset) >> 3), 6)
-            ip.directorSetU16(0, 10)
-            ip.directorSetU16(InternetChecksum.checksum(UnsafeRawBufferPointer(ip)), 10)
+            ip.wireSetU16(UInt16(h + chunk), 2)
+            ip.wireSetU16(keptFlags | (!last || originalMF ? 0x2000 : 0) | UInt16((baseOffset + offset) >> 3), 6)
+            ip.wireSetU16(0, 10)
+            ip.wireSetU16(InternetChecksum.checksum(UnsafeRawBufferPointer(ip)), 10)
             UnsafeMutableRawBufferPointer(rebasing: out[(l3 + h)...])
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[(l3 + ihl + offset)..<(l3 + ihl + offset + chunk)]))
             send(out, hop: hop, now: now, emit: &emit)
@@ -266,20 +266,4 @@ extension Director {
     }
 }
 
-extension UnsafeRawBufferPointer {
-    @inline(__always) fileprivate func directorU16(_ offset: Int) -> UInt16 {
-        UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-    }
-    @inline(__always) fileprivate func directorU32(_ offset: Int) -> UInt32 {
-        UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-}
 
-extension UnsafeMutableRawBufferPointer {
-    @inline(__always) fileprivate func directorSetU16(_ value: UInt16, _ offset: Int) {
-        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt16.self)
-    }
-    @inline(__always) fileprivate func directorSetU32(_ value: UInt32, _ offset: Int) {
-        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
-    }
-}

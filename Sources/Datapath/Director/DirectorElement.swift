@@ -409,14 +409,15 @@ public final class Director: Element {
     /// for one that may be a real's reply (NAT: to a client; FULLNAT: to a
     /// local address). Reads only the fixed IPv4/TCP/UDP header fields.
     public func prefetch(_ frame: UnsafeRawBufferPointer, stage: Int) {
-        guard frame.count >= 38, frame[12] == 0x08, frame[13] == 0x00, frame[14] >> 4 == 4 else { return }
-        let ihl = Int(frame[14] & 0x0F) * 4
-        let proto = frame[23]
-        guard proto == 6 || proto == 17, ihl >= 20, frame.count >= 14 + ihl + 4 else { return }
-        let source = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: 26, as: UInt32.self))
-        let destination = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: 30, as: UInt32.self))
-        let sourcePort = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + ihl, as: UInt16.self))
-        let destinationPort = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + ihl + 2, as: UInt16.self))
+        // Untagged IPv4 with the transport ports in the frame; views without
+        // validation: a hint reads only what the length check covers.
+        guard frame.count >= 38, EthernetHeader(unchecked: frame).etherType == .ipv4 else { return }
+        let ip = IPv4Header(unchecked: frame.wireSlice(14..<frame.count))
+        let ihl = ip.headerLength, proto = ip.protocol.rawValue
+        guard ip.version == 4, proto == IPProtocol.tcp.rawValue || proto == IPProtocol.udp.rawValue, ihl >= 20, frame.count >= 14 + ihl + 4 else { return }
+        let source = ip.sourceAddress.rawValue, destination = ip.destinationAddress.rawValue
+        let ports = UDPHeader(unchecked: frame.wireSlice(14 + ihl..<frame.count))   // TCP's ports sit where UDP's do
+        let sourcePort = ports.sourcePort, destinationPort = ports.destinationPort
         let kind = owned.lookup(destination)
         let table = core.table
         if kind & DirectorAddressTable.virtual != 0 {

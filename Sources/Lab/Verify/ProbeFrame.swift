@@ -111,12 +111,12 @@ public struct FrameFields: Hashable, Sendable {
     static func parse(_ bytes: UnsafeRawBufferPointer) -> FrameFields? {
         guard let eth = try? EthernetHeader(validating: bytes) else { return nil }
         var offset = EthernetHeader.untaggedLength
-        var type = be16(bytes, EthernetHeader.Field.etherType)
+        var type = bytes.wireU16(EthernetHeader.Field.etherType)
         var vlan: UInt16?
         if type == EtherType.vlan.rawValue {
             guard bytes.count >= EthernetHeader.taggedLength else { return nil }
-            vlan = be16(bytes, EthernetHeader.Field.tci) & 0x0FFF
-            type = be16(bytes, EthernetHeader.Field.taggedEtherType)
+            vlan = bytes.wireU16(EthernetHeader.Field.tci) & 0x0FFF
+            type = bytes.wireU16(EthernetHeader.Field.taggedEtherType)
             offset = EthernetHeader.taggedLength
         }
         var f = FrameFields(sourceMAC: eth.source, destinationMAC: eth.destination, vlan: vlan, etherType: type)
@@ -130,11 +130,6 @@ public struct FrameFields: Hashable, Sendable {
     }
 }
 
-/// A big-endian 16-bit load at `offset` (bounds checked by the caller).
-@inline(__always)
-func be16(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt16 {
-    UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
-}
 
 /// What identifies one probe and its reply, whatever the lab rewrites:
 /// - TCP: the SYN's sequence number (its reply acknowledges seq + 1);
