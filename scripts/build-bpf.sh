@@ -21,7 +21,7 @@ MODE=generate
 [[ ${1:-} == --check ]] && MODE=check
 
 # name of source → Swift type
-PROGRAMS=("wirelab_xdp:WirelabXDPObject" "wirelab_decap:WirelabDecapObject")
+PROGRAMS=("wirelab_xdp:WirelabXDPObject" "wirelab_decap:WirelabDecapObject" "wirelab_bench:WirelabBenchObject")
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
   if [[ $MODE == check ]]; then

@@ -10,13 +10,13 @@ import Wire
 
 // MARK: - sink
 
-/// The sink: `RawBPF.dropAllButARP` on the sink's interface (tcx ingress,
+/// The sink: `wl_sink` (bpf/wirelab_bench.bpf.c) on the sink's interface (tcx ingress,
 /// a BPF link: closing it detaches the program, also if we crash), and
 /// the interface's rx_packets.
 final class SinkTap: @unchecked Sendable {
     let namespace: String
     let interface: String
-    private var programFD: Int32 = -1
+    private var program: BenchProgram?
     private var linkFD: Int32 = -1
     private let counters: InterfaceCounters
 
@@ -25,15 +25,14 @@ final class SinkTap: @unchecked Sendable {
         self.interface = interface
         counters = try InterfaceCounters(namespace: namespace, interface: interface)
         do {
-            let program = try RawBPF.load(BPF_PROG_TYPE_SCHED_CLS, name: "wl_sink", RawBPF.dropAllButARP,
-                                          expectedAttachType: RawBPF.tcxIngress)
-            programFD = program
+            let program = try BenchProgram.sink()
+            self.program = program
             try NetworkNamespace.run(namespace) {
                 let ifindex = Int32(bitPattern: if_nametoindex(interface))
                 guard ifindex > 0 else { throw LabError("no interface \(interface) in \(namespace)") }
                 var opts = bpf_link_create_opts()
                 opts.sz = MemoryLayout<bpf_link_create_opts>.size
-                let link = bpf_link_create(program, ifindex, bpf_attach_type(rawValue: RawBPF.tcxIngress), &opts)
+                let link = bpf_link_create(program.fd, ifindex, BenchProgram.tcxIngress, &opts)
                 guard link >= 0 else {
                     throw LabError("attaching the sink's tcx program to \(interface) in \(namespace) (bpf_link_create): \(String(cString: strerror(-link)))")
                 }
@@ -53,7 +52,8 @@ final class SinkTap: @unchecked Sendable {
     /// Detaches the program (closing the link) and closes everything. Idempotent.
     func close() {
         if linkFD >= 0 { Glibc.close(linkFD); linkFD = -1 }
-        if programFD >= 0 { Glibc.close(programFD); programFD = -1 }
+        program?.close()
+        program = nil
         counters.close()
     }
 }

@@ -9,85 +9,6 @@ import LinuxNet
 import Synchronization
 import Wire
 
-// MARK: - BPF programs as raw instructions
-
-/// Small BPF programs written as instructions (code, registers, offset,
-/// immediate), loaded with libbpf's `bpf_prog_load`: no BPF toolchain or
-/// object file is needed at run time.
-enum RawBPF {
-    typealias Instruction = (code: UInt8, dst: UInt8, src: UInt8, off: Int16, imm: Int32)
-
-    static func load(_ type: bpf_prog_type, name: String, _ program: [Instruction],
-                     expectedAttachType: UInt32 = 0) throws -> Int32 {
-        var bytes = [UInt8]()
-        for insn in program {
-            bytes.append(insn.code)
-            bytes.append(insn.src << 4 | insn.dst)
-            withUnsafeBytes(of: insn.off.littleEndian) { bytes += $0 }
-            withUnsafeBytes(of: insn.imm.littleEndian) { bytes += $0 }
-        }
-        var opts = bpf_prog_load_opts()
-        opts.sz = MemoryLayout<bpf_prog_load_opts>.size
-        opts.expected_attach_type = bpf_attach_type(rawValue: expectedAttachType)
-        let fd = bytes.withUnsafeBytes { raw in
-            bpf_prog_load(type, name, "GPL", raw.baseAddress!.assumingMemoryBound(to: bpf_insn.self), program.count, &opts)
-        }
-        guard fd >= 0 else { throw LabError("loading BPF program \(name) (bpf_prog_load): \(String(cString: strerror(-fd)))") }
-        return fd
-    }
-
-    /// XDP for the live-frames generator: writes HEADER (the Ethernet and
-    /// IPv4 headers of the template frame, 34 bytes) over the frame, turns
-    /// the UDP source port (offset 34) into base | ((port + 1) & mask), then
-    /// XDP_TX. The headers are rewritten every time because live frames
-    /// recycle their pages with whatever the last user left in them: a
-    /// router's frame comes back with its MACs and TTL rewritten. The port
-    /// is the per-page state of the rotation (nothing here rewrites UDP).
-    /// BASE must have no bit of MASK (= flows - 1, flows a power of two).
-    static func rotateSourcePortAndTransmit(header: [UInt8], base: UInt16, mask: UInt16) -> [Instruction] {
-        precondition(header.count == 34, "Ethernet + IPv4 header without options")
-        func word(_ i: Int) -> Int32 {
-            Int32(bitPattern: UInt32(header[i]) | UInt32(header[i + 1]) << 8 | UInt32(header[i + 2]) << 16 | UInt32(header[i + 3]) << 24)
-        }
-        var program: [Instruction] = [
-            (0x61, 2, 1, 0, 0),             // r2 = ctx->data
-            (0x61, 3, 1, 4, 0),             // r3 = ctx->data_end
-            (0xbf, 4, 2, 0, 0),             // r4 = r2
-            (0x07, 4, 0, 0, 42),            // r4 += 42 (Ethernet + IPv4 + UDP)
-            (0x2d, 4, 3, 16, 0),            // if r4 > r3 goto transmit
-        ]
-        for offset in stride(from: 0, to: 32, by: 4) {
-            program.append((0x62, 2, 0, Int16(offset), word(offset)))   // *(u32 *)(r2 + offset) = header[offset...]
-        }
-        program.append((0x6a, 2, 0, 32, Int32(header[32]) | Int32(header[33]) << 8))   // *(u16 *)(r2 + 32) = …
-        program += [
-            (0x69, 5, 2, 34, 0),            // r5 = *(u16 *)(r2 + 34)   UDP source port
-            (0xdc, 5, 0, 0, 16),            // r5 = be16(r5)            to host order
-            (0x07, 5, 0, 0, 1),             // r5 += 1
-            (0x57, 5, 0, 0, Int32(mask)),   // r5 &= mask
-            (0x47, 5, 0, 0, Int32(base)),   // r5 |= base
-            (0xdc, 5, 0, 0, 16),            // r5 = be16(r5)            to network order
-            (0x6b, 2, 5, 34, 0),            // *(u16 *)(r2 + 34) = r5
-            (0xb7, 0, 0, 0, 3),             // transmit: r0 = XDP_TX
-            (0x95, 0, 0, 0, 0),             // exit
-        ]
-        precondition(program.count == 23, "the jump at 4 targets instruction 21")
-        return program
-    }
-
-    /// tcx (TC ingress): drop everything but ARP.
-    static let dropAllButARP: [Instruction] = [
-        (0x61, 2, 1, 16, 0),                // r2 = skb->protocol (network order)
-        (0xb7, 0, 0, 0, 2),                 // r0 = TCX_DROP
-        (0x55, 2, 0, 1, 0x0608),            // if r2 != htons(ETH_P_ARP) goto exit
-        (0xb7, 0, 0, 0, 0),                 // r0 = TCX_PASS
-        (0x95, 0, 0, 0, 0),                 // exit
-    ]
-
-    /// BPF_TCX_INGRESS (kernel 6.6; newer than the installed headers).
-    static let tcxIngress: UInt32 = 46
-}
-
 // MARK: - generator
 
 /// The traffic generator: a thread of this process inside the generator's
@@ -98,7 +19,7 @@ enum RawBPF {
 /// uses the fastest that works.
 public final class TrafficGenerator: @unchecked Sendable {
     public enum Method: String, Sendable, Codable, CaseIterable {
-        /// BPF_PROG_RUN of `RawBPF.rotateSourcePortAndTransmit` with
+        /// BPF_PROG_RUN of `wl_gen` (bpf/wirelab_bench.bpf.c) with
         /// BPF_F_TEST_XDP_LIVE_FRAMES: the kernel runs the program on copies
         /// of the first frame in a loop (batches of 64) and sends each as an
         /// XDP frame out of the interface (XDP_TX); the veth peer must have
@@ -224,12 +145,11 @@ public final class TrafficGenerator: @unchecked Sendable {
                 switch method {
                 case .xdpLive:
                     let header = Array(UnsafeRawBufferPointer(start: templates, count: 34))
-                    let program = try RawBPF.load(BPF_PROG_TYPE_XDP, name: "wl_gen",
-                                                  RawBPF.rotateSourcePortAndTransmit(header: header, base: ForwardBenchmark.sourcePortBase,
-                                                                                     mask: UInt16(flows - 1)))
-                    defer { close(program) }
+                    let program = try BenchProgram.generator(header: header, portBase: ForwardBenchmark.sourcePortBase,
+                                                             portMask: UInt16(flows - 1))
+                    defer { program.close() }
                     ready.signal()
-                    try sendLive(program: program, ifindex: ifindex)
+                    try sendLive(program: program.fd, ifindex: ifindex)
                 case .afxdp:
                     let port = try openPort()
                     defer { port.close() }
