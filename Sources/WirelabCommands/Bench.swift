@@ -42,30 +42,8 @@ struct BenchDeploy: ParsableCommand {
         let bench = DeployBenchmark(topology: topology, store: state.store, executable: currentExecutable(),
                                     options: .init(runs: runs, settle: settle),
                                     progress: { printError("wirelab: \($0)") })
-        // Ctrl-C, kill and a closed terminal stop the benchmark between steps
-        // and remove the lab; a second Ctrl-C only says that it is busy.
-        let sources = [SIGINT, SIGTERM, SIGHUP].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                printError("wirelab: stopping — removing what the benchmark made …")
-                bench.cancel()
-            }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
-
-        let report: DeployBenchmark.Report
-        do {
-            report = try bench.run()
-        } catch let cancelled as DeployBenchmark.Cancelled {
-            printError("wirelab bench deploy: \(cancelled)")
-            throw ExitCode(130)
-        } catch {
-            printError("wirelab bench deploy: \(error)")
-            throw ExitCode(1)
-        }
+        let report = try runCancellable("deploy", cancel: bench.cancel, isCancellation: { $0 is DeployBenchmark.Cancelled },
+                                        bench.run)
         print(json ? try report.jsonString() : report.table())
     }
 }
@@ -167,30 +145,34 @@ struct BenchForward: ParsableCommand {
         options.generator = generator.flatMap(TrafficGenerator.Method.init(rawValue:))
         let bench = ForwardBenchmark(store: state.store, executable: currentExecutable(), options: options,
                                      progress: { printError("wirelab: \($0)") })
-        let sources = [SIGINT, SIGTERM, SIGHUP].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                printError("wirelab: stopping — removing what the benchmark made …")
-                bench.cancel()
-            }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
-
-        let report: ForwardBenchmark.Report
-        do {
-            report = try bench.run()
-        } catch let cancelled as ForwardBenchmark.Cancelled {
-            printError("wirelab bench forward: \(cancelled)")
-            throw ExitCode(130)
-        } catch {
-            printError("wirelab bench forward: \(error)")
-            throw ExitCode(1)
-        }
+        let report = try runCancellable("forward", cancel: bench.cancel, isCancellation: { $0 is ForwardBenchmark.Cancelled },
+                                        bench.run)
         print(json ? try report.jsonString() : report.table())
         // A case that failed is in its row; the run still says it did not all work.
         if report.rows.contains(where: { !$0.failures.isEmpty }) { throw ExitCode(1) }
+    }
+}
+
+/// Runs a benchmark that Ctrl-C, kill or a closed terminal stop between
+/// steps (CANCEL; the benchmark then removes what it made and throws its
+/// cancellation): exit 130 after a cancellation, 1 after any other error.
+func runCancellable<Report>(_ verb: String, cancel: @escaping @Sendable () -> Void,
+                            isCancellation: (Error) -> Bool, _ body: () throws -> Report) throws -> Report {
+    let sources = [SIGINT, SIGTERM, SIGHUP].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler {
+            printError("wirelab: stopping — removing what the benchmark made …")
+            cancel()
+        }
+        source.resume()
+        return source
+    }
+    defer { sources.forEach { $0.cancel() } }
+    do {
+        return try body()
+    } catch {
+        printError("wirelab bench \(verb): \(error)")
+        throw ExitCode(isCancellation(error) ? 130 : 1)
     }
 }
