@@ -1,0 +1,72 @@
+import Foundation
+import Glibc
+
+/// Where lab state lives, and the per-lab lock that keeps two `up`/`down`
+/// from running over each other.
+public struct LabStore: Sendable {
+    public static let defaultRoot = "/run/wirelab"
+    public var root: String
+
+    public init(root: String = LabStore.defaultRoot) { self.root = root }
+
+    public static let namespacePrefix = "wl-"
+    public static func namespaceName(lab: String, node: String) -> String { "wl-\(lab)-\(node)" }
+
+    public func directory(lab: String) -> String { "\(root)/\(lab)" }
+    public func statePath(lab: String) -> String { "\(directory(lab: lab))/state.json" }
+
+    public func exists(lab: String) -> Bool { FileManager.default.fileExists(atPath: statePath(lab: lab)) }
+
+    public func load(lab: String) throws -> LabState {
+        let data = try Data(contentsOf: URL(fileURLWithPath: statePath(lab: lab)))
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(LabState.self, from: data)
+    }
+
+    /// Writes atomically (temp file + rename): a crash never leaves half a record.
+    public func save(_ state: LabState) throws {
+        try FileManager.default.createDirectory(atPath: directory(lab: state.lab), withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        let data = try encoder.encode(state)
+        try data.write(to: URL(fileURLWithPath: statePath(lab: state.lab)), options: .atomic)
+    }
+
+    public func remove(lab: String) {
+        try? FileManager.default.removeItem(atPath: directory(lab: lab))
+    }
+
+    /// Labs with a state file.
+    public func labs() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.filter { exists(lab: $0) }.sorted()
+    }
+
+    /// An exclusive lock on the lab (flock on a file beside its state);
+    /// released when the returned object goes away or the process dies.
+    public func lock(lab: String) throws -> LabLock {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let path = "\(root)/.\(lab).lock"
+        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw LabError("opening lock \(path): \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw LabError("lab \(lab) is busy: another wirelab up/down holds \(path)")
+        }
+        return LabLock(fd: fd)
+    }
+}
+
+public final class LabLock {
+    let fd: Int32
+    init(fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+}
+
+extension LabStore {
+    /// The topology file as it was at `up`.
+    public func topologyCopyPath(lab: String) -> String { "\(directory(lab: lab))/topology.yaml" }
+}

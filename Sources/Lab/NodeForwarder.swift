@@ -1,0 +1,40 @@
+import Datapath
+
+/// The element of a userspace node, by concrete type, so a run loop's call
+/// is static (live: `LabDaemon`; sim: `Simulator`).
+public enum NodeForwarder {
+    case learningSwitch(LearningSwitch)
+    case router(Router)
+    case director(Director)
+
+    public var element: any Element {
+        switch self {
+        case .learningSwitch(let e): return e
+        case .router(let e): return e
+        case .director(let e): return e
+        }
+    }
+
+    /// Element counters for `status`, by name.
+    public var counters: [String: UInt64] {
+        switch self {
+        case .learningSwitch(let sw):
+            return ["learned": sw.counters.learned, "flooded": sw.counters.flooded, "forwarded": sw.counters.forwarded,
+                    "moved": sw.counters.moved, "aged": sw.counters.aged, "table-full": sw.counters.tableFull,
+                    "mac-entries": UInt64(sw.table.count)]
+        case .router(let r):
+            let c = r.counters
+            return ["forwarded": c.forwarded, "echo-replies": c.echoReplies, "arp-requests-sent": c.arpRequestsSent,
+                    "arp-replies-sent": c.arpRepliesSent, "arp-queued": c.arpQueued, "arp-released": c.arpReleased,
+                    "icmp-sent": c.icmpSent, "icmp-rate-limited": c.icmpRateLimited, "nat-in": c.natIn,
+                    "nat-out": c.natOut, "fragments-sent": c.fragmentsSent]
+        case .director(let d):
+            let c = d.counters
+            return ["received": c.received, "forwarded-dr": c.forwardedDR, "forwarded-tun": c.forwardedTUN,
+                    "forwarded-nat": c.forwardedNAT, "forwarded-fullnat": c.forwardedFullNAT,
+                    "replies-nat": c.repliesNAT, "replies-fullnat": c.repliesFullNAT, "routed": c.routed,
+                    "arp-replies-sent": c.arpRepliesSent, "arp-requests-sent": c.arpRequestsSent,
+                    "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent]
+        }
+    }
+}
