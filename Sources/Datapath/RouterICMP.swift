@@ -20,19 +20,17 @@ extension Router {
         guard source != .any else { return }  // no address to send from
         guard takeICMPToken(now: now) else { return }
         let l3 = p.l3Offset
-        let quoteLength = min(p.ipHeaderLength + 8, p.ipLength)
-        let total = 14 + 20 + 8 + quoteLength
+        let quote = UnsafeRawBufferPointer(rebasing: frame[l3 ..< l3 + min(p.ipHeaderLength + 8, p.ipLength)])
+        let total = 14 + 20 + 8 + quote.count
         let sourceMAC = portMACs[port.rawValue]
         let sent = emit.emit(on: port) { slot in
             guard total <= slot.count else { return 0 }
-            let quote = UnsafeMutableRawBufferPointer(rebasing: slot[42 ..< total])
-            quote.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[l3 ..< l3 + quoteLength]))
-            Self.restoreAddresses(inQuote: quote, source: originalSource, destination: originalDestination)
-            ICMPv4Repr(message: message, payloadLength: quoteLength)
-                .emit(into: ICMPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: slot[34 ..< total])))
-            IPv4Repr(sourceAddress: source, destinationAddress: originalSource, protocol: .icmp,
-                     payloadLength: 8 + quoteLength, timeToLive: 64, dontFragment: true)
-                .emit(into: IPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: slot[14 ..< total])))
+            ICMPv4ErrorMessage.write(
+                message, quoting: quote,
+                header: IPv4Repr(sourceAddress: source, destinationAddress: originalSource, protocol: .icmp,
+                                 payloadLength: 0, timeToLive: 64, dontFragment: true),
+                into: UnsafeMutableRawBufferPointer(rebasing: slot[14 ..< total])
+            ) { Self.restoreAddresses(inQuote: $0, source: originalSource, destination: originalDestination) }
             EthernetRepr(destination: mac, source: sourceMAC, etherType: .ipv4)
                 .emit(into: EthernetMutableHeader(unchecked: slot))
             return total
@@ -177,99 +175,27 @@ extension Router {
     // MARK: Fragmentation (RFC 791)
 
     /// Emits `frame` (an IPv4 packet larger than `port`'s MTU, DF clear) as
-    /// fragments with the given MACs: the first keeps every option, the
-    /// others only those with the copy bit; fragment data is a multiple of 8
-    /// bytes but in the last; offsets and MF continue those of the packet
-    /// (it may itself be a fragment). All or nothing: false, sending
-    /// nothing, when the fragments would not fit the emitter.
+    /// fragments (`IPv4Fragmenter`) with the given MACs. All or nothing:
+    /// false, sending nothing, when the fragments would not fit the emitter.
     func sendFragments(of frame: UnsafeRawBufferPointer, _ p: ParsedFrame, on port: PortID,
                        destinationMAC: MACAddress, sourceMAC: MACAddress, emit: inout Emitter) -> Bool {
         let l3 = p.l3Offset
-        let headerLength = p.ipHeaderLength
-        let payloadLength = p.ipLength - headerLength
         // Fragments are at most MTU bytes, and must fit an emitter slot.
         let limit = min(portMTUs[port.rawValue], Emitter.slotSize - l3)
-        let header = UnsafeRawBufferPointer(rebasing: frame[l3 ..< l3 + headerLength])
-        let laterHeaderLength = 20 + Self.copiedOptionsLength(header)
-        let firstData = (limit - headerLength) & ~7
-        let laterData = (limit - laterHeaderLength) & ~7
-        guard firstData >= 8, laterData >= 8 else { return false }
-        let count = payloadLength <= firstData ? 1 : 1 + (payloadLength - firstData + laterData - 1) / laterData
-        guard emit.slotCount - emit.count >= count else { return false }
-        let flags = frame.wireU16(l3 + IPv4Header.Field.flagsAndFragmentOffset)
-        let baseOffset = Int(flags & 0x1FFF) * 8
-        let moreAfterPacket = flags & 0x2000 != 0
-        var offset = 0
-        while offset < payloadLength {
-            let first = offset == 0
-            let fragmentHeaderLength = first ? headerLength : laterHeaderLength
-            let data = min(first ? firstData : laterData, payloadLength - offset)
-            let last = offset + data == payloadLength
-            let start = offset
+        let fragmenter = IPv4Fragmenter(UnsafeRawBufferPointer(rebasing: frame[l3 ..< l3 + p.ipLength]), limit: limit)
+        let count = fragmenter.count
+        guard count > 0, emit.slotCount - emit.count >= count else { return false }
+        for index in 0 ..< count {
             emit.emit(on: port) { slot in
-                let ipStart = l3
-                let ipEnd = l3 + fragmentHeaderLength
-                slot.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[0 ..< l3 + 20]))
+                slot.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[0 ..< l3]))
                 let ethernet = EthernetMutableHeader(unchecked: slot)
                 ethernet.destination = destinationMAC
                 ethernet.source = sourceMAC
-                let options = UnsafeMutableRawBufferPointer(rebasing: slot[ipStart + 20 ..< ipEnd])
-                if first {
-                    options.copyMemory(from: UnsafeRawBufferPointer(rebasing: header[20...]))
-                } else {
-                    Self.writeCopiedOptions(from: header, into: options)
-                }
-                let ip = IPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: slot[ipStart ..< ipEnd]))
-                ip.headerLength = fragmentHeaderLength
-                ip.totalLength = fragmentHeaderLength + data
-                ip.dontFragment = false
-                ip.moreFragments = !last || moreAfterPacket
-                ip.fragmentOffset = baseOffset + start
-                ip.fillChecksum()
-                let source = l3 + headerLength + start
-                UnsafeMutableRawBufferPointer(rebasing: slot[ipEnd ..< ipEnd + data])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[source ..< source + data]))
-                return ipEnd + data
+                return l3 + fragmenter.write(index, into: UnsafeMutableRawBufferPointer(rebasing: slot[l3...]))
             }
-            offset += data
         }
         counters.fragmentsSent &+= UInt64(count)
         counters.forwarded &+= 1
         return true
-    }
-
-    /// Length in bytes of the options that later fragments carry (those
-    /// whose type has the copy bit, 0x80), padded to a multiple of 4.
-    static func copiedOptionsLength(_ header: UnsafeRawBufferPointer) -> Int {
-        var length = 0
-        forEachCopiedOption(header) { length += $0.count }
-        return (length + 3) & ~3
-    }
-
-    /// Writes the copied options into `options` (sized by
-    /// `copiedOptionsLength`), padding with End of Option List.
-    static func writeCopiedOptions(from header: UnsafeRawBufferPointer, into options: UnsafeMutableRawBufferPointer) {
-        var at = 0
-        forEachCopiedOption(header) { option in
-            UnsafeMutableRawBufferPointer(rebasing: options[at ..< at + option.count]).copyMemory(from: option)
-            at += option.count
-        }
-        for i in at ..< options.count { options[i] = 0 }
-    }
-
-    /// Walks the options of an IPv4 header; a malformed option ends the
-    /// walk (what came before it is still copied).
-    static func forEachCopiedOption(_ header: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
-        var i = 20
-        while i < header.count {
-            let type = header[i]
-            if type == 0 { break }  // End of Option List
-            if type == 1 { i += 1; continue }  // No Operation (not copied)
-            guard i + 1 < header.count else { break }
-            let length = Int(header[i + 1])
-            guard length >= 2, i + length <= header.count else { break }
-            if type & 0x80 != 0 { body(UnsafeRawBufferPointer(rebasing: header[i ..< i + length])) }
-            i += length
-        }
     }
 }

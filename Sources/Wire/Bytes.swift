@@ -100,6 +100,9 @@ extension UnsafeMutableRawBufferPointer {
 
     @inlinable @inline(__always)
     public func wireU32(_ offset: Int) -> UInt32 { UnsafeRawBufferPointer(self).wireU32(offset) }
+
+    @inlinable @inline(__always)
+    public func wireIPv4(_ offset: Int) -> IPv4Address { UnsafeRawBufferPointer(self).wireIPv4(offset) }
 }
 
 /// Lower-case hex of `value`, zero-padded to `digits`.

@@ -121,7 +121,7 @@ extension Director {
     /// source, quoting the packet as it arrived, with next-hop MTU = egress
     /// MTU − growth (what the source may send), and a drop.
     @inline(__always)
-    func fragmentationNeeded(_ p: ParsedFrame, _ frame: UnsafeRawBufferPointer, hop: DirectorRoute, growth: Int,
+    func fragmentationNeeded(_ p: ParsedFrame, _ frame: UnsafeRawBufferPointer, hop: DirectorNextHop, growth: Int,
                              now: Instant, emit: inout Emitter) -> Verdict? {
         let mtu = ports[hop.port].mtu
         guard p.ipLength + growth > mtu, frame[p.l3Offset + 6] & 0x40 != 0 else { return nil }
@@ -156,26 +156,17 @@ extension Director {
             counters.icmpErrorsRateLimited &+= 1
             return
         }
-        let quoted = min(p.ipLength, 576 - 20 - 8)
-        let ipLength = 20 + 8 + quoted
-        let out = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<14 + ipLength])
-        EthernetRepr(destination: .zero, source: ports[hop.port].mac, etherType: .ipv4)
-            .emit(into: EthernetMutableHeader(unchecked: out))
-        let icmp = UnsafeMutableRawBufferPointer(rebasing: out[34..<14 + ipLength])
-        UnsafeMutableRawBufferPointer(rebasing: icmp[8...])
-            .copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[p.l3Offset..<p.l3Offset + quoted]))
-        let h = ICMPv4MutableHeader(unchecked: icmp)
-        h.type = ICMPv4Type(type)
-        h.code = code
-        h.restOfHeader = rest
-        h.checksum = 0
-        h.fillChecksum()
+        let quote = UnsafeRawBufferPointer(rebasing: frame[p.l3Offset ..< p.l3Offset + min(p.ipLength, 576 - 20 - 8)])
         identification &+= 1
         // DSCP CS6 (TOS 0xc0), as Linux marks the ICMP errors it sends.
-        IPv4Repr(sourceAddress: source ?? IPv4Address(rawValue: hop.source), destinationAddress: p.sourceIPv4,
-                 protocol: .icmp, payloadLength: 8 + quoted, timeToLive: configuration.timeToLive,
-                 identification: identification, dscp: 48)
-            .emit(into: IPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: out[14..<34])))
+        let header = IPv4Repr(sourceAddress: source ?? IPv4Address(rawValue: hop.source), destinationAddress: p.sourceIPv4,
+                              protocol: .icmp, payloadLength: 0, timeToLive: configuration.timeToLive,
+                              identification: identification, dscp: 48)
+        let ipLength = ICMPv4ErrorMessage.write(.other(type: ICMPv4Type(type), code: code, restOfHeader: rest), quoting: quote,
+                                                header: header, into: UnsafeMutableRawBufferPointer(rebasing: scratch[14...]))
+        let out = UnsafeMutableRawBufferPointer(rebasing: scratch[0 ..< 14 + ipLength])
+        EthernetRepr(destination: .zero, source: ports[hop.port].mac, etherType: .ipv4)
+            .emit(into: EthernetMutableHeader(unchecked: out))
         send(out, hop: hop, now: now, emit: &emit)
         counters.icmpErrorsSent &+= 1
     }
@@ -194,76 +185,19 @@ extension Director {
     }
 
     /// Sends the IPv4 datagram at offset 14 of `frame` (Ethernet header
-    /// rewritten; DF clear) as fragments that fit the egress MTU (RFC 791):
-    /// every fragment but the last carries a multiple of 8 payload bytes;
-    /// the first keeps all options, the others only those with the copied
-    /// flag. A datagram that was a fragment already keeps its offset and MF.
-    func fragment(_ frame: UnsafeRawBufferPointer, ipLength: Int, hop: DirectorRoute, now: Instant,
+    /// rewritten; DF clear) as fragments that fit the egress MTU
+    /// (`IPv4Fragmenter`), each through ARP like any frame the director sends.
+    func fragment(_ frame: UnsafeRawBufferPointer, ipLength: Int, hop: DirectorNextHop, now: Instant,
                   emit: inout Emitter) -> Verdict {
         let l3 = 14
-        let mtu = ports[hop.port].mtu
-        let ihl = Int(frame[l3] & 0x0F) << 2
-        let field = frame.wireU16(l3 + 6)
-        let baseOffset = Int(field & 0x1FFF) << 3
-        let originalMF = field & 0x2000 != 0
-        let keptFlags = field & 0xC000
-        let header = UnsafeRawBufferPointer(rebasing: frame[l3..<l3 + ihl])
-        let laterIHL = 20 + (Self.copiedOptions(of: header, into: nil) + 3) & ~3
-        let payloadLength = ipLength - ihl
-        var offset = 0
-        var first = true
+        let fragmenter = IPv4Fragmenter(UnsafeRawBufferPointer(rebasing: frame[l3 ..< l3 + ipLength]), limit: ports[hop.port].mtu)
         counters.fragmented &+= 1
-        while offset < payloadLength {
-            let h = first ? ihl : laterIHL
-            let chunk = min(payloadLength - offset, (mtu - h) & ~7)
-            let last = offset + chunk == payloadLength
-            let out = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<l3 + h + chunk])
-            out.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[0..<l3]))
-            let ip = UnsafeMutableRawBufferPointer(rebasing: out[l3..<l3 + h])
-            if first {
-                ip.copyMemory(from: header)
-            } else {
-                ip.copyMemory(from: UnsafeRawBufferPointer(rebasing: header[0..<20]))
-                let n = Self.copiedOptions(of: header, into: UnsafeMutableRawBufferPointer(rebasing: ip[20...]))
-                for i in (20 + n)..<h { ip[i] = 0 }  // end-of-options padding
-                ip[0] = 0x40 | UInt8(h >> 2)
-            }
-            ip.wireSetU16(UInt16(h + chunk), 2)
-            ip.wireSetU16(keptFlags | (!last || originalMF ? 0x2000 : 0) | UInt16((baseOffset + offset) >> 3), 6)
-            ip.wireSetU16(0, 10)
-            ip.wireSetU16(InternetChecksum.checksum(UnsafeRawBufferPointer(ip)), 10)
-            UnsafeMutableRawBufferPointer(rebasing: out[(l3 + h)...])
-                .copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[(l3 + ihl + offset)..<(l3 + ihl + offset + chunk)]))
-            send(out, hop: hop, now: now, emit: &emit)
+        for index in 0 ..< fragmenter.count {
+            scratch.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[0 ..< l3]))
+            let length = fragmenter.write(index, into: UnsafeMutableRawBufferPointer(rebasing: scratch[l3...]))
+            send(UnsafeMutableRawBufferPointer(rebasing: scratch[0 ..< l3 + length]), hop: hop, now: now, emit: &emit)
             counters.fragmentsSent &+= 1
-            offset += chunk
-            first = false
         }
         return .consumed
     }
-
-    /// The options of `header` (a whole IPv4 header) whose copied flag is
-    /// set, written to `out` if given; returns their length, unpadded.
-    static func copiedOptions(of header: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer?) -> Int {
-        var i = 20, n = 0
-        while i < header.count {
-            let type = header[i]
-            if type == 0 { break }  // end of options
-            if type == 1 { i += 1; continue }  // no-operation: not copied
-            guard i + 1 < header.count else { break }
-            let length = Int(header[i + 1])
-            guard length >= 2, i + length <= header.count else { break }
-            if type & 0x80 != 0 {
-                if let out {
-                    UnsafeMutableRawBufferPointer(rebasing: out[n..<n + length])
-                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: header[i..<i + length]))
-                }
-                n += length
-            }
-            i += length
-        }
-        return n
-    }
 }
-
-

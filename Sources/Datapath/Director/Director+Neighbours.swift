@@ -4,113 +4,67 @@ import Wire
 // every owned address, learning, resolving next hops with a bounded queue),
 // sending frames on, and the timers.
 
-/// One route of the director: a prefix and either a gateway or "on-link".
-/// A director has a handful (its connected subnets and a default route),
-/// so the table is a flat array of plain values scanned longest prefix
-/// first: no hashing, no reference counting per packet.
-struct DirectorRoute: Equatable {
-    var network: UInt32
-    var mask: UInt32
+/// Where the director sends a packet: out of `port` to `nextHop` (the
+/// gateway, or the destination itself on its link), from `source`, its
+/// address on that link (the source of ARP requests, ICMP errors and IPIP
+/// outer headers sent this way).
+struct DirectorNextHop: Equatable {
+    var port: Int
+    var nextHop: UInt32
     /// 0: on-link (the destination is the next hop).
     var gateway: UInt32
-    var port: Int
-    /// The director's address on the next hop's subnet: source of ARP
-    /// requests, ICMP errors and IPIP outer headers sent this way.
     var source: UInt32
-    /// Filled in by `Director.route(_:)`: the gateway, or the destination itself.
-    var nextHop: UInt32 = 0
-    /// On the first route of an ECMP group (gateway routes of one prefix,
-    /// adjacent in `Director.routes`): how many there are. 1 otherwise.
-    var group = 1
 }
 
 extension Director {
     // MARK: Routes
 
-    static func buildRoutes(_ c: Configuration) throws(ConfigurationError) -> [DirectorRoute] {
-        // (prefix length, order given, route): connected first, so a static
-        // route for a connected prefix loses the tie.
-        var list: [(Int, Int, DirectorRoute)] = []
-        for (i, interface) in c.interfaces.enumerated() {
-            for a in interface.addresses {
-                list.append((a.length, list.count, DirectorRoute(network: a.address.rawValue & a.mask, mask: a.mask,
-                                                                 gateway: 0, port: i, source: a.address.rawValue)))
-            }
-        }
-        let connected = list.map(\.2)
+    /// The FIB: a connected route per subnet, then the static routes; the
+    /// gateway routes of one prefix are one ECMP group, in the order given.
+    static func buildFIB(_ c: Configuration, addresses: InterfaceAddresses) throws(ConfigurationError) -> RoutingTable {
+        var statics: [IPv4Prefix: RouteEntry] = [:]
         for r in c.routes {
             if let port = r.port, !c.interfaces.indices.contains(port.rawValue) { throw .portOutOfRange(port) }
-            let d = r.destination
+            let destination = r.destination.canonical
             if let gateway = r.gateway {
-                // The longest connected subnet (on the given port, if any) holding the gateway.
-                let link = connected
-                    .filter { gateway.rawValue & $0.mask == $0.network && (r.port == nil || $0.port == r.port!.rawValue) }
-                    .max { $0.mask.nonzeroBitCount < $1.mask.nonzeroBitCount }
-                guard let link else { throw .gatewayNotOnLink(gateway) }
-                list.append((d.length, list.count, DirectorRoute(network: d.address.rawValue & d.mask, mask: d.mask,
-                                                                 gateway: gateway.rawValue, port: link.port, source: link.source)))
-            } else {
-                guard let port = r.port else { throw .routeWithoutPort(d) }
-                let source = c.interfaces[port.rawValue].addresses[0].address.rawValue
-                list.append((d.length, list.count, DirectorRoute(network: d.address.rawValue & d.mask, mask: d.mask,
-                                                                 gateway: 0, port: port.rawValue, source: source)))
-            }
-        }
-        // Longest prefix first; one prefix's routes together (an ECMP group
-        // is adjacent), the connected one before static ones, then in order.
-        var routes = list.sorted {
-            if $0.0 != $1.0 { return $0.0 > $1.0 }
-            if $0.2.network != $1.2.network { return $0.2.network < $1.2.network }
-            return $0.1 < $1.1
-        }.map(\.2)
-        var i = 0
-        while i < routes.count {
-            let first = routes[i]
-            var n = 1
-            while first.gateway != 0, i + n < routes.count, routes[i + n].gateway != 0,
-                  routes[i + n].network == first.network, routes[i + n].mask == first.mask {
-                n += 1
-            }
-            routes[i].group = n
-            i += n
-        }
-        return routes
-    }
-
-    /// Longest-prefix match, with `nextHop` filled in; nil = no route. Of
-    /// an ECMP group (static routes of one prefix, adjacent in `routes`),
-    /// the member the flow hash of `packet` picks (computed only then);
-    /// what belongs to no flow (ICMP errors the director makes) passes nil
-    /// and takes the first.
-    /// (An index loop: `for … in … where` allocated per call in debug
-    /// builds, as heaptrack showed.)
-    @inline(__always)
-    func route(_ destination: UInt32, flowOf packet: ParsedFrame? = nil) -> DirectorRoute? {
-        var i = 0
-        while i < routes.count {
-            let first = routes[i]
-            if destination & first.mask == first.network {
-                var r = first
-                if first.group > 1, let packet {
-                    r = routes[i + Int(configuration.ecmp.hash(packet) % UInt32(first.group))]
+                guard let port = addresses.port(reaching: gateway, only: r.port) else { throw .gatewayNotOnLink(gateway) }
+                let hop = RouteEntry.NextHop(gateway: gateway, port: port)
+                switch statics[destination]?.kind {
+                case nil: statics[destination] = .via(destination, [hop])
+                case let .via(hops)?: statics[destination] = .via(destination, hops + [hop])
+                default: break  // an on-link route came first
                 }
-                r.nextHop = r.gateway != 0 ? r.gateway : destination
-                return r
+            } else {
+                guard let port = r.port else { throw .routeWithoutPort(r.destination) }
+                if statics[destination] == nil { statics[destination] = .connected(destination, port: port) }
             }
-            i += 1
         }
-        return nil
+        var fib = RoutingTable()
+        // Connected routes last: a static route for a connected prefix loses.
+        fib.insert(contentsOf: Array(statics.values) + addresses.connectedRoutes)
+        return fib
     }
 
-    /// Whether `address` is on one of `port`'s connected subnets.
-    func isOnLink(_ address: UInt32, port: Int) -> Bool {
-        var i = 0
-        while i < routes.count {
-            let r = routes[i]
-            if r.gateway == 0 && r.port == port && address & r.mask == r.network { return true }
-            i += 1
+    /// The longest-prefix match for `destination`, nil = no route. Of an
+    /// ECMP group, the next hop the flow hash of `packet` picks (computed
+    /// only then); what belongs to no flow (ICMP errors the director makes)
+    /// passes nil and takes the first.
+    @inline(__always)
+    func route(_ destination: UInt32, flowOf packet: ParsedFrame? = nil) -> DirectorNextHop? {
+        guard let match = fib.lookup(IPv4Address(rawValue: destination)) else { return nil }
+        let port: PortID, nextHop: UInt32, gateway: UInt32
+        switch match.action {
+        case .connected:
+            (port, nextHop, gateway) = (match.port, destination, 0)
+        case .gateway:
+            let hash = match.nextHopCount > 1 ? packet.map { configuration.ecmp.hash($0) } ?? 0 : 0
+            let hop = fib.nextHop(match, hash: hash)
+            (port, nextHop, gateway) = (hop.port, hop.gateway.rawValue, hop.gateway.rawValue)
+        case .local, .broadcast:
+            return nil  // (the director's FIB holds neither)
         }
-        return false
+        let source = addresses.source(towards: IPv4Address(rawValue: nextHop), port: port)?.rawValue ?? 0
+        return DirectorNextHop(port: port.rawValue, nextHop: nextHop, gateway: gateway, source: source)
     }
 
     // MARK: ARP
@@ -132,7 +86,7 @@ extension Director {
         let targetKind = owned.lookup(targetIP.rawValue)
         let usableSender = !senderMAC.isMulticast && senderMAC != .zero
         var learned = false
-        if usableSender && Self.isUsable(senderIP) && isOnLink(senderIP.rawValue, port: ingress) {
+        if usableSender && Self.isUsable(senderIP) && addresses.isOnLink(senderIP, port: PortID(ingress)) {
             if owned.lookup(senderIP.rawValue) != 0 {
                 counters.addressConflicts &+= 1
             } else if targetKind != 0 || arp.hasEntry(for: senderIP) || arp.pending[senderIP] != nil {
@@ -211,7 +165,7 @@ extension Director {
     /// bytes) towards `hop`: Ethernet source = the egress port, destination
     /// = the next hop's MAC, or queued while ARP resolves it; fragmented if
     /// larger than the egress MTU (DF was checked before rewriting).
-    func transmit(_ packet: inout PacketBuffer, ipLength: Int, hop: DirectorRoute, now: Instant,
+    func transmit(_ packet: inout PacketBuffer, ipLength: Int, hop: DirectorNextHop, now: Instant,
                   emit: inout Emitter) -> Verdict {
         let eth = EthernetMutableHeader(unchecked: packet.bytes)
         eth.source = ports[hop.port].mac
@@ -227,7 +181,7 @@ extension Director {
 
     /// Holds a frame until `hop`'s next hop resolves (its first one sends
     /// the ARP request). The queue is bounded per address and in addresses.
-    func enqueue(_ frame: UnsafeRawBufferPointer, hop: DirectorRoute, now: Instant, emit: inout Emitter) -> Verdict {
+    func enqueue(_ frame: UnsafeRawBufferPointer, hop: DirectorNextHop, now: Instant, emit: inout Emitter) -> Verdict {
         let target = IPv4Address(rawValue: hop.nextHop)
         let source = IPv4Address(rawValue: hop.source)
         let queued = arp.enqueue(for: target, port: PortID(hop.port), now: now) {
@@ -248,7 +202,7 @@ extension Director {
     }
 
     /// Sends a frame the director built (Ethernet source set) towards `hop`.
-    func send(_ frame: UnsafeMutableRawBufferPointer, hop: DirectorRoute, now: Instant, emit: inout Emitter) {
+    func send(_ frame: UnsafeMutableRawBufferPointer, hop: DirectorNextHop, now: Instant, emit: inout Emitter) {
         if let entry = arp.lookup(IPv4Address(rawValue: hop.nextHop), now: now) {
             EthernetMutableHeader(unchecked: frame).destination = entry.mac
             if !emit.emit(on: PortID(hop.port), copying: UnsafeRawBufferPointer(frame)) { drops.count(.emitQueueFull) }
@@ -269,7 +223,7 @@ extension Director {
                    giveUp: { _, frames in dropped += frames.count })
         for (address, port) in retries {
             // The request's sender is our address on the port it leaves by.
-            let source = routes.first { $0.port == port && $0.source != 0 }.map { IPv4Address(rawValue: $0.source) } ?? .any
+            let source = addresses.source(towards: address, port: PortID(port)) ?? .any
             emitARPRequest(for: address, port: port, source: source, to: .broadcast, emit: &emit)
         }
         for _ in 0..<dropped { drops.count(.arpUnresolved) }
@@ -305,7 +259,11 @@ extension Director {
             list.append(FreshNeighbour(address: IPv4Address(rawValue: address), source: IPv4Address(rawValue: source),
                                        lastRequest: last))
         }
-        for r in routes where r.gateway != 0 { add(r.gateway, r.source) }
+        for route in fib.entries {
+            for hop in route.nextHops {
+                add(hop.gateway.rawValue, addresses.source(towards: hop.gateway, port: hop.port)?.rawValue ?? 0)
+            }
+        }
         for s in core.snapshot().services {
             for real in s.reals {
                 if let hop = route(real.address.rawValue) { add(hop.nextHop, hop.source) }

@@ -278,8 +278,10 @@ public final class Director: Element {
 
     let parser = FrameParser()
     let ports: [PortInfo]
-    /// Connected and static routes, longest prefix first.
-    let routes: [DirectorRoute]
+    /// Each port's addresses: the source towards a next hop, what is on-link.
+    let addresses: InterfaceAddresses
+    /// Connected and static routes.
+    let fib: RoutingTable
     var owned: DirectorAddressTable
     var vips: [IPv4Address] = []
     var arp: ARPCache
@@ -317,7 +319,8 @@ public final class Director: Element {
         }
         self.ports = ports
         portCount = ports.count
-        routes = try Self.buildRoutes(configuration)
+        addresses = InterfaceAddresses(configuration.interfaces.map(\.addresses))
+        fib = try Self.buildFIB(configuration, addresses: addresses)
         self.configuration = configuration
         core = DirectorCore(configuration: configuration.core)
         arp = ARPCache(configuration: configuration.arp)
@@ -540,7 +543,7 @@ public final class Director: Element {
     /// TUN: a new outer IPv4 header (protocol 4, director → real) in front
     /// of the untouched datagram. RFC 2003: DF and TOS copied from the
     /// inner header; the outer TTL is the inner one less this hop.
-    func tunnel(_ p: ParsedFrame, _ packet: inout PacketBuffer, real: IPv4Address, hop: DirectorRoute,
+    func tunnel(_ p: ParsedFrame, _ packet: inout PacketBuffer, real: IPv4Address, hop: DirectorNextHop,
                 now: Instant, emit: inout Emitter) -> Verdict {
         if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: IPIP.outerHeaderLength, now: now,
                                           emit: &emit) {
@@ -578,7 +581,7 @@ public final class Director: Element {
     /// director is its NAT reals' default gateway, and their own traffic
     /// (a ping to the client, a lookup) must get through.
     func routeTransit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
-        let hop: DirectorRoute
+        let hop: DirectorNextHop
         switch onward(p, packet, to: p.destinationIPv4.rawValue, now: now, emit: &emit) {
         case .success(let h): hop = h
         case .failure(let stop): return stop.verdict
@@ -592,7 +595,7 @@ public final class Director: Element {
     /// makes: TTL left (else ICMP time exceeded), a route to `destination`,
     /// room in the egress MTU (else frag-needed or fragments).
     func onward(_ p: ParsedFrame, _ packet: PacketBuffer, to destination: UInt32, now: Instant,
-                emit: inout Emitter) -> Result<DirectorRoute, Stopped> {
+                emit: inout Emitter) -> Result<DirectorNextHop, Stopped> {
         if p.timeToLive <= 1 {
             sendICMPError(type: 11, code: 0, rest: 0, about: p, packet.readOnly, from: nil, now: now, emit: &emit)
             return .failure(Stopped(verdict: drop(.ttlExpired)))
@@ -622,7 +625,7 @@ public final class Director: Element {
     /// its TTL or size: the real will send it again.)
     func translateReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, _ r: ReplyDecision, now: Instant,
                         emit: inout Emitter) -> Verdict {
-        let hop: DirectorRoute
+        let hop: DirectorNextHop
         switch onward(p, packet, to: r.clientAddress.rawValue, now: now, emit: &emit) {
         case .success(let h): hop = h
         case .failure(let stop): return stop.verdict

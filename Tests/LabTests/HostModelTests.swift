@@ -1,6 +1,7 @@
 import Testing
 import Wire
-@testable import Datapath
+import Datapath
+@testable import Lab
 
 /// The host model, Katran-style: one host (rs1 of lvs-dr: 10.0.0.1/24,
 /// default via 10.0.0.254, VIP 10.0.0.100 on lo, http 80, udp echo 9000,

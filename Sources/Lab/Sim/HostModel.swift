@@ -1,3 +1,4 @@
+import Datapath
 import Wire
 
 /// A small kernel-like IPv4 host for the simulator: what a lab host's Linux
@@ -229,16 +230,11 @@ public final class HostModel: Element {
     public private(set) var connections: [ClientConnection] = []
     public private(set) var deliveries: [Delivery] = []
 
-    // Routing: longest prefix first.
-    struct FIBEntry {
-        var prefix: IPv4Prefix
-        var port: PortID
-        var gateway: IPv4Address?
-    }
-    let fib: [FIBEntry]
+    /// Connected and static routes.
+    let fib: RoutingTable
     let portMACs: [MACAddress]
     let portMTUs: [Int]
-    let portAddresses: [[IPv4Prefix]]
+    let addresses: InterfaceAddresses
     // Few addresses per host: a linear scan beats hashing.
     let interfaceAddresses: [IPv4Address]
     let localOnly: [IPv4Address]
@@ -286,27 +282,26 @@ public final class HostModel: Element {
         portCount = configuration.interfaces.count
         portMACs = configuration.interfaces.map(\.mac)
         portMTUs = configuration.interfaces.map(\.mtu)
-        portAddresses = configuration.interfaces.map(\.addresses)
+        let addresses = InterfaceAddresses(configuration.interfaces.map(\.addresses))
+        self.addresses = addresses
         interfaceAddresses = configuration.interfaces.flatMap { $0.addresses.map(\.address) }
         localOnly = configuration.localAddresses
         arp = ARPCache(configuration: configuration.arp)
         nextEphemeral = configuration.firstEphemeralPort
-        var fib: [FIBEntry] = []
-        for (p, iface) in configuration.interfaces.enumerated() {
-            for prefix in iface.addresses where prefix.length < 32 {
-                fib.append(FIBEntry(prefix: prefix.canonical, port: PortID(p), gateway: nil))
+        var statics: [IPv4Prefix: RouteEntry] = [:]
+        for route in configuration.routes {
+            // Linux refuses a gateway that is not on a connected subnet; of
+            // an ECMP route (several of one prefix) the first next hop is used.
+            guard let port = addresses.port(reaching: route.gateway) else { continue }
+            let destination = route.destination.canonical
+            if statics[destination] == nil {
+                statics[destination] = .via(destination, [RouteEntry.NextHop(gateway: route.gateway, port: port)])
             }
         }
-        let connected = fib
-        for route in configuration.routes {
-            // Linux refuses a gateway that is not on a connected subnet.
-            guard let on = connected.first(where: { $0.prefix.contains(route.gateway) }) else { continue }
-            fib.append(FIBEntry(prefix: route.destination.canonical, port: on.port, gateway: route.gateway))
-        }
-        // Stable: among equal lengths, connected before static, then file order.
-        self.fib = fib.enumerated().sorted { a, b in
-            a.element.prefix.length != b.element.prefix.length ? a.element.prefix.length > b.element.prefix.length : a.offset < b.offset
-        }.map(\.element)
+        var fib = RoutingTable()
+        // Connected routes last: a static route for a connected prefix loses.
+        fib.insert(contentsOf: Array(statics.values) + addresses.connectedRoutes)
+        self.fib = fib
         scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 16)
         innerScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048 + 14, alignment: 16)
     }
@@ -401,9 +396,9 @@ public final class HostModel: Element {
         }
         scratch.copyMemory(from: packet)
         let headerLength = Int(packet[0] & 0x0F) * 4
-        if scratch.hostU16(4) == 0 { scratch.putU16(takeIdentification(), 4) }
-        scratch.putU16(0, 10)
-        scratch.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: scratch[0..<headerLength])), 10)
+        if scratch.wireU16(4) == 0 { scratch.wireSetU16(takeIdentification(), 4) }
+        scratch.wireSetU16(0, 10)
+        scratch.wireSetU16(InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: scratch[0..<headerLength])), 10)
         return transmit(length: packet.count, now: now, emit: &emit)
     }
 
@@ -414,10 +409,10 @@ public final class HostModel: Element {
         guard let source = sourceAddress(for: destination) else { drops.count(.noRoute); return false }
         let length = 8 + min(payloadLength, 1400)
         let icmp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
-        icmp.putU8(8, 0); icmp.putU8(0, 1); icmp.putU16(0, 2)
-        icmp.putU16(identifier, 4); icmp.putU16(sequence, 6)
-        for i in 8..<length { icmp.putU8(UInt8(truncatingIfNeeded: i), i) }
-        icmp.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(icmp)), 2)
+        icmp.wireSetU8(8, 0); icmp.wireSetU8(0, 1); icmp.wireSetU16(0, 2)
+        icmp.wireSetU16(identifier, 4); icmp.wireSetU16(sequence, 6)
+        for i in 8..<length { icmp.wireSetU8(UInt8(truncatingIfNeeded: i), i) }
+        icmp.wireSetU16(InternetChecksum.checksum(UnsafeRawBufferPointer(icmp)), 2)
         writeIPv4Header(source: source, destination: destination, proto: .icmp, payloadLength: length, dontFragment: true)
         return transmit(length: 20 + length, now: now, emit: &emit)
     }
@@ -481,16 +476,15 @@ public final class HostModel: Element {
     func receiveARP(_ frame: UnsafeRawBufferPointer, _ parsed: ParsedFrame, port: PortID, now: Instant,
                     emit: inout Emitter) {
         let arpBytes = UnsafeRawBufferPointer(rebasing: frame[parsed.l3Offset...])
-        guard arpBytes.count >= 28, arpBytes.hostU16(0) == 1, arpBytes.hostU16(2) == 0x0800,
+        guard arpBytes.count >= 28, arpBytes.wireU16(0) == 1, arpBytes.wireU16(2) == 0x0800,
               arpBytes[4] == 6, arpBytes[5] == 4 else { drops.count(Self.unsupported); return }
-        let op = arpBytes.hostU16(6)
-        let senderMAC = arpBytes.hostMAC(8)
-        let sender = arpBytes.hostIPv4(14)
-        let target = arpBytes.hostIPv4(24)
-        let onPort = portAddresses[port.rawValue].contains { $0.address == target }
+        let op = arpBytes.wireU16(6)
+        let senderMAC = arpBytes.wireMAC(8)
+        let sender = arpBytes.wireIPv4(14)
+        let target = arpBytes.wireIPv4(24)
+        let onPort = addresses.byPort[port.rawValue].contains { $0.address == target }
         let forUs = onPort || (!configuration.arpIgnore && interfaceAddresses.contains(target))
-        let senderOnSubnet = portAddresses[port.rawValue].contains { $0.length < 32 && $0.contains(sender) }
-        if !sender.isUnspecified, senderOnSubnet, forUs || arp.knows(sender) {
+        if !sender.isUnspecified, addresses.isOnLink(sender, port: port), forUs || arp.knows(sender) {
             if let released = arp.learn(sender, mac: senderMAC, port: port, now: now) {
                 for queued in released { sendQueued(queued, to: senderMAC, port: port, emit: &emit) }
             }
@@ -498,9 +492,9 @@ public final class HostModel: Element {
         guard op == 1, forUs else { return }
         let mac = portMACs[port.rawValue]
         emit.emit(on: port) { out in
-            out.putMAC(senderMAC, 0); out.putMAC(mac, 6); out.putU16(0x0806, 12)
-            out.putU16(1, 14); out.putU16(0x0800, 16); out.putU8(6, 18); out.putU8(4, 19); out.putU16(2, 20)
-            out.putMAC(mac, 22); out.putIPv4(target, 28); out.putMAC(senderMAC, 32); out.putIPv4(sender, 38)
+            out.wireSetMAC(senderMAC, 0); out.wireSetMAC(mac, 6); out.wireSetU16(0x0806, 12)
+            out.wireSetU16(1, 14); out.wireSetU16(0x0800, 16); out.wireSetU8(6, 18); out.wireSetU8(4, 19); out.wireSetU16(2, 20)
+            out.wireSetMAC(mac, 22); out.wireSetIPv4(target, 28); out.wireSetMAC(senderMAC, 32); out.wireSetIPv4(sender, 38)
             return 42
         }
         counters.arpRepliesSent &+= 1
@@ -509,12 +503,11 @@ public final class HostModel: Element {
 
     func sendARPRequest(for address: IPv4Address, on port: PortID, emit: inout Emitter) {
         let mac = portMACs[port.rawValue]
-        let addresses = portAddresses[port.rawValue]
-        let source = (addresses.first { $0.contains(address) } ?? addresses.first)?.address ?? .any
+        let source = addresses.source(towards: address, port: port) ?? .any
         emit.emit(on: port) { out in
-            out.putMAC(.broadcast, 0); out.putMAC(mac, 6); out.putU16(0x0806, 12)
-            out.putU16(1, 14); out.putU16(0x0800, 16); out.putU8(6, 18); out.putU8(4, 19); out.putU16(1, 20)
-            out.putMAC(mac, 22); out.putIPv4(source, 28); out.putMAC(.zero, 32); out.putIPv4(address, 38)
+            out.wireSetMAC(.broadcast, 0); out.wireSetMAC(mac, 6); out.wireSetU16(0x0806, 12)
+            out.wireSetU16(1, 14); out.wireSetU16(0x0800, 16); out.wireSetU8(6, 18); out.wireSetU8(4, 19); out.wireSetU16(1, 20)
+            out.wireSetMAC(mac, 22); out.wireSetIPv4(source, 28); out.wireSetMAC(.zero, 32); out.wireSetIPv4(address, 38)
             return 42
         }
         counters.arpRequestsSent &+= 1
@@ -525,7 +518,7 @@ public final class HostModel: Element {
         emit.emit(on: port) { out in
             guard queued.bytes.count <= out.count else { return 0 }
             queued.bytes.withUnsafeBytes { out.copyMemory(from: $0) }
-            out.putMAC(mac, 0)
+            out.wireSetMAC(mac, 0)
             return queued.bytes.count
         }
         counters.sent &+= 1
@@ -536,15 +529,18 @@ public final class HostModel: Element {
     /// The source address Linux picks for `destination`: the egress
     /// interface's address on the next hop's subnet, else its first.
     public func sourceAddress(for destination: IPv4Address) -> IPv4Address? {
-        guard let route = lookup(destination) else { return nil }
-        let hop = route.gateway ?? destination
-        let addresses = portAddresses[route.port.rawValue]
-        return (addresses.first { $0.length < 32 && $0.contains(hop) } ?? addresses.first)?.address
+        guard let (port, hop) = route(to: destination) else { return nil }
+        return addresses.source(towards: hop, port: port)
     }
 
-    func lookup(_ destination: IPv4Address) -> FIBEntry? {
-        for entry in fib where entry.prefix.contains(destination) { return entry }
-        return nil
+    /// The egress port and next hop (a gateway, or the destination itself) towards `destination`.
+    func route(to destination: IPv4Address) -> (port: PortID, nextHop: IPv4Address)? {
+        guard let match = fib.lookup(destination) else { return nil }
+        switch match.action {
+        case .connected: return (match.port, destination)
+        case .gateway: let hop = fib.nextHop(match, hash: 0); return (hop.port, hop.gateway)
+        case .local, .broadcast: return nil  // (a host's FIB holds neither)
+        }
     }
 
     func takeIdentification() -> UInt16 {
@@ -571,28 +567,23 @@ public final class HostModel: Element {
     /// Writes a 20-byte IPv4 header at the start of `scratch`.
     func writeIPv4Header(source: IPv4Address, destination: IPv4Address, proto: IPProtocol, payloadLength: Int,
                          dontFragment: Bool) {
-        let h = scratch
-        h.putU8(0x45, 0); h.putU8(0, 1); h.putU16(UInt16(20 + payloadLength), 2)
-        h.putU16(takeIdentification(), 4); h.putU16(dontFragment ? 0x4000 : 0, 6)
-        h.putU8(64, 8); h.putU8(proto.rawValue, 9); h.putU16(0, 10)
-        h.putIPv4(source, 12); h.putIPv4(destination, 16)
-        h.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(rebasing: h[0..<20])), 10)
+        IPv4Repr(sourceAddress: source, destinationAddress: destination, protocol: proto, payloadLength: payloadLength,
+                 identification: takeIdentification(), dontFragment: dontFragment)
+            .emit(into: IPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: scratch[0 ..< 20])))
     }
 
     /// Routes the packet in `scratch[0..<length]` and frames it (now, or
     /// once ARP resolves the next hop).
     @discardableResult
     func transmit(length: Int, now: Instant, emit: inout Emitter) -> Bool {
-        let destination = scratch.hostIPv4(16)
-        guard let route = lookup(destination) else { drops.count(.noRoute); return false }
-        let port = route.port
+        let destination = scratch.wireIPv4(16)
+        guard let (port, hop) = route(to: destination) else { drops.count(.noRoute); return false }
         guard length <= portMTUs[port.rawValue] else { drops.count(.fragmentationNeeded); return false }
-        let hop = route.gateway ?? destination
         let mac = portMACs[port.rawValue]
         let packet = UnsafeRawBufferPointer(rebasing: scratch[0..<length])
         if let entry = arp.lookup(hop, now: now) {
             emit.emit(on: port) { out in
-                out.putMAC(entry.mac, 0); out.putMAC(mac, 6); out.putU16(0x0800, 12)
+                out.wireSetMAC(entry.mac, 0); out.wireSetMAC(mac, 6); out.wireSetU16(0x0800, 12)
                 UnsafeMutableRawBufferPointer(rebasing: out[14..<(14 + length)]).copyMemory(from: packet)
                 return 14 + length
             }
@@ -602,11 +593,11 @@ public final class HostModel: Element {
         let result = arp.enqueue(for: hop, port: port, now: now) {
             var bytes = [UInt8](repeating: 0, count: 14 + length)
             bytes.withUnsafeMutableBytes { out in
-                out.putMAC(.zero, 0); out.putMAC(mac, 6); out.putU16(0x0800, 12)
+                out.wireSetMAC(.zero, 0); out.wireSetMAC(mac, 6); out.wireSetU16(0x0800, 12)
                 UnsafeMutableRawBufferPointer(rebasing: out[14...]).copyMemory(from: packet)
             }
             return ARPCache.QueuedFrame(bytes: bytes, ingressPort: port, previousHop: mac,
-                                        originalSource: packet.hostIPv4(12), originalDestination: destination)
+                                        originalSource: packet.wireIPv4(12), originalDestination: destination)
         }
         switch result {
         case .sendRequest: sendARPRequest(for: hop, on: port, emit: &emit)
@@ -621,11 +612,11 @@ public final class HostModel: Element {
                          fill: (UnsafeMutableRawBufferPointer) -> Void) {
         let length = 8 + min(count, scratch.count - 28)
         let udp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
-        udp.putU16(sourcePort, 0); udp.putU16(destinationPort, 2); udp.putU16(UInt16(length), 4); udp.putU16(0, 6)
+        udp.wireSetU16(sourcePort, 0); udp.wireSetU16(destinationPort, 2); udp.wireSetU16(UInt16(length), 4); udp.wireSetU16(0, 6)
         fill(UnsafeMutableRawBufferPointer(rebasing: udp[8...]))
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: length)
         let sum = InternetChecksum.checksum(UnsafeRawBufferPointer(udp), initial: pseudo)
-        udp.putU16(sum == 0 ? 0xFFFF : sum, 6)
+        udp.wireSetU16(sum == 0 ? 0xFFFF : sum, 6)
         writeIPv4Header(source: source, destination: destination, proto: .udp, payloadLength: length, dontFragment: true)
         transmit(length: 20 + length, now: now, emit: &emit)
     }
@@ -638,20 +629,20 @@ public final class HostModel: Element {
         let length = 20 + optionLength + data.count
         guard 20 + length <= scratch.count else { drops.count(.fragmentationNeeded); return }
         let tcp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
-        tcp.putU16(sourcePort, 0); tcp.putU16(destinationPort, 2)
-        tcp.putU32(sequence, 4); tcp.putU32(acknowledgment, 8)
-        tcp.putU8(UInt8((20 + optionLength) / 4) << 4, 12); tcp.putU8(flags.rawValue, 13)
-        tcp.putU16(flags.contains(.rst) ? 0 : 64240, 14); tcp.putU16(0, 16); tcp.putU16(0, 18)
+        tcp.wireSetU16(sourcePort, 0); tcp.wireSetU16(destinationPort, 2)
+        tcp.wireSetU32(sequence, 4); tcp.wireSetU32(acknowledgment, 8)
+        tcp.wireSetU8(UInt8((20 + optionLength) / 4) << 4, 12); tcp.wireSetU8(flags.rawValue, 13)
+        tcp.wireSetU16(flags.contains(.rst) ? 0 : 64240, 14); tcp.wireSetU16(0, 16); tcp.wireSetU16(0, 18)
         if mss {
             // MSS = MTU of the egress interface − 40.
-            let mtu = lookup(destination).map { portMTUs[$0.port.rawValue] } ?? 1500
-            tcp.putU8(2, 20); tcp.putU8(4, 21); tcp.putU16(UInt16(mtu - 40), 22)
+            let mtu = route(to: destination).map { portMTUs[$0.port.rawValue] } ?? 1500
+            tcp.wireSetU8(2, 20); tcp.wireSetU8(4, 21); tcp.wireSetU16(UInt16(mtu - 40), 22)
         }
         if !data.isEmpty {
             data.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: tcp[(20 + optionLength)...]).copyMemory(from: $0) }
         }
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .tcp, length: length)
-        tcp.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(tcp), initial: pseudo), 16)
+        tcp.wireSetU16(InternetChecksum.checksum(UnsafeRawBufferPointer(tcp), initial: pseudo), 16)
         writeIPv4Header(source: source, destination: destination, proto: .tcp, payloadLength: length, dontFragment: true)
         transmit(length: 20 + length, now: now, emit: &emit)
     }
@@ -683,7 +674,7 @@ public final class HostModel: Element {
             // stand-in Ethernet header (a copy: the outer bytes stay).
             guard payload.count + 14 <= innerScratch.count else { drops.count(.malformed("ipip-length")); return }
             for i in 0..<12 { innerScratch[i] = 0 }
-            innerScratch.putU16(0x0800, 12)
+            innerScratch.wireSetU16(0x0800, 12)
             UnsafeMutableRawBufferPointer(rebasing: innerScratch[14..<(14 + payload.count)]).copyMemory(from: payload)
             let innerFrame = UnsafeRawBufferPointer(rebasing: innerScratch[0..<(14 + payload.count)])
             let inner: ParsedFrame
@@ -714,12 +705,12 @@ public final class HostModel: Element {
             guard 20 + length <= scratch.count else { drops.count(.fragmentationNeeded); return }
             let out = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
             out.copyMemory(from: icmp)
-            out.putU8(0, 0); out.putU16(0, 2)
-            out.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(out)), 2)
+            out.wireSetU8(0, 0); out.wireSetU16(0, 2)
+            out.wireSetU16(InternetChecksum.checksum(UnsafeRawBufferPointer(out)), 2)
             writeIPv4Header(source: destination, destination: source, proto: .icmp, payloadLength: length, dontFragment: false)
             if transmit(length: 20 + length, now: now, emit: &emit) { counters.echoRepliesSent &+= 1 }
         case 0:
-            pingReplies.append(PingReply(from: source, identifier: icmp.hostU16(4), sequence: icmp.hostU16(6),
+            pingReplies.append(PingReply(from: source, identifier: icmp.wireU16(4), sequence: icmp.wireU16(6),
                                          timeToLive: timeToLive, at: now))
         case 3, 11:
             // The quote: IP header + at least 8 bytes.
@@ -728,9 +719,9 @@ public final class HostModel: Element {
             let ihl = Int(quote[0] & 0x0F) * 4
             guard quote.count >= ihl + 8 else { drops.count(.malformed("icmp-quote")); return }
             let proto = IPProtocol(quote[9])
-            let quotedSource = quote.hostIPv4(12), quotedDestination = quote.hostIPv4(16)
-            let sp = proto == .tcp || proto == .udp ? quote.hostU16(ihl) : 0
-            let dp = proto == .tcp || proto == .udp ? quote.hostU16(ihl + 2) : 0
+            let quotedSource = quote.wireIPv4(12), quotedDestination = quote.wireIPv4(16)
+            let sp = proto == .tcp || proto == .udp ? quote.wireU16(ihl) : 0
+            let dp = proto == .tcp || proto == .udp ? quote.wireU16(ihl + 2) : 0
             icmpErrors.append(ICMPError(from: source, type: icmp[0], code: icmp[1], quotedProtocol: proto,
                                         quotedDestination: quotedDestination, quotedSourcePort: sp,
                                         quotedDestinationPort: dp, at: now))
@@ -748,14 +739,14 @@ public final class HostModel: Element {
     func receiveUDP(_ udp: UnsafeRawBufferPointer, ip: UnsafeRawBufferPointer, source: IPv4Address,
                     destination: IPv4Address, now: Instant, emit: inout Emitter) {
         guard udp.count >= 8 else { drops.count(.malformed("truncated")); return }
-        let length = Int(udp.hostU16(4))
+        let length = Int(udp.wireU16(4))
         guard length >= 8, length <= udp.count else { drops.count(.malformed("udp-length")); return }
         let datagram = UnsafeRawBufferPointer(rebasing: udp[0..<length])
-        if udp.hostU16(6) != 0 {
+        if udp.wireU16(6) != 0 {
             let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: length)
             guard InternetChecksum.sum(datagram, initial: pseudo) == 0xFFFF else { drops.count(Self.badChecksum); return }
         }
-        let sourcePort = udp.hostU16(0), destinationPort = udp.hostU16(2)
+        let sourcePort = udp.wireU16(0), destinationPort = udp.wireU16(2)
         let payload = UnsafeRawBufferPointer(rebasing: datagram[8...])
         if let echo = configuration.udpEchoPort, destinationPort == echo {
             sendUDPDatagram(from: destination, to: source, sourcePort: echo, destinationPort: sourcePort,
@@ -771,18 +762,16 @@ public final class HostModel: Element {
         }
     }
 
-    /// An ICMP error quoting the IP header and the first 8 bytes after it
-    /// (Linux quotes more, up to 576 bytes in all; this quotes up to that too).
+    /// An ICMP error quoting the offending datagram up to 576 bytes in
+    /// all, as Linux does.
     func sendICMPError(type: UInt8, code: UInt8, about ip: UnsafeRawBufferPointer, from source: IPv4Address,
                        to destination: IPv4Address, now: Instant, emit: inout Emitter) {
-        let quoteLength = min(ip.count, 576 - 28)
-        let length = 8 + quoteLength
-        let icmp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
-        icmp.putU8(type, 0); icmp.putU8(code, 1); icmp.putU16(0, 2); icmp.putU32(0, 4)
-        UnsafeMutableRawBufferPointer(rebasing: icmp[8...]).copyMemory(from: UnsafeRawBufferPointer(rebasing: ip[0..<quoteLength]))
-        icmp.putU16(InternetChecksum.checksum(UnsafeRawBufferPointer(icmp)), 2)
-        writeIPv4Header(source: source, destination: destination, proto: .icmp, payloadLength: length, dontFragment: false)
-        transmit(length: 20 + length, now: now, emit: &emit)
+        let quote = UnsafeRawBufferPointer(rebasing: ip[0 ..< min(ip.count, 576 - 28)])
+        let header = IPv4Repr(sourceAddress: source, destinationAddress: destination, protocol: .icmp, payloadLength: 0,
+                              identification: takeIdentification())
+        let length = ICMPv4ErrorMessage.write(.other(type: ICMPv4Type(type), code: code, restOfHeader: 0), quoting: quote,
+                                              header: header, into: scratch)
+        transmit(length: length, now: now, emit: &emit)
     }
 
     // MARK: - TCP
@@ -794,8 +783,8 @@ public final class HostModel: Element {
         guard dataOffset >= 20, dataOffset <= tcp.count else { drops.count(.malformed("tcp-header-length")); return }
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .tcp, length: tcp.count)
         guard InternetChecksum.sum(tcp, initial: pseudo) == 0xFFFF else { drops.count(Self.badChecksum); return }
-        let sourcePort = tcp.hostU16(0), destinationPort = tcp.hostU16(2)
-        let seq = tcp.hostU32(4), ack = tcp.hostU32(8)
+        let sourcePort = tcp.wireU16(0), destinationPort = tcp.wireU16(2)
+        let seq = tcp.wireU32(4), ack = tcp.wireU32(8)
         let flags = TCPFlags(rawValue: tcp[13])
         let data = UnsafeRawBufferPointer(rebasing: tcp[dataOffset...])
         let key = FourTuple(local: destination, localPort: destinationPort, remote: source, remotePort: sourcePort)
@@ -994,31 +983,4 @@ public final class HostModel: Element {
         }
         return nil
     }
-}
-
-// Big-endian loads and stores for building frames (file-local names so they
-// cannot clash with the other elements' helpers).
-extension UnsafeRawBufferPointer {
-    @inline(__always) fileprivate func hostU16(_ o: Int) -> UInt16 { UInt16(self[o]) << 8 | UInt16(self[o + 1]) }
-    @inline(__always) fileprivate func hostU32(_ o: Int) -> UInt32 { UInt32(hostU16(o)) << 16 | UInt32(hostU16(o + 2)) }
-    @inline(__always) fileprivate func hostIPv4(_ o: Int) -> IPv4Address { IPv4Address(rawValue: hostU32(o)) }
-    @inline(__always) fileprivate func hostMAC(_ o: Int) -> MACAddress {
-        MACAddress(self[o], self[o + 1], self[o + 2], self[o + 3], self[o + 4], self[o + 5])
-    }
-}
-
-extension UnsafeMutableRawBufferPointer {
-    @inline(__always) fileprivate func hostU16(_ o: Int) -> UInt16 { UInt16(self[o]) << 8 | UInt16(self[o + 1]) }
-    @inline(__always) fileprivate func hostIPv4(_ o: Int) -> IPv4Address {
-        IPv4Address(rawValue: UInt32(hostU16(o)) << 16 | UInt32(hostU16(o + 2)))
-    }
-    @inline(__always) fileprivate func putU8(_ v: UInt8, _ o: Int) { self[o] = v }
-    @inline(__always) fileprivate func putU16(_ v: UInt16, _ o: Int) {
-        self[o] = UInt8(v >> 8); self[o + 1] = UInt8(truncatingIfNeeded: v)
-    }
-    @inline(__always) fileprivate func putU32(_ v: UInt32, _ o: Int) {
-        putU16(UInt16(v >> 16), o); putU16(UInt16(truncatingIfNeeded: v), o + 2)
-    }
-    @inline(__always) fileprivate func putIPv4(_ a: IPv4Address, _ o: Int) { putU32(a.rawValue, o) }
-    @inline(__always) fileprivate func putMAC(_ m: MACAddress, _ o: Int) { for i in 0..<6 { self[o + i] = m[i] } }
 }
