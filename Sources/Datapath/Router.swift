@@ -149,8 +149,8 @@ public final class Router: Element {
         let destination = frame.wireMAC(0)
         let isBroadcast = destination.isBroadcast
         guard destination == portMACs[port.rawValue] || isBroadcast else { return drop(.notForUs) }
-        switch frame.wireU16(12) {
-        case 0x0800:
+        switch frame.wireU16(EthernetHeader.Field.etherType) {
+        case EtherType.ipv4.rawValue:
             guard !isBroadcast else { return drop(.notForUs) }
             let parsed: ParsedFrame
             do throws(WireError) {
@@ -159,16 +159,16 @@ public final class Router: Element {
                 return drop(Self.malformed(error))
             }
             return forwardIPv4(&packet, parsed, from: port, now: now, emit: &emit)
-        case 0x0806:
+        case EtherType.arp.rawValue:
             do throws(WireError) {
                 _ = try parser.parse(frame)
             } catch {
                 return drop(Self.malformed(error))
             }
             return receiveARP(frame, from: port, now: now, emit: &emit)
-        case 0x8100, 0x88A8:
+        case EtherType.vlan.rawValue, EtherType.qinq.rawValue:
             return drop(.vlanUnsupported)
-        case 0x86DD:
+        case EtherType.ipv6.rawValue:
             return drop(.ipv6Unsupported)
         default:
             return drop(.unknownEtherType)

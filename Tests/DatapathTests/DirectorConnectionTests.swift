@@ -619,51 +619,7 @@ extension DirectorCore {
     }
 }
 
-@Suite struct DirectorBatchTests {
-    @Test func batchesDecideExactlyAsSinglePacketsDo() {
-        let single = directorCore(.nat, persistence: Persistence(timeout: 30))
-        let batched = directorCore(.nat, persistence: Persistence(timeout: 30))
-        var rng = DirectorTestRNG(seed: 3)
-        var packets: [DirectorCore.InboundPacket] = []
-        for _ in 0..<2000 {
-            let flags: [UInt8] = [SYN, ACK, ACK, FIN | ACK, RST, PSH | ACK]
-            packets.append(.init(.tcp, client: IPv4Address(11, 0, 0, UInt8.random(in: 1...20, using: &rng)),
-                                 clientPort: UInt16.random(in: 1...40, using: &rng), virtual: dVIP, virtualPort: 80,
-                                 tcpFlags: flags.randomElement(using: &rng)!))
-        }
-        var expected: [Decision] = []
-        var got = [Decision](repeating: .refused(.noService), count: packets.count)
-        for (n, chunk) in stride(from: 0, to: packets.count, by: 37).enumerated() {
-            let end = min(chunk + 37, packets.count)
-            let now = Instant.seconds(Double(n))
-            for p in packets[chunk..<end] {
-                expected.append(single.schedule(p.proto, client: p.client, clientPort: p.clientPort, virtual: p.virtual,
-                                                virtualPort: p.virtualPort, tcpFlags: p.tcpFlags, now: now))
-            }
-            packets.withUnsafeBufferPointer { all in
-                got.withUnsafeMutableBufferPointer { out in
-                    batched.schedule(batch: UnsafeBufferPointer(rebasing: all[chunk..<end]),
-                                     into: UnsafeMutableBufferPointer(rebasing: out[chunk..<end]), now: now)
-                }
-            }
-        }
-        #expect(got == expected)
-        #expect(single.counters == batched.counters)
-
-        // Replies, batched and single, against the connections both now hold.
-        let live = single.connections(now: .seconds(60)).filter { !$0.isTemplate }
-        let replies = live.map { DirectorCore.ReplyPacket(.tcp, real: $0.real, realPort: $0.realPort, destination: $0.client,
-                                                          destinationPort: $0.clientPort, tcpFlags: ACK) }
-        let one = replies.map { single.lookupReply($0.proto, from: $0.real, fromPort: $0.realPort, to: $0.destination,
-                                                   toPort: $0.destinationPort, tcpFlags: $0.tcpFlags, now: .seconds(60)) }
-        var many = [ReplyDecision](repeating: .notFound, count: replies.count)
-        replies.withUnsafeBufferPointer { r in
-            many.withUnsafeMutableBufferPointer { batched.lookupReply(batch: r, into: $0, now: .seconds(60)) }
-        }
-        #expect(one == many)
-        #expect(one.contains { $0.found })
-    }
-
+@Suite struct DirectorTableMemoryTests {
     @Test func theTableTakesItsMemoryFromTheGivenAllocator() {
         final class Ledger: @unchecked Sendable { var live = 0 }
         let ledger = Ledger()

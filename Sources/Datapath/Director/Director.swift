@@ -450,9 +450,9 @@ public final class Director: Element {
         do { p = try parser.parse(packet.readOnly) } catch { return drop(Reason.malformed(error)) }
         if p.hasVLANTag { return drop(Reason.vlanTagged) }
         switch p.etherType.rawValue {
-        case 0x0800: break
-        case 0x0806: return arpInput(p, &packet, ingress: ingress, now: now, emit: &emit)
-        case 0x86DD: return drop(Reason.ipv6Unsupported)
+        case EtherType.ipv4.rawValue: break
+        case EtherType.arp.rawValue: return arpInput(p, &packet, ingress: ingress, now: now, emit: &emit)
+        case EtherType.ipv6.rawValue: return drop(Reason.ipv6Unsupported)
         default: return drop(.unknownEtherType)
         }
         guard p.destinationMAC == ports[ingress].mac else { return drop(.notForUs) }

@@ -1,10 +1,12 @@
 import Datapath
+@testable import Lab
 import Topology
 import Wire
 
-/// Runs the traffic of a topology's `checks:` in the simulator — the
-/// requests, pings and probes, not their verdicts (the verification side
-/// judges them from the observations) — and says what came back.
+/// The simulator tests' driver: runs the traffic of a topology's
+/// `checks:` in the simulator — the requests, pings and probes, not their
+/// verdicts (the verification side judges them from the observations) —
+/// and says what came back.
 public struct SimTraffic {
     /// What one check's traffic did.
     public struct Outcome: Sendable, Hashable {

@@ -1,0 +1,102 @@
+import Datapath
+import Wire
+
+// The connection table's lookups in batches with the two prefetch stages
+// the daemon's run loop uses (`Element.prefetch`), over bare packets, so
+// the benchmark can show what prefetching a batch buys the table alone.
+extension DirectorCore {
+    /// One client → VIP packet of a batch.
+    public struct InboundPacket: Sendable {
+        public var proto: ServiceProtocol
+        public var client: IPv4Address
+        public var clientPort: UInt16
+        public var virtual: IPv4Address
+        public var virtualPort: UInt16
+        public var tcpFlags: UInt8
+        public init(_ proto: ServiceProtocol, client: IPv4Address, clientPort: UInt16, virtual: IPv4Address,
+                    virtualPort: UInt16, tcpFlags: UInt8) {
+            self.proto = proto
+            self.client = client
+            self.clientPort = clientPort
+            self.virtual = virtual
+            self.virtualPort = virtualPort
+            self.tcpFlags = tcpFlags
+        }
+    }
+
+    /// One real → client/local packet of a batch.
+    public struct ReplyPacket: Sendable {
+        public var proto: ServiceProtocol
+        public var real: IPv4Address
+        public var realPort: UInt16
+        public var destination: IPv4Address
+        public var destinationPort: UInt16
+        public var tcpFlags: UInt8
+        public init(_ proto: ServiceProtocol, real: IPv4Address, realPort: UInt16, destination: IPv4Address,
+                    destinationPort: UInt16, tcpFlags: UInt8) {
+            self.proto = proto
+            self.real = real
+            self.realPort = realPort
+            self.destination = destination
+            self.destinationPort = destinationPort
+            self.tcpFlags = tcpFlags
+        }
+    }
+
+    /// Packets handled together so their table misses overlap.
+    public static let prefetchGroup = 16
+
+    /// `schedule` for a batch (the run loop's receive batch): same results,
+    /// in order, as calling `schedule` for each packet, but the index slots
+    /// and entries of each group of packets are prefetched first.
+    public func schedule(batch packets: UnsafeBufferPointer<InboundPacket>, into decisions: UnsafeMutableBufferPointer<Decision>,
+                         now: Instant) {
+        precondition(decisions.count >= packets.count)
+        var start = 0
+        while start < packets.count {
+            let end = min(start + Self.prefetchGroup, packets.count)
+            for k in start..<end {
+                let p = packets[k]
+                table.prefetchInboundSlot(proto: p.proto.rawValue, client: p.client.rawValue, clientPort: p.clientPort,
+                                          virtual: p.virtual.rawValue, virtualPort: p.virtualPort)
+            }
+            for k in start..<end {
+                let p = packets[k]
+                table.prefetchInboundEntry(proto: p.proto.rawValue, client: p.client.rawValue, clientPort: p.clientPort,
+                                           virtual: p.virtual.rawValue, virtualPort: p.virtualPort)
+            }
+            for k in start..<end {
+                let p = packets[k]
+                decisions[k] = schedule(p.proto, client: p.client, clientPort: p.clientPort, virtual: p.virtual,
+                                        virtualPort: p.virtualPort, tcpFlags: p.tcpFlags, now: now)
+            }
+            start = end
+        }
+    }
+
+    /// `lookupReply` for a batch, prefetching like `schedule(batch:)`.
+    public func lookupReply(batch packets: UnsafeBufferPointer<ReplyPacket>, into decisions: UnsafeMutableBufferPointer<ReplyDecision>,
+                            now: Instant) {
+        precondition(decisions.count >= packets.count)
+        var start = 0
+        while start < packets.count {
+            let end = min(start + Self.prefetchGroup, packets.count)
+            for k in start..<end {
+                let p = packets[k]
+                table.prefetchReplySlot(proto: p.proto.rawValue, real: p.real.rawValue, realPort: p.realPort,
+                                        destination: p.destination.rawValue, destinationPort: p.destinationPort)
+            }
+            for k in start..<end {
+                let p = packets[k]
+                table.prefetchReplyEntry(proto: p.proto.rawValue, real: p.real.rawValue, realPort: p.realPort,
+                                         destination: p.destination.rawValue, destinationPort: p.destinationPort)
+            }
+            for k in start..<end {
+                let p = packets[k]
+                decisions[k] = lookupReply(p.proto, from: p.real, fromPort: p.realPort, to: p.destination,
+                                           toPort: p.destinationPort, tcpFlags: p.tcpFlags, now: now)
+            }
+            start = end
+        }
+    }
+}
