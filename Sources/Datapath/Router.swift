@@ -1,75 +1,27 @@
 import Wire
 
-/// An IPv4 router (RFC 1812 behaviour, the parts a lab needs): ARP, a
-/// longest-prefix-match FIB with connected and static routes, ECMP by flow
-/// hash, ICMP errors, echo replies for its own addresses, MTU handling with
-/// fragmentation, and static 1:1 NAT.
-///
-/// Per frame, in order:
-/// 1. Ethernet: frames to the ingress port's MAC or broadcast; others
-///    `.notForUs`. 802.1Q/802.1ad tagged: `.vlanUnsupported`. IPv6:
-///    `.ipv6Unsupported`. Any other EtherType: `.unknownEtherType`.
-/// 2. ARP (always `.consumed`): requests for an address the port owns (its
-///    own, and NAT public addresses inside its subnets) are answered; the
-///    sender is learned when it is on the port's subnet and the packet
-///    targets us, is gratuitous (sender = target), or the sender is already
-///    known (RFC 826 merge). Learning releases packets queued for it.
-/// 3. IPv4: `FrameParser` validates (truncated, bad version, bad header
-///    length, bad total length, bad header checksum → `.malformed(reason)`).
-///    Martian sources (0.0.0.0, 127/8, multicast, class E, broadcast) are
-///    `.martianSource`; multicast/broadcast/loopback destinations and IP
-///    packets in broadcast frames are `.notForUs` (no multicast routing, no
-///    directed broadcast, RFC 2644).
-/// 4. Static NAT inbound: destination = a public address → its private one.
-/// 5. FIB lookup. No route: ICMP net unreachable, `.noRoute`. Own address:
-///    local delivery (below). A connected subnet's broadcast: `.notForUs`.
-/// 6. TTL ≤ 1: ICMP time exceeded, `.ttlExpired`.
-/// 7. Egress MTU: too big with DF → ICMP fragmentation needed carrying the
-///    MTU, `.fragmentationNeeded`; too big without DF → fragmented (RFC 791:
-///    copied options only after the first fragment), fragments emitted,
-///    `.consumed`.
-/// 8. Static NAT outbound: source = a private address → its public one.
-/// 9. TTL decrement (incremental checksum), source MAC = egress port's,
-///    destination MAC = the next hop's from the ARP cache → `.forward(port)`.
-///    Unresolved next hop: the frame is copied into a bounded queue
-///    (`.arpQueueFull` when full), an ARP request is broadcast, `.consumed`;
-///    the reply releases the queue. `tick` retries and gives up (each
-///    packet `.arpUnresolved`, and ICMP host unreachable).
-///
-/// Local delivery: ICMP echo requests are answered in place (the request
-/// buffer becomes the reply, IP options stripped, `.forward(ingress)`).
-/// UDP and TCP get ICMP port unreachable (no listener: "connection
-/// refused"), other protocols ICMP protocol unreachable, ICMP other than
-/// echo nothing; all three are `.localUnsupported`. Fragments for the router
-/// itself are not reassembled (`.localUnsupported`).
+/// An IPv4 router (the parts of RFC 1812 a lab needs): ARP, the FIB
+/// (`RoutingTable`: connected and static routes, ECMP by flow hash), ICMP
+/// errors, echo replies for its own addresses, fragmentation, and static
+/// 1:1 NAT (on every port; IP and TCP/UDP checksums updated incrementally,
+/// packets quoted in ICMP errors translated too, RFC 5508, so traceroute
+/// and PMTU discovery work through it). `process` reads in the order a
+/// packet meets them: Ethernet, ARP, validation and martians, NAT in, FIB,
+/// TTL, MTU, NAT out, next hop (or the ARP queue).
 ///
 /// ICMP errors and echo replies go back out of the ingress port to the
-/// neighbour that handed us the packet (its source MAC), not through the
-/// FIB: that neighbour routed the packet from its source, so it routes
-/// towards it, and no ARP resolution is needed. It differs from a FIB
-/// lookup only on asymmetric paths. Errors follow RFC 1812 §4.3.2.7 (none
-/// about ICMP errors, non-first fragments, or martian sources), come from
-/// the ingress interface's primary address, quote the IP header + 8 bytes
-/// with the addresses the sender used (NAT undone in the quote), and are
-/// atomic datagrams (DF set, identification 0; RFC 6864). They pass a token
-/// bucket (`Configuration.icmpRateLimit`).
+/// neighbour that handed us the packet, not through the FIB: that neighbour
+/// routes towards the source, and no ARP is needed (it differs from a FIB
+/// lookup only on asymmetric paths). Errors follow RFC 1812 §4.3.2.7, come
+/// from the ingress interface's first address, quote the header + 8 bytes
+/// as the sender sent them (NAT undone), are atomic datagrams (DF set,
+/// identification 0; RFC 6864) and pass a token bucket.
 ///
-/// Static NAT rewrites IP and TCP/UDP checksums incrementally; ICMP echo
-/// needs nothing; ICMP errors in transit have their quoted packet
-/// translated too (RFC 5508), so traceroute and path MTU discovery work
-/// through the NAT. NAT applies on every port (there is no inside/outside).
-///
-/// Not done: ICMP redirects (a packet sent back out of its ingress port is
-/// simply forwarded), IP option processing (record route, timestamps,
-/// source routes are forwarded untouched), reassembly, IPv6, VLANs.
-///
-/// Steady state allocates nothing: the FIB lookup returns a plain value,
-/// FIB, ARP and NAT lookups go through `AddressMap` (one multiply, no
-/// SipHash), rewrites are in place, ICMP/ARP frames are built in the
-/// emitter's fixed slots. Only packets queued for ARP are copied onto the
-/// heap. Measured in a release build (malloc counted through an LD_PRELOAD
-/// hook, 10⁶ packets per case): 0 mallocs for forward, ECMP, NAT both ways,
-/// ICMP errors, echo, ARP replies, malformed drops and fragmentation.
+/// Not done: ICMP redirects, IP option processing (options are forwarded
+/// untouched), reassembly of packets for the router itself, IPv6, VLANs.
+/// Steady state allocates nothing (lookups return plain values, rewrites
+/// are in place, built frames go to the emitter's slots); only packets
+/// queued for ARP are copied onto the heap.
 public final class Router: Element {
     public struct Counters: Sendable, Equatable {
         /// Packets sent on towards their destination (in place, released

@@ -33,9 +33,9 @@
 //   frame there whichever way it arrived (an skb from the bridge, from IP
 //   forwarding, from an AF_PACKET or an AF_XDP send), before tc sees it, so
 //   one counter is right for every case; frames a full queue dropped before
-//   the sink are not counted. (An XDP drop program was tried first: veth's
-//   XDP copies every skb with less than 256 bytes of headroom, which hit the
-//   AF_XDP sends and not the bridge's — an unequal sink.)
+//   the sink are not counted. (Not an XDP drop program: veth's XDP copies
+//   every skb with less than 256 bytes of headroom, which hits the AF_XDP
+//   sends and not the bridge's — an unequal sink.)
 // - The forwarder's ingress veth has GRO on: veth accepts XDP frames only
 //   with NAPI enabled, and NAPI is on with GRO (or with an XDP program, as
 //   for our AF_XDP ports). UDP to no socket is never merged by GRO.

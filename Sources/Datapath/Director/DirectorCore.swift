@@ -188,8 +188,8 @@ public final class DirectorCore {
     public private(set) var counters = DirectorCounters()
 
     static let modes: [ForwardingMode] = [.nat, .dr, .tun, .fullnat]
-    /// `modes.firstIndex(of: m)`, without the search (it allocated per new
-    /// connection in debug builds, as heaptrack showed).
+    /// `modes.firstIndex(of: m)`, without the search (which allocates per
+    /// new connection in debug builds).
     static func modeIndex(_ m: ForwardingMode) -> UInt8 {
         switch m {
         case .nat: 0
