@@ -68,7 +68,7 @@ public enum ElementFactory {
             }
             let virtual = VirtualService(
                 address: service.vip, port: UInt16(service.port), proto: service.proto == .udp ? .udp : .tcp,
-                scheduler: schedulerKind(service.scheduler), mode: forwardingMode(service.mode),
+                scheduler: service.scheduler, mode: service.mode,
                 persistence: persistence, localAddresses: service.localAddresses)
             return Director.Service(virtual, reals: service.reals.map {
                 RealServer(address: $0.ip, port: UInt16($0.port), weight: $0.weight)
@@ -78,30 +78,6 @@ public enum ElementFactory {
             interfaces: node.interfaces.map(PortConfiguration.init),
             routes: node.routes.flatMap { r in r.nextHops.map { Director.Route(r.destination, via: $0) } },
             services: services, ecmp: flowHasher(node))
-    }
-
-    // The file's words and the element's, one to one. Exhaustive switches,
-    // not init(rawValue:) with a default: a name added on one side and not
-    // the other fails to compile instead of silently becoming another.
-    static func schedulerKind(_ scheduler: Scheduler) -> SchedulerKind {
-        switch scheduler {
-        case .rr: return .rr
-        case .wrr: return .wrr
-        case .lc: return .lc
-        case .wlc: return .wlc
-        case .sh: return .sh
-        case .dh: return .dh
-        case .mh: return .mh
-        }
-    }
-
-    static func forwardingMode(_ mode: Topology.ForwardingMode) -> Datapath.ForwardingMode {
-        switch mode {
-        case .nat: return .nat
-        case .dr: return .dr
-        case .tun: return .tun
-        case .fullnat: return .fullnat
-        }
     }
 
     /// The host model standing in for a host's kernel in the simulator:

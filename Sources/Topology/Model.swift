@@ -258,36 +258,6 @@ public enum TransportProtocol: String, Sendable, Hashable, CaseIterable {
     case tcp, udp
 }
 
-/// LVS scheduler.
-public enum Scheduler: String, Sendable, Hashable, CaseIterable {
-    /// Round robin.
-    case rr
-    /// Weighted round robin.
-    case wrr
-    /// Least connections.
-    case lc
-    /// Weighted least connections (the ipvsadm default).
-    case wlc
-    /// Source hashing.
-    case sh
-    /// Destination hashing.
-    case dh
-    /// Maglev hashing.
-    case mh
-}
-
-/// LVS forwarding mode.
-public enum ForwardingMode: String, Sendable, Hashable, CaseIterable {
-    /// NAT: dst IP:port rewritten to the real; replies through the director.
-    case nat
-    /// Direct routing: only MACs change (the default, as in ipvsadm).
-    case dr
-    /// IPIP tunnelling to the real.
-    case tun
-    /// Full NAT: source rewritten to a local address as well.
-    case fullnat
-}
-
 /// A virtual service on a director.
 public struct Service: Sendable, Hashable {
     public var vip: IPv4Address
@@ -295,7 +265,7 @@ public struct Service: Sendable, Hashable {
     /// `protocol:` (tcp | udp), default tcp.
     public var proto: TransportProtocol
     /// Default `wlc`, as in ipvsadm.
-    public var scheduler: Scheduler
+    public var scheduler: SchedulerKind
     /// Default `dr`, as in ipvsadm.
     public var mode: ForwardingMode
     public var reals: [RealServer]

@@ -447,9 +447,9 @@ struct RawDecoder {
         let portNode = r.require(f, "port", "service", at: item.location, example: Self.serviceExample)
         let vip = vipNode.flatMap { r.ipv4($0, "vip") }
         let port = portNode.flatMap { r.port($0, "port") }
-        var proto = TransportProtocol.tcp, scheduler = Scheduler.wlc, mode = ForwardingMode.dr
+        var proto = TransportProtocol.tcp, scheduler = SchedulerKind.wlc, mode = ForwardingMode.dr
         if let p = f["protocol"] { if let v = r.choice(p, "protocol", TransportProtocol.self, listName: "protocols") { proto = v } else { ok = false } }
-        if let p = f["scheduler"] { if let v = r.choice(p, "scheduler", Scheduler.self, listName: "schedulers") { scheduler = v } else { ok = false } }
+        if let p = f["scheduler"] { if let v = r.choice(p, "scheduler", SchedulerKind.self, listName: "schedulers") { scheduler = v } else { ok = false } }
         let modeKnown: Bool
         if let p = f["mode"] {
             if let v = r.choice(p, "mode", ForwardingMode.self, listName: "modes") { mode = v; modeKnown = true } else { ok = false; modeKnown = false }

@@ -14,51 +14,6 @@ public enum ServiceProtocol: UInt8, Hashable, Sendable, CaseIterable, CustomStri
     public var description: String { self == .tcp ? "TCP" : "UDP" }
 }
 
-/// How the director hands a connection to its real server.
-public enum ForwardingMode: String, Hashable, Sendable, CaseIterable {
-    /// Masquerading (ipvsadm -m): dst rewritten to the real, replies come back through the director.
-    case nat
-    /// Direct routing (ipvsadm -g): only MACs change; replies bypass the director.
-    case dr
-    /// IP-in-IP tunnelling (ipvsadm -i): replies bypass the director.
-    case tun
-    /// Full NAT (Alibaba's LVS FULLNAT): src rewritten to a local address:port too.
-    case fullnat
-
-    /// ipvsadm's "Forward" column.
-    public var ipvsadmName: String {
-        switch self {
-        case .nat: "Masq"
-        case .dr: "Route"
-        case .tun: "Tunnel"
-        case .fullnat: "FullNat"
-        }
-    }
-
-    /// Whether the director sees the server → client direction. DR and TUN
-    /// do not, so IPVS drives their TCP state from the INPUT-ONLY table
-    /// (connection flag IP_VS_CONN_F_NOOUTPUT).
-    public var seesReplies: Bool { self == .nat || self == .fullnat }
-}
-
-/// The IPVS schedulers wirelab implements, by their ipvsadm names.
-public enum SchedulerKind: String, Hashable, Sendable, CaseIterable {
-    /// Round robin (ip_vs_rr).
-    case rr
-    /// Interleaved weighted round robin over gcd/max weight (ip_vs_wrr).
-    case wrr
-    /// Least connections, overhead = active × 256 + inactive (ip_vs_lc).
-    case lc
-    /// Weighted least connections, overhead / weight (ip_vs_wlc).
-    case wlc
-    /// Source hashing over a 256-bucket weighted table (ip_vs_sh).
-    case sh
-    /// Destination hashing over a 256-bucket table (ip_vs_dh).
-    case dh
-    /// Maglev hashing (ip_vs_mh; Eisenbud et al., NSDI 2016).
-    case mh
-}
-
 /// ipvsadm's `--sched-flags`. `fallback` is sh-fallback / mh-fallback (when
 /// the hashed real is unavailable, rehash to another one instead of
 /// refusing); `port` is sh-port / mh-port (hash the source port too, not
