@@ -67,7 +67,7 @@ public enum ElementFactory {
                 persistence = Persistence(timeout: p.seconds, netmaskLength: mask)
             }
             let virtual = VirtualService(
-                address: service.vip, port: UInt16(service.port), proto: service.proto == .udp ? .udp : .tcp,
+                address: service.vip, port: UInt16(service.port), proto: service.proto,
                 scheduler: service.scheduler, mode: service.mode,
                 persistence: persistence, localAddresses: service.localAddresses)
             return Director.Service(virtual, reals: service.reals.map {

@@ -253,11 +253,6 @@ public struct StaticNAT: Sendable, Hashable {
     public var location: SourceLocation
 }
 
-/// Transport protocol of a service or probe.
-public enum TransportProtocol: String, Sendable, Hashable, CaseIterable {
-    case tcp, udp
-}
-
 /// A virtual service on a director.
 public struct Service: Sendable, Hashable {
     public var vip: IPv4Address

@@ -50,3 +50,35 @@ public enum SchedulerKind: String, Hashable, Sendable, CaseIterable {
     /// Maglev hashing (ip_vs_mh; Eisenbud et al., NSDI 2016).
     case mh
 }
+
+/// The transport protocol of a virtual service, a probe or a health check
+/// (`protocol:`, `proto:`). IPVS also has SCTP; not modelled.
+public enum TransportProtocol: String, Hashable, Sendable, CaseIterable {
+    case tcp
+    case udp
+
+    /// The IP protocol number the IPv4 header carries (6, 17).
+    @inlinable public var ipProtocol: IPProtocol {
+        switch self {
+        case .tcp: .tcp
+        case .udp: .udp
+        }
+    }
+
+    /// The protocol `number` names, if it is TCP or UDP.
+    @inlinable public init?(_ number: IPProtocol) {
+        switch number {
+        case .tcp: self = .tcp
+        case .udp: self = .udp
+        default: return nil
+        }
+    }
+
+    /// `TCP` / `UDP`, as ipvsadm prints it.
+    public var ipvsadmName: String {
+        switch self {
+        case .tcp: "TCP"
+        case .udp: "UDP"
+        }
+    }
+}

@@ -5,15 +5,6 @@ import Wire
 // values; the per-packet path works on the flat state DirectorCore builds
 // from them.
 
-/// The transport protocol of a virtual service (IPVS also has SCTP; not
-/// modelled). The raw value is the IP protocol number.
-public enum ServiceProtocol: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
-    case tcp = 6
-    case udp = 17
-    /// `TCP` / `UDP`, as ipvsadm prints it.
-    public var description: String { self == .tcp ? "TCP" : "UDP" }
-}
-
 /// ipvsadm's `--sched-flags`. `fallback` is sh-fallback / mh-fallback (when
 /// the hashed real is unavailable, rehash to another one instead of
 /// refusing); `port` is sh-port / mh-port (hash the source port too, not
@@ -49,7 +40,7 @@ public struct Persistence: Hashable, Sendable {
 public struct VirtualService: Hashable, Sendable {
     public var address: IPv4Address
     public var port: UInt16
-    public var proto: ServiceProtocol
+    public var proto: TransportProtocol
     public var scheduler: SchedulerKind
     public var schedulerFlags: SchedulerFlags
     public var mode: ForwardingMode
@@ -61,7 +52,7 @@ public struct VirtualService: Hashable, Sendable {
     /// by default; ip_vs_mh builds 4093 unless configured otherwise).
     public var maglevTableSize: Int
 
-    public init(address: IPv4Address, port: UInt16, proto: ServiceProtocol = .tcp,
+    public init(address: IPv4Address, port: UInt16, proto: TransportProtocol = .tcp,
                 scheduler: SchedulerKind = .wlc, schedulerFlags: SchedulerFlags = [],
                 mode: ForwardingMode = .dr, persistence: Persistence? = nil,
                 localAddresses: [IPv4Address] = [], maglevTableSize: Int = MaglevTable.defaultSize) {
@@ -130,7 +121,7 @@ public enum TCPFlagBits {
 
 /// Configuration mistakes DirectorCore rejects (nothing is changed).
 public enum DirectorConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
-    case duplicateService(ServiceProtocol, IPv4Address, UInt16)
+    case duplicateService(TransportProtocol, IPv4Address, UInt16)
     case duplicateReal(IPv4Address, UInt16)
     case tooManyServices
     case tooManyReals
@@ -144,7 +135,7 @@ public enum DirectorConfigurationError: Error, Equatable, Sendable, CustomString
 
     public var description: String {
         switch self {
-        case .duplicateService(let p, let a, let port): "service \(p) \(a):\(port) exists already"
+        case .duplicateService(let p, let a, let port): "service \(p.ipvsadmName) \(a):\(port) exists already"
         case .duplicateReal(let a, let port): "real \(a):\(port) is already in this service"
         case .tooManyServices: "too many services (at most 65535)"
         case .tooManyReals: "too many reals in one service (at most 65534)"
