@@ -33,17 +33,7 @@ public enum ElementFactory {
     /// The ECMP hash of a router (the file's `ecmp:` fields and seed) or a
     /// director (which takes no `ecmp:`: the default, the 5-tuple, seed 0).
     static func flowHasher(_ node: Node) -> FlowHasher {
-        var fields: ECMPHashFields = []
-        for field in node.ecmp.fields {
-            switch field {
-            case .srcIP: fields.insert(.sourceAddress)
-            case .dstIP: fields.insert(.destinationAddress)
-            case .proto: fields.insert(.protocolNumber)
-            case .srcPort: fields.insert(.sourcePort)
-            case .dstPort: fields.insert(.destinationPort)
-            }
-        }
-        return FlowHasher(fields: fields, seed: node.ecmp.seed)
+        FlowHasher(fields: ECMPHashFields(node.ecmp.fields), seed: node.ecmp.seed)
     }
 
     /// The router element's configuration, field for field from the file.

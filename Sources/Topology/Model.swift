@@ -219,23 +219,14 @@ public struct Route: Sendable, Hashable {
 /// ECMP hash configuration of a router (`ecmp: { fields: [...], seed: N }`).
 public struct ECMPHashConfig: Sendable, Hashable {
     /// Header fields hashed, in the order written; default all five.
-    public var fields: [HashField]
+    public var fields: [ECMPHashField]
     /// Hash seed; default 0.
     public var seed: UInt32
 
-    public init(fields: [HashField] = HashField.allCases, seed: UInt32 = 0) {
+    public init(fields: [ECMPHashField] = ECMPHashField.allCases, seed: UInt32 = 0) {
         self.fields = fields
         self.seed = seed
     }
-}
-
-/// A header field that ECMP hashes on.
-public enum HashField: String, Sendable, Hashable, CaseIterable {
-    case srcIP = "src-ip"
-    case dstIP = "dst-ip"
-    case proto
-    case srcPort = "src-port"
-    case dstPort = "dst-port"
 }
 
 /// The built-in server on a host (`serve: { http: 80, udp-echo: 9000 }`).

@@ -401,9 +401,9 @@ struct RawDecoder {
         guard let f = r.map(v, "ecmp", keys: ["fields", "seed"], example: "ecmp: { fields: [ src-ip, dst-ip ], seed: 42 }") else { return nil }
         var c = ECMPHashConfig()
         if let fn = f["fields"], let items = r.listOrScalar(fn, "fields", example: "fields: [ src-ip, dst-ip, proto, src-port, dst-port ]") {
-            var fields: [HashField] = []
+            var fields: [ECMPHashField] = []
             for item in items {
-                guard let h = r.choice(item, "hash field", HashField.self, listName: "hash fields") else { continue }
+                guard let h = r.choice(item, "hash field", ECMPHashField.self, listName: "hash fields") else { continue }
                 if fields.contains(h) {
                     d.error(item.location, "hash field '\(h.rawValue)' is listed twice", hint: "list each field once")
                     continue
@@ -411,7 +411,7 @@ struct RawDecoder {
                 fields.append(h)
             }
             if items.isEmpty {
-                d.error(fn.location, "ecmp hashes on no field", hint: "list at least one of \(HashField.allCases.map(\.rawValue).joined(separator: ", "))")
+                d.error(fn.location, "ecmp hashes on no field", hint: "list at least one of \(ECMPHashField.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             c.fields = fields
         }

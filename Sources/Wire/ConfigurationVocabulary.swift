@@ -82,3 +82,12 @@ public enum TransportProtocol: String, Hashable, Sendable, CaseIterable {
         }
     }
 }
+
+/// A header field a router's ECMP hash covers (`ecmp: { fields: [...] }`).
+public enum ECMPHashField: String, Hashable, Sendable, CaseIterable {
+    case srcIP = "src-ip"
+    case dstIP = "dst-ip"
+    case proto
+    case srcPort = "src-port"
+    case dstPort = "dst-port"
+}
