@@ -7,13 +7,13 @@ import Wire
 extension DirectorCore {
     /// One client → VIP packet of a batch.
     public struct InboundPacket: Sendable {
-        public var proto: ServiceProtocol
+        public var proto: TransportProtocol
         public var client: IPv4Address
         public var clientPort: UInt16
         public var virtual: IPv4Address
         public var virtualPort: UInt16
         public var tcpFlags: UInt8
-        public init(_ proto: ServiceProtocol, client: IPv4Address, clientPort: UInt16, virtual: IPv4Address,
+        public init(_ proto: TransportProtocol, client: IPv4Address, clientPort: UInt16, virtual: IPv4Address,
                     virtualPort: UInt16, tcpFlags: UInt8) {
             self.proto = proto
             self.client = client
@@ -26,13 +26,13 @@ extension DirectorCore {
 
     /// One real → client/local packet of a batch.
     public struct ReplyPacket: Sendable {
-        public var proto: ServiceProtocol
+        public var proto: TransportProtocol
         public var real: IPv4Address
         public var realPort: UInt16
         public var destination: IPv4Address
         public var destinationPort: UInt16
         public var tcpFlags: UInt8
-        public init(_ proto: ServiceProtocol, real: IPv4Address, realPort: UInt16, destination: IPv4Address,
+        public init(_ proto: TransportProtocol, real: IPv4Address, realPort: UInt16, destination: IPv4Address,
                     destinationPort: UInt16, tcpFlags: UInt8) {
             self.proto = proto
             self.real = real
@@ -57,12 +57,12 @@ extension DirectorCore {
             let end = min(start + Self.prefetchGroup, packets.count)
             for k in start..<end {
                 let p = packets[k]
-                table.prefetchInboundSlot(proto: p.proto.rawValue, client: p.client.rawValue, clientPort: p.clientPort,
+                table.prefetchInboundSlot(proto: p.proto.ipProtocol.rawValue, client: p.client.rawValue, clientPort: p.clientPort,
                                           virtual: p.virtual.rawValue, virtualPort: p.virtualPort)
             }
             for k in start..<end {
                 let p = packets[k]
-                table.prefetchInboundEntry(proto: p.proto.rawValue, client: p.client.rawValue, clientPort: p.clientPort,
+                table.prefetchInboundEntry(proto: p.proto.ipProtocol.rawValue, client: p.client.rawValue, clientPort: p.clientPort,
                                            virtual: p.virtual.rawValue, virtualPort: p.virtualPort)
             }
             for k in start..<end {
@@ -83,12 +83,12 @@ extension DirectorCore {
             let end = min(start + Self.prefetchGroup, packets.count)
             for k in start..<end {
                 let p = packets[k]
-                table.prefetchReplySlot(proto: p.proto.rawValue, real: p.real.rawValue, realPort: p.realPort,
+                table.prefetchReplySlot(proto: p.proto.ipProtocol.rawValue, real: p.real.rawValue, realPort: p.realPort,
                                         destination: p.destination.rawValue, destinationPort: p.destinationPort)
             }
             for k in start..<end {
                 let p = packets[k]
-                table.prefetchReplyEntry(proto: p.proto.rawValue, real: p.real.rawValue, realPort: p.realPort,
+                table.prefetchReplyEntry(proto: p.proto.ipProtocol.rawValue, real: p.real.rawValue, realPort: p.realPort,
                                          destination: p.destination.rawValue, destinationPort: p.destinationPort)
             }
             for k in start..<end {

@@ -215,6 +215,21 @@ public struct ECMPHashFields: OptionSet, Sendable, Hashable {
     public static let destinationPort = ECMPHashFields(rawValue: 16)
     public static let threeTuple: ECMPHashFields = [.sourceAddress, .destinationAddress, .protocolNumber]
     public static let fiveTuple: ECMPHashFields = [.sourceAddress, .destinationAddress, .protocolNumber, .sourcePort, .destinationPort]
+
+    /// The set of the fields a topology file lists (order and repeats do
+    /// not matter to the hash).
+    public init(_ fields: some Sequence<ECMPHashField>) {
+        self = []
+        for field in fields {
+            switch field {
+            case .srcIP: insert(.sourceAddress)
+            case .dstIP: insert(.destinationAddress)
+            case .proto: insert(.protocolNumber)
+            case .srcPort: insert(.sourcePort)
+            case .dstPort: insert(.destinationPort)
+            }
+        }
+    }
 }
 
 /// The flow hash that picks one of several equal next hops: the same flow

@@ -33,17 +33,7 @@ public enum ElementFactory {
     /// The ECMP hash of a router (the file's `ecmp:` fields and seed) or a
     /// director (which takes no `ecmp:`: the default, the 5-tuple, seed 0).
     static func flowHasher(_ node: Node) -> FlowHasher {
-        var fields: ECMPHashFields = []
-        for field in node.ecmp.fields {
-            switch field {
-            case .srcIP: fields.insert(.sourceAddress)
-            case .dstIP: fields.insert(.destinationAddress)
-            case .proto: fields.insert(.protocolNumber)
-            case .srcPort: fields.insert(.sourcePort)
-            case .dstPort: fields.insert(.destinationPort)
-            }
-        }
-        return FlowHasher(fields: fields, seed: node.ecmp.seed)
+        FlowHasher(fields: ECMPHashFields(node.ecmp.fields), seed: node.ecmp.seed)
     }
 
     /// The router element's configuration, field for field from the file.
@@ -67,8 +57,8 @@ public enum ElementFactory {
                 persistence = Persistence(timeout: p.seconds, netmaskLength: mask)
             }
             let virtual = VirtualService(
-                address: service.vip, port: UInt16(service.port), proto: service.proto == .udp ? .udp : .tcp,
-                scheduler: schedulerKind(service.scheduler), mode: forwardingMode(service.mode),
+                address: service.vip, port: UInt16(service.port), proto: service.proto,
+                scheduler: service.scheduler, mode: service.mode,
                 persistence: persistence, localAddresses: service.localAddresses)
             return Director.Service(virtual, reals: service.reals.map {
                 RealServer(address: $0.ip, port: UInt16($0.port), weight: $0.weight)
@@ -78,30 +68,6 @@ public enum ElementFactory {
             interfaces: node.interfaces.map(PortConfiguration.init),
             routes: node.routes.flatMap { r in r.nextHops.map { Director.Route(r.destination, via: $0) } },
             services: services, ecmp: flowHasher(node))
-    }
-
-    // The file's words and the element's, one to one. Exhaustive switches,
-    // not init(rawValue:) with a default: a name added on one side and not
-    // the other fails to compile instead of silently becoming another.
-    static func schedulerKind(_ scheduler: Scheduler) -> SchedulerKind {
-        switch scheduler {
-        case .rr: return .rr
-        case .wrr: return .wrr
-        case .lc: return .lc
-        case .wlc: return .wlc
-        case .sh: return .sh
-        case .dh: return .dh
-        case .mh: return .mh
-        }
-    }
-
-    static func forwardingMode(_ mode: Topology.ForwardingMode) -> Datapath.ForwardingMode {
-        switch mode {
-        case .nat: return .nat
-        case .dr: return .dr
-        case .tun: return .tun
-        case .fullnat: return .fullnat
-        }
     }
 
     /// The host model standing in for a host's kernel in the simulator:

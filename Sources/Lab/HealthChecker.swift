@@ -86,8 +86,7 @@ final class HealthChecker: @unchecked Sendable {
         for service in node.services {
             guard let check = service.health else { continue }
             for real in service.reals {
-                let proto: String = service.proto == .udp ? "udp" : "tcp"
-                targets.append(Target(service: "\(proto) \(service.vip):\(service.port)", proto: service.proto,
+                targets.append(Target(service: "\(service.proto.rawValue) \(service.vip):\(service.port)", proto: service.proto,
                                       vip: service.vip, servicePort: UInt16(service.port), real: real.ip,
                                       realPort: UInt16(real.port), weight: real.weight,
                                       checkPort: UInt16(check.port ?? real.port), check: check))

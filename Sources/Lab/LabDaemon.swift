@@ -150,7 +150,7 @@ public final class LabDaemon: @unchecked Sendable {
                 guard case .director(let director) = runtimes[event.runtime].forwarder else { continue }
                 let t = event.target
                 guard let id = director.realServer(t.real, port: t.realPort, service: t.vip, servicePort: t.servicePort,
-                                                   proto: t.proto == .udp ? ServiceProtocol.udp : ServiceProtocol.tcp) else { continue }
+                                                   proto: t.proto) else { continue }
                 appliedHealth[Self.healthKey(event.runtime, t.vip, t.servicePort, t.real, t.realPort)] = event.healthy
                 do {
                     if event.healthy {
@@ -351,7 +351,7 @@ public final class LabDaemon: @unchecked Sendable {
             guard case .director(let director) = runtime.forwarder else { continue }
             let snapshot = director.snapshot()
             let services = snapshot.services.map { s in
-                LVSStatus.Service(proto: s.proto.description, vip: s.address.description, port: Int(s.port),
+                LVSStatus.Service(proto: s.proto.ipvsadmName, vip: s.address.description, port: Int(s.port),
                                   scheduler: s.scheduler.rawValue, mode: s.mode.rawValue, reals: s.reals.map { r in
                     LVSStatus.Real(address: r.address.description, port: Int(r.port), weight: r.weight, enabled: r.enabled,
                                    activeConnections: r.activeConnections, inactiveConnections: r.inactiveConnections,

@@ -219,23 +219,14 @@ public struct Route: Sendable, Hashable {
 /// ECMP hash configuration of a router (`ecmp: { fields: [...], seed: N }`).
 public struct ECMPHashConfig: Sendable, Hashable {
     /// Header fields hashed, in the order written; default all five.
-    public var fields: [HashField]
+    public var fields: [ECMPHashField]
     /// Hash seed; default 0.
     public var seed: UInt32
 
-    public init(fields: [HashField] = HashField.allCases, seed: UInt32 = 0) {
+    public init(fields: [ECMPHashField] = ECMPHashField.allCases, seed: UInt32 = 0) {
         self.fields = fields
         self.seed = seed
     }
-}
-
-/// A header field that ECMP hashes on.
-public enum HashField: String, Sendable, Hashable, CaseIterable {
-    case srcIP = "src-ip"
-    case dstIP = "dst-ip"
-    case proto
-    case srcPort = "src-port"
-    case dstPort = "dst-port"
 }
 
 /// The built-in server on a host (`serve: { http: 80, udp-echo: 9000 }`).
@@ -253,41 +244,6 @@ public struct StaticNAT: Sendable, Hashable {
     public var location: SourceLocation
 }
 
-/// Transport protocol of a service or probe.
-public enum TransportProtocol: String, Sendable, Hashable, CaseIterable {
-    case tcp, udp
-}
-
-/// LVS scheduler.
-public enum Scheduler: String, Sendable, Hashable, CaseIterable {
-    /// Round robin.
-    case rr
-    /// Weighted round robin.
-    case wrr
-    /// Least connections.
-    case lc
-    /// Weighted least connections (the ipvsadm default).
-    case wlc
-    /// Source hashing.
-    case sh
-    /// Destination hashing.
-    case dh
-    /// Maglev hashing.
-    case mh
-}
-
-/// LVS forwarding mode.
-public enum ForwardingMode: String, Sendable, Hashable, CaseIterable {
-    /// NAT: dst IP:port rewritten to the real; replies through the director.
-    case nat
-    /// Direct routing: only MACs change (the default, as in ipvsadm).
-    case dr
-    /// IPIP tunnelling to the real.
-    case tun
-    /// Full NAT: source rewritten to a local address as well.
-    case fullnat
-}
-
 /// A virtual service on a director.
 public struct Service: Sendable, Hashable {
     public var vip: IPv4Address
@@ -295,7 +251,7 @@ public struct Service: Sendable, Hashable {
     /// `protocol:` (tcp | udp), default tcp.
     public var proto: TransportProtocol
     /// Default `wlc`, as in ipvsadm.
-    public var scheduler: Scheduler
+    public var scheduler: SchedulerKind
     /// Default `dr`, as in ipvsadm.
     public var mode: ForwardingMode
     public var reals: [RealServer]

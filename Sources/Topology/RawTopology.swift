@@ -401,9 +401,9 @@ struct RawDecoder {
         guard let f = r.map(v, "ecmp", keys: ["fields", "seed"], example: "ecmp: { fields: [ src-ip, dst-ip ], seed: 42 }") else { return nil }
         var c = ECMPHashConfig()
         if let fn = f["fields"], let items = r.listOrScalar(fn, "fields", example: "fields: [ src-ip, dst-ip, proto, src-port, dst-port ]") {
-            var fields: [HashField] = []
+            var fields: [ECMPHashField] = []
             for item in items {
-                guard let h = r.choice(item, "hash field", HashField.self, listName: "hash fields") else { continue }
+                guard let h = r.choice(item, "hash field", ECMPHashField.self, listName: "hash fields") else { continue }
                 if fields.contains(h) {
                     d.error(item.location, "hash field '\(h.rawValue)' is listed twice", hint: "list each field once")
                     continue
@@ -411,7 +411,7 @@ struct RawDecoder {
                 fields.append(h)
             }
             if items.isEmpty {
-                d.error(fn.location, "ecmp hashes on no field", hint: "list at least one of \(HashField.allCases.map(\.rawValue).joined(separator: ", "))")
+                d.error(fn.location, "ecmp hashes on no field", hint: "list at least one of \(ECMPHashField.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             c.fields = fields
         }
@@ -447,9 +447,9 @@ struct RawDecoder {
         let portNode = r.require(f, "port", "service", at: item.location, example: Self.serviceExample)
         let vip = vipNode.flatMap { r.ipv4($0, "vip") }
         let port = portNode.flatMap { r.port($0, "port") }
-        var proto = TransportProtocol.tcp, scheduler = Scheduler.wlc, mode = ForwardingMode.dr
+        var proto = TransportProtocol.tcp, scheduler = SchedulerKind.wlc, mode = ForwardingMode.dr
         if let p = f["protocol"] { if let v = r.choice(p, "protocol", TransportProtocol.self, listName: "protocols") { proto = v } else { ok = false } }
-        if let p = f["scheduler"] { if let v = r.choice(p, "scheduler", Scheduler.self, listName: "schedulers") { scheduler = v } else { ok = false } }
+        if let p = f["scheduler"] { if let v = r.choice(p, "scheduler", SchedulerKind.self, listName: "schedulers") { scheduler = v } else { ok = false } }
         let modeKnown: Bool
         if let p = f["mode"] {
             if let v = r.choice(p, "mode", ForwardingMode.self, listName: "modes") { mode = v; modeKnown = true } else { ok = false; modeKnown = false }

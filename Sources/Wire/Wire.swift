@@ -50,3 +50,8 @@
 //   here assume complete checksums, so whoever reads frames from such an
 //   interface must turn its transmit checksum offload off (`ethtool -K dev
 //   tx off` on the sending side) or complete the checksums first.
+//
+// * Shared words. `ConfigurationVocabulary.swift` is not a packet format:
+//   it holds the names the topology file and the elements share (transport
+//   protocol, forwarding mode, scheduler, ECMP hash field). It lives here
+//   because Wire is the one layer both Topology and Datapath import.

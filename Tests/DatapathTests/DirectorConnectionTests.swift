@@ -11,7 +11,7 @@ let dReal2 = IPv4Address(10, 0, 0, 2)
 let dClient = IPv4Address(123, 123, 123, 123)
 let SYN = TCPFlagBits.syn, ACK = TCPFlagBits.ack, FIN = TCPFlagBits.fin, RST = TCPFlagBits.rst, PSH = TCPFlagBits.psh
 
-func directorCore(_ mode: ForwardingMode = .nat, scheduler: SchedulerKind = .rr, proto: ServiceProtocol = .tcp,
+func directorCore(_ mode: ForwardingMode = .nat, scheduler: SchedulerKind = .rr, proto: TransportProtocol = .tcp,
                   reals: [RealServer] = [RealServer(address: dReal1), RealServer(address: dReal2)],
                   persistence: Persistence? = nil, localAddresses: [IPv4Address] = [],
                   configure: (inout DirectorCore.Configuration) -> Void = { _ in }) -> DirectorCore {
@@ -25,7 +25,7 @@ func directorCore(_ mode: ForwardingMode = .nat, scheduler: SchedulerKind = .rr,
 
 extension DirectorCore {
     func inbound(_ flags: UInt8, port: UInt16 = 40000, from client: IPv4Address = dClient, at t: Double,
-                 proto: ServiceProtocol = .tcp, vip: IPv4Address = dVIP, vport: UInt16 = 80) -> Decision {
+                 proto: TransportProtocol = .tcp, vip: IPv4Address = dVIP, vport: UInt16 = 80) -> Decision {
         schedule(proto, client: client, clientPort: port, virtual: vip, virtualPort: vport, tcpFlags: flags, now: .seconds(t))
     }
 
@@ -51,7 +51,7 @@ extension DirectorCore {
     struct Row: CustomStringConvertible {
         var description: String
         var mode: ForwardingMode
-        var proto: ServiceProtocol = .tcp
+        var proto: TransportProtocol = .tcp
         var steps: [Step]
     }
 

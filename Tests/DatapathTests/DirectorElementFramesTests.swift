@@ -28,7 +28,7 @@ enum DE {
 
     static let syn: UInt8 = 0x02, ack: UInt8 = 0x10, fin: UInt8 = 0x01, rst: UInt8 = 0x04, psh: UInt8 = 0x08
 
-    static func configuration(_ mode: ForwardingMode, scheduler: SchedulerKind = .rr, proto: ServiceProtocol = .tcp,
+    static func configuration(_ mode: ForwardingMode, scheduler: SchedulerKind = .rr, proto: TransportProtocol = .tcp,
                               reals: [RealServer] = [RealServer(address: rs1), RealServer(address: rs2)],
                               persistence: Persistence? = nil, mtu: Int = 1500) -> Director.Configuration {
         var c = Director.Configuration(
@@ -42,7 +42,7 @@ enum DE {
         return c
     }
 
-    static func director(_ mode: ForwardingMode, scheduler: SchedulerKind = .rr, proto: ServiceProtocol = .tcp,
+    static func director(_ mode: ForwardingMode, scheduler: SchedulerKind = .rr, proto: TransportProtocol = .tcp,
                          reals: [RealServer] = [RealServer(address: rs1), RealServer(address: rs2)],
                          mtu: Int = 1500, configure: (inout Director.Configuration) -> Void = { _ in }) -> Director {
         var c = configuration(mode, scheduler: scheduler, proto: proto, reals: reals, mtu: mtu)

@@ -156,8 +156,8 @@ import Wire
         #expect(try Self.spread(topology, count: 30) == ["rs1\n": 10, "rs2\n": 20])
     }
 
-    @Test(arguments: [Topology.ForwardingMode.dr, .tun, .nat, .fullnat])
-    func httpThroughTheDirectorInEveryMode(_ mode: Topology.ForwardingMode) throws {
+    @Test(arguments: [ForwardingMode.dr, .tun, .nat, .fullnat])
+    func httpThroughTheDirectorInEveryMode(_ mode: ForwardingMode) throws {
         var topology = try Self.load("lvs-dr.yaml")
         let lvs = topology.nodes.firstIndex { $0.name == "lvs" }!
         topology.nodes[lvs].services[0].mode = mode
@@ -295,7 +295,7 @@ import Wire
         // lvs-dr in every mode, and with auto off on rs1.
         let base = try SimulatorTests.load("lvs-dr.yaml")
         let lvs = base.nodes.firstIndex { $0.name == "lvs" }!
-        for mode in [Topology.ForwardingMode.nat, .tun, .fullnat] {
+        for mode in [ForwardingMode.nat, .tun, .fullnat] {
             var t = base
             t.nodes[lvs].services[0].mode = mode
             out.append(t)

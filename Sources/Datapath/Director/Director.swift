@@ -369,7 +369,7 @@ public final class Director: Element {
     /// The id of real `address`:`port` (nil: the service's port) of the
     /// service `proto` `vip`:`servicePort`, for `setWeight` / `setEnabled`.
     public func realServer(_ address: IPv4Address, port: UInt16? = nil, service vip: IPv4Address,
-                           servicePort: UInt16, proto: ServiceProtocol = .tcp) -> RealServerID? {
+                           servicePort: UInt16, proto: TransportProtocol = .tcp) -> RealServerID? {
         guard let s = core.service(proto, address: vip, port: servicePort) else { return nil }
         return core.real(s, address: address, port: port ?? servicePort)
     }
@@ -486,7 +486,7 @@ public final class Director: Element {
     /// address is also an interface or local address (handled as local).
     func inbound(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, kind: UInt8, now: Instant,
                  emit: inout Emitter) -> Verdict? {
-        let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
+        let proto: TransportProtocol = p.protocol == .tcp ? .tcp : .udp
         let vip = p.destinationIPv4
         // The director is a hop in every mode: a packet that would leave
         // with TTL 0 creates no connection.
@@ -568,7 +568,7 @@ public final class Director: Element {
     /// IPv4 not addressed to the director: a NAT reply (real → client) or not ours.
     func transit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
         if p.hasPorts && !p.isFragment {
-            let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
+            let proto: TransportProtocol = p.protocol == .tcp ? .tcp : .udp
             let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
                                      toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
             if r.found && r.mode == .nat { return translateReply(&p, &packet, r, now: now, emit: &emit) }
@@ -612,7 +612,7 @@ public final class Director: Element {
 
     /// FULLNAT: a real's reply to local address:port.
     func fullnatReply(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
-        let proto: ServiceProtocol = p.protocol == .tcp ? .tcp : .udp
+        let proto: TransportProtocol = p.protocol == .tcp ? .tcp : .udp
         let r = core.lookupReply(proto, from: p.sourceIPv4, fromPort: p.sourcePort, to: p.destinationIPv4,
                                  toPort: p.destinationPort, tcpFlags: proto == .tcp ? p.tcpFlags.rawValue : 0, now: now)
         guard r.found, r.mode == .fullnat else { return drop(Reason.noConnection) }

@@ -215,7 +215,7 @@ public final class DirectorCore {
     /// Adds a virtual service with its reals.
     @discardableResult
     public func addService(_ service: VirtualService, reals: [RealServer] = []) throws(DirectorConfigurationError) -> ServiceID {
-        let key = Self.serviceKey(service.proto.rawValue, service.address.rawValue, service.port)
+        let key = Self.serviceKey(service.proto.ipProtocol.rawValue, service.address.rawValue, service.port)
         guard serviceByKey[key] == nil else { throw .duplicateService(service.proto, service.address, service.port) }
         guard services.count < Int(UInt16.max) else { throw .tooManyServices }
         if service.mode == .fullnat && service.localAddresses.isEmpty { throw .fullnatWithoutLocalAddresses }
@@ -300,8 +300,8 @@ public final class DirectorCore {
               services[real.service.rawValue].reals.indices.contains(real.index) else { throw .unknownReal(real) }
     }
 
-    public func service(_ proto: ServiceProtocol, address: IPv4Address, port: UInt16) -> ServiceID? {
-        serviceByKey[Self.serviceKey(proto.rawValue, address.rawValue, port)].map { ServiceID(rawValue: $0) }
+    public func service(_ proto: TransportProtocol, address: IPv4Address, port: UInt16) -> ServiceID? {
+        serviceByKey[Self.serviceKey(proto.ipProtocol.rawValue, address.rawValue, port)].map { ServiceID(rawValue: $0) }
     }
 
     public func real(_ service: ServiceID, address: IPv4Address, port: UInt16) -> RealServerID? {
@@ -322,9 +322,9 @@ public final class DirectorCore {
 
     /// A client → VIP packet: the connection it belongs to, or a new one
     /// (scheduler, persistence), or why there is none.
-    public func schedule(_ proto: ServiceProtocol, client: IPv4Address, clientPort: UInt16,
+    public func schedule(_ proto: TransportProtocol, client: IPv4Address, clientPort: UInt16,
                          virtual: IPv4Address, virtualPort: UInt16, tcpFlags: UInt8, now: Instant) -> Decision {
-        let p = proto.rawValue
+        let p = proto.ipProtocol.rawValue
         if let i = table.findInbound(proto: p, client: client.rawValue, clientPort: clientPort,
                                      virtual: virtual.rawValue, virtualPort: virtualPort) {
             let e = table.pointer(i)
@@ -349,9 +349,9 @@ public final class DirectorCore {
 
     /// A packet from a real (`from`:`fromPort`) to a client (NAT) or to a
     /// local address (FULLNAT): the connection it answers, if any.
-    public func lookupReply(_ proto: ServiceProtocol, from real: IPv4Address, fromPort: UInt16,
+    public func lookupReply(_ proto: TransportProtocol, from real: IPv4Address, fromPort: UInt16,
                             to destination: IPv4Address, toPort: UInt16, tcpFlags: UInt8, now: Instant) -> ReplyDecision {
-        guard let i = table.findReply(proto: proto.rawValue, real: real.rawValue, realPort: fromPort,
+        guard let i = table.findReply(proto: proto.ipProtocol.rawValue, real: real.rawValue, realPort: fromPort,
                                       destination: destination.rawValue, destinationPort: toPort) else {
             counters.replyMisses &+= 1
             return .notFound
@@ -379,7 +379,7 @@ public final class DirectorCore {
     /// active/inactive counts in step.
     @inline(__always)
     func advance(_ e: UnsafeMutablePointer<ConnectionEntry>, direction: PacketDirection, flags: UInt8, now: UInt64) {
-        if e.pointee.proto == ServiceProtocol.tcp.rawValue {
+        if e.pointee.proto == IPProtocol.tcp.rawValue {
             var dir = direction
             if e.pointee.flags & ConnectionEntry.Flag.noOutput != 0 {
                 if dir == .output { e.pointee.flags &= ~ConnectionEntry.Flag.noOutput } else { dir = .inputOnly }
@@ -424,9 +424,9 @@ public final class DirectorCore {
         return .refused(reason)
     }
 
-    func scheduleNew(_ proto: ServiceProtocol, client: UInt32, clientPort: UInt16, virtual: UInt32,
+    func scheduleNew(_ proto: TransportProtocol, client: UInt32, clientPort: UInt16, virtual: UInt32,
                      virtualPort: UInt16, tcpFlags: UInt8, now: UInt64) -> Decision {
-        let p = proto.rawValue
+        let p = proto.ipProtocol.rawValue
         guard let s = serviceByKey[Self.serviceKey(p, virtual, virtualPort)] else { return refuse(.noService) }
         if proto == .tcp && !configuration.sloppyTCP
             && tcpFlags & (TCPFlagBits.syn | TCPFlagBits.rst) != TCPFlagBits.syn {
@@ -647,7 +647,7 @@ public final class DirectorCore {
             let template = e.flags & ConnectionEntry.Flag.template != 0
             return DirectorSnapshot.Connection(
                 handle: ConnectionHandle(rawValue: i),
-                proto: ServiceProtocol(rawValue: e.proto & ~ConnectionEntry.templateBit) ?? .tcp,
+                proto: TransportProtocol(IPProtocol(e.proto & ~ConnectionEntry.templateBit)) ?? .tcp,
                 isTemplate: template,
                 state: ConnectionState(rawValue: e.state) ?? .none,
                 expiresInNanoseconds: e.expires > now.nanoseconds ? e.expires - now.nanoseconds : 0,

@@ -5,60 +5,6 @@ import Wire
 // values; the per-packet path works on the flat state DirectorCore builds
 // from them.
 
-/// The transport protocol of a virtual service (IPVS also has SCTP; not
-/// modelled). The raw value is the IP protocol number.
-public enum ServiceProtocol: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
-    case tcp = 6
-    case udp = 17
-    /// `TCP` / `UDP`, as ipvsadm prints it.
-    public var description: String { self == .tcp ? "TCP" : "UDP" }
-}
-
-/// How the director hands a connection to its real server.
-public enum ForwardingMode: String, Hashable, Sendable, CaseIterable {
-    /// Masquerading (ipvsadm -m): dst rewritten to the real, replies come back through the director.
-    case nat
-    /// Direct routing (ipvsadm -g): only MACs change; replies bypass the director.
-    case dr
-    /// IP-in-IP tunnelling (ipvsadm -i): replies bypass the director.
-    case tun
-    /// Full NAT (Alibaba's LVS FULLNAT): src rewritten to a local address:port too.
-    case fullnat
-
-    /// ipvsadm's "Forward" column.
-    public var ipvsadmName: String {
-        switch self {
-        case .nat: "Masq"
-        case .dr: "Route"
-        case .tun: "Tunnel"
-        case .fullnat: "FullNat"
-        }
-    }
-
-    /// Whether the director sees the server → client direction. DR and TUN
-    /// do not, so IPVS drives their TCP state from the INPUT-ONLY table
-    /// (connection flag IP_VS_CONN_F_NOOUTPUT).
-    public var seesReplies: Bool { self == .nat || self == .fullnat }
-}
-
-/// The IPVS schedulers wirelab implements, by their ipvsadm names.
-public enum SchedulerKind: String, Hashable, Sendable, CaseIterable {
-    /// Round robin (ip_vs_rr).
-    case rr
-    /// Interleaved weighted round robin over gcd/max weight (ip_vs_wrr).
-    case wrr
-    /// Least connections, overhead = active × 256 + inactive (ip_vs_lc).
-    case lc
-    /// Weighted least connections, overhead / weight (ip_vs_wlc).
-    case wlc
-    /// Source hashing over a 256-bucket weighted table (ip_vs_sh).
-    case sh
-    /// Destination hashing over a 256-bucket table (ip_vs_dh).
-    case dh
-    /// Maglev hashing (ip_vs_mh; Eisenbud et al., NSDI 2016).
-    case mh
-}
-
 /// ipvsadm's `--sched-flags`. `fallback` is sh-fallback / mh-fallback (when
 /// the hashed real is unavailable, rehash to another one instead of
 /// refusing); `port` is sh-port / mh-port (hash the source port too, not
@@ -94,7 +40,7 @@ public struct Persistence: Hashable, Sendable {
 public struct VirtualService: Hashable, Sendable {
     public var address: IPv4Address
     public var port: UInt16
-    public var proto: ServiceProtocol
+    public var proto: TransportProtocol
     public var scheduler: SchedulerKind
     public var schedulerFlags: SchedulerFlags
     public var mode: ForwardingMode
@@ -106,7 +52,7 @@ public struct VirtualService: Hashable, Sendable {
     /// by default; ip_vs_mh builds 4093 unless configured otherwise).
     public var maglevTableSize: Int
 
-    public init(address: IPv4Address, port: UInt16, proto: ServiceProtocol = .tcp,
+    public init(address: IPv4Address, port: UInt16, proto: TransportProtocol = .tcp,
                 scheduler: SchedulerKind = .wlc, schedulerFlags: SchedulerFlags = [],
                 mode: ForwardingMode = .dr, persistence: Persistence? = nil,
                 localAddresses: [IPv4Address] = [], maglevTableSize: Int = MaglevTable.defaultSize) {
@@ -175,7 +121,7 @@ public enum TCPFlagBits {
 
 /// Configuration mistakes DirectorCore rejects (nothing is changed).
 public enum DirectorConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
-    case duplicateService(ServiceProtocol, IPv4Address, UInt16)
+    case duplicateService(TransportProtocol, IPv4Address, UInt16)
     case duplicateReal(IPv4Address, UInt16)
     case tooManyServices
     case tooManyReals
@@ -189,7 +135,7 @@ public enum DirectorConfigurationError: Error, Equatable, Sendable, CustomString
 
     public var description: String {
         switch self {
-        case .duplicateService(let p, let a, let port): "service \(p) \(a):\(port) exists already"
+        case .duplicateService(let p, let a, let port): "service \(p.ipvsadmName) \(a):\(port) exists already"
         case .duplicateReal(let a, let port): "real \(a):\(port) is already in this service"
         case .tooManyServices: "too many services (at most 65535)"
         case .tooManyReals: "too many reals in one service (at most 65534)"

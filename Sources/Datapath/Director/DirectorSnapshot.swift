@@ -21,7 +21,7 @@ public struct DirectorSnapshot: Equatable, Sendable {
 
     public struct Service: Equatable, Sendable {
         public var id: ServiceID
-        public var proto: ServiceProtocol
+        public var proto: TransportProtocol
         public var address: IPv4Address
         public var port: UInt16
         public var scheduler: SchedulerKind
@@ -41,7 +41,7 @@ public struct DirectorSnapshot: Equatable, Sendable {
     /// One entry of the connection table (`ipvsadm -Lnc`).
     public struct Connection: Equatable, Sendable {
         public var handle: ConnectionHandle
-        public var proto: ServiceProtocol
+        public var proto: TransportProtocol
         /// A persistence template rather than a connection.
         public var isTemplate: Bool
         public var state: ConnectionState
@@ -74,7 +74,7 @@ public struct DirectorSnapshot: Equatable, Sendable {
         out += "Prot LocalAddress:Port Scheduler Flags\n"
         out += "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
         for service in services {
-            out += "\(service.proto)  \(service.address):\(service.port) \(service.scheduler.rawValue)"
+            out += "\(service.proto.ipvsadmName)  \(service.address):\(service.port) \(service.scheduler.rawValue)"
             var flags: [String] = []
             if service.schedulerFlags.contains(.fallback) { flags.append("\(service.scheduler.rawValue)-fallback") }
             if service.schedulerFlags.contains(.port) { flags.append("\(service.scheduler.rawValue)-port") }
@@ -106,7 +106,7 @@ public struct DirectorSnapshot: Equatable, Sendable {
             let m = seconds / 60, s = seconds % 60
             let expire = "\(m < 10 ? "0" : "")\(m):\(s < 10 ? "0" : "")\(s)"
             let source = c.isTemplate ? "\(c.client):0" : "\(c.client):\(c.clientPort)"
-            out += "\(c.proto) " + pad(expire, 6) + " " + pad(c.state.description, 11) + " " + pad(source, 21) + " "
+            out += "\(c.proto.ipvsadmName) " + pad(expire, 6) + " " + pad(c.state.description, 11) + " " + pad(source, 21) + " "
                 + pad("\(c.virtual):\(c.virtualPort)", 21) + " " + "\(c.real):\(c.realPort)"
             if let l = c.local, let lp = c.localPort { out += " via \(l):\(lp)" }
             out += "\n"

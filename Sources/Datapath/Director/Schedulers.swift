@@ -76,7 +76,7 @@ struct ServiceState {
 
     init(config: VirtualService) {
         self.config = config
-        proto = config.proto.rawValue
+        proto = config.proto.ipProtocol.rawValue
         mode = config.mode
         scheduler = config.scheduler
         flags = config.schedulerFlags
