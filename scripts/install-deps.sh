@@ -8,6 +8,7 @@ PACKAGES=(
   tshark tcpdump python3-scapy python3-yaml python3-jsonschema   # cross-checks of Wire and captures, schema tests
   iperf3 curl iputils-ping                       # end-to-end traffic
   gcc libc6-dev                                  # bench forward compiles its malloc counter (LD_PRELOAD) at run time
+  chromium fonts-dejavu-core                     # the tests open walk and check pages in a headless browser
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

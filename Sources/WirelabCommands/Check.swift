@@ -15,6 +15,8 @@ struct CheckCommand: ParsableCommand {
 
     @Argument(help: "The topology file.") var file: String
     @Option(help: ArgumentHelp("Also write a JUnit XML report to this file.", valueName: "file")) var junit: String?
+    @Option(help: ArgumentHelp("Also write the report as one self-contained HTML page (verdicts, evidence, each probe's path drawn) to this file.", valueName: "file"))
+    var html: String?
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: ArgumentHelp("Where captures go (<dir>/<lab>/all.pcapng).", valueName: "dir")) var captures = "Captures"
     @OptionGroup var state: StateOptions
@@ -26,12 +28,8 @@ struct CheckCommand: ParsableCommand {
         let backend = LiveBackend(topology: topology, deployer: deployer)
         let report = runChecks(backend: backend, file: file)
         if json { print(try report.json()) } else { print(report.text(), terminator: "") }
-        if let junit {
-            do { try report.junit().write(toFile: junit, atomically: true, encoding: .utf8) } catch {
-                printError("wirelab check: writing \(junit): \(error)")
-                throw ExitCode(1)
-            }
-        }
+        if let junit { try writeReport(report.junit(), to: junit, verb: "check") }
+        if let html { try writeReport(report.html(topology: topology), to: html, verb: "check") }
         if !report.allPassed { throw ExitCode(1) }
     }
 }

@@ -12,9 +12,10 @@ struct GoldenCommand: ParsableCommand {
         discussion: """
         For each Topologies/*.yaml and each of its `send` checks, writes what \
         `wirelab walk FILE --from … --to … --proto … --sim` prints to \
-        Captures/golden/<topology>--<check>.txt and its --pcap output to the same name with .pcapng, \
-        removes golden files no check produces any more, and refreshes the walks quoted in docs/*.md \
-        (a `<!-- golden: NAME.txt -->` line before a ```text block). --check writes nothing and exits 1 \
+        Captures/golden/<topology>--<check>.txt, its --pcap output to the same name with .pcapng and \
+        its --svg picture with .svg, removes golden files no check produces any more, and refreshes \
+        the walks quoted in docs/*.md (a `<!-- golden: NAME.txt -->` line before a ```text block, \
+        and the walk's picture on the line after the block). --check writes nothing and exits 1 \
         naming every file that differs (and its first differing line).
         """,
         shouldDisplay: false)
@@ -39,7 +40,7 @@ struct GoldenCommand: ParsableCommand {
                 printError("wirelab golden: \(diffs.count) difference(s); regenerate with `wirelab golden` if they are intended")
                 throw ExitCode(1)
             }
-            print("\(walks.count) golden walks (\(walks.count * 2) files) match")
+            print("\(walks.count) golden walks (\(walks.reduce(0) { $0 + $1.fileNames.count }) files) match")
         } else {
             do { try GoldenWalks.write(walks, directory: dir) } catch {
                 printError("wirelab golden: writing \(dir): \(error)")
@@ -56,7 +57,7 @@ struct GoldenCommand: ParsableCommand {
                     print("docs/\(name): quoted walks refreshed")
                 }
             }
-            for w in walks { print("\(GoldenWalks.directory)/\(w.baseName).{txt,pcapng}  \(w.report.path.hops.count) hops  ← \(w.command)") }
+            for w in walks { print("\(GoldenWalks.directory)/\(w.baseName).{txt,pcapng,svg}  \(w.report.path.hops.count) hops  ← \(w.command)") }
         }
     }
 }

@@ -20,6 +20,8 @@ struct Sim: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write sim.pcapng (default Captures/<lab>).", valueName: "dir"))
     var capture: String?
     @Option(help: ArgumentHelp("Also write a JUnit XML report to this file.", valueName: "file")) var junit: String?
+    @Option(help: ArgumentHelp("Also write the report as one self-contained HTML page (verdicts, evidence, each probe's path drawn) to this file.", valueName: "file"))
+    var html: String?
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws {
@@ -41,12 +43,8 @@ struct Sim: ParsableCommand {
                 print("pcapng: \(path) (virtual time \(Double(backend.simulator.now) / 1e9) s)")
             }
         }
-        if let junit {
-            do { try report.junit().write(toFile: junit, atomically: true, encoding: .utf8) } catch {
-                printError("wirelab sim: writing \(junit): \(error)")
-                throw ExitCode(1)
-            }
-        }
+        if let junit { try writeReport(report.junit(), to: junit, verb: "sim") }
+        if let html { try writeReport(report.html(topology: topology), to: html, verb: "sim") }
         if !report.allPassed { throw ExitCode(1) }
     }
 }

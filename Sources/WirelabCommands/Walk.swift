@@ -12,15 +12,25 @@ struct WalkCommand: ParsableCommand {
         discussion: """
         Builds the lab, sends one probe from a host, removes the lab, and prints every hop: node, \
         in/out interface, MACs, IPs, ports, TTL, encapsulation, each changed field marked with *, \
-        and why the node sent it that way. --pcap writes only the walk's frames, one interface per link.
+        and why the node sent it that way. --pcap writes only the walk's frames, one interface per link. \
+        --format mermaid prints it as a Mermaid sequence diagram; --html and --svg draw it (the \
+        topology with the probe's path, a ladder of the hops) into a self-contained file.
         """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, mermaid }
 
     @Argument(help: "The topology file.") var file: String
     @Option(help: ArgumentHelp("The host node that sends the probe.", valueName: "node")) var from: String
     @Option(help: ArgumentHelp("Destination, IP:PORT (or IP for icmp).", valueName: "ip:port")) var to: String
     @Option(help: ArgumentHelp("tcp (a SYN), udp or icmp (an echo request).", valueName: "proto")) var proto: String = "tcp"
     @Flag(help: "Run the walk in the in-process simulator (no root, nothing created, the same output every time).") var sim = false
-    @Flag(help: "Print the walk as JSON.") var json = false
+    @Flag(help: "Print the walk as JSON (the same as --format json).") var json = false
+    @Option(help: ArgumentHelp("What to print: text, json or mermaid (a sequence diagram).", valueName: "format"))
+    var format: Format = .text
+    @Option(help: ArgumentHelp("Also write the walk as one self-contained HTML page to this file.", valueName: "file"))
+    var html: String?
+    @Option(help: ArgumentHelp("Also write the walk's picture (topology with the path, and the ladder) as SVG to this file.", valueName: "file"))
+    var svg: String?
     @Option(help: ArgumentHelp("Choose the probe's marker and source port from this seed (a live walk then sends the same probe as --sim).", valueName: "n"))
     var seed: UInt64?
     @Option(help: ArgumentHelp("Write the walk's frames to this pcapng.", valueName: "file")) var pcap: String?
@@ -40,7 +50,10 @@ struct WalkCommand: ParsableCommand {
         return (ip, port, p)
     }
 
-    func validate() throws { _ = try parsedTarget() }
+    func validate() throws {
+        _ = try parsedTarget()
+        if json && format != .text && format != .json { throw ValidationError("--json and --format \(format.rawValue) ask for two outputs; give one") }
+    }
 
     func run() throws {
         let (ip, port, p) = try parsedTarget()
@@ -74,13 +87,26 @@ struct WalkCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        if json { print(try report.json()) } else { print(report.text(), terminator: "") }
+        let output: Format = json ? .json : format
+        switch output {
+        case .text: print(report.text(), terminator: "")
+        case .json: print(try report.json())
+        case .mermaid: print(report.mermaid(), terminator: "")
+        }
         if let pcap {
             do { try PcapNGFile.write(report.pcapng(), to: pcap) } catch {
                 printError("wirelab walk: writing \(pcap): \(error)")
                 throw ExitCode(1)
             }
-            if !json { print("wrote \(pcap) (\(report.path.hops.count) frames)") }
+            if output == .text { print("wrote \(pcap) (\(report.path.hops.count) frames)") }
+        }
+        if let html {
+            try writeReport(report.html(pcapng: pcap), to: html, verb: "walk")
+            if output == .text { print("wrote \(html)") }
+        }
+        if let svg {
+            try writeReport(report.svg(), to: svg, verb: "walk")
+            if output == .text { print("wrote \(svg)") }
         }
         if report.path.hops.isEmpty { throw ExitCode(1) }
     }

@@ -44,7 +44,13 @@ import Testing
         #expect(q.map(\.line) == [2, 7])
         #expect(q[0].quoted == "old\n" && q[1].quoted == nil)
         let fresh = GoldenQuotes.refresh(doc) { ["a.txt": "new 1\nnew 2\n", "b.txt": "B\n"][$0] }
-        #expect(fresh == "# x\n<!-- golden: a.txt -->\n```text\nnew 1\nnew 2\n```\ntail\n<!-- golden: b.txt -->\n```text\nB\n```\nafter\n")
+        // Each block is followed by its walk's picture, added or kept in step.
+        let a = GoldenQuotes.picture(for: "a.txt"), b = GoldenQuotes.picture(for: "b.txt")
+        #expect(a == "![the walk drawn: the path on the topology, then hop by hop](../Captures/golden/a.svg)")
+        #expect(fresh == "# x\n<!-- golden: a.txt -->\n```text\nnew 1\nnew 2\n```\n\(a)\ntail\n<!-- golden: b.txt -->\n```text\nB\n```\n\(b)\nafter\n")
         #expect(GoldenQuotes.quotes(in: fresh).map(\.quoted) == ["new 1\nnew 2\n", "B\n"])
+        #expect(GoldenQuotes.quotes(in: fresh).map(\.lineAfter) == [a, b])
+        // A second refresh replaces the picture line instead of adding another.
+        #expect(GoldenQuotes.refresh(fresh) { ["a.txt": "new 1\nnew 2\n", "b.txt": "B\n"][$0] } == fresh)
     }
 }

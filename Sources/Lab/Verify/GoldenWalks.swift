@@ -1,6 +1,6 @@
 // Golden walks: for every example topology and every `send` check in it,
-// the text and the pcapng of `wirelab walk FILE --from … --to … --proto …
-// --sim`, committed under Captures/golden/ so a reader (and the docs) can
+// the text, the pcapng and the picture (SVG) of `wirelab walk FILE --from …
+// --to … --proto … --sim`, committed under Captures/golden/ so a reader (and the docs) can
 // see what each hop does without running anything. `wirelab golden`
 // regenerates them; a test regenerates them in memory and fails on any
 // byte of difference.
@@ -15,7 +15,7 @@ public struct GoldenWalk: Sendable {
     public var topologyFile: String
     /// The `send` check it walks.
     public var check: String
-    /// `<topology file stem>--<check slug>`; the files are `<base>.txt` and `<base>.pcapng`.
+    /// `<topology file stem>--<check slug>`; the files are `<base>.txt`, `<base>.pcapng` and `<base>.svg`.
     public var baseName: String
     /// The command that prints `text` (and writes `pcapng` with `--pcap`).
     public var command: String
@@ -27,6 +27,19 @@ public struct GoldenWalk: Sendable {
 
     public var textFile: String { baseName + ".txt" }
     public var pcapngFile: String { baseName + ".pcapng" }
+    public var svgFile: String { baseName + ".svg" }
+    /// Exactly what `walk --sim --svg` writes.
+    public var svg: String { report.svg() }
+
+    /// The names of the walk's files.
+    public var fileNames: [String] { [textFile, pcapngFile, svgFile] }
+
+    /// Every file of the walk: name, bytes, and how to show a difference as a line.
+    var files: [(name: String, bytes: [UInt8], render: ([UInt8]) -> String)] {
+        let asText = { (b: [UInt8]) in String(decoding: b, as: UTF8.self) }
+        return [(textFile, Array(text.utf8), asText), (pcapngFile, pcapng, GoldenWalks.describePcapNG),
+                (svgFile, Array(svg.utf8), asText)]
+    }
 }
 
 public enum GoldenWalks {
@@ -111,8 +124,7 @@ public enum GoldenWalks {
         var out: [Difference] = []
         var expected: Set<String> = []
         for w in walks {
-            for (name, bytes, render) in [(w.textFile, Array(w.text.utf8), { (b: [UInt8]) in String(decoding: b, as: UTF8.self) }),
-                                          (w.pcapngFile, w.pcapng, { (b: [UInt8]) in describePcapNG(b) })] {
+            for (name, bytes, render) in w.files {
                 expected.insert(name)
                 let path = (directory as NSString).appendingPathComponent(name)
                 let shown = "\(GoldenWalks.directory)/\(name)"
@@ -127,7 +139,7 @@ public enum GoldenWalks {
             }
         }
         let present = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in present.sorted() where (name.hasSuffix(".txt") || name.hasSuffix(".pcapng")) && !expected.contains(name) {
+        for name in present.sorted() where isGoldenFile(name) && !expected.contains(name) {
             out.append(Difference(file: "\(GoldenWalks.directory)/\(name)", message: "no send check produces it any more (stale)"))
         }
         return out
@@ -170,6 +182,10 @@ public enum GoldenWalks {
         return lines.joined(separator: "\n")
     }
 
+    static func isGoldenFile(_ name: String) -> Bool {
+        name.hasSuffix(".txt") || name.hasSuffix(".pcapng") || name.hasSuffix(".svg")
+    }
+
     /// Writes every walk's files into `directory` and removes golden files
     /// no walk produces any more. Returns the names written.
     @discardableResult
@@ -177,13 +193,13 @@ public enum GoldenWalks {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var written: [String] = []
         for w in walks {
-            try Data(w.text.utf8).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(w.textFile)))
-            try Data(w.pcapng).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(w.pcapngFile)))
-            written += [w.textFile, w.pcapngFile]
+            for file in w.files {
+                try Data(file.bytes).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(file.name)))
+                written.append(file.name)
+            }
         }
         let keep = Set(written)
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory)
-        where (name.hasSuffix(".txt") || name.hasSuffix(".pcapng")) && !keep.contains(name) {
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) where isGoldenFile(name) && !keep.contains(name) {
             try FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
         }
         return written
@@ -191,8 +207,9 @@ public enum GoldenWalks {
 }
 
 /// The docs quote golden walks verbatim: a line `<!-- golden: NAME.txt -->`
-/// followed by a fenced ```text block holding exactly Captures/golden/NAME.txt.
-/// `wirelab golden` refreshes those blocks; a test checks they match.
+/// followed by a fenced ```text block holding exactly Captures/golden/NAME.txt,
+/// and right after the block the walk's picture (`picture(for:)`, the golden
+/// NAME.svg). `wirelab golden` refreshes both; a test checks they match.
 public enum GoldenQuotes {
     public struct Quote: Sendable {
         /// The golden file named (e.g. `lvs-dr--dr-rewrites-only-the-macs.txt`).
@@ -205,10 +222,22 @@ public enum GoldenQuotes {
         /// Line ranges (0-based, half-open) of the block's body, to replace.
         var body: Range<Int>?
         var fenceLine: Int?
+        /// The line after the closing fence, as written (nil: none, or no fence).
+        public var lineAfter: String?
     }
 
     static let prefix = "<!-- golden: "
     static let suffix = " -->"
+
+    /// The Markdown line that shows golden walk `file`'s picture (docs/ sits beside Captures/).
+    public static func picture(for file: String) -> String {
+        let base = file.hasSuffix(".txt") ? String(file.dropLast(4)) : file
+        return "![the walk drawn: the path on the topology, then hop by hop](../\(GoldenWalks.directory)/\(base).svg)"
+    }
+
+    static func isPicture(_ line: String?) -> Bool {
+        line.map { $0.hasPrefix("![") && $0.contains("(../\(GoldenWalks.directory)/") } ?? false
+    }
 
     public static func quotes(in markdown: String) -> [Quote] {
         let lines = markdown.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -223,6 +252,7 @@ public enum GoldenQuotes {
                 q.body = (i + 2)..<end
                 q.fenceLine = i + 1
                 q.quoted = lines[(i + 2)..<end].map { $0 + "\n" }.joined()
+                q.lineAfter = end + 1 < lines.count ? lines[end + 1] : nil
             }
             out.append(q)
         }
@@ -238,9 +268,15 @@ public enum GoldenQuotes {
             var body = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             if body.last == "" { body.removeLast() }
             if let range = q.body {
+                // The picture line first: it sits below the block being replaced.
+                if isPicture(q.lineAfter) {
+                    lines[range.upperBound + 1] = picture(for: q.file)
+                } else {
+                    lines.insert(picture(for: q.file), at: range.upperBound + 1)
+                }
                 lines.replaceSubrange(range, with: body)
             } else {
-                lines.insert(contentsOf: ["```text"] + body + ["```"], at: q.line)
+                lines.insert(contentsOf: ["```text"] + body + ["```", picture(for: q.file)], at: q.line)
             }
         }
         return lines.joined(separator: "\n")
@@ -264,6 +300,9 @@ extension GoldenQuotes {
                 guard let got = q.quoted else {
                     out.append(.init(file: at, message: "the marker for \(q.file) is not followed by a ```text block"))
                     continue
+                }
+                if q.lineAfter != picture(for: q.file) {
+                    out.append(.init(file: at, message: "the block quoting \(q.file) is not followed by its picture line: \(picture(for: q.file))"))
                 }
                 if got != want {
                     out.append(.init(file: at, message: "the walk quoted differs from \(GoldenWalks.directory)/\(q.file): "
