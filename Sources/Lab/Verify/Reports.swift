@@ -119,22 +119,7 @@ public struct CheckReport: Sendable {
 
     // MARK: JUnit
 
-    static func xml(_ s: String) -> String {
-        var out = ""
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default:
-                // XML 1.0 forbids most control characters.
-                if c.value < 0x20 && c != "\n" && c != "\t" && c != "\r" { out += "?" } else { out.unicodeScalars.append(c) }
-            }
-        }
-        return out
-    }
+    static func xml(_ s: String) -> String { Markup.escape(s) }
 
     /// JUnit XML: one testsuite for the file, one testcase per check.
     public func junit() -> String {
