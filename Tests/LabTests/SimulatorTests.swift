@@ -346,7 +346,7 @@ import Wire
             #expect(result.stdout.contains("2 checks: 2 passed, 0 failed, 0 errors"), "\(result.stdout)")
             // Everything but the wall-clock seconds each check took.
             let text = result.stdout.replacingOccurrences(of: dir.path, with: "DIR")
-                .replacingOccurrences(of: #", [0-9]+\.[0-9] s\]"#, with: ", _ s]", options: .regularExpression)
+                .replacingOccurrences(of: #", [0-9]+\.[0-9] s([;\]])"#, with: ", _ s$1", options: .regularExpression)
             outputs.append(text)
             captures.append(try Data(contentsOf: dir.appendingPathComponent("sim.pcapng")))
         }
@@ -357,6 +357,37 @@ import Wire
         defer { try? FileManager.default.removeItem(at: FileManager.default.temporaryDirectory.appendingPathComponent("wl-sim-\(getpid())-j")) }
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect((object?["checks"] as? [[String: Any]])?.count == 2, "\(json.stdout)")
+    }
+
+    /// Each verdict names what it rests on, in text, JSON and JUnit: the
+    /// send check its capture, the HTTP check its socket results, a drop
+    /// check the capture and the node's counters.
+    @Test func everyVerdictNamesItsEvidence() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wl-sim-evidence-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let junit = dir.appendingPathComponent("report.xml").path
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let text = try Harness.wl("sim", SimulatorTests.root.appendingPathComponent("Topologies/lvs-dr.yaml").path,
+                                  "--capture", dir.path, "--junit", junit)
+        #expect(text.stdout.contains("s; evidence: capture]") && text.stdout.contains("s; evidence: socket]"), "\(text.stdout)")
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("<property name=\"evidence\" value=\"capture\"/>") && xml.contains("value=\"socket\""), "\(xml)")
+
+        let json = try Harness.wl("sim", SimulatorTests.root.appendingPathComponent("Topologies/ecmp.yaml").path,
+                                  "--capture", dir.path, "--json")
+        let checks = (try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+        #expect(!checks.isEmpty)
+        let topology = try SimulatorTests.load("ecmp.yaml")
+        for (check, row) in zip(topology.checks, checks) {
+            let evidence = row["evidence"] as? [String] ?? []
+            switch check.kind {
+            case let .send(_, expect):
+                if case .dropped = expect { #expect(evidence.contains("capture") && evidence.contains("counters"), "\(check.name): \(evidence)") }
+                else { #expect(evidence == ["capture"], "\(check.name): \(evidence)") }
+            case .http, .ping, .reach:
+                #expect(evidence.first == "socket", "\(check.name): \(evidence)")
+            }
+        }
     }
 
     @Test func benchSimCountsWhatItMoves() throws {

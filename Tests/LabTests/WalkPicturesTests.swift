@@ -208,7 +208,7 @@ enum MermaidSequenceGrammar {
         #expect(console == [], "\(console)")
         #expect(dom.contains("FAIL") && dom.contains("PASS"))
         #expect(dom.contains("Evidence: the captures of every link"))
-        #expect(dom.contains("Evidence: the HTTP answers"))
+        #expect(dom.contains("Evidence: what the sending host"))
         // The wrong expectation: the real's address where DR keeps the VIP.
         #expect(dom.contains("10.0.0.1") && dom.contains("10.0.0.100"))
         #expect(dom.contains("expected vs seen"))

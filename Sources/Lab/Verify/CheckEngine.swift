@@ -16,6 +16,25 @@ public struct FieldMismatch: Sendable, Hashable {
     public var seenOwner: String?
 }
 
+/// What a verdict rests on.
+public enum Evidence: String, Sendable, CaseIterable {
+    /// The frames recorded on the links (the probe's path, hop by hop).
+    case capture
+    /// A node's drop counters, read before and after.
+    case counters
+    /// What the sending host's socket got back (answers, replies, a connection).
+    case socket
+
+    /// In a sentence.
+    public var explanation: String {
+        switch self {
+        case .capture: "the captures of every link (the probe's frames, hop by hop)"
+        case .counters: "the drop counters of the node named"
+        case .socket: "what the sending host's socket got back"
+        }
+    }
+}
+
 /// The verdict on one check.
 public struct CheckOutcome: Sendable {
     public enum Status: String, Sendable { case pass, fail, error }
@@ -33,6 +52,8 @@ public struct CheckOutcome: Sendable {
     public var failedHop: Hop?
     public var mismatches: [FieldMismatch] = []
     public var path: ProbePath?
+    /// What the verdict rests on, in the order it was consulted.
+    public var evidence: [Evidence] = []
     /// The capture to open.
     public var capture: String?
     public var seconds: Double = 0
@@ -140,6 +161,7 @@ public enum CheckEngine {
                                     into outcome: inout CheckOutcome) {
         if let path {
             outcome.path = path
+            outcome.addEvidence(.capture)
             let entered = path.request.filter { $0.receiver.node == e.node }
             guard let firstIn = entered.first else {
                 outcome.status = .fail
@@ -169,6 +191,7 @@ public enum CheckEngine {
             }
             return
         }
+        outcome.addEvidence(.counters)
         let countersBefore = before[e.node] ?? [:]
         let grew = countersAfter.filter { $0.value > countersBefore[$0.key, default: 0] }
             .map { ($0.key, $0.value - countersBefore[$0.key, default: 0]) }.sorted { $0.0 < $1.0 }
@@ -190,5 +213,11 @@ public enum CheckEngine {
             outcome.status = .pass
             outcome.summary = "dropped at \(e.node) (\(grewText))"
         }
+    }
+}
+
+extension CheckOutcome {
+    mutating func addEvidence(_ e: Evidence) {
+        if !evidence.contains(e) { evidence.append(e) }
     }
 }

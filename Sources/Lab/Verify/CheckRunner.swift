@@ -139,12 +139,14 @@ public final class CheckRunner {
         case let .send(_, expect):
             if let captureError { o.status = .error; o.summary = captureError; return o }
             let trace = path(p.probes[0])
+            o.addEvidence(.capture)
             o.details.append("probe: \(p.probes[0].proto.rawValue) \(p.probes[0].source):\(p.probes[0].sourcePort) → \(p.probes[0].targetText) from \(p.probes[0].from)")
             switch expect {
             case .hops(let items): CheckEngine.evaluateHops(items, path: trace, topology: topology, into: &o)
             case .dropped(let d): CheckEngine.evaluateDrop(d, path: trace, before: p.before, after: p.after, into: &o)
             }
         case let .http(h, spread):
+            o.addEvidence(.socket)
             var counts: [String: Int] = [:]
             let failed = p.answers.filter { $0 == nil }.count
             for case let node? in p.answers { counts[node, default: 0] += 1 }
@@ -158,6 +160,7 @@ public final class CheckRunner {
             o.status = problems.isEmpty ? .pass : .fail
             o.summary = problems.isEmpty ? "\(h.count) requests answered (\(spreadText))" : problems.joined(separator: "; ")
         case let .ping(_, drop):
+            o.addEvidence(.socket)
             let replies = p.answered.filter { $0 }.count
             if let drop {
                 if replies > 0 {
@@ -176,6 +179,7 @@ public final class CheckRunner {
                 }
             }
         case let .reach(reach, drop):
+            o.addEvidence(.socket)
             let ok = p.answered.first ?? false
             if let drop {
                 if ok {

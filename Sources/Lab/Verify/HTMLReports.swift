@@ -81,28 +81,6 @@ extension WalkReport {
 }
 
 extension CheckReport {
-    /// What a check's verdict rests on.
-    static func evidence(_ outcome: CheckOutcome, check: Check?) -> String {
-        var expectsDrop = false
-        switch check?.kind {
-        case let .send(_, expect)?: if case .dropped = expect { expectsDrop = true }
-        case let .ping(_, drop)?: expectsDrop = drop != nil
-        case let .reach(_, drop)?: expectsDrop = drop != nil
-        default: break
-        }
-        let capture = outcome.path != nil ? "the captures of every link (the probe's frames, hop by hop)" : nil
-        var parts: [String] = []
-        switch outcome.kind {
-        case "send": parts = [capture ?? "the captures of every link"]
-        case "http": parts = ["the HTTP answers the client received (socket results)"]
-        case "ping": parts = ["the echo replies the host received (socket results)"] + (capture.map { [$0] } ?? [])
-        case "reach": parts = ["whether the connection or datagram was answered (socket result)"] + (capture.map { [$0] } ?? [])
-        default: parts = capture.map { [$0] } ?? []
-        }
-        if expectsDrop { parts.append("the drop counters of the node named") }
-        return parts.joined(separator: "; ")
-    }
-
     /// The run as one page: every check's verdict, its evidence, the
     /// failing hop's fields expected vs seen, and the probe's path.
     public func html(topology: ResolvedTopology) -> String {
@@ -116,8 +94,9 @@ extension CheckReport {
             body += "<h2><span class=\"verdict\">\(verdict)</span> \(Markup.escape(o.name))</h2>\n"
             body += "<p>\(Markup.escape(o.kind)) check at \(Markup.escape(o.location)), \(String(format: "%.1f", o.seconds)) s</p>\n"
             body += "<p class=\"found\">\(Markup.escape(o.summary))</p>\n"
-            let check = topology.checks.first { $0.name == o.name }
-            body += "<p class=\"evidence\">Evidence: \(Markup.escape(Self.evidence(o, check: check)))</p>\n"
+            if !o.evidence.isEmpty {
+                body += "<p class=\"evidence\">Evidence: \(Markup.escape(o.evidence.map(\.explanation).joined(separator: "; ")))</p>\n"
+            }
             if !o.details.isEmpty {
                 body += "<pre>\(Markup.escape(o.details.joined(separator: "\n")))</pre>\n"
             }

@@ -34,7 +34,8 @@ public struct CheckReport: Sendable {
         for o in outcomes {
             let tag: String
             switch o.status { case .pass: tag = "PASS "; case .fail: tag = "FAIL "; case .error: tag = "ERROR" }
-            out += "\(tag)  \(o.name)  [\(o.kind), \(o.location), \(String(format: "%.1f", o.seconds)) s]\n"
+            let evidence = o.evidence.isEmpty ? "" : "; evidence: " + o.evidence.map(\.rawValue).joined(separator: ", ")
+            out += "\(tag)  \(o.name)  [\(o.kind), \(o.location), \(String(format: "%.1f", o.seconds)) s\(evidence)]\n"
             out += "       \(o.summary)\n"
             guard o.status != .pass else { continue }
             for line in o.details { out += "       \(line)\n" }
@@ -84,6 +85,8 @@ public struct CheckReport: Sendable {
         var hops: [JSONHop]?
         var capture: String?
         var seconds: Double
+        /// What the verdict rests on: capture, counters, socket.
+        var evidence: [String]
     }
     struct JSONReport: Encodable {
         var lab, file: String
@@ -108,7 +111,8 @@ public struct CheckReport: Sendable {
             JSONCheck(name: o.name, kind: o.kind, location: o.location, status: o.status.rawValue, summary: o.summary,
                       details: o.details, failedItem: o.failedItem, failedHop: o.failedHop?.number, failedNode: o.failedHop?.sender.node,
                       mismatches: o.mismatches.map { JSONMismatch(field: $0.field, expected: $0.expected, seen: $0.seen, seenOwner: $0.seenOwner, changedAtHop: $0.changedAtHop, changedBy: $0.changedBy) },
-                      hops: o.path.map { $0.hops.map(Self.jsonHop) }, capture: o.capture, seconds: o.seconds)
+                      hops: o.path.map { $0.hops.map(Self.jsonHop) }, capture: o.capture, seconds: o.seconds,
+                      evidence: o.evidence.map(\.rawValue))
         }
         let report = JSONReport(lab: lab, file: file, passed: passed, failed: failed, errors: errors, ok: allPassed,
                                 labError: labError, checks: checks)
@@ -134,6 +138,9 @@ public struct CheckReport: Sendable {
         }
         for o in outcomes {
             out += "    <testcase classname=\"\(suite)\" name=\"\(Self.xml(o.name))\" time=\"\(String(format: "%.3f", o.seconds))\">\n"
+            if !o.evidence.isEmpty {
+                out += "      <properties><property name=\"evidence\" value=\"\(o.evidence.map(\.rawValue).joined(separator: ","))\"/></properties>\n"
+            }
             let body = ([o.summary] + o.details + (o.capture.map { ["capture: \($0)"] } ?? [])).joined(separator: "\n")
             switch o.status {
             case .pass: break
