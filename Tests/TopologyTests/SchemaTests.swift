@@ -6,6 +6,7 @@
 import Foundation
 import Testing
 @testable import Topology
+import Wire
 
 enum SchemaValidator {
     /// Prints `PASS path` or `FAIL path …` per file.
@@ -109,5 +110,30 @@ enum SchemaValidator {
             let names = ((branch["then"] as? [String: Any])?["propertyNames"] as? [String: Any])?["enum"] as? [String]
             #expect(Set(names ?? []) == Set(k.validKeys), "schema keys for \(k)")
         }
+    }
+}
+
+/// The schema's lists of names are the ones the loader takes: the
+/// scheduler, forwarding mode, service protocol and ECMP field names come
+/// from Wire's shared vocabulary, so a name added there must be added here.
+@Suite struct SchemaVocabularyTests {
+    static func schema() throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: Paths.schema)) as? [String: Any] ?? [:]
+    }
+
+    static func enumeration(_ object: Any?, _ path: [String]) -> [String]? {
+        var node = object
+        for key in path { node = (node as? [String: Any])?[key] }
+        return (node as? [String: Any])?["enum"] as? [String]
+    }
+
+    @Test func serviceNamesMatchTheVocabulary() throws {
+        let defs = try Self.schema()["$defs"]
+        let service = ["service", "properties"]
+        #expect(Self.enumeration(defs, service + ["scheduler"]) == SchedulerKind.allCases.map(\.rawValue))
+        #expect(Self.enumeration(defs, service + ["mode"]) == ForwardingMode.allCases.map(\.rawValue))
+        #expect(Self.enumeration(defs, service + ["protocol"]) == TransportProtocol.allCases.map(\.rawValue))
+        #expect(Self.enumeration(defs, ["node", "properties", "ecmp", "properties", "fields", "items"])
+                == ECMPHashField.allCases.map(\.rawValue))
     }
 }
