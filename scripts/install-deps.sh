@@ -8,6 +8,7 @@ PACKAGES=(
   tshark tcpdump python3-scapy python3-yaml python3-jsonschema   # cross-checks of Wire and captures, schema tests
   iperf3 curl iputils-ping                       # end-to-end traffic
   gcc libc6-dev                                  # bench forward compiles its malloc counter (LD_PRELOAD) at run time
+  groff-base                                     # the man page test checks docs/man/wirelab.1 with groff
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
