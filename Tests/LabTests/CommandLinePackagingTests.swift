@@ -1,5 +1,6 @@
-// What wirelab ships beside its verbs, from the built binary (no root):
-// `--version` and the man page (docs/man/wirelab.1).
+// What wirelab ships beside its verbs: `--version`, shell completions, the
+// man page (docs/man/wirelab.1) and scripts/install-completions.sh. All from
+// the built binary, no root needed.
 import Foundation
 import Testing
 import WirelabCommands
@@ -22,6 +23,12 @@ import WirelabCommands
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
+    static var temporaryDirectory: String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wirelab-pkg-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     @Test func versionPrintsTheVersionAndExitsZero() throws {
         let r = try Harness.wl("--version")
         #expect(r.status == 0, "\(r.combined)")
@@ -36,6 +43,45 @@ import WirelabCommands
             #expect(verbs.contains(verb), "\(verbs)")
         }
         #expect(!verbs.contains("daemon"))
+    }
+
+    @Test(arguments: ["bash", "zsh", "fish"])
+    func completionScriptsNameEveryVerb(_ shell: String) throws {
+        let r = try Harness.wl("--generate-completion-script", shell)
+        #expect(r.status == 0, "\(r.combined)")
+        for verb in try Self.visibleVerbs() {
+            let listed = switch shell {
+            case "bash": r.stdout.contains("compgen -W '") && r.stdout.range(of: "compgen -W '[^']*\\b\(verb)\\b", options: .regularExpression) != nil
+            case "zsh": r.stdout.contains("'\(verb):")
+            default: r.stdout.contains("-fa '\(verb)'")
+            }
+            #expect(listed, "the \(shell) script does not offer \(verb)")
+        }
+        // A syntax check by the shell itself, where it is installed.
+        if let program = Self.which(shell) {
+            let file = Self.temporaryDirectory + "/wirelab.\(shell)"
+            try r.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+            let check = try Harness.run(program, shell == "fish" ? ["--no-execute", file] : ["-n", file])
+            #expect(check.status == 0 && check.combined.isEmpty, "\(shell) -n: \(check.combined)")
+        } else {
+            #expect(shell != "bash", "bash is needed to check the bash script")
+        }
+    }
+
+    /// bash itself, given `wirelab <TAB>`, offers every verb.
+    @Test func bashCompletesTheVerbs() throws {
+        let script = Self.temporaryDirectory + "/wirelab.bash"
+        try Harness.wl("--generate-completion-script", "bash").stdout.write(toFile: script, atomically: true, encoding: .utf8)
+        let r = try Harness.run("/bin/bash", ["-c", """
+            source "$1"
+            COMP_WORDS=(wirelab ""); COMP_CWORD=1; COMP_LINE="wirelab "; COMP_POINT=${#COMP_LINE}
+            _wirelab wirelab "" wirelab
+            printf '%s\\n' "${COMPREPLY[@]}"
+            """, "bash", script])
+        #expect(r.status == 0, "\(r.combined)")
+        let offered = Set(r.stdout.split(separator: "\n").map(String.init))
+        let verbs = try Self.visibleVerbs()
+        #expect(Set(verbs).isSubset(of: offered), "offered \(offered.sorted()), verbs \(verbs)")
     }
 
     @Test func theCommittedManPageIsNotStale() throws {
@@ -62,5 +108,35 @@ import WirelabCommands
             #expect(m.status == 0 && m.stderr.isEmpty, "man --warnings: \(m.stderr)")
             #expect(m.stdout.contains("wirelab"))
         }
+    }
+
+    @Test func installScriptPutsEverythingUnderThePrefixAndSaysWhere() throws {
+        let prefix = Self.temporaryDirectory + "/prefix"
+        defer { try? FileManager.default.removeItem(atPath: prefix) }
+        let r = try Harness.run("/bin/bash", [Repository.root.appendingPathComponent("scripts/install-completions.sh").path,
+                                              "--prefix", prefix, "--wirelab", Harness.wirelab])
+        #expect(r.status == 0, "\(r.combined)")
+        let expected = [("bash", "share/bash-completion/completions/wirelab"), ("zsh", "share/zsh/site-functions/_wirelab"),
+                        ("fish", "share/fish/vendor_completions.d/wirelab.fish"), ("man", "share/man/man1/wirelab.1")]
+        for (kind, relative) in expected {
+            let path = "\(prefix)/\(relative)"
+            #expect(r.stdout.contains(path), "the script does not say where the \(kind) file went: \(r.stdout)")
+            let installed = try String(contentsOfFile: path, encoding: .utf8)
+            let want = kind == "man"
+                ? try String(contentsOf: Repository.root.appendingPathComponent("docs/man/wirelab.1"), encoding: .utf8)
+                : try Harness.wl("--generate-completion-script", kind).stdout
+            #expect(installed == want, "\(path) is not what it should hold")
+        }
+    }
+
+    @Test func installScriptRefusesADirectoryItCannotWrite() throws {
+        let prefix = Self.temporaryDirectory
+        defer { try? FileManager.default.removeItem(atPath: prefix) }
+        let blocker = prefix + "/share"
+        try Data().write(to: URL(fileURLWithPath: blocker))  // a file where a directory must go
+        let r = try Harness.run("/bin/bash", [Repository.root.appendingPathComponent("scripts/install-completions.sh").path,
+                                              "--prefix", prefix, "--wirelab", Harness.wirelab])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("cannot write to") && r.stderr.contains("nothing installed"), "\(r.combined)")
     }
 }
