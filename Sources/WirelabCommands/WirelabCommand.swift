@@ -10,6 +10,7 @@ public struct WirelabCommand: ParsableCommand {
         A topology file describes hosts, learning switches, routers and LVS-style \
         directors; `wirelab up FILE` builds it from network namespaces and veth pairs.
         """,
+        version: WirelabVersion.number,
         subcommands: [Up.self, Down.self, Status.self, Exec.self, CheckCommand.self, WalkCommand.self, Sim.self, GoldenCommand.self,
                       Graph.self, Serve.self, Bench.self, LVS.self, Daemon.self]
     )
