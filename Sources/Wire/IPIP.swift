@@ -1,6 +1,8 @@
 // IPv4 in IPv4 encapsulation (RFC 2003), as LVS TUN mode uses it: the
 // director writes a new outer IPv4 header (protocol 4) in front of the
-// untouched original datagram; the real server strips it.
+// original datagram; the real server strips it. `encapsulate` leaves the
+// inner datagram as it finds it: decrementing its TTL first (RFC 2003
+// §3.1, as IPVS does) is the caller's hop, not this helper's.
 
 /// IP-in-IP encapsulation and decapsulation helpers.
 public enum IPIP {

@@ -198,10 +198,13 @@ enum DE {
         tcp(gwMAC, lvsMAC, client, sport, vip, dport, flags, seq: seq, ack: ack, ttl: ttl, payload: payload)
     }
 
-    /// An IPIP frame: `outer` fields around `inner`'s datagram.
-    static func tunnelled(_ inner: Packet, to real: IPv4Address, realMAC: MACAddress, id: UInt16, ttl: UInt8) -> Packet {
-        Packet(srcMAC: lvsMAC, dstMAC: realMAC, src: lvs, dst: real, transport: .raw(proto: 4), payload: inner.ipPacket,
-               ttl: ttl, id: id, df: inner.df, tos: inner.tos)
+    /// What TUN sends for `arriving`: its datagram with the TTL one less
+    /// (header checksum fixed) inside an IPIP header director → `real`
+    /// whose TTL is that decremented one (as IPVS), DF and TOS copied.
+    static func tunnelled(_ arriving: Packet, to real: IPv4Address, realMAC: MACAddress, id: UInt16) -> Packet {
+        let inner = arriving.with { $0.ttl -= 1 }
+        return Packet(srcMAC: lvsMAC, dstMAC: realMAC, src: lvs, dst: real, transport: .raw(proto: 4),
+                      payload: inner.ipPacket, ttl: inner.ttl, id: id, df: inner.df, tos: inner.tos)
     }
 
     // MARK: Checking outputs
@@ -326,7 +329,7 @@ enum DE {
         var badTCP = frame; badTCP[frame.count - 1] ^= 1
         #expect(DE.checksumProblem(badTCP) == "TCP checksum")
         let inner = DE.fromClient(DE.syn)
-        var tunnelled = DE.tunnelled(inner, to: DE.rs1, realMAC: DE.rs1MAC, id: 1, ttl: 62).frame
+        var tunnelled = DE.tunnelled(inner, to: DE.rs1, realMAC: DE.rs1MAC, id: 1).frame
         #expect(DE.checksumProblem(tunnelled) == nil)
         tunnelled[tunnelled.count - 3] ^= 0x10
         #expect(DE.checksumProblem(tunnelled) == "inner: TCP checksum")

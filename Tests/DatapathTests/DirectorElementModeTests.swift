@@ -55,25 +55,37 @@ import Wire
 
     // MARK: TUN
 
-    /// TUN: the datagram untouched (TTL included) inside a new IPv4 header,
-    /// protocol 4, director → real, DF and TOS copied, TTL = inner − 1,
-    /// identification counting up; the headroom the driver poisons with
-    /// 0xa5 must not show anywhere.
-    @Test func tunnelEncapsulatesTheUntouchedDatagram() {
+    /// TUN: the datagram with its TTL one less (63 → 62, header checksum
+    /// fixed, nothing else changed) inside a new IPv4 header, protocol 4,
+    /// director → real, DF and TOS copied, outer TTL = the decremented
+    /// inner one (as IPVS), identification counting up; the headroom the
+    /// driver poisons with 0xa5 must not show anywhere.
+    @Test func tunnelEncapsulatesTheDatagramOneHopOlder() {
         let driver = ElementDriver(DE.director(.tun))
         DE.learnNeighbours(driver)
         let syn = DE.fromClient(DE.syn).with { $0.tos = 0x28 }
         let ack = DE.fromClient(DE.ack, seq: 1001, ack: 5001)
         let other = DE.fromClient(DE.syn, sport: 40001).with { $0.df = false; $0.padTo = 60 }
+        let lastHop = DE.fromClient(DE.syn, sport: 40002, ttl: 2)
         DE.run([
             DE.Row(description: "SYN → IPIP to rs1", input: syn.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC, id: 1, ttl: 62).frame),
+                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC, id: 1).frame),
             DE.Row(description: "ACK of the same flow → rs1", input: ack.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(ack, to: DE.rs1, realMAC: DE.rs1MAC, id: 2, ttl: 62).frame),
+                   output: DE.tunnelled(ack, to: DE.rs1, realMAC: DE.rs1MAC, id: 2).frame),
             DE.Row(description: "new flow → rs2; DF clear copied; Ethernet padding not tunnelled",
                    input: other.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(other.with { $0.padTo = 0 }, to: DE.rs2, realMAC: DE.rs2MAC, id: 3, ttl: 62).frame),
+                   output: DE.tunnelled(other.with { $0.padTo = 0 }, to: DE.rs2, realMAC: DE.rs2MAC, id: 3).frame),
+            DE.Row(description: "TTL 2 → rs1 with inner and outer TTL 1 (TTL 1 gets time exceeded, timeExceeded)",
+                   input: lastHop.frame, verdict: .forward(PortID(0)),
+                   output: DE.tunnelled(lastHop, to: DE.rs1, realMAC: DE.rs1MAC, id: 4).frame),
         ], driver)
+        let out = driver.send(DE.fromClient(DE.ack, seq: 1001, ack: 5001).frame, on: PortID(0), at: .seconds(2))
+        let arriving = DE.fromClient(DE.ack, seq: 1001, ack: 5001).ipPacket
+        let inner = Array(out.frame.dropFirst(14 + 20))
+        // The inner datagram differs from the arriving one in the TTL and
+        // the header checksum only (bytes 8, 10, 11).
+        #expect(inner.count == arriving.count && (0..<inner.count).filter { inner[$0] != arriving[$0] }.allSatisfy { [8, 10, 11].contains($0) })
+        #expect(inner[8] == arriving[8] - 1 && out.frame[14 + 8] == inner[8], "outer TTL = inner TTL = arriving − 1")
     }
 
     /// The outer header field by field, read back with Wire's decapsulation.
@@ -91,7 +103,8 @@ import Wire
             #expect(d.outer.sourceAddress == DE.lvs && d.outer.destinationAddress == DE.rs1)
             #expect(d.outer.dontFragment && !d.outer.moreFragments && d.outer.fragmentOffset == 0)
             #expect(d.outer.timeToLive == 62 && d.outer.isChecksumValid)
-            #expect(Array(d.inner.bytes[0..<d.inner.totalLength]) == inner.ipPacket)
+            #expect(d.inner.timeToLive == 62 && d.inner.isChecksumValid, "the inner TTL is decremented too, as IPVS")
+            #expect(Array(d.inner.bytes[0..<d.inner.totalLength]) == inner.with { $0.ttl = 62 }.ipPacket)
         }
     }
 
@@ -110,11 +123,11 @@ import Wire
         let fits = DE.fromClient(DE.ack, seq: 1001, ack: 5001, payload: [UInt8](repeating: 0x62, count: 1440))
         DE.run([
             DE.Row(description: "SYN tunnelled (id 1)", input: syn.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC, id: 1, ttl: 62).frame),
+                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC, id: 1).frame),
             DE.Row(description: "1500-byte DF datagram: frag-needed, MTU 1480", input: big.frame,
                    verdict: .drop(.fragmentationNeeded), emitted: [.init(port: PortID(0), frame: icmp.frame)]),
             DE.Row(description: "1480 bytes fit exactly", input: fits.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(fits, to: DE.rs1, realMAC: DE.rs1MAC, id: 3, ttl: 62).frame),
+                   output: DE.tunnelled(fits, to: DE.rs1, realMAC: DE.rs1MAC, id: 3).frame),
         ], driver)
         #expect(icmp.frame.count == 14 + 576)
     }
@@ -127,14 +140,14 @@ import Wire
         let syn = DE.fromClient(DE.syn).with { $0.df = false }
         let big = DE.fromClient(DE.ack, seq: 1001, ack: 5001, payload: (0..<1460).map { UInt8($0 & 0xff) })
             .with { $0.df = false }
-        let inner = big.ipPacket
+        let inner = big.with { $0.ttl = 62 }.ipPacket  // this hop's TTL − 1, inside too
         func fragment(_ range: Range<Int>, _ field: UInt16) -> [UInt8] {
             P(srcMAC: DE.lvsMAC, dstMAC: DE.rs1MAC, src: DE.lvs, dst: DE.rs1, transport: .raw(proto: 4),
               payload: Array(inner[range]), ttl: 62, id: 2, flagsAndOffset: field).frame
         }
         DE.run([
             DE.Row(description: "SYN", input: syn.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC, id: 1, ttl: 62).frame),
+                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC, id: 1).frame),
             DE.Row(description: "1500 bytes without DF: two outer fragments", input: big.frame, verdict: .consumed,
                    emitted: [.init(port: PortID(0), frame: fragment(0..<1480, 0x2000)),
                              .init(port: PortID(0), frame: fragment(1480..<1500, 1480 / 8))]),
@@ -237,7 +250,9 @@ import Wire
     /// A router on the client's side sends Fragmentation Needed to the VIP
     /// about a reply the VIP sent (a DR/TUN real answering as the VIP, or
     /// the director's NAT/FULLNAT translation): it goes on to the real,
-    /// translated back to what that real sent (NAT, FULLNAT).
+    /// translated back to what that real sent (NAT, FULLNAT), its TTL one
+    /// less; TUN tunnels it as any packet of the connection (inner TTL − 1,
+    /// outer TTL the same). With TTL 1 it is dropped silently.
     @Test(arguments: ForwardingMode.allCases)
     func icmpErrorsAboutAConnectionReachItsReal(_ mode: ForwardingMode) {
         let port: UInt16 = mode == .nat || mode == .fullnat ? 8080 : 80
@@ -258,7 +273,7 @@ import Wire
         case .dr:
             expected = error.with { $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.rs1MAC; $0.ttl = 59 }.frame
         case .tun:
-            expected = DE.tunnelled(error, to: DE.rs1, realMAC: DE.rs1MAC, id: 2, ttl: 59).frame
+            expected = DE.tunnelled(error, to: DE.rs1, realMAC: DE.rs1MAC, id: 2).frame
         case .nat:
             expected = error.with {
                 $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.rs1MAC; $0.dst = DE.rs1; $0.ttl = 59
@@ -280,6 +295,8 @@ import Wire
                    verdict: .drop(Director.Reason.noConnection)),
             DE.Row(description: "\(mode): quoting a packet the VIP did not send", input: notFromVIP.frame,
                    verdict: .drop(Director.Reason.icmpUnhandled)),
+            DE.Row(description: "\(mode): the error with TTL 1: dropped, and no error about an error",
+                   input: error.with { $0.ttl = 1 }.frame, verdict: .drop(.ttlExpired)),
         ], driver)
     }
 

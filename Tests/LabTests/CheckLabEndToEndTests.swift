@@ -230,7 +230,9 @@ struct CheckLabEndToEndTests {
         if changed.count == 8 {
             #expect(changed[1] == ["src-mac", "dst-mac", "dst-ip", "ttl"], "gw: NAT to the VIP, new MACs, TTL")
             #expect(changed[2].isEmpty, "the switch changes nothing")
-            #expect(changed[3].subtracting(["ttl"]) == ["src-mac", "dst-mac"], "DR: MAC rewrite only (the TTL may go down)")
+            #expect(changed[3] == ["src-mac", "dst-mac", "ttl"], "DR: the MACs and the TTL change (as IPVS), nothing else")
+            #expect((hops[3]["reason"] as? String)?.contains("DR: MACs rewritten (lvs:eth0 → ") == true)
+            #expect((hops[3]["reason"] as? String)?.hasSuffix(", TTL 63 → 62") == true, "\(hops[3]["reason"] ?? "")")
             #expect(changed[7].contains("src-ip") && changed[7].contains("ttl"), "gw NATs the reply's source back")
             #expect((hops[3]["reason"] as? String)?.hasPrefix("director lvs: service 10.0.0.100:80 rr → ") == true)
             #expect((hops[1]["reason"] as? String)?.contains("ARP 10.0.0.100 → lvs:eth0") == true)

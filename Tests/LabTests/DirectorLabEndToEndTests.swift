@@ -180,12 +180,20 @@ struct DirectorLabEndToEndTests {
                     #expect(arrivingWithoutTTL[key].map { $0 == f.timeToLive + 1 } == true,
                             "DR: the packet as it arrived, TTL one less")
                 case "tun":
-                    // A new IPv4 header (protocol 4) director → real, the
-                    // original packet inside byte for byte.
+                    // A new IPv4 header (protocol 4) director → real around
+                    // the client's packet, its TTL one less (as IPVS, RFC
+                    // 2003 §3.1) and nothing else changed; the outer TTL is
+                    // the decremented inner one.
                     #expect(f.protocol == .ipip && f.sourceIPv4 == Self.directorAddress && f.destinationIPv4 == realIP,
                             "TUN outer header: \(f.sourceIPv4) → \(f.destinationIPv4) proto \(f.protocol)")
                     let innerPacket = Array(r.bytes[(f.l3Offset + f.ipHeaderLength)..<(f.l3Offset + f.ipLength)])
-                    #expect(arrivingPackets.contains(innerPacket), "TUN: the inner packet is the client's, untouched")
+                    let innerTTL = innerPacket[8]
+                    #expect(arrivingWithoutTTL[Self.withoutTTL(innerPacket)].map { $0 == innerTTL + 1 } == true,
+                            "TUN: the inner packet is the client's as it arrived, TTL one less")
+                    #expect(!arrivingPackets.contains(innerPacket), "TUN: the inner TTL went down")
+                    #expect(f.timeToLive == innerTTL, "TUN: outer TTL \(f.timeToLive) = inner TTL \(innerTTL)")
+                    let innerHeader = Array(innerPacket[0..<(Int(innerPacket[0] & 0x0f) * 4)])
+                    #expect(innerHeader.withUnsafeBytes { InternetChecksum.checksum($0) } == 0, "TUN: inner IPv4 header checksum")
                 case "nat":
                     #expect(f.isTCP && f.destinationIPv4 == realIP && f.destinationPort == port && f.sourceIPv4 == Self.client,
                             "NAT: dst = real IP:port, src kept: \(f.sourceIPv4) → \(f.destinationIPv4):\(f.destinationPort)")

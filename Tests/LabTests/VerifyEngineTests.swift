@@ -109,8 +109,9 @@ struct VerifyEngineTests {
         r.add("client:eth0", "gw:eth0", frame(m("client:eth0"), m("gw:eth0"), syn("198.51.100.3", 64)))
         r.add("gw:eth1", "sw:p1", frame(brokenRouterMAC ? m("client:eth0") : m("gw:eth1"), m("lvs:eth0"), syn(vip, 63)))
         r.add("sw:p2", "lvs:eth0", frame(m("gw:eth1"), m("lvs:eth0"), syn(vip, 63)))
-        r.add("lvs:eth0", "sw:p2", frame(m("lvs:eth0"), m("rs1:eth0"), syn(drRewritesIP ? "10.0.0.1" : vip, 63)))
-        r.add("sw:p3", "rs1:eth0", frame(m("lvs:eth0"), m("rs1:eth0"), syn(drRewritesIP ? "10.0.0.1" : vip, 63)))
+        // The director is a hop: TTL 63 → 62 (as IPVS).
+        r.add("lvs:eth0", "sw:p2", frame(m("lvs:eth0"), m("rs1:eth0"), syn(drRewritesIP ? "10.0.0.1" : vip, 62)))
+        r.add("sw:p3", "rs1:eth0", frame(m("lvs:eth0"), m("rs1:eth0"), syn(drRewritesIP ? "10.0.0.1" : vip, 62)))
         let synAck = { (dst: String, ttl: UInt8) in ipPacket(vip, dst, ttl: ttl, id: 999, sport: 80, dport: 40000, seq: 777, ack: seq &+ 1, flags: [.syn, .ack]) }
         r.add("rs1:eth0", "sw:p3", frame(m("rs1:eth0"), m("gw:eth1"), synAck(client, 64)))
         r.add("sw:p1", "gw:eth1", frame(m("rs1:eth0"), m("gw:eth1"), synAck(client, 64)))
@@ -151,8 +152,8 @@ struct VerifyEngineTests {
         #expect(gw.reason.contains("ARP 10.0.0.100 → lvs:eth0"))
         #expect(gw.reason.contains("TTL 64 → 63"))
         let lvs = path.hops[3]
-        #expect(lvs.changed == [.srcMAC, .dstMAC])
-        #expect(lvs.reason == "director lvs: service 10.0.0.100:80 rr → rs1 (10.0.0.1), DR: MAC rewrite only (lvs:eth0 → rs1:eth0)")
+        #expect(lvs.changed == [.srcMAC, .dstMAC, .ttl])
+        #expect(lvs.reason == "director lvs: service 10.0.0.100:80 rr → rs1 (10.0.0.1), DR: MACs rewritten (lvs:eth0 → rs1:eth0), TTL 63 → 62")
         #expect(path.hops[2].reason == "switch sw: lvs:eth0's MAC learned on p2")
         #expect(path.hops[5].changed.isEmpty)   // a new packet: nothing to compare with
         #expect(path.hops[7].reason.contains("static NAT src 10.0.0.100 → 198.51.100.3"))
@@ -272,15 +273,18 @@ struct VerifyEngineTests {
         r.add("client:eth0", "gw:eth0", Self.frame(m("client:eth0"), m("gw:eth0"), Self.ipPacket("203.0.113.123", "198.51.100.3", ttl: 64, id: Self.id, sport: 40000, dport: 80, seq: Self.seq)))
         r.add("gw:eth1", "sw:p1", Self.frame(m("gw:eth1"), m("lvs:eth0"), inner))
         r.add("sw:p2", "lvs:eth0", Self.frame(m("gw:eth1"), m("lvs:eth0"), inner))
-        let outer = Self.ipPacket("10.0.0.2", "10.0.0.1", ttl: 64, id: 1, inner: inner)
+        // As the director sends it: the inner TTL one less, the outer TTL the same.
+        let tunnelled = Self.ipPacket("203.0.113.123", "10.0.0.100", ttl: 62, id: Self.id, sport: 40000, dport: 80, seq: Self.seq)
+        let outer = Self.ipPacket("10.0.0.2", "10.0.0.1", ttl: 62, id: 1, inner: tunnelled)
         r.add("lvs:eth0", "sw:p2", Self.frame(m("lvs:eth0"), m("rs1:eth0"), outer))
         r.add("sw:p3", "rs1:eth0", Self.frame(m("lvs:eth0"), m("rs1:eth0"), outer))
         let path = ProbePath.trace(r.list, marker: Self.marker, origin: "client", topology: t)
         #expect(path.hops.count == 5)
         let enc = path.hops[3]
         #expect(enc.fields.inner?.destination == IPv4Address("10.0.0.100"))
-        #expect(enc.changed.isSuperset(of: [.proto, .srcIP, .dstIP, .innerSrcIP, .innerDstIP]))
-        #expect(enc.reason.contains("TUN: IPIP 10.0.0.2 → 10.0.0.1"))
+        #expect(enc.changed.isSuperset(of: [.proto, .srcIP, .dstIP, .innerSrcIP, .innerDstIP, .ttl]))
+        #expect(enc.fields.inner?.timeToLive == 62 && enc.fields.ip?.timeToLive == 62)
+        #expect(enc.reason.hasSuffix("TUN: IPIP 10.0.0.2 → 10.0.0.1 around the packet, inner TTL 63 → 62"), "\(enc.reason)")
         #expect(enc.reason.contains("→ rs1 (10.0.0.1)"))
         var o = CheckOutcome(name: "x", kind: "send", location: "", status: .error, summary: "")
         CheckEngine.evaluateHops(Self.sendItems(t), path: path, topology: t, into: &o)

@@ -45,11 +45,15 @@ extension Director {
     /// must be src VIP:port → client ip:port of a live connection.
     ///
     /// DR: MACs and TTL, as any packet of the connection. TUN: tunnelled
-    /// untouched. NAT: outer destination → real; in the quoted datagram,
-    /// source → real ip:port. FULLNAT: also the quoted destination → local
-    /// ip:port. The IPv4 header checksums (outer and quoted) and the ICMP
-    /// checksum are updated; the quoted TCP/UDP checksum is not (it covers
-    /// data the quote does not hold; IPVS leaves it too).
+    /// as any packet of the connection (`tunnel`: the error's own TTL − 1,
+    /// then an outer header with that TTL; the quote is not touched), as
+    /// IPVS's `ip_vs_icmp_xmit` hands DR/TUN errors to the connection's
+    /// own transmitter. NAT: outer destination → real; in the quoted
+    /// datagram, source → real ip:port. FULLNAT: also the quoted
+    /// destination → local ip:port. The IPv4 header checksums (outer and
+    /// quoted) and the ICMP checksum are updated; the quoted TCP/UDP
+    /// checksum is not (it covers data the quote does not hold; IPVS leaves
+    /// it too). An error with TTL ≤ 1 is dropped without an error about it.
     func relayICMPError(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
         let frame = packet.readOnly
         let end = p.l3Offset + p.ipLength
@@ -72,7 +76,7 @@ extension Director {
         let mode = DirectorCore.modes[Int(e.mode)]
         if mode == .tun {
             counters.icmpErrorsRelayed &+= 1
-            return tunnel(p, &packet, real: real, hop: hop, now: now, emit: &emit)
+            return tunnel(&p, &packet, real: real, hop: hop, now: now, emit: &emit)
         }
         if mode == .dr && hop.gateway != 0 { return drop(Reason.realNotOnLink) }
         if let stop = fragmentationNeeded(p, frame, hop: hop, growth: 0, now: now, emit: &emit) { return stop }

@@ -7,8 +7,8 @@ import Wire
 //
 //   mode     client → VIP, as sent on to the real          real → client
 //   DR       MACs (src = director, dst = real), TTL − 1     bypasses the director
-//   TUN      new outer IPv4 (proto 4) director → real,      bypasses the director
-//            inner datagram untouched, outer TTL = inner − 1
+//   TUN      TTL − 1, then inside a new outer IPv4          bypasses the director
+//            (proto 4) director → real, outer TTL = inner TTL
 //   NAT      dst = real ip:port, TTL − 1                     src = VIP:port, TTL − 1
 //   FULLNAT  src = local ip:port, dst = real ip:port, TTL−1  src = VIP:port, dst = client ip:port, TTL − 1
 //
@@ -518,7 +518,7 @@ public final class Director: Element {
             counters.forwardedDR &+= 1
             return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
         case .tun:
-            return tunnel(p, &packet, real: real, hop: hop, now: now, emit: &emit)
+            return tunnel(&p, &packet, real: real, hop: hop, now: now, emit: &emit)
         case .nat:
             if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
                 return stop
@@ -540,10 +540,15 @@ public final class Director: Element {
         }
     }
 
-    /// TUN: a new outer IPv4 header (protocol 4, director → real) in front
-    /// of the untouched datagram. RFC 2003: DF and TOS copied from the
-    /// inner header; the outer TTL is the inner one less this hop.
-    func tunnel(_ p: ParsedFrame, _ packet: inout PacketBuffer, real: IPv4Address, hop: DirectorNextHop,
+    /// TUN: the datagram, its TTL one less (the header checksum updated
+    /// incrementally), inside a new outer IPv4 header (protocol 4,
+    /// director → real). As IPVS: `__ip_vs_get_out_rt` decrements the
+    /// packet's TTL for every forwarding method (`decrement_ttl`), then
+    /// `ip_vs_tunnel_xmit` copies it into the outer header; RFC 2003 §3.1
+    /// asks the same of the encapsulator. DF and TOS copied from the inner
+    /// header. The caller has answered TTL ≤ 1 already (time exceeded in
+    /// `inbound`; a relayed ICMP error is dropped): here the TTL is ≥ 2.
+    func tunnel(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, real: IPv4Address, hop: DirectorNextHop,
                 now: Instant, emit: inout Emitter) -> Verdict {
         if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: IPIP.outerHeaderLength, now: now,
                                           emit: &emit) {
@@ -551,13 +556,14 @@ public final class Director: Element {
         }
         let l3 = p.l3Offset
         let innerLength = p.ipLength
+        let timeToLive = p.decrementTimeToLive(in: packet.bytes)  // this hop, inside
         packet.length = l3 + innerLength  // Ethernet padding stays behind
         guard packet.insert(IPIP.outerHeaderLength, at: l3) else { return drop(Reason.noHeadroom) }
         identification &+= 1
         do {
             _ = try IPIP.encapsulate(packet.bytes, innerOffset: l3 + IPIP.outerHeaderLength,
                                      source: IPv4Address(rawValue: hop.source), destination: real,
-                                     timeToLive: p.timeToLive &- 1, identification: identification)
+                                     timeToLive: timeToLive, identification: identification)
         } catch {
             return drop(Reason.malformed(error))
         }

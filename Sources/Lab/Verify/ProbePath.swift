@@ -288,10 +288,16 @@ struct HopReasoner {
                 }
             }
             let realName = real.map { r in topology.nodes.first { $0.addresses.contains { $0.address == r.ip } }.map { "\($0.name) (\(r.ip))" } ?? r.ip.description } ?? "?"
+            // What the hop did to the TTL the packet arrived with (DR: the
+            // packet's own; TUN: the inner one, which the outer copies).
+            func ttl(_ label: String, _ now: UInt8?) -> String {
+                guard let before = prior?.fields.ip?.timeToLive, let now else { return "" }
+                return before == now ? ", \(label) \(now) unchanged" : ", \(label) \(before) → \(now)"
+            }
             let what: String
             switch service.mode {
-            case .dr: what = "DR: MAC rewrite only (\(owner(f.sourceMAC)) → \(owner(f.destinationMAC)))"
-            case .tun: what = "TUN: IPIP \(ip.source) → \(ip.destination) around the untouched packet"
+            case .dr: what = "DR: MACs rewritten (\(owner(f.sourceMAC)) → \(owner(f.destinationMAC)))" + ttl("TTL", ip.timeToLive)
+            case .tun: what = "TUN: IPIP \(ip.source) → \(ip.destination) around the packet" + ttl("inner TTL", f.inner?.timeToLive)
             case .nat: what = "NAT: dst \(p.destination):\(p.destinationPort.map(String.init) ?? "") → \(t.destination):\(t.destinationPort.map(String.init) ?? "")"
             case .fullnat: what = "FULLNAT: src → \(t.source):\(t.sourcePort.map(String.init) ?? ""), dst → \(t.destination):\(t.destinationPort.map(String.init) ?? "")"
             }
