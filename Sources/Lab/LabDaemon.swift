@@ -185,9 +185,6 @@ public final class LabDaemon: @unchecked Sendable {
                 fds.append(pollfd(fd: port.fd, events: Int16(POLLIN), revents: 0))
             }
         }
-        // The runtimes own their ports for the whole loop: the per-frame
-        // path borrows them without retain/release.
-        let borrowed = runtimes.map { $0.ports.map(BorrowedPort.init) }
         var batch = PortBatch(capacity: 64)
         // Last in the poll set: the read end of the health checkers' wake pipe.
         let healthSlot = fds.count
@@ -206,7 +203,7 @@ public final class LabDaemon: @unchecked Sendable {
             if ready > 0 {
                 for (i, ref) in refs.enumerated() where fds[i].revents & Int16(POLLIN) != 0 {
                     let runtime = runtimes[ref.node]
-                    let ports = borrowed[ref.node]
+                    let ports = runtime.ports
                     let port = runtime.ports[ref.port]
                     // Drain this port in bursts; cap bursts so one busy port
                     // cannot starve the others.
@@ -230,8 +227,8 @@ public final class LabDaemon: @unchecked Sendable {
                 applyHealthEvents()
             }
             if now >= nextTick {
-                for (n, runtime) in runtimes.enumerated() {
-                    tick(runtime, ports: borrowed[n], now: now)
+                for runtime in runtimes {
+                    tick(runtime, ports: runtime.ports, now: now)
                     for port in runtime.ports { port.flush() }
                 }
                 nextTick = now.adding(seconds: 1)
@@ -259,7 +256,7 @@ public final class LabDaemon: @unchecked Sendable {
     /// so the per-frame call is a direct call to the concrete element; the
     /// runner is accessed once per batch, not per frame.
     @inline(__always)
-    func process(_ runtime: NodeRuntime, ports: [BorrowedPort], from portIndex: Int, batch: inout PortBatch,
+    func process(_ runtime: NodeRuntime, ports: [AnyPacketPort], from portIndex: Int, batch: inout PortBatch,
                  now: Instant) -> UInt64 {
         withUnsafeMutablePointer(to: &runtime.runner) { runner in
             switch runtime.forwarder {
@@ -274,7 +271,7 @@ public final class LabDaemon: @unchecked Sendable {
     }
 
     @inline(__always)
-    func process<E: Element>(_ element: E, _ runner: UnsafeMutablePointer<ElementRunner>, ports: [BorrowedPort],
+    func process<E: Element>(_ element: E, _ runner: UnsafeMutablePointer<ElementRunner>, ports: [AnyPacketPort],
                              from portIndex: Int, batch: inout PortBatch, now: Instant) -> UInt64 {
         let ingress = PortID(portIndex)
         var live = LivePorts(ports: ports)
@@ -302,10 +299,10 @@ public final class LabDaemon: @unchecked Sendable {
     }
 
     /// Runs the element's timers and sends what they emitted; returns the
-    /// mask of the ports given frames. PORTS are the runtime's, borrowed
-    /// once for the loop (no allocation here: it runs every second).
+    /// mask of the ports given frames. PORTS are the runtime's (no
+    /// allocation here: it runs every second).
     @discardableResult
-    func tick(_ runtime: NodeRuntime, ports: [BorrowedPort], now: Instant) -> UInt64 {
+    func tick(_ runtime: NodeRuntime, ports: [AnyPacketPort], now: Instant) -> UInt64 {
         var live = LivePorts(ports: ports)
         runtime.runner.tick(runtime.forwarder.element, now: now, ports: &live)
         return live.given
@@ -393,9 +390,7 @@ public final class LabDaemon: @unchecked Sendable {
         for runtime in runtimes {
             let ports = zip(runtime.node.interfaces, runtime.ports).map { iface, port -> DatapathStatus.PortCounters in
                 let c = port.counters
-                let kind: String
-                switch port { case .xdp: kind = "afxdp"; case .packet: kind = "afpacket" }
-                return .init(interface: iface.name, kind: kind, rxFrames: c.rxPackets, txFrames: c.txPackets,
+                return .init(interface: iface.name, kind: port.kind, rxFrames: c.rxPackets, txFrames: c.txPackets,
                              rxDropped: c.rxDropped + c.rxTruncated, txDropped: c.txBusy + c.txTooLong + c.txErrors)
             }
             var drops: [String: UInt64] = [:]
@@ -415,7 +410,7 @@ public final class LabDaemon: @unchecked Sendable {
 /// port's TX ring (the RX frame goes back to its ring after the batch), and
 /// the ports given frames are collected to kick them once per burst.
 struct LivePorts: RunnerPorts {
-    let ports: [BorrowedPort]
+    let ports: [AnyPacketPort]
     /// Bit p: port p was given frames (see `LabDaemon.bit`).
     var given: UInt64 = 0
 
@@ -435,29 +430,6 @@ struct LivePorts: RunnerPorts {
 
     @inline(__always)
     mutating func release(_ packet: PacketBuffer) {}
-}
-
-/// A port the per-frame path uses without retaining it (a trivial value,
-/// so an array of them is read without reference counting). Valid while
-/// its owner (the node's runtime) holds the port.
-enum BorrowedPort {
-    case xdp(Unmanaged<XDPPort>)
-    case packet(Unmanaged<AFPacketPort>)
-
-    init(_ port: AnyPacketPort) {
-        switch port {
-        case .xdp(let p): self = .xdp(.passUnretained(p))
-        case .packet(let p): self = .packet(.passUnretained(p))
-        }
-    }
-
-    @inline(__always)
-    func transmit(copying frame: UnsafeRawBufferPointer) -> Bool {
-        switch self {
-        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.transmit(copying: frame) }
-        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.transmit(copying: frame) }
-        }
-    }
 }
 
 extension LabStore {
