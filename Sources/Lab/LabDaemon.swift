@@ -1,13 +1,8 @@
 import Datapath
 import Foundation
-import Glibc
-import Synchronization
 import LinuxNet
 import Topology
 import Wire
-
-/// Set by SIGTERM/SIGINT (an atomic store is async-signal-safe), read by the loops.
-private let daemonStopRequested = Atomic<Bool>(false)
 
 /// The lab's data plane: one process per lab, started by `up` and stopped
 /// by `down`. Opens one port per interface of every userspace node inside
@@ -34,10 +29,10 @@ public final class LabDaemon: @unchecked Sendable {
     /// as this daemon).
     var decapsulators: [TunnelDecapsulator] = []
     var checkers: [HealthChecker] = []
-    /// Read end of a pipe checker threads write a byte to when they queued
-    /// health events; in the datapath thread's poll set, so it wakes to
-    /// apply them.
-    var healthWakeFD: Int32 = -1
+    /// The pipe checker threads write a byte to when they queued health
+    /// events; its read end is in the datapath thread's poll set, so it
+    /// wakes to apply them.
+    var healthWake: WakePipe?
 
     public init(lab: String, store: LabStore) throws {
         self.lab = lab
@@ -51,9 +46,7 @@ public final class LabDaemon: @unchecked Sendable {
     /// Opens everything, announces readiness on the control socket, and runs
     /// until SIGTERM/SIGINT.
     public func run() throws {
-        signal(SIGTERM) { _ in daemonStopRequested.store(true, ordering: .relaxed) }
-        signal(SIGINT) { _ in daemonStopRequested.store(true, ordering: .relaxed) }
-        signal(SIGPIPE, SIG_IGN)
+        TerminationSignals.install()
 
         var byName: [String: NodeRuntime] = [:]
         for node in topology.nodes where node.kind != .host {
@@ -72,20 +65,12 @@ public final class LabDaemon: @unchecked Sendable {
             captureThread = thread
         }
         try attachDecapsulation()
-        var wakePipe: [Int32] = [-1, -1]
-        guard pipe(&wakePipe) == 0 else { throw LabError("pipe for health checks: \(String(cString: strerror(errno)))") }
-        for fd in wakePipe {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        healthWakeFD = wakePipe[0]
-        let wakeWriteFD = wakePipe[1]
-        defer { close(wakeWriteFD) }
+        let wakePipe = try WakePipe(operation: "pipe for health checks")
+        healthWake = wakePipe
         for (i, runtime) in runtimes.enumerated() where runtime.node.kind == .director {
-            let fd = wakeWriteFD
             // A full pipe means the datapath thread is already due to wake.
             let checker = HealthChecker(node: runtime.node, namespace: runtime.namespace, runtimeIndex: i,
-                                        wake: { var one: UInt8 = 1; _ = write(fd, &one, 1) },
+                                        wake: { wakePipe.wake() },
                                         log: { Self.log($0) })
             if !checker.isEmpty {
                 Self.log("health checks of \(runtime.node.name): \(checker.targets.count) reals, from its kernel's interface addresses")
@@ -103,14 +88,14 @@ public final class LabDaemon: @unchecked Sendable {
         runLoop()
         for checker in checkers { checker.stop() }
         for decapsulator in decapsulators { decapsulator.close() }
-        close(healthWakeFD)
+        wakePipe.close()
 
         // The capture thread reads the nodes' capture rings: let it stop,
         // drain what is left in the rings, and only then close the nodes
         // (closing first freed a ring under a running consume, and lost the
         // last frames).
         if let recorder {
-            while captureThread?.isFinished == false { usleep(10_000) }
+            while captureThread?.isFinished == false { Thread.sleep(forTimeInterval: 0.01) }
             recorder.finish()
         }
         lock.lock()
@@ -167,41 +152,38 @@ public final class LabDaemon: @unchecked Sendable {
         }
     }
 
-    static func monotonicNow() -> Instant {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Instant(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
-    }
+    static func monotonicNow() -> Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
 
     // MARK: the data plane
 
     func runLoop() {
         struct PortRef { var node: Int; var port: Int }
         var refs: [PortRef] = []
-        var fds: [pollfd] = []
+        var fds = PollSet()
         for (n, runtime) in runtimes.enumerated() {
             for (p, port) in runtime.ports.enumerated() {
                 refs.append(PortRef(node: n, port: p))
-                fds.append(pollfd(fd: port.fd, events: Int16(POLLIN), revents: 0))
+                fds.add(port.fd, .readable)
             }
         }
         var batch = PortBatch(capacity: 64)
         // Last in the poll set: the read end of the health checkers' wake pipe.
         let healthSlot = fds.count
-        if healthWakeFD >= 0 { fds.append(pollfd(fd: healthWakeFD, events: Int16(POLLIN), revents: 0)) }
+        if let healthWake { fds.add(healthWake.readDescriptor, .readable) }
         var nextTick = Self.monotonicNow().adding(seconds: 1)
         var pendingTransmit = false
 
-        while !daemonStopRequested.load(ordering: .relaxed) {
+        while !TerminationSignals.requested {
             // Sleep until a frame arrives; wake soon if a TX kick is pending
-            // and at least once a second for timers and the stop flag.
+            // and at least once a second for timers and the stop flag. A
+            // signal ends the wait early (0); so does a failed poll, as a
+            // wake-up with nothing ready.
             let timeout: Int32 = pendingTransmit ? 1 : 250
-            for i in fds.indices { fds[i].revents = 0 }
-            let ready = fds.isEmpty ? (usleep(UInt32(timeout) * 1000) == 0 ? 0 : 0) : poll(&fds, nfds_t(fds.count), timeout)
+            let ready = (try? fds.wait(timeout: timeout)) ?? 0
             let now = Self.monotonicNow()
             lock.lock()
             if ready > 0 {
-                for (i, ref) in refs.enumerated() where fds[i].revents & Int16(POLLIN) != 0 {
+                for (i, ref) in refs.enumerated() where fds.returnedEvents(at: i).contains(.readable) {
                     let runtime = runtimes[ref.node]
                     let ports = runtime.ports
                     let port = runtime.ports[ref.port]
@@ -221,9 +203,8 @@ public final class LabDaemon: @unchecked Sendable {
                     flush(runtime, given)
                 }
             }
-            if fds.count > healthSlot && fds[healthSlot].revents & Int16(POLLIN) != 0 {
-                var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-                while read(healthWakeFD, &bytes, 32) == 32 {}
+            if fds.count > healthSlot && fds.returnedEvents(at: healthSlot).contains(.readable) {
+                healthWake?.drain()
                 applyHealthEvents()
             }
             if now >= nextTick {
@@ -315,9 +296,10 @@ public final class LabDaemon: @unchecked Sendable {
     func recordCaptures() {
         guard let recorder else { return }
         var lastFlush = Date()
-        while !daemonStopRequested.load(ordering: .relaxed) {
-            var fds = recorder.pollDescriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            _ = poll(&fds, nfds_t(fds.count), 200)
+        while !TerminationSignals.requested {
+            var fds = PollSet()
+            for fd in recorder.pollDescriptors { fds.add(fd, .readable) }
+            _ = try? fds.wait(timeout: 200)
             recorder.drain()
             // Files are readable while the lab runs (checks read them).
             if Date().timeIntervalSince(lastFlush) > 0.2 {
@@ -402,7 +384,7 @@ public final class LabDaemon: @unchecked Sendable {
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }
-        return DatapathStatus(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(started), nodes: nodes, capture: capture)
+        return DatapathStatus(pid: Processes.currentID, uptimeSeconds: Date().timeIntervalSince(started), nodes: nodes, capture: capture)
     }
 }
 

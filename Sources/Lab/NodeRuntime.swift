@@ -1,5 +1,4 @@
 import Datapath
-import Glibc
 import LinuxNet
 import Topology
 import Wire
