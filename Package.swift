@@ -40,7 +40,9 @@ let package = Package(
         .executableTarget(name: "wirelab", dependencies: ["WirelabCommands"]),
         .executableTarget(name: "director-bench", dependencies: ["Datapath"], path: "Benchmarks/DirectorBench"),
         .executableTarget(name: "wire-bench", dependencies: ["Wire", "CMallocCounter"], path: "Benchmarks/WireBench"),
-        .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),  // counts mallocs for wire-bench only
+        // The one malloc counter: linked into wire-bench; `bench forward` preloads the same source
+        // into the daemon (embedded by scripts/embed-malloc-counter.sh in Sources/Bench/Generated).
+        .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
         .executableTarget(name: "wire-fuzz", dependencies: ["Wire"], path: "Sources/WireFuzz"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

@@ -1,5 +1,5 @@
 import Foundation
-import Glibc
+import LinuxNet
 
 /// The built-in server run on hosts (`serve:` in the topology file,
 /// `wirelab serve` on the command line). HTTP answers every request with
@@ -17,144 +17,123 @@ public final class BuiltinServer {
         }
     }
 
-    public enum ServerError: Error, CustomStringConvertible {
-        case system(String, Int32)
-        public var description: String {
-            switch self {
-            case let .system(op, err): return "\(op): \(String(cString: strerror(err)))"
-            }
-        }
-    }
-
     private let config: Configuration
-    private var httpListener: Int32 = -1
-    private var udpSocket: Int32 = -1
+    private var httpListener: Socket?
+    private var udpSocket: Socket?
     /// Open HTTP connections and what each has received so far.
-    private var clients: [Int32: [UInt8]] = [:]
+    private var clients: [Socket: [UInt8]] = [:]
     public private(set) var requestsServed = 0
 
     public init(_ config: Configuration) { self.config = config }
 
     deinit {
-        for fd in clients.keys { close(fd) }
-        if httpListener >= 0 { close(httpListener) }
-        if udpSocket >= 0 { close(udpSocket) }
+        for client in clients.keys { client.close() }
+        httpListener?.close()
+        udpSocket?.close()
     }
 
     /// Binds the sockets; throws if a port is taken.
     public func bind() throws {
         if let port = config.httpPort {
-            httpListener = try Self.socketBound(type: Int32(SOCK_STREAM.rawValue), port: port)
-            guard listen(httpListener, 128) == 0 else { throw ServerError.system("listen on tcp/\(port)", errno) }
+            let listener = try Self.socketBound(.tcp, port: port)
+            httpListener = listener
+            try listener.listen(backlog: 128, operation: "listen on tcp/\(port)")
         }
         if let port = config.udpEchoPort {
-            udpSocket = try Self.socketBound(type: Int32(SOCK_DGRAM.rawValue), port: port)
+            udpSocket = try Self.socketBound(.udp, port: port)
         }
     }
 
-    private static func socketBound(type: Int32, port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ServerError.system("socket", errno) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr = in_addr(s_addr: INADDR_ANY)
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    private static func socketBound(_ kind: Socket.Kind, port: Int) throws -> Socket {
+        let socket = try Socket.open(kind, nonBlocking: true, operation: "socket")
+        try? socket.setReuseAddress()
+        do {
+            try socket.bind(to: .ipv4(.any, port: UInt16(port)), operation: "bind \(kind == .tcp ? "tcp" : "udp")/\(port)")
+        } catch {
+            socket.close()
+            throw error
         }
-        guard rc == 0 else {
-            let err = errno
-            close(fd)
-            throw ServerError.system("bind \(type == Int32(SOCK_STREAM.rawValue) ? "tcp" : "udp")/\(port)", err)
-        }
-        return fd
+        return socket
     }
 
     /// Serves until `shouldStop` returns true (checked at least every `tick` ms).
     public func run(tick: Int32 = 1000, shouldStop: () -> Bool = { false }) {
+        var fds = PollSet()
         while !shouldStop() {
-            var fds: [pollfd] = []
-            if httpListener >= 0 { fds.append(pollfd(fd: httpListener, events: Int16(POLLIN), revents: 0)) }
-            if udpSocket >= 0 { fds.append(pollfd(fd: udpSocket, events: Int16(POLLIN), revents: 0)) }
-            for fd in clients.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-            let n = poll(&fds, nfds_t(fds.count), tick)
+            fds.removeAll()
+            if let httpListener { fds.add(httpListener.descriptor, .readable) }
+            if let udpSocket { fds.add(udpSocket.descriptor, .readable) }
+            for client in clients.keys { fds.add(client.descriptor, .readable) }
+            let n = (try? fds.wait(timeout: tick)) ?? 0
             if n <= 0 { continue }
-            for p in fds where p.revents != 0 {
-                if p.fd == httpListener { acceptAll() }
-                else if p.fd == udpSocket { echoAll() }
-                else { readClient(p.fd) }
+            for i in 0..<fds.count where !fds.returnedEvents(at: i).isEmpty {
+                let fd = fds.descriptor(at: i)
+                if fd == httpListener?.descriptor { acceptAll() }
+                else if fd == udpSocket?.descriptor { echoAll() }
+                else { readClient(Socket(descriptor: fd)) }
             }
         }
     }
 
     private func acceptAll() {
-        while true {
-            let fd = accept(httpListener, nil, nil)
-            if fd < 0 { return }
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            clients[fd] = []
+        while let listener = httpListener, let client = try? listener.accept(nonBlocking: true) {
+            clients[client] = []
         }
     }
 
     private func echoAll() {
+        guard let udpSocket else { return }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            var from = sockaddr_storage()
-            var fromLen = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let n = buffer.withUnsafeMutableBytes { buf in
-                withUnsafeMutablePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(udpSocket, buf.baseAddress, buf.count, 0, $0, &fromLen) }
-                }
-            }
-            if n < 0 { return }
-            _ = buffer.withUnsafeBytes { buf in
-                withUnsafePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(udpSocket, buf.baseAddress, n, 0, $0, fromLen) }
-                }
-            }
+            let datagram = buffer.withUnsafeMutableBytes { try? udpSocket.receiveFrom(into: $0) }
+            guard let (n, from) = datagram else { return }
+            _ = buffer.withUnsafeBytes { try? udpSocket.send(UnsafeRawBufferPointer(rebasing: $0[..<n]), to: from) }
         }
     }
 
-    private func readClient(_ fd: Int32) {
+    private func readClient(_ client: Socket) {
         var chunk = [UInt8](repeating: 0, count: 4096)
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
-            close(fd)
-            clients[fd] = nil
+        let n: Int
+        do {
+            // Nothing to read yet (nil): wait for the next poll.
+            guard let count = try client.receive(into: &chunk) else { return }
+            n = count
+        } catch {
+            n = 0
+        }
+        if n == 0 {
+            client.close()
+            clients[client] = nil
             return
         }
-        if n < 0 { return }
-        var received = clients[fd, default: []]
+        var received = clients[client, default: []]
         received.append(contentsOf: chunk[0..<n])
         // Requests are small; a request bigger than 64 KiB is refused.
         if received.count > 65536 {
-            respond(fd, status: "413 Payload Too Large", body: "too large\n")
+            respond(client, status: "413 Payload Too Large", body: "too large\n")
             return
         }
         if Self.headerEnd(received) != nil {
-            respond(fd, status: "200 OK", body: config.name + "\n")
+            respond(client, status: "200 OK", body: config.name + "\n")
             requestsServed += 1
         } else {
-            clients[fd] = received
+            clients[client] = received
         }
     }
 
-    private func respond(_ fd: Int32, status: String, body: String) {
+    private func respond(_ client: Socket, status: String, body: String) {
         let response = "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nServer: wirelab\r\nX-Wirelab-Node: \(config.name)\r\nConnection: close\r\n\r\n\(body)"
         let bytes = Array(response.utf8)
         var sent = 0
         // Nonblocking socket, tiny response: the send buffer holds it at once.
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes { (try? client.send(UnsafeRawBufferPointer(rebasing: $0[sent...]))) ?? 0 }
             if n <= 0 { break }
             sent += n
         }
-        shutdown(fd, Int32(SHUT_WR))
-        close(fd)
-        clients[fd] = nil
+        try? client.shutdown(.write)
+        client.close()
+        clients[client] = nil
     }
 
     static func headerEnd(_ bytes: [UInt8]) -> Int? {

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import LinuxNet
 import Topology
 import Wire
@@ -201,6 +200,6 @@ final class CaptureRecorder {
         try out.close()
         for reader in readers { reader.close() }
         for s in sidecars { try? s.handle?.close() }
-        guard rename(temporary, path) == 0 else { throw LabError("renaming \(temporary): \(String(cString: strerror(errno)))") }
+        try FileSystem.rename(temporary, to: path)
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Glibc
+import LinuxNet
 
 /// Counters the lab's daemon reports over its control socket.
 public struct DatapathStatus: Codable, Sendable {
@@ -60,22 +60,16 @@ public struct ControlClient {
     public init(path: String) { self.path = path }
 
     public func request(_ request: ControlRequest) throws -> Data {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw LabError("control socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = UnixAddress(path)
-        guard addr.connect(fd) == 0 else { throw LabError("connecting to the lab daemon at \(path): \(String(cString: strerror(errno)))") }
+        let socket = try Socket.open(.unixStream, operation: "control socket")
+        defer { socket.close() }
+        try? socket.setTimeouts(receive: Double(Int(timeout)), send: Double(Int(timeout)))
+        try socket.connect(to: .unix(path), operation: "connecting to the lab daemon at \(path)")
         var body = try JSONEncoder().encode(request)
         body.append(10)
-        _ = body.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        _ = body.withUnsafeBytes { try? socket.send($0) }
         var response = Data()
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
+        while let n = try? socket.receive(into: &chunk), n > 0 {
             response.append(contentsOf: chunk[0..<n])
         }
         guard !response.isEmpty else { throw LabError("the lab daemon at \(path) closed without answering") }
@@ -84,32 +78,6 @@ public struct ControlClient {
 
     public func status() throws -> DatapathStatus {
         try JSONDecoder().decode(DatapathStatus.self, from: request(ControlRequest(command: "status")))
-    }
-}
-
-/// sockaddr_un for a path.
-struct UnixAddress {
-    var storage = sockaddr_un()
-
-    init(_ path: String) {
-        storage.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &storage.sun_path) { raw in
-            let bytes = Array(path.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-    }
-
-    mutating func connect(_ fd: Int32) -> Int32 {
-        withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-    }
-
-    mutating func bind(_ fd: Int32) -> Int32 {
-        withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
     }
 }
 

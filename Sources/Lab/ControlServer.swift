@@ -1,5 +1,5 @@
 import Foundation
-import Glibc
+import LinuxNet
 import Synchronization
 
 /// The daemon's side of the control socket: a Unix stream socket, mode
@@ -9,23 +9,21 @@ import Synchronization
 final class ControlServer: Sendable {
     let path: String
     let handler: @Sendable (ControlRequest) -> Data
-    private let fd: Int32
+    private let listener: Socket
     /// Set by `stop` on the daemon's thread, read by the control thread.
     private let stopped = Atomic<Bool>(false)
 
     init(path: String, handler: @escaping @Sendable (ControlRequest) -> Data) throws {
         self.path = path
         self.handler = handler
-        unlink(path)
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw LabError("control socket: \(String(cString: strerror(errno)))") }
-        var address = UnixAddress(path)
-        let oldMask = umask(0o177)
-        defer { umask(oldMask) }
-        guard address.bind(fd) == 0, listen(fd, 16) == 0 else {
-            let err = errno
-            close(fd)
-            throw LabError("binding control socket \(path): \(String(cString: strerror(err)))")
+        try? FileManager.default.removeItem(atPath: path)
+        listener = try Socket.open(.unixStream, operation: "control socket")
+        do {
+            try listener.bind(to: .unix(path), permissions: 0o600, operation: "binding control socket \(path)")
+            try listener.listen(backlog: 16, operation: "binding control socket \(path)")
+        } catch {
+            listener.close()
+            throw error
         }
     }
 
@@ -37,24 +35,23 @@ final class ControlServer: Sendable {
 
     func stop() {
         stopped.store(true, ordering: .relaxed)
-        shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
-        unlink(path)
+        try? listener.shutdown(.readWrite)
+        listener.close()
+        try? FileManager.default.removeItem(atPath: path)
     }
 
     private func serve() {
         while !stopped.load(ordering: .relaxed) {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, 500) <= 0 { continue }
-            let client = accept(fd, nil, nil)
-            if client < 0 { continue }
-            var tv = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            guard let ready = try? listener.wait(for: .readable, timeout: 500), !ready.isEmpty else { continue }
+            guard let client = try? listener.accept() else { continue }
+            try? client.setTimeouts(receive: 2)
             var buffer = [UInt8](repeating: 0, count: 65536)
             var received = 0
             while received < buffer.count {
-                let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress! + received, $0.count - received, 0) }
-                if n <= 0 { break }
+                let n = buffer.withUnsafeMutableBytes { raw in
+                    try? client.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[received...]))
+                }
+                guard let n, n > 0 else { break }
                 received += n
                 if buffer[0..<received].contains(10) { break }
             }
@@ -64,8 +61,8 @@ final class ControlServer: Sendable {
             } else {
                 response = Data("{\"error\":\"malformed request\"}".utf8)
             }
-            _ = response.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            close(client)
+            _ = response.withUnsafeBytes { try? client.send($0) }
+            client.close()
         }
     }
 }

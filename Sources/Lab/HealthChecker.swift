@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import LinuxNet
 import Topology
 import Wire
@@ -112,7 +111,7 @@ final class HealthChecker: @unchecked Sendable {
 
     func stop() {
         lock.lock(); stopRequested = true; lock.unlock()
-        while thread?.isFinished == false { usleep(5_000) }
+        while thread?.isFinished == false { Thread.sleep(forTimeInterval: 0.005) }
     }
 
     /// Events queued since the last call (datapath thread).
@@ -131,18 +130,14 @@ final class HealthChecker: @unchecked Sendable {
     // MARK: the checker thread
 
     private struct Probe {
-        var fd: Int32
+        var socket: Socket
         var deadline: Double
         var connected = false
         var sent = false
         var response: [UInt8] = []
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func now() -> Double { MonotonicClock.seconds() }
 
     private func loop() {
         var due = targets.indices.map { i in Self.now() + Double(i) * 0.01 }   // spread the first round a little
@@ -164,73 +159,73 @@ final class HealthChecker: @unchecked Sendable {
             for i in targets.indices where probes[i] == nil { wakeAt = min(wakeAt, due[i]) }
             for p in probes.values { wakeAt = min(wakeAt, p.deadline) }
             let order = Array(probes.keys)
-            var fds = order.map { i -> pollfd in
+            var fds = PollSet()
+            for i in order {
                 let p = probes[i]!
-                return pollfd(fd: p.fd, events: Int16(p.connected && p.sent ? POLLIN : (p.connected ? POLLOUT : POLLOUT)), revents: 0)
+                fds.add(p.socket.descriptor, p.connected && p.sent ? .readable : .writable)
             }
             let timeout = Int32(max(0, min(200, (wakeAt - now) * 1000)).rounded(.up))
-            _ = poll(&fds, nfds_t(fds.count), timeout)
+            _ = try? fds.wait(timeout: timeout)
             let after = Self.now()
             for (k, i) in order.enumerated() {
                 guard var p = probes[i] else { continue }
-                if fds[k].revents != 0 {
+                if !fds.returnedEvents(at: k).isEmpty {
                     switch step(&p, targets[i]) {
-                    case .some(.success): close(p.fd); probes[i] = nil; finish(i, ok: true, error: nil); continue
-                    case .some(.failure(let message)): close(p.fd); probes[i] = nil; finish(i, ok: false, error: message); continue
+                    case .some(.success): p.socket.close(); probes[i] = nil; finish(i, ok: true, error: nil); continue
+                    case .some(.failure(let message)): p.socket.close(); probes[i] = nil; finish(i, ok: false, error: message); continue
                     case .none: probes[i] = p
                     }
                 }
                 if after >= p.deadline {
-                    close(p.fd)
+                    p.socket.close()
                     probes[i] = nil
                     finish(i, ok: false, error: "no answer within \(targets[i].check.timeout)")
                 }
             }
         }
-        for p in probes.values { close(p.fd) }
+        for p in probes.values { p.socket.close() }
     }
 
     private enum Started { case success(Probe), failure(String) }
     private enum Outcome { case success, failure(String) }
 
     private func start(_ t: Target, deadline: Double) -> Started {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .failure("socket: \(String(cString: strerror(errno)))") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = t.checkPort.bigEndian
-        addr.sin_addr = in_addr(s_addr: t.real.rawValue.bigEndian)
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        let socket: Socket
+        do { socket = try Socket.open(.tcp, nonBlocking: true) } catch { return .failure("socket: \(error.errno)") }
+        do {
+            let connected = try socket.connect(to: .ipv4(t.real, port: t.checkPort))
+            return .success(Probe(socket: socket, deadline: deadline, connected: connected))
+        } catch {
+            socket.close()
+            return .failure("connect: \(error.errno)")
         }
-        if rc != 0 && errno != EINPROGRESS {
-            let message = "connect: \(String(cString: strerror(errno)))"
-            close(fd)
-            return .failure(message)
-        }
-        return .success(Probe(fd: fd, deadline: deadline, connected: rc == 0))
     }
 
     /// Advances a probe whose socket is ready; nil while it needs more.
     private func step(_ p: inout Probe, _ t: Target) -> Outcome? {
         if !p.connected {
-            var err: Int32 = 0
-            var len = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &len)
-            if err != 0 { return .failure("connect: \(String(cString: strerror(err)))") }
+            if let err = p.socket.pendingError { return .failure("connect: \(err)") }
             p.connected = true
         }
         guard case .http(let path, let expect) = t.check.kind else { return .success }
         if !p.sent {
             let request = Array("GET \(path) HTTP/1.0\r\nHost: \(t.real)\r\nUser-Agent: wirelab-health\r\nConnection: close\r\n\r\n".utf8)
-            let n = request.withUnsafeBytes { send(p.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n != request.count { return .failure("sending the request: \(n < 0 ? String(cString: strerror(errno)) : "short write")") }
+            do {
+                if try p.socket.send(request) != request.count { return .failure("sending the request: short write") }
+            } catch {
+                return .failure("sending the request: \(error.errno)")
+            }
             p.sent = true
             return nil
         }
         var buffer = [UInt8](repeating: 0, count: 512)
-        let n = buffer.withUnsafeMutableBytes { recv(p.fd, $0.baseAddress, $0.count, 0) }
-        if n < 0 { return errno == EAGAIN ? nil : .failure("reading the response: \(String(cString: strerror(errno)))") }
+        let n: Int
+        do {
+            guard let count = try p.socket.receive(into: &buffer) else { return nil }   // nothing yet
+            n = count
+        } catch {
+            return .failure("reading the response: \(error.errno)")
+        }
         p.response += buffer.prefix(n)
         // "HTTP/1.x NNN ..." — enough once the first line is complete (or closed).
         if let end = p.response.firstIndex(of: UInt8(ascii: "\n")) ?? (n == 0 ? p.response.endIndex : nil) {

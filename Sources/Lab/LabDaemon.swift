@@ -1,13 +1,8 @@
 import Datapath
 import Foundation
-import Glibc
-import Synchronization
 import LinuxNet
 import Topology
 import Wire
-
-/// Set by SIGTERM/SIGINT (an atomic store is async-signal-safe), read by the loops.
-private let daemonStopRequested = Atomic<Bool>(false)
 
 /// The lab's data plane: one process per lab, started by `up` and stopped
 /// by `down`. Opens one port per interface of every userspace node inside
@@ -34,10 +29,10 @@ public final class LabDaemon: @unchecked Sendable {
     /// as this daemon).
     var decapsulators: [TunnelDecapsulator] = []
     var checkers: [HealthChecker] = []
-    /// Read end of a pipe checker threads write a byte to when they queued
-    /// health events; in the datapath thread's poll set, so it wakes to
-    /// apply them.
-    var healthWakeFD: Int32 = -1
+    /// The pipe checker threads write a byte to when they queued health
+    /// events; its read end is in the datapath thread's poll set, so it
+    /// wakes to apply them.
+    var healthWake: WakePipe?
 
     public init(lab: String, store: LabStore) throws {
         self.lab = lab
@@ -51,9 +46,7 @@ public final class LabDaemon: @unchecked Sendable {
     /// Opens everything, announces readiness on the control socket, and runs
     /// until SIGTERM/SIGINT.
     public func run() throws {
-        signal(SIGTERM) { _ in daemonStopRequested.store(true, ordering: .relaxed) }
-        signal(SIGINT) { _ in daemonStopRequested.store(true, ordering: .relaxed) }
-        signal(SIGPIPE, SIG_IGN)
+        TerminationSignals.install()
 
         var byName: [String: NodeRuntime] = [:]
         for node in topology.nodes where node.kind != .host {
@@ -72,20 +65,12 @@ public final class LabDaemon: @unchecked Sendable {
             captureThread = thread
         }
         try attachDecapsulation()
-        var wakePipe: [Int32] = [-1, -1]
-        guard pipe(&wakePipe) == 0 else { throw LabError("pipe for health checks: \(String(cString: strerror(errno)))") }
-        for fd in wakePipe {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        healthWakeFD = wakePipe[0]
-        let wakeWriteFD = wakePipe[1]
-        defer { close(wakeWriteFD) }
+        let wakePipe = try WakePipe(operation: "pipe for health checks")
+        healthWake = wakePipe
         for (i, runtime) in runtimes.enumerated() where runtime.node.kind == .director {
-            let fd = wakeWriteFD
             // A full pipe means the datapath thread is already due to wake.
             let checker = HealthChecker(node: runtime.node, namespace: runtime.namespace, runtimeIndex: i,
-                                        wake: { var one: UInt8 = 1; _ = write(fd, &one, 1) },
+                                        wake: { wakePipe.wake() },
                                         log: { Self.log($0) })
             if !checker.isEmpty {
                 Self.log("health checks of \(runtime.node.name): \(checker.targets.count) reals, from its kernel's interface addresses")
@@ -103,14 +88,14 @@ public final class LabDaemon: @unchecked Sendable {
         runLoop()
         for checker in checkers { checker.stop() }
         for decapsulator in decapsulators { decapsulator.close() }
-        close(healthWakeFD)
+        wakePipe.close()
 
         // The capture thread reads the nodes' capture rings: let it stop,
         // drain what is left in the rings, and only then close the nodes
         // (closing first freed a ring under a running consume, and lost the
         // last frames).
         if let recorder {
-            while captureThread?.isFinished == false { usleep(10_000) }
+            while captureThread?.isFinished == false { Thread.sleep(forTimeInterval: 0.01) }
             recorder.finish()
         }
         lock.lock()
@@ -167,46 +152,40 @@ public final class LabDaemon: @unchecked Sendable {
         }
     }
 
-    static func monotonicNow() -> Instant {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Instant(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
-    }
+    static func monotonicNow() -> Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
 
     // MARK: the data plane
 
     func runLoop() {
         struct PortRef { var node: Int; var port: Int }
         var refs: [PortRef] = []
-        var fds: [pollfd] = []
+        var fds = PollSet()
         for (n, runtime) in runtimes.enumerated() {
             for (p, port) in runtime.ports.enumerated() {
                 refs.append(PortRef(node: n, port: p))
-                fds.append(pollfd(fd: port.fd, events: Int16(POLLIN), revents: 0))
+                fds.add(port.fd, .readable)
             }
         }
-        // The runtimes own their ports for the whole loop: the per-frame
-        // path borrows them without retain/release.
-        let borrowed = runtimes.map { $0.ports.map(BorrowedPort.init) }
         var batch = PortBatch(capacity: 64)
         // Last in the poll set: the read end of the health checkers' wake pipe.
         let healthSlot = fds.count
-        if healthWakeFD >= 0 { fds.append(pollfd(fd: healthWakeFD, events: Int16(POLLIN), revents: 0)) }
+        if let healthWake { fds.add(healthWake.readDescriptor, .readable) }
         var nextTick = Self.monotonicNow().adding(seconds: 1)
         var pendingTransmit = false
 
-        while !daemonStopRequested.load(ordering: .relaxed) {
+        while !TerminationSignals.requested {
             // Sleep until a frame arrives; wake soon if a TX kick is pending
-            // and at least once a second for timers and the stop flag.
+            // and at least once a second for timers and the stop flag. A
+            // signal ends the wait early (0); so does a failed poll, as a
+            // wake-up with nothing ready.
             let timeout: Int32 = pendingTransmit ? 1 : 250
-            for i in fds.indices { fds[i].revents = 0 }
-            let ready = fds.isEmpty ? (usleep(UInt32(timeout) * 1000) == 0 ? 0 : 0) : poll(&fds, nfds_t(fds.count), timeout)
+            let ready = (try? fds.wait(timeout: timeout)) ?? 0
             let now = Self.monotonicNow()
             lock.lock()
             if ready > 0 {
-                for (i, ref) in refs.enumerated() where fds[i].revents & Int16(POLLIN) != 0 {
+                for (i, ref) in refs.enumerated() where fds.returnedEvents(at: i).contains(.readable) {
                     let runtime = runtimes[ref.node]
-                    let ports = borrowed[ref.node]
+                    let ports = runtime.ports
                     let port = runtime.ports[ref.port]
                     // Drain this port in bursts; cap bursts so one busy port
                     // cannot starve the others.
@@ -224,14 +203,13 @@ public final class LabDaemon: @unchecked Sendable {
                     flush(runtime, given)
                 }
             }
-            if fds.count > healthSlot && fds[healthSlot].revents & Int16(POLLIN) != 0 {
-                var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-                while read(healthWakeFD, &bytes, 32) == 32 {}
+            if fds.count > healthSlot && fds.returnedEvents(at: healthSlot).contains(.readable) {
+                healthWake?.drain()
                 applyHealthEvents()
             }
             if now >= nextTick {
-                for (n, runtime) in runtimes.enumerated() {
-                    tick(runtime, ports: borrowed[n], now: now)
+                for runtime in runtimes {
+                    tick(runtime, ports: runtime.ports, now: now)
                     for port in runtime.ports { port.flush() }
                 }
                 nextTick = now.adding(seconds: 1)
@@ -259,7 +237,7 @@ public final class LabDaemon: @unchecked Sendable {
     /// so the per-frame call is a direct call to the concrete element; the
     /// runner is accessed once per batch, not per frame.
     @inline(__always)
-    func process(_ runtime: NodeRuntime, ports: [BorrowedPort], from portIndex: Int, batch: inout PortBatch,
+    func process(_ runtime: NodeRuntime, ports: [AnyPacketPort], from portIndex: Int, batch: inout PortBatch,
                  now: Instant) -> UInt64 {
         withUnsafeMutablePointer(to: &runtime.runner) { runner in
             switch runtime.forwarder {
@@ -274,7 +252,7 @@ public final class LabDaemon: @unchecked Sendable {
     }
 
     @inline(__always)
-    func process<E: Element>(_ element: E, _ runner: UnsafeMutablePointer<ElementRunner>, ports: [BorrowedPort],
+    func process<E: Element>(_ element: E, _ runner: UnsafeMutablePointer<ElementRunner>, ports: [AnyPacketPort],
                              from portIndex: Int, batch: inout PortBatch, now: Instant) -> UInt64 {
         let ingress = PortID(portIndex)
         var live = LivePorts(ports: ports)
@@ -302,10 +280,10 @@ public final class LabDaemon: @unchecked Sendable {
     }
 
     /// Runs the element's timers and sends what they emitted; returns the
-    /// mask of the ports given frames. PORTS are the runtime's, borrowed
-    /// once for the loop (no allocation here: it runs every second).
+    /// mask of the ports given frames. PORTS are the runtime's (no
+    /// allocation here: it runs every second).
     @discardableResult
-    func tick(_ runtime: NodeRuntime, ports: [BorrowedPort], now: Instant) -> UInt64 {
+    func tick(_ runtime: NodeRuntime, ports: [AnyPacketPort], now: Instant) -> UInt64 {
         var live = LivePorts(ports: ports)
         runtime.runner.tick(runtime.forwarder.element, now: now, ports: &live)
         return live.given
@@ -318,9 +296,10 @@ public final class LabDaemon: @unchecked Sendable {
     func recordCaptures() {
         guard let recorder else { return }
         var lastFlush = Date()
-        while !daemonStopRequested.load(ordering: .relaxed) {
-            var fds = recorder.pollDescriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            _ = poll(&fds, nfds_t(fds.count), 200)
+        while !TerminationSignals.requested {
+            var fds = PollSet()
+            for fd in recorder.pollDescriptors { fds.add(fd, .readable) }
+            _ = try? fds.wait(timeout: 200)
             recorder.drain()
             // Files are readable while the lab runs (checks read them).
             if Date().timeIntervalSince(lastFlush) > 0.2 {
@@ -393,9 +372,7 @@ public final class LabDaemon: @unchecked Sendable {
         for runtime in runtimes {
             let ports = zip(runtime.node.interfaces, runtime.ports).map { iface, port -> DatapathStatus.PortCounters in
                 let c = port.counters
-                let kind: String
-                switch port { case .xdp: kind = "afxdp"; case .packet: kind = "afpacket" }
-                return .init(interface: iface.name, kind: kind, rxFrames: c.rxPackets, txFrames: c.txPackets,
+                return .init(interface: iface.name, kind: port.kind, rxFrames: c.rxPackets, txFrames: c.txPackets,
                              rxDropped: c.rxDropped + c.rxTruncated, txDropped: c.txBusy + c.txTooLong + c.txErrors)
             }
             var drops: [String: UInt64] = [:]
@@ -407,7 +384,7 @@ public final class LabDaemon: @unchecked Sendable {
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }
-        return DatapathStatus(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(started), nodes: nodes, capture: capture)
+        return DatapathStatus(pid: Processes.currentID, uptimeSeconds: Date().timeIntervalSince(started), nodes: nodes, capture: capture)
     }
 }
 
@@ -415,7 +392,7 @@ public final class LabDaemon: @unchecked Sendable {
 /// port's TX ring (the RX frame goes back to its ring after the batch), and
 /// the ports given frames are collected to kick them once per burst.
 struct LivePorts: RunnerPorts {
-    let ports: [BorrowedPort]
+    let ports: [AnyPacketPort]
     /// Bit p: port p was given frames (see `LabDaemon.bit`).
     var given: UInt64 = 0
 
@@ -435,29 +412,6 @@ struct LivePorts: RunnerPorts {
 
     @inline(__always)
     mutating func release(_ packet: PacketBuffer) {}
-}
-
-/// A port the per-frame path uses without retaining it (a trivial value,
-/// so an array of them is read without reference counting). Valid while
-/// its owner (the node's runtime) holds the port.
-enum BorrowedPort {
-    case xdp(Unmanaged<XDPPort>)
-    case packet(Unmanaged<AFPacketPort>)
-
-    init(_ port: AnyPacketPort) {
-        switch port {
-        case .xdp(let p): self = .xdp(.passUnretained(p))
-        case .packet(let p): self = .packet(.passUnretained(p))
-        }
-    }
-
-    @inline(__always)
-    func transmit(copying frame: UnsafeRawBufferPointer) -> Bool {
-        switch self {
-        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.transmit(copying: frame) }
-        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.transmit(copying: frame) }
-        }
-    }
 }
 
 extension LabStore {

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import LinuxNet
 import Topology
 import Wire
@@ -179,7 +178,7 @@ public struct LabDeployer {
                 let last = text.split(separator: "\n").last.map(String.init) ?? "no output"
                 throw LabError("the data plane failed to start: \(last) (log: \(log))")
             }
-            usleep(20_000)
+            Thread.sleep(forTimeInterval: 0.02)
         }
         throw LabError("the data plane did not answer within 30 s (log: \(log))")
     }
@@ -193,23 +192,16 @@ public struct LabDeployer {
             var ready = false
             while !ready && Date() < deadline {
                 ready = (try? NetworkNamespace.run(spec.namespace) { Self.canConnect(port: port) }) ?? false
-                if !ready { usleep(10_000) }
+                if !ready { Thread.sleep(forTimeInterval: 0.01) }
             }
             if !ready { throw LabError("built-in server on \(spec.node) did not start listening on tcp/\(port) within 10 s (log: \(store.directory(lab: plan.lab))/logs)") }
         }
     }
 
     static func canConnect(port: UInt16) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        addr.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
+        guard let socket = try? Socket.open(.tcp) else { return false }
+        defer { socket.close() }
+        return (try? socket.connect(to: .ipv4(IPv4Address(rawValue: 0x7F00_0001), port: port))) == true
     }
 
     // MARK: down
@@ -240,8 +232,8 @@ public struct LabDeployer {
         // crash and never recorded. A live process would keep its namespace
         // (and its veths) alive after the namespace file is gone.
         let inodes = Set(state.namespaces.compactMap { NamespaceProcesses.inode(ofNamespace: $0) })
-        for pid in NamespaceProcesses.pids(inNamespaces: inodes) where pid != getpid() {
-            kill(pid, SIGKILL)
+        for pid in NamespaceProcesses.pids(inNamespaces: inodes) where pid != Processes.currentID {
+            try? Processes.send(.kill, to: pid)
         }
         var failures: [String] = []
         for ns in state.namespaces {
@@ -251,26 +243,5 @@ public struct LabDeployer {
             throw LabError("could not remove namespaces: \(failures.joined(separator: "; ")); state kept in \(store.directory(lab: state.lab)) so `wirelab down \(state.lab)` can retry")
         }
         store.remove(lab: state.lab)
-    }
-}
-
-/// Finding processes by the network namespace they live in.
-public enum NamespaceProcesses {
-    public static func inode(ofNamespace name: String) -> UInt64? {
-        var st = stat()
-        guard stat(NetworkNamespace.path(of: name), &st) == 0 else { return nil }
-        return UInt64(st.st_ino)
-    }
-
-    public static func pids(inNamespaces inodes: Set<UInt64>) -> [Int32] {
-        guard !inodes.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        var result: [Int32] = []
-        for entry in entries {
-            guard let pid = Int32(entry) else { continue }
-            var st = stat()
-            guard stat("/proc/\(pid)/ns/net", &st) == 0 else { continue }
-            if inodes.contains(UInt64(st.st_ino)) { result.append(pid) }
-        }
-        return result
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 
 /// What a lab has created, written to `/run/wirelab/<lab>/state.json`
 /// BEFORE each object is created, so `down` can remove everything even after

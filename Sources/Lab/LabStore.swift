@@ -1,5 +1,5 @@
 import Foundation
-import Glibc
+import LinuxNet
 
 /// Where lab state lives, and the per-lab lock that keeps two `up`/`down`
 /// from running over each other.
@@ -47,23 +47,14 @@ public struct LabStore: Sendable {
 
     /// An exclusive lock on the lab (flock on a file beside its state);
     /// released when the returned object goes away or the process dies.
-    public func lock(lab: String) throws -> LabLock {
+    public func lock(lab: String) throws -> FileLock {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let path = "\(root)/.\(lab).lock"
-        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw LabError("opening lock \(path): \(String(cString: strerror(errno)))") }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            close(fd)
+        guard let lock = try FileLock.acquire(path) else {
             throw LabError("lab \(lab) is busy: another wirelab up/down holds \(path)")
         }
-        return LabLock(fd: fd)
+        return lock
     }
-}
-
-public final class LabLock {
-    let fd: Int32
-    init(fd: Int32) { self.fd = fd }
-    deinit { close(fd) }
 }
 
 extension LabStore {

@@ -1,5 +1,4 @@
 import Datapath
-import Glibc
 import LinuxNet
 import Topology
 import Wire
@@ -11,18 +10,23 @@ final class NodeRuntime {
     let namespace: String
     /// The element, by concrete type (shared with the simulator).
     let forwarder: NodeForwarder
-    var ports: [AnyPacketPort]
+    /// The ports in interface order, as the run loop drives them.
+    let ports: [AnyPacketPort]
+    /// Keeps `ports` alive: they refer to their ports unretained, so the
+    /// per-packet path reads them without retain/release.
+    private let openedPorts: [any PacketPort]
     let program: XDPProgram?
     let captureRing: CaptureRing?
     /// Carries out the element's verdicts and emitted frames on `ports`.
     var runner = ElementRunner(emitterSlots: 64)
 
-    init(node: Node, namespace: String, forwarder: NodeForwarder, ports: [AnyPacketPort],
+    init(node: Node, namespace: String, forwarder: NodeForwarder, ports: [AnyPacketPort], opened: [any PacketPort],
          program: XDPProgram?, captureRing: CaptureRing?) {
         self.node = node
         self.namespace = namespace
         self.forwarder = forwarder
         self.ports = ports
+        openedPorts = opened
         self.program = program
         self.captureRing = captureRing
     }
@@ -52,6 +56,7 @@ final class NodeRuntime {
         let forwarder = try ElementFactory.makeForwarder(for: node)
         return try NetworkNamespace.run(namespace) { () throws -> NodeRuntime in
             var ports: [AnyPacketPort] = []
+            var opened: [any PacketPort] = []   // owns what `ports` refers to
             var program: XDPProgram?
             var ring: CaptureRing?
             do {
@@ -64,7 +69,8 @@ final class NodeRuntime {
                     if node.interfaces.contains(where: { $0.mtu > 1700 }) { configuration.frameSize = 4096 }
                     for iface in node.interfaces {
                         let port = try XDPPort(interface: iface.name, program: p, configuration: configuration)
-                        ports.append(.xdp(port))
+                        opened.append(port)
+                        ports.append(AnyPacketPort(port))
                         if capture { try p.setCapture(true, interfaceIndex: port.interfaceIndex) }
                     }
                     if capture { ring = try CaptureRing(program: p) }
@@ -73,16 +79,18 @@ final class NodeRuntime {
                     var configuration = AFPacketPort.Configuration()
                     if node.interfaces.contains(where: { $0.mtu > 1900 }) { configuration.bufferSize = 9216 + 256 }
                     for iface in node.interfaces {
-                        ports.append(.packet(try AFPacketPort(interface: iface.name, configuration: configuration)))
+                        let port = try AFPacketPort(interface: iface.name, configuration: configuration)
+                        opened.append(port)
+                        ports.append(AnyPacketPort(port))
                     }
                 }
             } catch {
-                for port in ports { port.close() }
+                for port in opened { port.close() }
                 ring?.close()
                 program?.close()
                 throw LabError("opening \(node.datapath) ports of \(node.name) in \(namespace): \(error)")
             }
-            return NodeRuntime(node: node, namespace: namespace, forwarder: forwarder, ports: ports,
+            return NodeRuntime(node: node, namespace: namespace, forwarder: forwarder, ports: ports, opened: opened,
                                program: program, captureRing: ring)
         }
     }

@@ -1,16 +1,11 @@
 import Foundation
-import Glibc
+import LinuxNet
 
 /// Process identity from /proc, so a recorded PID is only signalled while it
 /// is still the process we started.
 public enum ProcessIdentity {
     public static func startTime(of pid: Int32) -> UInt64? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
-        // Fields after "comm)" start at field 3; starttime is field 22.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 19 else { return nil }
-        return UInt64(fields[19])
+        Processes.status(of: pid)?.startTime
     }
 
     public static func isAlive(_ record: LabState.ProcessRecord) -> Bool {
@@ -27,19 +22,19 @@ public enum ProcessIdentity {
     /// stop in the time of the slowest, not in the sum of their times.
     public static func stop(_ records: [LabState.ProcessRecord], grace: TimeInterval = 2) {
         var running = records.filter(isAlive)
-        for record in running { kill(record.pid, SIGTERM) }
+        // A process that ended meanwhile (ESRCH) needs no signal.
+        for record in running { try? Processes.send(.terminate, to: record.pid) }
         let deadline = Date().addingTimeInterval(grace)
         while true {
             running.removeAll { !isAlive($0) || isZombie($0.pid) }
             if running.isEmpty || Date() >= deadline { break }
-            usleep(2_000)
+            Thread.sleep(forTimeInterval: 0.002)
         }
-        for record in running where isAlive(record) { kill(record.pid, SIGKILL) }
+        for record in running where isAlive(record) { try? Processes.send(.kill, to: record.pid) }
     }
 
+    /// A zombie, or gone.
     static func isZombie(_ pid: Int32) -> Bool {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return true }
-        return text[text.index(after: close)...].dropFirst().first == "Z"
+        Processes.status(of: pid)?.isZombie ?? true
     }
 }

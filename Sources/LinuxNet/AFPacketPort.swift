@@ -33,6 +33,7 @@ import Glibc
 ///
 /// Create it on a thread inside the node's namespace; afterwards one thread at
 /// a time may drive it from anywhere.
+// @unchecked: raw socket buffers and mmsghdr arrays are C state; one thread at a time drives the port (see above).
 public final class AFPacketPort: PacketPort, @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Bytes of each receive and transmit buffer (largest frame).

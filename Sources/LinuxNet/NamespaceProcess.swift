@@ -196,10 +196,10 @@ public struct NamespaceProcess: Sendable {
         var streams: [(fd: Int32, data: [UInt8])] = [(process.standardOutput!, []), (process.standardError!, [])]
         defer { streams.forEach { _ = close($0.fd) } }
         var open = [true, true]
-        let deadline = monotonicSeconds() + timeout
+        let deadline = MonotonicClock.seconds() + timeout
         var buffer = [UInt8](repeating: 0, count: 16384)
         while open.contains(true) {
-            let remaining = deadline - monotonicSeconds()
+            let remaining = deadline - MonotonicClock.seconds()
             if remaining <= 0 {
                 _ = kill(process.pid, SIGKILL)
                 _ = try? process.wait()
@@ -224,11 +224,5 @@ public struct NamespaceProcess: Sendable {
     static func exitStatus(_ status: Int32) -> ExitStatus {
         let signal = status & 0x7f
         return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
-    }
-
-    private static func monotonicSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }

@@ -4,8 +4,9 @@ import Glibc
 /// A packet port driven by a batched run-to-completion loop.
 ///
 /// The loop is generic over the port type (`func run<P: PacketPort>(…)`), or
-/// holds heterogeneous ports as `AnyPacketPort` (an enum: one switch per call,
-/// no existential) — it must not call through `any PacketPort` per packet.
+/// holds ports of both kinds as `AnyPacketPort` (an enum: one switch per
+/// call, no existential, no reference counting) — it must not call through
+/// `any PacketPort` per packet.
 ///
 /// Threading: create a port on a thread inside the node's network namespace;
 /// afterwards any one thread at a time may drive it. `counters` may be read
@@ -85,56 +86,98 @@ public struct PortCounters: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A port of either kind, for a loop that holds both kinds in one array.
-/// Each call is one switch — no existential dispatch.
+/// A port of either kind, as the loop that drives both kinds holds it: one
+/// switch per call, no existential dispatch, and no reference counting.
+///
+/// It refers to its port unretained (`Unmanaged`): a trivial value, so an
+/// array of them is read on the per-packet path without retain/release.
+/// It does not keep the port alive — whoever opened the port (the daemon's
+/// `NodeRuntime`) holds a strong reference for as long as the loop uses it.
 public enum AnyPacketPort {
-    case xdp(XDPPort)
-    case packet(AFPacketPort)
+    case xdp(Unmanaged<XDPPort>)
+    case packet(Unmanaged<AFPacketPort>)
+
+    /// Refers to PORT without retaining it; the caller keeps PORT alive.
+    @inlinable public init(_ port: XDPPort) { self = .xdp(.passUnretained(port)) }
+    /// Refers to PORT without retaining it; the caller keeps PORT alive.
+    @inlinable public init(_ port: AFPacketPort) { self = .packet(.passUnretained(port)) }
+
+    /// "afxdp" or "afpacket", as status reports name the socket type.
+    public var kind: String {
+        switch self { case .xdp: return "afxdp"; case .packet: return "afpacket" }
+    }
 
     @inlinable public var fd: Int32 {
-        switch self { case .xdp(let p): return p.fd; case .packet(let p): return p.fd }
+        switch self {
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.fd }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.fd }
+        }
     }
     @inlinable public var interfaceName: String {
-        switch self { case .xdp(let p): return p.interfaceName; case .packet(let p): return p.interfaceName }
+        switch self {
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.interfaceName }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.interfaceName }
+        }
     }
     @inlinable public var interfaceIndex: Int32 {
-        switch self { case .xdp(let p): return p.interfaceIndex; case .packet(let p): return p.interfaceIndex }
+        switch self {
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.interfaceIndex }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.interfaceIndex }
+        }
     }
     @inlinable public var maxFrameLength: Int {
-        switch self { case .xdp(let p): return p.maxFrameLength; case .packet(let p): return p.maxFrameLength }
+        switch self {
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.maxFrameLength }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.maxFrameLength }
+        }
     }
     @inlinable public func receive(into batch: inout PortBatch) -> Int {
         switch self {
-        case .xdp(let p): return p.receive(into: &batch)
-        case .packet(let p): return p.receive(into: &batch)
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.receive(into: &batch) }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.receive(into: &batch) }
         }
     }
     @inlinable public func release(_ batch: inout PortBatch) {
-        switch self { case .xdp(let p): p.release(&batch); case .packet(let p): p.release(&batch) }
+        switch self {
+        case .xdp(let p): p._withUnsafeGuaranteedRef { $0.release(&batch) }
+        case .packet(let p): p._withUnsafeGuaranteedRef { $0.release(&batch) }
+        }
     }
     @inlinable @discardableResult public func transmit(copying frame: UnsafeRawBufferPointer) -> Bool {
         switch self {
-        case .xdp(let p): return p.transmit(copying: frame)
-        case .packet(let p): return p.transmit(copying: frame)
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.transmit(copying: frame) }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.transmit(copying: frame) }
         }
     }
     @inlinable @discardableResult
     public func transmit(_ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Bool {
         switch self {
-        case .xdp(let p): return p.transmit(fill)
-        case .packet(let p): return p.transmit(fill)
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.transmit(fill) }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.transmit(fill) }
         }
     }
     @inlinable public var hasPendingTransmit: Bool {
-        switch self { case .xdp(let p): return p.hasPendingTransmit; case .packet(let p): return p.hasPendingTransmit }
+        switch self {
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.hasPendingTransmit }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.hasPendingTransmit }
+        }
     }
     @inlinable public func flush() {
-        switch self { case .xdp(let p): p.flush(); case .packet(let p): p.flush() }
+        switch self {
+        case .xdp(let p): p._withUnsafeGuaranteedRef { $0.flush() }
+        case .packet(let p): p._withUnsafeGuaranteedRef { $0.flush() }
+        }
     }
     public var counters: PortCounters {
-        switch self { case .xdp(let p): return p.counters; case .packet(let p): return p.counters }
+        switch self {
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.counters }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.counters }
+        }
     }
     public func close() {
-        switch self { case .xdp(let p): p.close(); case .packet(let p): p.close() }
+        switch self {
+        case .xdp(let p): p._withUnsafeGuaranteedRef { $0.close() }
+        case .packet(let p): p._withUnsafeGuaranteedRef { $0.close() }
+        }
     }
 }

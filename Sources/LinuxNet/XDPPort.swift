@@ -25,6 +25,7 @@ import Synchronization
 /// Create it on a thread inside the node's namespace (interface names,
 /// indexes and the socket's bind are resolved there); afterwards one thread at
 /// a time may drive it from anywhere. No allocation per packet.
+// @unchecked: UMEM, rings and libxdp handles are raw C state; one thread at a time drives the port (see above).
 public final class XDPPort: PacketPort, @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Receive queue to bind (veth: 0).

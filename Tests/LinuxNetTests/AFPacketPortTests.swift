@@ -108,10 +108,13 @@ struct AFPacketPortTests {
         let program = try XDPProgram()
         defer { program.close() }
         // One port of each kind on the same wire: fa AF_XDP, fb AF_PACKET.
-        let ports: [AnyPacketPort] = try inNamespace(lab.fwd) {
-            [.xdp(try XDPPort(interface: "fa", program: program)), .packet(try AFPacketPort(interface: "fb"))]
+        let (fa, fb) = try inNamespace(lab.fwd) { () throws -> (XDPPort, AFPacketPort) in
+            let fa = try XDPPort(interface: "fa", program: program)
+            do { return (fa, try AFPacketPort(interface: "fb")) } catch { fa.close(); throw error }
         }
-        defer { ports.forEach { $0.close() } }
+        // The enum refers to the ports unretained: fa and fb keep them alive.
+        let ports = [AnyPacketPort(fa), AnyPacketPort(fb)]
+        defer { withExtendedLifetime((fa, fb)) { ports.forEach { $0.close() } } }
         // The forwarding thread alone uses the ports until it is joined.
         nonisolated(unsafe) let wirePorts = ports
         let stop = ResultBox<Bool>()

@@ -1,5 +1,6 @@
 // CMallocCounter: counts every heap allocation of the process, for
-// wire-bench's "mallocs/packet" figure. See malloc_counter.c for how.
+// wire-bench's "mallocs/packet" figure (and, preloaded, for the daemon in
+// `wirelab bench forward`). See malloc_counter.c for how.
 #ifndef CMALLOCCOUNTER_H
 #define CMALLOCCOUNTER_H
 

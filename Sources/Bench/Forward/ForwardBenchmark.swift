@@ -62,10 +62,11 @@
 //   Threads we start or create (generator, daemon, NAPI) and the
 //   forwarder CPU's ksoftirqd (restored afterwards) run at `--nice` (-10),
 //   so background jobs on a shared box take less from either side.
-// - Mallocs: when a C compiler is present, a tiny LD_PRELOAD library
-//   compiled at benchmark time counts every malloc-family call of the
-//   daemon into a shared file; the count over the measured window is
-//   reported beside the packets forwarded in it.
+// - Mallocs: when a C compiler is present, the lab's malloc counter
+//   (Benchmarks/CMallocCounter/malloc_counter.c, the one wire-bench links)
+//   is compiled at benchmark time into an LD_PRELOAD library that counts
+//   every malloc-family call of the daemon into a shared file; the count
+//   over the measured window is reported beside the packets forwarded in it.
 import Lab
 import CLinuxShim
 import CXDP
@@ -256,7 +257,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
         if options.countMallocs {
             do {
                 counter = try MallocCounter(directory: workDirectory)
-                mallocText = "LD_PRELOAD counter (\(counter!.compiler), compiled at benchmark time) on the daemon: malloc, calloc, realloc, memalign, aligned_alloc, posix_memalign, valloc, counted over the measured window"
+                mallocText = "LD_PRELOAD counter (\(MallocCounterSource.path), compiled by \(counter!.compiler) at benchmark time) on the daemon: malloc, calloc, realloc, memalign, aligned_alloc, posix_memalign, valloc, pvalloc, counted over the measured window"
             } catch {
                 mallocText = "not measured: \(error)"
                 progress("mallocs will not be counted: \(error)")

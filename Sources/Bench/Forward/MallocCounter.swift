@@ -6,58 +6,12 @@ import LinuxNet
 
 // MARK: - malloc counter
 
-/// Counts a process's malloc-family calls: a small C library compiled at
-/// benchmark time and preloaded into the daemon (LD_PRELOAD). It forwards
-/// to glibc's `__libc_*` entry points (no dlsym, so no bootstrap
-/// recursion) and adds one to a counter in a file both processes map.
-final class MallocCounter: @unchecked Sendable {
-    static let source = #"""
-        // wirelab bench forward: count malloc-family calls into a shared file.
-        #define _GNU_SOURCE
-        #include <errno.h>
-        #include <fcntl.h>
-        #include <stdint.h>
-        #include <stdlib.h>
-        #include <sys/mman.h>
-        #include <unistd.h>
-        extern void *__libc_malloc(size_t);
-        extern void *__libc_calloc(size_t, size_t);
-        extern void *__libc_realloc(void *, size_t);
-        extern void *__libc_memalign(size_t, size_t);
-        static uint64_t *volatile counts;
-        __attribute__((constructor)) static void wl_count_init(void) {
-            const char *path = getenv("WIRELAB_MALLOC_COUNTS");
-            if (!path) return;
-            int fd = open(path, O_RDWR | O_CLOEXEC);
-            if (fd < 0) return;
-            void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            close(fd);
-            if (p == MAP_FAILED) return;
-            counts = p;
-            /* Only the process started with the counter counts: its own children do not inherit it. */
-            unsetenv("LD_PRELOAD");
-            unsetenv("WIRELAB_MALLOC_COUNTS");
-            /* A known allocation at start, then who counted it: the benchmark sees both before it trusts a count of 0. */
-            free(malloc(16));
-            __atomic_store_n(&counts[1], (uint64_t)getpid(), __ATOMIC_RELAXED);
-        }
-        static inline void bump(void) { uint64_t *c = counts; if (c) __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
-        void *malloc(size_t n) { bump(); return __libc_malloc(n); }
-        void *calloc(size_t a, size_t b) { bump(); return __libc_calloc(a, b); }
-        void *realloc(void *p, size_t n) { bump(); return __libc_realloc(p, n); }
-        void *memalign(size_t a, size_t n) { bump(); return __libc_memalign(a, n); }
-        void *aligned_alloc(size_t a, size_t n) { bump(); return __libc_memalign(a, n); }
-        void *valloc(size_t n) { bump(); return __libc_memalign(4096, n); }
-        int posix_memalign(void **out, size_t a, size_t n) {
-            bump();
-            if (a < sizeof(void *) || (a & (a - 1))) return EINVAL;
-            void *p = __libc_memalign(a, n);
-            if (!p) return ENOMEM;
-            *out = p;
-            return 0;
-        }
-        """#
-
+/// Counts a process's malloc-family calls: the lab's one malloc counter
+/// (`Benchmarks/CMallocCounter/malloc_counter.c`, embedded as
+/// `MallocCounterSource`) compiled at benchmark time and preloaded into the
+/// daemon (LD_PRELOAD). It forwards to glibc's `__libc_*` entry points and
+/// adds one to a counter in a file both processes map.
+final class MallocCounter: @unchecked Sendable {   // @unchecked: `counts` is a shared mapping, written by the daemon, read here
     let library: String
     let countsPath: String
     let compiler: String
@@ -67,7 +21,7 @@ final class MallocCounter: @unchecked Sendable {
         let sourcePath = directory + "/malloc-count.c"
         library = directory + "/malloc-count.so"
         countsPath = directory + "/malloc-counts"
-        try Self.source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+        try MallocCounterSource.text.write(toFile: sourcePath, atomically: true, encoding: .utf8)
         guard let compiler = ["cc", "gcc", "clang"].first(where: { Self.which($0) != nil }).flatMap(Self.which) else {
             throw LabError("no C compiler (cc, gcc, clang) on PATH")
         }

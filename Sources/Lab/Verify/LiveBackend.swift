@@ -2,7 +2,6 @@
 // from inside host namespaces through raw IP sockets, drop counters from
 // the daemon's control socket, and observations from all.pcapng after `down`.
 import Foundation
-import Glibc
 import LinuxNet
 import Topology
 import Wire
@@ -61,7 +60,7 @@ public final class LiveBackend: CheckBackend {
         while true {
             do { try deployer.down(lab: topology.name); return } catch {
                 if !store.exists(lab: topology.name) || Date() > deadline { return }
-                usleep(50_000)
+                Thread.sleep(forTimeInterval: 0.05)
             }
         }
     }
@@ -80,7 +79,7 @@ public final class LiveBackend: CheckBackend {
         return links
     }
 
-    public func settle(seconds: Double) { usleep(UInt32(max(0, seconds) * 1_000_000)) }
+    public func settle(seconds: Double) { Thread.sleep(forTimeInterval: max(0, seconds)) }
 
     public func dropCounters() throws -> NodeDropCounters {
         let path = store.controlSocketPath(lab: topology.name)
@@ -96,36 +95,17 @@ public final class LiveBackend: CheckBackend {
         try NetworkNamespace.run(namespace(probe.from)) { try Self.sendRaw(probe) }
     }
 
-    static func sockaddrIn(_ a: IPv4Address, port: UInt16 = 0) -> sockaddr_in {
-        var s = sockaddr_in()
-        s.sin_family = sa_family_t(AF_INET)
-        s.sin_port = port.bigEndian
-        s.sin_addr = in_addr(s_addr: a.rawValue.bigEndian)
-        return s
-    }
-
-    static func errno(_ what: String) -> LabError { LabError("\(what): \(String(cString: strerror(Glibc.errno)))") }
-
     /// A raw IP socket (IP_HDRINCL): the kernel routes, ARPs and frames the
     /// packet exactly as built.
     static func sendRaw(_ probe: Probe) throws {
-        let fd = socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_RAW))
-        guard fd >= 0 else { throw errno("raw socket on \(probe.from)") }
-        defer { close(fd) }
-        var to = sockaddrIn(probe.destination)
+        let socket = try Socket.open(.rawIPv4, operation: "raw socket on \(probe.from)")
+        defer { socket.close() }
         let packet = probe.packet
-        let n = packet.withUnsafeBytes { b in
-            withUnsafePointer(to: &to) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            } }
+        let what = "sending the probe from \(probe.from) to \(probe.destination)"
+        let n = try packet.withUnsafeBytes { bytes throws(LinuxNetError) in
+            try socket.send(bytes, to: .ipv4(probe.destination, port: 0), operation: what)
         }
-        guard n == packet.count else { throw errno("sending the probe from \(probe.from) to \(probe.destination)") }
-    }
-
-    static func setTimeout(_ fd: Int32, _ seconds: Double) {
-        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard n == packet.count else { throw LabError("\(what): sent \(n) of \(packet.count) bytes") }
     }
 
     public func echo(_ probe: Probe, timeout: Double) throws -> Bool {
@@ -134,15 +114,13 @@ public final class LiveBackend: CheckBackend {
             switch probe.proto {
             case .icmp:
                 // A raw ICMP socket sees every ICMP message the host receives.
-                let fd = socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_ICMP))
-                guard fd >= 0 else { throw Self.errno("icmp socket on \(probe.from)") }
-                defer { close(fd) }
+                let socket = try Socket.open(.rawICMPv4, operation: "icmp socket on \(probe.from)")
+                defer { socket.close() }
                 try Self.sendRaw(probe)
                 var buf = [UInt8](repeating: 0, count: 2048)
                 while Date() < deadline {
-                    Self.setTimeout(fd, max(0.01, deadline.timeIntervalSinceNow))
-                    let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                    if n <= 0 { continue }
+                    try? socket.setTimeouts(receive: max(0.01, deadline.timeIntervalSinceNow), send: max(0.01, deadline.timeIntervalSinceNow))
+                    guard let n = try? socket.receive(into: &buf), n > 0 else { continue }
                     let got = buf.withUnsafeBytes { IPv4Fields(packet: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                     if let got, got.icmpType == 0, got.icmpIdentifier == probe.marker.icmpIdentifier,
                        got.icmpSequence == probe.marker.icmpSequence { return true }
@@ -150,18 +128,15 @@ public final class LiveBackend: CheckBackend {
                 return false
             case .udp:
                 // Bind the probe's source port so the echo has somewhere to go.
-                let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-                guard fd >= 0 else { throw Self.errno("udp socket on \(probe.from)") }
-                defer { close(fd) }
-                var local = Self.sockaddrIn(probe.source, port: probe.sourcePort)
-                let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-                guard bound == 0 else { throw Self.errno("binding udp \(probe.source):\(probe.sourcePort) on \(probe.from)") }
+                let socket = try Socket.open(.udp, operation: "udp socket on \(probe.from)")
+                defer { socket.close() }
+                try socket.bind(to: .ipv4(probe.source, port: probe.sourcePort),
+                                operation: "binding udp \(probe.source):\(probe.sourcePort) on \(probe.from)")
                 try Self.sendRaw(probe)
                 var buf = [UInt8](repeating: 0, count: 2048)
                 while Date() < deadline {
-                    Self.setTimeout(fd, max(0.01, deadline.timeIntervalSinceNow))
-                    let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                    try? socket.setTimeouts(receive: max(0.01, deadline.timeIntervalSinceNow), send: max(0.01, deadline.timeIntervalSinceNow))
+                    let n = (try? socket.receive(into: &buf)) ?? -1
                     if n >= probe.marker.nonce.count, Array(buf[0..<probe.marker.nonce.count]) == probe.marker.nonce { return true }
                 }
                 return false
@@ -171,46 +146,42 @@ public final class LiveBackend: CheckBackend {
         }
     }
 
-    /// A TCP connection with a time limit; the open descriptor, or -1.
-    static func connectTCP(to: IPv4Address, port: Int, timeout: Double) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { return -1 }
-        var addr = sockaddrIn(to, port: UInt16(port))
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        if rc != 0 && Glibc.errno != EINPROGRESS { close(fd); return -1 }
-        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&p, 1, Int32(timeout * 1000)) == 1 else { close(fd); return -1 }
-        var err: Int32 = 0
-        var len = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
-        guard err == 0 else { close(fd); return -1 }
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
-        return fd
+    /// A TCP connection with a time limit; the connected (blocking) socket,
+    /// or nil.
+    static func connectTCP(to: IPv4Address, port: Int, timeout: Double) -> Socket? {
+        guard let socket = try? Socket.open(.tcp, nonBlocking: true) else { return nil }
+        do {
+            if try !socket.connect(to: .ipv4(to, port: UInt16(port))) {
+                guard try !socket.wait(for: .writable, timeout: Int32(timeout * 1000)).isEmpty,
+                      socket.pendingError == nil else { socket.close(); return nil }
+            }
+            try? socket.setNonBlocking(false)
+            return socket
+        } catch {
+            socket.close()
+            return nil
+        }
     }
 
     public func connect(from: String, to: IPv4Address, port: Int, timeout: Double) throws -> Bool {
         try NetworkNamespace.run(namespace(from)) {
-            let fd = Self.connectTCP(to: to, port: port, timeout: timeout)
-            if fd >= 0 { close(fd) }
-            return fd >= 0
+            let socket = Self.connectTCP(to: to, port: port, timeout: timeout)
+            socket?.close()
+            return socket != nil
         }
     }
 
     public func http(from: String, host: IPv4Address, port: Int, path: String, timeout: Double) throws -> String? {
         try NetworkNamespace.run(namespace(from)) { () -> String? in
-            let fd = Self.connectTCP(to: host, port: port, timeout: timeout)
-            guard fd >= 0 else { return nil }
-            defer { close(fd) }
-            Self.setTimeout(fd, timeout)
+            guard let socket = Self.connectTCP(to: host, port: port, timeout: timeout) else { return nil }
+            defer { socket.close() }
+            try? socket.setTimeouts(receive: timeout, send: timeout)
             let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
-            guard request.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
+            guard (try? socket.send(request)) == request.count else { return nil }
             var response: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 4096)
             while response.count < 1 << 20 {
-                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n <= 0 { break }
+                guard let n = try? socket.receive(into: &chunk), n > 0 else { break }
                 response += chunk[0..<n]
             }
             return Self.answeringNode(String(decoding: response, as: UTF8.self))
