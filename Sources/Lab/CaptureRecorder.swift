@@ -57,6 +57,9 @@ final class CaptureRecorder {
     /// The sidecar naming the receiving end of each record of `pcapPath`.
     static func receiverPath(_ pcapPath: String) -> String { pcapPath + ".rx" }
 
+    /// Kernel ring of each libpcap capture (`pcap_set_buffer_size`).
+    static let liveBufferBytes = 4 << 20
+
     /// The pcapng comment of a frame received at `end` (`node:iface`).
     static func receivedComment(_ end: String) -> String { "rx " + end }
 
@@ -81,7 +84,7 @@ final class CaptureRecorder {
                 } else {
                     let capture = try NetworkNamespace.run(namespace) { () throws -> PcapLiveCapture in
                         try PcapLiveCapture(interface: receiver.interface,
-                                            options: .init(bufferSize: 4 << 20, direction: .inbound))
+                                            options: .init(bufferSize: Self.liveBufferBytes, direction: .inbound))
                     }
                     live.append((capture, index, UInt8(end)))
                 }

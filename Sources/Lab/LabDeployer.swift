@@ -15,6 +15,8 @@ public struct LabDeployer {
     /// False builds the lab without its data-plane daemon: the deploy
     /// benchmark compares deployment with a script that has no data plane.
     public var startsDataPlane = true
+    /// What the machine offers, read when `up` starts (tests substitute it).
+    public var resources: () -> SystemResources = { SystemResources.current() }
 
     public init(store: LabStore, executable: String, captureRoot: String = "Captures",
                 progress: @escaping (String) -> Void = { _ in }) {
@@ -37,6 +39,11 @@ public struct LabDeployer {
             throw LabError("lab \(lab) already exists (from \(existing?.file ?? "?"), \(existing?.phase ?? "?")); nothing was changed — run `wirelab down \(lab)` first")
         }
         let plan = LabPlan(topology: topology, serveCommand: [executable, "serve"])
+        let problems = LabLimits.problems(topology, controlSocket: store.controlSocketPath(lab: lab),
+                                          resources: resources(), dataPlane: startsDataPlane)
+        if !problems.isEmpty {
+            throw LabError("lab \(lab) does not fit this machine; nothing was created:\n  " + problems.joined(separator: "\n  "))
+        }
         // Never adopt or clobber a namespace we did not record.
         let clashes = plan.namespaces.map(\.name).filter { NetworkNamespace.exists($0) }
         if !clashes.isEmpty {

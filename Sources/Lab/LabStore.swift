@@ -26,8 +26,7 @@ public struct LabStore: Sendable {
 
     /// Writes atomically (temp file + rename): a crash never leaves half a record.
     public func save(_ state: LabState) throws {
-        try FileManager.default.createDirectory(atPath: directory(lab: state.lab), withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try prepareDirectory(lab: state.lab)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -60,4 +59,21 @@ public struct LabStore: Sendable {
 extension LabStore {
     /// The topology file as it was at `up`.
     public func topologyCopyPath(lab: String) -> String { "\(directory(lab: lab))/topology.yaml" }
+}
+
+extension LabStore {
+    /// Creates the lab's directory (state, logs, the control socket) as
+    /// 0700 — or, if it already exists (a `--state-dir` others can write
+    /// to), makes it 0700 and refuses it unless it is this user's: another
+    /// user's directory could swap the state `down` trusts.
+    func prepareDirectory(lab: String) throws {
+        let path = directory(lab: lab)
+        let files = FileManager.default
+        try files.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let owner = (try files.attributesOfItem(atPath: path)[.ownerAccountID] as? NSNumber)?.uint32Value
+        guard owner == geteuid() else {
+            throw LabError("\(path) belongs to uid \(owner.map(String.init) ?? "?"), not to this user (\(geteuid())); refusing to keep lab state there — remove it or use another --state-dir")
+        }
+        try files.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
+    }
 }

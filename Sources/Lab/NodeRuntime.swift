@@ -64,9 +64,7 @@ final class NodeRuntime {
                 case .afxdp:
                     let p = try XDPProgram()
                     program = p
-                    // Frames over ~1792 bytes need 4096-byte UMEM frames in copy mode.
-                    var configuration = XDPPort.Configuration()
-                    if node.interfaces.contains(where: { $0.mtu > 1700 }) { configuration.frameSize = 4096 }
+                    let configuration = xdpConfiguration(for: node)
                     for iface in node.interfaces {
                         let port = try XDPPort(interface: iface.name, program: p, configuration: configuration)
                         opened.append(port)
@@ -76,8 +74,7 @@ final class NodeRuntime {
                     if capture { ring = try CaptureRing(program: p) }
                     for rule in healthCheckPassRules(node) { try p.addPassRule(rule) }
                 case .afpacket:
-                    var configuration = AFPacketPort.Configuration()
-                    if node.interfaces.contains(where: { $0.mtu > 1900 }) { configuration.bufferSize = 9216 + 256 }
+                    let configuration = packetConfiguration(for: node)
                     for iface in node.interfaces {
                         let port = try AFPacketPort(interface: iface.name, configuration: configuration)
                         opened.append(port)

@@ -149,6 +149,8 @@ public final class XDPProgram: @unchecked Sendable {
     /// Ports per node (WL_MAX_PORTS) and queues per port (WL_MAX_QUEUES).
     public static let maxPorts = 64
     public static let maxQueues = 4
+    /// Pass-to-kernel rules per node (WL_PASS_RULES_MAX, the pass_rules map).
+    public static let maxPassRules = 256
     static let portCaptureFlag: UInt32 = 1
 
     public let configuration: Configuration
@@ -422,5 +424,22 @@ public final class XDPProgram: @unchecked Sendable {
             rc = bpf_map_get_next_key(passRulesFD, &key, &next)
         }
         return n
+    }
+}
+
+extension XDPProgram {
+    /// The largest MTU a veth may have for native XDP to attach to its peer
+    /// (`AttachMode.native`, what the lab uses): the kernel's veth_xdp_set
+    /// (drivers/net/veth.c) refuses a program that does not take
+    /// multi-buffer frames with ERANGE ("Peer MTU is too large to set XDP")
+    /// when the peer's MTU exceeds
+    ///   SKB_WITH_OVERHEAD(PAGE_SIZE − VETH_XDP_HEADROOM) − ETH_HLEN
+    ///   = page − 256 (XDP_PACKET_HEADROOM) − 320 (skb_shared_info, 64-byte
+    ///     aligned, MAX_SKB_FRAGS 17) − 14,
+    /// 3506 with 4 KiB pages (measured here: 3506 attaches, 3507 fails).
+    /// A lab link has one MTU for both ends, so every link of an AF_XDP
+    /// node must stay at or below it.
+    public static func maxVethMTU(pageSize: Int) -> Int {
+        pageSize - 256 - 320 - 14
     }
 }

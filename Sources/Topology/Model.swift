@@ -132,6 +132,8 @@ public struct Node: Sendable, Hashable {
     public var ecmp: ECMPHashConfig
     /// Where the node's name is written in `nodes:`.
     public var location: SourceLocation
+    /// Where the node's `run:` key is written (nil without one).
+    public var runLocation: SourceLocation? = nil
 
     /// The interface called `name`, if any.
     public func interface(named name: String) -> Interface? {

@@ -38,6 +38,8 @@ struct RawNode {
     var datapath: DatapathKind?
     var serve: ServeSpec?
     var run: [String] = []
+    /// Where `run:` is written (its key), when it is.
+    var runLocation: SourceLocation?
     var auto = true
     var nat: [StaticNAT] = []
     var services: [Service] = []
@@ -69,13 +71,32 @@ struct RawTopology {
 }
 
 /// Limits on names, so that everything a lab creates can be named.
+///
+/// Where the names go: a node's namespace is `wl-<lab>-<node>` (a file
+/// `/run/netns/<name>`: iproute2 and the kernel take up to NAME_MAX 255
+/// bytes, no '/', not "." or ".."), its state `/run/wirelab/<lab>/`, and
+/// its veth ends are named exactly as its interfaces (and switch ports),
+/// inside its namespace — no name is derived from a lab or node name for
+/// the kernel's 15-byte interface names. The 20 and 24 below are wirelab's
+/// own choice (readable `ip netns` lists, at most 48 bytes per namespace),
+/// well inside the kernel's limit; the character set keeps every derived
+/// name a plain word for files, shells and pcapng interface names.
 public enum TopologyLimits {
     /// Lab names: `[a-z0-9-]`, at most this long (namespaces are `wl-<lab>-<node>`).
     public static let maxLabNameLength = 20
     /// Node names: `[a-z0-9-]`, at most this long.
     public static let maxNodeNameLength = 24
-    /// Linux IFNAMSIZ - 1.
+    /// Linux IFNAMSIZ (16, include/uapi/linux/if.h) - 1 for the NUL:
+    /// the kernel's `dev_valid_name` (net/core/dev.c) refuses a name of
+    /// IFNAMSIZ bytes or more.
     public static let maxInterfaceNameLength = 15
+    /// Interface names the kernel refuses although `dev_valid_name` takes
+    /// them: `sysctl_dev_name_is_allowed` (include/linux/netdevice.h) keeps
+    /// them for /proc/sys/net/ipv{4,6}/conf/{all,default}; `ip link add all
+    /// type veth …` answers EINVAL (measured). wirelab also writes
+    /// `net/ipv4/conf/<interface>/…` sysctls of real servers: a name from
+    /// the file must never be one of those directories.
+    public static let reservedInterfaceNames: Set<String> = ["all", "default"]
     public static let mtuRange = 68...9000
     public static let defaultMTU = 1500
 }
@@ -101,7 +122,7 @@ struct RawDecoder {
             raw.nameLocation = n.location
             if let s = r.string(n, "name") {
                 if Self.validLabName(s) { raw.name = s } else {
-                    d.error(n.location, "lab name '\(s)' cannot be used in namespace names (wl-<lab>-<node>)",
+                    d.error(n.location, "lab name '\(s)' \(Self.nameProblem(s, max: TopologyLimits.maxLabNameLength))",
                             hint: "use 1...\(TopologyLimits.maxLabNameLength) characters of a-z, 0-9 and '-', starting and ending with a letter or digit, e.g. '\(Self.suggestName(s, max: TopologyLimits.maxLabNameLength))'")
                 }
             }
@@ -123,6 +144,17 @@ struct RawDecoder {
     static func validLabName(_ s: String) -> Bool { validName(s, max: TopologyLimits.maxLabNameLength) }
     static func validNodeName(_ s: String) -> Bool { validName(s, max: TopologyLimits.maxNodeNameLength) }
 
+    /// What is wrong with a lab or node name that `validName` refuses: its
+    /// length (in bytes, as the kernel counts) when that is the only fault.
+    static func nameProblem(_ s: String, max: Int) -> String {
+        let bytes = s.utf8.count
+        let charactersOK = s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+        if bytes > max, charactersOK, s.first != "-", s.last != "-" {
+            return "is \(bytes) characters long, more than the \(max) wirelab allows in namespace names (wl-<lab>-<node>)"
+        }
+        return "cannot be used in namespace names (wl-<lab>-<node>)"
+    }
+
     static func validName(_ s: String, max: Int) -> Bool {
         guard (1...max).contains(s.count), s.first != "-", s.last != "-" else { return false }
         return s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
@@ -141,20 +173,47 @@ struct RawDecoder {
         return out.isEmpty ? "lab1" : out
     }
 
-    /// Linux `dev_valid_name` plus a conservative character set.
+    /// Linux `dev_valid_name` (net/core/dev.c: not empty, fewer than
+    /// IFNAMSIZ bytes, not "." or "..", no '/', ':' or whitespace) and
+    /// `sysctl_dev_name_is_allowed` (not "all" or "default"), plus a
+    /// conservative character set, which also keeps the name a plain path
+    /// component of the sysctl files wirelab writes
+    /// (`net/ipv4/conf/<interface>/arp_ignore`).
     static func interfaceNameProblem(_ s: String) -> (String, String)? {
         if s.isEmpty { return ("is empty", "e.g. eth0") }
-        if s.count > TopologyLimits.maxInterfaceNameLength {
-            return ("is \(s.count) characters long; Linux allows at most \(TopologyLimits.maxInterfaceNameLength) (IFNAMSIZ)",
-                    "use a shorter name such as '\(String(s.prefix(TopologyLimits.maxInterfaceNameLength)))'")
+        let bytes = s.utf8.count
+        if bytes > TopologyLimits.maxInterfaceNameLength {
+            let unit = bytes == s.unicodeScalars.count ? "characters" : "bytes"
+            let shorter = Self.prefix(s, bytes: TopologyLimits.maxInterfaceNameLength)
+            return ("is \(bytes) \(unit) long; Linux allows at most \(TopologyLimits.maxInterfaceNameLength) (IFNAMSIZ)",
+                    Self.plainInterfaceName(shorter) ? "use a shorter name such as '\(shorter)'"
+                        : "use at most \(TopologyLimits.maxInterfaceNameLength) letters, digits, '-', '_' and '.', e.g. eth0")
         }
         if s == "lo" { return ("is the loopback interface every namespace already has", "use another name such as eth0") }
+        if TopologyLimits.reservedInterfaceNames.contains(s) {
+            return ("is reserved: /proc/sys/net/ipv4/conf/\(s) is not an interface's, and the kernel refuses the name",
+                    "use another name such as eth0")
+        }
         if s == "." || s == ".." { return ("is not a valid interface name", "e.g. eth0") }
-        let ok = s.unicodeScalars.allSatisfy {
+        if !Self.plainInterfaceName(s) { return ("is not a valid interface name", "use letters, digits, '-', '_' and '.', e.g. eth0") }
+        return nil
+    }
+
+    static func plainInterfaceName(_ s: String) -> Bool {
+        s.unicodeScalars.allSatisfy {
             ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == "."
         }
-        if !ok { return ("is not a valid interface name", "use letters, digits, '-', '_' and '.', e.g. eth0") }
-        return nil
+    }
+
+    /// The longest prefix of `s` of at most `bytes` UTF-8 bytes.
+    static func prefix(_ s: String, bytes: Int) -> String {
+        var out = "", n = 0
+        for c in s.unicodeScalars {
+            n += String(c).utf8.count
+            if n > bytes { break }
+            out.unicodeScalars.append(c)
+        }
+        return out
     }
 
     // MARK: Defaults
@@ -187,7 +246,7 @@ struct RawDecoder {
         let name = pair.name!
         var n = RawNode(name: name, location: pair.key.location)
         if !Self.validNodeName(name) {
-            d.error(pair.key.location, "node name '\(name)' cannot be used in namespace names (wl-<lab>-<node>)",
+            d.error(pair.key.location, "node name '\(name)' \(Self.nameProblem(name, max: TopologyLimits.maxNodeNameLength))",
                     hint: "use 1...\(TopologyLimits.maxNodeNameLength) characters of a-z, 0-9 and '-', starting and ending with a letter or digit, e.g. '\(Self.suggestName(name, max: TopologyLimits.maxNodeNameLength))'")
         }
         let what = "node '\(name)'"
@@ -213,7 +272,16 @@ struct RawDecoder {
         if let v = f["routes"] { decodeRoutes(v, into: &n) }
         if let v = f["datapath"] { n.datapath = r.choice(v, "datapath", DatapathKind.self, listName: "datapaths") }
         if let v = f["run"], let items = r.listOrScalar(v, "run", example: "run: [ \"sysctl -w net.ipv4.ip_forward=1\" ]") {
-            n.run = items.compactMap { r.string($0, "command in 'run'") }
+            n.runLocation = f.keyNode("run")?.location
+            for item in items {
+                guard let command = r.string(item, "command in 'run'") else { continue }
+                // argv strings are C strings: a NUL would cut the command short.
+                if command.utf8.contains(0) {
+                    d.error(item.location, "command in 'run' contains a NUL byte", hint: "a command line is text without NUL (\\0) characters")
+                    continue
+                }
+                n.run.append(command)
+            }
         }
         if let v = f["auto"], let b = r.bool(v, "auto") { n.auto = b }
         if let v = f["serve"] { n.serve = decodeServe(v) }

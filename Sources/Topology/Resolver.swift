@@ -117,7 +117,8 @@ struct TopologyResolver {
             }
             resolvedNodes.append(Node(name: n.name, kind: kind, interfaces: interfaces, routes: n.routes.map(\.route),
                                       datapath: n.datapath ?? raw.defaults.datapath, serve: n.serve, run: n.run, auto: n.auto,
-                                      nat: n.nat, services: n.services, vrrp: n.vrrp, ecmp: n.ecmp, location: n.location))
+                                      nat: n.nat, services: n.services, vrrp: n.vrrp, ecmp: n.ecmp, location: n.location,
+                                      runLocation: n.runLocation))
         }
 
         // MARK: Segments

@@ -9,8 +9,10 @@ struct CheckCommand: ParsableCommand {
         abstract: "Build the lab, run the file's checks against its captures, remove the lab.",
         discussion: """
         Every link is recorded (capture is forced on). Exit status 0 only if every check ran and \
-        passed; 1 if any failed or could not run; 2 if the file has errors. The lab is removed \
-        also when a check fails or on Ctrl-C.
+        passed; 1 if any failed or could not run; 2 if the file has errors (or, with --no-run, \
+        run: commands). The lab is removed also when a check fails or on Ctrl-C. A topology \
+        file is code: its run: commands run as root in the lab's namespaces; --no-run refuses \
+        them, for CI on files you do not trust.
         """)
 
     @Argument(help: "The topology file.") var file: String
@@ -18,11 +20,14 @@ struct CheckCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the report as one self-contained HTML page (verdicts, evidence, each probe's path drawn) to this file.", valueName: "file"))
     var html: String?
     @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(name: .customLong("no-run"), help: "Refuse a file that has run: commands (exit 2, naming where each run: is) before building anything.")
+    var noRun = false
     @Option(help: ArgumentHelp("Where captures go (<dir>/<lab>/all.pcapng).", valueName: "dir")) var captures = "Captures"
     @OptionGroup var state: StateOptions
 
     func run() throws {
         let topology = try loadTopologyOrExit(file)
+        if noRun { try refuseRunCommands(topology) }
         let deployer = LabDeployer(store: state.store, executable: currentExecutable(), captureRoot: captures,
                                    progress: { printError("wirelab: \($0)") })
         let backend = LiveBackend(topology: topology, deployer: deployer)

@@ -7,9 +7,15 @@ import LinuxNet
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command inside a node's network namespace.",
-        discussion: "The command is run as given (argv), without a shell; use `-- sh -c '…'` for one.")
+        discussion: """
+        The command is run as given (argv), without a shell: no word splitting, globbing, pipes or \
+        redirections. With --shell the words after -- are joined with spaces into one command line \
+        that /bin/sh -c runs (pipes, redirections, $VARIABLES), e.g. \
+        wirelab exec --shell client -- 'ping -c1 10.0.0.1 | tail -1'. It runs as root in the node's namespace.
+        """)
 
     @Option(help: "The lab (default: the only lab that is up).") var lab: String?
+    @Flag(help: "Run the words after -- as one command line with /bin/sh -c.") var shell = false
     @Argument(help: "The node.") var node: String
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
     @OptionGroup var state: StateOptions
@@ -17,6 +23,9 @@ struct Exec: ParsableCommand {
     func validate() throws {
         if command.isEmpty { throw ValidationError("give the command after --, e.g. wirelab exec client -- ping 10.0.0.1") }
     }
+
+    /// What is executed: the command itself, or `/bin/sh -c "<words>"`.
+    var argv: [String] { shell ? ["/bin/sh", "-c", command.joined(separator: " ")] : command }
 
     func run() throws {
         let labName = try resolveLab(lab, store: state.store)
@@ -31,9 +40,9 @@ struct Exec: ParsableCommand {
         // command's exit status and terminal are the user's directly.
         try NetworkNamespace.enterOnCurrentThread(namespace)
         closeInheritedDescriptors()
-        let argv = command.map { strdup($0) } + [nil]
-        execvp(command[0], argv)
-        printError("wirelab exec: \(command[0]): \(String(cString: strerror(errno)))")
+        let argv = self.argv
+        execvp(argv[0], argv.map { strdup($0) } + [nil])
+        printError("wirelab exec: \(argv[0]): \(String(cString: strerror(errno)))")
         throw ExitCode(127)
     }
 }

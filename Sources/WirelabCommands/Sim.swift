@@ -12,8 +12,10 @@ struct Sim: ParsableCommand {
         ICMP echo, UDP echo, TCP and the built-in HTTP server's one-line answer), virtual links and a \
         virtual clock; the same checks, probes and report as `wirelab check`. Writes one pcapng with \
         one interface per link (frames recorded where they are received); the same file gives a \
-        byte-identical pcapng and report every time. Health checks are not simulated. Exit status 0 \
-        only if every check passed; 1 if any failed or could not run; 2 if the file has errors.
+        byte-identical pcapng and report every time. Health checks are not simulated, and run: \
+        commands are never run. Exit status 0 only if every check passed; 1 if any failed or could \
+        not run; 2 if the file has errors (or, with --no-run, run: commands: refused as check \
+        --no-run refuses them, so a CI job gets one verdict from either).
         """)
 
     @Argument(help: "The topology file.") var file: String
@@ -23,9 +25,12 @@ struct Sim: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the report as one self-contained HTML page (verdicts, evidence, each probe's path drawn) to this file.", valueName: "file"))
     var html: String?
     @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(name: .customLong("no-run"), help: "Refuse a file that has run: commands (exit 2, naming where each run: is), as check --no-run does.")
+    var noRun = false
 
     func run() throws {
         let topology = try loadTopologyOrExit(file)
+        if noRun { try refuseRunCommands(topology) }
         let directory = capture ?? "Captures/\(topology.name)"
         let path = (directory as NSString).appendingPathComponent("sim.pcapng")
         let backend: SimBackend

@@ -156,8 +156,7 @@ public final class ConnectionTable {
     public init(capacity: Int, seed: UInt64 = 0x5EED_0F_D1EC_7012, memory: TableMemory = .heap) {
         precondition(capacity > 0 && capacity < Int(Int32.max))
         self.capacity = capacity
-        var bits = 4
-        while (1 << bits) < 2 * capacity { bits += 1 }
+        let bits = Self.indexBits(capacity: capacity)
         indexSlots = 1 << bits
         indexMask = indexSlots - 1
         indexShift = UInt32(32 - bits)
@@ -173,6 +172,20 @@ public final class ConnectionTable {
         wheel.initialize(repeating: ConnectionTable.none, count: wheelSlots)
         state = .allocate(capacity: 1)
         state.initialize(to: State())
+    }
+
+    /// log2 of the slots of each hash index: a power of two ≥ 2 × capacity.
+    static func indexBits(capacity: Int) -> Int {
+        var bits = 4
+        while (1 << bits) < 2 * capacity { bits += 1 }
+        return bits
+    }
+
+    /// Bytes `init(capacity:)` allocates: the entries, both hash indexes and
+    /// the timer wheel (what a lab must find free for each director).
+    public static func memoryBytes(capacity: Int) -> Int {
+        capacity * MemoryLayout<ConnectionEntry>.stride + 2 * (1 << indexBits(capacity: capacity)) * 8
+            + (1 << wheelBits) * MemoryLayout<UInt32>.stride + MemoryLayout<State>.stride
     }
 
     deinit {
