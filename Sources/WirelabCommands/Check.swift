@@ -9,7 +9,9 @@ struct CheckCommand: ParsableCommand {
         abstract: "Build the lab, run the file's checks against its captures, remove the lab.",
         discussion: """
         Every link is recorded (capture is forced on). Exit status 0 only if every check ran and \
-        passed; 1 if any failed or could not run; 2 if the file has errors. The lab is removed \
+        passed; 1 if any failed or could not run; 2 if the file has errors; 3 if none failed but \
+        some are inconclusive: the capture lost frames during the checks (a full capture ring), so \
+        the verdicts resting on it (evidence: capture) are neither pass nor fail. The lab is removed \
         also when a check fails or on Ctrl-C.
         """)
 
@@ -30,7 +32,7 @@ struct CheckCommand: ParsableCommand {
         if json { print(try report.json()) } else { print(report.text(), terminator: "") }
         if let junit { try writeReport(report.junit(), to: junit, verb: "check") }
         if let html { try writeReport(report.html(topology: topology), to: html, verb: "check") }
-        if !report.allPassed { throw ExitCode(1) }
+        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
     }
 }
 
