@@ -322,7 +322,9 @@ public final class LabDaemon: @unchecked Sendable {
                 captureCounters.withLock { $0 = points }
                 lastCounters = Date()
             }
-            if pause > 0 { Thread.sleep(forTimeInterval: pause) }
+            // (In steps, so `down` does not wait out a long pause.)
+            let resume = Date().addingTimeInterval(pause)
+            while pause > 0 && Date() < resume && !TerminationSignals.requested { Thread.sleep(forTimeInterval: 0.02) }
         }
     }
 

@@ -161,6 +161,22 @@ struct CaptureLossTests {
         #expect(CapturePoint.text(nil).contains("capture: off"))
     }
 
+    /// A walk whose capture lost frames warns that its path may be
+    /// incomplete (the command then exits 3); without loss, no warning.
+    @Test func aWalkWhoseCaptureLostFramesWarns() throws {
+        let topology = try TopologyLoader.load(yaml: Self.yaml, file: "loss.yaml")
+        let lossy = LossyBackend(try SimBackend(topology: topology), before: [Self.ring(dropped: 0)], after: [Self.ring(dropped: 3)])
+        let walk = try WalkReport.run(backend: lossy, from: "client", to: IPv4Address(10, 0, 2, 2), port: 80, proto: .tcp,
+                                      random: SeededRandom(seed: 1))
+        #expect(walk.captureLoss.map(\.frames) == [3])
+        #expect(walk.text().contains("warning: the path may be incomplete: the capture lost 3 frames during the walk: the XDP capture ring of r1"), "\(walk.text())")
+        #expect(try walk.json().contains("captureLoss"))
+        let clean = try WalkReport.run(backend: try SimBackend(topology: topology), from: "client", to: IPv4Address(10, 0, 2, 2),
+                                       port: 80, proto: .tcp, random: SeededRandom(seed: 1))
+        #expect(clean.captureLoss.isEmpty && clean.captureLossWarning == nil && !clean.text().contains("warning"))
+        #expect(try !clean.json().contains("captureLoss"))
+    }
+
     /// The simulator records every frame: nothing is ever lost there.
     @Test func theSimulatorNeverLosesFrames() throws {
         let backend = try SimBackend(topology: try TopologyLoader.load(yaml: Self.yaml, file: "loss.yaml"))
