@@ -88,9 +88,16 @@ final class CaptureRecorder {
                         programs.append((receiver.node, program, [pointEnd]))
                     }
                 } else {
+                    // Snap at the link's largest frame (MTU + Ethernet and VLAN
+                    // headers), not libpcap's 256 KiB: its TPACKET_V3 ring holds
+                    // buffer ÷ block-size blocks, a block per burst in immediate
+                    // mode, and a block must fit one snap — at 256 KiB that is 8
+                    // blocks, lost (ps_drop) after a few tens of milliseconds of a
+                    // busy capture thread; at ~1.5 KiB it is a thousand.
+                    let snap = max(link.mtu, 1500) + 18
                     let capture = try NetworkNamespace.run(namespace) { () throws -> PcapLiveCapture in
                         try PcapLiveCapture(interface: receiver.interface,
-                                            options: .init(bufferSize: 4 << 20, direction: .inbound))
+                                            options: .init(snapLength: snap, bufferSize: 4 << 20, direction: .inbound))
                     }
                     live.append((capture, index, UInt8(end)))
                     livePoints.append(CapturePoint(method: .libpcap, node: receiver.node, ends: [pointEnd],
