@@ -42,6 +42,10 @@ final class CaptureRecorder {
     private var byRingInterface: [String: [UInt32: (link: Int, end: UInt8)]] = [:]
     private var live: [(capture: PcapLiveCapture, link: Int, end: UInt8)] = []
     private var rings: [(ring: CaptureRing, namespace: String)] = []
+    /// The XDP programs whose rings record, by node, with the ends they record.
+    private var programs: [(node: String, program: XDPProgram, ends: [CapturePoint.End])] = []
+    /// The libpcap captures' points, in the order of `live`.
+    private var livePoints: [CapturePoint] = []
     private(set) var frames: UInt64 = 0
     private(set) var errors: UInt64 = 0
 
@@ -77,16 +81,30 @@ final class CaptureRecorder {
                                   sidecar: FileHandle(forWritingAtPath: sidePath)))
             for (end, receiver) in [link.a, link.b].enumerated() {
                 let namespace = LabStore.namespaceName(lab: lab, node: receiver.node)
+                let pointEnd = CapturePoint.End(end: receiver.description, link: links[index].name)
                 if let runtime = runtimes[receiver.node], let program = runtime.program {
-                    _ = program
                     let port = runtime.ports[runtime.node.interfaces.firstIndex { $0.name == receiver.interface }!]
                     byRingInterface[namespace, default: [:]][UInt32(port.interfaceIndex)] = (index, UInt8(end))
+                    if let i = programs.firstIndex(where: { $0.node == receiver.node }) {
+                        programs[i].ends.append(pointEnd)
+                    } else {
+                        programs.append((receiver.node, program, [pointEnd]))
+                    }
                 } else {
+                    // Snap at the link's largest frame (MTU + Ethernet and VLAN
+                    // headers), not libpcap's 256 KiB: its TPACKET_V3 ring holds
+                    // buffer ÷ block-size blocks, a block per burst in immediate
+                    // mode, and a block must fit one snap — at 256 KiB that is 8
+                    // blocks, lost (ps_drop) after a few tens of milliseconds of a
+                    // busy capture thread; at ~1.5 KiB it is a thousand.
+                    let snap = max(link.mtu, 1500) + 18
                     let capture = try NetworkNamespace.run(namespace) { () throws -> PcapLiveCapture in
                         try PcapLiveCapture(interface: receiver.interface,
-                                            options: .init(bufferSize: Self.liveBufferBytes, direction: .inbound))
+                                            options: .init(snapLength: snap, bufferSize: Self.liveBufferBytes, direction: .inbound))
                     }
                     live.append((capture, index, UInt8(end)))
+                    livePoints.append(CapturePoint(method: .libpcap, node: receiver.node, ends: [pointEnd],
+                                                   interfaceDropped: 0))
                 }
             }
         }
@@ -94,6 +112,32 @@ final class CaptureRecorder {
             if let ring = runtime.captureRing { rings.append((ring, runtime.namespace)) }
         }
     }
+
+    /// Every capture point with its counters now: the XDP program's (any
+    /// thread may read them) and libpcap's (`pcap_stats`: call on the thread
+    /// that owns the recorder, and before `finish` closes the captures).
+    func capturePoints() -> [CapturePoint] {
+        var out: [CapturePoint] = []
+        for (node, program, ends) in programs {
+            let s = program.statistics()
+            out.append(CapturePoint(method: .xdpRing, node: node, ends: ends, recorded: s.captured,
+                                    ringDropped: s.captureDropped, errors: s.captureErrors))
+        }
+        for (i, entry) in live.enumerated() {
+            var p = livePoints[i]
+            if let s = try? entry.capture.statistics() {
+                p.recorded = UInt64(s.received)
+                p.ringDropped = UInt64(s.dropped)
+                p.interfaceDropped = UInt64(s.interfaceDropped)
+            }
+            out.append(p)
+        }
+        return out
+    }
+
+    /// Where `finish` leaves the final counters of every capture point
+    /// (JSON, `[CapturePoint]`), beside all.pcapng.
+    static func countersPath(directory: String) -> String { directory + "/capture-counters.json" }
 
     var pollDescriptors: [Int32] { rings.map(\.ring.fd) + live.map(\.capture.selectableFD) }
 
@@ -135,9 +179,19 @@ final class CaptureRecorder {
         links[i].receivers.removeAll(keepingCapacity: true)
     }
 
-    /// Final drain, close every file, and write the merged pcapng.
-    func finish() {
+    /// Final drain, close every file, and write the merged pcapng and the
+    /// final counters of every capture point (`countersPath`).
+    @discardableResult
+    func finish() -> [CapturePoint] {
         drain()
+        let points = capturePoints()
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(points).write(to: URL(fileURLWithPath: Self.countersPath(directory: directory)))
+        } catch {
+            FileHandle.standardError.write("wirelab daemon: writing capture counters: \(error)\n".data(using: .utf8)!)
+        }
         for i in links.indices {
             try? links[i].writer.close()
             writeReceivers(i)
@@ -149,6 +203,7 @@ final class CaptureRecorder {
         } catch {
             FileHandle.standardError.write("wirelab daemon: merging captures: \(error)\n".data(using: .utf8)!)
         }
+        return points
     }
 
     /// A k-way merge of the per-link pcaps into one pcapng (one named

@@ -26,6 +26,8 @@ public struct DatapathStatus: Codable, Sendable {
     public var uptimeSeconds: Double
     public var nodes: [NodeCounters]
     public var capture: [String: UInt64]?
+    /// Every capture point and what it lost (nil: the lab records nothing).
+    public var capturePoints: [CapturePoint]?
 
     public func text() -> String {
         var rows: [[String]] = []
@@ -38,6 +40,109 @@ public struct DatapathStatus: Codable, Sendable {
         out += TextTable.render(["NODE", "PORT", "SOCKET", "RX", "TX", "RING DROP rx/tx"], rows)
         let drops = nodes.flatMap { n in n.drops.sorted { $0.key < $1.key }.map { [n.node, $0.key, String($0.value)] } }
         out += "\n" + (drops.isEmpty ? "no drops\n" : TextTable.render(["NODE", "DROP REASON", "COUNT"], drops))
+        out += "\n" + CapturePoint.text(capturePoints)
+        return out
+    }
+}
+
+/// One place where the lab records frames, and what it lost there. Each
+/// direction of a link is recorded where it is received: by the receiving
+/// node's XDP program into its capture ring (one ring per node, shared by
+/// all its ports), or by libpcap on the receiving interface (kernel hosts,
+/// AF_PACKET nodes). Counters are cumulative since the lab came up.
+public struct CapturePoint: Codable, Sendable, Equatable {
+    public enum Method: String, Codable, Sendable {
+        /// The node's XDP program copies each received frame to a BPF ring.
+        case xdpRing = "xdp-ring"
+        /// libpcap, inbound, on the receiving interface.
+        case libpcap
+    }
+    /// A link end whose received frames this point records.
+    public struct End: Codable, Sendable, Equatable {
+        /// `node:iface`, the receiving end.
+        public var end: String
+        /// The link, "a:if ↔ b:if".
+        public var link: String
+        public init(end: String, link: String) {
+            self.end = end
+            self.link = link
+        }
+    }
+
+    public var method: Method
+    public var node: String
+    /// The link ends it records (one for libpcap; every captured port of the
+    /// node for its XDP ring).
+    public var ends: [End]
+    /// Frames recorded: ring records written (XDP), frames received (libpcap).
+    public var recorded: UInt64
+    /// Frames lost because the buffer was full: ring full (XDP), dropped by
+    /// libpcap's buffer (`pcap_stats` ps_drop).
+    public var ringDropped: UInt64
+    /// libpcap: frames the interface dropped (ps_ifdrop); nil for XDP.
+    public var interfaceDropped: UInt64?
+    /// XDP: frames whose bytes the program could not read; nil for libpcap.
+    public var errors: UInt64?
+
+    public init(method: Method, node: String, ends: [End], recorded: UInt64 = 0, ringDropped: UInt64 = 0,
+                interfaceDropped: UInt64? = nil, errors: UInt64? = nil) {
+        self.method = method
+        self.node = node
+        self.ends = ends
+        self.recorded = recorded
+        self.ringDropped = ringDropped
+        self.interfaceDropped = interfaceDropped
+        self.errors = errors
+    }
+
+    /// Identifies the point across two readings.
+    public var key: String { method == .xdpRing ? "xdp-ring \(node)" : "libpcap \(ends.first?.end ?? node)" }
+
+    /// Every frame this point failed to record.
+    public var lost: UInt64 { ringDropped &+ (interfaceDropped ?? 0) &+ (errors ?? 0) }
+
+    /// Where, in words: "the XDP capture ring of gw (gw:eth0, gw:eth1)", "libpcap at client:eth0".
+    public var place: String {
+        switch method {
+        case .xdpRing: "the XDP capture ring of \(node) (\(ends.map(\.end).joined(separator: ", ")))"
+        case .libpcap: "libpcap at \(ends.first?.end ?? node)"
+        }
+    }
+
+    /// The capture section of `status`: per link, each receiving end, how
+    /// it is recorded and what was lost there (zero shown as zero).
+    public static func text(_ points: [CapturePoint]?) -> String {
+        guard let points else { return "capture: off (nothing records this lab's links)\n" }
+        guard !points.isEmpty else { return "capture: no capture points\n" }
+        var linkOrder: [String] = []
+        var byLink: [String: [(end: String, point: CapturePoint)]] = [:]
+        for p in points {
+            for e in p.ends {
+                if byLink[e.link] == nil { linkOrder.append(e.link) }
+                byLink[e.link, default: []].append((e.end, p))
+            }
+        }
+        var rows: [[String]] = []
+        var shared = false
+        for link in linkOrder {
+            for (i, row) in byLink[link]!.sorted(by: { $0.end < $1.end }).enumerated() {
+                let p = row.point
+                let method: String
+                switch p.method {
+                case .xdpRing:
+                    method = "xdp ring of \(p.node)" + (p.ends.count > 1 ? " *" : "")
+                    shared = shared || p.ends.count > 1
+                case .libpcap: method = "libpcap"
+                }
+                rows.append([i == 0 ? link : "", row.end, method, String(p.recorded), String(p.ringDropped),
+                             p.interfaceDropped.map(String.init) ?? "-", p.errors.map(String.init) ?? "-"])
+            }
+        }
+        var out = "capture (each direction recorded where it is received; frames lost while recording)\n"
+        out += TextTable.render(["LINK", "RECEIVED AT", "RECORDED BY", "RECORDED", "LOST: RING FULL", "LOST: IFACE", "ERRORS"], rows)
+        if shared { out += "* one capture ring per node, shared by its ports: the node's totals\n" }
+        let lost = points.reduce(UInt64(0)) { $0 &+ $1.lost }
+        out += lost == 0 ? "no frames lost by the capture\n" : "\(lost) frames lost by the capture: a check or walk of this lab may miss them\n"
         return out
     }
 }

@@ -1,6 +1,7 @@
 import Datapath
 import Foundation
 import LinuxNet
+import Synchronization
 import Topology
 import Wire
 
@@ -33,6 +34,9 @@ public final class LabDaemon: @unchecked Sendable {
     /// events; its read end is in the datapath thread's poll set, so it
     /// wakes to apply them.
     var healthWake: WakePipe?
+    /// The capture points' counters as the capture thread last read them
+    /// (libpcap's can only be read there); `status` answers with them.
+    let captureCounters = Mutex<[CapturePoint]?>(nil)
 
     public init(lab: String, store: LabStore) throws {
         self.lab = lab
@@ -58,6 +62,7 @@ public final class LabDaemon: @unchecked Sendable {
             let recorder = try CaptureRecorder(directory: directory)
             try recorder.prepare(topology: topology, lab: lab, runtimes: byName)
             self.recorder = recorder
+            captureCounters.withLock { $0 = recorder.capturePoints() }
             // From here on the recorder is the capture thread's (see `recordCaptures`).
             let thread = Thread { [unowned self] in self.recordCaptures() }
             thread.name = "captures"
@@ -96,7 +101,8 @@ public final class LabDaemon: @unchecked Sendable {
         // last frames).
         if let recorder {
             while captureThread?.isFinished == false { Thread.sleep(forTimeInterval: 0.01) }
-            recorder.finish()
+            let final = recorder.finish()
+            captureCounters.withLock { $0 = final }
         }
         lock.lock()
         for runtime in runtimes { runtime.close() }
@@ -296,6 +302,9 @@ public final class LabDaemon: @unchecked Sendable {
     func recordCaptures() {
         guard let recorder else { return }
         var lastFlush = Date()
+        var lastCounters = Date()
+        let pause = Self.captureDrainPause()
+        if pause > 0 { Self.log("captures drained every \(Int(pause * 1000)) ms (\(Self.captureDrainVariable))") }
         while !TerminationSignals.requested {
             var fds = PollSet()
             for fd in recorder.pollDescriptors { fds.add(fd, .readable) }
@@ -306,7 +315,28 @@ public final class LabDaemon: @unchecked Sendable {
                 recorder.flush()
                 lastFlush = Date()
             }
+            // What was lost, for `status` and checks (libpcap's counters
+            // can be read only on this thread).
+            if Date().timeIntervalSince(lastCounters) > 0.05 {
+                let points = recorder.capturePoints()
+                captureCounters.withLock { $0 = points }
+                lastCounters = Date()
+            }
+            // (In steps, so `down` does not wait out a long pause.)
+            let resume = Date().addingTimeInterval(pause)
+            while pause > 0 && Date() < resume && !TerminationSignals.requested { Thread.sleep(forTimeInterval: 0.02) }
         }
+    }
+
+    /// `WIRELAB_CAPTURE_DRAIN_MS`: the capture thread waits this long after
+    /// each drain (default 0: it drains as soon as frames wait). With a
+    /// small `WIRELAB_CAPTURE_RING_BYTES` it makes rings overflow on
+    /// purpose, to rehearse capture loss.
+    static let captureDrainVariable = "WIRELAB_CAPTURE_DRAIN_MS"
+
+    static func captureDrainPause() -> Double {
+        guard let text = ProcessInfo.processInfo.environment[captureDrainVariable], let ms = Double(text), ms > 0 else { return 0 }
+        return min(ms, 10_000) / 1000
     }
 
     // MARK: control
@@ -384,7 +414,8 @@ public final class LabDaemon: @unchecked Sendable {
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }
-        return DatapathStatus(pid: Processes.currentID, uptimeSeconds: Date().timeIntervalSince(started), nodes: nodes, capture: capture)
+        return DatapathStatus(pid: Processes.currentID, uptimeSeconds: Date().timeIntervalSince(started), nodes: nodes, capture: capture,
+                              capturePoints: recorder == nil ? nil : captureCounters.withLock { $0 } ?? [])
     }
 }
 

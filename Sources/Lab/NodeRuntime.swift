@@ -1,3 +1,4 @@
+import Foundation
 import Datapath
 import LinuxNet
 import Topology
@@ -49,6 +50,23 @@ final class NodeRuntime {
             .map { PassRule.ipv4(to: $0, ipProtocol: 6) }
     }
 
+    /// `WIRELAB_CAPTURE_RING_BYTES`: the size of each AF_XDP node's capture
+    /// ring (a power of two of at least a page; default 4 MiB). A small
+    /// ring loses frames under load (counted: `status`, and checks become
+    /// inconclusive) — to rehearse capture loss, or to save memory.
+    static let captureRingVariable = "WIRELAB_CAPTURE_RING_BYTES"
+
+    static func programConfiguration() throws -> XDPProgram.Configuration {
+        var configuration = XDPProgram.Configuration()
+        if let text = ProcessInfo.processInfo.environment[captureRingVariable] {
+            guard let bytes = Int(text), bytes >= 4096, bytes & (bytes - 1) == 0 else {
+                throw LabError("\(captureRingVariable)=\(text): the capture ring's size must be a power of two of at least 4096 bytes")
+            }
+            configuration.captureRingBytes = bytes
+        }
+        return configuration
+    }
+
     /// Opens the node's ports inside its namespace. AF_XDP: one XDP program
     /// per node (shared XSKMAP, one capture ring); AF_PACKET: raw sockets.
     static func open(node: Node, lab: String, capture: Bool) throws -> NodeRuntime {
@@ -62,7 +80,7 @@ final class NodeRuntime {
             do {
                 switch node.datapath {
                 case .afxdp:
-                    let p = try XDPProgram()
+                    let p = try XDPProgram(configuration: programConfiguration())
                     program = p
                     let configuration = xdpConfiguration(for: node)
                     for iface in node.interfaces {

@@ -10,7 +10,9 @@ struct CheckCommand: ParsableCommand {
         discussion: """
         Every link is recorded (capture is forced on). Exit status 0 only if every check ran and \
         passed; 1 if any failed or could not run; 2 if the file has errors (or, with --no-run, \
-        run: commands). The lab is removed also when a check fails or on Ctrl-C. A topology \
+        run: commands); 3 if none failed but some are inconclusive: the capture lost frames during \
+        the checks (a full capture ring), so the verdicts resting on it (evidence: capture) are \
+        neither pass nor fail. The lab is removed also when a check fails or on Ctrl-C. A topology \
         file is code: its run: commands run as root in the lab's namespaces; --no-run refuses \
         them, for CI on files you do not trust.
         """)
@@ -35,7 +37,7 @@ struct CheckCommand: ParsableCommand {
         if json { print(try report.json()) } else { print(report.text(), terminator: "") }
         if let junit { try writeReport(report.junit(), to: junit, verb: "check") }
         if let html { try writeReport(report.html(topology: topology), to: html, verb: "check") }
-        if !report.allPassed { throw ExitCode(1) }
+        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
     }
 }
 

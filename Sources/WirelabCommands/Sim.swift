@@ -50,7 +50,7 @@ struct Sim: ParsableCommand {
         }
         if let junit { try writeReport(report.junit(), to: junit, verb: "sim") }
         if let html { try writeReport(report.html(topology: topology), to: html, verb: "sim") }
-        if !report.allPassed { throw ExitCode(1) }
+        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
     }
 }
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import Lab
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Nodes, links, per-port counters and drops by reason.")
+    static let configuration = CommandConfiguration(abstract: "Nodes, links, per-port counters, drops by reason, and what each capture point lost.")
 
     @Argument(help: "The lab's name (default: the only lab that is up).") var name: String?
     @Flag(help: "Print JSON.") var json = false

@@ -14,7 +14,10 @@ struct WalkCommand: ParsableCommand {
         in/out interface, MACs, IPs, ports, TTL, encapsulation, each changed field marked with *, \
         and why the node sent it that way. --pcap writes only the walk's frames, one interface per link. \
         --format mermaid prints it as a Mermaid sequence diagram; --html and --svg draw it (the \
-        topology with the probe's path, a ladder of the hops) into a self-contained file.
+        topology with the probe's path, a ladder of the hops) into a self-contained file. \
+        Exit status 0 if the probe was seen; 1 if it was not (or the walk could not run); 2 if the \
+        file has errors; 3 if the capture lost frames during the walk (a warning names where): \
+        the path may be incomplete.
         """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, mermaid }
@@ -88,6 +91,8 @@ struct WalkCommand: ParsableCommand {
             }
         }
         let output: Format = json ? .json : format
+        // Text carries the warning itself; the other formats get it on stderr.
+        if output != .text, let warning = report.captureLossWarning { printError("wirelab walk: \(warning)") }
         switch output {
         case .text: print(report.text(), terminator: "")
         case .json: print(try report.json())
@@ -108,6 +113,7 @@ struct WalkCommand: ParsableCommand {
             try writeReport(report.svg(), to: svg, verb: "walk")
             if output == .text { print("wrote \(svg)") }
         }
+        if !report.captureLoss.isEmpty { throw ExitCode(CheckReport.inconclusiveExitStatus) }
         if report.path.hops.isEmpty { throw ExitCode(1) }
     }
 }

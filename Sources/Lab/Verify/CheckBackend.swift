@@ -31,6 +31,12 @@ public protocol CheckBackend: AnyObject {
     func http(from: String, host: IPv4Address, port: Int, path: String, timeout: Double) throws -> String?
     /// The data plane's drop counters now.
     func dropCounters() throws -> NodeDropCounters
+    /// Every capture point with what it has recorded and lost so far
+    /// (cumulative since `start`). Read before the probes and again after
+    /// `finish()` (then: the final counters, as the capture was closed);
+    /// what was lost in between makes capture-based verdicts inconclusive.
+    /// Empty for a backend that never loses a frame.
+    func captureCounters() throws -> [CapturePoint]
     /// Lets frames in flight arrive (live: real time; sim: run the clock).
     func settle(seconds: Double)
     /// Stops recording and returns every frame that crossed every link

@@ -37,7 +37,9 @@ public enum Evidence: String, Sendable, CaseIterable {
 
 /// The verdict on one check.
 public struct CheckOutcome: Sendable {
-    public enum Status: String, Sendable { case pass, fail, error }
+    /// `inconclusive`: the verdict rests on a capture that lost frames in
+    /// the check's window, so neither pass nor fail can be told.
+    public enum Status: String, Sendable { case pass, fail, inconclusive, error }
     public var name: String
     /// "send", "http", "ping" or "reach".
     public var kind: String

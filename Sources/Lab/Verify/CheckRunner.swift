@@ -10,6 +10,8 @@ public final class CheckRunner {
     /// Seconds to let a `send` probe (and its reply) cross the lab.
     public var settleSeconds = 0.6
     public var progress: (String) -> Void
+    /// What the capture lost during the last `run` (empty: nothing).
+    public private(set) var captureLoss: [CaptureLoss] = []
     var random: any RandomNumberGenerator
 
     public init(backend: CheckBackend, random: any RandomNumberGenerator = SystemRandomNumberGenerator(),
@@ -51,6 +53,9 @@ public final class CheckRunner {
     /// backend; the verdicts in the order of `checks`.
     public func run(_ checks: [Check]) -> [CheckOutcome] {
         var pending: [Pending] = []
+        // The capture's loss counters before the first probe (unreadable:
+        // counted from zero, so any loss since the lab came up counts).
+        let countersBefore = (try? backend.captureCounters()) ?? []
         for check in checks {
             let started = Date()
             progress("check: \(check.name)")
@@ -79,7 +84,20 @@ public final class CheckRunner {
         } catch {
             captureError = "collecting the capture: \(error)"
         }
-        return pending.map { verdict($0, observations: observations, captureError: captureError) }
+        var losses: [CaptureLoss] = []
+        if captureError == nil {
+            do {
+                losses = CaptureLoss.between(countersBefore, try backend.captureCounters())
+            } catch {
+                captureError = "reading what the capture lost: \(error)"
+            }
+        }
+        captureLoss = losses
+        return pending.map {
+            var outcome = verdict($0, observations: observations, captureError: captureError)
+            CheckEngine.applyCaptureLoss(losses, to: &outcome)
+            return outcome
+        }
     }
 
     func execute(_ p: inout Pending) throws {

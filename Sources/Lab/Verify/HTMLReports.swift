@@ -13,9 +13,9 @@ enum HTMLPage {
     th{background:#f6f8fa}td.changed{background:#fff8c5;font-weight:600}
     tr.reply td.dir{color:#1a7f37}tr.request td.dir{color:#1f6feb}
     code,td.mono{font-family:"DejaVu Sans Mono",monospace}
-    .pass{border-left:6px solid #1a7f37}.fail{border-left:6px solid #cf222e}.error{border-left:6px solid #9a6700}
+    .pass{border-left:6px solid #1a7f37}.fail{border-left:6px solid #cf222e}.error{border-left:6px solid #9a6700}.inconclusive{border-left:6px solid #8250df}
     section.check{padding:4px 12px;margin:16px 0;background:#fdfdfd}
-    .verdict{font-weight:700}.pass .verdict{color:#1a7f37}.fail .verdict{color:#cf222e}.error .verdict{color:#9a6700}
+    .verdict{font-weight:700}.pass .verdict{color:#1a7f37}.fail .verdict{color:#cf222e}.error .verdict{color:#9a6700}.inconclusive .verdict{color:#8250df}
     .picture{overflow-x:auto}tr.failed td{border-top:2px solid #cf222e;border-bottom:2px solid #cf222e}tr.failed td:first-child{color:#cf222e;font-weight:700}
     """
 
@@ -86,10 +86,16 @@ extension CheckReport {
     public func html(topology: ResolvedTopology) -> String {
         let title = "wirelab \(verb) \(file) (lab \(lab))"
         var body = "<h1>\(Markup.escape(title))</h1>\n"
-        body += "<p class=\"summary\">\(outcomes.count) checks: \(passed) passed, \(failed) failed, \(errors) error\(errors == 1 ? "" : "s")</p>\n"
+        body += "<p class=\"summary\">\(Markup.escape(countsLine))</p>\n"
         if let labError { body += "<section class=\"check error\"><p><span class=\"verdict\">ERROR</span> the lab: \(Markup.escape(labError))</p></section>\n" }
         for (index, o) in outcomes.enumerated() {
-            let verdict = o.status == .pass ? "PASS" : o.status == .fail ? "FAIL" : "ERROR"
+            let verdict: String
+            switch o.status {
+            case .pass: verdict = "PASS"
+            case .fail: verdict = "FAIL"
+            case .inconclusive: verdict = "INCONCLUSIVE"
+            case .error: verdict = "ERROR"
+            }
             body += "<section class=\"check \(o.status.rawValue)\" id=\"check-\(index + 1)\">\n"
             body += "<h2><span class=\"verdict\">\(verdict)</span> \(Markup.escape(o.name))</h2>\n"
             body += "<p>\(Markup.escape(o.kind)) check at \(Markup.escape(o.location)), \(String(format: "%.1f", o.seconds)) s</p>\n"

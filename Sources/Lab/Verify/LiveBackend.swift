@@ -17,6 +17,9 @@ public final class LiveBackend: CheckBackend {
     /// Held while the lab is being taken down, so an interrupt waits for a
     /// teardown in progress instead of exiting in the middle of it.
     let teardown = NSLock()
+    /// The capture counters read last before the lab came down (if the
+    /// daemon's final counters are missing, these stand in for them).
+    var lastCaptureCounters: [CapturePoint]?
 
     /// `Captures/<lab>/all.pcapng` under the deployer's capture root.
     public var capturePath: String? {
@@ -66,7 +69,9 @@ public final class LiveBackend: CheckBackend {
     }
 
     public func finish() throws -> [PcapNGLink] {
-        // `down` stops the daemon, which drains its rings and writes all.pcapng.
+        if let now = try? liveCaptureCounters() { lock.withLock { lastCaptureCounters = now } }
+        // `down` stops the daemon, which drains its rings and writes all.pcapng
+        // (and capture-counters.json).
         try teardown.withLock {
             if takeDown() { try deployer.down(lab: topology.name) }
         }
@@ -80,6 +85,31 @@ public final class LiveBackend: CheckBackend {
     }
 
     public func settle(seconds: Double) { Thread.sleep(forTimeInterval: max(0, seconds)) }
+
+    /// The capture directory of the run (`Captures/<lab>`).
+    var captureDirectory: String {
+        URL(fileURLWithPath: deployer.captureRoot).appendingPathComponent(topology.name).standardizedFileURL.path
+    }
+
+    /// While the lab is up: the daemon's counters through its control
+    /// socket. Once it is down: the final counters the daemon wrote with
+    /// the capture (`capture-counters.json`), else the last read.
+    public func captureCounters() throws -> [CapturePoint] {
+        if store.exists(lab: topology.name), let now = try liveCaptureCounters() { return now }
+        let path = CaptureRecorder.countersPath(directory: captureDirectory)
+        if let data = FileManager.default.contents(atPath: path) {
+            return try JSONDecoder().decode([CapturePoint].self, from: data)
+        }
+        if let last = lock.withLock({ lastCaptureCounters }) { return last }
+        throw LabError("no capture counters: the lab is down and \(path) is missing")
+    }
+
+    /// The daemon's capture points now; nil if no daemon answers.
+    func liveCaptureCounters() throws -> [CapturePoint]? {
+        let path = store.controlSocketPath(lab: topology.name)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try ControlClient(path: path).status().capturePoints ?? []
+    }
 
     public func dropCounters() throws -> NodeDropCounters {
         let path = store.controlSocketPath(lab: topology.name)

@@ -22,9 +22,27 @@ public struct CheckReport: Sendable {
 
     public var passed: Int { outcomes.filter { $0.status == .pass }.count }
     public var failed: Int { outcomes.filter { $0.status == .fail }.count }
+    public var inconclusive: Int { outcomes.filter { $0.status == .inconclusive }.count }
     public var errors: Int { outcomes.filter { $0.status == .error }.count + (labError == nil ? 0 : 1) }
     /// Exit 0 only if every check ran and passed.
     public var allPassed: Bool { labError == nil && !outcomes.isEmpty && passed == outcomes.count }
+
+    /// The exit status of `check` (and `sim`) for an inconclusive run.
+    public static let inconclusiveExitStatus: Int32 = 3
+
+    /// 0: every check passed; 1: any failed or could not run (or there
+    /// were none); 3 (`inconclusiveExitStatus`): none failed, but some are
+    /// inconclusive (the capture lost frames they rest on).
+    public var exitStatus: Int32 {
+        if allPassed { return 0 }
+        if failed == 0 && errors == 0 && inconclusive > 0 { return Self.inconclusiveExitStatus }
+        return 1
+    }
+
+    /// "N checks: P passed, F failed, I inconclusive, E errors".
+    public var countsLine: String {
+        "\(outcomes.count) checks: \(passed) passed, \(failed) failed, \(inconclusive) inconclusive, \(errors) error\(errors == 1 ? "" : "s")"
+    }
 
     // MARK: text
 
@@ -33,7 +51,12 @@ public struct CheckReport: Sendable {
         if let labError { out += "ERROR  the lab: \(labError)\n" }
         for o in outcomes {
             let tag: String
-            switch o.status { case .pass: tag = "PASS "; case .fail: tag = "FAIL "; case .error: tag = "ERROR" }
+            switch o.status {
+            case .pass: tag = "PASS "
+            case .fail: tag = "FAIL "
+            case .inconclusive: tag = "INCONCLUSIVE"
+            case .error: tag = "ERROR"
+            }
             let evidence = o.evidence.isEmpty ? "" : "; evidence: " + o.evidence.map(\.rawValue).joined(separator: ", ")
             out += "\(tag)  \(o.name)  [\(o.kind), \(o.location), \(String(format: "%.1f", o.seconds)) s\(evidence)]\n"
             out += "       \(o.summary)\n"
@@ -52,7 +75,7 @@ public struct CheckReport: Sendable {
             }
             if let c = o.capture { out += "       capture: \(c) (open in Wireshark; frames carry 'rx node:iface' comments)\n" }
         }
-        out += "\(outcomes.count) checks: \(passed) passed, \(failed) failed, \(errors) error\(errors == 1 ? "" : "s")\n"
+        out += countsLine + "\n"
         return out
     }
 
@@ -90,7 +113,7 @@ public struct CheckReport: Sendable {
     }
     struct JSONReport: Encodable {
         var lab, file: String
-        var passed, failed, errors: Int
+        var passed, failed, inconclusive, errors: Int
         var ok: Bool
         var labError: String?
         var checks: [JSONCheck]
@@ -114,7 +137,7 @@ public struct CheckReport: Sendable {
                       hops: o.path.map { $0.hops.map(Self.jsonHop) }, capture: o.capture, seconds: o.seconds,
                       evidence: o.evidence.map(\.rawValue))
         }
-        let report = JSONReport(lab: lab, file: file, passed: passed, failed: failed, errors: errors, ok: allPassed,
+        let report = JSONReport(lab: lab, file: file, passed: passed, failed: failed, inconclusive: inconclusive, errors: errors, ok: allPassed,
                                 labError: labError, checks: checks)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -131,7 +154,7 @@ public struct CheckReport: Sendable {
         let suite = Self.xml(lab)
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         out += "<testsuites name=\"wirelab \(verb)\" tests=\"\(outcomes.count + (labError == nil ? 0 : 1))\" failures=\"\(failed)\" errors=\"\(errors)\" time=\"\(String(format: "%.3f", total))\">\n"
-        out += "  <testsuite name=\"\(suite)\" tests=\"\(outcomes.count + (labError == nil ? 0 : 1))\" failures=\"\(failed)\" errors=\"\(errors)\" skipped=\"0\" time=\"\(String(format: "%.3f", total))\" file=\"\(Self.xml(file))\">\n"
+        out += "  <testsuite name=\"\(suite)\" tests=\"\(outcomes.count + (labError == nil ? 0 : 1))\" failures=\"\(failed)\" errors=\"\(errors)\" skipped=\"\(inconclusive)\" time=\"\(String(format: "%.3f", total))\" file=\"\(Self.xml(file))\">\n"
         if let labError {
             out += "    <testcase classname=\"\(suite)\" name=\"lab\" time=\"0\">\n"
             out += "      <error message=\"\(Self.xml(labError))\" type=\"lab\"></error>\n    </testcase>\n"
@@ -145,6 +168,11 @@ public struct CheckReport: Sendable {
             switch o.status {
             case .pass: break
             case .fail: out += "      <failure message=\"\(Self.xml(o.summary))\" type=\"\(o.kind)\">\(Self.xml(body))</failure>\n"
+            case .inconclusive:
+                // JUnit has no "inconclusive": skipped is the nearest, and CI
+                // tools do not count a skipped test as passed (nor failed).
+                out += "      <!-- inconclusive: the capture lost frames this verdict rests on; neither pass nor fail -->\n"
+                out += "      <skipped message=\"\(Self.xml(o.summary))\">\(Self.xml(body))</skipped>\n"
             case .error: out += "      <error message=\"\(Self.xml(o.summary))\" type=\"\(o.kind)\">\(Self.xml(body))</error>\n"
             }
             out += "    </testcase>\n"

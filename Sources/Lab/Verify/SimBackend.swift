@@ -80,6 +80,9 @@ public final class SimBackend: CheckBackend {
         return out
     }
 
+    /// The simulator records every frame it delivers: nothing to lose.
+    public func captureCounters() throws -> [CapturePoint] { [] }
+
     public func settle(seconds: Double) { simulator.advance(by: nanoseconds(seconds)) }
 
     public func finish() throws -> [PcapNGLink] {

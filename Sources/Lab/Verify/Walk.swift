@@ -9,6 +9,9 @@ public struct WalkReport: Sendable {
     public var topology: ResolvedTopology
     public var probe: Probe
     public var path: ProbePath
+    /// What the capture lost while the walk ran: non-empty means the path
+    /// may be incomplete (hops missing, or the reply).
+    public var captureLoss: [CaptureLoss] = []
 
     /// The seed of `walk --sim`'s probe (golden walks depend on it).
     public static let simulatorSeed: UInt64 = 0x77_69_72_65_6C_61_62   // "wirelab"
@@ -26,6 +29,7 @@ public struct WalkReport: Sendable {
                            settle: Double = 0.8, random: any RandomNumberGenerator = SystemRandomNumberGenerator()) throws -> WalkReport {
         var g = random
         let probe = try Probe.make(from: from, to: to, port: port, proto: proto, topology: backend.topology, using: &g)
+        let countersBefore = (try? backend.captureCounters()) ?? []
         if proto == .tcp {
             try backend.send(probe)
         } else {
@@ -34,8 +38,16 @@ public struct WalkReport: Sendable {
         backend.settle(seconds: settle)
         let links = try backend.finish()
         let read = ObservationReader.observations(links, topology: backend.topology)
-        return WalkReport(topology: backend.topology, probe: probe,
-                          path: ProbePath.trace(read.observations, marker: probe.marker, origin: from, topology: backend.topology))
+        var report = WalkReport(topology: backend.topology, probe: probe,
+                                path: ProbePath.trace(read.observations, marker: probe.marker, origin: from, topology: backend.topology))
+        report.captureLoss = CaptureLoss.between(countersBefore, try backend.captureCounters())
+        return report
+    }
+
+    /// The warning a walk whose capture lost frames prints; nil if none were lost.
+    public var captureLossWarning: String? {
+        guard !captureLoss.isEmpty else { return nil }
+        return "warning: the path may be incomplete: " + CaptureLoss.summary(captureLoss, during: "the walk")
     }
 
     func show(_ h: Hop, _ f: HopField) -> String {
@@ -47,6 +59,7 @@ public struct WalkReport: Sendable {
         var out = "walk \(topology.name): \(probe.proto.rawValue) from \(probe.from) \(probe.source)"
             + (probe.proto == .icmp ? "" : ":\(probe.sourcePort)") + " → \(probe.targetText)\n"
         out += "(* = changed at this hop)\n"
+        if let warning = captureLossWarning { out += warning + "\n" }
         guard !path.hops.isEmpty else { return out + "the probe was not seen on any link\n" }
         var direction: ProbeMarker.Direction?
         for h in path.hops {
@@ -79,9 +92,12 @@ public struct WalkReport: Sendable {
         struct J: Encodable {
             var lab, from, proto, source, target: String
             var hops: [CheckReport.JSONHop]
+            /// Present only when the capture lost frames during the walk.
+            var captureLoss: [String]?
         }
         let j = J(lab: topology.name, from: probe.from, proto: probe.proto.rawValue, source: probe.source.description,
-                  target: probe.targetText, hops: path.hops.map(CheckReport.jsonHop))
+                  target: probe.targetText, hops: path.hops.map(CheckReport.jsonHop),
+                  captureLoss: captureLoss.isEmpty ? nil : captureLoss.map(\.text))
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try e.encode(j), as: UTF8.self)
