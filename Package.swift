@@ -44,11 +44,15 @@ let package = Package(
         // into the daemon (embedded by scripts/embed-malloc-counter.sh in Sources/Bench/Generated).
         .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
         .executableTarget(name: "wire-fuzz", dependencies: ["Wire"], path: "Sources/WireFuzz"),
+        // element-fuzz: frames through every element (the host model is in Lab); in no product.
+        .target(name: "ElementFuzz", dependencies: ["Wire", "Datapath", "Lab"]),
+        .executableTarget(name: "element-fuzz", dependencies: ["ElementFuzz"], path: "Sources/ElementFuzzTool"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "Wire", "CXDP", "CPcap", "CLinuxShim"]),
+        .testTarget(name: "ElementFuzzTests", dependencies: ["ElementFuzz", "Datapath", "Wire"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Bench", "WirelabCommands", "Wire", "LinuxNet", "Topology"]),
     ],
     swiftLanguageModes: [.v6]

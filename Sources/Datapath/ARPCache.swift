@@ -103,6 +103,13 @@ public struct ARPCache {
         public var expired: UInt64 = 0
         public var gaveUp: UInt64 = 0
         public var tableFull: UInt64 = 0
+        /// The held-frame ledger: frames `enqueue` took, frames handed back
+        /// to the owner to send (`learn`), and frames handed back to drop
+        /// (`expire` giving up, `forget`, `flush`). Always
+        /// `framesQueued == framesReleased + framesDiscarded + queuedFrames`.
+        public var framesQueued: UInt64 = 0
+        public var framesReleased: UInt64 = 0
+        public var framesDiscarded: UInt64 = 0
     }
 
     public let configuration: Configuration
@@ -131,6 +138,13 @@ public struct ARPCache {
         table.forEach { all[IPv4Address(rawValue: $0)] = $1 }
         return all
     }
+
+    /// Entries held, live or expired but not yet removed (bounded by `maxEntries`).
+    public var count: Int { table.count }
+
+    /// Frames waiting for resolution, over every pending address (bounded by
+    /// `maxPendingAddresses` × `queuePerAddress`).
+    public var queuedFrames: Int { pending.values.reduce(0) { $0 + $1.frames.count } }
 
     /// Whether there is an entry for `address`, expired or not (no copy of
     /// the table, unlike `entries`).
@@ -172,13 +186,17 @@ public struct ARPCache {
             counters.learned &+= 1
         }
         table.insert(address.rawValue, Entry(mac: mac, port: port, expires: expires, refreshAt: refreshAt))
-        return pending.removeValue(forKey: address)?.frames ?? []
+        guard let frames = pending.removeValue(forKey: address)?.frames else { return [] }
+        counters.framesReleased &+= UInt64(frames.count)
+        return frames
     }
 
     /// Forgets an address (its entry and anything queued for it).
     public mutating func forget(_ address: IPv4Address) -> [QueuedFrame] {
         table.remove(address.rawValue)
-        return pending.removeValue(forKey: address)?.frames ?? []
+        let frames = pending.removeValue(forKey: address)?.frames ?? []
+        counters.framesDiscarded &+= UInt64(frames.count)
+        return frames
     }
 
     /// Forgets everything on `port` (its link went down); returns the
@@ -190,6 +208,7 @@ public struct ARPCache {
             dropped += waiting.frames
             pending[address] = nil
         }
+        counters.framesDiscarded &+= UInt64(dropped.count)
         return dropped
     }
 
@@ -210,6 +229,7 @@ public struct ARPCache {
         if let count = pending[address]?.frames.count {
             guard count < configuration.queuePerAddress else { return .full }
             pending[address]!.frames.append(frame())  // in place: no copy of the queue
+            counters.framesQueued &+= 1
             return .queued
         }
         guard pending.count < configuration.maxPendingAddresses, configuration.queuePerAddress > 0 else { return .full }
@@ -218,6 +238,7 @@ public struct ARPCache {
         frames.append(frame())
         pending[address] = Pending(port: port, nextRequest: now.adding(nanoseconds: retryNanoseconds),
                                    requestsSent: 1, frames: frames)
+        counters.framesQueued &+= 1
         return .sendRequest
     }
 
@@ -237,6 +258,7 @@ public struct ARPCache {
             if waiting.requestsSent >= configuration.maxRetries {
                 pending[address] = nil
                 counters.gaveUp &+= 1
+                counters.framesDiscarded &+= UInt64(waiting.frames.count)
                 giveUp(address, waiting.frames)
             } else {
                 pending[address]!.requestsSent += 1

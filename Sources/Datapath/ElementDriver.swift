@@ -6,7 +6,8 @@ import Wire
 /// The in-memory ports of element tests.
 public final class ElementDriver {
     public static let headroom = 256
-    public static let bufferSize = 256 + 2048
+    /// Room for a jumbo frame (9000-byte MTU), as the simulator's buffers.
+    public static let bufferSize = 256 + 9216
 
     public struct Outcome: Equatable, CustomStringConvertible {
         public var verdict: Verdict

@@ -25,6 +25,20 @@ public protocol RunnerPorts {
     mutating func release(_ packet: PacketBuffer)
 }
 
+/// What an element decided for the frames it was handed: every frame in
+/// is exactly one of these (`frames == forwarded + flooded + consumed +
+/// dropped`). Drops by reason are the element's own `drops` (which also
+/// count frames it held and dropped later, and frames it built and could
+/// not send) and the runner's `drops`.
+public struct VerdictCounts: Equatable, Sendable {
+    public var frames: UInt64 = 0
+    public var forwarded: UInt64 = 0
+    public var flooded: UInt64 = 0
+    public var consumed: UInt64 = 0
+    public var dropped: UInt64 = 0
+    public init() {}
+}
+
 /// Drives one element: owns its emitter and the counts of what the runtime
 /// could not do with the element's frames. Noncopyable: it owns the
 /// emitter's slots, which a copy would alias.
@@ -38,6 +52,8 @@ public struct ElementRunner: ~Copyable {
     /// frames the element could not emit because its emitter was full
     /// (`emit-queue-full`).
     public var drops = DropCounters()
+    /// Every frame handed to `process`, by verdict.
+    public var verdicts = VerdictCounts()
     /// `emitter.overflows` already counted in `drops`.
     @usableFromInline var overflowsCounted = 0
 
@@ -55,8 +71,10 @@ public struct ElementRunner: ~Copyable {
     public mutating func process<E: Element, P: RunnerPorts>(_ element: E, _ packet: inout PacketBuffer, from ingress: PortID,
                                                              now: Instant, ports: inout P) -> Verdict {
         let verdict = element.process(&packet, from: ingress, now: now, emit: &emitter)
+        verdicts.frames &+= 1
         switch verdict {
         case .forward(let egress):
+            verdicts.forwarded &+= 1
             if egress.rawValue >= 0 && egress.rawValue < ports.count {
                 if !ports.forward(packet, on: egress) { transmitFailures &+= 1 }
             } else {
@@ -64,12 +82,17 @@ public struct ElementRunner: ~Copyable {
                 ports.release(packet)
             }
         case .flood:
+            verdicts.flooded &+= 1
             for p in 0..<ports.count where p != ingress.rawValue {
                 if !ports.send(copying: packet.readOnly, on: PortID(p)) { transmitFailures &+= 1 }
             }
             ports.release(packet)
-        case .drop, .consumed:
+        case .drop:
+            verdicts.dropped &+= 1
             ports.release(packet)   // elements count their own drops by reason
+        case .consumed:
+            verdicts.consumed &+= 1
+            ports.release(packet)
         }
         // An overflow happens only with every slot used, so count > 0 covers it.
         if emitter.count > 0 { drainEmitted(on: &ports) }

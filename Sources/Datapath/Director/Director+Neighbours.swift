@@ -117,15 +117,18 @@ extension Director {
         let frames = arp.learn(address, mac: mac, port: PortID(port), now: now)
         counters.arpLearned &+= 1
         for frame in frames ?? [] {
-            let sent = frame.bytes.withUnsafeBytes { bytes in
+            // Each released frame is sent or counted here, once: no emit is
+            // tried without a slot (the runner would count that overflow too).
+            guard frame.bytes.count <= Emitter.slotSize else { drops.count(.frameTooLarge); continue }
+            guard emit.count < emit.slotCount else { drops.count(.emitQueueFull); continue }
+            frame.bytes.withUnsafeBytes { bytes in
                 emit.emit(on: waitingPort) { slot in
-                    guard bytes.count <= slot.count else { return 0 }
                     slot.copyMemory(from: bytes)
                     EthernetMutableHeader(unchecked: slot).destination = mac
                     return bytes.count
                 }
             }
-            if sent { counters.releasedAfterResolution &+= 1 } else { drops.count(.emitQueueFull) }
+            counters.releasedAfterResolution &+= 1
         }
     }
 
@@ -142,7 +145,8 @@ extension Director {
                 .emit(into: ARPMutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: slot[14..<42])))
             return 42
         }
-        if sent { counters.arpRequestsSent &+= 1 } else { drops.count(.emitQueueFull) }
+        // No slot: the runner counts the overflow (emit-queue-full).
+        if sent { counters.arpRequestsSent &+= 1 }
     }
 
     /// Gratuitous ARP for every address the director owns: interface
@@ -182,6 +186,12 @@ extension Director {
     /// Holds a frame until `hop`'s next hop resolves (its first one sends
     /// the ARP request). The queue is bounded per address and in addresses.
     func enqueue(_ frame: UnsafeRawBufferPointer, hop: DirectorNextHop, now: Instant, emit: inout Emitter) -> Verdict {
+        hold(frame, hop: hop, now: now, emit: &emit) ? .consumed : drop(.arpQueueFull)
+    }
+
+    /// Queues `frame` for `hop`'s next hop (sending the ARP request for the
+    /// first); false, counting nothing, when the queue is full.
+    func hold(_ frame: UnsafeRawBufferPointer, hop: DirectorNextHop, now: Instant, emit: inout Emitter) -> Bool {
         let target = IPv4Address(rawValue: hop.nextHop)
         let source = IPv4Address(rawValue: hop.source)
         let queued = arp.enqueue(for: target, port: PortID(hop.port), now: now) {
@@ -192,22 +202,25 @@ extension Director {
         case .sendRequest:
             emitARPRequest(for: target, port: hop.port, source: source, to: .broadcast, emit: &emit)
             counters.queuedForResolution &+= 1
-            return .consumed
+            return true
         case .queued:
             counters.queuedForResolution &+= 1
-            return .consumed
+            return true
         case .full:
-            return drop(.arpQueueFull)
+            return false
         }
     }
 
     /// Sends a frame the director built (Ethernet source set) towards `hop`.
+    /// One that cannot be queued is counted as `arp-queue-full` and as a
+    /// built frame dropped; one the emitter has no slot for, by the runner.
     func send(_ frame: UnsafeMutableRawBufferPointer, hop: DirectorNextHop, now: Instant, emit: inout Emitter) {
         if let entry = arp.lookup(IPv4Address(rawValue: hop.nextHop), now: now) {
             EthernetMutableHeader(unchecked: frame).destination = entry.mac
-            if !emit.emit(on: PortID(hop.port), copying: UnsafeRawBufferPointer(frame)) { drops.count(.emitQueueFull) }
-        } else {
-            _ = enqueue(UnsafeRawBufferPointer(frame), hop: hop, now: now, emit: &emit)
+            emit.emit(on: PortID(hop.port), copying: UnsafeRawBufferPointer(frame))
+        } else if !hold(UnsafeRawBufferPointer(frame), hop: hop, now: now, emit: &emit) {
+            drops.count(.arpQueueFull)
+            counters.builtFramesDropped &+= 1
         }
     }
 

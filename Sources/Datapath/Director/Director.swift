@@ -253,6 +253,12 @@ public final class Director: Element {
         /// Frames held until their next hop resolved, and released when it did.
         public var queuedForResolution: UInt64 = 0
         public var releasedAfterResolution: UInt64 = 0
+        /// Frames the director built (ICMP errors, fragments) that it could
+        /// not queue for their next hop, counted in `drops` too (as
+        /// `arp-queue-full`). With it, every drop counted is a frame that
+        /// came in, a held frame, or one of these. (A built frame the
+        /// emitter has no slot for is the runner's `emit-queue-full`.)
+        public var builtFramesDropped: UInt64 = 0
         public init() {}
     }
 
@@ -392,6 +398,10 @@ public final class Director: Element {
 
     /// The neighbour cache (ip neigh).
     public var neighbours: [IPv4Address: ARPCache.Entry] { arp.entries }
+
+    /// The neighbour cache itself: its sizes and its ledger of held frames
+    /// (`count`, `queuedFrames`, `counters`), without copying the entries.
+    public var neighbourCache: ARPCache { arp }
 
     /// True while an address is being resolved (packets wait for ARP and
     /// `tick` has requests to retry): the simulator keeps its clock going.

@@ -81,6 +81,13 @@ public final class HostModel: Element {
         /// Seconds after which a client connection still open is given up
         /// (`timedOut`), like curl's --max-time: the simulator stops waiting.
         public var connectionTimeout: Double
+        /// Server connections (half-open ones included) held at most; a SYN
+        /// beyond is dropped (`syn-backlog-full`), like a full listen queue.
+        public var maxServerConnections: Int
+        /// Seconds without a segment after which a server connection is
+        /// forgotten (a handshake never completed, a client that vanished),
+        /// like Linux giving up on SYN-ACK retries or FIN-WAIT.
+        public var serverIdleTimeout: Double
 
         public init(name: String, interfaces: [Interface], routes: [Route] = [], localAddresses: [IPv4Address] = [],
                     arpIgnore: Bool = false, decapsulatesIPIP: Bool = false, httpPort: UInt16? = nil,
@@ -88,7 +95,7 @@ public final class HostModel: Element {
                     arp: ARPCache.Configuration = .init(entryLifetime: 60, retryInterval: 1, maxRetries: 3,
                                                         queuePerAddress: 100, refreshLead: 0),
                     firstEphemeralPort: UInt16 = 32768, synRetries: Int = 2, recordsDeliveries: Bool = true,
-                    connectionTimeout: Double = 30) {
+                    connectionTimeout: Double = 30, maxServerConnections: Int = 4096, serverIdleTimeout: Double = 60) {
             self.name = name
             self.interfaces = interfaces
             self.routes = routes
@@ -102,6 +109,8 @@ public final class HostModel: Element {
             self.synRetries = synRetries
             self.recordsDeliveries = recordsDeliveries
             self.connectionTimeout = connectionTimeout
+            self.maxServerConnections = maxServerConnections
+            self.serverIdleTimeout = serverIdleTimeout
         }
     }
 
@@ -117,6 +126,15 @@ public final class HostModel: Element {
         public var protocolUnreachablesSent: UInt64 = 0
         public var httpRequestsServed: UInt64 = 0
         public var ipipDecapsulated: UInt64 = 0
+        /// Packets that waited for ARP and were sent when it resolved.
+        public var releasedAfterResolution: UInt64 = 0
+        /// Packets the host made (replies, resets, its own traffic) that it
+        /// could not send or queue: no route, too big, ARP queue full.
+        /// Counted in `drops` too, by reason; with it, every drop counted is
+        /// a frame that came in, a held frame, or one of these.
+        public var unsent: UInt64 = 0
+        /// SYNs dropped because `maxServerConnections` were open.
+        public var backlogDrops: UInt64 = 0
     }
 
     /// An echo reply that came back.
@@ -218,6 +236,7 @@ public final class HostModel: Element {
     public static let badChecksum = DropReason("bad-checksum")
     public static let unsupported = DropReason("unsupported")
     public static let noListener = DropReason("no-listener")
+    public static let backlogFull = DropReason("syn-backlog-full")
 
     public let portCount: Int
     public let configuration: Configuration
@@ -256,6 +275,8 @@ public final class HostModel: Element {
         var receiveNext: UInt32  // next byte expected from the client
         var request: [UInt8]
         var finReceived: Bool
+        /// When the last segment of the connection came in.
+        var lastSeen: Instant
     }
     var servers: [FourTuple: ServerConnection] = [:]
     struct ClientControl {
@@ -316,6 +337,11 @@ public final class HostModel: Element {
         interfaceAddresses.contains(address) || localOnly.contains(address)
     }
 
+    /// TCP connections the server side holds (half-open ones included).
+    public var serverConnectionCount: Int { servers.count }
+    /// Client connections not finished yet.
+    public var openClientConnectionCount: Int { clients.count }
+
     /// True while the host waits for something: a connection not finished,
     /// an address being resolved.
     public var isBusy: Bool { !clients.isEmpty || !arp.pending.isEmpty }
@@ -336,14 +362,16 @@ public final class HostModel: Element {
         }
         guard !parsed.hasVLANTag else { return drop(Self.unsupported) }
         counters.received &+= 1
+        // A frame the host takes in is `.consumed`; one it refuses is a
+        // `.drop` with the reason counted once.
         if parsed.etherType == .arp {
-            receiveARP(frame, parsed, port: port, now: now, emit: &emit)
+            if let reason = receiveARP(frame, parsed, port: port, now: now, emit: &emit) { return drop(reason) }
             return .consumed
         }
         guard parsed.etherType == .ipv4 else { return drop(.unknownEtherType) }
         guard !parsed.destinationMAC.isBroadcast else { return drop(.notForUs) }
         let ip = UnsafeRawBufferPointer(rebasing: frame[parsed.l3Offset..<(parsed.l3Offset + parsed.ipLength)])
-        receiveIPv4(ip, parsed, port: port, decapsulated: false, now: now, emit: &emit)
+        if let reason = receiveIPv4(ip, parsed, port: port, decapsulated: false, now: now, emit: &emit) { return drop(reason) }
         return .consumed
     }
 
@@ -365,6 +393,11 @@ public final class HostModel: Element {
             }
         }
         for key in stale { if let c = clients[key] { finish(key, c.index, .timedOut, now: now) } }
+        // Server connections nothing has been heard of for a while.
+        let idle = UInt64(configuration.serverIdleTimeout * 1e9)
+        if servers.contains(where: { now.nanoseconds &- $0.value.lastSeen.nanoseconds >= idle }) {
+            servers = servers.filter { now.nanoseconds &- $0.value.lastSeen.nanoseconds < idle }
+        }
         due.sort { ($0.localPort, $0.remote.rawValue, $0.remotePort) < ($1.localPort, $1.remote.rawValue, $1.remotePort) }
         for key in due {
             guard var c = clients[key] else { continue }
@@ -392,7 +425,7 @@ public final class HostModel: Element {
     public func sendIPv4(_ packet: UnsafeRawBufferPointer, now: Instant, emit: inout Emitter) -> Bool {
         guard packet.count >= 20, packet.count <= scratch.count, packet[0] >> 4 == 4,
               Int(packet[0] & 0x0F) * 4 >= 20, Int(packet[0] & 0x0F) * 4 <= packet.count else {
-            drops.count(.malformed("raw-packet")); return false
+            unsent(.malformed("raw-packet")); return false
         }
         scratch.copyMemory(from: packet)
         let headerLength = Int(packet[0] & 0x0F) * 4
@@ -406,7 +439,7 @@ public final class HostModel: Element {
     @discardableResult
     public func ping(_ destination: IPv4Address, identifier: UInt16, sequence: UInt16, payloadLength: Int = 56,
                      now: Instant, emit: inout Emitter) -> Bool {
-        guard let source = sourceAddress(for: destination) else { drops.count(.noRoute); return false }
+        guard let source = sourceAddress(for: destination) else { unsent(.noRoute); return false }
         let length = 8 + min(payloadLength, 1400)
         let icmp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
         icmp.wireSetU8(8, 0); icmp.wireSetU8(0, 1); icmp.wireSetU16(0, 2)
@@ -422,7 +455,7 @@ public final class HostModel: Element {
     @discardableResult
     public func sendUDP(to destination: IPv4Address, port: UInt16, payload: [UInt8], now: Instant,
                         emit: inout Emitter) -> UInt16? {
-        guard let source = sourceAddress(for: destination) else { drops.count(.noRoute); return nil }
+        guard let source = sourceAddress(for: destination) else { unsent(.noRoute); return nil }
         let localPort = takeEphemeralPort()
         udpClientPorts.insert(localPort)
         sendUDPDatagram(from: source, to: destination, sourcePort: localPort, destinationPort: port,
@@ -442,7 +475,7 @@ public final class HostModel: Element {
             connections.append(ClientConnection(remote: destination, remotePort: port, local: .any, localPort: 0,
                                                 state: .noRoute, wasEstablished: false, received: [],
                                                 openedAt: now, finishedAt: now))
-            drops.count(.noRoute)
+            unsent(.noRoute)
             return id
         }
         let localPort = takeEphemeralPort()
@@ -473,11 +506,12 @@ public final class HostModel: Element {
 
     // MARK: - ARP
 
+    /// Nil: taken in (learned, answered, or simply seen); else why it was refused.
     func receiveARP(_ frame: UnsafeRawBufferPointer, _ parsed: ParsedFrame, port: PortID, now: Instant,
-                    emit: inout Emitter) {
+                    emit: inout Emitter) -> DropReason? {
         let arpBytes = UnsafeRawBufferPointer(rebasing: frame[parsed.l3Offset...])
         guard arpBytes.count >= 28, arpBytes.wireU16(0) == 1, arpBytes.wireU16(2) == 0x0800,
-              arpBytes[4] == 6, arpBytes[5] == 4 else { drops.count(Self.unsupported); return }
+              arpBytes[4] == 6, arpBytes[5] == 4 else { return Self.unsupported }
         let op = arpBytes.wireU16(6)
         let senderMAC = arpBytes.wireMAC(8)
         let sender = arpBytes.wireIPv4(14)
@@ -489,7 +523,7 @@ public final class HostModel: Element {
                 for queued in released { sendQueued(queued, to: senderMAC, port: port, emit: &emit) }
             }
         }
-        guard op == 1, forUs else { return }
+        guard op == 1, forUs else { return nil }
         let mac = portMACs[port.rawValue]
         emit.emit(on: port) { out in
             out.wireSetMAC(senderMAC, 0); out.wireSetMAC(mac, 6); out.wireSetU16(0x0806, 12)
@@ -499,6 +533,7 @@ public final class HostModel: Element {
         }
         counters.arpRepliesSent &+= 1
         counters.sent &+= 1
+        return nil
     }
 
     func sendARPRequest(for address: IPv4Address, on port: PortID, emit: inout Emitter) {
@@ -514,14 +549,18 @@ public final class HostModel: Element {
         counters.sent &+= 1
     }
 
+    /// Sends a packet that waited for ARP, or counts why not (once: no emit
+    /// is tried without a slot, which the runner would count too).
     func sendQueued(_ queued: ARPCache.QueuedFrame, to mac: MACAddress, port: PortID, emit: inout Emitter) {
+        guard queued.bytes.count <= Emitter.slotSize else { drops.count(.frameTooLarge); return }
+        guard emit.count < emit.slotCount else { drops.count(.emitQueueFull); return }
         emit.emit(on: port) { out in
-            guard queued.bytes.count <= out.count else { return 0 }
             queued.bytes.withUnsafeBytes { out.copyMemory(from: $0) }
             out.wireSetMAC(mac, 0)
             return queued.bytes.count
         }
         counters.sent &+= 1
+        counters.releasedAfterResolution &+= 1
     }
 
     // MARK: - Sending
@@ -577,17 +616,20 @@ public final class HostModel: Element {
     @discardableResult
     func transmit(length: Int, now: Instant, emit: inout Emitter) -> Bool {
         let destination = scratch.wireIPv4(16)
-        guard let (port, hop) = route(to: destination) else { drops.count(.noRoute); return false }
-        guard length <= portMTUs[port.rawValue] else { drops.count(.fragmentationNeeded); return false }
+        guard let (port, hop) = route(to: destination) else { unsent(.noRoute); return false }
+        guard length <= portMTUs[port.rawValue] else { unsent(.fragmentationNeeded); return false }
+        // Frames leave through the emitter's slots: a packet on a jumbo
+        // interface may be larger than one (it used to be written past it).
+        guard 14 + length <= Emitter.slotSize else { unsent(.frameTooLarge); return false }
         let mac = portMACs[port.rawValue]
         let packet = UnsafeRawBufferPointer(rebasing: scratch[0..<length])
         if let entry = arp.lookup(hop, now: now) {
-            emit.emit(on: port) { out in
+            // (No slot: the runner counts the overflow.)
+            if emit.emit(on: port, { out in
                 out.wireSetMAC(entry.mac, 0); out.wireSetMAC(mac, 6); out.wireSetU16(0x0800, 12)
                 UnsafeMutableRawBufferPointer(rebasing: out[14..<(14 + length)]).copyMemory(from: packet)
                 return 14 + length
-            }
-            counters.sent &+= 1
+            }) { counters.sent &+= 1 }
             return true
         }
         let result = arp.enqueue(for: hop, port: port, now: now) {
@@ -602,7 +644,7 @@ public final class HostModel: Element {
         switch result {
         case .sendRequest: sendARPRequest(for: hop, on: port, emit: &emit)
         case .queued: break
-        case .full: drops.count(.arpQueueFull); return false
+        case .full: unsent(.arpQueueFull); return false
         }
         return true
     }
@@ -610,7 +652,10 @@ public final class HostModel: Element {
     func sendUDPDatagram(from source: IPv4Address, to destination: IPv4Address, sourcePort: UInt16,
                          destinationPort: UInt16, payload count: Int, now: Instant, emit: inout Emitter,
                          fill: (UnsafeMutableRawBufferPointer) -> Void) {
-        let length = 8 + min(count, scratch.count - 28)
+        // (A datagram larger than the scratch buffer used to be copied in
+        // whole: an echo of a jumbo datagram wrote past it.)
+        guard 28 + count <= scratch.count else { unsent(.frameTooLarge); return }
+        let length = 8 + count
         let udp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
         udp.wireSetU16(sourcePort, 0); udp.wireSetU16(destinationPort, 2); udp.wireSetU16(UInt16(length), 4); udp.wireSetU16(0, 6)
         fill(UnsafeMutableRawBufferPointer(rebasing: udp[8...]))
@@ -627,7 +672,7 @@ public final class HostModel: Element {
         let optionLength = mss ? 4 : 0
         let data = payload ?? []
         let length = 20 + optionLength + data.count
-        guard 20 + length <= scratch.count else { drops.count(.fragmentationNeeded); return }
+        guard 20 + length <= scratch.count else { unsent(.fragmentationNeeded); return }
         let tcp = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
         tcp.wireSetU16(sourcePort, 0); tcp.wireSetU16(destinationPort, 2)
         tcp.wireSetU32(sequence, 4); tcp.wireSetU32(acknowledgment, 8)
@@ -649,11 +694,12 @@ public final class HostModel: Element {
 
     // MARK: - Receiving IPv4
 
+    /// Nil: delivered; else why the packet was refused.
     func receiveIPv4(_ ip: UnsafeRawBufferPointer, _ parsed: ParsedFrame, port: PortID, decapsulated: Bool,
-                     now: Instant, emit: inout Emitter) {
+                     now: Instant, emit: inout Emitter) -> DropReason? {
         let source = parsed.sourceIPv4, destination = parsed.destinationIPv4
-        guard isLocal(destination) else { drops.count(.notForUs); return }
-        guard !parsed.isFragment else { drops.count(Self.fragment); return }
+        guard isLocal(destination) else { return .notForUs }
+        guard !parsed.isFragment else { return Self.fragment }
         let payload = UnsafeRawBufferPointer(rebasing: ip[parsed.ipHeaderLength...])
         if configuration.recordsDeliveries {
             deliveries.append(Delivery(port: port, source: source, destination: destination, proto: parsed.protocol,
@@ -663,16 +709,16 @@ public final class HostModel: Element {
         }
         switch parsed.protocol {
         case .icmp:
-            receiveICMP(payload, ip: ip, source: source, destination: destination, timeToLive: parsed.timeToLive,
+            return receiveICMP(payload, ip: ip, source: source, destination: destination, timeToLive: parsed.timeToLive,
                         now: now, emit: &emit)
         case .udp:
-            receiveUDP(payload, ip: ip, source: source, destination: destination, now: now, emit: &emit)
+            return receiveUDP(payload, ip: ip, source: source, destination: destination, now: now, emit: &emit)
         case .tcp:
-            receiveTCP(payload, source: source, destination: destination, now: now, emit: &emit)
+            return receiveTCP(payload, source: source, destination: destination, now: now, emit: &emit)
         case .ipip where configuration.decapsulatesIPIP && !decapsulated:
             // The inner packet goes through the same parser behind a
             // stand-in Ethernet header (a copy: the outer bytes stay).
-            guard payload.count + 14 <= innerScratch.count else { drops.count(.malformed("ipip-length")); return }
+            guard payload.count + 14 <= innerScratch.count else { return .malformed("ipip-length") }
             for i in 0..<12 { innerScratch[i] = 0 }
             innerScratch.wireSetU16(0x0800, 12)
             UnsafeMutableRawBufferPointer(rebasing: innerScratch[14..<(14 + payload.count)]).copyMemory(from: payload)
@@ -681,28 +727,28 @@ public final class HostModel: Element {
             do throws(WireError) {
                 inner = try parser.parse(innerFrame)
             } catch {
-                drops.count(.malformed(error.description)); return
+                return .malformed(error.description)
             }
-            guard inner.isIPv4 else { drops.count(Self.unsupported); return }
+            guard inner.isIPv4 else { return Self.unsupported }
             counters.ipipDecapsulated &+= 1
             let innerIP = UnsafeRawBufferPointer(rebasing: innerFrame[14..<(14 + inner.ipLength)])
-            receiveIPv4(innerIP, inner, port: port, decapsulated: true, now: now, emit: &emit)
+            return receiveIPv4(innerIP, inner, port: port, decapsulated: true, now: now, emit: &emit)
         default:
             // Linux: ICMP protocol unreachable for a protocol nobody handles.
             sendICMPError(type: 3, code: 2, about: ip, from: destination, to: source, now: now, emit: &emit)
             counters.protocolUnreachablesSent &+= 1
-            drops.count(Self.unsupported)
+            return Self.unsupported
         }
     }
 
     func receiveICMP(_ icmp: UnsafeRawBufferPointer, ip: UnsafeRawBufferPointer, source: IPv4Address,
-                     destination: IPv4Address, timeToLive: UInt8, now: Instant, emit: inout Emitter) {
-        guard icmp.count >= 8 else { drops.count(.malformed("truncated")); return }
-        guard InternetChecksum.sum(icmp) == 0xFFFF else { drops.count(Self.badChecksum); return }
+                     destination: IPv4Address, timeToLive: UInt8, now: Instant, emit: inout Emitter) -> DropReason? {
+        guard icmp.count >= 8 else { return .malformed("truncated") }
+        guard InternetChecksum.sum(icmp) == 0xFFFF else { return Self.badChecksum }
         switch icmp[0] {
         case 8:
             let length = icmp.count
-            guard 20 + length <= scratch.count else { drops.count(.fragmentationNeeded); return }
+            guard 20 + length <= scratch.count else { unsent(.fragmentationNeeded); return nil }
             let out = UnsafeMutableRawBufferPointer(rebasing: scratch[20..<(20 + length)])
             out.copyMemory(from: icmp)
             out.wireSetU8(0, 0); out.wireSetU16(0, 2)
@@ -715,9 +761,9 @@ public final class HostModel: Element {
         case 3, 11:
             // The quote: IP header + at least 8 bytes.
             let quote = UnsafeRawBufferPointer(rebasing: icmp[8...])
-            guard quote.count >= 28, quote[0] >> 4 == 4 else { drops.count(.malformed("icmp-quote")); return }
+            guard quote.count >= 28, quote[0] >> 4 == 4 else { return .malformed("icmp-quote") }
             let ihl = Int(quote[0] & 0x0F) * 4
-            guard quote.count >= ihl + 8 else { drops.count(.malformed("icmp-quote")); return }
+            guard quote.count >= ihl + 8 else { return .malformed("icmp-quote") }
             let proto = IPProtocol(quote[9])
             let quotedSource = quote.wireIPv4(12), quotedDestination = quote.wireIPv4(16)
             let sp = proto == .tcp || proto == .udp ? quote.wireU16(ihl) : 0
@@ -734,17 +780,18 @@ public final class HostModel: Element {
         default:
             break
         }
+        return nil
     }
 
     func receiveUDP(_ udp: UnsafeRawBufferPointer, ip: UnsafeRawBufferPointer, source: IPv4Address,
-                    destination: IPv4Address, now: Instant, emit: inout Emitter) {
-        guard udp.count >= 8 else { drops.count(.malformed("truncated")); return }
+                    destination: IPv4Address, now: Instant, emit: inout Emitter) -> DropReason? {
+        guard udp.count >= 8 else { return .malformed("truncated") }
         let length = Int(udp.wireU16(4))
-        guard length >= 8, length <= udp.count else { drops.count(.malformed("udp-length")); return }
+        guard length >= 8, length <= udp.count else { return .malformed("udp-length") }
         let datagram = UnsafeRawBufferPointer(rebasing: udp[0..<length])
         if udp.wireU16(6) != 0 {
             let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: length)
-            guard InternetChecksum.sum(datagram, initial: pseudo) == 0xFFFF else { drops.count(Self.badChecksum); return }
+            guard InternetChecksum.sum(datagram, initial: pseudo) == 0xFFFF else { return Self.badChecksum }
         }
         let sourcePort = udp.wireU16(0), destinationPort = udp.wireU16(2)
         let payload = UnsafeRawBufferPointer(rebasing: datagram[8...])
@@ -758,8 +805,9 @@ public final class HostModel: Element {
         } else {
             sendICMPError(type: 3, code: 3, about: ip, from: destination, to: source, now: now, emit: &emit)
             counters.portUnreachablesSent &+= 1
-            drops.count(Self.noSocket)
+            return Self.noSocket
         }
+        return nil
     }
 
     /// An ICMP error quoting the offending datagram up to 576 bytes in
@@ -777,12 +825,12 @@ public final class HostModel: Element {
     // MARK: - TCP
 
     func receiveTCP(_ tcp: UnsafeRawBufferPointer, source: IPv4Address, destination: IPv4Address, now: Instant,
-                    emit: inout Emitter) {
-        guard tcp.count >= 20 else { drops.count(.malformed("truncated")); return }
+                    emit: inout Emitter) -> DropReason? {
+        guard tcp.count >= 20 else { return .malformed("truncated") }
         let dataOffset = Int(tcp[12] >> 4) * 4
-        guard dataOffset >= 20, dataOffset <= tcp.count else { drops.count(.malformed("tcp-header-length")); return }
+        guard dataOffset >= 20, dataOffset <= tcp.count else { return .malformed("tcp-header-length") }
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .tcp, length: tcp.count)
-        guard InternetChecksum.sum(tcp, initial: pseudo) == 0xFFFF else { drops.count(Self.badChecksum); return }
+        guard InternetChecksum.sum(tcp, initial: pseudo) == 0xFFFF else { return Self.badChecksum }
         let sourcePort = tcp.wireU16(0), destinationPort = tcp.wireU16(2)
         let seq = tcp.wireU32(4), ack = tcp.wireU32(8)
         let flags = TCPFlags(rawValue: tcp[13])
@@ -791,14 +839,20 @@ public final class HostModel: Element {
 
         if clients[key] != nil {
             clientSegment(key, seq: seq, ack: ack, flags: flags, data: data, now: now, emit: &emit)
-            return
+            return nil
         }
         if servers[key] != nil || (flags == .syn && configuration.httpPort == destinationPort) {
+            // A full table of server connections drops new SYNs (Linux'
+            // listen queue overflow: no answer, the client retries).
+            if servers[key] == nil && servers.count >= configuration.maxServerConnections {
+                counters.backlogDrops &+= 1
+                return Self.backlogFull
+            }
             serverSegment(key, seq: seq, ack: ack, flags: flags, data: data, now: now, emit: &emit)
-            return
+            return nil
         }
         // No socket: RFC 9293 reset generation (as Linux' tcp_v4_send_reset).
-        guard !flags.contains(.rst) else { drops.count(Self.noListener); return }
+        guard !flags.contains(.rst) else { return Self.noListener }
         if flags.contains(.ack) {
             sendTCP(from: destination, to: source, sourcePort: destinationPort, destinationPort: sourcePort,
                     sequence: ack, acknowledgment: 0, flags: .rst, payload: nil, mss: false, now: now, emit: &emit)
@@ -809,7 +863,7 @@ public final class HostModel: Element {
                     now: now, emit: &emit)
         }
         counters.resetsSent &+= 1
-        drops.count(Self.noListener)
+        return Self.noListener
     }
 
     func serverSegment(_ key: FourTuple, seq: UInt32, ack: UInt32, flags: TCPFlags, data: UnsafeRawBufferPointer,
@@ -822,7 +876,9 @@ public final class HostModel: Element {
         }
         if flags.contains(.rst) { servers[key] = nil; return }
         if flags.contains(.syn) && !flags.contains(.ack) {
-            if let c = servers[key] {
+            if var c = servers[key] {
+                c.lastSeen = now
+                servers[key] = c
                 if c.state == .synReceived {
                     send(c, [.syn, .ack], mss: true, sequence: c.sendNext &- 1)   // retransmitted SYN: same SYN-ACK
                 } else {
@@ -832,12 +888,13 @@ public final class HostModel: Element {
             }
             let iss = initialSequence(key)
             let c = ServerConnection(state: .synReceived, sendNext: iss &+ 1, receiveNext: seq &+ 1, request: [],
-                                     finReceived: false)
+                                     finReceived: false, lastSeen: now)
             servers[key] = c
             send(c, [.syn, .ack], mss: true, sequence: iss)
             return
         }
         guard var c = servers[key] else { return }
+        c.lastSeen = now
         if c.state == .synReceived {
             guard flags.contains(.ack), ack == c.sendNext else { return }
             c.state = .established
@@ -974,6 +1031,12 @@ public final class HostModel: Element {
     func drop(_ reason: DropReason) -> Verdict {
         drops.count(reason)
         return .drop(reason)
+    }
+
+    /// A packet the host made that it cannot send or queue.
+    func unsent(_ reason: DropReason) {
+        drops.count(reason)
+        counters.unsent &+= 1
     }
 
     static func headerEnd(_ bytes: [UInt8]) -> Int? {
