@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib-root.sh
 scripts/install-deps.sh
 swift build --build-tests
+# The release build too: the demo and the benchmarks use it, and a whole-module
+# build can fail where the debug build passes.
+swift build -c release --product wirelab
 swift test --skip-build 2>&1 | tee /tmp/wirelab-swift-test.log

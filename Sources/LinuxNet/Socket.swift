@@ -1,6 +1,7 @@
 // Sockets as the lab uses them — the control socket, the built-in servers,
 // health checks and check probes: each call that can fail throws a
 // `LinuxNetError` naming what was being done, the call and errno.
+import CLinuxShim  // SOCK_* (from sys/socket.h): Glibc alone does not export them to a release (whole-module) build
 import Glibc
 import Wire
 
