@@ -139,9 +139,14 @@ public struct Emitter: ~Copyable {
     @usableFromInline var storage: UnsafeMutableRawPointer
     @usableFromInline var lengths: [Int]
     @usableFromInline var ports: [PortID]
-    public private(set) var count = 0
+    /// Frames written so far.
+    @inlinable public var count: Int { _count }
     /// Frames that did not fit (counted, never silently lost).
-    public private(set) var overflows = 0
+    @inlinable public var overflows: Int { _overflows }
+    // Inlinable across modules (the simulator's host model lives in Lab and
+    // emits every frame it sends), so the storage is usable from inline code.
+    @usableFromInline var _count = 0
+    @usableFromInline var _overflows = 0
 
     public init(slots: Int = 64) {
         slotCount = slots
@@ -154,21 +159,21 @@ public struct Emitter: ~Copyable {
 
     /// Writes one frame for `port`: `fill` gets a slot-sized buffer and
     /// returns the frame's length (0 = nothing). False when all slots are used.
-    @discardableResult
+    @discardableResult @inlinable
     public mutating func emit(on port: PortID, _ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Bool {
-        guard count < slotCount else { overflows += 1; return false }
-        let slot = UnsafeMutableRawBufferPointer(start: storage + count * Emitter.slotSize, count: Emitter.slotSize)
+        guard _count < slotCount else { _overflows += 1; return false }
+        let slot = UnsafeMutableRawBufferPointer(start: storage + _count * Emitter.slotSize, count: Emitter.slotSize)
         let length = fill(slot)
         guard length > 0 else { return true }
         precondition(length <= Emitter.slotSize)
-        lengths[count] = length
-        ports[count] = port
-        count += 1
+        lengths[_count] = length
+        ports[_count] = port
+        _count += 1
         return true
     }
 
     /// Copies `frame` into a slot for `port`.
-    @discardableResult
+    @discardableResult @inlinable
     public mutating func emit(on port: PortID, copying frame: UnsafeRawBufferPointer) -> Bool {
         emit(on: port) { slot in
             guard frame.count <= slot.count else { return 0 }
@@ -177,11 +182,11 @@ public struct Emitter: ~Copyable {
         }
     }
 
-    public func frame(at index: Int) -> (port: PortID, bytes: UnsafeRawBufferPointer) {
+    @inlinable public func frame(at index: Int) -> (port: PortID, bytes: UnsafeRawBufferPointer) {
         (ports[index], UnsafeRawBufferPointer(start: storage + index * Emitter.slotSize, count: lengths[index]))
     }
 
-    public mutating func removeAll() { count = 0 }
+    @inlinable public mutating func removeAll() { _count = 0 }
 }
 
 /// Per-reason drop counts: `status` prints them.

@@ -21,11 +21,15 @@ public struct InterfaceAddresses: Sendable {
     /// the port's address on the longest of its subnets that holds the next
     /// hop, else its first address; nil for a port without addresses.
     public func source(towards nextHop: IPv4Address, port: PortID) -> IPv4Address? {
-        var best: IPv4Prefix?
-        for prefix in byPort[port.rawValue] where prefix.length < 32 && prefix.contains(nextHop) {
-            if best == nil || prefix.length > best!.length { best = prefix }
+        // An index loop: a `for in` over the inner array retains it per call.
+        let prefixes = byPort[port.rawValue]
+        var best = -1, i = 0
+        while i < prefixes.count {
+            let p = prefixes[i]
+            if p.length < 32 && p.contains(nextHop) && (best < 0 || p.length > prefixes[best].length) { best = i }
+            i += 1
         }
-        return (best ?? byPort[port.rawValue].first)?.address
+        return best >= 0 ? prefixes[best].address : prefixes.first?.address
     }
 
     /// Whether `address` lies on one of `port`'s subnets.
