@@ -280,10 +280,14 @@ public struct Socket: Hashable, Sendable, CustomStringConvertible {
     /// Waits up to TIMEOUT milliseconds for EVENTS on this socket alone;
     /// returns the events that happened (empty: timeout, or a signal).
     public func wait(for events: PollEvents, timeout milliseconds: Int32) throws(LinuxNetError) -> PollEvents {
-        var set = PollSet()
-        set.add(descriptor, events)
-        _ = try set.wait(timeout: milliseconds)
-        return set.returnedEvents(at: 0)
+        // One pollfd on the stack, not a PollSet: the daemon's control thread
+        // waits here twice a second, and the daemon allocates nothing while it runs.
+        var entry = pollfd(fd: descriptor, events: events.rawValue, revents: 0)
+        let result = poll(&entry, 1, milliseconds)
+        if result >= 0 { return PollEvents(rawValue: entry.revents) }
+        let code = Glibc.errno
+        if code == EINTR { return [] }
+        throw LinuxNetError(operation: "waiting for \(self)", call: "poll", errno: Errno(rawValue: code))
     }
 
     private func context(_ given: String?, _ fallback: @autoclosure () -> String) -> OperationContext {
