@@ -163,7 +163,7 @@ extension Director {
         let quote = UnsafeRawBufferPointer(rebasing: frame[p.l3Offset ..< p.l3Offset + min(p.ipLength, 576 - 20 - 8)])
         identification &+= 1
         // DSCP CS6 (TOS 0xc0), as Linux marks the ICMP errors it sends.
-        let header = IPv4Repr(sourceAddress: source ?? IPv4Address(rawValue: hop.source), destinationAddress: p.sourceIPv4,
+        let header = IPv4Repr(sourceAddress: source ?? IPv4Address(rawValue: self.source(of: hop)), destinationAddress: p.sourceIPv4,
                               protocol: .icmp, payloadLength: 0, timeToLive: configuration.timeToLive,
                               identification: identification, dscp: 48)
         let ipLength = ICMPv4ErrorMessage.write(.other(type: ICMPv4Type(type), code: code, restOfHeader: rest), quoting: quote,

@@ -5,15 +5,13 @@ import Wire
 // sending frames on, and the timers.
 
 /// Where the director sends a packet: out of `port` to `nextHop` (the
-/// gateway, or the destination itself on its link), from `source`, its
-/// address on that link (the source of ARP requests, ICMP errors and IPIP
-/// outer headers sent this way).
+/// gateway, or the destination itself on its link). Its address on that
+/// link (`Director.source(of:)`) is worked out only where a frame needs it.
 struct DirectorNextHop: Equatable {
     var port: Int
     var nextHop: UInt32
     /// 0: on-link (the destination is the next hop).
     var gateway: UInt32
-    var source: UInt32
 }
 
 extension Director {
@@ -63,8 +61,13 @@ extension Director {
         case .local, .broadcast:
             return nil  // (the director's FIB holds neither)
         }
-        let source = addresses.source(towards: IPv4Address(rawValue: nextHop), port: port)?.rawValue ?? 0
-        return DirectorNextHop(port: port.rawValue, nextHop: nextHop, gateway: gateway, source: source)
+        return DirectorNextHop(port: port.rawValue, nextHop: nextHop, gateway: gateway)
+    }
+
+    /// The director's address on `hop`'s link: the source of ARP requests,
+    /// ICMP errors and IPIP outer headers sent that way (0: the port has none).
+    func source(of hop: DirectorNextHop) -> UInt32 {
+        addresses.source(towards: IPv4Address(rawValue: hop.nextHop), port: PortID(hop.port))?.rawValue ?? 0
     }
 
     // MARK: ARP
@@ -193,7 +196,7 @@ extension Director {
     /// first); false, counting nothing, when the queue is full.
     func hold(_ frame: UnsafeRawBufferPointer, hop: DirectorNextHop, now: Instant, emit: inout Emitter) -> Bool {
         let target = IPv4Address(rawValue: hop.nextHop)
-        let source = IPv4Address(rawValue: hop.source)
+        let source = IPv4Address(rawValue: source(of: hop))
         let queued = arp.enqueue(for: target, port: PortID(hop.port), now: now) {
             ARPCache.QueuedFrame(bytes: Array(frame), ingressPort: PortID(hop.port), previousHop: .zero,
                                  originalSource: source, originalDestination: target)
@@ -279,7 +282,7 @@ extension Director {
         }
         for s in core.snapshot().services {
             for real in s.reals {
-                if let hop = route(real.address.rawValue) { add(hop.nextHop, hop.source) }
+                if let hop = route(real.address.rawValue) { add(hop.nextHop, source(of: hop)) }
             }
         }
         keepFresh = list

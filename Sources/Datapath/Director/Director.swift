@@ -572,7 +572,7 @@ public final class Director: Element {
         identification &+= 1
         do {
             _ = try IPIP.encapsulate(packet.bytes, innerOffset: l3 + IPIP.outerHeaderLength,
-                                     source: IPv4Address(rawValue: hop.source), destination: real,
+                                     source: IPv4Address(rawValue: source(of: hop)), destination: real,
                                      timeToLive: timeToLive, identification: identification)
         } catch {
             return drop(Reason.malformed(error))
