@@ -85,10 +85,11 @@ struct CrashSafetyLabEndToEndTests {
 
     // MARK: kill -9 of the daemon under traffic
 
-    @Test func killingTheDaemonUnderTrafficThenDownRemovesEverythingAndUpWorksAgain() throws {
-        let lab = Harness.lab("wlcrk")
+    @Test(arguments: ["afxdp", "afpacket"])
+    func killingTheDaemonUnderTrafficThenDownRemovesEverythingAndUpWorksAgain(datapath: String) throws {
+        let lab = Harness.lab("wlcrk\(datapath.prefix(3))")
         let state = try Self.stateDirectory()
-        let file = try Harness.topologyFile(Self.topology(lab))
+        let file = try Harness.topologyFile(Self.topology(lab, datapath: datapath))
         defer {
             _ = try? Harness.wl("down", lab, "--state-dir", state)
             try? FileManager.default.removeItem(atPath: state)
@@ -119,6 +120,55 @@ struct CrashSafetyLabEndToEndTests {
             let status = try Harness.wl("status", lab, "--state-dir", state)
             #expect(status.status != 0, "no lab after down: \(status.combined)")
         }
+    }
+
+    // MARK: kill -9 of `up` while it builds
+
+    /// `up` killed at several moments of its work (before, while and after
+    /// it creates namespaces, veths and the daemon): `down` removes what
+    /// the state records and whatever runs in those namespaces, and the
+    /// same file comes up again.
+    @Test func killingUpWhileItBuildsThenDownRemovesWhatItMade() throws {
+        let lab = Harness.lab("wlcru")
+        let state = try Self.stateDirectory()
+        let file = try Harness.topologyFile(Self.topology(lab))
+        defer {
+            _ = try? Harness.wl("down", lab, "--state-dir", state)
+            try? FileManager.default.removeItem(atPath: state)
+            try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: file).deletingLastPathComponent().path)
+        }
+        var killedWhileCreating = 0
+        for delay in [0, 2_000, 5_000, 10_000, 20_000, 40_000, 80_000, 160_000] as [useconds_t] {
+            var pid: pid_t = 0
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            for fd in [0, 1, 2] as [Int32] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+            let words: [String] = [Harness.wirelab, "up", file, "--state-dir", state]
+            let argv = words.map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            try #require(posix_spawn(&pid, Harness.wirelab, &actions, nil, argv, environ) == 0)
+            // Wait until it has written its state, then a little more.
+            _ = Harness.waitUntil(limit: 10) { FileManager.default.fileExists(atPath: "\(state)/\(lab)/state.json") }
+            usleep(delay)
+            let phase = (try? String(contentsOfFile: "\(state)/\(lab)/state.json", encoding: .utf8))
+                .map { $0.contains("\"creating\"") ? "creating" : "up" } ?? "none"
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            if phase == "creating" { killedWhileCreating += 1 }
+
+            let down = try Harness.wl("down", lab, "--state-dir", state, timeout: 60)
+            #expect(down.status == 0, "down after up was killed (\(delay) µs, \(phase)): \(down.combined)")
+            #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty, "namespaces left (\(delay) µs): \(Harness.namespaces(prefix: "wl-\(lab)-"))")
+            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(lab)"), "state left (\(delay) µs)")
+            #expect(!FileManager.default.fileExists(atPath: Self.lockPath(state: state, lab: lab)), "lock file left (\(delay) µs)")
+        }
+        #expect(killedWhileCreating > 0, "at least one kill landed while up was building")
+        let up = try Harness.wl("up", file, "--state-dir", state, timeout: 60)
+        #expect(up.status == 0, "up after the kills: \(up.combined)")
+        #expect(try Self.ping(lab, state: state).status == 0, "and it forwards")
+        print("wirelab crash test: up killed while creating in \(killedWhileCreating) of 8 cases")
     }
 
     // MARK: a second up
