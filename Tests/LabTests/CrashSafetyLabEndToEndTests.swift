@@ -81,6 +81,22 @@ struct CrashSafetyLabEndToEndTests {
         try #require(client.status == 0, "traffic: \(client.combined)")
     }
 
+    /// The inode of a namespace's file, as /proc/PID/ns/net names it.
+    static func namespaceInode(_ name: String) -> UInt64? {
+        var info = stat()
+        return stat("/run/netns/\(name)", &info) == 0 ? UInt64(info.st_ino) : nil
+    }
+
+    /// Processes whose network namespace is one of INODES.
+    static func processes(inNamespaces inodes: Set<UInt64>) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net"),
+                  let inode = UInt64(link.dropFirst("net:[".count).dropLast()) else { return false }
+            return inodes.contains(inode)
+        }
+    }
+
     static func lockPath(state: String, lab: String) -> String { "\(state)/.\(lab).lock" }
 
     // MARK: kill -9 of the daemon under traffic
@@ -112,8 +128,11 @@ struct CrashSafetyLabEndToEndTests {
             // Nothing forwards now: the switch is gone.
             #expect(try Self.curl(lab, state: state).status != 0, "no daemon, no forwarding")
 
+            let inodes = Set(Harness.namespaces(prefix: "wl-\(lab)-").compactMap(Self.namespaceInode))
+            #expect(!Self.processes(inNamespaces: inodes).isEmpty, "iperf3 and the curl loop run in the lab")
             let down = try Harness.wl("down", lab, "--state-dir", state, timeout: 60)
             #expect(down.status == 0, "down after kill -9: \(down.combined)")
+            #expect(Self.processes(inNamespaces: inodes).isEmpty, "down ended every process in the lab's namespaces")
             #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty, "namespaces left: \(Harness.namespaces(prefix: "wl-\(lab)-"))")
             #expect(!FileManager.default.fileExists(atPath: "\(state)/\(lab)"), "state directory left")
             #expect(!FileManager.default.fileExists(atPath: Self.lockPath(state: state, lab: lab)), "lock file left")
