@@ -42,11 +42,13 @@ public struct LabDeployer {
         let problems = LabLimits.problems(topology, controlSocket: store.controlSocketPath(lab: lab),
                                           resources: resources(), dataPlane: startsDataPlane)
         if !problems.isEmpty {
+            try? lock.removeFile()
             throw LabError("lab \(lab) does not fit this machine; nothing was created:\n  " + problems.joined(separator: "\n  "))
         }
         // Never adopt or clobber a namespace we did not record.
         let clashes = plan.namespaces.map(\.name).filter { NetworkNamespace.exists($0) }
         if !clashes.isEmpty {
+            try? lock.removeFile()
             throw LabError("namespace \(clashes.joined(separator: ", ")) already exists but no lab \(lab) is recorded; nothing was changed — remove it with `ip netns delete` if it is stale")
         }
 
@@ -64,7 +66,9 @@ public struct LabDeployer {
             try build(plan, state: &state)
         } catch {
             progress("failed: \(error); removing what was made")
-            try? teardown(state)
+            // The lock file goes with the lab; if teardown failed, the
+            // state stays for `down` to retry, and so does the lock file.
+            if (try? teardown(state)) != nil { try? lock.removeFile() }
             throw error
         }
         state.phase = "up"
@@ -219,10 +223,14 @@ public struct LabDeployer {
         let lock = try store.lock(lab: lab)
         defer { withExtendedLifetime(lock) {} }
         guard store.exists(lab: lab) else {
+            try? lock.removeFile()
             throw LabError("no lab named \(lab) (no state in \(store.directory(lab: lab)))")
         }
         let state = try store.load(lab: lab)
         try teardown(state)
+        // `up` left the lock file beside the state; it goes with the lab,
+        // removed while still held (FileLock.removeFile).
+        try lock.removeFile()
     }
 
     private func teardown(_ state: LabState) throws {
