@@ -181,6 +181,12 @@ public final class DirectorCore {
         /// — the oldest of a bounded sample. ESTABLISHED and other states are
         /// never evicted; with none found the new one is refused
         /// (`table-full`) as before. Off: always refuse when full.
+        /// IPVS differs in when, not what: its defense timer
+        /// (update_defense_level, once a second) runs ip_vs_random_dropentry()
+        /// while free memory is below amemthresh, dropping SYN_RECV/SYNACK
+        /// entries of random hash buckets (ESTABLISHED only by todrop_entry's
+        /// rate); here the table's fixed size is the memory, so the eviction
+        /// happens at the moment a new connection needs the room.
         public var dropEmbryonic = true
         /// Entries the defense reads at most per eviction, from a
         /// pseudo-random start; it stops after `embryonicSample` candidates.
