@@ -146,5 +146,9 @@ struct SynFloodLabTests {
         #expect(limit == 65536 && entries <= limit && entries > 60_000, "table within its limit: \(entries) of \(limit)")
         #expect(evicted >= Self.floodCount - limit - 5_000, "evictions counted: \(evicted)")
         #expect(drops["table-full"] == nil, "no connection refused: \(drops)")
+        let text = try Harness.wl("status", lab)
+        let row = text.stdout.split(separator: "\n").first { $0.hasPrefix("lvs ") && $0.contains("65536") }
+        #expect(text.stdout.contains("SYN-FLOOD EVICTED") && row?.contains(String(evicted)) == true, "status: \(text.combined)")
+        print(text.stdout.split(separator: "\n").suffix(from: text.stdout.split(separator: "\n").firstIndex { $0.hasPrefix("DIRECTOR") } ?? 0).prefix(3).joined(separator: "\n"))
     }
 }
