@@ -487,7 +487,7 @@ final class DirectorTarget: RunnerTarget<Director>, FuzzTarget {
         let c = element.counters, k = element.core.counters
         return [arpSummary(element.neighbourCache, configuration.arp, highWater: arpHighWater, pendingHighWater: pendingHighWater),
                 "connection table: \(element.core.table.count) of \(configuration.core.maxConnections) (most \(tableHighWater)); "
-                    + "created \(k.created), expired \(k.expired), reused \(k.reused), refused: table full \(k.refusedTableFull), "
+                    + "created \(k.created), expired \(k.expired), reused \(k.reused), syn-flood evicted \(k.evictedEmbryonic), refused: table full \(k.refusedTableFull), "
                     + "no real \(k.refusedNoReal), not SYN \(k.refusedNotSyn), local ports \(k.refusedLocalPortsExhausted), "
                     + "reply collision \(k.refusedReplyCollision)",
                 "sent on: DR \(c.forwardedDR), TUN \(c.forwardedTUN), NAT \(c.forwardedNAT), FULLNAT \(c.forwardedFullNAT), "

@@ -40,6 +40,14 @@ public struct DatapathStatus: Codable, Sendable {
         out += TextTable.render(["NODE", "PORT", "SOCKET", "RX", "TX", "RING DROP rx/tx"], rows)
         let drops = nodes.flatMap { n in n.drops.sorted { $0.key < $1.key }.map { [n.node, $0.key, String($0.value)] } }
         out += "\n" + (drops.isEmpty ? "no drops\n" : TextTable.render(["NODE", "DROP REASON", "COUNT"], drops))
+        // Directors: the connection table's fill and the SYN-flood defense's evictions.
+        let tables = nodes.compactMap { n -> [String]? in
+            guard let limit = n.counters["connection-limit"] else { return nil }
+            return [n.node, String(n.counters["connections"] ?? 0), String(limit), String(n.counters["syn-flood-evicted"] ?? 0)]
+        }
+        if !tables.isEmpty {
+            out += "\n" + TextTable.render(["DIRECTOR", "CONNECTIONS", "LIMIT", "SYN-FLOOD EVICTED"], tables)
+        }
         out += "\n" + CapturePoint.text(capturePoints)
         return out
     }

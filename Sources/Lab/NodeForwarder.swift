@@ -34,7 +34,9 @@ public enum NodeForwarder {
                     "forwarded-nat": c.forwardedNAT, "forwarded-fullnat": c.forwardedFullNAT,
                     "replies-nat": c.repliesNAT, "replies-fullnat": c.repliesFullNAT, "routed": c.routed,
                     "arp-replies-sent": c.arpRepliesSent, "arp-requests-sent": c.arpRequestsSent,
-                    "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent]
+                    "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent,
+                    "syn-flood-evicted": d.core.counters.evictedEmbryonic,
+                    "connections": UInt64(d.core.table.count), "connection-limit": UInt64(d.core.table.capacity)]
         }
     }
 }

@@ -360,7 +360,8 @@ extension DirectorCore {
     }
 
     @Test func aFullTableRefusesNewConnectionsAndKeepsTheOldOnes() {
-        let core = directorCore(.dr) { $0.maxConnections = 4 }
+        // IPVS drop_entry off: full means refused, whatever the states.
+        let core = directorCore(.dr) { $0.maxConnections = 4; $0.dropEmbryonic = false }
         for p in UInt16(1)...4 { #expect(core.inbound(SYN, port: p, at: 0).outcome == .created) }
         #expect(core.inbound(SYN, port: 5, at: 0).outcome == .refused(.tableFull))
         #expect(core.inbound(SYN, port: 6, at: 1).outcome == .refused(.tableFull))
@@ -504,7 +505,7 @@ extension DirectorCore {
     }
 
     @Test func persistenceNeedsRoomForTheTemplateToo() {
-        let core = directorCore(.dr, persistence: Persistence(timeout: 300)) { $0.maxConnections = 3 }
+        let core = directorCore(.dr, persistence: Persistence(timeout: 300)) { $0.maxConnections = 3; $0.dropEmbryonic = false }
         #expect(core.inbound(SYN, port: 1, at: 0).outcome == .created)             // template + connection
         #expect(core.inbound(SYN, port: 1, from: dReal2, at: 0).outcome == .refused(.tableFull))   // needs 2, 1 free
         #expect(core.inbound(SYN, port: 2, at: 0).outcome == .created)             // template exists: needs 1

@@ -60,7 +60,7 @@ import Wire
 
     /// The table full: new flows are refused (counted), the ones in it go on.
     @Test func fullTableRefusesNewFlowsKeepsExisting() {
-        let director = DE.director(.dr) { $0.core.maxConnections = 3 }
+        let director = DE.director(.dr) { $0.core.maxConnections = 3; $0.core.dropEmbryonic = false }
         let driver = ElementDriver(director)
         DE.learnNeighbours(driver)
         #expect(Self.spread(driver, ports: 1..<4).values.reduce(0, +) == 3)
@@ -74,7 +74,7 @@ import Wire
         // Room again once a connection times out (SYN_RECV: 60 s).
         _ = driver.tick(at: .seconds(62))
         #expect(director.snapshot().entries == 3)  // the ACKed ones are ESTABLISHED
-        let director2 = DE.director(.dr) { $0.core.maxConnections = 1 }
+        let director2 = DE.director(.dr) { $0.core.maxConnections = 1; $0.core.dropEmbryonic = false }
         let driver2 = ElementDriver(director2)
         DE.learnNeighbours(driver2)
         _ = driver2.send(DE.fromClient(DE.syn, sport: 1).frame, on: PortID(0), at: .seconds(1))

@@ -199,6 +199,8 @@ public final class ConnectionTable {
     /// Live entries (connections and templates).
     public var count: Int { state.pointee.count }
     public var freeCount: Int { capacity - state.pointee.count }
+    /// Entries ever handed out: every live entry number is below it.
+    public var highWaterMark: Int { state.pointee.highWater }
     /// Bytes this table allocated, all at init.
     public var allocatedBytes: Int {
         capacity * MemoryLayout<ConnectionEntry>.stride + 2 * indexSlots * MemoryLayout<UInt64>.stride

@@ -124,6 +124,11 @@ public struct DirectorCounters: Equatable, Sendable {
     public var refusedTableFull: UInt64 = 0
     public var refusedLocalPortsExhausted: UInt64 = 0
     public var refusedReplyCollision: UInt64 = 0
+    /// Embryonic connections (SYN_RECV/SYNACK: a SYN and no handshake
+    /// completed yet) dropped to make room for a new connection when the
+    /// table was full: the SYN-flood defense (IPVS drop_entry). Shown as
+    /// `syn-flood-evicted`.
+    public var evictedEmbryonic: UInt64 = 0
 
     public init() {}
 
@@ -170,6 +175,23 @@ public final class DirectorCore {
         public var expireQuiescentTemplate = true
         /// FULLNAT source ports per local address.
         public var localPortRange: ClosedRange<UInt16> = 1024...65535
+        /// SYN-flood defense (IPVS drop_entry, ip_vs_random_dropentry()): a
+        /// new connection that finds the table full evicts an embryonic one
+        /// (TCP SYN_RECV or SYNACK, not a template) instead of being refused
+        /// — the oldest of a bounded sample. ESTABLISHED and other states are
+        /// never evicted; with none found the new one is refused
+        /// (`table-full`) as before. Off: always refuse when full.
+        /// IPVS differs in when, not what: its defense timer
+        /// (update_defense_level, once a second) runs ip_vs_random_dropentry()
+        /// while free memory is below amemthresh, dropping SYN_RECV/SYNACK
+        /// entries of random hash buckets (ESTABLISHED only by todrop_entry's
+        /// rate); here the table's fixed size is the memory, so the eviction
+        /// happens at the moment a new connection needs the room.
+        public var dropEmbryonic = true
+        /// Entries the defense reads at most per eviction, from a
+        /// pseudo-random start; it stops after `embryonicSample` candidates.
+        public var embryonicScan = 64
+        public var embryonicSample = 8
         /// Seed of the connection table's hash.
         public var hashSeed: UInt64 = 0x5EED_0F_D1EC_7012
         /// Where the connection table's memory comes from (huge pages: see TableMemory).
@@ -186,6 +208,8 @@ public final class DirectorCore {
     var poolByAddress: [IPv4Address: Int] = [:]
     let timeoutNanoseconds: [UInt64]
     public private(set) var counters = DirectorCounters()
+    /// xorshift64 state: where the SYN-flood defense starts its scan.
+    var evictionRandom: UInt64
 
     static let modes: [ForwardingMode] = [.nat, .dr, .tun, .fullnat]
     /// `modes.firstIndex(of: m)`, without the search (which allocates per
@@ -204,6 +228,7 @@ public final class DirectorCore {
         table = ConnectionTable(capacity: configuration.maxConnections, seed: configuration.hashSeed,
                                 memory: configuration.tableMemory)
         timeoutNanoseconds = configuration.timeouts.nanosecondTable
+        evictionRandom = configuration.hashSeed | 1
     }
 
     // MARK: Configuration (control plane)
@@ -455,7 +480,9 @@ public final class DirectorCore {
             }
         }
         let needed = persistence > 0 && template == nil ? 2 : 1
-        guard table.freeCount >= needed else { return refuse(.tableFull) }
+        while table.freeCount < needed {
+            guard configuration.dropEmbryonic && evictEmbryonic(now: now) else { return refuse(.tableFull) }
+        }
         if r < 0 {
             guard let picked = services[s].pick(source: client, sourcePort: clientPort, destination: virtual) else {
                 return refuse(.noRealAvailable)
@@ -579,6 +606,56 @@ public final class DirectorCore {
     func removeConnection(_ i: UInt32) {
         releaseResources(i)
         table.remove(i)
+    }
+
+    // MARK: SYN-flood defense
+
+    /// Frees one entry of a full table for a new connection: reads up to
+    /// `embryonicScan` consecutive entries from a pseudo-random start and
+    /// removes, of the first `embryonicSample` candidates, an expired
+    /// connection (at once) or else the embryonic one (TCP SYN_RECV/SYNACK,
+    /// not a template) that has waited longest (earliest expiry: they all
+    /// got the same timeout at their last packet). A flood's entries are
+    /// older than a real client's half-finished handshake, so that one
+    /// survives. Never touches ESTABLISHED or any other state. Allocates
+    /// nothing; runs only when the table is full. False: nothing to evict.
+    func evictEmbryonic(now: UInt64) -> Bool {
+        let limit = table.highWaterMark
+        guard limit > 0 else { return false }
+        evictionRandom ^= evictionRandom << 13
+        evictionRandom ^= evictionRandom >> 7
+        evictionRandom ^= evictionRandom << 17
+        var i = Int(evictionRandom % UInt64(limit))
+        let synRecv = ConnectionState.synRecv.rawValue, synAck = ConnectionState.synAck.rawValue
+        let tcp = IPProtocol.tcp.rawValue
+        let live = ConnectionEntry.Flag.inUse, template = ConnectionEntry.Flag.template
+        var victim = ConnectionTable.none
+        var victimExpires = UInt64.max
+        var seen = 0
+        for _ in 0..<min(configuration.embryonicScan, limit) {
+            let e = table.pointer(UInt32(i))
+            if e.pointee.flags & (live | template) == live {
+                if e.pointee.expires <= now {
+                    removeConnection(UInt32(i))
+                    counters.expired &+= 1
+                    return true
+                }
+                if e.pointee.proto == tcp && (e.pointee.state == synRecv || e.pointee.state == synAck) {
+                    if e.pointee.expires < victimExpires {
+                        victim = UInt32(i)
+                        victimExpires = e.pointee.expires
+                    }
+                    seen += 1
+                    if seen >= configuration.embryonicSample { break }
+                }
+            }
+            i += 1
+            if i == limit { i = 0 }
+        }
+        guard victim != ConnectionTable.none else { return false }
+        removeConnection(victim)
+        counters.evictedEmbryonic &+= 1
+        return true
     }
 
     // MARK: Timers
