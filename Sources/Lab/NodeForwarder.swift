@@ -27,14 +27,16 @@ public enum NodeForwarder {
             return ["forwarded": c.forwarded, "echo-replies": c.echoReplies, "arp-requests-sent": c.arpRequestsSent,
                     "arp-replies-sent": c.arpRepliesSent, "arp-queued": c.arpQueued, "arp-released": c.arpReleased,
                     "icmp-sent": c.icmpSent, "icmp-rate-limited": c.icmpRateLimited, "nat-in": c.natIn,
-                    "nat-out": c.natOut, "fragments-sent": c.fragmentsSent]
+                    "nat-out": c.natOut, "fragments-sent": c.fragmentsSent,
+                    "arp-entries": UInt64(r.arp.count), "arp-table-full": r.arp.counters.tableFull]
         case .director(let d):
             let c = d.counters
             return ["received": c.received, "forwarded-dr": c.forwardedDR, "forwarded-tun": c.forwardedTUN,
                     "forwarded-nat": c.forwardedNAT, "forwarded-fullnat": c.forwardedFullNAT,
                     "replies-nat": c.repliesNAT, "replies-fullnat": c.repliesFullNAT, "routed": c.routed,
                     "arp-replies-sent": c.arpRepliesSent, "arp-requests-sent": c.arpRequestsSent,
-                    "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent]
+                    "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent,
+                    "arp-entries": UInt64(d.arpEntryCount), "arp-table-full": d.arpTableFull]
         }
     }
 }
