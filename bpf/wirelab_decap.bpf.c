@@ -7,7 +7,10 @@
 // tcx BPF link) of each interface of such a host. For every frame it:
 //
 //   1. passes (TCX_PASS, untouched) anything that is not IPv4 protocol 4
-//      (IPIP) to one of the host's own addresses (`hosts`);
+//      (IPIP) to one of the host's own addresses (`hosts`), and IPIP whose
+//      outer source is not one of its directors' addresses (`sources`): a
+//      tunnel from anyone else is not the director's (the kernel, which
+//      knows no protocol 4 here, drops it);
 //   2. passes, untouched, an IPIP packet whose inner packet is not IPv4 to
 //      one of the host's VIPs (`vips`), and outer fragments (the kernel
 //      reassembles nothing for a protocol it does not know: they die there,
@@ -35,7 +38,9 @@
 #define WL_TCX_PASS 0
 
 /* hosts: outer destination addresses accepted (the host's own, network
- * order) → 1. vips: inner destination addresses accepted → 1. */
+ * order) → 1. vips: inner destination addresses accepted → 1. sources: outer
+ * source addresses accepted (the addresses of the directors whose TUN
+ * services this host serves) → 1. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, WL_DECAP_MAX_ADDRESSES);
@@ -50,6 +55,13 @@ struct {
 	__type(value, __u32);
 } vips SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WL_DECAP_MAX_ADDRESSES);
+	__type(key, __u32);
+	__type(value, __u32);
+} sources SEC(".maps");
+
 /* stats (per CPU), indexes: */
 enum {
 	WL_DECAP_DECAPSULATED = 0, /* outer header removed */
@@ -58,6 +70,7 @@ enum {
 	WL_DECAP_MALFORMED,        /* truncated or bad header lengths */
 	WL_DECAP_FRAGMENT,         /* outer packet is a fragment */
 	WL_DECAP_ERROR,            /* bpf_skb_adjust_room failed */
+	WL_DECAP_NOT_FROM_DIRECTOR, /* outer source not in sources */
 	WL_DECAP_STAT_MAX,
 };
 
@@ -89,6 +102,11 @@ int wirelab_decap(struct __sk_buff *skb)
 	__u32 daddr = outer->daddr;
 	if (!bpf_map_lookup_elem(&hosts, &daddr)) {
 		count(WL_DECAP_NOT_FOR_US);
+		return WL_TCX_PASS;
+	}
+	__u32 saddr = outer->saddr;
+	if (!bpf_map_lookup_elem(&sources, &saddr)) {
+		count(WL_DECAP_NOT_FROM_DIRECTOR);
 		return WL_TCX_PASS;
 	}
 	__u32 hlen = (outer->ihl & 0xf) * 4;

@@ -118,7 +118,7 @@ public final class LabDaemon: @unchecked Sendable {
     func attachDecapsulation() throws {
         let plan = LabPlan(topology: topology, serveCommand: [])
         for d in plan.decapsulations {
-            let decapsulator = try TunnelDecapsulator(hostAddresses: d.hostAddresses, vips: d.vips)
+            let decapsulator = try TunnelDecapsulator(hostAddresses: d.hostAddresses, vips: d.vips, tunnelSources: d.tunnelSources)
             do {
                 try NetworkNamespace.run(d.namespace) {
                     for interface in d.interfaces { try decapsulator.attach(interface: interface) }

@@ -74,6 +74,10 @@ public struct LabPlan: Sendable {
         public var hostAddresses: [IPv4Address]
         /// Inner destinations accepted: the VIPs of its TUN services.
         public var vips: [IPv4Address]
+        /// Outer sources accepted: the interface addresses of the directors
+        /// of those services (IPIP from anyone else is left to the kernel,
+        /// which drops it).
+        public var tunnelSources: [IPv4Address]
     }
 
     /// A permanent neighbour entry (`ip neigh replace … nud permanent`).
@@ -211,7 +215,8 @@ public struct LabPlan: Sendable {
                 // the route back leaves by the same interface.
                 let hostAddresses = node.interfaces.flatMap(\.addresses).map(\.address)
                 decapsulations.append(Decapsulation(namespace: name, node: node.name, interfaces: node.interfaces.map(\.name),
-                                                    hostAddresses: hostAddresses, vips: tunVIPs))
+                                                    hostAddresses: hostAddresses, vips: tunVIPs,
+                                                    tunnelSources: role.tunnelSources))
                 notes.append("\(node.name): IPIP decapsulation (tc ingress BPF on \(node.interfaces.map(\.name).joined(separator: ", "))) for VIP \(tunVIPs.map(\.description).joined(separator: ", ")) (real server of a TUN service)")
             }
             if let gateway = natGateway {

@@ -27,7 +27,8 @@ public enum NodeForwarder {
             return ["forwarded": c.forwarded, "echo-replies": c.echoReplies, "arp-requests-sent": c.arpRequestsSent,
                     "arp-replies-sent": c.arpRepliesSent, "arp-queued": c.arpQueued, "arp-released": c.arpReleased,
                     "icmp-sent": c.icmpSent, "icmp-rate-limited": c.icmpRateLimited, "nat-in": c.natIn,
-                    "nat-out": c.natOut, "fragments-sent": c.fragmentsSent]
+                    "nat-out": c.natOut, "fragments-sent": c.fragmentsSent,
+                    "arp-entries": UInt64(r.arp.count), "arp-table-full": r.arp.counters.tableFull]
         case .director(let d):
             let c = d.counters
             return ["received": c.received, "forwarded-dr": c.forwardedDR, "forwarded-tun": c.forwardedTUN,
@@ -36,7 +37,8 @@ public enum NodeForwarder {
                     "arp-replies-sent": c.arpRepliesSent, "arp-requests-sent": c.arpRequestsSent,
                     "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent,
                     "syn-flood-evicted": d.core.counters.evictedEmbryonic,
-                    "connections": UInt64(d.core.table.count), "connection-limit": UInt64(d.core.table.capacity)]
+                    "connections": UInt64(d.core.table.count), "connection-limit": UInt64(d.core.table.capacity),
+                    "arp-entries": UInt64(d.arpEntryCount), "arp-table-full": d.arpTableFull]
         }
     }
 }

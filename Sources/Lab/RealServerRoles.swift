@@ -14,6 +14,9 @@ public struct RealServerRole: Sendable, Hashable {
     /// The VIPs of the TUN services it serves (what the live decapsulation
     /// program accepts as inner destinations).
     public var tunVIPs: [IPv4Address] = []
+    /// The interface addresses of the directors of those TUN services: the
+    /// only outer sources the live decapsulation accepts.
+    public var tunnelSources: [IPv4Address] = []
     /// It serves a NAT service: replies go back through this director address.
     public var natGateway: IPv4Address?
 
@@ -42,6 +45,9 @@ public struct RealServerRole: Sendable, Hashable {
                     if service.mode == .tun {
                         role.decapsulatesIPIP = true
                         if !role.tunVIPs.contains(service.vip) { role.tunVIPs.append(service.vip) }
+                        for a in director.interfaces.flatMap(\.addresses).map(\.address) where !role.tunnelSources.contains(a) {
+                            role.tunnelSources.append(a)
+                        }
                     }
                 case .nat:
                     // The director's address on a subnet this host shares.

@@ -20,16 +20,19 @@ public struct TunnelDecapsulatorStatistics: Sendable, Equatable, CustomStringCon
     public var fragments: UInt64 = 0
     /// bpf_skb_adjust_room failures.
     public var errors: UInt64 = 0
+    /// IPIP packets whose outer source is not one of the directors' addresses.
+    public var notFromADirector: UInt64 = 0
 
     public var description: String {
         "decapsulated \(decapsulated) not-for-host \(notForThisHost) not-a-vip \(notAVIP) "
-            + "malformed \(malformed) fragments \(fragments) errors \(errors)"
+            + "malformed \(malformed) fragments \(fragments) errors \(errors) not-from-a-director \(notFromADirector)"
     }
 }
 
 /// IPIP decapsulation at tc ingress: strips the outer IPv4 header of a
-/// protocol-4 packet addressed to one of `hostAddresses` whose inner
-/// destination is one of `vips`, so the kernel delivers the inner packet to
+/// protocol-4 packet from one of `tunnelSources` (the directors' addresses)
+/// addressed to one of `hostAddresses` whose inner destination is one of
+/// `vips`, so the kernel delivers the inner packet to
 /// the VIP (on lo) as if it had arrived unencapsulated. Everything else
 /// passes untouched.
 ///
@@ -45,6 +48,7 @@ public final class TunnelDecapsulator: @unchecked Sendable {
     public let programFD: Int32
     let hostsFD: Int32
     let vipsFD: Int32
+    let sourcesFD: Int32
     let statsFD: Int32
     private var object: OpaquePointer?
     private let lock = NSLock()
@@ -52,7 +56,7 @@ public final class TunnelDecapsulator: @unchecked Sendable {
     private var links: [Int32: Int32] = [:]
 
     /// Loads the program and fills its address maps.
-    public init(hostAddresses: [IPv4Address], vips: [IPv4Address]) throws {
+    public init(hostAddresses: [IPv4Address], vips: [IPv4Address], tunnelSources: [IPv4Address]) throws {
         let obj = try EmbeddedBPFObject.load(name: "wirelab_decap", bytes: WirelabDecapObject.bytes, kind: "tc") { obj in
             guard let prog = bpf_object__find_program_by_name(obj, "wirelab_decap") else {
                 throw PortError("finding program wirelab_decap", errno: ENOENT)
@@ -74,11 +78,13 @@ public final class TunnelDecapsulator: @unchecked Sendable {
         programFD = bpf_program__fd(prog)
         hostsFD = try mapFD("hosts")
         vipsFD = try mapFD("vips")
+        sourcesFD = try mapFD("sources")
         statsFD = try mapFD("stats")
         object = obj
         do {
             for a in hostAddresses { try Self.put(a, into: hostsFD, "host address") }
             for v in vips { try Self.put(v, into: vipsFD, "VIP") }
+            for s in tunnelSources { try Self.put(s, into: sourcesFD, "tunnel source") }
         } catch {
             bpf_object__close(obj)
             object = nil
@@ -134,6 +140,7 @@ public final class TunnelDecapsulator: @unchecked Sendable {
             return values.reduce(0, &+)
         }
         return TunnelDecapsulatorStatistics(decapsulated: sum(0), notForThisHost: sum(1), notAVIP: sum(2),
-                                            malformed: sum(3), fragments: sum(4), errors: sum(5))
+                                            malformed: sum(3), fragments: sum(4), errors: sum(5),
+                                            notFromADirector: sum(6))
     }
 }

@@ -22,6 +22,8 @@ struct DirectorPlanTests {
         for d in tun.decapsulations {
             #expect(d.vips == [IPv4Address(10, 0, 0, 100)] && d.interfaces == ["eth0"])
             #expect(d.hostAddresses == [d.node == "rs1" ? IPv4Address(10, 0, 0, 1) : IPv4Address(10, 0, 0, 3)])
+            // Only the director's IPIP is decapsulated (its interface address).
+            #expect(d.tunnelSources == [IPv4Address(10, 0, 0, 2)], "\(d.tunnelSources)")
             #expect(tun.notes.contains { $0.hasPrefix("\(d.node): IPIP decapsulation (tc ingress BPF on eth0) for VIP 10.0.0.100") })
         }
         // TUN reals carry the VIP on lo like DR reals.

@@ -52,6 +52,8 @@ struct TunnelDecapsulatorTests {
     static let cases: [Case] = [
         Case(description: "IPIP to the host with a VIP inside: the outer header goes",
              input: ipip(director, host), expected: Frames.ethernet(0x0800, inner)),
+        Case(description: "IPIP to the host from someone not a director: untouched",
+             input: ipip(client, host), expected: nil),
         Case(description: "IPIP to another address: untouched",
              input: ipip(director, IPv4Address(10, 0, 0, 3)), expected: nil),
         Case(description: "IPIP whose inner destination is not a VIP: untouched",
@@ -68,7 +70,7 @@ struct TunnelDecapsulatorTests {
     ]
 
     @Test func decapsulatesOnlyTunnelledPacketsForItsVIPs() throws {
-        let program = try TunnelDecapsulator(hostAddresses: [Self.host], vips: [Self.vip])
+        let program = try TunnelDecapsulator(hostAddresses: [Self.host], vips: [Self.vip], tunnelSources: [Self.director])
         defer { program.close() }
         for c in Self.cases {
             let (verdict, output) = try decapRun(program, c.input)
@@ -76,7 +78,8 @@ struct TunnelDecapsulatorTests {
             #expect(output == (c.expected ?? c.input), "\(c)")
         }
         let s = program.statistics()
-        #expect(s.decapsulated == 1 && s.notForThisHost == 1 && s.notAVIP == 1 && s.fragments == 1 && s.malformed == 1,
+        #expect(s.decapsulated == 1 && s.notForThisHost == 1 && s.notAVIP == 1 && s.fragments == 1 && s.malformed == 1
+                && s.notFromADirector == 1,
                 "counters: \(s)")
     }
 
