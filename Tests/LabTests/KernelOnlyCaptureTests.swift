@@ -32,11 +32,15 @@ struct KernelOnlyCaptureTests {
 
         let capture = try PcapNGFile.read(path: "\(dir)/Captures/\(lab)/all.pcapng")
         #expect(capture.interfaces.map { $0.name ?? "" } == ["a:eth0 ↔ b:eth0"])
-        // Three requests received at b, three replies at a (plus ARP).
+        // Every reply ping got was received at a, and its request at b (plus
+        // ARP): on a loaded machine ping may miss one, the capture may not.
+        let received = ping.stdout.firstMatch(of: /(\d+) received/).flatMap { Int($0.1) } ?? -1
+        #expect(received >= 1, "ping: \(ping.combined)")
         let comments = capture.packets.compactMap(\.record.comment)
         let icmpAtB = capture.packets.filter { $0.record.bytes.count > 34 && $0.record.bytes[23] == 1 && $0.record.comment == "rx b:eth0" }
         let icmpAtA = capture.packets.filter { $0.record.bytes.count > 34 && $0.record.bytes[23] == 1 && $0.record.comment == "rx a:eth0" }
-        #expect(icmpAtB.count == 3 && icmpAtA.count == 3, "echo requests at b, replies at a: \(comments)")
+        #expect(icmpAtA.count == received && icmpAtB.count >= received && icmpAtB.count <= 3,
+                "echo requests at b, replies at a (ping received \(received)): \(comments)\n\(ping.stdout)")
         #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty, "namespaces left behind")
     }
 }
