@@ -43,16 +43,17 @@ let package = Package(
         // The one malloc counter: linked into wire-bench; `bench forward` preloads the same source
         // into the daemon (embedded by scripts/embed-malloc-counter.sh in Sources/Bench/Generated).
         .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
-        .executableTarget(name: "wire-fuzz", dependencies: ["Wire"], path: "Sources/WireFuzz"),
+        .target(name: "FuzzSupport"),  // the random stream and byte mutations both fuzzers share
+        .executableTarget(name: "wire-fuzz", dependencies: ["Wire", "FuzzSupport"], path: "Sources/WireFuzz"),
         // element-fuzz: frames through every element (the host model is in Lab); in no product.
-        .target(name: "ElementFuzz", dependencies: ["Wire", "Datapath", "Lab"]),
+        .target(name: "ElementFuzz", dependencies: ["Wire", "Datapath", "Lab", "FuzzSupport"]),
         .executableTarget(name: "element-fuzz", dependencies: ["ElementFuzz"], path: "Sources/ElementFuzzTool"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "Wire", "CXDP", "CPcap", "CLinuxShim"]),
-        .testTarget(name: "ElementFuzzTests", dependencies: ["ElementFuzz", "Datapath", "Wire"]),
+        .testTarget(name: "ElementFuzzTests", dependencies: ["ElementFuzz", "FuzzSupport", "Datapath", "Wire"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Bench", "WirelabCommands", "Wire", "LinuxNet", "Topology"]),
     ],
     swiftLanguageModes: [.v6]

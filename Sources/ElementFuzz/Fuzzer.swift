@@ -1,3 +1,4 @@
+import FuzzSupport
 import Datapath
 import Foundation
 import Wire

@@ -1,3 +1,4 @@
+import FuzzSupport
 import Wire
 
 /// Makes the next input frame for one target: a corpus frame aimed at the
@@ -13,10 +14,6 @@ struct Generator {
     let maxFrame: [Int]
     let mtu: [Int?]
 
-    static let interestingBytes: [UInt8] = [0, 1, 2, 4, 5, 6, 8, 0x0F, 0x10, 0x11, 0x14, 0x1F, 0x20, 0x2B, 0x2C, 0x3A,
-                                            0x3B, 0x3C, 0x40, 0x45, 0x46, 0x4F, 0x60, 0x7F, 0x80, 0x81, 0x87, 0x88, 0xFE, 0xFF]
-    static let interestingWords: [UInt16] = [0, 1, 7, 8, 9, 19, 20, 21, 28, 39, 40, 41, 60, 64, 0x7FFF, 0x8000, 0xFFFE,
-                                             0xFFFF, 0x0800, 0x0806, 0x86DD, 0x8100, 0x88A8, 0x3FFF, 0x2000, 0x1FFF]
     /// SYN, SYN-ACK, ACK, PSH-ACK, FIN-ACK, RST, RST-ACK, FIN, none, all, SYN-FIN.
     static let tcpFlags: [UInt8] = [0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x01, 0x00, 0xFF, 0x03]
 
@@ -234,39 +231,12 @@ struct Generator {
         work.withUnsafeMutableBytes { Frames.fixChecksums($0, setLength: true) }
     }
 
-    /// Byte-level mutations (wire-fuzz's): bit flips, interesting values,
-    /// truncation, insertion, deletion, copies, splices of another seed.
+    /// Byte-level mutations (`ByteMutations`, as wire-fuzz's), the last
+    /// kind rewriting a byte past the Ethernet header.
     func mutate(_ input: inout [UInt8], _ rng: inout Xoshiro, times: Int) {
-        for _ in 0..<times {
+        ByteMutations.mutate(&input, &rng, times: times, seeds: seeds) { input, rng in
             let n = input.count
-            switch rng.below(11) {
-            case 0 where n > 0: input[rng.below(n)] ^= 1 << UInt8(rng.below(8))
-            case 1 where n > 0: input[rng.below(n)] = rng.byte()
-            case 2 where n > 0: input[rng.below(n)] = rng.pick(Self.interestingBytes)
-            case 3 where n > 1:
-                let i = rng.below(n - 1), w = rng.pick(Self.interestingWords)
-                let v = rng.oneIn(2) ? w : w &+ UInt16(truncatingIfNeeded: rng.below(5)) &- 2
-                input[i] = UInt8(v >> 8)
-                input[i + 1] = UInt8(v & 0xFF)
-            case 4 where n > 0: input.removeLast(1 + rng.below(Swift.min(n, 16)))
-            case 5: for _ in 0...rng.below(16) { input.append(rng.byte()) }
-            case 6:
-                let at = rng.below(n + 1)
-                input.insert(contentsOf: (0...rng.below(8)).map { _ in rng.byte() }, at: at)
-            case 7 where n > 1:
-                let at = rng.below(n)
-                input.removeSubrange(at..<Swift.min(n, at + 1 + rng.below(8)))
-            case 8 where n > 2:
-                let from = rng.below(n), to = rng.below(n), length = Swift.min(1 + rng.below(8), n - Swift.max(from, to))
-                for k in 0..<length { input[to + k] = input[from + k] }
-            case 9:
-                let other = seeds[rng.below(seeds.count)]
-                let cut = rng.below(n + 1), from = rng.below(other.count + 1)
-                input.removeSubrange(cut...)
-                input.append(contentsOf: other[from...])
-            default:
-                if n > 14 { input[14 + rng.below(n - 14)] = rng.byte() }
-            }
+            if n > 14 { input[14 + rng.below(n - 14)] = rng.byte() }
         }
     }
 }

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import FuzzSupport
 import Glibc
 #endif
 import Datapath

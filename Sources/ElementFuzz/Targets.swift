@@ -1,3 +1,4 @@
+import FuzzSupport
 import Datapath
 import Lab
 import Wire

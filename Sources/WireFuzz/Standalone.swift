@@ -4,6 +4,7 @@
 // pure random bytes. Deterministic for a given --seed.
 
 @preconcurrency import Glibc
+import FuzzSupport
 import Wire
 
 /// The input being run, kept where a signal handler can reach it.
@@ -23,66 +24,10 @@ func saveInputAndDie(_ signal: CInt) {
     raise(signal)
 }
 
-struct Xoshiro {  // xoshiro256** (Blackman, Vigna)
-    var s: (UInt64, UInt64, UInt64, UInt64)
-    init(seed: UInt64) {
-        var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitmix(), splitmix(), splitmix(), splitmix())
-    }
-    mutating func next() -> UInt64 {
-        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
-        let t = s.1 << 17
-        s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3; s.2 ^= t
-        s.3 = s.3 << 45 | s.3 >> 19
-        return result
-    }
-    mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
-    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
-}
-
 enum Standalone {
-    static let interestingBytes: [UInt8] = [0, 1, 2, 4, 5, 6, 8, 0x0F, 0x10, 0x11, 0x14, 0x1F, 0x20, 0x2B, 0x2C, 0x3A,
-                                            0x3B, 0x3C, 0x40, 0x45, 0x46, 0x4F, 0x60, 0x7F, 0x80, 0x81, 0x87, 0x88, 0xFE, 0xFF]
-    static let interestingWords: [UInt16] = [0, 1, 7, 8, 9, 19, 20, 21, 28, 39, 40, 41, 60, 64, 0x7FFF, 0x8000, 0xFFFE,
-                                             0xFFFF, 0x0800, 0x0806, 0x86DD, 0x8100, 0x88A8, 0x3FFF, 0x2000, 0x1FFF]
-
     static func mutate(_ input: inout [UInt8], _ rng: inout Xoshiro, seeds: [[UInt8]], maxLength: Int) {
-        for _ in 0...rng.below(8) {
-            let n = input.count
-            switch rng.below(11) {
-            case 0 where n > 0: input[rng.below(n)] ^= 1 << UInt8(rng.below(8))
-            case 1 where n > 0: input[rng.below(n)] = rng.byte()
-            case 2 where n > 0: input[rng.below(n)] = interestingBytes[rng.below(interestingBytes.count)]
-            case 3 where n > 1:
-                let i = rng.below(n - 1), w = interestingWords[rng.below(interestingWords.count)]
-                let v = rng.below(2) == 0 ? w : w &+ UInt16(truncatingIfNeeded: rng.below(5)) &- 2
-                input[i] = UInt8(v >> 8)
-                input[i + 1] = UInt8(v & 0xFF)
-            case 4 where n > 0: input.removeLast(1 + rng.below(Swift.min(n, 16)))
-            case 5: for _ in 0...rng.below(16) { input.append(rng.byte()) }
-            case 6:
-                let at = rng.below(n + 1)
-                input.insert(contentsOf: (0...rng.below(8)).map { _ in rng.byte() }, at: at)
-            case 7 where n > 1:
-                let at = rng.below(n)
-                input.removeSubrange(at..<Swift.min(n, at + 1 + rng.below(8)))
-            case 8 where n > 2:  // copy a chunk within the input
-                let from = rng.below(n), to = rng.below(n), length = Swift.min(1 + rng.below(8), n - Swift.max(from, to))
-                for k in 0..<length { input[to + k] = input[from + k] }
-            case 9:  // splice the tail of another seed
-                let other = seeds[rng.below(seeds.count)]
-                let cut = rng.below(n + 1), from = rng.below(other.count + 1)
-                input = Array(input[..<cut]) + other[from...]
-            default:
-                if n > 0 { input[n - 1] = rng.byte() }  // the rewrite selector
-            }
+        ByteMutations.mutate(&input, &rng, times: 1 + rng.below(8), seeds: seeds) { input, rng in
+            if !input.isEmpty { input[input.count - 1] = rng.byte() }  // the rewrite selector
         }
         if input.count > maxLength { input.removeLast(input.count - maxLength) }
     }
