@@ -111,6 +111,10 @@ public struct RoutingTable: Sendable {
     @usableFromInline var hops: ContiguousArray<RouteEntry.NextHop> = []
     /// Ports whose link is down.
     public private(set) var downPorts: Set<PortID> = []
+    /// Next hops of gateway routes in the compiled table (those through a
+    /// down port are left out): an ECMP group of two with one link down
+    /// counts one.
+    public var liveNextHopCount: Int { hops.count }
 
     public init() {}
 

@@ -10,6 +10,8 @@ public struct DatapathStatus: Codable, Sendable {
         public var txFrames: UInt64
         public var rxDropped: UInt64     // ring full / no free frame
         public var txDropped: UInt64
+        /// The interface's carrier as the daemon last saw it (nil: not watched).
+        public var carrier: Bool? = nil
     }
 
     public struct NodeCounters: Codable, Sendable {
@@ -20,6 +22,9 @@ public struct DatapathStatus: Codable, Sendable {
         public var drops: [String: UInt64]
         /// Element-specific counters (learned, flooded, arp-requests, …).
         public var counters: [String: UInt64]
+        /// Carrier changes the daemon saw on this node's ports (and, for a
+        /// router, applied to its FIB).
+        public var linkChanges: UInt64? = nil
     }
 
     public var pid: Int32
@@ -33,11 +38,12 @@ public struct DatapathStatus: Codable, Sendable {
         var rows: [[String]] = []
         for node in nodes {
             for p in node.ports {
-                rows.append([node.node, p.interface, p.kind, String(p.rxFrames), String(p.txFrames), "\(p.rxDropped)/\(p.txDropped)"])
+                rows.append([node.node, p.interface, p.kind, p.carrier.map { $0 ? "up" : "NO-CARRIER" } ?? "-",
+                             String(p.rxFrames), String(p.txFrames), "\(p.rxDropped)/\(p.txDropped)"])
             }
         }
         var out = "data plane (pid \(pid), up \(Int(uptimeSeconds)) s)\n"
-        out += TextTable.render(["NODE", "PORT", "SOCKET", "RX", "TX", "RING DROP rx/tx"], rows)
+        out += TextTable.render(["NODE", "PORT", "SOCKET", "LINK", "RX", "TX", "RING DROP rx/tx"], rows)
         let drops = nodes.flatMap { n in n.drops.sorted { $0.key < $1.key }.map { [n.node, $0.key, String($0.value)] } }
         out += "\n" + (drops.isEmpty ? "no drops\n" : TextTable.render(["NODE", "DROP REASON", "COUNT"], drops))
         // Directors: the connection table's fill and the SYN-flood defense's evictions.

@@ -37,6 +37,14 @@ public final class LabDaemon: @unchecked Sendable {
     /// The capture points' counters as the capture thread last read them
     /// (libpcap's can only be read there); `status` answers with them.
     let captureCounters = Mutex<[CapturePoint]?>(nil)
+    /// One rtnetlink socket per userspace node, in its namespace, to read
+    /// its ports' carrier (nil where it could not be opened).
+    var linkWatchers: [RTNetlink?] = []
+    /// Carrier of each node's ports as last seen (true at start: `up` set
+    /// both ends of every veth up); written by the datapath thread under `lock`.
+    var carrier: [[Bool]] = []
+    /// Carrier changes seen per node.
+    var linkChanges: [UInt64] = []
 
     public init(lab: String, store: LabStore) throws {
         self.lab = lab
@@ -70,6 +78,7 @@ public final class LabDaemon: @unchecked Sendable {
             captureThread = thread
         }
         try attachDecapsulation()
+        openLinkWatchers()
         let wakePipe = try WakePipe(operation: "pipe for health checks")
         healthWake = wakePipe
         for (i, runtime) in runtimes.enumerated() where runtime.node.kind == .director {
@@ -158,6 +167,55 @@ public final class LabDaemon: @unchecked Sendable {
         }
     }
 
+    // MARK: links
+
+    func openLinkWatchers() {
+        linkWatchers = runtimes.map { runtime in
+            do { return try RTNetlink(namespace: runtime.namespace) } catch {
+                Self.log("links of \(runtime.node.name) not watched: \(error)")
+                return nil
+            }
+        }
+        carrier = runtimes.map { Array(repeating: true, count: $0.ports.count) }
+        linkChanges = Array(repeating: 0, count: runtimes.count)
+        // A link may already be failed (`wirelab fail` before a restart): read it now.
+        lock.lock()
+        applyCarrier(readCarrier())
+        lock.unlock()
+    }
+
+    /// Each node's ports' carrier (IFF_LOWER_UP), in port order; nil for a
+    /// node whose links could not be read. A veth has no carrier when it or
+    /// its peer is down.
+    func readCarrier() -> [[Bool]?] {
+        zip(runtimes, linkWatchers).map { runtime, watcher -> [Bool]? in
+            guard let watcher, let links = try? watcher.linkList() else { return nil }
+            return runtime.node.interfaces.prefix(runtime.ports.count).map { iface in
+                links.first { $0.name == iface.name }.map { $0.isUp && $0.hasCarrier } ?? false
+            }
+        }
+    }
+
+    /// Applies carrier changes to the elements (datapath thread, `lock` held):
+    /// a router drops the routes through a port without carrier (ECMP groups
+    /// shrink to their live next hops) and restores them when it returns.
+    func applyCarrier(_ states: [[Bool]?]) {
+        for (n, state) in states.enumerated() {
+            guard let state, n < carrier.count else { continue }
+            for (p, up) in state.enumerated() where p < carrier[n].count && carrier[n][p] != up {
+                carrier[n][p] = up
+                linkChanges[n] += 1
+                let runtime = runtimes[n]
+                var applied = ""
+                if case .router(let router) = runtime.forwarder {
+                    router.setLink(PortID(p), up: up)
+                    applied = "; router has \(router.fib.liveNextHopCount) next hops live"
+                }
+                Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)")\(applied)")
+            }
+        }
+    }
+
     static func monotonicNow() -> Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
 
     // MARK: the data plane
@@ -177,6 +235,7 @@ public final class LabDaemon: @unchecked Sendable {
         let healthSlot = fds.count
         if let healthWake { fds.add(healthWake.readDescriptor, .readable) }
         var nextTick = Self.monotonicNow().adding(seconds: 1)
+        var nextLinkCheck = Self.monotonicNow()
         var pendingTransmit = false
 
         while !TerminationSignals.requested {
@@ -187,7 +246,15 @@ public final class LabDaemon: @unchecked Sendable {
             let timeout: Int32 = pendingTransmit ? 1 : 250
             let ready = (try? fds.wait(timeout: timeout)) ?? 0
             let now = Self.monotonicNow()
+            // Carrier, four times a second: one RTM_GETLINK dump per node,
+            // read before the lock (it does not touch elements).
+            var linkStates: [[Bool]?]? = nil
+            if now >= nextLinkCheck {
+                linkStates = readCarrier()
+                nextLinkCheck = now.adding(seconds: 0.25)
+            }
             lock.lock()
+            if let linkStates { applyCarrier(linkStates) }
             if ready > 0 {
                 for (i, ref) in refs.enumerated() where fds.returnedEvents(at: i).contains(.readable) {
                     let runtime = runtimes[ref.node]
@@ -399,18 +466,22 @@ public final class LabDaemon: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var nodes: [DatapathStatus.NodeCounters] = []
-        for runtime in runtimes {
-            let ports = zip(runtime.node.interfaces, runtime.ports).map { iface, port -> DatapathStatus.PortCounters in
+        for (n, runtime) in runtimes.enumerated() {
+            let ports = zip(runtime.node.interfaces, runtime.ports).enumerated().map { p, pair -> DatapathStatus.PortCounters in
+                let (iface, port) = pair
                 let c = port.counters
+                let up: Bool? = n < carrier.count && p < carrier[n].count ? carrier[n][p] : nil
                 return .init(interface: iface.name, kind: port.kind, rxFrames: c.rxPackets, txFrames: c.txPackets,
-                             rxDropped: c.rxDropped + c.rxTruncated, txDropped: c.txBusy + c.txTooLong + c.txErrors)
+                             rxDropped: c.rxDropped + c.rxTruncated, txDropped: c.txBusy + c.txTooLong + c.txErrors,
+                             carrier: up)
             }
             var drops: [String: UInt64] = [:]
             for (reason, count) in runtime.forwarder.element.drops.counts { drops[reason.rawValue] = count }
             for (reason, count) in runtime.runner.drops.counts { drops[reason.rawValue, default: 0] += count }
             var counters = runtime.forwarder.counters
             counters["tx-failures"] = runtime.runner.transmitFailures
-            nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters))
+            nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
+                               linkChanges: n < linkChanges.count ? linkChanges[n] : nil))
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }

@@ -35,6 +35,8 @@ public struct LabStatusReport: Codable, Sendable {
         public var a: String
         public var b: String
         public var mtu: Int
+        /// Taken down by `wirelab fail` (both ends down).
+        public var failed: Bool
     }
 
     public var lab: String
@@ -44,6 +46,8 @@ public struct LabStatusReport: Codable, Sendable {
     public var nodes: [NodeStatus]
     public var links: [LinkStatus]
     public var processes: [ProcessStatus]
+    /// Links failed by `wirelab fail`, each as the end it was named by.
+    public var failedLinks: [String]
     /// Data-plane counters per node and port, and drops by reason, when the
     /// lab's daemon answers.
     public var datapath: DatapathStatus?
@@ -61,7 +65,10 @@ public struct LabStatusReport: Codable, Sendable {
         }
         out += TextTable.render(["NODE", "KIND", "IFACE", "RX pkts/bytes", "TX pkts/bytes", "DROP rx/tx"], rows)
         if !links.isEmpty {
-            out += "\n" + TextTable.render(["LINK", "", "MTU"], links.map { [$0.a, $0.b, String($0.mtu)] })
+            out += "\n" + TextTable.render(["LINK", "", "MTU", "STATE"], links.map { [$0.a, $0.b, String($0.mtu), $0.failed ? "FAILED" : "up"] })
+        }
+        if !failedLinks.isEmpty {
+            out += "\nfailed links: \(failedLinks.joined(separator: ", ")) (`wirelab heal \(lab) NODE:IFACE` brings one back)\n"
         }
         if !processes.isEmpty {
             out += "\n" + TextTable.render(["PROCESS", "NODE", "PID", "STATE"],
@@ -90,15 +97,17 @@ public struct LabInspector {
             let counters = (try? NetworkNamespace.run(ns) { try Self.interfaceCounters() }) ?? []
             nodes.append(.init(name: name, kind: kind, namespace: ns, present: true, interfaces: counters.filter { $0.interface != "lo" }))
         }
+        let failed = Set(state.failedLinks)
         let links = (topology?.links ?? []).map {
-            LabStatusReport.LinkStatus(a: "\($0.a.node):\($0.a.interface)", b: "\($0.b.node):\($0.b.interface)", mtu: $0.mtu)
+            LabStatusReport.LinkStatus(a: "\($0.a.node):\($0.a.interface)", b: "\($0.b.node):\($0.b.interface)", mtu: $0.mtu,
+                                       failed: failed.contains($0.a.description) || failed.contains($0.b.description))
         }
         let processes = state.processes.map {
             LabStatusReport.ProcessStatus(node: $0.node, role: $0.role, pid: $0.pid, running: ProcessIdentity.isAlive($0))
         }
         let datapath = state.controlSocket.flatMap { try? ControlClient(path: $0).status() }
         return LabStatusReport(lab: lab, file: state.file, phase: state.phase, createdAt: state.createdAt,
-                               nodes: nodes, links: links, processes: processes, datapath: datapath)
+                               nodes: nodes, links: links, processes: processes, failedLinks: state.failedLinks, datapath: datapath)
     }
 
     /// /proc/net/dev of the calling thread's namespace (thread-self, since

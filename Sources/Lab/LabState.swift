@@ -22,6 +22,27 @@ public struct LabState: Codable, Sendable {
     public var processes: [ProcessRecord] = []
     public var captureDirectory: String?
     public var controlSocket: String?
+    /// Links taken down by `wirelab fail`, as "NODE:IFACE" of the end named
+    /// (both ends are down); `heal` removes them.
+    public var failedLinks: [String] = []
+
+    enum CodingKeys: String, CodingKey {
+        case lab, file, createdAt, phase, namespaces, processes, captureDirectory, controlSocket, failedLinks
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        lab = try c.decode(String.self, forKey: .lab)
+        file = try c.decode(String.self, forKey: .file)
+        createdAt = try c.decode(Date.self, forKey: .createdAt)
+        phase = try c.decode(String.self, forKey: .phase)
+        namespaces = try c.decodeIfPresent([String].self, forKey: .namespaces) ?? []
+        processes = try c.decodeIfPresent([ProcessRecord].self, forKey: .processes) ?? []
+        captureDirectory = try c.decodeIfPresent(String.self, forKey: .captureDirectory)
+        controlSocket = try c.decodeIfPresent(String.self, forKey: .controlSocket)
+        // Absent in state written before `fail` existed.
+        failedLinks = try c.decodeIfPresent([String].self, forKey: .failedLinks) ?? []
+    }
 
     public init(lab: String, file: String) {
         self.lab = lab

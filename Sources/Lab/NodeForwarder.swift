@@ -28,7 +28,8 @@ public enum NodeForwarder {
                     "arp-replies-sent": c.arpRepliesSent, "arp-queued": c.arpQueued, "arp-released": c.arpReleased,
                     "icmp-sent": c.icmpSent, "icmp-rate-limited": c.icmpRateLimited, "nat-in": c.natIn,
                     "nat-out": c.natOut, "fragments-sent": c.fragmentsSent,
-                    "arp-entries": UInt64(r.arp.count), "arp-table-full": r.arp.counters.tableFull]
+                    "arp-entries": UInt64(r.arp.count), "arp-table-full": r.arp.counters.tableFull,
+                    "next-hops": UInt64(r.fib.liveNextHopCount), "ports-down": UInt64(r.fib.downPorts.count)]
         case .director(let d):
             let c = d.counters
             return ["received": c.received, "forwarded-dr": c.forwardedDR, "forwarded-tun": c.forwardedTUN,

@@ -302,6 +302,34 @@ import Wire
         #expect(out.emitted == [emitted(2, Frames.arpRequest(from: Lab.r2, Lab.r2IP, for: Lab.h3))])
     }
 
+    /// What the daemon does on a carrier change: the live next-hop count
+    /// (shown by `status`) shrinks and comes back, and once the link is back
+    /// flows hash onto both ECMP ports again.
+    @Test func linkDownAndUpChangeTheLiveNextHopsAndECMPUsesBothAgain() {
+        let router = Lab.router()
+        let driver = Lab.resolvedDriver(router)
+        let all = router.fib.liveNextHopCount
+        func ports() -> Set<PortID> {
+            Set((0..<32).compactMap { i -> PortID? in
+                let f = Frames.udp(IP(source: Lab.client, destination: Lab.ecmp), sport: UInt16(3000 + i), dst: Lab.r0, src: Lab.clientMAC)
+                guard case let .forward(p) = driver.send(f, on: PortID(0), at: .seconds(1)).verdict else { return nil }
+                return p
+            })
+        }
+        #expect(ports() == [PortID(1), PortID(2)])
+        router.setLink(PortID(2), up: false)
+        #expect(router.fib.liveNextHopCount < all)
+        #expect(router.fib.downPorts == [PortID(2)])
+        #expect(ports() == [PortID(1)])
+        router.setLink(PortID(2), up: true)
+        #expect(router.fib.liveNextHopCount == all)
+        #expect(router.fib.downPorts.isEmpty)
+        // Port 2's ARP was flushed: resolve it again (first frames wait), then both carry flows.
+        _ = ports()
+        _ = driver.send(Frames.arp(.reply, from: Lab.h3MAC, Lab.h3, to: Lab.r2, Lab.r2IP), on: PortID(2), at: .seconds(1))
+        #expect(ports() == [PortID(1), PortID(2)])
+    }
+
     @Test func echoRequestsToOwnAddressesAreAnsweredInPlace() {
         let driver = Lab.resolvedDriver()
         let request = Frames.echo(IP(source: Lab.client, destination: Lab.r0IP, ttl: 7, identification: 0x4242),

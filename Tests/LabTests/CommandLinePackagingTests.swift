@@ -39,7 +39,7 @@ import WirelabCommands
 
     @Test func theVerbsAreKnown() throws {
         let verbs = try Self.visibleVerbs()
-        for verb in ["up", "down", "status", "exec", "check", "walk", "sim", "graph", "lvs", "bench", "serve"] {
+        for verb in ["up", "down", "status", "exec", "check", "walk", "sim", "graph", "lvs", "bench", "serve", "fail", "heal"] {
             #expect(verbs.contains(verb), "\(verbs)")
         }
         #expect(!verbs.contains("daemon"))
