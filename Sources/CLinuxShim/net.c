@@ -18,6 +18,15 @@ int cwl_ethtool_ioctl(int fd, const char *ifname, void *cmd) {
     return ioctl(fd, SIOCETHTOOL, &ifr);
 }
 
+int cwl_interface_running(int fd, const char *ifname) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    if (strlen(ifname) >= sizeof ifr.ifr_name) { errno = ENAMETOOLONG; return -1; }
+    strncpy(ifr.ifr_name, ifname, sizeof ifr.ifr_name - 1);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) return -1;
+    return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING) ? 1 : 0;
+}
+
 int cwl_is_nsfs(const char *path) {
     struct statfs st;
     if (statfs(path, &st) != 0) return -1;

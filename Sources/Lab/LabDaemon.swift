@@ -37,9 +37,9 @@ public final class LabDaemon: @unchecked Sendable {
     /// The capture points' counters as the capture thread last read them
     /// (libpcap's can only be read there); `status` answers with them.
     let captureCounters = Mutex<[CapturePoint]?>(nil)
-    /// One rtnetlink socket per userspace node, in its namespace, to read
-    /// its ports' carrier (nil where it could not be opened).
-    var linkWatchers: [RTNetlink?] = []
+    /// One socket per userspace node, in its namespace, to read its ports'
+    /// carrier (nil where it could not be opened).
+    var linkWatchers: [CarrierWatch?] = []
     /// Carrier of each node's ports as last seen (true at start: `up` set
     /// both ends of every veth up); written by the datapath thread under `lock`.
     var carrier: [[Bool]] = []
@@ -171,7 +171,7 @@ public final class LabDaemon: @unchecked Sendable {
 
     func openLinkWatchers() {
         linkWatchers = runtimes.map { runtime in
-            do { return try RTNetlink(namespace: runtime.namespace) } catch {
+            do { return try CarrierWatch(namespace: runtime.namespace) } catch {
                 Self.log("links of \(runtime.node.name) not watched: \(error)")
                 return nil
             }
@@ -179,41 +179,46 @@ public final class LabDaemon: @unchecked Sendable {
         carrier = runtimes.map { Array(repeating: true, count: $0.ports.count) }
         linkChanges = Array(repeating: 0, count: runtimes.count)
         // A link may already be failed (`wirelab fail` before a restart): read it now.
-        lock.lock()
-        applyCarrier(readCarrier())
-        lock.unlock()
+        watchCarrier()
     }
 
-    /// Each node's ports' carrier (IFF_LOWER_UP), in port order; nil for a
-    /// node whose links could not be read. A veth has no carrier when it or
-    /// its peer is down.
-    func readCarrier() -> [[Bool]?] {
-        zip(runtimes, linkWatchers).map { runtime, watcher -> [Bool]? in
-            guard let watcher, let links = try? watcher.linkList() else { return nil }
-            return runtime.node.interfaces.prefix(runtime.ports.count).map { iface in
-                links.first { $0.name == iface.name }.map { $0.isUp && $0.hasCarrier } ?? false
-            }
-        }
-    }
-
-    /// Applies carrier changes to the elements (datapath thread, `lock` held):
+    /// Reads every port's carrier and applies each change to the elements:
     /// a router drops the routes through a port without carrier (ECMP groups
     /// shrink to their live next hops) and restores them when it returns.
-    func applyCarrier(_ states: [[Bool]?]) {
-        for (n, state) in states.enumerated() {
-            guard let state, n < carrier.count else { continue }
-            for (p, up) in state.enumerated() where p < carrier[n].count && carrier[n][p] != up {
-                carrier[n][p] = up
-                linkChanges[n] += 1
-                let runtime = runtimes[n]
-                var applied = ""
-                if case .router(let router) = runtime.forwarder {
-                    router.setLink(PortID(p), up: up)
-                    applied = "; router has \(router.fib.liveNextHopCount) next hops live"
+    /// Datapath thread, `lock` not held. Allocates nothing unless something
+    /// changed (it runs four times a second while `bench forward` counts the
+    /// daemon's mallocs); takes `lock` only then.
+    func watchCarrier() {
+        var n = 0
+        while n < runtimes.count && n < linkWatchers.count && n < carrier.count {
+            if let watcher = linkWatchers[n] {
+                let interfaces = runtimes[n].node.interfaces
+                var p = 0
+                while p < carrier[n].count && p < interfaces.count {
+                    // (Only this thread writes `carrier`, under `lock`, which `status` reads it under.)
+                    if let up = watcher.hasCarrier(interfaces[p].name), up != carrier[n][p] {
+                        lock.lock()
+                        carrier[n][p] = up
+                        applyCarrier(node: n, port: p, up: up)
+                        lock.unlock()
+                    }
+                    p += 1
                 }
-                Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)")\(applied)")
             }
+            n += 1
         }
+    }
+
+    /// One port's carrier change (`lock` held).
+    func applyCarrier(node n: Int, port p: Int, up: Bool) {
+        linkChanges[n] += 1
+        let runtime = runtimes[n]
+        var applied = ""
+        if case .router(let router) = runtime.forwarder {
+            router.setLink(PortID(p), up: up)
+            applied = "; router has \(router.fib.liveNextHopCount) next hops live"
+        }
+        Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)")\(applied)")
     }
 
     static func monotonicNow() -> Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
@@ -246,15 +251,12 @@ public final class LabDaemon: @unchecked Sendable {
             let timeout: Int32 = pendingTransmit ? 1 : 250
             let ready = (try? fds.wait(timeout: timeout)) ?? 0
             let now = Self.monotonicNow()
-            // Carrier, four times a second: one RTM_GETLINK dump per node,
-            // read before the lock (it does not touch elements).
-            var linkStates: [[Bool]?]? = nil
+            // Carrier, four times a second: one SIOCGIFFLAGS per port.
             if now >= nextLinkCheck {
-                linkStates = readCarrier()
+                watchCarrier()
                 nextLinkCheck = now.adding(seconds: 0.25)
             }
             lock.lock()
-            if let linkStates { applyCarrier(linkStates) }
             if ready > 0 {
                 for (i, ref) in refs.enumerated() where fds.returnedEvents(at: i).contains(.readable) {
                     let runtime = runtimes[ref.node]

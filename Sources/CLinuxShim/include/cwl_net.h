@@ -50,6 +50,13 @@ static inline uint32_t cwl_rtnh_length(uint32_t len) { return RTNH_LENGTH(len); 
 /// (-1 with errno set on failure; ENAMETOOLONG if ifname does not fit).
 int cwl_ethtool_ioctl(int fd, const char *ifname, void *cmd);
 
+/// ioctl(fd, SIOCGIFFLAGS) for ifname: 1 when the interface is up and
+/// running (IFF_UP and IFF_RUNNING: a veth runs only while it has carrier,
+/// i.e. its peer is up too), 0 when not, -1 with errno set on failure.
+/// Why: as above (variadic ioctl, struct ifreq); it allocates nothing, so
+/// the daemon can ask several times a second.
+int cwl_interface_running(int fd, const char *ifname);
+
 /// statfs(path).f_type == NSFS_MAGIC: is `path` a bind-mounted namespace
 /// (what `ip netns add` leaves), not a leftover empty file?
 /// Why: Swift's Glibc module does not export statfs.
