@@ -37,7 +37,7 @@ public enum NodeForwarder {
                     "replies-nat": c.repliesNAT, "replies-fullnat": c.repliesFullNAT, "routed": c.routed,
                     "arp-replies-sent": c.arpRepliesSent, "arp-requests-sent": c.arpRequestsSent,
                     "echo-replies-sent": c.echoRepliesSent, "icmp-errors-sent": c.icmpErrorsSent,
-                    "syn-flood-evicted": d.core.counters.evictedEmbryonic,
+                    "connections-created": d.core.counters.created, "syn-flood-evicted": d.core.counters.evictedEmbryonic,
                     "connections": UInt64(d.core.table.count), "connection-limit": UInt64(d.core.table.capacity),
                     "arp-entries": UInt64(d.arpEntryCount), "arp-table-full": d.arpTableFull]
         }

@@ -144,7 +144,12 @@ struct SynFloodLabTests {
         #expect(answered == asked && asked >= 10, "every request during the flood answered: \(answered)/\(asked)")
         #expect(afterAnswers == 10, "after the flood: \(after.combined)")
         #expect(limit == 65536 && entries <= limit && entries > 60_000, "table within its limit: \(entries) of \(limit)")
-        #expect(evicted >= Self.floodCount - limit - 5_000, "evictions counted: \(evicted)")
+        // Every connection made beyond the table's room evicted one embryonic
+        // entry (on a loaded machine some of the flood is lost before the
+        // director: count the connections it made, not the SYNs sent).
+        let created = counters["connections-created"] ?? 0
+        #expect(created > limit, "the flood filled the table: \(created) connections made")
+        #expect(evicted >= created - limit - 1_000 && evicted <= created - limit, "evictions counted: \(evicted) of \(created) made")
         #expect(drops["table-full"] == nil, "no connection refused: \(drops)")
         let text = try Harness.wl("status", lab)
         let row = text.stdout.split(separator: "\n").first { $0.hasPrefix("lvs ") && $0.contains("65536") }
