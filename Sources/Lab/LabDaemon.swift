@@ -43,6 +43,10 @@ public final class LabDaemon: @unchecked Sendable {
     /// Carrier of each node's ports as last seen (true at start: `up` set
     /// both ends of every veth up); written by the datapath thread under `lock`.
     var carrier: [[Bool]] = []
+    /// Ports whose last read saw no carrier while `carrier` still says up.
+    var carrierLostOnce: [[Bool]] = []
+    /// Ports seen with carrier at least once since the daemon started.
+    var carrierSeen: [[Bool]] = []
     /// Carrier changes seen per node.
     var linkChanges: [UInt64] = []
 
@@ -177,8 +181,10 @@ public final class LabDaemon: @unchecked Sendable {
             }
         }
         carrier = runtimes.map { Array(repeating: true, count: $0.ports.count) }
+        carrierLostOnce = runtimes.map { Array(repeating: false, count: $0.ports.count) }
+        carrierSeen = carrierLostOnce
         linkChanges = Array(repeating: 0, count: runtimes.count)
-        // A link may already be failed (`wirelab fail` before a restart): read it now.
+        // The first read: which ports have carrier already.
         watchCarrier()
     }
 
@@ -196,11 +202,20 @@ public final class LabDaemon: @unchecked Sendable {
                 var p = 0
                 while p < carrier[n].count && p < interfaces.count {
                     // (Only this thread writes `carrier`, under `lock`, which `status` reads it under.)
-                    if let up = watcher.hasCarrier(interfaces[p].name), up != carrier[n][p] {
-                        lock.lock()
-                        carrier[n][p] = up
-                        applyCarrier(node: n, port: p, up: up)
-                        lock.unlock()
+                    if let up = watcher.hasCarrier(interfaces[p].name) {
+                        // A port counts as lost only once it has been seen up
+                        // (`up` brings the hosts' ends of the links up while the
+                        // daemon starts), and when two reads in a row see it
+                        // down: a router must not drop its routes for a blink.
+                        if up { carrierSeen[n][p] = true }
+                        let lost = !up && carrierSeen[n][p] && carrier[n][p] && carrierLostOnce[n][p]
+                        carrierLostOnce[n][p] = !up && carrierSeen[n][p] && carrier[n][p]
+                        if lost || (up && !carrier[n][p]) {
+                            lock.lock()
+                            carrier[n][p] = up
+                            applyCarrier(node: n, port: p, up: up)
+                            lock.unlock()
+                        }
                     }
                     p += 1
                 }
