@@ -18,14 +18,7 @@ struct Fail: ParsableCommand {
     func validate() throws { try validateEndpoint(endpoint) }
 
     func run() throws {
-        let lab = try resolveLab(name, store: state.store)
-        do {
-            let (end, peer) = try LabLinks(store: state.store).fail(lab: lab, endpoint: endpoint)
-            print("link \(end) — \(peer) failed (both ends down)")
-        } catch {
-            printError("wirelab fail: \(error)")
-            throw ExitCode(1)
-        }
+        try changeLink(verb: "fail", name, endpoint, state, done: "failed (both ends down)") { try $0.fail(lab: $1, endpoint: $2) }
     }
 }
 
@@ -42,14 +35,20 @@ struct Heal: ParsableCommand {
     func validate() throws { try validateEndpoint(endpoint) }
 
     func run() throws {
-        let lab = try resolveLab(name, store: state.store)
-        do {
-            let (end, peer) = try LabLinks(store: state.store).heal(lab: lab, endpoint: endpoint)
-            print("link \(end) — \(peer) healed (both ends up)")
-        } catch {
-            printError("wirelab heal: \(error)")
-            throw ExitCode(1)
-        }
+        try changeLink(verb: "heal", name, endpoint, state, done: "healed (both ends up)") { try $0.heal(lab: $1, endpoint: $2) }
+    }
+}
+
+/// What `fail` and `heal` share: find the lab, change the link, say what was done or why not.
+func changeLink<End>(verb: String, _ name: String, _ endpoint: String, _ state: StateOptions, done: String,
+                     _ change: (LabLinks, String, String) throws -> (End, End)) throws {
+    let lab = try resolveLab(name, store: state.store)
+    do {
+        let (end, peer) = try change(LabLinks(store: state.store), lab, endpoint)
+        print("link \(end) — \(peer) \(done)")
+    } catch {
+        printError("wirelab \(verb): \(error)")
+        throw ExitCode(1)
     }
 }
 
