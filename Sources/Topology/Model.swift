@@ -20,6 +20,8 @@ public struct ResolvedTopology: Sendable {
     public var links: [Link]
     /// Checks in file order.
     public var checks: [Check]
+    /// Drills in file order (`drills:`).
+    public var drills: [Drill] = []
     /// L2 broadcast domains, ordered by their first link in the file.
     public var segments: [Segment]
 
