@@ -68,6 +68,7 @@ struct RawTopology {
     /// Link list unreadable: don't report interfaces as unlinked.
     var linksComplete = true
     var checks: YNode?
+    var drills: YNode?
 }
 
 /// Limits on names, so that everything a lab creates can be named.
@@ -106,7 +107,7 @@ struct RawDecoder {
     let file: String
     var d: Diagnostics { r.d }
 
-    static let topKeys = ["version", "name", "defaults", "nodes", "links", "checks"]
+    static let topKeys = ["version", "name", "defaults", "nodes", "links", "checks", "drills"]
 
     func decode(root: YNode) -> RawTopology {
         var raw = RawTopology(nameLocation: root.location)
@@ -136,6 +137,7 @@ struct RawDecoder {
             (raw.links, raw.linksComplete) = decodeLinks(ln)
         }
         raw.checks = top["checks"]
+        raw.drills = top["drills"]
         return raw
     }
 

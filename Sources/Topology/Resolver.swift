@@ -362,7 +362,8 @@ struct TopologyResolver {
 
         // MARK: Checks
         var checks: [Check] = []
-        if let cn = raw.checks {
+        var drills: [Drill] = []
+        if raw.checks != nil || raw.drills != nil {
             var ifaces: [Endpoint: MACAddress] = [:]
             var names: [String: [String]] = [:]
             for n in topology.nodes {
@@ -373,11 +374,18 @@ struct TopologyResolver {
                                    nodeOrder: nodeNames, interfaces: ifaces, interfaceNames: names,
                                    incompleteNodes: Set(nodes.filter { !$0.interfacesKnown || !$0.complete || ($0.kind == .switch && endsFailed) }.map(\.name)),
                                    addressedNodes: Set(topology.nodes.filter { !$0.addresses.isEmpty }.map(\.name)))
-            checks = CheckDecoder(r: r, ctx: ctx).decode(cn)
+            let decoder = CheckDecoder(r: r, ctx: ctx)
+            if let cn = raw.checks { checks = decoder.decode(cn) }
+            if let dn = raw.drills {
+                var links: [Endpoint: Int] = [:]
+                for (i, link) in topology.links.enumerated() { links[link.a] = i; links[link.b] = i }
+                drills = DrillDecoder(r: r, checks: decoder, links: links).decode(dn)
+            }
         }
 
         var result = topology
         result.checks = checks
+        result.drills = drills
         return result
     }
 
