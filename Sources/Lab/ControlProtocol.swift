@@ -25,6 +25,8 @@ public struct DatapathStatus: Codable, Sendable {
         /// Carrier changes the daemon saw on this node's ports (and, for a
         /// router, applied to its FIB).
         public var linkChanges: UInt64? = nil
+        /// False while the node's power is cut (`wirelab fail NODE`).
+        public var powered: Bool? = nil
     }
 
     public var pid: Int32

@@ -49,6 +49,11 @@ public final class LabDaemon: @unchecked Sendable {
     var carrierSeen: [[Bool]] = []
     /// Carrier changes seen per node.
     var linkChanges: [UInt64] = []
+    /// Per node: false while `wirelab fail` has cut its power — its ports'
+    /// frames are discarded unseen and its element is not ticked, so it
+    /// sends nothing (no goodbye). Written by the control thread, read by
+    /// the datapath thread, both under `lock`.
+    var powered: [Bool] = []
 
     public init(lab: String, store: LabStore) throws {
         self.lab = lab
@@ -70,6 +75,9 @@ public final class LabDaemon: @unchecked Sendable {
             runtimes.append(runtime)
             byName[node.name] = runtime
         }
+        // A node failed before a restart of the daemon stays off.
+        let failed = Set((try? store.load(lab: lab).failedNodes) ?? [])
+        powered = runtimes.map { !failed.contains($0.node.name) }
         if let directory = captureDirectory {
             let recorder = try CaptureRecorder(directory: directory)
             try recorder.prepare(topology: topology, lab: lab, runtimes: byName)
@@ -277,6 +285,11 @@ public final class LabDaemon: @unchecked Sendable {
                     let runtime = runtimes[ref.node]
                     let ports = runtime.ports
                     let port = runtime.ports[ref.port]
+                    if !powered[ref.node] {
+                        // Power cut: what arrives is lost, as on a dead box.
+                        while port.receive(into: &batch) > 0 { port.release(&batch) }
+                        continue
+                    }
                     // Drain this port in bursts; cap bursts so one busy port
                     // cannot starve the others.
                     var bursts = 0
@@ -298,7 +311,7 @@ public final class LabDaemon: @unchecked Sendable {
                 applyHealthEvents()
             }
             if now >= nextTick {
-                for runtime in runtimes {
+                for (n, runtime) in runtimes.enumerated() where powered[n] {
                     tick(runtime, ports: runtime.ports, now: now)
                     for port in runtime.ports { port.flush() }
                 }
@@ -431,9 +444,34 @@ public final class LabDaemon: @unchecked Sendable {
             return (try? JSONEncoder().encode(status())) ?? Data("{}".utf8)
         case "lvs":
             return (try? JSONEncoder().encode(lvs())) ?? Data("{}".utf8)
+        case "power":
+            // `wirelab fail/heal NODE` for a userspace node: {"node": NAME, "on": "true"|"false"}.
+            guard let name = request.args["node"], let on = request.args["on"].flatMap(Bool.init) else {
+                return Data("{\"error\":\"power needs node and on (true or false)\"}".utf8)
+            }
+            guard setPowered(node: name, on: on) else {
+                return Data("{\"error\":\"no userspace node \(name) in this data plane\"}".utf8)
+            }
+            return Data("{\"node\":\"\(name)\",\"powered\":\(on)}".utf8)
         default:
             return Data("{\"error\":\"unknown command \(request.command)\"}".utf8)
         }
+    }
+
+    /// Switches a userspace node's data plane off (power cut: frames
+    /// discarded, no ticks, nothing sent) or back on with the state it had.
+    /// The one place a node's power changes: an element that must know
+    /// (VRRP: stop advertising without a priority-0 goodbye on a cut, start
+    /// from Initialize on power-on) is told here. Returns false for an
+    /// unknown node.
+    @discardableResult
+    public func setPowered(node name: String, on: Bool) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let n = runtimes.firstIndex(where: { $0.node.name == name }), n < powered.count else { return false }
+        if powered[n] != on { Self.log("node \(name) \(on ? "powered on" : "power cut: its data plane stops")") }
+        powered[n] = on
+        return true
     }
 
     func lvs() -> LVSStatus {
@@ -498,7 +536,7 @@ public final class LabDaemon: @unchecked Sendable {
             var counters = runtime.forwarder.counters
             counters["tx-failures"] = runtime.runner.transmitFailures
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
-                               linkChanges: n < linkChanges.count ? linkChanges[n] : nil))
+                               linkChanges: n < linkChanges.count ? linkChanges[n] : nil, powered: n < powered.count ? powered[n] : nil))
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }

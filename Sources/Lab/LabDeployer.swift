@@ -235,6 +235,13 @@ public struct LabDeployer {
 
     private func teardown(_ state: LabState) throws {
         progress("removing lab \(state.lab)")
+        // Frozen processes of failed hosts first: a stopped process does not
+        // act on SIGTERM, and would hold `down` for its whole grace time.
+        LabNodes.resume(state.frozenProcesses)
+        let inodes = Set(state.namespaces.compactMap { NamespaceProcesses.inode(ofNamespace: $0) })
+        for pid in NamespaceProcesses.pids(inNamespaces: inodes) where pid != Processes.currentID {
+            if Processes.status(of: pid)?.state == "T" { try? Processes.send(.continue, to: pid) }
+        }
         // The daemon first, with time to close its captures; then the rest
         // together (SIGTERM all, one wait), so big labs stop quickly.
         for record in state.processes where record.role == "daemon" {
@@ -246,7 +253,6 @@ public struct LabDeployer {
         // children of `run:` commands, or a process started just before a
         // crash and never recorded. A live process would keep its namespace
         // (and its veths) alive after the namespace file is gone.
-        let inodes = Set(state.namespaces.compactMap { NamespaceProcesses.inode(ofNamespace: $0) })
         for pid in NamespaceProcesses.pids(inNamespaces: inodes) where pid != Processes.currentID {
             try? Processes.send(.kill, to: pid)
         }

@@ -21,6 +21,8 @@ public struct LabStatusReport: Codable, Sendable {
         public var kind: String
         public var namespace: String
         public var present: Bool
+        /// Power cut by `wirelab fail NODE`.
+        public var failed: Bool = false
         public var interfaces: [InterfaceCounters]
     }
 
@@ -29,6 +31,8 @@ public struct LabStatusReport: Codable, Sendable {
         public var role: String
         public var pid: Int32
         public var running: Bool
+        /// Stopped (SIGSTOP) on a failed host.
+        public var frozen: Bool = false
     }
 
     public struct LinkStatus: Codable, Sendable {
@@ -48,6 +52,8 @@ public struct LabStatusReport: Codable, Sendable {
     public var processes: [ProcessStatus]
     /// Links failed by `wirelab fail`, each as the end it was named by.
     public var failedLinks: [String]
+    /// Nodes whose power `wirelab fail` cut.
+    public var failedNodes: [String] = []
     /// Data-plane counters per node and port, and drops by reason, when the
     /// lab's daemon answers.
     public var datapath: DatapathStatus?
@@ -60,7 +66,7 @@ public struct LabStatusReport: Codable, Sendable {
         for node in nodes {
             if !node.present { rows.append([node.name, node.kind, "(namespace missing)", "", "", ""]); continue }
             for i in node.interfaces {
-                rows.append([node.name, node.kind, i.interface, "\(i.rxPackets)/\(i.rxBytes)", "\(i.txPackets)/\(i.txBytes)", "\(i.rxDropped)/\(i.txDropped)"])
+                rows.append([node.name + (node.failed ? " (FAILED)" : ""), node.kind, i.interface, "\(i.rxPackets)/\(i.rxBytes)", "\(i.txPackets)/\(i.txBytes)", "\(i.rxDropped)/\(i.txDropped)"])
             }
         }
         out += TextTable.render(["NODE", "KIND", "IFACE", "RX pkts/bytes", "TX pkts/bytes", "DROP rx/tx"], rows)
@@ -70,9 +76,12 @@ public struct LabStatusReport: Codable, Sendable {
         if !failedLinks.isEmpty {
             out += "\nfailed links: \(failedLinks.joined(separator: ", ")) (`wirelab heal \(lab) NODE:IFACE` brings one back)\n"
         }
+        if !failedNodes.isEmpty {
+            out += (failedLinks.isEmpty ? "\n" : "") + "failed nodes: \(failedNodes.joined(separator: ", ")) (power cut; `wirelab heal \(lab) NODE` brings one back)\n"
+        }
         if !processes.isEmpty {
             out += "\n" + TextTable.render(["PROCESS", "NODE", "PID", "STATE"],
-                                           processes.map { [$0.role, $0.node ?? "-", String($0.pid), $0.running ? "running" : "exited"] })
+                                           processes.map { [$0.role, $0.node ?? "-", String($0.pid), $0.running ? ($0.frozen ? "frozen" : "running") : "exited"] })
         }
         if let datapath { out += "\n" + datapath.text() }
         return out
@@ -91,11 +100,12 @@ public struct LabInspector {
             let name = String(ns.dropFirst("wl-\(lab)-".count))
             let kind = topology?.node(named: name)?.kind.rawValue ?? "?"
             guard NetworkNamespace.exists(ns) else {
-                nodes.append(.init(name: name, kind: kind, namespace: ns, present: false, interfaces: []))
+                nodes.append(.init(name: name, kind: kind, namespace: ns, present: false, failed: state.failedNodes.contains(name), interfaces: []))
                 continue
             }
             let counters = (try? NetworkNamespace.run(ns) { try Self.interfaceCounters() }) ?? []
-            nodes.append(.init(name: name, kind: kind, namespace: ns, present: true, interfaces: counters.filter { $0.interface != "lo" }))
+            nodes.append(.init(name: name, kind: kind, namespace: ns, present: true, failed: state.failedNodes.contains(name),
+                               interfaces: counters.filter { $0.interface != "lo" }))
         }
         let failed = Set(state.failedLinks)
         let links = (topology?.links ?? []).map {
@@ -103,11 +113,13 @@ public struct LabInspector {
                                        failed: failed.contains($0.a.description) || failed.contains($0.b.description))
         }
         let processes = state.processes.map {
-            LabStatusReport.ProcessStatus(node: $0.node, role: $0.role, pid: $0.pid, running: ProcessIdentity.isAlive($0))
+            LabStatusReport.ProcessStatus(node: $0.node, role: $0.role, pid: $0.pid, running: ProcessIdentity.isAlive($0),
+                                          frozen: ProcessIdentity.isAlive($0) && Processes.status(of: $0.pid)?.state == "T")
         }
         let datapath = state.controlSocket.flatMap { try? ControlClient(path: $0).status() }
         return LabStatusReport(lab: lab, file: state.file, phase: state.phase, createdAt: state.createdAt,
-                               nodes: nodes, links: links, processes: processes, failedLinks: state.failedLinks, datapath: datapath)
+                               nodes: nodes, links: links, processes: processes, failedLinks: state.failedLinks,
+                               failedNodes: state.failedNodes, datapath: datapath)
     }
 
     /// /proc/net/dev of the calling thread's namespace (thread-self, since

@@ -4,7 +4,7 @@ import Topology
 
 /// `wirelab fail` / `heal` for links: both veth ends of a link set down (or
 /// up) through rtnetlink inside each end's namespace, and the failed links
-/// recorded in the lab's state. Node failure is not built yet.
+/// recorded in the lab's state. (Whole nodes: `LabNodes`.)
 public struct LabLinks {
     public var store: LabStore
     public init(store: LabStore) { self.store = store }
@@ -13,7 +13,7 @@ public struct LabLinks {
     /// ends in the order (named end, peer), or an error naming what is unknown.
     public func resolve(lab: String, endpoint text: String) throws -> (Endpoint, Endpoint) {
         guard let end = Endpoint(text) else {
-            throw LabError("'\(text)' is not NODE:IFACE (node failure — a bare NODE — is not built yet)")
+            throw LabError("'\(text)' is not NODE:IFACE")
         }
         let topology = try TopologyLoader.load(path: store.topologyCopyPath(lab: lab))
         guard let node = topology.node(named: end.node) else {
@@ -39,7 +39,7 @@ public struct LabLinks {
         // Recorded before the change, so `heal` can undo a half-done fail.
         state.failedLinks.append(end.description)
         try store.save(state)
-        try setBoth(lab: lab, end, peer, up: false)
+        try setBoth(lab: lab, state: state, end, peer, up: false)
         return (end, peer)
     }
 
@@ -53,8 +53,8 @@ public struct LabLinks {
             let failed = state.failedLinks.isEmpty ? "no link is failed" : "failed: \(state.failedLinks.joined(separator: ", "))"
             throw LabError("link \(end) — \(peer) is not failed (\(failed))")
         }
-        try setBoth(lab: lab, end, peer, up: true)
         state.failedLinks.removeAll { $0 == recorded }
+        try setBoth(lab: lab, state: state, end, peer, up: true)
         try store.save(state)
         return (end, peer)
     }
@@ -63,11 +63,16 @@ public struct LabLinks {
         state.failedLinks.first { $0 == end.description || $0 == peer.description }
     }
 
-    func setBoth(lab: String, _ end: Endpoint, _ peer: Endpoint, up: Bool) throws {
-        for e in [end, peer] {
+    /// Both ends down, or up — but the end of a failed node stays down
+    /// (it comes up when the node heals). Up puts back the routes that
+    /// going down flushed from the ends' kernels.
+    func setBoth(lab: String, state: LabState, _ end: Endpoint, _ peer: Endpoint, up: Bool) throws {
+        let topology = up ? try TopologyLoader.load(path: store.topologyCopyPath(lab: lab)) : nil
+        for e in [end, peer] where !(up && state.failedNodes.contains(e.node)) {
             let namespace = LabStore.namespaceName(lab: lab, node: e.node)
             let netlink = try RTNetlink(namespace: namespace)
             if up { try netlink.linkSetUp(name: e.interface) } else { try netlink.linkSetDown(name: e.interface) }
+            if let topology { LabNodes.restoreKernelState(topology: topology, namespace: namespace) }
         }
     }
 }

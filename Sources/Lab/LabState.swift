@@ -25,9 +25,15 @@ public struct LabState: Codable, Sendable {
     /// Links taken down by `wirelab fail`, as "NODE:IFACE" of the end named
     /// (both ends are down); `heal` removes them.
     public var failedLinks: [String] = []
+    /// Nodes whose power `wirelab fail` cut; `heal` removes them.
+    public var failedNodes: [String] = []
+    /// Processes of failed kernel hosts, frozen with SIGSTOP: `heal` and
+    /// `down` send them SIGCONT (a stopped process ignores SIGTERM).
+    public var frozenProcesses: [ProcessRecord] = []
 
     enum CodingKeys: String, CodingKey {
-        case lab, file, createdAt, phase, namespaces, processes, captureDirectory, controlSocket, failedLinks
+        case lab, file, createdAt, phase, namespaces, processes, captureDirectory, controlSocket, failedLinks, failedNodes,
+             frozenProcesses
     }
 
     public init(from decoder: any Decoder) throws {
@@ -42,6 +48,8 @@ public struct LabState: Codable, Sendable {
         controlSocket = try c.decodeIfPresent(String.self, forKey: .controlSocket)
         // Absent in state written before `fail` existed.
         failedLinks = try c.decodeIfPresent([String].self, forKey: .failedLinks) ?? []
+        failedNodes = try c.decodeIfPresent([String].self, forKey: .failedNodes) ?? []
+        frozenProcesses = try c.decodeIfPresent([ProcessRecord].self, forKey: .frozenProcesses) ?? []
     }
 
     public init(lab: String, file: String) {

@@ -17,6 +17,10 @@ public struct Signal: RawRepresentable, Hashable, Sendable, CustomStringConverti
     public static let kill = Signal(rawValue: SIGKILL)
     /// SIGHUP
     public static let hangUp = Signal(rawValue: SIGHUP)
+    /// SIGSTOP: freezes the process; it cannot be caught or ignored.
+    public static let stop = Signal(rawValue: SIGSTOP)
+    /// SIGCONT: resumes a stopped process.
+    public static let `continue` = Signal(rawValue: SIGCONT)
 
     public var description: String {
         switch rawValue {
@@ -24,6 +28,8 @@ public struct Signal: RawRepresentable, Hashable, Sendable, CustomStringConverti
         case SIGINT: "SIGINT"
         case SIGKILL: "SIGKILL"
         case SIGHUP: "SIGHUP"
+        case SIGSTOP: "SIGSTOP"
+        case SIGCONT: "SIGCONT"
         default: "signal \(rawValue)"
         }
     }

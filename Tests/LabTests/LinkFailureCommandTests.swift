@@ -15,26 +15,35 @@ import Lab
         """
 
     /// A state dir holding lab `wllfcli` (failed links as given).
-    static func stateDir(failed: [String] = []) throws -> String {
+    static func stateDir(failed: [String] = [], failedNodes: [String] = []) throws -> String {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("wllf-\(UUID().uuidString)").path
         let store = LabStore(root: root)
         var state = LabState(lab: "wllfcli", file: "topo.yaml")
         state.phase = "up"
         state.failedLinks = failed
+        state.failedNodes = failedNodes
         try store.save(state)
         try topology.write(toFile: store.topologyCopyPath(lab: "wllfcli"), atomically: true, encoding: .utf8)
         return root
     }
 
-    @Test(arguments: [["fail"], ["fail", "wllfcli"], ["heal", "wllfcli", "h1"], ["fail", "wllfcli", "h1:"], ["heal", "wllfcli", "a:b:c"]])
+    @Test(arguments: [["fail"], ["fail", "wllfcli"], ["heal", "wllfcli", ":e0"], ["fail", "wllfcli", "h1:"], ["heal", "wllfcli", "a:b:c"], ["fail", "wllfcli", ""]])
     func malformedArgumentsAreUsageErrors(_ args: [String]) throws {
         let r = try Harness.run(Harness.wirelab, args)
         #expect(r.status == 64, "\(args): \(r.combined)")
     }
 
-    @Test func bareNodeSaysNodeFailureIsNotBuilt() throws {
-        let r = try Harness.run(Harness.wirelab, ["fail", "wllfcli", "h1"])
-        #expect(r.status == 64 && r.stderr.contains("not built yet"), "\(r.combined)")
+    /// A bare NODE is a node failure: its errors, before anything is touched.
+    @Test func nodeFailureErrorsNameTheProblem() throws {
+        let dir = try Self.stateDir(failedNodes: ["h2"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let unknown = try Harness.run(Harness.wirelab, ["fail", "wllfcli", "h9", "--state-dir", dir])
+        #expect(unknown.status == 1 && unknown.stderr.contains("no node h9; nodes: h1, h2"), "\(unknown.combined)")
+        let again = try Harness.run(Harness.wirelab, ["fail", "wllfcli", "h2", "--state-dir", dir])
+        #expect(again.status == 1 && again.stderr.contains("node h2 is already failed"), "\(again.combined)")
+        let notFailed = try Harness.run(Harness.wirelab, ["heal", "wllfcli", "h1", "--state-dir", dir])
+        #expect(notFailed.status == 1 && notFailed.stderr.contains("node h1 is not failed (failed: h2)"), "\(notFailed.combined)")
+        #expect(try LabStore(root: dir).load(lab: "wllfcli").failedNodes == ["h2"])
     }
 
     @Test func unknownLabNodeOrInterfaceIsNamed() throws {
@@ -67,6 +76,6 @@ import Lab
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         let state = try decoder.decode(LabState.self, from: Data(json.utf8))
-        #expect(state.failedLinks.isEmpty)
+        #expect(state.failedLinks.isEmpty && state.failedNodes.isEmpty && state.frozenProcesses.isEmpty)
     }
 }
