@@ -3,8 +3,10 @@ import LinuxNet
 
 /// The built-in server run on hosts (`serve:` in the topology file,
 /// `wirelab serve` on the command line). HTTP answers every request with
-/// the node's name; UDP echo sends each datagram back. One thread, poll():
-/// an idle server sleeps.
+/// the node's name — keeping HTTP/1.1 connections open unless the request
+/// says `Connection: close`, so long-lived clients (a drill's streams) work —
+/// and UDP echo sends each datagram back. One thread, poll(): an idle
+/// server sleeps.
 public final class BuiltinServer {
     public struct Configuration: Sendable {
         public var name: String
@@ -108,29 +110,76 @@ public final class BuiltinServer {
         }
         var received = clients[client, default: []]
         received.append(contentsOf: chunk[0..<n])
+        // Every complete request in what arrived (a keep-alive client may
+        // pipeline them); what is left waits for more bytes.
+        while let request = Self.nextRequest(received) {
+            received.removeFirst(request.length)
+            requestsServed += 1
+            if !request.keepAlive {
+                respond(client, status: "200 OK", body: config.name + "\n")
+                return
+            }
+            guard answer(client, body: config.name + "\n") else { return }
+        }
         // Requests are small; a request bigger than 64 KiB is refused.
         if received.count > 65536 {
             respond(client, status: "413 Payload Too Large", body: "too large\n")
             return
         }
-        if Self.headerEnd(received) != nil {
-            respond(client, status: "200 OK", body: config.name + "\n")
-            requestsServed += 1
-        } else {
-            clients[client] = received
+        clients[client] = received
+    }
+
+    /// One complete request at the start of BYTES: how many bytes it takes
+    /// (headers and a Content-Length body) and whether the connection stays
+    /// open after it — HTTP/1.1 without `Connection: close` (RFC 9112 9.3);
+    /// HTTP/1.0 closes, as before keep-alive existed here.
+    static func nextRequest(_ bytes: [UInt8]) -> (length: Int, keepAlive: Bool)? {
+        guard let end = headerEnd(bytes) else { return nil }
+        let head = String(decoding: bytes[..<end], as: UTF8.self).lowercased()
+        let lines = head.split(separator: "\r\n")
+        var bodyLength = 0
+        var close = false
+        for line in lines.dropFirst() {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let value = parts[1].trimmingCharacters(in: .whitespaces)
+            switch parts[0].trimmingCharacters(in: .whitespaces) {
+            case "content-length": bodyLength = max(0, Int(value) ?? 0)
+            case "connection": close = close || value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "close" }
+            default: break
+            }
         }
+        guard bytes.count - end >= bodyLength else { return nil }
+        let http11 = lines.first?.hasSuffix(" http/1.1") ?? false
+        return (end + bodyLength, http11 && !close)
+    }
+
+    /// The answer on a connection that stays open; false if the client is
+    /// gone (it is then closed and forgotten).
+    private func answer(_ client: Socket, body: String) -> Bool {
+        let response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nServer: wirelab\r\nX-Wirelab-Node: \(config.name)\r\nConnection: keep-alive\r\n\r\n\(body)"
+        if send(client, Array(response.utf8)) { return true }
+        client.close()
+        clients[client] = nil
+        return false
+    }
+
+    /// Sends all of BYTES; false if the socket failed or its send buffer is
+    /// full (answers are tiny: a client that lets it fill is not reading).
+    private func send(_ client: Socket, _ bytes: [UInt8]) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { (try? client.send(UnsafeRawBufferPointer(rebasing: $0[sent...]))) ?? 0 }
+            if n <= 0 { return false }
+            sent += n
+        }
+        return true
     }
 
     private func respond(_ client: Socket, status: String, body: String) {
         let response = "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nServer: wirelab\r\nX-Wirelab-Node: \(config.name)\r\nConnection: close\r\n\r\n\(body)"
-        let bytes = Array(response.utf8)
-        var sent = 0
         // Nonblocking socket, tiny response: the send buffer holds it at once.
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { (try? client.send(UnsafeRawBufferPointer(rebasing: $0[sent...]))) ?? 0 }
-            if n <= 0 { break }
-            sent += n
-        }
+        _ = send(client, Array(response.utf8))
         try? client.shutdown(.write)
         client.close()
         clients[client] = nil

@@ -12,7 +12,9 @@ struct CheckCommand: ParsableCommand {
         passed; 1 if any failed or could not run; 2 if the file has errors (or, with --no-run, \
         run: commands); 3 if none failed but some are inconclusive: the capture lost frames during \
         the checks (a full capture ring), so the verdicts resting on it (evidence: capture) are \
-        neither pass nor fail. The lab is removed also when a check fails or on Ctrl-C. A topology \
+        neither pass nor fail. The lab is removed also when a check fails or on Ctrl-C. Then the \
+        file's drills run on a fresh lab, as `wirelab drill` runs them (--no-drills skips them); their \
+        verdicts count in the exit status, and --json prints {"checks": …, "drills": …}. A topology \
         file is code: its run: commands run as root in the lab's namespaces; --no-run refuses \
         them, for CI on files you do not trust.
         """)
@@ -24,6 +26,7 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
     @Flag(name: .customLong("no-run"), help: "Refuse a file that has run: commands (exit 2, naming where each run: is) before building anything.")
     var noRun = false
+    @Flag(name: .customLong("no-drills"), help: "Do not run the file's drills after its checks.") var noDrills = false
     @Option(help: ArgumentHelp("Where captures go (<dir>/<lab>/all.pcapng).", valueName: "dir")) var captures = "Captures"
     @OptionGroup var state: StateOptions
 
@@ -32,12 +35,37 @@ struct CheckCommand: ParsableCommand {
         if noRun { try refuseRunCommands(topology) }
         let deployer = LabDeployer(store: state.store, executable: currentExecutable(), captureRoot: captures,
                                    progress: { printError("wirelab: \($0)") })
-        let backend = LiveBackend(topology: topology, deployer: deployer)
-        let report = runChecks(backend: backend, file: file)
-        if json { print(try report.json()) } else { print(report.text(), terminator: "") }
-        if let junit { try writeReport(report.junit(), to: junit, verb: "check") }
-        if let html { try writeReport(report.html(topology: topology), to: html, verb: "check") }
-        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+        let drills = noDrills ? [] : topology.drills
+        // A file of drills only is checked by its drills.
+        let checks = topology.checks.isEmpty && !drills.isEmpty ? nil
+            : runChecks(backend: LiveBackend(topology: topology, deployer: deployer), file: file)
+        let drillReport = drills.isEmpty ? nil : runDrills(drills, topology: topology, file: file, verb: "check", state: state)
+        if json {
+            if let checks, let drillReport {
+                print("{\n\"checks\": \(try checks.json()),\n\"drills\": \(try drillReport.json())\n}")
+            } else if let checks { print(try checks.json()) } else if let drillReport { print(try drillReport.json()) }
+        } else {
+            if let checks { print(checks.text(), terminator: "") }
+            if let drillReport { print((checks == nil ? "" : "\n") + drillReport.text(), terminator: "") }
+        }
+        if let junit {
+            var document = checks?.junit() ?? drillReport!.junit()
+            if checks != nil, let drillReport, let close = document.range(of: "</testsuites>", options: .backwards) {
+                document.insert(contentsOf: drillReport.junitSuite(), at: close.lowerBound)
+            }
+            try writeReport(document, to: junit, verb: "check")
+        }
+        if let html {
+            var page = checks?.html(topology: topology) ?? drillReport!.html()
+            if checks != nil, let drillReport, let close = page.range(of: "</body>", options: .backwards) {
+                page.insert(contentsOf: "<h1>Drills</h1>\n" + drillReport.htmlSections(), at: close.lowerBound)
+            }
+            try writeReport(page, to: html, verb: "check")
+        }
+        // The worse of the two: 1 (failed) over 3 (inconclusive) over 0.
+        let statuses = [checks?.exitStatus, drillReport?.exitStatus].compactMap { $0 }
+        let status = statuses.contains(1) ? 1 : statuses.max() ?? 0
+        if status != 0 { throw ExitCode(status) }
     }
 }
 

@@ -91,6 +91,7 @@ import Wire
                                  duration: 10)
         let r = DrillReport(drill: Self.drill(streams: 5), observations: o)
         #expect(r.windows.map(\.streamsLost) == [1, 1, 2])
+        #expect(r.windows[2].streamsLostByServer == ["a": 2])
         #expect(r.streamsLost == 4)
     }
 

@@ -36,6 +36,8 @@ public struct DrillReport: Codable, Sendable, Equatable {
         public var failedRequests: Int
         /// Long-lived connections lost in the window.
         public var streamsLost: Int
+        /// Those by the server that answered them last ("-": none ever did).
+        public var streamsLostByServer: [String: Int]
         /// Who took over after the event: the caller's word (e.g. the new
         /// VRRP master), else nil.
         public var takeover: String?
@@ -114,10 +116,12 @@ public struct DrillReport: Codable, Sendable, Equatable {
             let before = Set(o.requests.filter { $0.answered && $0.end >= previousStart && $0.end < start }.compactMap(\.answeredBy))
             let afterFrom = gap?.end ?? start
             let after = Set(o.requests.filter { $0.answered && $0.end >= afterFrom && $0.end <= end }.compactMap(\.answeredBy))
+            let lost = o.streams.filter { s in s.lost.map { $0 >= start && ($0 < end || w + 1 == starts.count) } ?? false }
             windows.append(Window(event: names[w], planned: planned[w], start: start, end: end,
                                   interruption: gap.map { ($0.end ?? o.duration) - $0.start }, gapStart: gap?.start, gapEnd: gap?.end,
                                   requests: started.count, failedRequests: started.filter { !$0.answered }.count,
-                                  streamsLost: o.streams.filter { s in s.lost.map { $0 >= start && ($0 < end || w + 1 == starts.count) } ?? false }.count,
+                                  streamsLost: lost.count,
+                                  streamsLostByServer: Dictionary(grouping: lost, by: { $0.answeredBy ?? "-" }).mapValues(\.count),
                                   takeover: w > 0 ? takeovers[w - 1] : nil,
                                   answeredBefore: w > 0 ? before.sorted() : [], answeredAfter: after.sorted()))
         }
@@ -236,13 +240,18 @@ public struct DrillRunReport: Codable, Sendable {
     static func ms(_ s: Double?) -> String { s.map { String(format: "%.0f ms", $0 * 1000) } ?? "-" }
     static func at(_ s: Double) -> String { String(format: "%.2f s", s) }
 
+    /// "2 (rs1 2)": how many streams were lost, by the server they were on.
+    static func lost(_ w: DrillReport.Window) -> String {
+        w.streamsLost == 0 ? "0" : "\(w.streamsLost) (" + w.streamsLostByServer.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+    }
+
     /// The windows of one drill as a table.
     static func table(_ d: DrillReport) -> String {
         let rows = d.windows.map { w -> [String] in
             let gap = w.interruption.map { ms($0) + (w.gapEnd == nil ? " (no answer again)" : "") } ?? "-"
             let servers = w.event == "start" ? w.answeredAfter.joined(separator: " ")
                 : "\(w.answeredBefore.joined(separator: " ")) → \(w.answeredAfter.joined(separator: " "))"
-            return [w.event, w.planned.map(at) ?? "", at(w.start), gap, "\(w.failedRequests)/\(w.requests)", String(w.streamsLost),
+            return [w.event, w.planned.map(at) ?? "", at(w.start), gap, "\(w.failedRequests)/\(w.requests)", lost(w),
                     w.takeover ?? "-", servers]
         }
         return TextTable.render(["EVENT", "PLANNED", "APPLIED", "LONGEST GAP", "FAILED/REQUESTS", "STREAMS LOST", "TOOK OVER", "ANSWERING"], rows)
@@ -281,14 +290,23 @@ public struct DrillRunReport: Codable, Sendable {
 
     /// JUnit XML: one testcase per drill (inconclusive as skipped, as checks do).
     public func junit() -> String {
-        let x = Markup.escape
         let errors = labError == nil ? 0 : 1
         let total = drills.reduce(0) { $0 + $1.duration }
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        out += "<testsuites name=\"wirelab \(x(verb)) drills\" tests=\"\(drills.count + errors)\" failures=\"\(failed)\" errors=\"\(errors)\" time=\"\(String(format: "%.3f", total))\">\n"
-        out += "  <testsuite name=\"\(x(lab)) drills\" tests=\"\(drills.count + errors)\" failures=\"\(failed)\" errors=\"\(errors)\" skipped=\"\(inconclusive)\" time=\"\(String(format: "%.3f", total))\" file=\"\(x(file))\">\n"
+        out += "<testsuites name=\"wirelab \(Markup.escape(verb)) drills\" tests=\"\(drills.count + errors)\" failures=\"\(failed)\" errors=\"\(errors)\" time=\"\(String(format: "%.3f", total))\">\n"
+        out += junitSuite()
+        out += "</testsuites>\n"
+        return out
+    }
+
+    /// The `<testsuite>` element alone (`check` adds it to its own document).
+    public func junitSuite() -> String {
+        let x = Markup.escape
+        let errors = labError == nil ? 0 : 1
+        let total = drills.reduce(0) { $0 + $1.duration }
+        var out = "  <testsuite name=\"\(x(lab)) drills\" tests=\"\(drills.count + errors)\" failures=\"\(failed)\" errors=\"\(errors)\" skipped=\"\(inconclusive)\" time=\"\(String(format: "%.3f", total))\" file=\"\(x(file))\">\n"
         if let labError {
-            out += "    <testcase classname=\"\(x(lab))\" name=\"lab\" time=\"0\">\n      <error message=\"\(x(labError))\" type=\"lab\"></error>\n    </testcase>\n"
+            out += "    <testcase classname=\"\(x(lab)).drills\" name=\"lab\" time=\"0\">\n      <error message=\"\(x(labError))\" type=\"lab\"></error>\n    </testcase>\n"
         }
         for d in drills {
             out += "    <testcase classname=\"\(x(lab)).drills\" name=\"\(x(d.drill))\" time=\"\(String(format: "%.3f", d.duration))\">\n"
@@ -302,15 +320,20 @@ public struct DrillRunReport: Codable, Sendable {
             }
             out += "      <system-out>\(x(body))</system-out>\n    </testcase>\n"
         }
-        out += "  </testsuite>\n</testsuites>\n"
+        out += "  </testsuite>\n"
         return out
     }
 
     /// One self-contained page, in the style of `check --html`.
     public func html() -> String {
-        let x = Markup.escape
         let title = "wirelab \(verb) \(file) (lab \(lab)): drills"
-        var body = "<h1>\(x(title))</h1>\n<p class=\"summary\">\(x(countsLine))</p>\n"
+        return HTMLPage.document(title: title, body: "<h1>\(Markup.escape(title))</h1>\n" + htmlSections())
+    }
+
+    /// The drills' sections alone (`check --html` adds them to its page).
+    public func htmlSections() -> String {
+        let x = Markup.escape
+        var body = "<p class=\"summary\">\(x(countsLine))</p>\n"
         if let labError { body += "<section class=\"check error\"><p><span class=\"verdict\">ERROR</span> the lab: \(x(labError))</p></section>\n" }
         for d in drills {
             body += "<section class=\"check \(d.status.rawValue)\">\n<h2><span class=\"verdict\">\(Self.tag(d.status))</span> \(x(d.drill))</h2>\n"
@@ -323,7 +346,7 @@ public struct DrillRunReport: Codable, Sendable {
                 for w in d.windows {
                     let gap = w.interruption.map { Self.ms($0) + (w.gapEnd == nil ? " (no answer again)" : "") } ?? "-"
                     body += "<tr><td>\(x(w.event))</td><td>\(w.planned.map(Self.at) ?? "")</td><td>\(Self.at(w.start))</td><td>\(x(gap))</td>"
-                    body += "<td>\(w.failedRequests)/\(w.requests)</td><td>\(w.streamsLost)</td><td>\(x(w.takeover ?? "-"))</td>"
+                    body += "<td>\(w.failedRequests)/\(w.requests)</td><td>\(x(Self.lost(w)))</td><td>\(x(w.takeover ?? "-"))</td>"
                     body += "<td>\(x(w.answeredBefore.joined(separator: " "))) → \(x(w.answeredAfter.joined(separator: " ")))</td></tr>\n"
                 }
                 body += "</table>\n"
@@ -337,6 +360,6 @@ public struct DrillRunReport: Codable, Sendable {
             }
             body += "</section>\n"
         }
-        return HTMLPage.document(title: title, body: body)
+        return body
     }
 }

@@ -1,0 +1,219 @@
+// Drills on a live lab: the load runs in each `from` host's namespace
+// (`wirelab drill-load`, one process per host), the events are applied with
+// `LabNodes`/`LabLinks` at their times on the clock the loads share, and
+// the report is computed from what the loads observed.
+import Foundation
+import LinuxNet
+import Topology
+
+/// Brings a lab up for drills and takes it down whatever happens (also
+/// from a signal handler: `stop` may be called twice, from any thread).
+public final class LiveDrillLab: @unchecked Sendable {
+    public let topology: ResolvedTopology
+    let deployer: LabDeployer
+    // @unchecked: `needsDown` is only touched under `lock`.
+    let lock = NSLock()
+    var needsDown = false
+    let teardown = NSLock()
+
+    public init(topology: ResolvedTopology, deployer: LabDeployer) {
+        self.topology = topology
+        self.deployer = deployer
+    }
+
+    public func start() throws {
+        if deployer.store.exists(lab: topology.name) {
+            throw LabError("lab \(topology.name) already exists; nothing was changed — run `wirelab down \(topology.name)` first")
+        }
+        lock.withLock { needsDown = true }
+        do { _ = try deployer.up(topology) } catch {
+            lock.withLock { needsDown = false }
+            throw error
+        }
+    }
+
+    public func stop() {
+        teardown.lock()
+        defer { teardown.unlock() }
+        guard lock.withLock({ () -> Bool in defer { needsDown = false }; return needsDown }) else { return }
+        let deadline = Date().addingTimeInterval(180)
+        while true {
+            do { try deployer.down(lab: topology.name); return } catch {
+                if !deployer.store.exists(lab: topology.name) || Date() > deadline { return }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+    }
+}
+
+public struct LiveDrillRunner {
+    public var topology: ResolvedTopology
+    public var store: LabStore
+    /// The wirelab binary (runs `drill-load` in the hosts).
+    public var executable: String
+    public var progress: (String) -> Void
+    /// Who took over after event I of a drill, asked right after the event
+    /// and again at the end of its window (the last answer stands); nil when
+    /// unknown. The place to read VRRP state (the new master) from the daemon.
+    public var takeover: (Drill, Int) -> String? = { _, _ in nil }
+
+    public init(topology: ResolvedTopology, store: LabStore, executable: String, progress: @escaping (String) -> Void = { _ in }) {
+        self.topology = topology
+        self.store = store
+        self.executable = executable
+        self.progress = progress
+    }
+
+    /// Time for the load processes to start before the load begins.
+    static let startDelay = 1.0
+
+    /// Runs one drill on the lab, which must be up; leaves nothing failed.
+    public func run(_ drill: Drill) -> DrillReport {
+        let lab = topology.name
+        let load = drill.load
+        progress("drill '\(drill.name)': \(load.from.count) host(s) × (\(load.clients) clients + \(load.streams) streams) for \(load.duration)")
+        for host in load.from where !warmUp(host: host, load: load) {
+            return .inconclusive(drill, problem: "\(host) got no answer from http://\(load.address):\(load.port)\(load.path) within \(Int(Self.warmUpLimit)) s before the drill")
+        }
+        let directory = store.directory(lab: lab) + "/drills"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let start = MonotonicClock.nanoseconds() + UInt64(Self.startDelay * 1e9)
+        var processes: [(host: String, process: NamespaceProcess, output: String, log: String)] = []
+        for host in load.from {
+            let output = "\(directory)/\(host)-\(UUID().uuidString.prefix(8)).json"
+            let log = output.replacingOccurrences(of: ".json", with: ".log")
+            let arguments = [executable, "drill-load", "--host", host, "--url", "http://\(load.address):\(load.port)\(load.path)",
+                             "--clients", String(load.clients), "--streams", String(load.streams),
+                             "--seconds", String(load.duration.milliseconds / 1000),
+                             "--interval-ms", String(load.streamInterval.milliseconds), "--timeout-ms", String(load.requestTimeout.milliseconds),
+                             "--start-ns", String(start), "--output", output]
+            do {
+                let p = try NamespaceProcess.spawn(arguments, namespace: LabStore.namespaceName(lab: lab, node: host),
+                                                   standardOutput: .file(log), standardError: .sameAsStandardOutput)
+                processes.append((host, p, output, log))
+            } catch {
+                for p in processes { try? p.process.signal(SIGKILL); _ = try? p.process.wait() }
+                return .inconclusive(drill, problem: "the load could not start on \(host): \(error)")
+            }
+        }
+
+        // The timeline, on the loads' clock.
+        var applied: [Int: Double] = [:]
+        var takeovers: [Int: String] = [:]
+        var problem: String?
+        var failed: [DrillEvent.Target] = []
+        for (i, event) in drill.events.enumerated() {
+            sleep(until: start + UInt64(event.at.milliseconds) * 1_000_000)
+            let at = Double(Int64(bitPattern: MonotonicClock.nanoseconds() &- start)) / 1e9
+            do {
+                try apply(event.action, event.target)
+                applied[i] = at
+                progress(String(format: "drill '%@': %@ %@ at %.2f s", drill.name, event.action.rawValue, event.target.description, at))
+                if event.action == .fail { failed.append(event.target) } else { failed.removeAll { same($0, event.target) } }
+                if let who = takeover(drill, i) { takeovers[i] = who }
+            } catch {
+                problem = "\(event.action.rawValue) \(event.target) at \(event.at) could not be applied: \(error)"
+                progress("drill '\(drill.name)': \(problem!)")
+                break
+            }
+        }
+
+        // The loads end on their own after `seconds`; give them the timeout besides.
+        let deadline = Date().addingTimeInterval(Self.startDelay + load.duration.seconds + load.requestTimeout.seconds + 15)
+        var observations = LoadObservations(duration: load.duration.seconds)
+        for p in processes {
+            var status: NamespaceProcess.ExitStatus?
+            while status == nil {
+                status = try? p.process.poll()
+                if status == nil {
+                    if Date() > deadline { try? p.process.signal(SIGKILL); status = try? p.process.wait(); break }
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+            }
+            if let data = FileManager.default.contents(atPath: p.output),
+               let o = try? JSONDecoder().decode(LoadObservations.self, from: data) {
+                observations.requests += o.requests
+                observations.streams += o.streams
+            } else {
+                let text = (try? String(contentsOfFile: p.log, encoding: .utf8)) ?? ""
+                let last = text.split(separator: "\n").last.map(String.init) ?? "no output"
+                problem = problem ?? "the load on \(p.host) did not run (\(status?.description ?? "no exit status")): \(last)"
+            }
+        }
+        // Leave the lab as the drill found it.
+        for target in failed.reversed() {
+            do { try apply(.heal, target) } catch { progress("drill '\(drill.name)': healing \(target) after the drill: \(error)") }
+        }
+        if let problem { return .inconclusive(drill, problem: problem) }
+        for i in drill.events.indices where applied[i] != nil {
+            if let who = takeover(drill, i) { takeovers[i] = who }
+        }
+        return DrillReport(drill: drill, observations: observations, applied: applied, takeovers: takeovers)
+    }
+
+    /// How long a host may wait for its first answers before the drill.
+    static let warmUpLimit = 10.0
+
+    /// Requests from HOST until several in a row are answered (a fresh lab
+    /// resolves its neighbours on the first packets, and a stream whose SYN
+    /// is lost to that would count as lost), or `warmUpLimit` passes.
+    func warmUp(host: String, load: DrillLoad) -> Bool {
+        let deadline = Date().addingTimeInterval(Self.warmUpLimit)
+        var inARow = 0
+        while Date() < deadline {
+            let answered = (try? NetworkNamespace.run(LabStore.namespaceName(lab: topology.name, node: host)) { () -> Bool in
+                guard let socket = LiveBackend.connectTCP(to: load.address, port: load.port, timeout: 0.5) else { return false }
+                defer { socket.close() }
+                try? socket.setTimeouts(receive: 0.5, send: 0.5)
+                let request = Array("GET \(load.path) HTTP/1.1\r\nHost: \(load.address)\r\nConnection: close\r\n\r\n".utf8)
+                guard (try? socket.send(request)) == request.count else { return false }
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                return ((try? socket.receive(into: &chunk)) ?? 0) > 0
+            }) ?? false
+            inARow = answered ? inARow + 1 : 0
+            if inARow >= 6 { return true }
+            if !answered { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        return false
+    }
+
+    /// The same node, or the same link named by either end.
+    func same(_ a: DrillEvent.Target, _ b: DrillEvent.Target) -> Bool {
+        switch (a, b) {
+        case let (.node(x), .node(y)): return x == y
+        case let (.link(x), .link(y)): return x == y || topology.links.contains { $0.peer(of: x) == y }
+        default: return false
+        }
+    }
+
+    func apply(_ action: DrillEvent.Action, _ target: DrillEvent.Target) throws {
+        let lab = topology.name
+        switch (action, target) {
+        case (.fail, .node(let n)): try LabNodes(store: store).fail(lab: lab, node: n)
+        case (.heal, .node(let n)): try LabNodes(store: store).heal(lab: lab, node: n)
+        case (.fail, .link(let e)): _ = try LabLinks(store: store).fail(lab: lab, endpoint: e.description)
+        case (.heal, .link(let e)): _ = try LabLinks(store: store).heal(lab: lab, endpoint: e.description)
+        }
+    }
+
+    func sleep(until t: UInt64) {
+        while true {
+            let now = MonotonicClock.nanoseconds()
+            if now >= t { return }
+            usleep(useconds_t(min((t - now) / 1000, 200_000)))
+        }
+    }
+
+    /// Up, every drill, down (always): the whole of `wirelab drill` and the
+    /// drill part of `wirelab check`.
+    public static func runAll(_ drills: [Drill], lab: LiveDrillLab, executable: String, file: String, verb: String,
+                              progress: @escaping (String) -> Void, takeover: ((Drill, Int) -> String?)? = nil) -> DrillRunReport {
+        defer { lab.stop() }
+        do { try lab.start() } catch {
+            return DrillRunReport(lab: lab.topology.name, file: file, verb: verb, drills: [], labError: "bringing the lab up: \(error)")
+        }
+        var runner = LiveDrillRunner(topology: lab.topology, store: lab.deployer.store, executable: executable, progress: progress)
+        if let takeover { runner.takeover = takeover }
+        return DrillRunReport(lab: lab.topology.name, file: file, verb: verb, drills: drills.map(runner.run))
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Lab
+import LinuxNet
+import Wire
+
+/// The load of a drill on one host (`wirelab drill` starts it inside the
+/// host's namespace): request loops and long-lived streams from START for
+/// SECONDS, then the observations as JSON (`LoadObservations`) in OUTPUT.
+struct DrillLoadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drill-load",
+        abstract: "Run a drill's load on this host and write what it saw as JSON (started by `wirelab drill`).",
+        shouldDisplay: false)
+
+    @Option(help: "The host's name, recorded in every observation.") var host: String
+    @Option(help: ArgumentHelp("Where requests go: http://IPv4[:port][/path].", valueName: "url")) var url: String
+    @Option(help: "Request loops (a new connection per request, Connection: close).") var clients: Int
+    @Option(help: "Long-lived keep-alive connections, one request every --interval-ms.") var streams: Int
+    @Option(help: "How long the load runs.") var seconds: Int
+    @Option(name: .customLong("interval-ms"), help: "Between two requests of a stream, and between the starts of a client's requests.")
+    var intervalMs: Int = 50
+    @Option(name: .customLong("timeout-ms"), help: "A request (or connect) unanswered this long failed; a stream's message: the stream is lost.")
+    var timeoutMs: Int = 1000
+    @Option(name: .customLong("start-ns"), help: "When the load starts, CLOCK_MONOTONIC nanoseconds (default: now).")
+    var startNs: UInt64?
+    @Option(help: ArgumentHelp("Where the observations go (JSON).", valueName: "file")) var output: String
+
+    func target() throws -> (IPv4Address, Int, String) {
+        guard url.hasPrefix("http://") else { throw ValidationError("--url \(url) must start with http://") }
+        let rest = url.dropFirst("http://".count)
+        let hostPort = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(hostPort.count)
+        let parts = hostPort.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let address = IPv4Address(parts[0]) else { throw ValidationError("--url \(url) must name an IPv4 address") }
+        let port = parts.count == 2 ? Int(parts[1]) : 80
+        guard let port, (1...65535).contains(port) else { throw ValidationError("--url \(url) has a bad port") }
+        return (address, port, path.isEmpty ? "/" : String(path))
+    }
+
+    func validate() throws {
+        _ = try target()
+        guard clients >= 0, streams >= 0, clients + streams > 0 else { throw ValidationError("give --clients or --streams above 0") }
+        guard seconds > 0, intervalMs > 0, timeoutMs > 0 else { throw ValidationError("--seconds, --interval-ms and --timeout-ms must be above 0") }
+    }
+
+    func run() throws {
+        let (address, port, path) = try target()
+        let spec = LoadSpec(host: host, address: address, port: port, path: path, clients: clients, streams: streams,
+                            interval: Double(intervalMs) / 1000, timeout: Double(timeoutMs) / 1000, duration: Double(seconds))
+        let observations = LoadGenerator(spec).run(start: startNs ?? MonotonicClock.nanoseconds())
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try encoder.encode(observations).write(to: URL(fileURLWithPath: output), options: .atomic)
+    }
+}
