@@ -72,6 +72,7 @@ struct DrillLabEndToEndTests {
         // The first drill expects no lost stream, and rs1's are lost: exit 1.
         #expect(r.status == 1, "\(r.combined)")
         #expect(r.stderr.contains("fail rs1 at"), "progress names each event: \(r.stderr)")
+        #expect(!r.stderr.contains("after the drill:"), "a drill leaves nothing failed, and heals nothing twice: \(r.stderr)")
         #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty, "drill takes the lab down")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? JSON, "\(r.combined)")
         let drills = try #require(report["drills"] as? [JSON])
@@ -123,6 +124,46 @@ struct DrillLabEndToEndTests {
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
         #expect(xml.contains("<testcase classname=\"\(lab).drills\" name=\"a real server dies\""))
         #expect(xml.contains("<failure message=\"established-lost &lt;= 0: measured"))
+    }
+
+    /// `check` runs the file's drills after its checks, on a fresh lab, and
+    /// reports both; `--no-drills` leaves them out.
+    @Test func checkRunsTheDrillsAfterTheChecks() throws {
+        let lab = Harness.lab("wldc")
+        let file = try Harness.topologyFile("""
+            name: \(lab)
+            nodes:
+              h1: { kind: host, interfaces: { e0: { ip: 10.72.0.1/24 } } }
+              h2: { kind: host, interfaces: { e0: { ip: 10.72.0.2/24 } }, serve: { http: 8080 } }
+            links:
+              - [ h1:e0, h2:e0 ]
+            checks:
+              - { name: h2 answers, http: { from: h1, url: "http://10.72.0.2:8080/", count: 2 }, expect-spread: { h2: ">= 2" } }
+            drills:
+              - name: h2 freezes
+                load: { from: h1, http: "http://10.72.0.2:8080/", clients: 2, streams: 2, seconds: 3, timeout: 300ms }
+                events: [ { at: 1s, fail: h2 }, { at: 2s, heal: h2 } ]
+                expect: { max-failed-requests: 1000, established-lost: 0 }
+            """)
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        defer {
+            _ = try? Harness.wl("down", lab)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let r = try Harness.run(Harness.wirelab, ["check", file, "--json"], timeout: 120, directory: dir)
+        // The check passes; the drill fails: h2's streams are lost while it is frozen.
+        #expect(r.status == 1, "\(r.combined)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? JSON, "\(r.combined)")
+        #expect((json["checks"] as? JSON)?["passed"] as? Int == 1)
+        let drill = try #require(((json["drills"] as? JSON)?["drills"] as? [JSON])?.first)
+        #expect(drill["status"] as? String == "fail" && drill["streamsLost"] as? Int == 2, "\(drill)")
+        let windows = drill["windows"] as? [JSON] ?? []
+        #expect((windows.last?["answeredAfter"] as? [String]) == ["h2"], "h2 answers again after its heal: \(windows)")
+        #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty)
+
+        let skipped = try Harness.run(Harness.wirelab, ["check", file, "--no-drills"], timeout: 120, directory: dir)
+        #expect(skipped.status == 0, "\(skipped.combined)")
+        #expect(!skipped.stdout.contains("h2 freezes"))
     }
 
     @Test func anUnknownDrillNameListsTheDrills() throws {
