@@ -166,6 +166,34 @@ struct DrillLabEndToEndTests {
         #expect(!skipped.stdout.contains("h2 freezes"))
     }
 
+    /// A load that gets no answer at all cannot measure anything: the drill
+    /// is inconclusive (exit 3), not failed, and the lab still comes down.
+    @Test func aServiceThatNeverAnswersMakesTheDrillInconclusive() throws {
+        let lab = Harness.lab("wldi")
+        let file = try Harness.topologyFile("""
+            name: \(lab)
+            nodes:
+              h1: { kind: host, interfaces: { e0: { ip: 10.73.0.1/24 } } }
+              h2: { kind: host, interfaces: { e0: { ip: 10.73.0.2/24 } } }
+            links:
+              - [ h1:e0, h2:e0 ]
+            drills:
+              - name: nobody listens
+                load: { from: h1, http: "http://10.73.0.2:8080/", seconds: 2 }
+                expect: { max-failed-requests: 0 }
+            """)
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        defer {
+            _ = try? Harness.wl("down", lab)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let r = try Harness.run(Harness.wirelab, ["drill", file], timeout: 120, directory: dir)
+        #expect(r.status == 3, "\(r.combined)")
+        #expect(r.stdout.contains("INCONCLUSIVE  nobody listens"), "\(r.stdout)")
+        #expect(r.stdout.contains("h1 got no answer from http://10.73.0.2:8080/"), "\(r.stdout)")
+        #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty)
+    }
+
     @Test func anUnknownDrillNameListsTheDrills() throws {
         let lab = Harness.lab("wlddn")
         let file = try Harness.topologyFile(Self.topology(lab))

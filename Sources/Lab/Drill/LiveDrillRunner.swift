@@ -73,7 +73,7 @@ public struct LiveDrillRunner {
         let load = drill.load
         progress("drill '\(drill.name)': \(load.from.count) host(s) × (\(load.clients) clients + \(load.streams) streams) for \(load.duration)")
         for host in load.from where !warmUp(host: host, load: load) {
-            return .inconclusive(drill, problem: "\(host) got no answer from http://\(load.address):\(load.port)\(load.path) within \(Int(Self.warmUpLimit)) s before the drill")
+            return .inconclusive(drill, problem: "\(host) got no answer from http://\(load.address):\(load.port)\(load.path) in \(Int(Self.warmUpLimit)) s before the drill: the load was not started")
         }
         let directory = store.directory(lab: lab) + "/drills"
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -154,13 +154,15 @@ public struct LiveDrillRunner {
     /// How long a host may wait for its first answers before the drill.
     static let warmUpLimit = 10.0
 
-    /// Requests from HOST until several in a row are answered (a fresh lab
-    /// resolves its neighbours on the first packets, and a stream whose SYN
-    /// is lost to that would count as lost), or `warmUpLimit` passes.
+    /// Requests from HOST until several are answered (a fresh lab resolves
+    /// its neighbours on the first packets, and a stream whose SYN is lost
+    /// to that would count as lost) or `warmUpLimit` passes; false if none
+    /// was answered at all. (Not "in a row": a service that drops some
+    /// requests by design still gets its drill.)
     func warmUp(host: String, load: DrillLoad) -> Bool {
         let deadline = Date().addingTimeInterval(Self.warmUpLimit)
-        var inARow = 0
-        while Date() < deadline {
+        var answers = 0
+        while Date() < deadline && answers < 6 {
             let answered = (try? NetworkNamespace.run(LabStore.namespaceName(lab: topology.name, node: host)) { () -> Bool in
                 guard let socket = LiveBackend.connectTCP(to: load.address, port: load.port, timeout: 0.5) else { return false }
                 defer { socket.close() }
@@ -170,11 +172,9 @@ public struct LiveDrillRunner {
                 var chunk = [UInt8](repeating: 0, count: 4096)
                 return ((try? socket.receive(into: &chunk)) ?? 0) > 0
             }) ?? false
-            inARow = answered ? inARow + 1 : 0
-            if inARow >= 6 { return true }
-            if !answered { Thread.sleep(forTimeInterval: 0.05) }
+            if answered { answers += 1 } else { Thread.sleep(forTimeInterval: 0.05) }
         }
-        return false
+        return answers > 0
     }
 
     /// The same node, or the same link named by either end.
