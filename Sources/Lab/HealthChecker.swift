@@ -61,6 +61,9 @@ final class HealthChecker: @unchecked Sendable {
     private var statuses: [Status]
     private var queue: [HealthEvent] = []
     private var stopRequested = false
+    /// While the director's power is cut (`wirelab fail`): no probes, and
+    /// the reals' health stays what it was, to go on from at power-on.
+    private var paused = false
     private var thread: Thread?
 
     convenience init(node: Node, namespace: String?, runtimeIndex: Int, wake: @escaping () -> Void, log: @escaping (String) -> Void) {
@@ -114,6 +117,11 @@ final class HealthChecker: @unchecked Sendable {
         while thread?.isFinished == false { Thread.sleep(forTimeInterval: 0.005) }
     }
 
+    /// Stops probing (power cut) or starts again (power on).
+    func setPaused(_ on: Bool) {
+        lock.lock(); paused = on; lock.unlock()
+    }
+
     /// Events queued since the last call (datapath thread).
     func drain() -> [HealthEvent] {
         lock.lock(); defer { lock.unlock() }
@@ -143,8 +151,15 @@ final class HealthChecker: @unchecked Sendable {
         var due = targets.indices.map { i in Self.now() + Double(i) * 0.01 }   // spread the first round a little
         var probes: [Int: Probe] = [:]
         while true {
-            lock.lock(); let stop = stopRequested; lock.unlock()
+            lock.lock(); let stop = stopRequested, pause = paused; lock.unlock()
             if stop { break }
+            if pause {
+                // A dead box's checks end unanswered; none counts.
+                for p in probes.values { p.socket.close() }
+                probes.removeAll()
+                usleep(100_000)
+                continue
+            }
             let now = Self.now()
             for i in targets.indices where probes[i] == nil && due[i] <= now {
                 due[i] = now + Double(targets[i].check.interval.milliseconds) / 1000

@@ -471,6 +471,8 @@ public final class LabDaemon: @unchecked Sendable {
         guard let n = runtimes.firstIndex(where: { $0.node.name == name }), n < powered.count else { return false }
         if powered[n] != on { Self.log("node \(name) \(on ? "powered on" : "power cut: its data plane stops")") }
         powered[n] = on
+        // Its control plane dies with it: a director's health checks pause.
+        for checker in checkers where checker.runtimeIndex == n { checker.setPaused(!on) }
         return true
     }
 

@@ -128,6 +128,49 @@ struct NodeFailureLabEndToEndTests {
         #expect(Harness.waitUntil { (try? Self.pingOnce(lab)) == true })
     }
 
+    /// A director's power cut stops its health checks too: a slow `rise`
+    /// (3 × 1 s) would otherwise keep its reals out for seconds after the
+    /// heal; with the checks paused it serves again at once.
+    @Test func aDirectorPowerCutPausesItsHealthChecks() throws {
+        let lab = Harness.lab("wldnl")
+        let file = try Harness.topologyFile("""
+            name: \(lab)
+            defaults: { datapath: afpacket, capture: false }
+            nodes:
+              cl: { kind: host, interfaces: { e0: { ip: 10.74.0.50/24 } } }
+              sw: { kind: switch }
+              lvs:
+                kind: director
+                interfaces: { eth0: { ip: 10.74.0.2/24 } }
+                services:
+                  - { vip: 10.74.0.100, port: 80, mode: dr, reals: [ { ip: 10.74.0.11 } ],
+                      health: { tcp: { interval: 1s, timeout: 500ms, fail: 1, rise: 3 } } }
+              rs: { kind: host, interfaces: { eth0: { ip: 10.74.0.11/24 } }, serve: { http: 80 } }
+            links:
+              - [ cl:e0, sw:p1 ]
+              - [ lvs:eth0, sw:p2 ]
+              - [ rs:eth0, sw:p3 ]
+            """)
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        defer {
+            _ = try? Harness.wl("down", lab)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
+        try #require(up.status == 0, "up: \(up.combined)")
+        func curl() throws -> Bool {
+            try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "1", "http://10.74.0.100/").stdout == "rs\n"
+        }
+        #expect(Harness.waitUntil { (try? curl()) == true })
+        #expect(try Harness.wl("fail", lab, "lvs").status == 0)
+        #expect(try !curl())
+        Thread.sleep(forTimeInterval: 2.5)   // checks would have failed (its interface is down) more than once
+        #expect(try Harness.wl("heal", lab, "lvs").status == 0)
+        #expect(Harness.waitUntil(limit: 1.5) { (try? curl()) == true }, "serves within 1.5 s of the heal, not after rise × interval")
+        let lvs = try Harness.wl("lvs", lab, "--json").stdout
+        #expect(!lvs.contains("\"health\":\"down\""), "\(lvs)")
+    }
+
     @Test func downRemovesALabWithAFrozenHost() throws {
         let lab = Harness.lab("wldnd")
         let file = try Harness.topologyFile(Self.topology(lab))
