@@ -33,6 +33,9 @@ public struct LabNodes {
             throw LabError("node \(name) is already failed; `wirelab heal \(lab) \(name)` brings it back")
         }
         let namespace = LabStore.namespaceName(lab: lab, node: name)
+        if node.kind != .host && state.controlSocket == nil {
+            throw LabError("lab \(lab) runs no data plane, so \(node.kind.rawValue) \(name) has no power to cut")
+        }
         // Recorded before the change, so `heal` (and `down`) can undo a half-done fail.
         state.failedNodes.append(name)
         try store.save(state)
