@@ -14,7 +14,9 @@ struct DrillLoadCommand: ParsableCommand {
         shouldDisplay: false)
 
     @Option(help: "The host's name, recorded in every observation.") var host: String
-    @Option(help: ArgumentHelp("Where requests go: http://IPv4[:port][/path].", valueName: "url")) var url: String
+    @Option(help: ArgumentHelp("Where requests go.", valueName: "ipv4")) var address: String
+    @Option(help: "The TCP port.") var port: Int = 80
+    @Option(help: "The request's path.") var path: String = "/"
     @Option(help: "Request loops (a new connection per request, Connection: close).") var clients: Int
     @Option(help: "Long-lived keep-alive connections, one request every --interval-ms.") var streams: Int
     @Option(help: "How long the load runs.") var seconds: Int
@@ -26,27 +28,18 @@ struct DrillLoadCommand: ParsableCommand {
     var startNs: UInt64?
     @Option(help: ArgumentHelp("Where the observations go (JSON).", valueName: "file")) var output: String
 
-    func target() throws -> (IPv4Address, Int, String) {
-        guard url.hasPrefix("http://") else { throw ValidationError("--url \(url) must start with http://") }
-        let rest = url.dropFirst("http://".count)
-        let hostPort = rest.prefix { $0 != "/" }
-        let path = rest.dropFirst(hostPort.count)
-        let parts = hostPort.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let address = IPv4Address(parts[0]) else { throw ValidationError("--url \(url) must name an IPv4 address") }
-        let port = parts.count == 2 ? Int(parts[1]) : 80
-        guard let port, (1...65535).contains(port) else { throw ValidationError("--url \(url) has a bad port") }
-        return (address, port, path.isEmpty ? "/" : String(path))
-    }
-
     func validate() throws {
-        _ = try target()
+        guard IPv4Address(address) != nil else { throw ValidationError("--address \(address) is not an IPv4 address") }
+        guard (1...65535).contains(port) else { throw ValidationError("--port \(port) is outside 1...65535") }
+        guard path.hasPrefix("/"), !path.contains(where: { $0 == " " || $0.isNewline }) else {
+            throw ValidationError("--path must start with / and hold no spaces or line breaks")
+        }
         guard clients >= 0, streams >= 0, clients + streams > 0 else { throw ValidationError("give --clients or --streams above 0") }
         guard seconds > 0, intervalMs > 0, timeoutMs > 0 else { throw ValidationError("--seconds, --interval-ms and --timeout-ms must be above 0") }
     }
 
     func run() throws {
-        let (address, port, path) = try target()
-        let spec = LoadSpec(host: host, address: address, port: port, path: path, clients: clients, streams: streams,
+        let spec = LoadSpec(host: host, address: IPv4Address(address)!, port: port, path: path, clients: clients, streams: streams,
                             interval: Double(intervalMs) / 1000, timeout: Double(timeoutMs) / 1000, duration: Double(seconds))
         let observations = LoadGenerator(spec).run(start: startNs ?? MonotonicClock.nanoseconds())
         let encoder = JSONEncoder()

@@ -82,7 +82,7 @@ public struct LiveDrillRunner {
         for host in load.from {
             let output = "\(directory)/\(host)-\(UUID().uuidString.prefix(8)).json"
             let log = output.replacingOccurrences(of: ".json", with: ".log")
-            let arguments = [executable, "drill-load", "--host", host, "--url", "http://\(load.address):\(load.port)\(load.path)",
+            let arguments = [executable, "drill-load", "--host", host, "--address", load.address.description, "--port", String(load.port), "--path", load.path,
                              "--clients", String(load.clients), "--streams", String(load.streams),
                              "--seconds", String(load.duration.milliseconds / 1000),
                              "--interval-ms", String(load.streamInterval.milliseconds), "--timeout-ms", String(load.requestTimeout.milliseconds),
