@@ -126,6 +126,16 @@ struct NodeFailureLabEndToEndTests {
         #expect(try !Self.pingOnce(lab), "r1:up is still down")
         #expect(try Harness.wl("heal", lab, "r1:up").status == 0)
         #expect(Harness.waitUntil { (try? Self.pingOnce(lab)) == true })
+
+        // And the other way: healing a link leaves the end on a failed node down.
+        #expect(try Harness.wl("fail", lab, "r1").status == 0)
+        #expect(try Harness.wl("fail", lab, "sw:p1").status == 0)
+        #expect(try Harness.wl("heal", lab, "sw:p1").status == 0)
+        let r1up = try Harness.wl("exec", "--lab", lab, "r1", "--", "ip", "-o", "link", "show", "dev", "up").stdout
+        #expect(r1up.contains("state DOWN") && !r1up.contains(",UP"), "r1 is still failed: \(r1up)")
+        #expect(try !Self.pingOnce(lab))
+        #expect(try Harness.wl("heal", lab, "r1").status == 0)
+        #expect(Harness.waitUntil { (try? Self.pingOnce(lab)) == true })
     }
 
     /// A director's power cut stops its health checks too: a slow `rise`
