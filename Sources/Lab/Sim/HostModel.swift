@@ -24,10 +24,15 @@ import Wire
 /// - UDP: the `udpEchoPort` echoes each datagram back; replies to a client
 ///   port are recorded; anything else → ICMP port unreachable.
 /// - TCP: a listener on `httpPort` answers one request per connection like
-///   `BuiltinServer` (same response bytes, then FIN). Clients: `connect`
+///   `BuiltinServer` (same response bytes, then FIN) — unless the request
+///   asks `Connection: keep-alive`: then the answer says so and the
+///   connection stays open for the next request (`DrillHTTP`'s rule, which
+///   the live server follows too). Clients: `connect`
 ///   (optionally sending a request, e.g. an HTTP GET) records success,
 ///   refusal (RST), ICMP errors and time-outs (SYN retransmitted after 1 s,
-///   2 s, … like Linux' initial RTO). A segment for no connection gets a RST
+///   2 s, … like Linux' initial RTO); `connect(…, keepOpen: true)` keeps a
+///   connection open, `send(_:on:)` writes more on it, `abort` resets it.
+///   A segment for no connection gets a RST
 ///   (RFC 9293 §3.10.7.1): so does an unexpected SYN-ACK.
 /// - IPIP (`decapsulatesIPIP`, TUN real servers): an IPv4-in-IPv4 packet to
 ///   a local address is unwrapped and the inner packet received.
@@ -215,6 +220,10 @@ public final class HostModel: Element {
         public var received: [UInt8]
         public var openedAt: Instant
         public var finishedAt: Instant?
+        /// When the handshake completed.
+        public var establishedAt: Instant? = nil
+        /// When data last came in (the end of an answer on a kept-open connection).
+        public var lastDataAt: Instant? = nil
 
         /// The HTTP body (after the blank line), if a response came.
         public var httpBody: String? {
@@ -285,6 +294,8 @@ public final class HostModel: Element {
         var receiveNext: UInt32
         var request: [UInt8]
         var closeAfterConnect: Bool
+        /// Stays open after its request (no `connectionTimeout`): `send` writes more.
+        var keepOpen: Bool
         var synSent: Int
         var retransmitAt: Instant
         var finSent: Bool
@@ -387,7 +398,7 @@ public final class HostModel: Element {
         var stale: [FourTuple] = []
         for (key, c) in clients {
             if connections[c.index].state.connected {
-                if now.nanoseconds &- connections[c.index].openedAt.nanoseconds >= deadline { stale.append(key) }
+                if !c.keepOpen, now.nanoseconds &- connections[c.index].openedAt.nanoseconds >= deadline { stale.append(key) }
             } else if c.retransmitAt <= now {
                 due.append(key)
             }
@@ -467,9 +478,11 @@ public final class HostModel: Element {
 
     /// Opens a TCP connection; once established, sends `request` (if any)
     /// and reads until the server closes; with no request, closes at once
-    /// (a connect test). Follow it in `connections[id]`.
-    public func connect(to destination: IPv4Address, port: UInt16, request: [UInt8] = [], now: Instant,
-                        emit: inout Emitter) -> ConnectionID {
+    /// (a connect test) unless `keepOpen`. A `keepOpen` connection is never
+    /// given up by `connectionTimeout`: `send(_:on:)` writes more on it,
+    /// `abort` ends it. Follow it in `connections[id]`.
+    public func connect(to destination: IPv4Address, port: UInt16, request: [UInt8] = [], keepOpen: Bool = false,
+                        now: Instant, emit: inout Emitter) -> ConnectionID {
         let id = connections.count
         guard let source = sourceAddress(for: destination) else {
             connections.append(ClientConnection(remote: destination, remotePort: port, local: .any, localPort: 0,
@@ -485,7 +498,7 @@ public final class HostModel: Element {
                                             state: .connecting, wasEstablished: false, received: [],
                                             openedAt: now, finishedAt: nil))
         clients[key] = ClientControl(index: id, sendNext: iss &+ 1, receiveNext: 0, request: request,
-                                     closeAfterConnect: request.isEmpty, synSent: 1,
+                                     closeAfterConnect: request.isEmpty && !keepOpen, keepOpen: keepOpen, synSent: 1,
                                      retransmitAt: now.adding(nanoseconds: 1_000_000_000), finSent: false,
                                      peerFinReceived: false)
         sendTCP(from: source, to: destination, sourcePort: localPort, destinationPort: port, sequence: iss,
@@ -493,15 +506,61 @@ public final class HostModel: Element {
         return id
     }
 
+    /// Sends `data` on established client connection `id` (after what was
+    /// sent before). False if it is not established or already closing.
+    @discardableResult
+    public func send(_ data: [UInt8], on id: ConnectionID, now: Instant, emit: inout Emitter) -> Bool {
+        guard id >= 0, id < connections.count, connections[id].state == .established, !data.isEmpty else { return false }
+        let key = clientKey(id)
+        guard var c = clients[key], !c.finSent else { return false }
+        sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                sequence: c.sendNext, acknowledgment: c.receiveNext, flags: [.psh, .ack], payload: data, mss: false,
+                now: now, emit: &emit)
+        c.sendNext &+= UInt32(data.count)
+        clients[key] = c
+        return true
+    }
+
+    /// Gives up client connection `id` as a client closing its socket
+    /// unread does: a RST if the handshake completed; it ends `timedOut`.
+    public func abort(_ id: ConnectionID, now: Instant, emit: inout Emitter) {
+        guard id >= 0, id < connections.count else { return }
+        let key = clientKey(id)
+        guard let c = clients[key] else { return }
+        if connections[id].state.connected {
+            sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                    sequence: c.sendNext, acknowledgment: 0, flags: .rst, payload: nil, mss: false, now: now, emit: &emit)
+            counters.resetsSent &+= 1
+        }
+        finish(key, id, .timedOut, now: now)
+    }
+
+    /// Forgets the first `count` bytes connection `id` received (a load
+    /// that has read them keeps memory flat).
+    public func consumeReceived(_ count: Int, of id: ConnectionID) {
+        guard id >= 0, id < connections.count else { return }
+        if count >= connections[id].received.count {
+            connections[id].received = []
+        } else {
+            connections[id].received.removeFirst(count)
+        }
+    }
+
+    func clientKey(_ id: ConnectionID) -> FourTuple {
+        let c = connections[id]
+        return FourTuple(local: c.local, localPort: c.localPort, remote: c.remote, remotePort: c.remotePort)
+    }
+
     /// An HTTP/1.1 GET request as curl sends it.
     public static func httpRequest(host: String, path: String) -> [UInt8] {
         Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: wirelab-sim\r\nAccept: */*\r\n\r\n".utf8)
     }
 
-    /// The built-in server's answer (byte for byte `BuiltinServer.respond`).
-    public static func httpResponse(name: String) -> [UInt8] {
+    /// The built-in server's answer (byte for byte `BuiltinServer.respond`);
+    /// to a request asking `Connection: keep-alive`, it says `keep-alive`.
+    public static func httpResponse(name: String, keepAlive: Bool = false) -> [UInt8] {
         let body = name + "\n"
-        return Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nServer: wirelab\r\nX-Wirelab-Node: \(name)\r\nConnection: close\r\n\r\n\(body)".utf8)
+        return Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nServer: wirelab\r\nX-Wirelab-Node: \(name)\r\nConnection: \(keepAlive ? "keep-alive" : "close")\r\n\r\n\(body)".utf8)
     }
 
     // MARK: - ARP
@@ -912,16 +971,24 @@ public final class HostModel: Element {
             c.receiveNext &+= 1
             acknowledge = true
         }
-        if c.state == .established, Self.headerEnd(c.request) != nil {
-            let response = Self.httpResponse(name: configuration.name)
+        // Each complete request is answered; one that does not ask to be
+        // kept alive is the last (the answer, then FIN).
+        while c.state == .established, let end = Self.headerEnd(c.request) {
+            let keepAlive = DrillHTTP.asksKeepAlive(c.request[..<end])
+            let response = Self.httpResponse(name: configuration.name, keepAlive: keepAlive)
             send(c, [.psh, .ack], response)
             c.sendNext &+= UInt32(response.count)
-            send(c, [.fin, .ack])
-            c.sendNext &+= 1
-            c.state = .finSent
             counters.httpRequestsServed &+= 1
             acknowledge = false
-        } else if c.state == .established, c.finReceived {
+            if keepAlive {
+                c.request.removeFirst(end)
+            } else {
+                send(c, [.fin, .ack])
+                c.sendNext &+= 1
+                c.state = .finSent
+            }
+        }
+        if c.state == .established, c.finReceived {
             // The client closed without a full request: close too.
             send(c, [.fin, .ack])
             c.sendNext &+= 1
@@ -967,6 +1034,7 @@ public final class HostModel: Element {
             c.receiveNext = seq &+ 1
             connections[c.index].state = .established
             connections[c.index].wasEstablished = true
+            connections[c.index].establishedAt = now
             send(.ack)
             if c.closeAfterConnect {
                 send([.fin, .ack])
@@ -987,6 +1055,7 @@ public final class HostModel: Element {
         var acknowledge = false
         if !data.isEmpty, seq == c.receiveNext {
             connections[c.index].received.append(contentsOf: data)
+            connections[c.index].lastDataAt = now
             c.receiveNext &+= UInt32(data.count)
             acknowledge = true
         }
