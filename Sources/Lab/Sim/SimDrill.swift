@@ -1,0 +1,87 @@
+import Topology
+
+/// A drill on the simulator's virtual clock: its load (`SimLoad`) from now,
+/// each event applied at its `at` through `Simulator.fail`/`heal`, until the
+/// load is over (its duration plus the request timeout). The same topology
+/// and drill give the same observations, byte for byte, run after run.
+public enum SimDrill {
+    public struct Result: Sendable, Equatable {
+        /// What the load saw: the drill report's input, as live.
+        public var observations: LoadObservations
+        /// The events applied: index in `drill.events`, seconds since the
+        /// load started. An event after the load's end is not applied.
+        public var applied: [Applied]
+    }
+
+    public struct Applied: Sendable, Equatable {
+        public var event: Int
+        public var at: Double
+    }
+
+    /// Runs `drill` on `simulator` (best built with captures and delivery
+    /// records off: a drill is many frames). Throws before anything runs if
+    /// a load host or an event's target is unknown, or the timeline fails
+    /// what is failed already or heals what is not failed.
+    public static func run(_ drill: Drill, on simulator: Simulator,
+                           lookInterval: UInt64 = 10_000_000) throws(Simulator.SimError) -> Result {
+        try check(drill.events, on: simulator)
+        let load = try SimLoad(drill.load, on: simulator, lookInterval: lookInterval)
+        // In time order; events at one instant in file order.
+        let events = drill.events.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }
+        load.start()
+        let start = load.startTime, end = load.endTime
+        var lastLook = start
+        var e = 0
+        var applied: [Applied] = []
+        while true {
+            let nextEvent = e < events.count ? start &+ SimLoad.nanoseconds(events[e].element.at) : .max
+            let wake = load.nextWake(after: lastLook) ?? .max
+            let t = min(nextEvent, wake, end)
+            if t > simulator.now { simulator.advance(by: t - simulator.now) }
+            while e < events.count, start &+ SimLoad.nanoseconds(events[e].element.at) == t {
+                let (index, event) = events[e]
+                try apply(event, on: simulator)
+                applied.append(Applied(event: index, at: Double(t - start) / 1e9))
+                e += 1
+            }
+            // (After a heal too: what the host missed is due at once.)
+            load.poll()
+            lastLook = t
+            if t == end { break }
+        }
+        return Result(observations: load.finish(), applied: applied)
+    }
+
+    static func apply(_ event: DrillEvent, on simulator: Simulator) throws(Simulator.SimError) {
+        switch (event.action, event.target) {
+        case let (.fail, .node(n)): try simulator.fail(node: n)
+        case let (.heal, .node(n)): try simulator.heal(node: n)
+        case let (.fail, .link(l)): try simulator.fail(link: l)
+        case let (.heal, .link(l)): try simulator.heal(link: l)
+        }
+    }
+
+    /// Every target known, and each fail/heal possible where it falls in
+    /// the timeline (a link is named by either end).
+    static func check(_ events: [DrillEvent], on simulator: Simulator) throws(Simulator.SimError) {
+        var failed: Set<String> = []
+        let ordered = events.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }
+        for (_, event) in ordered {
+            let key: String
+            switch event.target {
+            case let .node(n):
+                guard simulator.isFailed(node: n) != nil else { throw .unknownNode(n) }
+                key = n
+            case let .link(end):
+                key = "link \(simulator.links[try simulator.linkIndex(end)].name)"
+            }
+            let location = "\(event.location): \(event.action.rawValue) \(event.target) at \(event.at)"
+            switch event.action {
+            case .fail:
+                guard failed.insert(key).inserted else { throw .failure("\(location): \(key) is already failed") }
+            case .heal:
+                guard failed.remove(key) != nil else { throw .failure("\(location): \(key) is not failed then") }
+            }
+        }
+    }
+}
