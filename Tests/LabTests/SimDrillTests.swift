@@ -86,6 +86,26 @@ import Wire
         }
     }
 
+    /// The same path down for only 300 ms, with a 2.5 s request timeout:
+    /// what was lost is sent again (SYNs after 1 s, data after 200 ms, at
+    /// the hosts' 1 s ticks), so no request fails and no stream is lost —
+    /// they are only late.
+    @Test func aShortOutageDelaysButLosesNothing() throws {
+        let sim = try Self.simulator("ecmp.yaml")
+        let link = Endpoint("client:eth0")!
+        let result = try SimDrill.run(Self.drill(to: "10.0.2.2", clients: 4, streams: 3, seconds: 5, timeoutMs: 2500,
+                                                 events: [(2000, .fail, .link(link)), (2300, .heal, .link(link))]),
+                                      on: sim)
+        let o = result.observations
+        #expect(o.requests.allSatisfy { $0.answered })
+        let late = o.requests.filter { $0.end - $0.start > 0.5 }
+        #expect(!late.isEmpty && late.allSatisfy { $0.start >= 2 && $0.start < 2.3 })
+        for s in o.streams {
+            #expect(s.lost == nil)
+            #expect(s.longestGap > 0.3 && s.longestGap < 1.2)
+        }
+    }
+
     /// One of the two middle routers of ecmp.yaml loses power: both its
     /// neighbours see the carrier go and hash every flow onto the other one,
     /// so the load notices nothing (no frame is on its links at 2 s: the

@@ -161,6 +161,48 @@ import Wire
         #expect(sim.host("server")!.serverConnectionCount == 1)
     }
 
+    @Test func aMessageLostInAnOutageIsSentAgainAndAnswered() throws {
+        let sim = try Self.ecmp()
+        let client = sim.host("client")!
+        let message = DrillHTTP.keepAliveRequest(host: "10.0.2.2", path: "/")
+        let id = try sim.connect(from: "client", to: Self.server, port: 80, request: message, keepOpen: true)
+        sim.advance(by: 10_000_000)
+        #expect(DrillHTTP.response(in: client.connections[id].received) != nil)
+        client.consumeReceived(.max, of: id)
+        try sim.fail(link: Endpoint("r1:eth0")!)
+        #expect(try sim.send(message, on: id, from: "client"))
+        sim.advance(by: 100_000_000)
+        try sim.heal(link: Endpoint("r1:eth0")!)
+        sim.advance(by: 500_000_000)
+        #expect(client.connections[id].received.isEmpty)
+        // The host's next tick (1 s) sends it again: 200 ms have passed.
+        sim.advance(by: 1_000_000_000)
+        #expect(DrillHTTP.response(in: client.connections[id].received)?.node == "server")
+        #expect(sim.host("server")!.counters.httpRequestsServed == 2)
+    }
+
+    @Test func anAnswerLostOnTheWayBackIsSentAgain() throws {
+        let sim = try Self.ecmp()
+        let client = sim.host("client")!
+        let message = DrillHTTP.keepAliveRequest(host: "10.0.2.2", path: "/")
+        let id = try sim.connect(from: "client", to: Self.server, port: 80, request: message, keepOpen: true)
+        sim.advance(by: 10_000_000)
+        client.consumeReceived(.max, of: id)
+        #expect(try sim.send(message, on: id, from: "client"))
+        // The request is past the client's link (10 µs): cut the client off
+        // before the answer comes back.
+        sim.advance(by: 15_000)
+        try sim.fail(node: "client")
+        sim.advance(by: 10_000_000)
+        #expect(sim.host("server")!.counters.httpRequestsServed == 2)
+        try sim.heal(node: "client")
+        sim.advance(by: 100_000_000)
+        #expect(client.connections[id].received.isEmpty)
+        sim.advance(by: 1_000_000_000)
+        #expect(DrillHTTP.response(in: client.connections[id].received)?.node == "server")
+        #expect(sim.host("server")!.counters.httpRequestsServed == 2)
+    }
+
     @Test func theServerAnswersEveryKeptAliveRequestOnOneConnection() throws {
         let sim = try Self.ecmp()
         let client = sim.host("client")!, server = sim.host("server")!

@@ -32,6 +32,9 @@ import Wire
 ///   refusal (RST), ICMP errors and time-outs (SYN retransmitted after 1 s,
 ///   2 s, … like Linux' initial RTO); `connect(…, keepOpen: true)` keeps a
 ///   connection open, `send(_:on:)` writes more on it, `abort` resets it.
+///   Data (a request, an answer) not acknowledged is sent again after
+///   200 ms (Linux' minimum RTO), 400 ms, … at the host's next `tick`, given
+///   up after 8 tries; data that came before is acknowledged again.
 ///   A segment for no connection gets a RST
 ///   (RFC 9293 §3.10.7.1): so does an unexpected SYN-ACK.
 /// - IPIP (`decapsulatesIPIP`, TUN real servers): an IPv4-in-IPv4 packet to
@@ -42,8 +45,8 @@ import Wire
 ///
 /// Not done: forwarding (hosts drop packets for other addresses,
 /// `not-for-us`), traffic to its own addresses (no loopback: it goes out and
-/// is not answered), reassembly (`fragment`), IP options, TCP retransmission
-/// of data, windows, SACK and timestamps.
+/// is not answered), reassembly (`fragment`), IP options, retransmitted
+/// FINs, windows, SACK and timestamps.
 ///
 /// Like the other elements it does no I/O and reads no clock. It allocates
 /// when a connection opens and for what it records for the caller; echo
@@ -286,6 +289,8 @@ public final class HostModel: Element {
         var finReceived: Bool
         /// When the last segment of the connection came in.
         var lastSeen: Instant
+        /// The answers not acknowledged yet.
+        var unacked = Unacked()
     }
     var servers: [FourTuple: ServerConnection] = [:]
     struct ClientControl {
@@ -300,8 +305,56 @@ public final class HostModel: Element {
         var retransmitAt: Instant
         var finSent: Bool
         var peerFinReceived: Bool
+        /// What was sent after the handshake and not acknowledged yet.
+        var unacked = Unacked()
     }
     var clients: [FourTuple: ClientControl] = [:]
+
+    /// Data sent and not acknowledged yet, sent again on a time-out
+    /// (RFC 6298 §5: the timer restarts on each acknowledgment, doubles on
+    /// each retransmission; 200 ms is Linux' TCP_RTO_MIN, where a lab's
+    /// round trips put its RTO).
+    struct Unacked {
+        static let timeout: UInt64 = 200_000_000
+        static let maxRetries = 8
+        var bytes: [UInt8] = []
+        /// The sequence number of `bytes[0]`.
+        var start: UInt32 = 0
+        var retransmitAt: Instant?
+        var retries = 0
+
+        mutating func sent(_ data: [UInt8], sequence: UInt32, now: Instant) {
+            if bytes.isEmpty { start = sequence }
+            bytes.append(contentsOf: data)
+            if retransmitAt == nil { retransmitAt = now.adding(nanoseconds: Self.timeout) }
+        }
+
+        mutating func acknowledged(_ ack: UInt32, now: Instant) {
+            guard !bytes.isEmpty else { return }
+            let n = Int(Int32(bitPattern: ack &- start))
+            guard n > 0 else { return }
+            let acked = min(n, bytes.count)
+            bytes.removeFirst(acked)
+            start &+= UInt32(acked)
+            retries = 0
+            retransmitAt = bytes.isEmpty ? nil : now.adding(nanoseconds: Self.timeout)
+        }
+
+        /// Due for retransmission at `now`: the segment's payload and
+        /// sequence number, the timer backed off; nil if not due. Gives up
+        /// (`exhausted`) after `maxRetries`.
+        mutating func due(_ now: Instant) -> (payload: [UInt8], sequence: UInt32)? {
+            guard let at = retransmitAt, at <= now, !bytes.isEmpty else { return nil }
+            retries += 1
+            retransmitAt = now.adding(nanoseconds: Self.timeout << UInt64(min(retries, 16)))
+            return (Array(bytes.prefix(1400)), start)
+        }
+        var exhausted: Bool { retries >= Self.maxRetries }
+    }
+
+    static func sortKey(_ k: FourTuple) -> (UInt16, UInt32, UInt16, UInt32) {
+        (k.localPort, k.remote.rawValue, k.remotePort, k.local.rawValue)
+    }
     var udpClientPorts: Set<UInt16> = []
 
     /// Scratch for building one IPv4 packet (then framed into the emitter).
@@ -396,9 +449,11 @@ public final class HostModel: Element {
         var due: [FourTuple] = []
         let deadline = UInt64(configuration.connectionTimeout * 1e9)
         var stale: [FourTuple] = []
+        var dataDue: [FourTuple] = []
         for (key, c) in clients {
             if connections[c.index].state.connected {
                 if !c.keepOpen, now.nanoseconds &- connections[c.index].openedAt.nanoseconds >= deadline { stale.append(key) }
+                if let at = c.unacked.retransmitAt, at <= now { dataDue.append(key) }
             } else if c.retransmitAt <= now {
                 due.append(key)
             }
@@ -422,6 +477,29 @@ public final class HostModel: Element {
             sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
                     sequence: c.sendNext &- 1, acknowledgment: 0, flags: .syn, payload: nil, mss: true,
                     now: now, emit: &emit)
+        }
+        retransmitData(clients: dataDue, now: now, emit: &emit)
+    }
+
+    /// Sends again what clients and servers sent and was not acknowledged
+    /// in time (in a fixed order: the same bytes run after run).
+    func retransmitData(clients dataDue: [FourTuple], now: Instant, emit: inout Emitter) {
+        for key in dataDue.sorted(by: { Self.sortKey($0) < Self.sortKey($1) }) {
+            guard var c = clients[key], let (payload, sequence) = c.unacked.due(now) else { continue }
+            if c.unacked.exhausted { finish(key, c.index, .timedOut, now: now); continue }
+            clients[key] = c
+            sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                    sequence: sequence, acknowledgment: c.receiveNext, flags: [.psh, .ack], payload: payload,
+                    mss: false, now: now, emit: &emit)
+        }
+        let serversDue = servers.compactMap { k, c in c.unacked.retransmitAt.map { $0 <= now } == true ? k : nil }
+        for key in serversDue.sorted(by: { Self.sortKey($0) < Self.sortKey($1) }) {
+            guard var c = servers[key], let (payload, sequence) = c.unacked.due(now) else { continue }
+            if c.unacked.exhausted { servers[key] = nil; continue }
+            servers[key] = c
+            sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                    sequence: sequence, acknowledgment: c.receiveNext, flags: [.psh, .ack], payload: payload,
+                    mss: false, now: now, emit: &emit)
         }
     }
 
@@ -516,6 +594,7 @@ public final class HostModel: Element {
         sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
                 sequence: c.sendNext, acknowledgment: c.receiveNext, flags: [.psh, .ack], payload: data, mss: false,
                 now: now, emit: &emit)
+        c.unacked.sent(data, sequence: c.sendNext, now: now)
         c.sendNext &+= UInt32(data.count)
         clients[key] = c
         return true
@@ -958,6 +1037,7 @@ public final class HostModel: Element {
             guard flags.contains(.ack), ack == c.sendNext else { return }
             c.state = .established
         }
+        if flags.contains(.ack) { c.unacked.acknowledged(ack, now: now) }
         var acknowledge = false
         if !data.isEmpty, seq == c.receiveNext, !c.finReceived {
             c.receiveNext &+= UInt32(data.count)
@@ -965,6 +1045,8 @@ public final class HostModel: Element {
                 c.request.append(contentsOf: data)
                 acknowledge = true
             }
+        } else if !data.isEmpty {
+            acknowledge = true   // sent again, or out of order: say what we have
         }
         if flags.contains(.fin), seq &+ UInt32(data.count) == c.receiveNext, !c.finReceived {
             c.finReceived = true
@@ -977,6 +1059,7 @@ public final class HostModel: Element {
             let keepAlive = DrillHTTP.asksKeepAlive(c.request[..<end])
             let response = Self.httpResponse(name: configuration.name, keepAlive: keepAlive)
             send(c, [.psh, .ack], response)
+            c.unacked.sent(response, sequence: c.sendNext, now: now)
             c.sendNext &+= UInt32(response.count)
             counters.httpRequestsServed &+= 1
             acknowledge = false
@@ -1043,6 +1126,7 @@ public final class HostModel: Element {
                 connections[c.index].state = .closing
             } else if !c.request.isEmpty {
                 send([.psh, .ack], c.request)
+                c.unacked.sent(c.request, sequence: c.sendNext, now: now)
                 c.sendNext &+= UInt32(c.request.count)
             }
             clients[key] = c
@@ -1052,12 +1136,15 @@ public final class HostModel: Element {
             send(.ack)   // a retransmitted SYN-ACK: our ACK was lost
             return
         }
+        if flags.contains(.ack) { c.unacked.acknowledged(ack, now: now) }
         var acknowledge = false
         if !data.isEmpty, seq == c.receiveNext {
             connections[c.index].received.append(contentsOf: data)
             connections[c.index].lastDataAt = now
             c.receiveNext &+= UInt32(data.count)
             acknowledge = true
+        } else if !data.isEmpty {
+            acknowledge = true   // sent again, or out of order: say what we have
         }
         var peerClosed = false
         if flags.contains(.fin), !c.peerFinReceived, seq &+ UInt32(data.count) == c.receiveNext {
