@@ -13,7 +13,7 @@ import Wire
 ///   drops what it sends (`no-link`).
 /// - Events (frame arrivals) run in (time, sequence) order; element timers
 ///   (`tick`: ARP retries and expiry, switch aging, director expiry, host
-///   SYN retransmissions) run every `tickInterval` of virtual time, in node
+///   SYN and data retransmissions) run every `tickInterval` of virtual time, in node
 ///   order. Same topology + same calls → the same frames at the same
 ///   virtual times, so the pcapng is byte-identical run to run.
 /// - Every frame is recorded where it is received, per link, as the live
