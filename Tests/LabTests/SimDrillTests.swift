@@ -191,9 +191,12 @@ import Wire
         #expect(throws: Simulator.SimError.notAHost("r1")) {
             try SimDrill.run(Self.drill(from: ["r1"], to: "10.0.2.2"), on: sim)
         }
-        #expect(throws: Simulator.SimError.unknownNode("r9")) {
+        #expect {
             try SimDrill.run(Self.drill(to: "10.0.2.2", events: [(1000, .fail, .node("r9"))]), on: sim)
-        }
+        } throws: { "\($0)" == "SimDrillTests:1:1: fail r9 at 1s: no node 'r9' in the topology" }
+        #expect {
+            try SimDrill.run(Self.drill(to: "10.0.2.2", events: [(1000, .fail, .link(Endpoint("r1:eth7")!))]), on: sim)
+        } throws: { "\($0)".hasPrefix("SimDrillTests:1:1: fail r1:eth7 at 1s: node r1 has no linked interface eth7") }
         #expect { try SimDrill.run(Self.drill(to: "10.0.2.2", events: [(1000, .heal, .node("r2"))]), on: sim) }
             throws: { "\($0)".contains("SimDrillTests:1:1: heal r2 at 1s: r2 is not failed then") }
         // A link named by one end, healed by the other: fine; failed twice: not.

@@ -67,15 +67,21 @@ public enum SimDrill {
         var failed: Set<String> = []
         let ordered = events.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }
         for (_, event) in ordered {
+            let location = "\(event.location): \(event.action.rawValue) \(event.target) at \(event.at)"
             let key: String
             switch event.target {
             case let .node(n):
-                guard simulator.isFailed(node: n) != nil else { throw .unknownNode(n) }
+                guard simulator.isFailed(node: n) != nil else {
+                    throw .failure("\(location): \(Simulator.SimError.unknownNode(n))")
+                }
                 key = n
             case let .link(end):
-                key = "link \(simulator.links[try simulator.linkIndex(end)].name)"
+                do throws(Simulator.SimError) {
+                    key = "link \(simulator.links[try simulator.linkIndex(end)].name)"
+                } catch {
+                    throw .failure("\(location): \(error)")
+                }
             }
-            let location = "\(event.location): \(event.action.rawValue) \(event.target) at \(event.at)"
             switch event.action {
             case .fail:
                 guard failed.insert(key).inserted else { throw .failure("\(location): \(key) is already failed") }
