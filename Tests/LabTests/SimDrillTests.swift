@@ -223,3 +223,56 @@ import Wire
         #expect(o.streams.allSatisfy { $0.lost == nil && $0.answered == 400 })
     }
 }
+
+/// A drill on a topology made for it: two load hosts on their own subnets,
+/// a server on port 8080, a path, names and addresses unlike the examples.
+@Suite struct SimDrillGeneralTests {
+    static let yaml = """
+    name: drill-general
+    nodes:
+      alpha: { kind: host, interfaces: { e0: { ip: 172.16.5.10/24 } }, routes: [ "default via 172.16.5.1" ] }
+      beta:  { kind: host, interfaces: { e0: { ip: 172.16.6.10/24 } }, routes: [ "default via 172.16.6.1" ] }
+      core:
+        kind: router
+        interfaces:
+          a: { ip: 172.16.5.1/24 }
+          b: { ip: 172.16.6.1/24 }
+          s: { ip: 192.0.2.1/28 }
+      web: { kind: host, interfaces: { e0: { ip: 192.0.2.9/28 } }, routes: [ "default via 192.0.2.1" ], serve: { http: 8080 } }
+    links:
+      - [ alpha:e0, core:a ]
+      - [ beta:e0, core:b ]
+      - [ core:s, web:e0 ]
+    """
+
+    @Test func twoHostsLoadOnePortAndOnlyTheCutOneSuffers() throws {
+        let topology = try TopologyLoader.load(yaml: Self.yaml, file: "drill-general.yaml")
+        let sim = try Simulator(topology: topology, options: .init(captures: false, recordsDeliveries: false))
+        let here = SourceLocation(file: "drill-general.yaml", line: 1, column: 1)
+        let drill = Drill(
+            name: "beta's link",
+            load: DrillLoad(from: ["alpha", "beta"], address: IPv4Address("192.0.2.9")!, port: 8080, path: "/status",
+                            clients: 2, streams: 1, streamInterval: DurationSpec(milliseconds: 40),
+                            duration: .seconds(3), requestTimeout: DurationSpec(milliseconds: 300)),
+            events: [DrillEvent(at: .seconds(0), action: .fail, target: .link(Endpoint("core:b")!), location: here),
+                     DrillEvent(at: .seconds(1), action: .heal, target: .link(Endpoint("beta:e0")!), location: here)],
+            expect: DrillExpectations(), location: here)
+        let result = try SimDrill.run(drill, on: sim)
+        #expect(result.applied == [SimDrill.Applied(event: 0, at: 0), SimDrill.Applied(event: 1, at: 1)])
+        let o = result.observations
+        let alpha = o.requests.filter { $0.host == "alpha" }, beta = o.requests.filter { $0.host == "beta" }
+        #expect(alpha.count == 2 * 300 && alpha.allSatisfy { $0.answered && $0.answeredBy == "web" })
+        // beta is cut off from the first request: its requests fail until
+        // the link is back and its ARP for the gateway, pending since 0 s,
+        // is asked again (every 1 s, like Linux: at the 2 s tick — the 1 s
+        // one came just before the heal). From then on all are answered.
+        #expect(beta.filter { $0.start < 1 }.allSatisfy { !$0.answered })
+        #expect(beta.filter { $0.end > 2.001 }.allSatisfy { $0.answered })
+        #expect(beta.filter { $0.start >= 2 }.count == 2 * 100)
+        let streams = [String: LoadObservations.Stream](uniqueKeysWithValues: o.streams.map { ($0.host, $0) })
+        #expect(streams["alpha"]?.lost == nil && streams["alpha"]?.answered == 75)
+        // beta's stream never got its handshake through: lost, never established.
+        #expect(streams["beta"]?.established == nil && streams["beta"]?.lost != nil)
+        #expect(sim.host("web")!.counters.httpRequestsServed > 0)
+    }
+}

@@ -28,11 +28,16 @@ public enum SimDrill {
         let load = try SimLoad(drill.load, on: simulator, lookInterval: lookInterval)
         // In time order; events at one instant in file order.
         let events = drill.events.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }
+        // Events at 0 s come first: what fails at 0 s is down from the first request.
+        var e = 0
+        while e < events.count, events[e].element.at.milliseconds <= 0 {
+            try apply(events[e].element, on: simulator)
+            e += 1
+        }
+        var applied = events[..<e].map { Applied(event: $0.offset, at: 0) }
         load.start()
         let start = load.startTime, end = load.endTime
         var lastLook = start
-        var e = 0
-        var applied: [Applied] = []
         while true {
             let nextEvent = e < events.count ? start &+ SimLoad.nanoseconds(events[e].element.at) : .max
             let wake = load.nextWake(after: lastLook) ?? .max
