@@ -132,6 +132,9 @@ import Wire
         #expect(throws: Simulator.SimError.self) { try sim.heal(link: Endpoint("r1:eth1")!) }
         try sim.fail(node: "r2")
         #expect(throws: Simulator.SimError.self) { try sim.fail(node: "r2") }
+        try sim.fail(node: "client")
+        #expect { try sim.ping(from: "client", to: Self.server, identifier: 1, sequence: 1) }
+            throws: { "\($0)" == "host client is failed (powered off): it sends nothing until healed" }
         try sim.fail(link: Endpoint("r1:eth1")!)
         #expect(throws: Simulator.SimError.self) { try sim.fail(link: Endpoint("r2:eth0")!) }
     }

@@ -29,7 +29,8 @@ import Wire
 ///   state frozen as it was, and its links are down. The elements at a
 ///   down link's live ends learn the carrier loss as the daemon applies it
 ///   (`NodeForwarder.carrierChanged`: routers drop the next hops through it);
-///   a failed node learns, when healed, what changed while it was off.
+///   a failed node learns, when healed, what changed while it was off;
+///   traffic from a failed host (`connect`, `ping`, …) is an error.
 ///   Host models keep their routes over a port without carrier (Linux's
 ///   default, `ignore_routes_with_linkdown=0`): what they send there is lost.
 ///
@@ -304,13 +305,20 @@ public final class Simulator {
         return (nodes[i], h)
     }
 
+    /// A host that can act: a failed (powered off) one cannot.
+    func runningHost(_ name: String) throws(SimError) -> (SimNode, HostModel) {
+        let (n, h) = try hostNode(name)
+        guard !n.failed else { throw .failure("host \(name) is failed (powered off): it sends nothing until healed") }
+        return (n, h)
+    }
+
     /// Sends a complete IPv4 packet from host `node` as its kernel would
     /// from a raw IP socket: routed by its routes, next hop resolved by ARP,
     /// framed with its MAC. False if the host has no route (counted as a
     /// `no-route` drop on the host).
     @discardableResult
     public func sendIPv4(_ packet: [UInt8], from node: String) throws(SimError) -> Bool {
-        let (n, h) = try hostNode(node)
+        let (n, h) = try runningHost(node)
         let ok = packet.withUnsafeBytes { h.sendIPv4($0, now: instant, emit: &n.runner.emitter) }
         drain(n)
         return ok
@@ -319,7 +327,7 @@ public final class Simulator {
     /// An ICMP echo request from `node`.
     @discardableResult
     public func ping(from node: String, to destination: IPv4Address, identifier: UInt16, sequence: UInt16) throws(SimError) -> Bool {
-        let (n, h) = try hostNode(node)
+        let (n, h) = try runningHost(node)
         let ok = h.ping(destination, identifier: identifier, sequence: sequence, now: instant, emit: &n.runner.emitter)
         drain(n)
         return ok
@@ -330,7 +338,7 @@ public final class Simulator {
     /// `HostModel.connect`). Follow it in `host(node)!.connections[id]`.
     public func connect(from node: String, to destination: IPv4Address, port: UInt16,
                         request: [UInt8] = [], keepOpen: Bool = false) throws(SimError) -> HostModel.ConnectionID {
-        let (n, h) = try hostNode(node)
+        let (n, h) = try runningHost(node)
         let id = h.connect(to: destination, port: port, request: request, keepOpen: keepOpen, now: instant,
                            emit: &n.runner.emitter)
         drain(n)
@@ -341,7 +349,7 @@ public final class Simulator {
     /// it is not established.
     @discardableResult
     public func send(_ data: [UInt8], on id: HostModel.ConnectionID, from node: String) throws(SimError) -> Bool {
-        let (n, h) = try hostNode(node)
+        let (n, h) = try runningHost(node)
         let ok = h.send(data, on: id, now: instant, emit: &n.runner.emitter)
         drain(n)
         return ok
@@ -351,7 +359,7 @@ public final class Simulator {
     @discardableResult
     public func sendUDP(from node: String, to destination: IPv4Address, port: UInt16,
                         payload: [UInt8]) throws(SimError) -> UInt16? {
-        let (n, h) = try hostNode(node)
+        let (n, h) = try runningHost(node)
         let local = h.sendUDP(to: destination, port: port, payload: payload, now: instant, emit: &n.runner.emitter)
         drain(n)
         return local
@@ -362,7 +370,7 @@ public final class Simulator {
     /// the answer: the serving node's name and a newline).
     public func httpGet(from node: String, to address: IPv4Address, port: UInt16 = 80, path: String = "/",
                         hostHeader: String? = nil, limit: UInt64 = 10_000_000_000) throws(SimError) -> HostModel.ClientConnection {
-        let (_, h) = try hostNode(node)
+        let (_, h) = try runningHost(node)
         let host = hostHeader ?? (port == 80 ? address.description : "\(address):\(port)")
         let id = try connect(from: node, to: address, port: port, request: HostModel.httpRequest(host: host, path: path))
         run(limit: limit) { h.connections[id].state.isFinished }
