@@ -27,14 +27,10 @@ public enum DrillHTTP {
     /// header is answered and the connection closed, as the built-in server
     /// always did (curl's checks and the golden walks rely on that close).
     public static func asksKeepAlive(_ header: some Collection<UInt8>) -> Bool {
-        for line in String(decoding: header, as: UTF8.self).split(separator: "\r\n") {
-            guard let colon = line.firstIndex(of: ":"),
-                  line[..<colon].lowercased() == "connection" else { continue }
-            return line[line.index(after: colon)...].split(separator: ",").contains {
-                $0.trimmingSpaces.lowercased() == "keep-alive"
-            }
+        guard let value = headerValue("connection", in: Array(header)) else { return false }
+        return value.split(separator: UInt8(ascii: ",")).contains { token in
+            equalsIgnoringCase(trimmed(token), "keep-alive")
         }
-        return false
     }
 
     /// A complete answer at the start of `bytes`: its length (header and
@@ -42,35 +38,59 @@ public enum DrillHTTP {
     /// all of it has come.
     public static func response(in bytes: some Collection<UInt8>) -> (length: Int, node: String?)? {
         let data = Array(bytes)
-        guard data.count >= 4 else { return nil }
-        var headerEnd: Int?
-        for i in 0...(data.count - 4) where data[i] == 13 && data[i + 1] == 10 && data[i + 2] == 13 && data[i + 3] == 10 {
-            headerEnd = i + 4
-            break
-        }
-        guard let headerEnd else { return nil }
-        var contentLength = 0
-        var node: String?
-        for line in String(decoding: data[..<headerEnd], as: UTF8.self).split(separator: "\r\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let value = String(line[line.index(after: colon)...].trimmingSpaces)
-            switch line[..<colon].lowercased() {
-            case "content-length": contentLength = Int(value) ?? 0
-            case "x-wirelab-node": node = value
-            default: break
-            }
-        }
+        guard let headerEnd = headerEnd(data) else { return nil }
+        let header = data[..<headerEnd]
+        let contentLength = headerValue("content-length", in: header).flatMap { Int(String(decoding: trimmed($0), as: UTF8.self)) } ?? 0
         guard data.count >= headerEnd + contentLength else { return nil }
+        let node = headerValue("x-wirelab-node", in: header).map { String(decoding: trimmed($0), as: UTF8.self) }
         return (headerEnd + contentLength, node)
     }
-}
 
-extension Substring {
-    /// Without leading and trailing spaces and tabs.
-    var trimmingSpaces: Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+    /// Where the header ends (after the blank line), if it has.
+    static func headerEnd(_ data: [UInt8]) -> Int? {
+        guard data.count >= 4 else { return nil }
+        for i in 0...(data.count - 4) where data[i] == 13 && data[i + 1] == 10 && data[i + 2] == 13 && data[i + 3] == 10 {
+            return i + 4
+        }
+        return nil
+    }
+
+    /// The value of the first header line named `name` (lower case), bytes
+    /// after the colon up to the line's end; the request or status line is
+    /// never one.
+    static func headerValue(_ name: String, in header: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        var lineStart = header.startIndex
+        var first = true
+        while lineStart < header.endIndex {
+            var lineEnd = lineStart
+            while lineEnd < header.endIndex, header[lineEnd] != 13, header[lineEnd] != 10 { lineEnd += 1 }
+            let line = header[lineStart..<lineEnd]
+            if !first, let colon = line.firstIndex(of: UInt8(ascii: ":")),
+               equalsIgnoringCase(line[..<colon], name) {
+                return line[(colon + 1)...]
+            }
+            first = false
+            lineStart = lineEnd
+            while lineStart < header.endIndex, header[lineStart] == 13 || header[lineStart] == 10 { lineStart += 1 }
+        }
+        return nil
+    }
+
+    static func headerValue(_ name: String, in header: [UInt8]) -> ArraySlice<UInt8>? {
+        headerValue(name, in: header[...])
+    }
+
+    static func trimmed(_ s: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var s = s
+        while let f = s.first, f == 32 || f == 9 { s.removeFirst() }
+        while let l = s.last, l == 32 || l == 9 { s.removeLast() }
         return s
+    }
+
+    /// ASCII case-insensitive comparison with a lower-case `name`.
+    static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ name: String) -> Bool {
+        bytes.count == name.utf8.count && zip(bytes, name.utf8).allSatisfy { a, b in
+            (a >= 65 && a <= 90 ? a + 32 : a) == b
+        }
     }
 }

@@ -151,13 +151,15 @@ public final class SimLoad {
             var end: UInt64?
             var answered = false
             var by: String?
-            if let answer = DrillHTTP.response(in: c.received) {
+            let timedOut = now &- loops[i].requestStart >= timeout
+            // (Read at its looks, its end or its time-out only: the answer's time is exact anyway.)
+            if look || timedOut || c.state.isFinished, let answer = DrillHTTP.response(in: c.received) {
                 end = c.lastDataAt?.nanoseconds ?? now
                 answered = true
                 by = answer.node
             } else if c.state.isFinished {
                 end = c.finishedAt?.nanoseconds ?? now
-            } else if now &- loops[i].requestStart >= timeout {
+            } else if timedOut {
                 end = now
                 model.abort(id, now: simulator.instant, emit: &node.runner.emitter)
                 simulator.drain(node)
