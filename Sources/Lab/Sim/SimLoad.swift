@@ -25,6 +25,10 @@ import Wire
 ///   the simulated rate is this choice, where the live one is the
 ///   machine's. Stream messages go out on schedule; answer and time-out
 ///   times are exact (when the answer's last byte came; the deadline).
+/// - Recorded: a request's `end` is when its answer's last byte came, or
+///   when its connection failed, or its deadline; a stream's `longestGap` is
+///   the longest time between two answers, counted from the handshake's
+///   end, and its `answeredBy` the first answer's `X-Wirelab-Node`.
 /// - A failed host's clients are frozen, as live processes under SIGSTOP:
 ///   nothing is sent, read or timed out while it is failed; after the heal,
 ///   time has gone on, so requests older than `requestTimeout` fail at once.
