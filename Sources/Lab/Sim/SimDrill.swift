@@ -13,13 +13,19 @@ public enum SimDrill {
         public var applied: [Applied]
     }
 
+    /// The simulator a drill is best run on: no captures or delivery
+    /// records (a drill is many frames), and element timers every 100 ms so
+    /// that a host retransmits close to when its timer says (200 ms, 400 ms,
+    /// … as Linux) rather than at the next whole second.
+    public static let simulatorOptions = Simulator.Options(tickInterval: 100_000_000, captures: false,
+                                                           recordsDeliveries: false)
+
     public struct Applied: Sendable, Equatable {
         public var event: Int
         public var at: Double
     }
 
-    /// Runs `drill` on `simulator` (best built with captures and delivery
-    /// records off: a drill is many frames). Throws before anything runs if
+    /// Runs `drill` on `simulator` (best built with `simulatorOptions`). Throws before anything runs if
     /// a load host or an event's target is unknown, or the timeline fails
     /// what is failed already or heals what is not failed.
     public static func run(_ drill: Drill, on simulator: Simulator,
