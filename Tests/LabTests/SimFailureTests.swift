@@ -263,5 +263,9 @@ import Wire
         #expect(DrillHTTP.response(in: full)?.node == "rs1")
         #expect(DrillHTTP.response(in: full + Array("HTTP/1.1".utf8))?.length == full.count)
         #expect(DrillHTTP.response(in: Array("HTTP/1.1 200 OK\r\n\r\n".utf8))?.node == nil)
+        for bad in ["-5", "9223372036854775807", "x"] {
+            let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: \(bad)\r\n\r\nab".utf8)
+            #expect(DrillHTTP.response(in: answer)?.length == answer.count - 2)
+        }
     }
 }

@@ -40,7 +40,9 @@ public enum DrillHTTP {
         let data = Array(bytes)
         guard let headerEnd = headerEnd(data) else { return nil }
         let header = data[..<headerEnd]
-        let contentLength = headerValue("content-length", in: header).flatMap { Int(String(decoding: trimmed($0), as: UTF8.self)) } ?? 0
+        // (A length that is no number, negative or absurd counts as none.)
+        let declared = headerValue("content-length", in: header).flatMap { Int(String(decoding: trimmed($0), as: UTF8.self)) }
+        let contentLength = declared.map { (0...(1 << 30)).contains($0) ? $0 : 0 } ?? 0
         guard data.count >= headerEnd + contentLength else { return nil }
         let node = headerValue("x-wirelab-node", in: header).map { String(decoding: trimmed($0), as: UTF8.self) }
         return (headerEnd + contentLength, node)

@@ -617,7 +617,7 @@ public final class HostModel: Element {
     /// Forgets the first `count` bytes connection `id` received (a load
     /// that has read them keeps memory flat).
     public func consumeReceived(_ count: Int, of id: ConnectionID) {
-        guard id >= 0, id < connections.count else { return }
+        guard id >= 0, id < connections.count, count > 0 else { return }
         if count >= connections[id].received.count {
             connections[id].received = []
         } else {
