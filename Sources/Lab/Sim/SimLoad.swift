@@ -111,8 +111,8 @@ public final class SimLoad {
         started = true
         startTime = simulator.now
         for (h, _) in hosts.enumerated() {
-            for c in 0..<load.clients { loops.append(Loop(host: h, client: c)) }
-            for s in 0..<load.streams {
+            for c in 0..<max(load.clients, 0) { loops.append(Loop(host: h, client: c)) }
+            for s in 0..<max(load.streams, 0) {
                 streamStates.append(StreamState(host: h, observation: streams.count))
                 streams.append(.init(host: hosts[h].name, stream: s, established: nil, lost: nil, answered: 0,
                                      longestGap: 0, answeredBy: nil))
