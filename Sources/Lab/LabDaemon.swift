@@ -228,7 +228,10 @@ public final class LabDaemon: @unchecked Sendable {
     func applyCarrier(node n: Int, port p: Int, up: Bool) {
         linkChanges[n] += 1
         let runtime = runtimes[n]
-        let applied = runtime.forwarder.carrierChanged(port: PortID(p), up: up)
+        let applied = runtime.forwarder.carrierChanged(port: PortID(p), up: up, now: Self.monotonicNow(),
+                                                       emit: &runtime.runner.emitter)
+        var live = LivePorts(ports: runtime.ports)
+        runtime.runner.drainEmitted(on: &live)
         Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)")\(applied)")
     }
 

@@ -50,9 +50,10 @@ extension NodeForwarder {
     /// (`Simulator.fail`/`heal`). A router drops the routes through a port
     /// without carrier (ECMP groups shrink to their live next hops) and
     /// restores them when it returns; switches and directors do not react.
-    /// Returns what changed, for the daemon's log ("" if nothing).
+    /// What an element emits in answer goes into `emit`: the caller sends
+    /// it. Returns what changed, for the daemon's log ("" if nothing).
     @discardableResult
-    public func carrierChanged(port: PortID, up: Bool) -> String {
+    public func carrierChanged(port: PortID, up: Bool, now: Instant, emit: inout Emitter) -> String {
         switch self {
         case .router(let router):
             router.setLink(port, up: up)

@@ -450,7 +450,10 @@ public final class Simulator {
                 let up = linkLive[Int(n.ports[p].link)]
                 guard n.carrier[p] != up else { continue }
                 n.carrier[p] = up
-                if case let .forwarder(f) = n.element { f.carrierChanged(port: PortID(p), up: up) }
+                if case let .forwarder(f) = n.element {
+                    f.carrierChanged(port: PortID(p), up: up, now: instant, emit: &n.runner.emitter)
+                    drain(n)
+                }
             }
         }
     }
