@@ -7,13 +7,13 @@ public enum DrillHTTP {
     /// A request loop's request: a new connection each, closed after the
     /// answer (`Connection: close`).
     public static func request(host: String, path: String) -> [UInt8] {
-        Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: wirelab-load\r\nConnection: close\r\n\r\n".utf8)
+        Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: wirelab-drill\r\nConnection: close\r\n\r\n".utf8)
     }
 
     /// A long-lived stream's message: the same request, asking the server
     /// to keep the connection open for the next one.
     public static func keepAliveRequest(host: String, path: String) -> [UInt8] {
-        Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: wirelab-load\r\nConnection: keep-alive\r\n\r\n".utf8)
+        Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: wirelab-drill\r\nConnection: keep-alive\r\n\r\n".utf8)
     }
 
     /// The `Host:` header for `address:port`, as curl writes it.

@@ -8,8 +8,10 @@ import Wire
 /// - On each `from` host, `clients` request loops: a new connection per
 ///   request (`DrillHTTP.request`, `Connection: close`); a request not
 ///   answered within `requestTimeout` (or whose connection fails) failed,
-///   and the loop goes on with a new one. No new request starts once the
-///   load's duration is over.
+///   and the loop goes on with a new one. A loop paces itself as the live
+///   one does: the next request starts `streamInterval` after the last one
+///   started, or when it ended if that was later. No new request starts
+///   once the load's duration is over.
 /// - And `streams` long-lived connections: each sends
 ///   `DrillHTTP.keepAliveRequest` as soon as it is established and then
 ///   every `streamInterval` on the same connection (a message waits for the
@@ -17,18 +19,17 @@ import Wire
 ///   lost when its connection fails (reset, unreachable) or a message — or
 ///   the handshake — stays unanswered for `requestTimeout`; a lost stream
 ///   is not reopened.
-/// - Pace: each client (loop or stream) looks at its connection every
-///   `lookInterval` (10 ms by default), the clients' looks spread evenly
-///   over that interval (so they do not all start at one instant, as live
-///   processes do not). A loop starts its next request at its first look
-///   after the answer: at most one request per `lookInterval` per loop —
-///   the simulated rate is this choice, where the live one is the
-///   machine's. Stream messages go out on schedule; answer and time-out
-///   times are exact (when the answer's last byte came; the deadline).
+/// - Clients start spread evenly over the first `lookInterval` (10 ms by
+///   default), not all at one instant (so a cold lab's ARP queues do not
+///   overflow with every first SYN at once). Requests and messages go out on
+///   schedule, answer and time-out times are exact (the answer's last byte;
+///   the deadline); an answer that comes after the next one was due is
+///   seen at the client's next look (every `lookInterval` while it waits),
+///   and the next one goes then.
 /// - Recorded: a request's `end` is when its answer's last byte came, or
 ///   when its connection failed, or its deadline; a stream's `longestGap` is
 ///   the longest time between two answers, counted from the handshake's
-///   end, and its `answeredBy` the first answer's `X-Wirelab-Node`.
+///   end, and its `answeredBy` the last answer's `X-Wirelab-Node`.
 /// - A failed host's clients are frozen, as live processes under SIGSTOP:
 ///   nothing is sent, read or timed out while it is failed; after the heal,
 ///   time has gone on, so requests older than `requestTimeout` fail at once.
@@ -49,6 +50,8 @@ public final class SimLoad {
         var lookAt: UInt64 = 0
         var connection: HostModel.ConnectionID?
         var requestStart: UInt64 = 0
+        /// When the next request may start.
+        var nextStart: UInt64 = 0
     }
 
     struct StreamState {
@@ -119,7 +122,10 @@ public final class SimLoad {
             }
         }
         let clients = UInt64(max(loops.count + streamStates.count, 1))
-        for i in loops.indices { loops[i].lookAt = startTime &+ UInt64(i) * lookInterval / clients }
+        for i in loops.indices {
+            loops[i].lookAt = startTime &+ UInt64(i) * lookInterval / clients
+            loops[i].nextStart = loops[i].lookAt
+        }
         for i in streamStates.indices {
             streamStates[i].lookAt = startTime &+ UInt64(loops.count + i) * lookInterval / clients
         }
@@ -156,8 +162,10 @@ public final class SimLoad {
             var answered = false
             var by: String?
             let timedOut = now &- loops[i].requestStart >= timeout
-            // (Read at its looks, its end or its time-out only: the answer's time is exact anyway.)
-            if look || timedOut || c.state.isFinished, let answer = DrillHTTP.response(in: c.received) {
+            // (Read when the next is due, at its looks, end or time-out only:
+            // the answer's time is exact anyway.)
+            if look || timedOut || c.state.isFinished || now >= loops[i].nextStart,
+               let answer = DrillHTTP.response(in: c.received) {
                 end = c.lastDataAt?.nanoseconds ?? now
                 answered = true
                 by = answer.node
@@ -173,9 +181,12 @@ public final class SimLoad {
                                   end: seconds(end), answered: answered, answeredBy: by))
             model.consumeReceived(.max, of: id)
             loops[i].connection = nil
+            loops[i].nextStart = max(loops[i].nextStart, end)
         }
-        guard look, now < acceptsUntil else { return }
+        guard now >= loops[i].nextStart, now < acceptsUntil else { return }
         loops[i].requestStart = now
+        loops[i].nextStart = now &+ interval
+        loops[i].lookAt = advanced(loops[i].lookAt, now: now)
         loops[i].connection = model.connect(to: load.address, port: UInt16(clamping: load.port), request: loopRequest,
                                             now: simulator.instant, emit: &node.runner.emitter)
         simulator.drain(node)
@@ -209,7 +220,7 @@ public final class SimLoad {
         while streamStates[i].sentAt != nil, let answer = DrillHTTP.response(in: model.connections[id].received) {
             let at = model.connections[id].lastDataAt?.nanoseconds ?? now
             streams[o].answered += 1
-            if streams[o].answeredBy == nil { streams[o].answeredBy = answer.node }
+            streams[o].answeredBy = answer.node ?? streams[o].answeredBy
             streams[o].longestGap = max(streams[o].longestGap, Double(at &- streamStates[i].lastAnswer) / 1e9)
             streamStates[i].lastAnswer = at
             streamStates[i].sentAt = nil
@@ -231,7 +242,7 @@ public final class SimLoad {
             model.send(streamMessage, on: id, now: simulator.instant, emit: &node.runner.emitter)
             simulator.drain(node)
             streamStates[i].sentAt = now
-            streamStates[i].nextSend &+= interval
+            streamStates[i].nextSend = now &+ interval
         }
     }
 
@@ -252,9 +263,9 @@ public final class SimLoad {
         }
         for l in loops where !hosts[l.host].node.failed {
             if l.connection != nil {
-                next = min(next, l.lookAt, l.requestStart &+ timeout)
-            } else if l.lookAt < acceptsUntil {
-                next = min(next, l.lookAt)
+                next = min(next, l.lookAt, l.requestStart &+ timeout, l.nextStart)
+            } else if l.nextStart < acceptsUntil {
+                next = min(next, l.nextStart)
             }
         }
         for s in streamStates where !s.done && !hosts[s.host].node.failed {
