@@ -1,6 +1,7 @@
 // The HTTP a drill's load speaks, in one place for the live load, the
-// simulated load (`SimLoad`) and the servers that answer it (the host
-// model; the live built-in server must follow the same keep-alive rule).
+// simulated load (`SimLoad`) and the host model's server. A live server must
+// keep a connection open at least when `asksKeepAlive` says so (the stream
+// messages ask); keeping HTTP/1.1 connections open by default also agrees.
 
 /// Requests a drill's load sends and how it reads the answers.
 public enum DrillHTTP {

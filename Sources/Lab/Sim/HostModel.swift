@@ -26,8 +26,8 @@ import Wire
 /// - TCP: a listener on `httpPort` answers one request per connection like
 ///   `BuiltinServer` (same response bytes, then FIN) — unless the request
 ///   asks `Connection: keep-alive`: then the answer says so and the
-///   connection stays open for the next request (`DrillHTTP`'s rule, which
-///   the live server follows too). Clients: `connect`
+///   connection stays open for the next request (`DrillHTTP.asksKeepAlive`).
+///   Clients: `connect`
 ///   (optionally sending a request, e.g. an HTTP GET) records success,
 ///   refusal (RST), ICMP errors and time-outs (SYN retransmitted after 1 s,
 ///   2 s, … like Linux' initial RTO); `connect(…, keepOpen: true)` keeps a
