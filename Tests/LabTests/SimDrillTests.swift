@@ -169,8 +169,9 @@ import Wire
         let drill = Self.drill(to: "198.51.100.3", clients: 8, streams: 4, intervalMs: 30, seconds: 3,
                                events: [(1000, .fail, .node("rs1")), (1500, .heal, .node("rs1"))])
         var runs: [Data] = []
+        let topology = try SimulatorTests.load("lvs-dr.yaml")
         for _ in 0..<2 {
-            let result = try SimDrill.run(drill, on: Self.simulator("lvs-dr.yaml"))
+            let result = try SimDrill.run(drill, in: topology)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             runs.append(try encoder.encode(result.observations))

@@ -25,6 +25,21 @@ public enum SimDrill {
         public var at: Double
     }
 
+    /// Runs `drill` on a simulator of its own built from `topology` with
+    /// `simulatorOptions` (what `wirelab sim` does for each of the file's
+    /// drills, so one drill's failures never reach another).
+    public static func run(_ drill: Drill, in topology: ResolvedTopology) throws(Simulator.SimError) -> Result {
+        let simulator: Simulator
+        do {
+            simulator = try Simulator(topology: topology, options: simulatorOptions)
+        } catch let error as Simulator.SimError {
+            throw error
+        } catch {
+            throw .element("\(error)")
+        }
+        return try run(drill, on: simulator)
+    }
+
     /// Runs `drill` on `simulator` (best built with `simulatorOptions`). Throws before anything runs if
     /// a load host or an event's target is unknown, or the timeline fails
     /// what is failed already or heals what is not failed.
