@@ -21,6 +21,11 @@ import Wire
               expect: DrillExpectations(), location: here)
     }
 
+    static func nextHops(_ sim: Simulator, _ router: String) -> Int {
+        guard case let .forwarder(.router(r)) = sim.element(router)! else { return -1 }
+        return r.fib.liveNextHopCount
+    }
+
     static func simulator(_ file: String) throws -> Simulator {
         try Simulator(topology: SimulatorTests.load(file), options: SimDrill.simulatorOptions)
     }
@@ -114,10 +119,20 @@ import Wire
     /// the outage would go into the dead router.
     @Test func aMiddleRouterDyingInterruptsNothing() throws {
         let sim = try Self.simulator("ecmp.yaml")
+        // Who carries the flows at the end of each window (the hook a VRRP
+        // takeover is reported through): r3 alone while r2 is off.
+        var asked: [(Int, UInt64)] = []
         let result = try SimDrill.run(Self.drill(to: "10.0.2.2", clients: 8, streams: 4, intervalMs: 20, seconds: 6,
                                                  events: [(2000, .fail, .node("r2")), (4000, .heal, .node("r2"))]),
-                                      on: sim)
+                                      on: sim) { event, sim in
+            asked.append((event, sim.now))
+            let hops = Self.nextHops(sim, "r1")
+            return hops == 1 ? "r3" : "r2+r3"
+        }
         #expect(result.applied.count == 2)
+        #expect(result.appliedTimes == [0: 2, 1: 4])
+        #expect(result.takeovers == [0: "r3", 1: "r2+r3"])
+        #expect(asked.map(\.0) == [0, 1] && asked.map(\.1) == [4_000_000_000, 6_500_000_000])
         let o = result.observations
         #expect(o.requests.count == 8 * 300)
         #expect(o.requests.allSatisfy { $0.answered })

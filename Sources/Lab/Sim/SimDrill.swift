@@ -11,6 +11,13 @@ public enum SimDrill {
         /// The events applied: index in `drill.events`, seconds since the
         /// load started. An event after the load's end is not applied.
         public var applied: [Applied]
+        /// Per event applied, what `takeover` said at the end of its window.
+        public var takeovers: [Int: String]
+
+        /// `applied` as `DrillReport` takes it: event index → seconds.
+        public var appliedTimes: [Int: Double] {
+            Dictionary(applied.map { ($0.event, $0.at) }, uniquingKeysWith: { a, _ in a })
+        }
     }
 
     /// The simulator a drill is best run on: no captures or delivery
@@ -25,10 +32,16 @@ public enum SimDrill {
         public var at: Double
     }
 
+    /// Who took over after an event, asked of the simulator at the end of
+    /// the event's window (just before the next event, or when the load is
+    /// over): e.g. the VRRP group's master then. Nil: nothing to say.
+    public typealias Takeover = (_ event: Int, _ simulator: Simulator) -> String?
+
     /// Runs `drill` on a simulator of its own built from `topology` with
     /// `simulatorOptions` (what `wirelab sim` does for each of the file's
     /// drills, so one drill's failures never reach another).
-    public static func run(_ drill: Drill, in topology: ResolvedTopology) throws(Simulator.SimError) -> Result {
+    public static func run(_ drill: Drill, in topology: ResolvedTopology,
+                           takeover: Takeover? = nil) throws(Simulator.SimError) -> Result {
         let simulator: Simulator
         do {
             simulator = try Simulator(topology: topology, options: simulatorOptions)
@@ -37,14 +50,14 @@ public enum SimDrill {
         } catch {
             throw .element("\(error)")
         }
-        return try run(drill, on: simulator)
+        return try run(drill, on: simulator, takeover: takeover)
     }
 
     /// Runs `drill` on `simulator` (best built with `simulatorOptions`). Throws before anything runs if
     /// a load host or an event's target is unknown, or the timeline fails
     /// what is failed already or heals what is not failed.
-    public static func run(_ drill: Drill, on simulator: Simulator,
-                           lookInterval: UInt64 = 10_000_000) throws(Simulator.SimError) -> Result {
+    public static func run(_ drill: Drill, on simulator: Simulator, lookInterval: UInt64 = 10_000_000,
+                           takeover: Takeover? = nil) throws(Simulator.SimError) -> Result {
         try check(drill.events, on: simulator)
         let load = try SimLoad(drill.load, on: simulator, lookInterval: lookInterval)
         // In time order; events at one instant in file order.
@@ -59,15 +72,23 @@ public enum SimDrill {
         load.start()
         let start = load.startTime, end = load.endTime
         var lastLook = start
+        var takeovers: [Int: String] = [:]
+        var windowsOpen = applied.map(\.event)
+        func closeWindows() {
+            for i in windowsOpen { if let who = takeover?(i, simulator) { takeovers[i] = who } }
+            windowsOpen.removeAll()
+        }
         while true {
             let nextEvent = e < events.count ? start &+ SimLoad.nanoseconds(events[e].element.at) : .max
             let wake = load.nextWake(after: lastLook) ?? .max
             let t = min(nextEvent, wake, end)
             if t > simulator.now { simulator.advance(by: t - simulator.now) }
+            if e < events.count, start &+ SimLoad.nanoseconds(events[e].element.at) == t { closeWindows() }
             while e < events.count, start &+ SimLoad.nanoseconds(events[e].element.at) == t {
                 let (index, event) = events[e]
                 try apply(event, on: simulator)
                 applied.append(Applied(event: index, at: Double(t - start) / 1e9))
+                windowsOpen.append(index)
                 e += 1
             }
             // (After a heal too: what the host missed is due at once.)
@@ -75,7 +96,8 @@ public enum SimDrill {
             lastLook = t
             if t == end { break }
         }
-        return Result(observations: load.finish(), applied: applied)
+        closeWindows()
+        return Result(observations: load.finish(), applied: applied, takeovers: takeovers)
     }
 
     static func apply(_ event: DrillEvent, on simulator: Simulator) throws(Simulator.SimError) {
