@@ -236,11 +236,10 @@ public final class LabDaemon: @unchecked Sendable {
     func applyCarrier(node n: Int, port p: Int, up: Bool) {
         linkChanges[n] += 1
         let runtime = runtimes[n]
-        var applied = ""
-        if case .router(let router) = runtime.forwarder {
-            router.setLink(PortID(p), up: up)
-            applied = "; router has \(router.fib.liveNextHopCount) next hops live"
-        }
+        let applied = runtime.forwarder.carrierChanged(port: PortID(p), up: up, now: Self.monotonicNow(),
+                                                       emit: &runtime.runner.emitter)
+        var live = LivePorts(ports: runtime.ports)
+        runtime.runner.drainEmitted(on: &live)
         Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)")\(applied)")
     }
 

@@ -43,3 +43,23 @@ public enum NodeForwarder {
         }
     }
 }
+
+extension NodeForwarder {
+    /// A port's carrier changed: what the element does about it, the same
+    /// for the live daemon (`LabDaemon.applyCarrier`) and the simulator
+    /// (`Simulator.fail`/`heal`). A router drops the routes through a port
+    /// without carrier (ECMP groups shrink to their live next hops) and
+    /// restores them when it returns; switches and directors do not react.
+    /// What an element emits in answer goes into `emit`: the caller sends
+    /// it. Returns what changed, for the daemon's log ("" if nothing).
+    @discardableResult
+    public func carrierChanged(port: PortID, up: Bool, now: Instant, emit: inout Emitter) -> String {
+        switch self {
+        case .router(let router):
+            router.setLink(port, up: up)
+            return "; router has \(router.fib.liveNextHopCount) next hops live"
+        case .learningSwitch, .director:
+            return ""
+        }
+    }
+}

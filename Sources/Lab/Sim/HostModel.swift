@@ -24,10 +24,18 @@ import Wire
 /// - UDP: the `udpEchoPort` echoes each datagram back; replies to a client
 ///   port are recorded; anything else → ICMP port unreachable.
 /// - TCP: a listener on `httpPort` answers one request per connection like
-///   `BuiltinServer` (same response bytes, then FIN). Clients: `connect`
+///   `BuiltinServer` (same response bytes, then FIN) — unless the request
+///   asks `Connection: keep-alive`: then the answer says so and the
+///   connection stays open for the next request (`DrillHTTP.asksKeepAlive`).
+///   Clients: `connect`
 ///   (optionally sending a request, e.g. an HTTP GET) records success,
 ///   refusal (RST), ICMP errors and time-outs (SYN retransmitted after 1 s,
-///   2 s, … like Linux' initial RTO). A segment for no connection gets a RST
+///   2 s, … like Linux' initial RTO); `connect(…, keepOpen: true)` keeps a
+///   connection open, `send(_:on:)` writes more on it, `abort` resets it.
+///   Data (a request, an answer) not acknowledged is sent again after
+///   200 ms (Linux' minimum RTO), 400 ms, … at the host's next `tick`, given
+///   up after 8 tries; data that came before is acknowledged again.
+///   A segment for no connection gets a RST
 ///   (RFC 9293 §3.10.7.1): so does an unexpected SYN-ACK.
 /// - IPIP (`decapsulatesIPIP`, TUN real servers): an IPv4-in-IPv4 packet to
 ///   a local address is unwrapped and the inner packet received.
@@ -37,8 +45,8 @@ import Wire
 ///
 /// Not done: forwarding (hosts drop packets for other addresses,
 /// `not-for-us`), traffic to its own addresses (no loopback: it goes out and
-/// is not answered), reassembly (`fragment`), IP options, TCP retransmission
-/// of data, windows, SACK and timestamps.
+/// is not answered), reassembly (`fragment`), IP options, retransmitted
+/// FINs, windows, SACK and timestamps.
 ///
 /// Like the other elements it does no I/O and reads no clock. It allocates
 /// when a connection opens and for what it records for the caller; echo
@@ -215,6 +223,10 @@ public final class HostModel: Element {
         public var received: [UInt8]
         public var openedAt: Instant
         public var finishedAt: Instant?
+        /// When the handshake completed.
+        public var establishedAt: Instant? = nil
+        /// When data last came in (the end of an answer on a kept-open connection).
+        public var lastDataAt: Instant? = nil
 
         /// The HTTP body (after the blank line), if a response came.
         public var httpBody: String? {
@@ -277,6 +289,8 @@ public final class HostModel: Element {
         var finReceived: Bool
         /// When the last segment of the connection came in.
         var lastSeen: Instant
+        /// The answers not acknowledged yet.
+        var unacked = Unacked()
     }
     var servers: [FourTuple: ServerConnection] = [:]
     struct ClientControl {
@@ -285,12 +299,62 @@ public final class HostModel: Element {
         var receiveNext: UInt32
         var request: [UInt8]
         var closeAfterConnect: Bool
+        /// Stays open after its request (no `connectionTimeout`): `send` writes more.
+        var keepOpen: Bool
         var synSent: Int
         var retransmitAt: Instant
         var finSent: Bool
         var peerFinReceived: Bool
+        /// What was sent after the handshake and not acknowledged yet.
+        var unacked = Unacked()
     }
     var clients: [FourTuple: ClientControl] = [:]
+
+    /// Data sent and not acknowledged yet, sent again on a time-out
+    /// (RFC 6298 §5: the timer restarts on each acknowledgment, doubles on
+    /// each retransmission; 200 ms is Linux' TCP_RTO_MIN, where a lab's
+    /// round trips put its RTO).
+    struct Unacked {
+        static let timeout: UInt64 = 200_000_000
+        static let maxRetries = 8
+        var bytes: [UInt8] = []
+        /// The sequence number of `bytes[0]`.
+        var start: UInt32 = 0
+        var retransmitAt: Instant?
+        var retries = 0
+
+        mutating func sent(_ data: [UInt8], sequence: UInt32, now: Instant) {
+            if bytes.isEmpty { start = sequence }
+            bytes.append(contentsOf: data)
+            if retransmitAt == nil { retransmitAt = now.adding(nanoseconds: Self.timeout) }
+        }
+
+        mutating func acknowledged(_ ack: UInt32, now: Instant) {
+            guard !bytes.isEmpty else { return }
+            let n = Int(Int32(bitPattern: ack &- start))
+            guard n > 0 else { return }
+            let acked = min(n, bytes.count)
+            bytes.removeFirst(acked)
+            start &+= UInt32(acked)
+            retries = 0
+            retransmitAt = bytes.isEmpty ? nil : now.adding(nanoseconds: Self.timeout)
+        }
+
+        /// Due for retransmission at `now`: the segment's payload and
+        /// sequence number, the timer backed off; nil if not due. Gives up
+        /// (`exhausted`) after `maxRetries`.
+        mutating func due(_ now: Instant) -> (payload: [UInt8], sequence: UInt32)? {
+            guard let at = retransmitAt, at <= now, !bytes.isEmpty else { return nil }
+            retries += 1
+            retransmitAt = now.adding(nanoseconds: Self.timeout << UInt64(min(retries, 16)))
+            return (Array(bytes.prefix(1400)), start)
+        }
+        var exhausted: Bool { retries >= Self.maxRetries }
+    }
+
+    static func sortKey(_ k: FourTuple) -> (UInt16, UInt32, UInt16, UInt32) {
+        (k.localPort, k.remote.rawValue, k.remotePort, k.local.rawValue)
+    }
     var udpClientPorts: Set<UInt16> = []
 
     /// Scratch for building one IPv4 packet (then framed into the emitter).
@@ -385,9 +449,11 @@ public final class HostModel: Element {
         var due: [FourTuple] = []
         let deadline = UInt64(configuration.connectionTimeout * 1e9)
         var stale: [FourTuple] = []
+        var dataDue: [FourTuple] = []
         for (key, c) in clients {
             if connections[c.index].state.connected {
-                if now.nanoseconds &- connections[c.index].openedAt.nanoseconds >= deadline { stale.append(key) }
+                if !c.keepOpen, now.nanoseconds &- connections[c.index].openedAt.nanoseconds >= deadline { stale.append(key) }
+                if let at = c.unacked.retransmitAt, at <= now { dataDue.append(key) }
             } else if c.retransmitAt <= now {
                 due.append(key)
             }
@@ -411,6 +477,29 @@ public final class HostModel: Element {
             sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
                     sequence: c.sendNext &- 1, acknowledgment: 0, flags: .syn, payload: nil, mss: true,
                     now: now, emit: &emit)
+        }
+        retransmitData(clients: dataDue, now: now, emit: &emit)
+    }
+
+    /// Sends again what clients and servers sent and was not acknowledged
+    /// in time (in a fixed order: the same bytes run after run).
+    func retransmitData(clients dataDue: [FourTuple], now: Instant, emit: inout Emitter) {
+        for key in dataDue.sorted(by: { Self.sortKey($0) < Self.sortKey($1) }) {
+            guard var c = clients[key], let (payload, sequence) = c.unacked.due(now) else { continue }
+            if c.unacked.exhausted { finish(key, c.index, .timedOut, now: now); continue }
+            clients[key] = c
+            sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                    sequence: sequence, acknowledgment: c.receiveNext, flags: [.psh, .ack], payload: payload,
+                    mss: false, now: now, emit: &emit)
+        }
+        let serversDue = servers.compactMap { k, c in c.unacked.retransmitAt.map { $0 <= now } == true ? k : nil }
+        for key in serversDue.sorted(by: { Self.sortKey($0) < Self.sortKey($1) }) {
+            guard var c = servers[key], let (payload, sequence) = c.unacked.due(now) else { continue }
+            if c.unacked.exhausted { servers[key] = nil; continue }
+            servers[key] = c
+            sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                    sequence: sequence, acknowledgment: c.receiveNext, flags: [.psh, .ack], payload: payload,
+                    mss: false, now: now, emit: &emit)
         }
     }
 
@@ -467,9 +556,11 @@ public final class HostModel: Element {
 
     /// Opens a TCP connection; once established, sends `request` (if any)
     /// and reads until the server closes; with no request, closes at once
-    /// (a connect test). Follow it in `connections[id]`.
-    public func connect(to destination: IPv4Address, port: UInt16, request: [UInt8] = [], now: Instant,
-                        emit: inout Emitter) -> ConnectionID {
+    /// (a connect test) unless `keepOpen`. A `keepOpen` connection is never
+    /// given up by `connectionTimeout`: `send(_:on:)` writes more on it,
+    /// `abort` ends it. Follow it in `connections[id]`.
+    public func connect(to destination: IPv4Address, port: UInt16, request: [UInt8] = [], keepOpen: Bool = false,
+                        now: Instant, emit: inout Emitter) -> ConnectionID {
         let id = connections.count
         guard let source = sourceAddress(for: destination) else {
             connections.append(ClientConnection(remote: destination, remotePort: port, local: .any, localPort: 0,
@@ -485,7 +576,7 @@ public final class HostModel: Element {
                                             state: .connecting, wasEstablished: false, received: [],
                                             openedAt: now, finishedAt: nil))
         clients[key] = ClientControl(index: id, sendNext: iss &+ 1, receiveNext: 0, request: request,
-                                     closeAfterConnect: request.isEmpty, synSent: 1,
+                                     closeAfterConnect: request.isEmpty && !keepOpen, keepOpen: keepOpen, synSent: 1,
                                      retransmitAt: now.adding(nanoseconds: 1_000_000_000), finSent: false,
                                      peerFinReceived: false)
         sendTCP(from: source, to: destination, sourcePort: localPort, destinationPort: port, sequence: iss,
@@ -493,15 +584,62 @@ public final class HostModel: Element {
         return id
     }
 
+    /// Sends `data` on established client connection `id` (after what was
+    /// sent before). False if it is not established or already closing.
+    @discardableResult
+    public func send(_ data: [UInt8], on id: ConnectionID, now: Instant, emit: inout Emitter) -> Bool {
+        guard id >= 0, id < connections.count, connections[id].state == .established, !data.isEmpty else { return false }
+        let key = clientKey(id)
+        guard var c = clients[key], !c.finSent else { return false }
+        sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                sequence: c.sendNext, acknowledgment: c.receiveNext, flags: [.psh, .ack], payload: data, mss: false,
+                now: now, emit: &emit)
+        c.unacked.sent(data, sequence: c.sendNext, now: now)
+        c.sendNext &+= UInt32(data.count)
+        clients[key] = c
+        return true
+    }
+
+    /// Gives up client connection `id` as a client closing its socket
+    /// unread does: a RST if the handshake completed; it ends `timedOut`.
+    public func abort(_ id: ConnectionID, now: Instant, emit: inout Emitter) {
+        guard id >= 0, id < connections.count else { return }
+        let key = clientKey(id)
+        guard let c = clients[key] else { return }
+        if connections[id].state.connected {
+            sendTCP(from: key.local, to: key.remote, sourcePort: key.localPort, destinationPort: key.remotePort,
+                    sequence: c.sendNext, acknowledgment: 0, flags: .rst, payload: nil, mss: false, now: now, emit: &emit)
+            counters.resetsSent &+= 1
+        }
+        finish(key, id, .timedOut, now: now)
+    }
+
+    /// Forgets the first `count` bytes connection `id` received (a load
+    /// that has read them keeps memory flat).
+    public func consumeReceived(_ count: Int, of id: ConnectionID) {
+        guard id >= 0, id < connections.count, count > 0 else { return }
+        if count >= connections[id].received.count {
+            connections[id].received = []
+        } else {
+            connections[id].received.removeFirst(count)
+        }
+    }
+
+    func clientKey(_ id: ConnectionID) -> FourTuple {
+        let c = connections[id]
+        return FourTuple(local: c.local, localPort: c.localPort, remote: c.remote, remotePort: c.remotePort)
+    }
+
     /// An HTTP/1.1 GET request as curl sends it.
     public static func httpRequest(host: String, path: String) -> [UInt8] {
         Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: wirelab-sim\r\nAccept: */*\r\n\r\n".utf8)
     }
 
-    /// The built-in server's answer (byte for byte `BuiltinServer.respond`).
-    public static func httpResponse(name: String) -> [UInt8] {
+    /// The built-in server's answer (byte for byte `BuiltinServer.respond`);
+    /// to a request asking `Connection: keep-alive`, it says `keep-alive`.
+    public static func httpResponse(name: String, keepAlive: Bool = false) -> [UInt8] {
         let body = name + "\n"
-        return Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nServer: wirelab\r\nX-Wirelab-Node: \(name)\r\nConnection: close\r\n\r\n\(body)".utf8)
+        return Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nServer: wirelab\r\nX-Wirelab-Node: \(name)\r\nConnection: \(keepAlive ? "keep-alive" : "close")\r\n\r\n\(body)".utf8)
     }
 
     // MARK: - ARP
@@ -899,6 +1037,7 @@ public final class HostModel: Element {
             guard flags.contains(.ack), ack == c.sendNext else { return }
             c.state = .established
         }
+        if flags.contains(.ack) { c.unacked.acknowledged(ack, now: now) }
         var acknowledge = false
         if !data.isEmpty, seq == c.receiveNext, !c.finReceived {
             c.receiveNext &+= UInt32(data.count)
@@ -906,22 +1045,33 @@ public final class HostModel: Element {
                 c.request.append(contentsOf: data)
                 acknowledge = true
             }
+        } else if !data.isEmpty {
+            acknowledge = true   // sent again, or out of order: say what we have
         }
         if flags.contains(.fin), seq &+ UInt32(data.count) == c.receiveNext, !c.finReceived {
             c.finReceived = true
             c.receiveNext &+= 1
             acknowledge = true
         }
-        if c.state == .established, Self.headerEnd(c.request) != nil {
-            let response = Self.httpResponse(name: configuration.name)
+        // Each complete request is answered; one that does not ask to be
+        // kept alive is the last (the answer, then FIN).
+        while c.state == .established, let end = Self.headerEnd(c.request) {
+            let keepAlive = DrillHTTP.asksKeepAlive(c.request[..<end])
+            let response = Self.httpResponse(name: configuration.name, keepAlive: keepAlive)
             send(c, [.psh, .ack], response)
+            c.unacked.sent(response, sequence: c.sendNext, now: now)
             c.sendNext &+= UInt32(response.count)
-            send(c, [.fin, .ack])
-            c.sendNext &+= 1
-            c.state = .finSent
             counters.httpRequestsServed &+= 1
             acknowledge = false
-        } else if c.state == .established, c.finReceived {
+            if keepAlive {
+                c.request.removeFirst(end)
+            } else {
+                send(c, [.fin, .ack])
+                c.sendNext &+= 1
+                c.state = .finSent
+            }
+        }
+        if c.state == .established, c.finReceived {
             // The client closed without a full request: close too.
             send(c, [.fin, .ack])
             c.sendNext &+= 1
@@ -967,6 +1117,7 @@ public final class HostModel: Element {
             c.receiveNext = seq &+ 1
             connections[c.index].state = .established
             connections[c.index].wasEstablished = true
+            connections[c.index].establishedAt = now
             send(.ack)
             if c.closeAfterConnect {
                 send([.fin, .ack])
@@ -975,6 +1126,7 @@ public final class HostModel: Element {
                 connections[c.index].state = .closing
             } else if !c.request.isEmpty {
                 send([.psh, .ack], c.request)
+                c.unacked.sent(c.request, sequence: c.sendNext, now: now)
                 c.sendNext &+= UInt32(c.request.count)
             }
             clients[key] = c
@@ -984,11 +1136,15 @@ public final class HostModel: Element {
             send(.ack)   // a retransmitted SYN-ACK: our ACK was lost
             return
         }
+        if flags.contains(.ack) { c.unacked.acknowledged(ack, now: now) }
         var acknowledge = false
         if !data.isEmpty, seq == c.receiveNext {
             connections[c.index].received.append(contentsOf: data)
+            connections[c.index].lastDataAt = now
             c.receiveNext &+= UInt32(data.count)
             acknowledge = true
+        } else if !data.isEmpty {
+            acknowledge = true   // sent again, or out of order: say what we have
         }
         var peerClosed = false
         if flags.contains(.fin), !c.peerFinReceived, seq &+ UInt32(data.count) == c.receiveNext {

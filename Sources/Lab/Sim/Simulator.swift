@@ -13,7 +13,7 @@ import Wire
 ///   drops what it sends (`no-link`).
 /// - Events (frame arrivals) run in (time, sequence) order; element timers
 ///   (`tick`: ARP retries and expiry, switch aging, director expiry, host
-///   SYN retransmissions) run every `tickInterval` of virtual time, in node
+///   SYN and data retransmissions) run every `tickInterval` of virtual time, in node
 ///   order. Same topology + same calls → the same frames at the same
 ///   virtual times, so the pcapng is byte-identical run to run.
 /// - Every frame is recorded where it is received, per link, as the live
@@ -22,6 +22,17 @@ import Wire
 ///   `epoch` + virtual time.
 /// - Health checks (`health:`) are NOT simulated: every real server stays
 ///   in rotation with its configured weight.
+/// - Failures (`fail(link:)`, `fail(node:)`, `heal`, as `wirelab fail/heal`
+///   live): a failed link loses every frame on it, both ways, from that
+///   instant (frames in flight too; counted `link-down` on the sender); a
+///   failed node is powered off: it receives, sends and ticks nothing, its
+///   state frozen as it was, and its links are down. The elements at a
+///   down link's live ends learn the carrier loss as the daemon applies it
+///   (`NodeForwarder.carrierChanged`: routers drop the next hops through it);
+///   a failed node learns, when healed, what changed while it was off;
+///   traffic from a failed host (`connect`, `ping`, …) is an error.
+///   Host models keep their routes over a port without carrier (Linux's
+///   default, `ignore_routes_with_linkdown=0`): what they send there is lost.
 ///
 /// The three things the verification side uses: `sendIPv4(_:from:)` (a
 /// probe sent as a host's raw IP socket would), `captures()` / `pcapng()`
@@ -53,11 +64,17 @@ public final class Simulator {
         case unknownNode(String)
         case notAHost(String)
         case element(String)
+        /// `fail`/`heal` of an endpoint that is no link's end.
+        case noLink(String)
+        /// `fail` of what is failed already, `heal` of what is not failed.
+        case failure(String)
         public var description: String {
             switch self {
             case let .unknownNode(n): return "no node '\(n)' in the topology"
             case let .notAHost(n): return "node '\(n)' is not a host: only hosts send probes"
             case let .element(m): return m
+            case let .noLink(m): return m
+            case let .failure(m): return m
             }
         }
     }
@@ -96,12 +113,17 @@ public final class Simulator {
         @exclusivity(unchecked) var runner = ElementRunner(emitterSlots: 256)
         /// Drops the simulator decided (link MTU, no link) by reason.
         var linkDrops = DropCounters()
+        /// Powered off (`fail(node:)`): processes, sends and ticks nothing.
+        var failed = false
+        /// Per port, the carrier the element was last told (up at start).
+        var carrier: [Bool]
         init(name: String, kind: NodeKind, element: NodeElement, ports: [PortEnd], interfaceNames: [String]) {
             self.name = name
             self.kind = kind
             self.element = element
             self.ports = ports
             portCount = ports.count
+            carrier = Array(repeating: true, count: ports.count)
             self.interfaceNames = interfaceNames
             comments = interfaceNames.map { "rx \(name):\($0)" }
         }
@@ -111,6 +133,11 @@ public final class Simulator {
         var name: String
         var mtu: Int
         var records: [PcapRecord] = []
+        /// The ends' nodes.
+        var a: Int32 = -1
+        var b: Int32 = -1
+        /// Failed by `fail(link:)` itself (apart from a failed end node).
+        var failed = false
     }
 
     struct Event {
@@ -143,6 +170,8 @@ public final class Simulator {
     @exclusivity(unchecked) var links: [SimLink]
     /// Per link, its MTU (apart from `links`, whose records grow).
     let linkMTUs: [Int]
+    /// Per link, whether frames cross it: neither it nor an end node failed.
+    @exclusivity(unchecked) var linkLive: [Bool]
     // The event queue. Every frame arrives `linkDelay` after the moment it
     // was sent, and that moment (`now`) never goes back, so events are
     // created in (time, sequence) order: a FIFO ring is the priority queue.
@@ -198,11 +227,14 @@ public final class Simulator {
             nodes[nb].ports[pb].link = Int32(l)
             nodes[nb].ports[pb].peerNode = Int32(na)
             nodes[nb].ports[pb].peerPort = Int32(pa)
+            links[l].a = Int32(na)
+            links[l].b = Int32(nb)
         }
         self.nodes = nodes
         self.nodeIndex = index
         self.links = links
         linkMTUs = links.map(\.mtu)
+        linkLive = Array(repeating: true, count: links.count)
         bufferSize = Self.headroom + max(maxMTU + 18, Emitter.slotSize) + 64
         ring = UnsafeMutablePointer<Event>.allocate(capacity: ringCapacity)
     }
@@ -273,13 +305,20 @@ public final class Simulator {
         return (nodes[i], h)
     }
 
+    /// A host that can act: a failed (powered off) one cannot.
+    func runningHost(_ name: String) throws(SimError) -> (SimNode, HostModel) {
+        let (n, h) = try hostNode(name)
+        guard !n.failed else { throw .failure("host \(name) is failed (powered off): it sends nothing until healed") }
+        return (n, h)
+    }
+
     /// Sends a complete IPv4 packet from host `node` as its kernel would
     /// from a raw IP socket: routed by its routes, next hop resolved by ARP,
     /// framed with its MAC. False if the host has no route (counted as a
     /// `no-route` drop on the host).
     @discardableResult
     public func sendIPv4(_ packet: [UInt8], from node: String) throws(SimError) -> Bool {
-        let (n, h) = try hostNode(node)
+        let (n, h) = try runningHost(node)
         let ok = packet.withUnsafeBytes { h.sendIPv4($0, now: instant, emit: &n.runner.emitter) }
         drain(n)
         return ok
@@ -288,27 +327,39 @@ public final class Simulator {
     /// An ICMP echo request from `node`.
     @discardableResult
     public func ping(from node: String, to destination: IPv4Address, identifier: UInt16, sequence: UInt16) throws(SimError) -> Bool {
-        let (n, h) = try hostNode(node)
+        let (n, h) = try runningHost(node)
         let ok = h.ping(destination, identifier: identifier, sequence: sequence, now: instant, emit: &n.runner.emitter)
         drain(n)
         return ok
     }
 
     /// A TCP connection from `node`; `request` is sent once it is up (an
-    /// empty request: connect and close). Follow it in `host(node)!.connections[id]`.
+    /// empty request: connect and close, unless `keepOpen`: see
+    /// `HostModel.connect`). Follow it in `host(node)!.connections[id]`.
     public func connect(from node: String, to destination: IPv4Address, port: UInt16,
-                        request: [UInt8] = []) throws(SimError) -> HostModel.ConnectionID {
-        let (n, h) = try hostNode(node)
-        let id = h.connect(to: destination, port: port, request: request, now: instant, emit: &n.runner.emitter)
+                        request: [UInt8] = [], keepOpen: Bool = false) throws(SimError) -> HostModel.ConnectionID {
+        let (n, h) = try runningHost(node)
+        let id = h.connect(to: destination, port: port, request: request, keepOpen: keepOpen, now: instant,
+                           emit: &n.runner.emitter)
         drain(n)
         return id
+    }
+
+    /// More data from `node` on its established connection `id`; false if
+    /// it is not established.
+    @discardableResult
+    public func send(_ data: [UInt8], on id: HostModel.ConnectionID, from node: String) throws(SimError) -> Bool {
+        let (n, h) = try runningHost(node)
+        let ok = h.send(data, on: id, now: instant, emit: &n.runner.emitter)
+        drain(n)
+        return ok
     }
 
     /// A UDP datagram from `node` (from a fresh ephemeral port, returned).
     @discardableResult
     public func sendUDP(from node: String, to destination: IPv4Address, port: UInt16,
                         payload: [UInt8]) throws(SimError) -> UInt16? {
-        let (n, h) = try hostNode(node)
+        let (n, h) = try runningHost(node)
         let local = h.sendUDP(to: destination, port: port, payload: payload, now: instant, emit: &n.runner.emitter)
         drain(n)
         return local
@@ -319,11 +370,104 @@ public final class Simulator {
     /// the answer: the serving node's name and a newline).
     public func httpGet(from node: String, to address: IPv4Address, port: UInt16 = 80, path: String = "/",
                         hostHeader: String? = nil, limit: UInt64 = 10_000_000_000) throws(SimError) -> HostModel.ClientConnection {
-        let (_, h) = try hostNode(node)
+        let (_, h) = try runningHost(node)
         let host = hostHeader ?? (port == 80 ? address.description : "\(address):\(port)")
         let id = try connect(from: node, to: address, port: port, request: HostModel.httpRequest(host: host, path: path))
         run(limit: limit) { h.connections[id].state.isFinished }
         return h.connections[id]
+    }
+
+    // MARK: - Failures (`wirelab fail` / `heal`)
+
+    /// Fails the link with end `end` (either end names it): both directions
+    /// lose every frame from now on, those in flight too.
+    public func fail(link end: Endpoint) throws(SimError) {
+        let l = try linkIndex(end)
+        guard !links[l].failed else { throw .failure("link \(links[l].name) is already failed") }
+        links[l].failed = true
+        updateLinks()
+    }
+
+    /// Heals a link `fail(link:)` failed (it stays down while an end node is failed).
+    public func heal(link end: Endpoint) throws(SimError) {
+        let l = try linkIndex(end)
+        guard links[l].failed else { throw .failure("link \(links[l].name) is not failed") }
+        links[l].failed = false
+        updateLinks()
+    }
+
+    /// Powers node `name` off: it processes, sends and ticks nothing (a host
+    /// model's connections freeze, as a live host's processes do under
+    /// SIGSTOP), its links go down, their far ends see carrier loss.
+    public func fail(node name: String) throws(SimError) {
+        guard let i = nodeIndex[name] else { throw .unknownNode(name) }
+        guard !nodes[i].failed else { throw .failure("node \(name) is already failed") }
+        nodes[i].failed = true
+        updateLinks()
+    }
+
+    /// Powers node `name` back on where it stopped: its state as it was,
+    /// its links up again except those failed by themselves; it learns the
+    /// carrier changes it missed.
+    public func heal(node name: String) throws(SimError) {
+        guard let i = nodeIndex[name] else { throw .unknownNode(name) }
+        guard nodes[i].failed else { throw .failure("node \(name) is not failed") }
+        nodes[i].failed = false
+        updateLinks()
+    }
+
+    /// Whether node `name` is failed (nil: no such node).
+    public func isFailed(node name: String) -> Bool? {
+        nodeIndex[name].map { nodes[$0].failed }
+    }
+
+    /// Whether the link with end `end` is up: neither it nor an end node failed (nil: no such link).
+    public func isUp(link end: Endpoint) -> Bool? {
+        (try? linkIndex(end)).map { linkLive[$0] }
+    }
+
+    func linkIndex(_ end: Endpoint) throws(SimError) -> Int {
+        guard let n = nodeIndex[end.node] else { throw .unknownNode(end.node) }
+        guard let l = topology.links.firstIndex(where: { $0.a == end || $0.b == end }) else {
+            let linked = nodes[n].interfaceNames.indices.filter { nodes[n].ports[$0].link >= 0 }.map { nodes[n].interfaceNames[$0] }
+            throw .noLink("node \(end.node) has no linked interface \(end.interface); its linked interfaces: \(linked.joined(separator: ", "))")
+        }
+        return l
+    }
+
+    /// After a failure or a heal: which links carry frames, the frames in
+    /// flight on links that went down dropped, and every running element
+    /// told of each carrier change at its ports (in node and port order).
+    func updateLinks() {
+        for l in links.indices {
+            let live = !links[l].failed && links[l].a >= 0 && !nodes[Int(links[l].a)].failed
+                && !nodes[Int(links[l].b)].failed
+            if linkLive[l] && !live { dropInFlight(link: Int32(l)) }
+            linkLive[l] = live
+        }
+        for n in nodes where !n.failed {
+            for p in 0..<n.portCount where n.ports[p].link >= 0 {
+                let up = linkLive[Int(n.ports[p].link)]
+                guard n.carrier[p] != up else { continue }
+                n.carrier[p] = up
+                if case let .forwarder(f) = n.element {
+                    f.carrierChanged(port: PortID(p), up: up, now: instant, emit: &n.runner.emitter)
+                    drain(n)
+                }
+            }
+        }
+    }
+
+    /// Drops the frames on their way across link `l` (counted `link-down` on their sender).
+    func dropInFlight(link l: Int32) {
+        for i in 0..<ringCount {
+            let slot = (ringHead + i) & (ringCapacity - 1)
+            let e = ring[slot]
+            guard e.node >= 0, nodes[Int(e.node)].ports[Int(e.port)].link == l else { continue }
+            nodes[Int(nodes[Int(e.node)].ports[Int(e.port)].peerNode)].linkDrops.count(.linkDown)
+            freeBuffers.append(e.buffer)
+            ring[slot].node = -1
+        }
     }
 
     // MARK: - Running
@@ -398,7 +542,7 @@ public final class Simulator {
     func tickAll() {
         ticks &+= 1
         let t = instant
-        for n in nodes {
+        for n in nodes where !n.failed {
             var ports = SimPorts(simulator: self, node: n)
             switch n.element {
             case let .host(h): n.runner.tick(h, now: t, ports: &ports)
@@ -418,6 +562,7 @@ public final class Simulator {
 
     @inline(__always)
     func deliver(_ event: Event) {
+        guard event.node >= 0 else { return }   // lost on a link that failed in flight
         let node = nodes[Int(event.node)]
         let port = Int(event.port)
         let base = buffers[Int(event.buffer)]
@@ -501,6 +646,11 @@ public final class Simulator {
             return
         }
         let end = node.ports[port]
+        guard linkLive[Int(end.link)] else {
+            node.linkDrops.count(.linkDown)
+            freeBuffers.append(buffer)
+            return
+        }
         guard length - 14 <= linkMTUs[Int(end.link)] else {
             node.linkDrops.count(Self.linkMTUDrop)
             freeBuffers.append(buffer)
