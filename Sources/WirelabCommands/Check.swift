@@ -40,33 +40,42 @@ struct CheckCommand: ParsableCommand {
         let checks = topology.checks.isEmpty && !drills.isEmpty ? nil
             : runChecks(backend: LiveBackend(topology: topology, deployer: deployer), file: file)
         let drillReport = drills.isEmpty ? nil : runDrills(drills, topology: topology, file: file, verb: "check", state: state)
-        if json {
-            if let checks, let drillReport {
-                print("{\n\"checks\": \(try checks.json()),\n\"drills\": \(try drillReport.json())\n}")
-            } else if let checks { print(try checks.json()) } else if let drillReport { print(try drillReport.json()) }
-        } else {
-            if let checks { print(checks.text(), terminator: "") }
-            if let drillReport { print((checks == nil ? "" : "\n") + drillReport.text(), terminator: "") }
-        }
-        if let junit {
-            var document = checks?.junit() ?? drillReport!.junit()
-            if checks != nil, let drillReport, let close = document.range(of: "</testsuites>", options: .backwards) {
-                document.insert(contentsOf: drillReport.junitSuite(), at: close.lowerBound)
-            }
-            try writeReport(document, to: junit, verb: "check")
-        }
-        if let html {
-            var page = checks?.html(topology: topology) ?? drillReport!.html()
-            if checks != nil, let drillReport, let close = page.range(of: "</body>", options: .backwards) {
-                page.insert(contentsOf: "<h1>Drills</h1>\n" + drillReport.htmlSections(), at: close.lowerBound)
-            }
-            try writeReport(page, to: html, verb: "check")
-        }
-        // The worse of the two: 1 (failed) over 3 (inconclusive) over 0.
-        let statuses = [checks?.exitStatus, drillReport?.exitStatus].compactMap { $0 }
-        let status = statuses.contains(1) ? 1 : statuses.max() ?? 0
+        let status = try printReports(checks: checks, drills: drillReport, topology: topology, json: json,
+                                      junit: junit, html: html, verb: "check")
         if status != 0 { throw ExitCode(status) }
     }
+}
+
+/// Prints a file's check report and drill report (either may be absent)
+/// as one: text, JSON (`{"checks":…,"drills":…}` when both), one JUnit
+/// document, one HTML page. Returns the exit status: the worse of the two,
+/// 1 (failed) over 3 (inconclusive) over 0.
+func printReports(checks: CheckReport?, drills drillReport: DrillRunReport?, topology: ResolvedTopology,
+                  json: Bool, junit: String?, html: String?, verb: String) throws -> Int32 {
+    if json {
+        if let checks, let drillReport {
+            print("{\n\"checks\": \(try checks.json()),\n\"drills\": \(try drillReport.json())\n}")
+        } else if let checks { print(try checks.json()) } else if let drillReport { print(try drillReport.json()) }
+    } else {
+        if let checks { print(checks.text(), terminator: "") }
+        if let drillReport { print((checks == nil ? "" : "\n") + drillReport.text(), terminator: "") }
+    }
+    if let junit, checks != nil || drillReport != nil {
+        var document = checks?.junit() ?? drillReport!.junit()
+        if checks != nil, let drillReport, let close = document.range(of: "</testsuites>", options: .backwards) {
+            document.insert(contentsOf: drillReport.junitSuite(), at: close.lowerBound)
+        }
+        try writeReport(document, to: junit, verb: verb)
+    }
+    if let html, checks != nil || drillReport != nil {
+        var page = checks?.html(topology: topology) ?? drillReport!.html()
+        if checks != nil, let drillReport, let close = page.range(of: "</body>", options: .backwards) {
+            page.insert(contentsOf: "<h1>Drills</h1>\n" + drillReport.htmlSections(), at: close.lowerBound)
+        }
+        try writeReport(page, to: html, verb: verb)
+    }
+    let statuses = [checks?.exitStatus, drillReport?.exitStatus].compactMap { $0 }
+    return statuses.contains(1) ? 1 : statuses.max() ?? 0
 }
 
 /// Stops `backend` (the lab comes down) on SIGINT/SIGTERM, then exits.

@@ -12,9 +12,11 @@ struct Sim: ParsableCommand {
         ICMP echo, UDP echo, TCP and the built-in HTTP server's one-line answer), virtual links and a \
         virtual clock; the same checks, probes and report as `wirelab check`. Writes one pcapng with \
         one interface per link (frames recorded where they are received); the same file gives a \
-        byte-identical pcapng and report every time. Health checks are not simulated, and run: \
-        commands are never run. Exit status 0 only if every check passed; 1 if any failed or could \
-        not run; 2 if the file has errors (or, with --no-run, run: commands: refused as check \
+        byte-identical pcapng and report every time. The file's drills run after the checks, each on \
+        a fresh simulator (the same report as `wirelab drill`, measured on the virtual clock; \
+        --no-drills skips them). Health checks are not simulated, and run: commands are never run. \
+        Exit status 0 only if every check and drill passed; 1 if any failed or could not run; 3 if \
+        none failed but a drill could not be measured; 2 if the file has errors (or, with --no-run, run: commands: refused as check \
         --no-run refuses them, so a CI job gets one verdict from either).
         """)
 
@@ -27,6 +29,23 @@ struct Sim: ParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
     @Flag(name: .customLong("no-run"), help: "Refuse a file that has run: commands (exit 2, naming where each run: is), as check --no-run does.")
     var noRun = false
+    @Flag(name: .customLong("no-drills"), help: "Run only the checks, not the file's drills.") var noDrills = false
+
+    /// Each drill on a fresh simulator of its own: the same report as
+    /// `check`/`drill`, measured on the virtual clock (deterministic).
+    static func runDrills(_ drills: [Drill], topology: ResolvedTopology, file: String) -> DrillRunReport {
+        let reports = drills.map { drill -> DrillReport in
+            printError("wirelab: drill '\(drill.name)' on the simulator (\(drill.load.duration) of virtual time)")
+            do {
+                let result = try SimDrill.run(drill, in: topology)
+                return DrillReport(drill: drill, observations: result.observations, applied: result.appliedTimes,
+                                   takeovers: result.takeovers)
+            } catch {
+                return DrillReport.inconclusive(drill, problem: "\(error)")
+            }
+        }
+        return DrillRunReport(lab: topology.name, file: file, verb: "sim", drills: reports)
+    }
 
     func run() throws {
         let topology = try loadTopologyOrExit(file)
@@ -40,17 +59,20 @@ struct Sim: ParsableCommand {
             printError("wirelab: \(file): \(error)")
             throw ExitCode(2)
         }
-        var report = runChecks(backend: backend, file: file, random: SeededRandom(seed: WalkReport.simulatorSeed))
-        report.verb = "sim"
-        if json { print(try report.json()) } else {
-            print(report.text(), terminator: "")
-            if FileManager.default.fileExists(atPath: path) {
-                print("pcapng: \(path) (virtual time \(Double(backend.simulator.now) / 1e9) s)")
-            }
+        let drills = noDrills ? [] : topology.drills
+        // A file of drills only is checked by its drills, as in `check`.
+        var checks: CheckReport?
+        if !(topology.checks.isEmpty && !drills.isEmpty) {
+            checks = runChecks(backend: backend, file: file, random: SeededRandom(seed: WalkReport.simulatorSeed))
+            checks?.verb = "sim"
         }
-        if let junit { try writeReport(report.junit(), to: junit, verb: "sim") }
-        if let html { try writeReport(report.html(topology: topology), to: html, verb: "sim") }
-        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+        let drillReport = drills.isEmpty ? nil : Self.runDrills(drills, topology: topology, file: file)
+        let status = try printReports(checks: checks, drills: drillReport, topology: topology, json: json,
+                                      junit: junit, html: html, verb: "sim")
+        if !json, checks != nil, FileManager.default.fileExists(atPath: path) {
+            print("pcapng: \(path) (virtual time \(Double(backend.simulator.now) / 1e9) s)")
+        }
+        if status != 0 { throw ExitCode(status) }
     }
 }
 

@@ -44,9 +44,11 @@ public final class LoadGenerator {
 
     public init(_ spec: LoadSpec) {
         self.spec = spec
-        let host = spec.port == 80 ? spec.address.description : "\(spec.address):\(spec.port)"
-        closeRequest = Array("GET \(spec.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: wirelab-drill\r\nConnection: close\r\n\r\n".utf8)
-        keepAliveRequest = Array("GET \(spec.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: wirelab-drill\r\n\r\n".utf8)
+        // The same bytes as the simulated load (`SimLoad`), so a stream asks
+        // for keep-alive in both and both servers keep it open.
+        let host = DrillHTTP.hostHeader(spec.address.description, port: spec.port)
+        closeRequest = DrillHTTP.request(host: host, path: spec.path)
+        keepAliveRequest = DrillHTTP.keepAliveRequest(host: host, path: spec.path)
     }
 
     enum Phase { case idle, connecting, waiting, done }
