@@ -749,7 +749,8 @@ public final class DirectorCore {
                 virtual: IPv4Address(rawValue: e.virtualAddress), virtualPort: e.virtualPort,
                 real: IPv4Address(rawValue: e.realAddress), realPort: e.realPort,
                 local: e.flags & ConnectionEntry.Flag.fullnat != 0 ? IPv4Address(rawValue: e.localAddress) : nil,
-                localPort: e.flags & ConnectionEntry.Flag.fullnat != 0 ? e.localPort : nil)
+                localPort: e.flags & ConnectionEntry.Flag.fullnat != 0 ? e.localPort : nil,
+                isSynced: e.flags & ConnectionEntry.Flag.synced != 0)
         }
     }
 
