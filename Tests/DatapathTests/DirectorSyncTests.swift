@@ -368,3 +368,100 @@ enum SyncFixture {
         #expect(dir.syncCounters.entriesSent == 1)
     }
 }
+
+/// tshark's `ipvs` dissector (UDP 8848 by default) decodes what the
+/// director sends: sync id, count, every entry's fields, with no malformed
+/// or expert mark — FULLNAT entries with the extension included (each the
+/// last of its message, so the dissector's fixed 36-byte stride stays right;
+/// the extension's 8 bytes show as nothing, undissected).
+@Suite struct DirectorSyncTsharkTests {
+    typealias F = SyncFixture
+
+    @Test func tsharkDecodesTheDirectorsMessages() throws {
+        guard let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            Issue.record("tshark not found (scripts/install-deps.sh installs it)")
+            return
+        }
+        let dir = F.director(F.a, F.aMAC)
+        let a = ElementDriver(dir)
+        F.learn(a, F.a)
+        var frames: [[UInt8]] = []
+        for (vip, _) in F.vips {
+            for sport: UInt16 in [40000, 40001] {
+                for flags in [DE.syn, DE.ack] {
+                    frames += a.send(F.segment(flags, to: vip, mac: F.aMAC, sport: sport), on: PortID(0), at: .seconds(1))
+                        .emitted.map(\.frame).filter(F.isSync)
+                }
+            }
+        }
+        frames += a.tick(at: .seconds(2)).map(\.frame).filter(F.isSync)
+        #expect(frames.count >= 5)
+
+        // What each frame carries, by our own parser (checked against the
+        // table by the element tests), as tshark prints it.
+        var expected: [[String: String]] = []
+        for f in frames {
+            var rows: [String: [String]] = [:]
+            var header: (UInt8, Int, Int) = (0, 0, 0)
+            try f.withUnsafeBytes { b in
+                let m = try IPVSSyncMessage(validating: b.wireSlice(42..<b.count))
+                header = (m.syncID, m.size, m.count)
+                try m.forEachEntry { e in
+                    rows["ipvs.caddr", default: []].append("\(e.clientAddress)")
+                    rows["ipvs.vaddr", default: []].append("\(e.virtualAddress)")
+                    rows["ipvs.daddr", default: []].append("\(e.destinationAddress)")
+                    rows["ipvs.cport", default: []].append("\(e.clientPort)")
+                    rows["ipvs.vport", default: []].append("\(e.virtualPort)")
+                    rows["ipvs.dport", default: []].append("\(e.destinationPort)")
+                    rows["ipvs.timeout", default: []].append("\(e.timeout)")
+                    rows["ipvs.flags.v1"] = (rows["ipvs.flags.v1"] ?? []) + ["0x" + String(format: "%08x", e.flags)]
+                    rows["ipvs.proto"] = (rows["ipvs.proto"] ?? []) + ["0x" + String(format: "%02x", e.protocol.rawValue)]
+                    rows["ipvs.state"] = (rows["ipvs.state"] ?? []) + ["0x" + String(format: "%04x", e.state)]
+                }
+            }
+            var row = rows.mapValues { $0.joined(separator: ";") }
+            row["ipvs.syncid"] = "\(header.0)"
+            row["ipvs.size"] = "\(header.1)"
+            row["ipvs.conncount"] = "\(header.2)"
+            row["ipvs.version"] = "1"
+            row["ip.ttl"] = "1"
+            row["ip.dst"] = "224.0.0.81"
+            row["ip.src"] = "\(F.a)"
+            row["udp.checksum.status"] = "1"
+            row["_ws.malformed"] = ""
+            row["_ws.expert"] = ""
+            expected.append(row)
+        }
+        #expect(expected.contains { ($0["ipvs.flags.v1"] ?? "").contains("0x00000005") }, "a FULLNAT entry is among them")
+        #expect(expected.contains { ($0["ipvs.flags.v1"] ?? "").contains("0x00001003") }, "a template is among them")
+
+        var writer = PcapNGWriter(application: "wirelab sync test", comment: "director sync frames")
+        let interface = writer.addInterface(name: "eth0")
+        for (i, f) in frames.enumerated() { writer.writePacket(f, interface: interface, timestamp: 1_700_000_000_000_000_000 + UInt64(i) * 1000) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("wirelab-sync-\(UUID().uuidString).pcapng").path
+        try Data(writer.bytes).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+
+        let fields = expected[0].keys.sorted()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tshark)
+        process.arguments = ["-n", "-r", file, "-T", "fields", "-E", "separator=,", "-E", "aggregator=;", "-E", "occurrence=a",
+                             "-o", "udp.check_checksum:TRUE"] + fields.flatMap { ["-e", $0] }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.count == frames.count)
+        for (i, line) in lines.enumerated() where i < expected.count {
+            let values = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard values.count == fields.count else { Issue.record("frame \(i + 1): \(line)"); continue }
+            for (k, field) in fields.enumerated() {
+                #expect(values[k] == expected[i][field], "frame \(i + 1) \(field)")
+            }
+        }
+    }
+}
