@@ -78,7 +78,7 @@ enum SchemaValidator {
         "08-unknown-kind", "09-missing-kind", "10-unknown-node-key", "11-key-for-other-kind", "12-switch-interfaces",
         "16-interface-names", "17-bad-ip", "18-bad-mac", "22-local-addresses-not-fullnat", "23-unknown-scheduler-mode",
         "24-bad-weights", "25-ports-out-of-range", "26-mtu-out-of-range", "29-wrong-shapes", "33-route-syntax",
-        "34-quoted-number-and-bool", "36-health-and-durations", "40-interface-key-typo", "44-kernel-names",
+        "34-quoted-number-and-bool", "36-health-and-durations", "40-interface-key-typo", "44-kernel-names", "46-sync",
     ]
 
     @Test func shapeErrorsAreSchemaErrorsToo() throws {

@@ -471,3 +471,18 @@ extension DirectorCore {
         e.pointee.state = state.rawValue
     }
 }
+
+extension Director {
+    /// Live entries installed from a peer and not sent on since (control
+    /// plane: reads the table's used part).
+    public var syncedEntryCount: Int {
+        let table = core.table
+        var n = 0
+        for i in 0..<table.highWaterMark {
+            let flags = table.pointer(UInt32(i)).pointee.flags
+            if flags & (ConnectionEntry.Flag.inUse | ConnectionEntry.Flag.synced)
+                == ConnectionEntry.Flag.inUse | ConnectionEntry.Flag.synced { n += 1 }
+        }
+        return n
+    }
+}
