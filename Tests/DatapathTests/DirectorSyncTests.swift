@@ -438,9 +438,11 @@ enum SyncFixture {
         var writer = PcapNGWriter(application: "wirelab sync test", comment: "director sync frames")
         let interface = writer.addInterface(name: "eth0")
         for (i, f) in frames.enumerated() { writer.writePacket(f, interface: interface, timestamp: 1_700_000_000_000_000_000 + UInt64(i) * 1000) }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("wirelab-sync-\(UUID().uuidString).pcapng").path
+        // SYNC_KEEP=/tmp/sync.pcapng keeps the capture (docs/ipvs-sync.md shows it).
+        let keep = ProcessInfo.processInfo.environment["SYNC_KEEP"]
+        let file = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("wirelab-sync-\(UUID().uuidString).pcapng").path
         try Data(writer.bytes).write(to: URL(fileURLWithPath: file))
-        defer { try? FileManager.default.removeItem(atPath: file) }
+        defer { if keep == nil { try? FileManager.default.removeItem(atPath: file) } }
 
         let fields = expected[0].keys.sorted()
         let process = Process()
@@ -463,5 +465,43 @@ enum SyncFixture {
                 #expect(values[k] == expected[i][field], "frame \(i + 1) \(field)")
             }
         }
+    }
+}
+
+extension DirectorSyncTests {
+    /// With sync on, established flows in a loop (the run loop's view, one
+    /// reused buffer and emitter) send nothing: no state changes and no
+    /// refresh due, so the packet path only compares a stamp.
+    @Test(arguments: ForwardingMode.allCases)
+    func steadyStateSendsNothing(_ mode: ForwardingMode) {
+        let vip = F.vips.first { $0.1 == mode }!.0
+        let dir = F.director(F.a, F.aMAC)
+        let a = ElementDriver(dir)
+        F.learn(a, F.a)
+        var frames: [[UInt8]] = []
+        for sport: UInt16 in 40000..<40016 {
+            _ = a.send(F.segment(DE.syn, to: vip, mac: F.aMAC, sport: sport), on: PortID(0), at: .seconds(1))
+            let ack = F.segment(DE.ack, to: vip, mac: F.aMAC, sport: sport, payload: [UInt8](repeating: 0x41, count: 100))
+            _ = a.send(ack, on: PortID(0), at: .seconds(1))
+            frames.append(ack)
+        }
+        _ = a.tick(at: .seconds(1.5))
+        let sent = dir.syncCounters.entriesSent
+        #expect(sent == 32 && dir.syncNextFlush == nil)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: ElementDriver.bufferSize, alignment: 64)
+        defer { buffer.deallocate() }
+        var emitter = Emitter(slots: 8)
+        var forwarded = 0
+        for round in 0..<2_000 {
+            let now = Instant.seconds(2).adding(nanoseconds: UInt64(round) * 1000)
+            for frame in frames {
+                frame.withUnsafeBytes { (buffer + ElementDriver.headroom).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                var packet = PacketBuffer(base: buffer, capacity: ElementDriver.bufferSize, offset: ElementDriver.headroom,
+                                          length: frame.count)
+                if case .forward = dir.process(&packet, from: PortID(0), now: now, emit: &emitter) { forwarded += 1 }
+            }
+        }
+        #expect(forwarded == 2_000 * frames.count)
+        #expect(emitter.count == 0 && dir.syncCounters.entriesSent == sent && dir.syncNextFlush == nil)
     }
 }
