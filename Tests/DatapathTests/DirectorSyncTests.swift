@@ -505,3 +505,32 @@ extension DirectorSyncTests {
         #expect(emitter.count == 0 && dir.syncCounters.entriesSent == sent && dir.syncNextFlush == nil)
     }
 }
+
+extension DirectorSyncTests {
+    /// When the run loop cannot take frames (the emitter is full), full
+    /// messages wait in the sender's slots (8: 7 full and the open one);
+    /// entries beyond are counted as dropped, and the waiting messages
+    /// leave once the emitter has room.
+    @Test func fullSlotsDropEntriesAndCountThem() {
+        let dir = F.director(F.a, F.aMAC, services: [(F.fullnat, .fullnat)])
+        let a = ElementDriver(dir)
+        F.learn(a, F.a)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: ElementDriver.bufferSize, alignment: 64)
+        defer { buffer.deallocate() }
+        var emitter = Emitter(slots: 1)
+        emitter.emit(on: PortID(0), copying: UnsafeRawBufferPointer(start: buffer, count: 60))   // the only slot taken
+        for sport in 0..<12 {
+            let frame = F.segment(DE.syn, to: F.fullnat, mac: F.aMAC, sport: UInt16(30000 + sport))
+            frame.withUnsafeBytes { (buffer + ElementDriver.headroom).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            var packet = PacketBuffer(base: buffer, capacity: ElementDriver.bufferSize, offset: ElementDriver.headroom,
+                                      length: frame.count)
+            _ = dir.process(&packet, from: PortID(0), now: .seconds(1), emit: &emitter)
+        }
+        // Each FULLNAT entry closes its message: 7 wait, the 8th slot holds the open one.
+        #expect(dir.syncCounters.entriesSent == 8 && dir.syncCounters.entriesDropped == 4)
+        #expect(dir.syncCounters.messagesSent == 7 && emitter.count == 1)
+        #expect(dir.syncNextFlush == .seconds(1), "full messages wait: tick at once")
+        let sent = a.tick(at: .seconds(1.1)).filter { F.isSync($0.frame) }
+        #expect(sent.count == 8 && dir.syncCounters.messagesSent == 8 && dir.syncNextFlush == nil)
+    }
+}

@@ -210,7 +210,15 @@ final class SyncSender {
     /// Closes the open message if its deadline passed, then hands every
     /// full message to `emit` (as many as it has room for).
     func flush(now: UInt64, emit: inout Emitter) {
-        if writer.count > 0 && now >= openedAt &+ delay { close(now: now) }
+        drain(&emit)
+        // After the drain, so a message that found every slot full closes now.
+        if writer.count > 0 && now >= openedAt &+ delay {
+            close(now: now)
+            drain(&emit)
+        }
+    }
+
+    func drain(_ emit: inout Emitter) {
         while ready > 0 && emit.count < emit.slotCount {
             emit.emit(on: configuration.port,
                       copying: UnsafeRawBufferPointer(start: slot(head), count: lengths[head % slotCount]))
