@@ -37,8 +37,9 @@ public struct SyncConfiguration: Hashable, Sendable {
     /// message is sent anyway. Short: a takeover must not lose connections
     /// made just before it.
     public var flushDelay: Double
-    /// Bytes the sender may queue in full messages awaiting the run loop
-    /// (a few messages); more entries than fit are counted and dropped.
+    /// Message slots (frames of up to 2 KiB, allocated once): the open
+    /// message and full ones awaiting the run loop; entries that find them
+    /// all full are counted (`sync-entries-dropped`) and dropped.
     public var queuedMessages: Int
 
     public init(syncID: UInt8, port: PortID, flushDelay: Double = 0.02, queuedMessages: Int = 8) {
