@@ -95,5 +95,15 @@ struct SyncLabEndToEndTests {
         #expect(text.stdout.contains("Sync: ") && text.stdout.contains("sync-installed 1"), "\(text.stdout)")
         let status = try Harness.wl("status", lab)
         #expect(status.stdout.contains("SYNC") && status.stdout.contains("INSTALLED"), "\(status.stdout)")
+
+        // Ten more connections: lvsb ends up with every entry lvsa has.
+        let script = (0..<10).map { _ in "curl -s --max-time 5 -o /dev/null -w '%{http_code}\\n' http://10.81.0.100/" }
+            .joined(separator: "; ")
+        let more = try Harness.wl("exec", "--lab", lab, "cl", "--", "sh", "-c", script, timeout: 120)
+        #expect(more.stdout.split(separator: "\n").filter { $0 == "200" }.count == 10, "\(more.combined)")
+        let all = try Harness.waitUntil(limit: 5) { try Self.counters(lab, "lvsb")["synced-connections"] == 11 }
+        let a2 = try Self.counters(lab, "lvsa"), b2 = try Self.counters(lab, "lvsb")
+        #expect(all && a2["connections"] == 11 && b2["connections"] == 11, "lvsa \(a2), lvsb \(b2)")
+        #expect(b2["sync-installed"] == 11 && b2["sync-messages-received"] == a2["sync-messages-sent"], "\(a2) \(b2)")
     }
 }
