@@ -209,7 +209,10 @@ public final class DirectorCore {
     let timeoutNanoseconds: [UInt64]
     public internal(set) var counters = DirectorCounters()
     /// Connection sync's sender (nil: sync off); the Director sets it.
-    var syncSender: SyncSender?
+    var syncSender: SyncSender? { didSet { syncing = syncSender != nil } }
+    /// `syncSender != nil`, as a plain flag: the per-packet test then costs
+    /// a load and a branch, not the retain/release of unwrapping a reference.
+    private(set) var syncing = false
     /// xorshift64 state: where the SYN-flood defense starts its scan.
     var evictionRandom: UInt64
 
@@ -367,7 +370,7 @@ public final class DirectorCore {
                 let changed = advance(e, direction: .input, flags: tcpFlags, now: now.nanoseconds)
                 table.setExpiry(i, e.pointee.expires)
                 counters.existing &+= 1
-                if let sync = syncSender { sync.used(i, changed: changed, core: self, now: now.nanoseconds) }
+                if syncing { syncSender.unsafelyUnwrapped.used(i, changed: changed, core: self, now: now.nanoseconds) }
                 return decision(i, .existing)
             }
         }
@@ -394,7 +397,7 @@ public final class DirectorCore {
         let changed = advance(e, direction: .output, flags: tcpFlags, now: now.nanoseconds)
         table.setExpiry(i, e.pointee.expires)
         counters.replies &+= 1
-        if let sync = syncSender { sync.used(i, changed: changed, core: self, now: now.nanoseconds) }
+        if syncing { syncSender.unsafelyUnwrapped.used(i, changed: changed, core: self, now: now.nanoseconds) }
         return ReplyDecision(found: true, connection: ConnectionHandle(rawValue: i),
                              real: RealServerID(service: ServiceID(rawValue: Int(e.pointee.service)), index: Int(e.pointee.real)),
                              mode: Self.modes[Int(e.pointee.mode)],
@@ -558,7 +561,7 @@ public final class DirectorCore {
             preconditionFailure("connection table full after the capacity check")
         }
         counters.created &+= 1
-        if let sync = syncSender {
+        if syncing, let sync = syncSender {
             // The template first, so a peer has it before the connection it controls.
             if let t = template { sync.used(t, changed: templateCreated, core: self, now: now) }
             sync.used(i, changed: true, core: self, now: now)
@@ -690,7 +693,7 @@ public final class DirectorCore {
                     let hashed = e.pointee.flags & ConnectionEntry.Flag.hashedInbound != 0
                     e.pointee.expires = now.nanoseconds &+ (hashed ? services[Int(e.pointee.service)].persistenceNanoseconds : 1_000_000_000)
                     // Peers get the longer life too, or their copy lapses under live connections.
-                    if hashed, let sync = syncSender { sync.used(i, changed: false, core: self, now: now.nanoseconds) }
+                    if hashed && syncing, let sync = syncSender { sync.used(i, changed: false, core: self, now: now.nanoseconds) }
                     return false
                 }
                 counters.templatesExpired &+= 1
