@@ -205,19 +205,22 @@ enum SyncFixture {
         #expect(!dirB.connections(now: .seconds(expiry + 1.1)).contains { $0.virtual == F.dr && $0.clientPort == 40000 })
     }
 
-    /// Without sync the standby has no entry: the mid-connection segment is dropped.
+    /// Without sync the standby has no entry: the mid-connection segment is
+    /// dropped, in every mode (no `sloppy`).
     @Test func withoutSyncTheStandbyDropsMidConnectionPackets() {
         let a = ElementDriver(F.director(F.a, F.aMAC, group: nil))
         let b = ElementDriver(F.director(F.b, F.bMAC, group: nil))
         F.learn(a, F.a)
         F.learn(b, F.b)
-        for flags in [DE.syn, DE.ack] {
-            let out = a.send(F.segment(flags, to: F.nat, mac: F.aMAC), on: PortID(0), at: .seconds(1))
-            #expect(out.verdict == .forward(PortID(0)) && !out.emitted.contains { F.isSync($0.frame) })
+        for (vip, mode) in F.vips {
+            for flags in [DE.syn, DE.ack] {
+                let out = a.send(F.segment(flags, to: vip, mac: F.aMAC), on: PortID(0), at: .seconds(1))
+                #expect(out.verdict == .forward(PortID(0)) && !out.emitted.contains { F.isSync($0.frame) }, "\(mode)")
+            }
+            let out = b.send(F.segment(DE.psh | DE.ack, to: vip, mac: F.bMAC, payload: [1]), on: PortID(0), at: .seconds(2))
+            #expect(out.verdict == .drop(Refusal.notSyn.dropReason), "\(mode)")
         }
         #expect(a.tick(at: .seconds(2)).filter { F.isSync($0.frame) }.isEmpty)
-        let out = b.send(F.segment(DE.psh | DE.ack, to: F.nat, mac: F.bMAC, payload: [1]), on: PortID(0), at: .seconds(2))
-        #expect(out.verdict == .drop(Refusal.notSyn.dropReason))
     }
 
     /// Frames of another group, our own, and malformed ones are dropped by
