@@ -24,6 +24,8 @@ public struct Ledger: Equatable, Sendable {
     /// Frames the element built itself (ARP, ICMP errors, fragments, a
     /// host's packets) that it dropped and counted in `drops`.
     public var builtDropped: UInt64 = 0
+    /// A director's valid sync messages from peers (consumed: their entries went into the table).
+    public var syncMessages: UInt64 = 0
     /// The element's own counts of what its verdicts were, where it keeps
     /// them (0 where it does not).
     public var received: UInt64 = 0

@@ -340,7 +340,8 @@ final class DirectorTarget: RunnerTarget<Director>, FuzzTarget {
                      Director.Route(prefix("10.0.5.0/24"), via: ip("10.0.1.254")),
                      Director.Route(prefix("10.0.5.0/24"), via: ip("10.0.1.253"))],
             services: services, core: core, arp: smallARP,
-            unknownPort: mode == .nat || mode == .tun ? .portUnreachable : .drop)
+            unknownPort: mode == .nat || mode == .tun ? .portUnreachable : .drop,
+            sync: SyncConfiguration(syncID: 7, port: PortID(0)))
         let element = try! Director(configuration: configuration)
         var ids: [RealServerID] = []
         for s in element.snapshot().services { ids += s.reals.map(\.id) }
@@ -352,6 +353,21 @@ final class DirectorTarget: RunnerTarget<Director>, FuzzTarget {
                         "123.123.123.124", "10.0.0.77", "10.0.5.9", "10.0.1.9", "10.0.0.255"].map(ip) + oddAddresses,
             ports: [80, 53, 443, 8080, 1024, 1025, 1087, 40000, 40001, 0, 65535])
         super.init(element)
+    }
+
+    static func syncMessage(_ mode: ForwardingMode) -> [UInt8] {
+        let method: [ForwardingMode: UInt32] = [.nat: IPVSSync.Flag.masquerade, .dr: IPVSSync.Flag.directRoute,
+                                                 .tun: IPVSSync.Flag.tunnel, .fullnat: IPVSSync.Flag.fullnat]
+        var bytes = [UInt8](repeating: 0, count: 8 + 44)
+        let n = bytes.withUnsafeMutableBytes { b -> Int in
+            var w = IPVSSyncWriter(into: b, syncID: 7)
+            _ = w.append(IPVSSyncEntry(protocol: .tcp, flags: method[mode]!, state: IPVSSync.TCPState.established,
+                                       clientAddress: ip("123.123.123.124"), clientPort: 40001, virtualAddress: vip,
+                                       virtualPort: 80, destinationAddress: ip("10.0.0.1"), destinationPort: 80, timeout: 900,
+                                       fullnatLocal: mode == .fullnat ? .init(address: ip("10.0.0.200"), port: 1030) : nil))
+            return w.length
+        }
+        return Array(bytes[0..<n])
     }
 
     func seeds() -> [[UInt8]] {
@@ -375,6 +391,11 @@ final class DirectorTarget: RunnerTarget<Director>, FuzzTarget {
             Frames.ethernet(.broadcast, mac(3), type: 0x0806,
                             Frames.arp(operation: 1, senderMAC: mac(3), senderIP: ip("10.0.0.1"), targetMAC: .zero,
                                        targetIP: Self.vip)),
+            // A peer director's sync message (IPVS sync v1, group 7): an
+            // established connection of the service on port 80.
+            Frames.ethernet(IPVSSync.groupMAC, mac(4), type: 0x0800,
+                            Frames.ipv4(ip("10.0.0.3"), IPVSSync.group, proto: 17,
+                                        Frames.udp(IPVSSync.port, IPVSSync.port, payload: Self.syncMessage(mode)))),
         ]
         for i in out.indices { out[i].withUnsafeMutableBytes { Frames.fixChecksums($0) } }
         return out
@@ -432,6 +453,7 @@ final class DirectorTarget: RunnerTarget<Director>, FuzzTarget {
         l.received = c.received
         l.fragmented = c.fragmented
         l.learned = c.arpLearned
+        l.syncMessages = element.syncCounters.messagesReceived
         return l
     }
 
@@ -439,6 +461,7 @@ final class DirectorTarget: RunnerTarget<Director>, FuzzTarget {
         if a.received != b.received + 1 { return (nil, "did not count a frame it received") }
         switch verdict {
         case .consumed:
+            if a.syncMessages == b.syncMessages + 1 { return ("sync message from a peer", nil) }
             if a.fragmented > b.fragmented { return ("sent as fragments", nil) }
             if a.queued > b.queued { return ("queued for ARP", nil) }
             if a.learned > b.learned { return ("ARP learned", nil) }

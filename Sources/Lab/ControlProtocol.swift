@@ -56,6 +56,18 @@ public struct DatapathStatus: Codable, Sendable {
         if !tables.isEmpty {
             out += "\n" + TextTable.render(["DIRECTOR", "CONNECTIONS", "LIMIT", "SYN-FLOOD EVICTED"], tables)
         }
+        // Directors with connection sync: what they sent, received and installed.
+        let sync = nodes.compactMap { n -> [String]? in
+            guard let sent = n.counters["sync-messages-sent"] else { return nil }
+            let c = { (key: String) in String(n.counters[key] ?? 0) }
+            let ignored = n.counters.filter { $0.key.hasPrefix("sync-ignored:") }.values.reduce(0, +)
+            return [n.node, "\(sent)/\(c("sync-entries-sent"))", "\(c("sync-messages-received"))/\(c("sync-entries-received"))",
+                    c("sync-installed"), c("sync-updated"), String(ignored), c("synced-connections")]
+        }
+        if !sync.isEmpty {
+            out += "\n" + TextTable.render(["SYNC", "SENT msgs/entries", "RECEIVED msgs/entries", "INSTALLED", "UPDATED",
+                                             "IGNORED", "SYNCED NOW"], sync)
+        }
         out += "\n" + CapturePoint.text(capturePoints)
         return out
     }
@@ -230,6 +242,8 @@ public struct LVSStatus: Codable, Sendable {
         /// The same table in the layout of `ipvsadm -Ln`.
         public var listing: String
         public var services: [Service]
+        /// Connection sync's `sync-…` counters (as in `status`); nil with sync off.
+        public var sync: [String: UInt64]? = nil
     }
     public var directors: [Director]
 }

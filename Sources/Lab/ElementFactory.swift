@@ -64,10 +64,16 @@ public enum ElementFactory {
                 RealServer(address: $0.ip, port: UInt16($0.port), weight: $0.weight)
             })
         }
+        // `sync.interface` names one of the node's interfaces (the resolver checked).
+        let sync = node.sync.flatMap { s in
+            node.interfaces.firstIndex { $0.name == s.interface }.map {
+                SyncConfiguration(syncID: UInt8(clamping: s.group), port: PortID($0))
+            }
+        }
         return Director.Configuration(
             interfaces: node.interfaces.map(PortConfiguration.init),
             routes: node.routes.flatMap { r in r.nextHops.map { Director.Route(r.destination, via: $0) } },
-            services: services, ecmp: flowHasher(node))
+            services: services, ecmp: flowHasher(node), sync: sync)
     }
 
     /// The host model standing in for a host's kernel in the simulator:

@@ -492,7 +492,8 @@ public final class LabDaemon: @unchecked Sendable {
                                    healthError: healthStatus(runtime: index, vip: s.address, port: s.port, real: r.address, realPort: r.port)?.lastError)
                 })
             }
-            directors.append(.init(node: runtime.node.name, listing: snapshot.ipvsadmListing(), services: services))
+            let sync = director.configuration.sync == nil ? nil : NodeForwarder.syncCounters(director)
+            directors.append(.init(node: runtime.node.name, listing: snapshot.ipvsadmListing(), services: services, sync: sync))
         }
         return LVSStatus(directors: directors)
     }

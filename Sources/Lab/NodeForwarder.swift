@@ -40,7 +40,23 @@ public enum NodeForwarder {
                     "connections-created": d.core.counters.created, "syn-flood-evicted": d.core.counters.evictedEmbryonic,
                     "connections": UInt64(d.core.table.count), "connection-limit": UInt64(d.core.table.capacity),
                     "arp-entries": UInt64(d.arpEntryCount), "arp-table-full": d.arpTableFull]
+                .merging(Self.syncCounters(d)) { a, _ in a }
         }
+    }
+
+    /// Connection sync's counters (`sync-…`), only on a director with sync
+    /// on. Frames dropped (other group, own, malformed) are drops by reason.
+    static func syncCounters(_ d: Director) -> [String: UInt64] {
+        guard d.configuration.sync != nil else { return [:] }
+        let s = d.syncCounters
+        var out: [String: UInt64] = [
+            "sync-messages-sent": s.messagesSent, "sync-entries-sent": s.entriesSent,
+            "sync-entries-dropped": s.entriesDropped, "sync-messages-received": s.messagesReceived,
+            "sync-entries-received": s.entriesReceived, "sync-installed": s.installed, "sync-updated": s.updated,
+            "synced-connections": UInt64(d.syncedEntryCount),
+        ]
+        for (reason, n) in s.ignored { out["sync-ignored:" + reason.rawValue] = n }
+        return out
     }
 }
 

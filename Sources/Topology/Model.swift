@@ -136,6 +136,8 @@ public struct Node: Sendable, Hashable {
     public var location: SourceLocation
     /// Where the node's `run:` key is written (nil without one).
     public var runLocation: SourceLocation? = nil
+    /// IPVS connection sync (`sync:`, directors only); nil = off.
+    public var sync: SyncSpec? = nil
 
     /// The interface called `name`, if any.
     public func interface(named name: String) -> Interface? {
@@ -311,6 +313,17 @@ public struct VRRPConfig: Sendable, Hashable {
     public var interval: DurationSpec
     /// Default true.
     public var preempt: Bool
+    public var location: SourceLocation
+}
+
+/// Connection sync on a director (`sync: { group, interface }`): IPVS sync
+/// v1 messages to 224.0.0.81:8848 out of `interface`, shared with the
+/// directors of the same group.
+public struct SyncSpec: Sendable, Hashable {
+    /// IPVS's sync id, 0...255.
+    public var group: Int
+    /// One of the node's interfaces, with an IPv4 address (the messages' source).
+    public var interface: String
     public var location: SourceLocation
 }
 

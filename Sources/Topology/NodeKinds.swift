@@ -9,7 +9,7 @@ public enum NodeKind: String, Sendable, Hashable, CaseIterable, CustomStringConv
     case `switch`
     /// A userspace IPv4 router (FIB, ARP, ECMP, static NAT).
     case router
-    /// A userspace LVS-style director (services, schedulers, VRRP).
+    /// A userspace LVS-style director (services, schedulers, VRRP, connection sync).
     case director
 
     public var description: String { rawValue }
@@ -22,7 +22,7 @@ public enum NodeKind: String, Sendable, Hashable, CaseIterable, CustomStringConv
 
 /// The node keys the format knows, and the kinds that take each.
 enum NodeKey: String, CaseIterable {
-    case kind, interfaces, routes, datapath, run, serve, auto, nat, ecmp, services, vrrp
+    case kind, interfaces, routes, datapath, run, serve, auto, nat, ecmp, services, vrrp, sync
 }
 
 extension NodeKind {
@@ -43,7 +43,7 @@ extension NodeKind {
                       declaresInterfaces: false, isUserspace: true),
         .router: Spec(article: "a router", keys: [.interfaces, .routes, .nat, .ecmp, .datapath, .run],
                       declaresInterfaces: true, isUserspace: true),
-        .director: Spec(article: "a director", keys: [.interfaces, .routes, .services, .vrrp, .datapath, .run],
+        .director: Spec(article: "a director", keys: [.interfaces, .routes, .services, .vrrp, .sync, .datapath, .run],
                         declaresInterfaces: true, isUserspace: true),
     ]
 

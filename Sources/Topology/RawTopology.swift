@@ -45,6 +45,9 @@ struct RawNode {
     var services: [Service] = []
     var vrrp: VRRPConfig?
     var vrrpVIPLocations: [SourceLocation] = []
+    var sync: SyncSpec?
+    /// Where `sync`'s `interface` value is written.
+    var syncInterfaceLocation: SourceLocation?
     var ecmp = ECMPHashConfig()
 }
 
@@ -291,6 +294,7 @@ struct RawDecoder {
         if let v = f["ecmp"] { n.ecmp = decodeECMP(v) ?? ECMPHashConfig() }
         if let v = f["services"] { decodeServices(v, into: &n) }
         if let v = f["vrrp"] { decodeVRRP(v, into: &n) }
+        if let v = f["sync"] { decodeSync(v, into: &n) }
         return n
     }
 
@@ -679,6 +683,23 @@ struct RawDecoder {
         guard ok, let g, let p else { n.complete = false; return }
         n.vrrp = VRRPConfig(group: g, priority: p, vips: vips, interval: interval, preempt: preempt, location: v.location)
         n.vrrpVIPLocations = locs
+    }
+
+    static let syncExample = "sync: { group: 17, interface: eth0 }"
+
+    /// `sync: { group, interface }`: IPVS connection sync (the interface is
+    /// checked against the node's interfaces by the resolver).
+    func decodeSync(_ v: YNode, into n: inout RawNode) {
+        guard let f = r.map(v, "sync", keys: ["group", "interface"], example: Self.syncExample) else { return }
+        let g = r.require(f, "group", "sync", at: v.location, example: Self.syncExample).flatMap {
+            r.int($0, "sync group", in: 0...255, hint: "the group is IPVS's sync id, 0...255; directors sharing connections use the same one")
+        }
+        let i = r.require(f, "interface", "sync", at: v.location, example: Self.syncExample).flatMap { node in
+            r.string(node, "sync interface").map { ($0, node.location) }
+        }
+        guard let g, let i else { return }
+        n.sync = SyncSpec(group: g, interface: i.0, location: v.location)
+        n.syncInterfaceLocation = i.1
     }
 
     // MARK: Links

@@ -118,7 +118,7 @@ struct TopologyResolver {
             resolvedNodes.append(Node(name: n.name, kind: kind, interfaces: interfaces, routes: n.routes.map(\.route),
                                       datapath: n.datapath ?? raw.defaults.datapath, serve: n.serve, run: n.run, auto: n.auto,
                                       nat: n.nat, services: n.services, vrrp: n.vrrp, ecmp: n.ecmp, location: n.location,
-                                      runLocation: n.runLocation))
+                                      runLocation: n.runLocation, sync: n.sync))
         }
 
         // MARK: Segments
@@ -335,6 +335,20 @@ struct TopologyResolver {
                                     hint: "local addresses must belong to the director alone")
                         }
                     }
+                }
+            }
+            if let s = director.sync, n.interfacesKnown {
+                let location = n.syncInterfaceLocation ?? s.location
+                if let i = director.interface(named: s.interface) {
+                    if i.addresses.isEmpty {
+                        d.error(location, "sync interface '\(s.interface)' of '\(n.name)' has no IPv4 address",
+                                hint: "sync messages leave from the interface's address: give it one, e.g. ip: 10.0.0.2/24")
+                    }
+                } else {
+                    let names = director.interfaces.map(\.name)
+                    d.error(location, "'\(n.name)' has no interface '\(s.interface)' for sync",
+                            hint: (Suggest.didYouMean(s.interface, names).map { "\($0) " } ?? "")
+                                + "sync names one of the director's interfaces: \(names.joined(separator: ", "))")
                 }
             }
             if let v = director.vrrp, n.complete {

@@ -42,6 +42,7 @@ enum WireFuzz {
         udp(data)
         tcp(data)
         ipip(data)
+        ipvsSync(data)
         frames(data)
         if data.count <= 64 { text(data) }
         pcapng(data)
@@ -252,6 +253,34 @@ enum WireFuzz {
             v.adjustChecksum(addressChangedFrom: IPv4Address(rawValue: b.word(0)), to: .broadcast)
             let moved = IPPseudoHeader.ipv4(source: .broadcast, destination: IPv4Address(rawValue: b.word(3)))
             oracle(v.readOnly.isChecksumValid(pseudoHeader: moved), "UDP incremental rewrites broke the checksum")
+        }
+    }
+
+    /// IPVS sync v1: a message that validates walks without error, and
+    /// every entry survives emit → parse (unknown options are not re-emitted).
+    static func ipvsSync(_ b: UnsafeRawBufferPointer) {
+        guard let m = try? IPVSSyncMessage(validating: b) else { return }
+        var entries: [IPVSSyncEntry] = []
+        do { try m.forEachEntry { entries.append($0) } } catch { return oracle(false, "validated IPVS sync message failed its walk") }
+        oracle(entries.count == m.count && m.size == b.count, "IPVS sync count and size")
+        var out = poisoned(IPVSSync.headerLength + entries.count * 64 + 64)
+        out.withUnsafeMutableBytes { buffer in
+            var w = IPVSSyncWriter(into: buffer, syncID: m.syncID)
+            for var e in entries {
+                e.hasUnknownMandatoryOption = false
+                oracle(w.append(e), "IPVS sync entry did not fit its own size")
+            }
+            guard let again = try? IPVSSyncMessage(validating: UnsafeRawBufferPointer(rebasing: buffer[0..<w.length])) else {
+                return oracle(false, "emitted IPVS sync message refused")
+            }
+            var k = 0
+            try? again.forEachEntry { e in
+                var want = entries[k]
+                want.hasUnknownMandatoryOption = false
+                oracle(e == want, "IPVS sync entry round trip")
+                k += 1
+            }
+            oracle(k == entries.count && again.syncID == m.syncID, "IPVS sync message round trip")
         }
     }
 

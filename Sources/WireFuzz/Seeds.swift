@@ -113,6 +113,18 @@ enum Seeds {
         w.writePacket(out[0], interface: i0, timestamp: 1_700_000_000_000_000_000, comment: "tcp")
         w.writePacket(out[12], interface: i1, timestamp: 1_700_000_000_000_001_000)
         out.append(w.bytes)
+        // IPVS sync v1: a DR entry, then a FULLNAT one with wirelab's extension option.
+        var sync = [UInt8](repeating: 0, count: 8 + 36 + 44)
+        sync.withUnsafeMutableBytes { m in
+            var w = IPVSSyncWriter(into: m, syncID: 17)
+            _ = w.append(IPVSSyncEntry(protocol: .tcp, flags: IPVSSync.Flag.directRoute, state: 1, clientAddress: a,
+                                       clientPort: 40000, virtualAddress: b, virtualPort: 80, destinationAddress: a,
+                                       destinationPort: 80, timeout: 900))
+            _ = w.append(IPVSSyncEntry(protocol: .tcp, flags: IPVSSync.Flag.fullnat, state: 3, clientAddress: a,
+                                       clientPort: 40001, virtualAddress: b, virtualPort: 80, destinationAddress: a,
+                                       destinationPort: 8080, timeout: 60, fullnatLocal: .init(address: b, port: 1024)))
+        }
+        out.append(sync)
         return out
     }
 }

@@ -26,7 +26,12 @@ struct LVS: ParsableCommand {
         if json {
             print(try status.jsonString())
         } else {
-            for d in status.directors { print("director \(d.node)\n\(d.listing)") }
+            for d in status.directors {
+                print("director \(d.node)\n\(d.listing)")
+                if let sync = d.sync {
+                    print("Sync: " + sync.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                }
+            }
         }
     }
 }

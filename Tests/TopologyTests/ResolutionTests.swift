@@ -294,3 +294,15 @@ extension ResolvedTopology {
         #expect(t.nodes.count == 2)
     }
 }
+
+@Suite struct SyncResolutionTests {
+    /// `sync:` on directors: the group and the interface as written; none = off.
+    @Test func syncOnDirectors() throws {
+        let t = try loadGood("sync-pair.yaml")
+        let lvs1 = try t[node: "lvs1"], lvs2 = try t[node: "lvs2"]
+        #expect(lvs1.sync?.group == 17 && lvs1.sync?.interface == "eth0")
+        #expect(lvs2.sync?.group == 0 && lvs2.sync?.interface == "eth1")
+        #expect(try t[node: "rs1"].sync == nil)
+        #expect(try loadGood("directors.yaml").nodes.allSatisfy { $0.sync == nil }, "off unless written")
+    }
+}

@@ -43,6 +43,10 @@ public struct ConnectionEntry: Sendable {
     public internal(set) var flags: UInt8
     /// ForwardingMode index (DirectorCore's order: nat, dr, tun, fullnat).
     public internal(set) var mode: UInt8
+    /// Connection sync: when the entry was last sent or installed from a
+    /// peer, in wheel ticks (2^30 ns) modulo 2^16. It sits in what was
+    /// padding: the entry stays 64 bytes.
+    public internal(set) var syncStamp: UInt16
     var wheelNext: UInt32
     var wheelPrev: UInt32
     var wheelTick: UInt32
@@ -68,6 +72,9 @@ public struct ConnectionEntry: Sendable {
         public static let fullnat: UInt8 = 0x20
         /// Entry is live (not on the free list).
         public static let inUse: UInt8 = 0x40
+        /// Installed from a peer's sync message and not sent by this
+        /// director since (IPVS IP_VS_CONN_F_SYNC).
+        public static let synced: UInt8 = 0x80
     }
 
     public init(proto: UInt8, clientAddress: UInt32, clientPort: UInt16, virtualAddress: UInt32, virtualPort: UInt16,
@@ -90,6 +97,7 @@ public struct ConnectionEntry: Sendable {
         self.state = state
         self.flags = flags
         self.mode = mode
+        self.syncStamp = 0
         self.wheelNext = ConnectionTable.none
         self.wheelPrev = ConnectionTable.none
         self.wheelTick = 0

@@ -245,6 +245,7 @@ extension Director {
         for _ in 0..<dropped { drops.count(.arpUnresolved) }
         refreshNeighbours(now: now, emit: &emit)
         core.expire(now: now)
+        flushSync(now: now, emit: &emit)
     }
 
     /// Next hops the director forwards to (reals, gateways) whose entry

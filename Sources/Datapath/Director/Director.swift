@@ -107,11 +107,15 @@ public final class Director: Element {
         public var icmpErrorBurst: Double
         /// What picks one gateway of an ECMP group for a packet (see `Route`).
         public var ecmp: FlowHasher
+        /// Connection sync with the other directors of a sync group (IPVS
+        /// sync v1, `DirectorSync.swift`); nil = off, as in IPVS.
+        public var sync: SyncConfiguration?
 
         public init(interfaces: [Interface], routes: [Route] = [], services: [Service] = [],
                     core: DirectorCore.Configuration = .init(), arp: ARPCache.Configuration = .init(),
                     arpRefreshBefore: Double = 5, timeToLive: UInt8 = 64, unknownPort: UnknownPortPolicy = .drop,
-                    icmpErrorsPerSecond: Double = 1000, icmpErrorBurst: Double = 50, ecmp: FlowHasher = FlowHasher()) {
+                    icmpErrorsPerSecond: Double = 1000, icmpErrorBurst: Double = 50, ecmp: FlowHasher = FlowHasher(),
+                    sync: SyncConfiguration? = nil) {
             self.interfaces = interfaces
             self.routes = routes
             self.services = services
@@ -123,6 +127,7 @@ public final class Director: Element {
             self.icmpErrorsPerSecond = icmpErrorsPerSecond
             self.icmpErrorBurst = icmpErrorBurst
             self.ecmp = ecmp
+            self.sync = sync
         }
     }
 
@@ -147,6 +152,8 @@ public final class Director: Element {
         case connectionTableSize(Int)
         /// DirectorCore refused the service.
         case service(DirectorConfigurationError)
+        /// `sync.port` is not one of the director's ports.
+        case syncPortOutOfRange(PortID)
 
         public var description: String {
             switch self {
@@ -164,6 +171,7 @@ public final class Director: Element {
             case .timeToLiveZero: "the TTL of generated packets must be at least 1"
             case .connectionTableSize(let n): "connection table size \(n) outside 1...\(Int32.max - 1)"
             case .service(let e): e.description
+            case .syncPortOutOfRange(let p): "the sync interface is \(p), which the director does not have"
             }
         }
     }
@@ -300,6 +308,8 @@ public final class Director: Element {
     var identification: UInt16 = 0
     var icmpTokens: Double
     var icmpRefilled: UInt64 = 0
+    /// Connection sync (nil: off); the core holds it too, to queue entries.
+    let sync: SyncSender?
 
     struct FreshNeighbour {
         var address: IPv4Address
@@ -323,6 +333,9 @@ public final class Director: Element {
             }
             ports.append(PortInfo(mac: interface.mac, mtu: interface.mtu))
         }
+        if let s = configuration.sync, !(0..<ports.count).contains(s.port.rawValue) {
+            throw .syncPortOutOfRange(s.port)
+        }
         self.ports = ports
         portCount = ports.count
         addresses = InterfaceAddresses(configuration.interfaces.map(\.addresses))
@@ -333,6 +346,13 @@ public final class Director: Element {
         owned = DirectorAddressTable(ownedEntries)
         scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Emitter.slotSize, alignment: 64)
         icmpTokens = configuration.icmpErrorBurst
+        if let s = configuration.sync {
+            let interface = configuration.interfaces[s.port.rawValue]
+            sync = SyncSender(s, mac: interface.mac, source: interface.addresses[0].address, mtu: interface.mtu)
+            core.syncSender = sync
+        } else {
+            sync = nil
+        }
         // (A throw from here on runs deinit, which frees `scratch`.)
         for s in configuration.services { _ = try addService(s) }
         rebuildKeepFresh()
@@ -453,6 +473,14 @@ public final class Director: Element {
     }
 
     public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
+        let verdict = processFrame(&packet, from: port, now: now, emit: &emit)
+        // Sync messages the packet filled (or whose deadline passed) leave now.
+        if sync != nil { flushSync(now: now, emit: &emit) }
+        return verdict
+    }
+
+    @inline(__always)
+    func processFrame(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {
         counters.received &+= 1
         let ingress = port.rawValue
         guard ingress >= 0 && ingress < portCount else { return drop(.notForUs) }
@@ -465,7 +493,10 @@ public final class Director: Element {
         case EtherType.ipv6.rawValue: return drop(Reason.ipv6Unsupported)
         default: return drop(.unknownEtherType)
         }
-        guard p.destinationMAC == ports[ingress].mac else { return drop(.notForUs) }
+        guard p.destinationMAC == ports[ingress].mac else {
+            if sync != nil, let verdict = syncInput(p, packet, ingress: ingress, now: now) { return verdict }
+            return drop(.notForUs)
+        }
         let source = p.sourceIPv4.rawValue
         if !Self.isUsable(p.sourceIPv4) || owned.lookup(source) != 0 { return drop(Reason.martianSource) }
 

@@ -207,7 +207,12 @@ public final class DirectorCore {
     var pools: [LocalPortPool] = []
     var poolByAddress: [IPv4Address: Int] = [:]
     let timeoutNanoseconds: [UInt64]
-    public private(set) var counters = DirectorCounters()
+    public internal(set) var counters = DirectorCounters()
+    /// Connection sync's sender (nil: sync off); the Director sets it.
+    var syncSender: SyncSender? { didSet { syncing = syncSender != nil } }
+    /// `syncSender != nil`, as a plain flag: the per-packet test then costs
+    /// a load and a branch, not the retain/release of unwrapping a reference.
+    private(set) var syncing = false
     /// xorshift64 state: where the SYN-flood defense starts its scan.
     var evictionRandom: UInt64
 
@@ -362,9 +367,10 @@ public final class DirectorCore {
                 removeConnection(i)
                 counters.reused &+= 1
             } else {
-                advance(e, direction: .input, flags: tcpFlags, now: now.nanoseconds)
+                let changed = advance(e, direction: .input, flags: tcpFlags, now: now.nanoseconds)
                 table.setExpiry(i, e.pointee.expires)
                 counters.existing &+= 1
+                if syncing { syncSender.unsafelyUnwrapped.used(i, changed: changed, core: self, now: now.nanoseconds) }
                 return decision(i, .existing)
             }
         }
@@ -388,9 +394,10 @@ public final class DirectorCore {
             counters.replyMisses &+= 1
             return .notFound
         }
-        advance(e, direction: .output, flags: tcpFlags, now: now.nanoseconds)
+        let changed = advance(e, direction: .output, flags: tcpFlags, now: now.nanoseconds)
         table.setExpiry(i, e.pointee.expires)
         counters.replies &+= 1
+        if syncing { syncSender.unsafelyUnwrapped.used(i, changed: changed, core: self, now: now.nanoseconds) }
         return ReplyDecision(found: true, connection: ConnectionHandle(rawValue: i),
                              real: RealServerID(service: ServiceID(rawValue: Int(e.pointee.service)), index: Int(e.pointee.real)),
                              mode: Self.modes[Int(e.pointee.mode)],
@@ -402,8 +409,10 @@ public final class DirectorCore {
     /// Moves a connection's state for one packet (set_tcp_state()) and its
     /// expiry to now + the new state's timeout. Keeps the real's
     /// active/inactive counts in step.
-    @inline(__always)
-    func advance(_ e: UnsafeMutablePointer<ConnectionEntry>, direction: PacketDirection, flags: UInt8, now: UInt64) {
+    /// Returns whether the state changed (connection sync sends such entries).
+    @inline(__always) @discardableResult
+    func advance(_ e: UnsafeMutablePointer<ConnectionEntry>, direction: PacketDirection, flags: UInt8, now: UInt64) -> Bool {
+        var changed = false
         if e.pointee.proto == IPProtocol.tcp.rawValue {
             var dir = direction
             if e.pointee.flags & ConnectionEntry.Flag.noOutput != 0 {
@@ -421,9 +430,11 @@ public final class DirectorCore {
                     e.pointee.flags &= ~ConnectionEntry.Flag.inactive
                 }
                 e.pointee.state = new.rawValue
+                changed = true
             }
         }
         e.pointee.expires = now &+ timeoutNanoseconds[Int(e.pointee.state)]
+        return changed
     }
 
     @inline(__always) func count(_ e: UnsafeMutablePointer<ConnectionEntry>, active: Int32, inactive: Int32) {
@@ -518,11 +529,13 @@ public final class DirectorCore {
             }
         }
 
+        var templateCreated = false
         if persistence > 0 {
             if let t = template {
                 // ip_vs_conn_put(ct): the template's timer restarts.
                 table.setExpiry(t, max(table.pointer(t).pointee.expires, now &+ persistence))
             } else {
+                templateCreated = true
                 let te = ConnectionEntry(proto: templateProto, clientAddress: maskedClient, clientPort: 0,
                                          virtualAddress: virtual, virtualPort: virtualPort,
                                          realAddress: real.address.rawValue, realPort: real.port,
@@ -548,6 +561,11 @@ public final class DirectorCore {
             preconditionFailure("connection table full after the capacity check")
         }
         counters.created &+= 1
+        if syncing, let sync = syncSender {
+            // The template first, so a peer has it before the connection it controls.
+            if let t = template { sync.used(t, changed: templateCreated, core: self, now: now) }
+            sync.used(i, changed: true, core: self, now: now)
+        }
         return decision(i, .created)
     }
 
@@ -674,6 +692,8 @@ public final class DirectorCore {
                     // never pin again: look again in a second.
                     let hashed = e.pointee.flags & ConnectionEntry.Flag.hashedInbound != 0
                     e.pointee.expires = now.nanoseconds &+ (hashed ? services[Int(e.pointee.service)].persistenceNanoseconds : 1_000_000_000)
+                    // Peers get the longer life too, or their copy lapses under live connections.
+                    if hashed && syncing, let sync = syncSender { sync.used(i, changed: false, core: self, now: now.nanoseconds) }
                     return false
                 }
                 counters.templatesExpired &+= 1
@@ -732,7 +752,8 @@ public final class DirectorCore {
                 virtual: IPv4Address(rawValue: e.virtualAddress), virtualPort: e.virtualPort,
                 real: IPv4Address(rawValue: e.realAddress), realPort: e.realPort,
                 local: e.flags & ConnectionEntry.Flag.fullnat != 0 ? IPv4Address(rawValue: e.localAddress) : nil,
-                localPort: e.flags & ConnectionEntry.Flag.fullnat != 0 ? e.localPort : nil)
+                localPort: e.flags & ConnectionEntry.Flag.fullnat != 0 ? e.localPort : nil,
+                isSynced: e.flags & ConnectionEntry.Flag.synced != 0)
         }
     }
 

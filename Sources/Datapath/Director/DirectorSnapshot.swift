@@ -57,6 +57,8 @@ public struct DirectorSnapshot: Equatable, Sendable {
         public var realPort: UInt16
         public var local: IPv4Address?
         public var localPort: UInt16?
+        /// Installed from a peer director's sync message and not sent on by this one since.
+        public var isSynced: Bool = false
     }
 
     public var services: [Service]

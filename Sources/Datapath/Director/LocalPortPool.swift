@@ -16,6 +16,8 @@ public struct LocalPortPool: Sendable {
     private var head = 0
     public private(set) var freeCount: Int
     private var inUse: [UInt64]
+    /// Where each free port sits in `ring`, so `reserve` takes one out in O(1).
+    private var position: [UInt16]
 
     public init(address: IPv4Address, range: ClosedRange<UInt16> = 1024...65535) {
         self.address = address
@@ -23,6 +25,8 @@ public struct LocalPortPool: Sendable {
         ring = range.map { $0 }
         freeCount = ring.count
         inUse = [UInt64](repeating: 0, count: 65536 / 64)
+        position = [UInt16](repeating: 0, count: 65536)
+        for (k, port) in ring.enumerated() { position[Int(port)] = UInt16(truncatingIfNeeded: k) }
     }
 
     public var capacity: Int { ring.count }
@@ -39,6 +43,23 @@ public struct LocalPortPool: Sendable {
         return port
     }
 
+    /// Takes a given free port (a connection synced from a peer director
+    /// holds it). False when it is outside the range or already in use.
+    public mutating func reserve(_ port: UInt16) -> Bool {
+        guard range.contains(port), !isInUse(port) else { return false }
+        // Swap it to the head of the free run, then take the head.
+        let k = Int(position[Int(port)])
+        let other = ring[head]
+        ring[k] = other
+        position[Int(other)] = UInt16(truncatingIfNeeded: k)
+        ring[head] = port
+        head += 1
+        if head == ring.count { head = 0 }
+        freeCount -= 1
+        inUse[Int(port) >> 6] |= 1 << UInt64(port & 63)
+        return true
+    }
+
     public func isInUse(_ port: UInt16) -> Bool {
         inUse[Int(port) >> 6] & (1 << UInt64(port & 63)) != 0
     }
@@ -51,6 +72,7 @@ public struct LocalPortPool: Sendable {
         var tail = head + freeCount
         if tail >= ring.count { tail -= ring.count }
         ring[tail] = port
+        position[Int(port)] = UInt16(truncatingIfNeeded: tail)
         freeCount += 1
     }
 }
