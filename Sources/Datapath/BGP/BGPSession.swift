@@ -191,10 +191,12 @@ public struct BGPSession: Sendable {
         return out
     }
 
-    /// Fires every timer due at `now`, in deadline order.
-    public mutating func advance(to now: Instant) -> [BGPAction] {
+    /// Fires every timer due at `now`, in deadline order, each at its own
+    /// deadline (a late call still gives keepalives their cadence).
+    public mutating func advance(to end: Instant) -> [BGPAction] {
         var out: [BGPAction] = []
-        while let deadline = nextDeadline, deadline <= now {
+        while let now = nextDeadline, now <= end {
+            let deadline = now
             if deadline == idleHoldDeadline {
                 idleHoldDeadline = nil
                 start(now: now, reason: "automatic start", &out)
