@@ -367,6 +367,24 @@ func established(_ c: BGPSessionConfiguration = configuration(),
         #expect(rib.routes[Self.vip]?.count == 2)
     }
 
+    @Test func changesInstallIntoARoutingTable() {
+        var rib = BGPRIB(multipath: 4)
+        var table = RoutingTable()
+        let ports: [IPv4Address: PortID] = [Self.hop(1): PortID(rawValue: 1), Self.hop(2): PortID(rawValue: 2)]
+        for n: UInt8 in [1, 2, 3] {
+            for c in rib.apply(Self.announce(Self.route(n, path: [65000 + UInt32(n)]))) { c.apply(to: &table) { ports[$0] } }
+        }
+        // Hop 3 has no port (not on a connected network): left out.
+        #expect(table.routes[Self.vip]?.nextHops == [RouteEntry.NextHop(gateway: Self.hop(1), port: PortID(rawValue: 1)),
+                                                      RouteEntry.NextHop(gateway: Self.hop(2), port: PortID(rawValue: 2))])
+        #expect(table.lookup(IPv4Address(10, 0, 0, 100))?.nextHopCount == 2)
+        for c in rib.dropPeer(Self.hop(1)) { c.apply(to: &table) { ports[$0] } }
+        #expect(table.routes[Self.vip]?.nextHops == [RouteEntry.NextHop(gateway: Self.hop(2), port: PortID(rawValue: 2))])
+        for n: UInt8 in [2, 3] { for c in rib.dropPeer(Self.hop(n)) { c.apply(to: &table) { ports[$0] } } }
+        #expect(table.routes[Self.vip] == nil)
+        #expect(table.lookup(IPv4Address(10, 0, 0, 100)) == nil)
+    }
+
     /// Sessions and RIB together: three directors announce the VIP; one
     /// stops talking and its hold timer takes it out of the group.
     @Test func sessionsFeedTheRIB() {

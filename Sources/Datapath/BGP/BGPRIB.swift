@@ -125,3 +125,19 @@ public struct BGPRIB: Sendable {
         return changes
     }
 }
+
+extension BGPFIBChange {
+    /// The router's route for this change: `prefix` via the next hops, each
+    /// with the port `port(gateway)` names (the port of the connected route
+    /// holding it); next hops without a port are left out. Nil: remove
+    /// `prefix` from the table (no next hops, or none reachable).
+    public func routeEntry(port: (IPv4Address) -> PortID?) -> RouteEntry? {
+        let hops = nextHops.compactMap { gateway in port(gateway).map { RouteEntry.NextHop(gateway: gateway, port: $0) } }
+        return hops.isEmpty ? nil : .via(prefix, hops)
+    }
+
+    /// Applies this change to a router's table (insert or remove).
+    public func apply(to table: inout RoutingTable, port: (IPv4Address) -> PortID?) {
+        if let entry = routeEntry(port: port) { table.insert(entry) } else { table.remove(prefix) }
+    }
+}
