@@ -176,6 +176,42 @@ struct BFDWire {
         }
     }
 
+    /// A remote like BIRD: on reaching Up it advertises 50 ms with a Poll
+    /// but its next packet is still due at the old 1 s. The packet that
+    /// lowers the interval must not arm a 150 ms Detection Time.
+    @Test func remoteLoweringItsIntervalDoesNotFlapTheSession() {
+        var a = BFDSession(BFDSessionConfiguration(localDiscriminator: 1, interval: 50_000, multiplier: 3), jitter: BFDJitter(fixed: 0))
+        func remote(_ state: BFDState, tx: UInt32, poll: Bool = false) -> BFDControlPacket {
+            BFDControlPacket(state: state, poll: poll, detectMultiplier: 3, myDiscriminator: 2, yourDiscriminator: state == .down ? 0 : 1,
+                             desiredMinTxInterval: tx, requiredMinRxInterval: 50_000)
+        }
+        _ = a.start(now: .zero)
+        _ = a.receive(remote(.down, tx: 1_000_000), now: .seconds(0.1))
+        _ = a.receive(remote(.up, tx: 1_000_000), now: .seconds(1.1))
+        #expect(a.state == .up)
+        _ = a.receive(remote(.up, tx: 50_000, poll: true), now: .seconds(1.2))
+        _ = a.advance(to: .seconds(2.1))
+        #expect(a.state == .up, "went down before the remote's next (slow-scheduled) packet")
+        _ = a.receive(remote(.up, tx: 50_000), now: .seconds(2.15))
+        #expect(a.detectionTime == 150_000)
+        // From then on the new interval counts.
+        _ = a.advance(to: .seconds(2.299))
+        #expect(a.state == .up)
+        _ = a.advance(to: .seconds(2.3))
+        #expect(a.state == .down && a.localDiagnostic == .controlDetectionTimeExpired)
+    }
+
+    /// A host that calls late (a stalled loop) gets one packet, not a burst
+    /// of the ones it missed (BIRD saw three Polls at once before this).
+    @Test func aLateCallSendsOnePacket() {
+        var w = BFDWire.up()
+        let late = w.now.adding(nanoseconds: 95_000_000)  // ≥ 1.9 intervals; less than detection
+        let actions = w.a.advance(to: late)
+        #expect(actions.filter { if case .send = $0 { true } else { false } }.count == 1)
+        #expect(w.a.state == .up)
+        #expect(w.a.txDeadline! > late.adding(nanoseconds: 37_000_000))
+    }
+
     @Test func adminDownFromThePeer() {
         var w = BFDWire.up()
         w.record(w.b.stop(now: w.now), fromA: false)

@@ -7,7 +7,9 @@
 //
 // Built: the three-way handshake (Down → Init → Up), Detection Time
 // (§6.8.4: the remote Detect Mult × max(our RequiredMinRxInterval, the
-// remote's DesiredMinTxInterval)), slow start at ≥ 1 s DesiredMinTxInterval
+// remote's DesiredMinTxInterval); when the remote lowers its DesiredMinTx,
+// the packet that says so still arms the timer with the old value, since the
+// remote's next packet may be scheduled at the old rate — BIRD's is), slow start at ≥ 1 s DesiredMinTxInterval
 // while not Up (§6.8.3), Poll/Final for every parameter change while Up
 // (including the switch from the slow rate to the configured one on reaching
 // Up), jitter (§6.8.7: 0–25 % shorter, 10–25 % with Detect Mult 1) from an
@@ -178,6 +180,7 @@ public struct BFDSession: Sendable {
         } else if p.state == .up || p.state == .initializing {
             return out
         }
+        let previousRemoteTx = remoteDesiredMinTxInterval
         remoteDiscriminator = p.myDiscriminator
         remoteState = p.state
         remoteMinRxInterval = p.requiredMinRxInterval
@@ -210,7 +213,14 @@ public struct BFDSession: Sendable {
         }
         // §6.8.4: the detection timer restarts with every packet (while the
         // session is not Down: in Down nothing is detected).
-        if state == .initializing || state == .up, let t = detectionTime {
+        if state == .initializing || state == .up, var t = detectionTime {
+            // A remote that lowers its Desired Min TX (BIRD does on reaching
+            // Up) may have its next packet already scheduled at the old
+            // interval: the packet announcing the lower value arms the timer
+            // with the old one; the packets after it with the new.
+            if p.desiredMinTxInterval < previousRemoteTx {
+                t = max(t, UInt64(remoteDetectMultiplier) * UInt64(max(effectiveRx, previousRemoteTx)))
+            }
             detectionDeadline = now.adding(nanoseconds: t * 1000)
         } else {
             detectionDeadline = nil
@@ -228,7 +238,8 @@ public struct BFDSession: Sendable {
         return out
     }
 
-    /// Fires what is due: detection (→ Down, diag 1) and periodic packets.
+    /// Fires what is due: detection (→ Down, diag 1, at its deadline) and
+    /// periodic packets (one, scheduled from `now`, if the call is late).
     public mutating func advance(to now: Instant) -> [BFDAction] {
         var out: [BFDAction] = []
         while let deadline = nextDeadline, deadline <= now {
@@ -242,8 +253,10 @@ public struct BFDSession: Sendable {
                     applyParameters(now: deadline, &out)
                 }
             } else {
+                // One packet, however late the call: the next one interval
+                // from now, not a burst to catch up.
                 txDeadline = nil
-                sendPeriodic(now: deadline, &out)
+                sendPeriodic(now: now, &out)
             }
         }
         return out
