@@ -3,13 +3,16 @@
 //
 // Two namespaces, wlb<pid>a (BIRD, 10.179.0.1, AS 65001) and wlb<pid>b (this
 // test's BGPSession and BFDSession over kernel sockets, 10.179.0.2, AS
-// 4200000002), a veth pair between them. BIRD announces three static
+// 4200000002, or 65002 against `enable as4 off`), a veth pair between them. BIRD announces three static
 // prefixes; we reach Established, read BIRD's UPDATEs with our codec, check
 // the prefixes, announce one of ours and find it in `birdc show route`, then
 // disable BIRD's static protocol and see the withdrawals. BFD: BIRD's
 // `protocol bfd` and our session come Up (and BIRD says so), BIRD's session
-// is disabled and ours goes Down with diag 3. BIRD is ended by the PID in
-// its pid file, the namespaces deleted in every case.
+// is disabled and ours sees it dead (Down, diag 1, 150 ms after its last
+// packet). Last, our KEEPALIVEs stop and BIRD's NOTIFICATION 4/0 (hold timer
+// expired) takes our session to Idle. Run with BIRD 4-octet and with
+// `enable as4 off`. BIRD is shut down over birdc, then killed by the PID in
+// its pid file if it is still there; the namespaces are deleted in every case.
 //
 //   swift test --skip-build --filter BGPBird
 //   BGP_BIRD_RECORD=/tmp/bird.hex swift test --skip-build --filter BGPBird   # dump BIRD's bytes (fixtures)
@@ -138,6 +141,8 @@ final class KernelDriver {
     var lastBFDReceived: Instant?
     var bfdDownAt: Instant?
     var bfdDropped = 0
+    /// Drop our BGP KEEPALIVEs (to let BIRD's hold timer expire).
+    var muteKeepalives = false
 
     init(bgp: BGPSession, bfd: BFDSession, listener: Int32, bfdReceive: Int32, bfdSend: Int32, peer: IPv4Address) {
         self.bgp = bgp
@@ -159,7 +164,7 @@ final class KernelDriver {
         for a in actions {
             switch a {
             case .send(let bytes):
-                guard connection >= 0 else { continue }
+                guard connection >= 0, !(muteKeepalives && bytes.count == 19 && bytes[18] == 4) else { continue }
                 var off = 0
                 while off < bytes.count {
                     let n = bytes[off...].withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
@@ -494,6 +499,15 @@ final class KernelDriver {
             }
         }
         #expect(d.bgp.state == .established)
+
+        // Our KEEPALIVEs stop: BIRD's hold timer (3 s) expires, and its
+        // NOTIFICATION 4/0 takes our session to Idle.
+        d.muteKeepalives = true
+        let notified = d.pump(seconds: 8) { d.bgp.state != .established }
+        #expect(notified, "still \(d.bgp.state)")
+        #expect(d.bgp.lastNotification?.sent == false)
+        #expect(d.bgp.lastNotification?.notification == BGPNotification(code: 4, subcode: 0))
+        #expect(d.rib.fib.isEmpty)
     }
 
     func execute(_ d: KernelDriver, _ actions: [BGPAction]) { d.execute(actions) }
