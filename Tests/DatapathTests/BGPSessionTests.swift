@@ -421,3 +421,86 @@ func established(_ c: BGPSessionConfiguration = configuration(),
         #expect(sessions.map(\.state) == [.established, .connect, .established])
     }
 }
+
+/// Random events, random bytes and random clock jumps never trap a session,
+/// and what it says stays consistent: every send is a whole message our
+/// codec reads, state changes chain, and routes come only in Established.
+@Suite struct BGPSessionFuzzTests {
+    struct Rng {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    @Test func randomEventsNeverTrap() {
+        var rng = Rng(state: 4271)
+        let good: [[UInt8]] = [
+            BGPMessage.open(BGPOpen(asn: 65002, holdTime: 3, bgpIdentifier: peerID)).encode(),
+            BGPMessage.keepalive.encode(),
+            BGPMessage.update(BGPUpdate(attributes: BGPPathAttributes(origin: .igp, asPath: [.sequence([65002])], nextHop: peerID),
+                                        nlri: [IPv4Prefix("10.1.0.0/16")!])).encode(),
+            BGPMessage.update(BGPUpdate(withdrawn: [IPv4Prefix("10.1.0.0/16")!])).encode(),
+            BGPMessage.notification(.ceaseError(subcode: 2)).encode(),
+            BGPMessage.routeRefresh(afi: 1, safi: 1).encode(),
+        ]
+        var established = 0, routes = 0, notifications = 0
+        for run in 0..<200 {
+            var s = BGPSession(configuration())
+            var now = 0.0
+            var state = BGPState.idle
+            for _ in 0..<200 {
+                now += [0, 0.001, 0.5, 1, 0.2, 0.01, 4][rng.below(7)]
+                let actions: [BGPAction]
+                // Mostly the step that moves the session on, sometimes anything.
+                var choice = rng.below(10)
+                if rng.below(3) != 0 {
+                    switch s.state {
+                    case .idle: choice = 0
+                    case .connect, .active: choice = 2
+                    case .openSent, .openConfirm, .established: choice = 5
+                    }
+                }
+                switch choice {
+                case 0: actions = s.handle(.manualStart, now: t(now))
+                case 1: actions = s.handle(rng.below(4) == 0 ? .manualStop : .tcpFailed, now: t(now))
+                case 2: actions = s.handle(.tcpConnected, now: t(now))
+                case 3: actions = s.advance(to: t(now))
+                case 4: actions = s.announce([IPv4Prefix(address: IPv4Address(rawValue: UInt32(truncatingIfNeeded: rng.next())), length: 24).canonical], now: t(now))
+                default:
+                    var bytes = good[rng.below(good.count)]
+                    if choice == 5, rng.below(2) == 0 {
+                        bytes = s.state == .openSent ? good[0] : s.state == .openConfirm ? good[1] : good[2 + rng.below(2)]
+                    }
+                    if rng.below(8) == 0 { bytes[rng.below(bytes.count)] = UInt8(truncatingIfNeeded: rng.next()) }
+                    let cut = rng.below(bytes.count + 1)
+                    actions = s.handle(.received(Array(bytes[..<cut])), now: t(now)) + s.handle(.received(Array(bytes[cut...])), now: t(now))
+                }
+                for a in actions {
+                    switch a {
+                    case .send(let bytes):
+                        // (in the AS width the OPENs negotiated: a damaged OPEN may drop capability 65)
+                        do { _ = try BGPMessage.decode(bytes, s.codecOptions) } catch { Issue.record("run \(run): we sent something unreadable: \(error) \(bytes.count) bytes \(bytes.prefix(40))") }
+                    case .stateChanged(let from, let to, _):
+                        #expect(from == state, "run \(run): \(from) → \(to) after \(state)")
+                        state = to
+                        if to == .established { established += 1 }
+                    case .routes:
+                        routes += 1
+                        #expect(s.state == .established || state == .established, "run \(run): routes in \(s.state)")
+                    default: break
+                    }
+                }
+                #expect(state == s.state)
+                if s.lastNotification != nil { notifications += 1 }
+            }
+        }
+        // The walk got somewhere: sessions came up, learned, and failed.
+        #expect(established > 200 && routes > 1000 && notifications > 1000, "established \(established), routes \(routes), notifications \(notifications)")
+    }
+}

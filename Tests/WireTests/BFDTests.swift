@@ -79,3 +79,20 @@ import Testing
         #expect(!bfdAcceptsSingleHop(ttl: 255, destinationPort: 4784))
     }
 }
+
+@Suite struct BFDCodecFuzzTests {
+    /// Random bytes and damaged packets never trap the decoder; whatever it
+    /// accepts encodes back to the same first 24 bytes.
+    @Test func randomInputNeverTraps() {
+        var rng = SplitMix64(seed: 5881)
+        let good = BFDControlPacket(state: .up, detectMultiplier: 3, myDiscriminator: 1, yourDiscriminator: 2,
+                                    desiredMinTxInterval: 50_000, requiredMinRxInterval: 50_000).encode()
+        for i in 0..<50_000 {
+            var b = i % 2 == 0 ? rng.bytes(Int(rng.next() % 40)) : good
+            if i % 2 == 1 { for _ in 0..<(1 + Int(rng.next() % 3)) { b[Int(rng.next() % 24)] = rng.byte() } }
+            if let p = try? BFDControlPacket.decode(b) {
+                #expect(p.encode() == Array(b.prefix(24)) || b[3] != 24)
+            }
+        }
+    }
+}
