@@ -100,6 +100,10 @@ public enum BGPEvent: Equatable, Sendable {
     case tcpFailed
     /// Bytes read from the connection, any cut.
     case received([UInt8])
+    /// The neighbour's BFD session went Down (RFC 5882 §4.3): the session
+    /// drops the connection and goes Idle like a TCP failure (AutomaticStart
+    /// later), without a NOTIFICATION — the path is gone.
+    case bfdDown
 }
 
 /// A route learned from a peer.
@@ -187,6 +191,11 @@ public struct BGPSession: Sendable {
         case .tcpConnected: tcpConnected(now: now, &out)
         case .tcpFailed: tcpFailed(now: now, &out)
         case .received(let bytes): received(bytes, now: now, &out)
+        case .bfdDown:
+            if state == .openSent || state == .openConfirm || state == .established {
+                connectRetryCounter += 1
+                goIdle(now: now, "BFD session down", dropConnection: true, &out)
+            }
         }
         return out
     }
