@@ -10,6 +10,7 @@ PACKAGES=(
   gcc libc6-dev                                  # bench forward compiles its malloc counter (LD_PRELOAD) at run time
   chromium fonts-dejavu-core                     # the tests open walk and check pages in a headless browser
   groff-base                                     # the man page test checks docs/man/wirelab.1 with groff
+  bird2                                          # BGP/BFD interop peer (BGPBirdTests)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
