@@ -68,6 +68,12 @@ import Wire
         let r = DrillReport(drill: Self.drill(seconds: 4, events: []), observations: o)
         #expect(r.windows.count == 1)
         #expect(r.windows[0].interruption == 4 && r.windows[0].gapStart == 0 && r.windows[0].gapEnd == nil)
+        // Without expectations it must not pass: it measured nothing.
+        #expect(r.status == .inconclusive && r.problem?.contains("was ever answered") == true)
+        // One answered stream message is enough to judge.
+        var one = o
+        one.streams = [Self.stream(0, lost: 2, by: "rs1")]
+        #expect(DrillReport(drill: Self.drill(seconds: 4, events: []), observations: one).status == .pass)
     }
 
     @Test func verdictsPassAtTheLimitAndFailJustAboveIt() {

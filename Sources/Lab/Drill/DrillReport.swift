@@ -149,7 +149,15 @@ public struct DrillReport: Codable, Sendable, Equatable {
                                     status: streamsLost <= limit ? .pass : .fail))
         }
         self.verdicts = verdicts
+        let answeredMessages = o.streams.reduce(0) { $0 + $1.answered }
         if verdicts.contains(where: { $0.status == .fail }) { status = .fail }
+        else if requests + streams > 0 && answeredRequests == 0 && answeredMessages == 0 {
+            // Nothing ever answered: the service never worked, so the drill
+            // says nothing about its events (and must not pass for lack of
+            // expectations).
+            status = .inconclusive
+            problem = "nothing of the load was ever answered: the service does not work even before the events (try `wirelab walk` from a load host)"
+        }
         else if verdicts.contains(where: { $0.status == .inconclusive }) { status = .inconclusive }
         else { status = .pass }
     }
