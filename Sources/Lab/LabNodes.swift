@@ -13,6 +13,17 @@ public struct LabNodes {
     public var store: LabStore
     public init(store: LabStore) { self.store = store }
 
+    /// One fail/heal of a running lab: a node's power or a link (drills,
+    /// `walk --fail`).
+    public static func apply(_ action: DrillEvent.Action, to target: DrillEvent.Target, lab: String, store: LabStore) throws {
+        switch (action, target) {
+        case (.fail, .node(let n)): try LabNodes(store: store).fail(lab: lab, node: n)
+        case (.heal, .node(let n)): try LabNodes(store: store).heal(lab: lab, node: n)
+        case (.fail, .link(let e)): _ = try LabLinks(store: store).fail(lab: lab, endpoint: e.description)
+        case (.heal, .link(let e)): _ = try LabLinks(store: store).heal(lab: lab, endpoint: e.description)
+        }
+    }
+
     /// The node NAME of the lab's topology, or an error listing the nodes.
     public func resolve(lab: String, node name: String) throws -> Node {
         let topology = try TopologyLoader.load(path: store.topologyCopyPath(lab: lab))

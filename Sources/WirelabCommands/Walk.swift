@@ -15,6 +15,9 @@ struct WalkCommand: ParsableCommand {
         and why the node sent it that way. --pcap writes only the walk's frames, one interface per link. \
         --format mermaid prints it as a Mermaid sequence diagram; --html and --svg draw it (the \
         topology with the probe's path, a ladder of the hops) into a self-contained file. \
+        --fail NODE|NODE:IFACE (repeatable) cuts a node's power or fails a link once the lab is up \
+        and waits --settle seconds (VRRP takeover, routers dropping a dead next hop) before the \
+        probe: a walk with and without --fail shows what a failure changes on the path. \
         Exit status 0 if the probe was seen; 1 if it was not (or the walk could not run); 2 if the \
         file has errors; 3 if the capture lost frames during the walk (a warning names where): \
         the path may be incomplete.
@@ -37,6 +40,10 @@ struct WalkCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Choose the probe's marker and source port from this seed (a live walk then sends the same probe as --sim).", valueName: "n"))
     var seed: UInt64?
     @Option(help: ArgumentHelp("Write the walk's frames to this pcapng.", valueName: "file")) var pcap: String?
+    @Option(name: .customLong("fail"), help: ArgumentHelp("Fail this node (power cut) or link end before the probe; repeatable.", valueName: "node|node:iface"))
+    var failures: [String] = []
+    @Option(help: ArgumentHelp("Seconds to wait after --fail before the probe (virtual seconds with --sim).", valueName: "seconds"))
+    var settle: Double = 2
     @Option(help: ArgumentHelp("Where the lab's full captures go.", valueName: "dir")) var captures = "Captures"
     @OptionGroup var state: StateOptions
 
@@ -53,8 +60,32 @@ struct WalkCommand: ParsableCommand {
         return (ip, port, p)
     }
 
+    /// `--fail` values as targets (a node, or a link by one of its ends).
+    func failureTargets() throws -> [DrillEvent.Target] {
+        try failures.map { text in
+            if text.contains(":") {
+                guard let end = Endpoint(text) else { throw ValidationError("--fail '\(text)' is not NODE or NODE:IFACE") }
+                return .link(end)
+            }
+            guard !text.isEmpty else { throw ValidationError("--fail needs a node or NODE:IFACE") }
+            return .node(text)
+        }
+    }
+
+    /// Applies `--fail` on a started backend and lets the lab react.
+    func applyFailures(_ backend: CheckBackend) throws {
+        let targets = try failureTargets()
+        guard !targets.isEmpty else { return }
+        for target in targets {
+            do { try backend.apply(.fail, to: target) } catch { throw LabError("--fail \(target): \(error)") }
+        }
+        backend.settle(seconds: settle)
+    }
+
     func validate() throws {
         _ = try parsedTarget()
+        _ = try failureTargets()
+        if !(0...600).contains(settle) { throw ValidationError("--settle must be 0...600 seconds") }
         if json && format != .text && format != .json { throw ValidationError("--json and --format \(format.rawValue) ask for two outputs; give one") }
     }
 
@@ -69,6 +100,7 @@ struct WalkCommand: ParsableCommand {
         if sim {
             do {
                 let backend = try SimBackend(topology: topology)
+                try applyFailures(backend)
                 report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p,
                                             random: SeededRandom(seed: seed ?? WalkReport.simulatorSeed))
             } catch {
@@ -83,6 +115,7 @@ struct WalkCommand: ParsableCommand {
             defer { backend.stop(); signals.forEach { $0.cancel() } }
             do {
                 try backend.start()
+                try applyFailures(backend)
                 report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p,
                                             random: seed.map { SeededRandom(seed: $0) as any RandomNumberGenerator } ?? SystemRandomNumberGenerator())
             } catch {

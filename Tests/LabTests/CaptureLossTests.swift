@@ -34,6 +34,7 @@ struct CaptureLossTests {
         func dropCounters() throws -> NodeDropCounters { try sim.dropCounters() }
         func captureCounters() throws -> [CapturePoint] { finished ? after : before }
         func settle(seconds: Double) { sim.settle(seconds: seconds) }
+        func apply(_ action: DrillEvent.Action, to target: DrillEvent.Target) throws { try sim.apply(action, to: target) }
         func finish() throws -> [PcapNGLink] { finished = true; return try sim.finish() }
         func stop() { sim.stop() }
     }

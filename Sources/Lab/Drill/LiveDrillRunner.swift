@@ -187,13 +187,7 @@ public struct LiveDrillRunner {
     }
 
     func apply(_ action: DrillEvent.Action, _ target: DrillEvent.Target) throws {
-        let lab = topology.name
-        switch (action, target) {
-        case (.fail, .node(let n)): try LabNodes(store: store).fail(lab: lab, node: n)
-        case (.heal, .node(let n)): try LabNodes(store: store).heal(lab: lab, node: n)
-        case (.fail, .link(let e)): _ = try LabLinks(store: store).fail(lab: lab, endpoint: e.description)
-        case (.heal, .link(let e)): _ = try LabLinks(store: store).heal(lab: lab, endpoint: e.description)
-        }
+        try LabNodes.apply(action, to: target, lab: topology.name, store: store)
     }
 
     func sleep(until t: UInt64) {

@@ -101,12 +101,7 @@ public enum SimDrill {
     }
 
     static func apply(_ event: DrillEvent, on simulator: Simulator) throws(Simulator.SimError) {
-        switch (event.action, event.target) {
-        case let (.fail, .node(n)): try simulator.fail(node: n)
-        case let (.heal, .node(n)): try simulator.heal(node: n)
-        case let (.fail, .link(l)): try simulator.fail(link: l)
-        case let (.heal, .link(l)): try simulator.heal(link: l)
-        }
+        try simulator.apply(event.action, to: event.target)
     }
 
     /// Every target known, and each fail/heal possible where it falls in

@@ -416,6 +416,16 @@ public final class Simulator {
         updateLinks()
     }
 
+    /// One fail/heal of a drill event, `walk --fail` or a test.
+    public func apply(_ action: DrillEvent.Action, to target: DrillEvent.Target) throws(SimError) {
+        switch (action, target) {
+        case let (.fail, .node(n)): try fail(node: n)
+        case let (.heal, .node(n)): try heal(node: n)
+        case let (.fail, .link(l)): try fail(link: l)
+        case let (.heal, .link(l)): try heal(link: l)
+        }
+    }
+
     /// Whether node `name` is failed (nil: no such node).
     public func isFailed(node name: String) -> Bool? {
         nodeIndex[name].map { nodes[$0].failed }

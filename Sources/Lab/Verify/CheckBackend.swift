@@ -39,6 +39,8 @@ public protocol CheckBackend: AnyObject {
     func captureCounters() throws -> [CapturePoint]
     /// Lets frames in flight arrive (live: real time; sim: run the clock).
     func settle(seconds: Double)
+    /// Fails or heals a node (its power) or a link, as `wirelab fail`/`heal` do.
+    func apply(_ action: DrillEvent.Action, to target: DrillEvent.Target) throws
     /// Stops recording and returns every frame that crossed every link
     /// (see `ObservationReader`). The lab may be gone afterwards.
     func finish() throws -> [PcapNGLink]

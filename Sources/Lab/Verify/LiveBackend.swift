@@ -84,6 +84,10 @@ public final class LiveBackend: CheckBackend {
         return links
     }
 
+    public func apply(_ action: DrillEvent.Action, to target: DrillEvent.Target) throws {
+        try LabNodes.apply(action, to: target, lab: topology.name, store: store)
+    }
+
     public func settle(seconds: Double) { Thread.sleep(forTimeInterval: max(0, seconds)) }
 
     /// The capture directory of the run (`Captures/<lab>`).

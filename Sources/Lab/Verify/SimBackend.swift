@@ -85,6 +85,10 @@ public final class SimBackend: CheckBackend {
 
     public func settle(seconds: Double) { simulator.advance(by: nanoseconds(seconds)) }
 
+    public func apply(_ action: DrillEvent.Action, to target: DrillEvent.Target) throws {
+        do { try simulator.apply(action, to: target) } catch { throw LabError("\(error)") }
+    }
+
     public func finish() throws -> [PcapNGLink] {
         let links = simulator.captures()
         if let capturePath {
