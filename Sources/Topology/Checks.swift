@@ -198,21 +198,7 @@ struct CheckDecoder {
     static let example = "{ name: web answers, http: { from: client, url: \"http://10.0.0.100/\", count: 10 } }"
 
     func decode(_ v: YNode) -> [Check] {
-        guard let items = r.list(v, "checks", example: "checks: [ \(Self.example) ]") else { return [] }
-        var out: [Check] = []
-        var names: [String: SourceLocation] = [:]
-        for item in items {
-            // Names are unique among all checks, also those with errors.
-            if case let .mapping(pairs) = item.value, let n = pairs.first(where: { $0.name == "name" }), let name = n.value.scalar, !n.value.isNull {
-                if let first = names[name] {
-                    d.error(n.value.location, "duplicate check name '\(name)'", hint: "it is already used at \(first.lineColumn); check names must be unique")
-                    continue
-                }
-                names[name] = n.value.location
-            }
-            if let c = decodeCheck(item) { out.append(c) }
-        }
-        return out
+        r.namedList(v, "checks", kind: "check", example: Self.example, decodeCheck)
     }
 
     func decodeCheck(_ item: YNode) -> Check? {

@@ -23,20 +23,7 @@ struct DrillDecoder {
     static let maxSeconds = 3600
 
     func decode(_ v: YNode) -> [Drill] {
-        guard let items = r.list(v, "drills", example: "drills: [ \(Self.example) ]") else { return [] }
-        var out: [Drill] = []
-        var names: [String: SourceLocation] = [:]
-        for item in items {
-            if case let .mapping(pairs) = item.value, let n = pairs.first(where: { $0.name == "name" }), let name = n.value.scalar, !n.value.isNull {
-                if let first = names[name] {
-                    d.error(n.value.location, "duplicate drill name '\(name)'", hint: "it is already used at \(first.lineColumn); drill names must be unique")
-                    continue
-                }
-                names[name] = n.value.location
-            }
-            if let drill = decodeDrill(item) { out.append(drill) }
-        }
-        return out
+        r.namedList(v, "drills", kind: "drill", example: Self.example, decodeDrill)
     }
 
     func decodeDrill(_ item: YNode) -> Drill? {

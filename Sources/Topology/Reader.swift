@@ -94,6 +94,28 @@ struct Reader {
         }
     }
 
+    /// A list of named items (`checks:`, `drills:`), each decoded by
+    /// `decode`; a name is unique among all items, also those with errors
+    /// (a duplicate is reported where it stands and skipped).
+    func namedList<Item>(_ node: YNode, _ what: String, kind: String, example: String,
+                         _ decode: (YNode) -> Item?) -> [Item] {
+        guard let items = list(node, what, example: "\(what): [ \(example) ]") else { return [] }
+        var out: [Item] = []
+        var names: [String: SourceLocation] = [:]
+        for item in items {
+            if case let .mapping(pairs) = item.value, let n = pairs.first(where: { $0.name == "name" }), let name = n.value.scalar, !n.value.isNull {
+                if let first = names[name] {
+                    d.error(n.value.location, "duplicate \(kind) name '\(name)'",
+                            hint: "it is already used at \(first.lineColumn); \(kind) names must be unique")
+                    continue
+                }
+                names[name] = n.value.location
+            }
+            if let decoded = decode(item) { out.append(decoded) }
+        }
+        return out
+    }
+
     /// A list, or a single scalar standing for a one-element list.
     func listOrScalar(_ node: YNode, _ what: String, example: String? = nil) -> [YNode]? {
         if case .scalar = node.value, !node.isNull { return [node] }
