@@ -104,6 +104,7 @@ public final class LabDaemon: @unchecked Sendable {
 
         for checker in checkers { checker.start() }
         runLoop()
+        resignVRRP()
         for checker in checkers { checker.stop() }
         for decapsulator in decapsulators { decapsulator.close() }
         wakePipe.close()
@@ -257,13 +258,19 @@ public final class LabDaemon: @unchecked Sendable {
         var nextTick = Self.monotonicNow().adding(seconds: 1)
         var nextLinkCheck = Self.monotonicNow()
         var pendingTransmit = false
+        // Nodes with timers finer than the tick (VRRP groups).
+        let timerRuntimes = runtimes.filter { $0.forwarder.vrrpNode.map { !$0.vrrp.isEmpty } ?? false }
 
         while !TerminationSignals.requested {
-            // Sleep until a frame arrives; wake soon if a TX kick is pending
-            // and at least once a second for timers and the stop flag. A
-            // signal ends the wait early (0); so does a failed poll, as a
-            // wake-up with nothing ready.
-            let timeout: Int32 = pendingTransmit ? 1 : 250
+            // Sleep until a frame arrives; wake soon if a TX kick is pending,
+            // when an element timer is due, and at least four times a second
+            // for the tick, carrier and the stop flag. A signal ends the wait
+            // early (0); so does a failed poll, as a wake-up with nothing ready.
+            var timeout: Int32 = pendingTransmit ? 1 : 250
+            if !timerRuntimes.isEmpty, let due = Self.earliestTimer(timerRuntimes) {
+                let wait = due.nanoseconds &- min(due.nanoseconds, Self.monotonicNow().nanoseconds)
+                timeout = min(timeout, Int32((wait + 999_999) / 1_000_000))   // rounded up: never wake early and spin
+            }
             let ready = (try? fds.wait(timeout: timeout)) ?? 0
             let now = Self.monotonicNow()
             // Carrier, four times a second: one SIOCGIFFLAGS per port.
@@ -304,6 +311,13 @@ public final class LabDaemon: @unchecked Sendable {
                 }
                 nextTick = now.adding(seconds: 1)
             }
+            for runtime in timerRuntimes {
+                guard let due = runtime.forwarder.element.nextTimer, due <= now else { continue }
+                var live = LivePorts(ports: runtime.ports)
+                runtime.runner.fireTimers(runtime.forwarder.element, now: now, ports: &live)
+                flush(runtime, live.given)
+            }
+            if !timerRuntimes.isEmpty { logVRRPTransitions(timerRuntimes) }
             pendingTransmit = runtimes.contains { $0.ports.contains { $0.hasPendingTransmit } }
             if pendingTransmit { for runtime in runtimes { for port in runtime.ports { port.flush() } } }
             lock.unlock()
@@ -367,6 +381,38 @@ public final class LabDaemon: @unchecked Sendable {
             runner.pointee.process(element, &packet, from: ingress, now: now, ports: &live)
         }
         return live.given
+    }
+
+    /// The earliest element timer of `runtimes`.
+    static func earliestTimer(_ runtimes: [NodeRuntime]) -> Instant? {
+        var t: Instant?
+        for r in runtimes { if let n = r.forwarder.element.nextTimer, t.map({ n < $0 }) ?? true { t = n } }
+        return t
+    }
+
+    /// Logs every VRRP transition since the last call, with its reason.
+    func logVRRPTransitions(_ runtimes: [NodeRuntime]) {
+        for runtime in runtimes {
+            guard let node = runtime.forwarder.vrrpNode, !node.vrrp.pending.isEmpty else { continue }
+            for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
+        }
+    }
+
+    /// `wirelab down` (SIGTERM): every master resigns with a priority-0
+    /// advert, so its backup takes over after Skew_Time instead of
+    /// Master_Down_Interval.
+    func resignVRRP() {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = Self.monotonicNow()
+        for runtime in runtimes {
+            guard let node = runtime.forwarder.vrrpNode, !node.vrrp.isEmpty else { continue }
+            node.vrrp.resign(now: now, emit: &runtime.runner.emitter)
+            var live = LivePorts(ports: runtime.ports)
+            runtime.runner.drainEmitted(on: &live)
+            for port in runtime.ports { port.flush() }
+            for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
+        }
     }
 
     /// Runs the element's timers and sends what they emitted; returns the
@@ -453,7 +499,8 @@ public final class LabDaemon: @unchecked Sendable {
                                    healthError: healthStatus(runtime: index, vip: s.address, port: s.port, real: r.address, realPort: r.port)?.lastError)
                 })
             }
-            directors.append(.init(node: runtime.node.name, listing: snapshot.ipvsadmListing(), services: services))
+            directors.append(.init(node: runtime.node.name, listing: snapshot.ipvsadmListing(), services: services,
+                                   vrrp: VRRPGroupStatus.groups(of: runtime.forwarder, node: runtime.node, now: Self.monotonicNow())))
         }
         return LVSStatus(directors: directors)
     }
@@ -498,7 +545,8 @@ public final class LabDaemon: @unchecked Sendable {
             var counters = runtime.forwarder.counters
             counters["tx-failures"] = runtime.runner.transmitFailures
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
-                               linkChanges: n < linkChanges.count ? linkChanges[n] : nil))
+                               linkChanges: n < linkChanges.count ? linkChanges[n] : nil,
+                               vrrp: VRRPGroupStatus.groups(of: runtime.forwarder, node: runtime.node, now: Self.monotonicNow())))
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }

@@ -15,6 +15,15 @@ public enum NodeForwarder {
         }
     }
 
+    /// The node's VRRP groups (routers and directors), nil for a switch.
+    public var vrrpNode: (any VRRPNode)? {
+        switch self {
+        case .learningSwitch: return nil
+        case .router(let e): return e
+        case .director(let e): return e
+        }
+    }
+
     /// Element counters for `status`, by name.
     public var counters: [String: UInt64] {
         switch self {

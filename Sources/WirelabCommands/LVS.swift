@@ -26,7 +26,10 @@ struct LVS: ParsableCommand {
         if json {
             print(try status.jsonString())
         } else {
-            for d in status.directors { print("director \(d.node)\n\(d.listing)") }
+            for d in status.directors {
+                print("director \(d.node)\n\(d.listing)")
+                if let groups = d.vrrp, !groups.isEmpty { print(VRRPGroupStatus.table(groups.map { (d.node, $0) })) }
+            }
         }
     }
 }

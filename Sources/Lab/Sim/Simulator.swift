@@ -14,7 +14,9 @@ import Wire
 /// - Events (frame arrivals) run in (time, sequence) order; element timers
 ///   (`tick`: ARP retries and expiry, switch aging, director expiry, host
 ///   SYN retransmissions) run every `tickInterval` of virtual time, in node
-///   order. Same topology + same calls → the same frames at the same
+///   order; elements with finer timers (VRRP: `Element.nextTimer`) also
+///   run those (`fireTimers`) at the moment they are due. Same topology +
+///   same calls → the same frames at the same
 ///   virtual times, so the pcapng is byte-identical run to run.
 /// - Every frame is recorded where it is received, per link, as the live
 ///   `CaptureRecorder` does: interface `"<a.node>:<a.if> ↔ <b.node>:<b.if>"`
@@ -153,6 +155,8 @@ public final class Simulator {
     @exclusivity(unchecked) var sequence: UInt64 = 0
     @exclusivity(unchecked) var lastQueued: UInt64 = 0
     var nextTick: UInt64
+    /// Nodes whose element has timers finer than the tick (VRRP groups).
+    let timerNodes: [Int]
     // Frame buffers: one allocation each, reused through a free list.
     static let headroom = 256
     let bufferSize: Int
@@ -200,6 +204,10 @@ public final class Simulator {
             nodes[nb].ports[pb].peerPort = Int32(pa)
         }
         self.nodes = nodes
+        timerNodes = nodes.indices.filter {
+            if case let .forwarder(f) = nodes[$0].element { return f.vrrpNode.map { !$0.vrrp.isEmpty } ?? false }
+            return false
+        }
         self.nodeIndex = index
         self.links = links
         linkMTUs = links.map(\.mtu)
@@ -340,7 +348,44 @@ public final class Simulator {
             case .forwarder(.learningSwitch): break
             }
         }
+        // VRRP adverts go on forever; only an election still under way counts.
+        for i in timerNodes {
+            if case let .forwarder(f) = nodes[i].element, f.vrrpNode?.vrrp.isSettling == true { return false }
+        }
         return true
+    }
+
+    /// The earliest element timer (nil: none), as virtual nanoseconds.
+    func nextElementTimer() -> UInt64? {
+        var t: UInt64?
+        for i in timerNodes {
+            if case let .forwarder(f) = nodes[i].element, let n = f.element.nextTimer?.nanoseconds, t.map({ n < $0 }) ?? true {
+                t = n
+            }
+        }
+        return t
+    }
+
+    /// When the next timer round is due: the tick, or an element timer before it.
+    var nextTimerRound: UInt64 {
+        guard !timerNodes.isEmpty, let t = nextElementTimer() else { return nextTick }
+        return min(nextTick, max(t, now))
+    }
+
+    /// Runs the round due at `now`: the regular tick, or only the element timers that are due.
+    func runTimerRound() {
+        if now >= nextTick {
+            tickAll()
+            nextTick &+= options.tickInterval
+        }
+        // (After a tick too: a timer the tick did not reach, e.g. one due at this very moment.)
+        let t = instant
+        for i in timerNodes {
+            let n = nodes[i]
+            guard case let .forwarder(f) = n.element, let due = f.element.nextTimer, due <= t else { continue }
+            var ports = SimPorts(simulator: self, node: n)
+            n.runner.fireTimers(f.element, now: t, ports: &ports)
+        }
     }
 
     /// Runs until nothing is left to do, `stop` says so (checked after every
@@ -351,7 +396,8 @@ public final class Simulator {
         let deadline = now &+ limit
         while true {
             if let stop, stop() { return true }
-            if let first = peekEvent(), first.time < nextTick {
+            let round = nextTimerRound
+            if let first = peekEvent(), first.time < round {
                 guard first.time <= deadline else { now = deadline; return false }
                 let event = popEvent()
                 now = event.time
@@ -359,10 +405,9 @@ public final class Simulator {
                 continue
             }
             if isQuiet { return true }
-            guard nextTick <= deadline else { now = deadline; return false }
-            now = nextTick
-            tickAll()
-            nextTick &+= options.tickInterval
+            guard round <= deadline else { now = deadline; return false }
+            now = round
+            runTimerRound()
         }
     }
 
@@ -380,14 +425,14 @@ public final class Simulator {
         let deadline = now &+ nanoseconds
         while true {
             let nextEvent = peekEvent()?.time ?? UInt64.max
-            if nextEvent < nextTick, nextEvent <= deadline {
+            let round = nextTimerRound
+            if nextEvent < round, nextEvent <= deadline {
                 let event = popEvent()
                 now = event.time
                 deliver(event)
-            } else if nextTick <= deadline {
-                now = nextTick
-                tickAll()
-                nextTick &+= options.tickInterval
+            } else if round <= deadline {
+                now = round
+                runTimerRound()
             } else {
                 now = deadline
                 return
