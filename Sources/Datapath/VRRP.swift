@@ -486,6 +486,21 @@ public struct VRRPGroups: Sendable {
         }
     }
 
+    /// The carrier of `port` went down or came back (keepalived's FAULT
+    /// state): its groups stop without a word (nothing can be sent), and
+    /// start again (Startup: backup, or master if owner) when it returns.
+    public mutating func setLink(_ port: PortID, up: Bool, now: Instant, emit: inout Emitter) {
+        for i in instances.indices where instances[i].configuration.port == port {
+            let before = instances[i].transitionCount
+            if up {
+                if !instances[i].running { instances[i].start(now: now, emit: &emit) }
+            } else if instances[i].running {
+                instances[i].halt(now, "link down (no carrier)")
+            }
+            collect(i, before)
+        }
+    }
+
     /// Whether some group still waits to learn its master (see `VRRPInstance.isSettling`).
     public var isSettling: Bool { instances.contains { $0.isSettling } }
 

@@ -234,6 +234,11 @@ public final class LabDaemon: @unchecked Sendable {
             router.setLink(PortID(p), up: up)
             applied = "; router has \(router.fib.liveNextHopCount) next hops live"
         }
+        if let node = runtime.forwarder.vrrpNode, !node.vrrp.isEmpty {
+            node.vrrp.setLink(PortID(p), up: up, now: Self.monotonicNow(), emit: &runtime.runner.emitter)
+            var live = LivePorts(ports: runtime.ports)
+            runtime.runner.drainEmitted(on: &live)
+        }
         Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)")\(applied)")
     }
 

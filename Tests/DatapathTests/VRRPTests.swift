@@ -201,6 +201,29 @@ import Wire
         #expect(after <= 2_000_000_000 + 100_000_000 + Self.down(200))
     }
 
+    @Test func linkDownStopsTheGroupAndLinkUpStartsItAgain() {
+        let s = Segment([Node(Self.config(200), n: 1), Node(Self.config(100), n: 2)])
+        s.run(for: 1)
+        s.nodes[0].groups.setLink(PortID(0), up: false, now: s.now, emit: &s.emitter)
+        s.deliver(from: 0)
+        #expect(s.nodes[0].g.state == .initialize && s.nodes[0].g.nextTimer == nil)
+        #expect(s.nodes[0].g.transitions.last!.reason == "link down (no carrier)")
+        let sent = s.adverts(from: 0).count
+        s.run(for: 1)
+        #expect(s.adverts(from: 0).count == sent)      // silent while down
+        #expect(s.nodes[1].g.state == .master)
+        s.nodes[0].groups.setLink(PortID(0), up: true, now: s.now, emit: &s.emitter)
+        let upAt = s.now
+        #expect(s.nodes[0].g.state == .backup)
+        s.run(for: 1)
+        // Startup as backup, then preempts the lower master after its Master_Down_Interval.
+        #expect(s.nodes[0].g.state == .master && s.nodes[1].g.state == .backup)
+        #expect(s.nodes[0].g.transitions.last!.at.nanoseconds - upAt.nanoseconds == Self.down(200))
+        // Another port's link changes nothing.
+        s.nodes[0].groups.setLink(PortID(1), up: false, now: s.now, emit: &s.emitter)
+        #expect(s.nodes[0].g.state == .master)
+    }
+
     @Test func addressOwnerIsMasterAtOnce() {
         let s = Segment([Node(Self.config(255, vips: [Self.ip(1)]), n: 1), Node(Self.config(100, vips: [Self.ip(1)]), n: 2)])
         s.run(for: 1)
