@@ -10,6 +10,7 @@ PACKAGES=(
   gcc libc6-dev                                  # bench forward compiles its malloc counter (LD_PRELOAD) at run time
   chromium fonts-dejavu-core                     # the tests open walk and check pages in a headless browser
   groff-base                                     # the man page test checks docs/man/wirelab.1 with groff
+  keepalived                                     # VRRP interoperation test (a kernel host runs keepalived, vrrp_version 3)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -104,7 +104,6 @@ public final class LabDaemon: @unchecked Sendable {
 
         for checker in checkers { checker.start() }
         runLoop()
-        resignVRRP()
         for checker in checkers { checker.stop() }
         for decapsulator in decapsulators { decapsulator.close() }
         wakePipe.close()
@@ -266,7 +265,17 @@ public final class LabDaemon: @unchecked Sendable {
         // Nodes with timers finer than the tick (VRRP groups).
         let timerRuntimes = runtimes.filter { $0.forwarder.vrrpNode.map { !$0.vrrp.isEmpty } ?? false }
 
-        while !TerminationSignals.requested {
+        // After SIGTERM: every VRRP master resigns, then the loop runs on
+        // briefly so this lab's switches and routers carry the priority-0
+        // adverts to the peers.
+        var stopAt: Instant?
+        while true {
+            if TerminationSignals.requested {
+                if stopAt == nil {
+                    stopAt = resignVRRP() ? Self.monotonicNow().adding(seconds: 0.15) : Self.monotonicNow()
+                }
+                if let stopAt, Self.monotonicNow() >= stopAt { break }
+            }
             // Sleep until a frame arrives; wake soon if a TX kick is pending,
             // when an element timer is due, and at least four times a second
             // for the tick, carrier and the stop flag. A signal ends the wait
@@ -406,18 +415,22 @@ public final class LabDaemon: @unchecked Sendable {
     /// `wirelab down` (SIGTERM): every master resigns with a priority-0
     /// advert, so its backup takes over after Skew_Time instead of
     /// Master_Down_Interval.
-    func resignVRRP() {
+    /// Returns whether any node has VRRP groups (then the loop runs on a little).
+    func resignVRRP() -> Bool {
         lock.lock()
         defer { lock.unlock() }
         let now = Self.monotonicNow()
+        var any = false
         for runtime in runtimes {
             guard let node = runtime.forwarder.vrrpNode, !node.vrrp.isEmpty else { continue }
+            any = true
             node.vrrp.resign(now: now, emit: &runtime.runner.emitter)
             var live = LivePorts(ports: runtime.ports)
             runtime.runner.drainEmitted(on: &live)
             for port in runtime.ports { port.flush() }
             for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
         }
+        return any
     }
 
     /// Runs the element's timers and sends what they emitted; returns the
