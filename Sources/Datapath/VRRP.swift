@@ -291,8 +291,20 @@ public struct VRRPInstance: Sendable {
     func sameAddresses(_ h: VRRPHeader) -> Bool {
         let vips = configuration.vips
         guard h.addressCount == vips.count else { return false }
-        for i in 0..<h.addressCount where !vips.contains(h.address(i)) { return false }
+        for i in 0..<h.addressCount where !Self.has(vips, h.address(i)) { return false }
         return true
+    }
+
+    // Index loops, not `contains`/`for in`: unspecialised generic iteration
+    // allocates (debug builds), and these run per advert and per packet.
+    @inline(__always)
+    static func has(_ list: [IPv4Address], _ a: IPv4Address) -> Bool {
+        var i = 0
+        while i < list.count {
+            if list[i] == a { return true }
+            i += 1
+        }
+        return false
     }
 
     // MARK: Frames out
@@ -380,7 +392,11 @@ public struct VRRPGroups: Sendable {
     /// The group holding `vip` (linear: a node has a few groups).
     @inline(__always)
     public func group(of vip: IPv4Address) -> Int? {
-        for (i, g) in instances.enumerated() where g.configuration.vips.contains(vip) { return i }
+        var i = 0
+        while i < instances.count {
+            if VRRPInstance.has(instances[i].configuration.vips, vip) { return i }
+            i += 1
+        }
         return nil
     }
 
@@ -406,8 +422,12 @@ public struct VRRPGroups: Sendable {
     /// Whether a frame to `mac` on `port` is for this node: a vmac group's MAC while master.
     @inline(__always)
     public func accepts(_ mac: MACAddress, port: Int) -> Bool {
-        for g in instances where g.configuration.vmac && g.isMaster && g.configuration.port.rawValue == port
-            && g.virtualMAC == mac { return true }
+        var i = 0
+        while i < instances.count {
+            let c = instances[i].configuration
+            if c.vmac && instances[i].isMaster && c.port.rawValue == port && instances[i].virtualMAC == mac { return true }
+            i += 1
+        }
         return false
     }
 
@@ -435,8 +455,13 @@ public struct VRRPGroups: Sendable {
         case .success(let h): header = h
         }
         let vrid = header.virtualRouterID
-        guard let i = instances.firstIndex(where: { $0.configuration.vrid == vrid && $0.configuration.port.rawValue == port })
-        else { return Self.unknownGroup }
+        var found: Int?
+        var k = 0
+        while k < instances.count {
+            if instances[k].configuration.vrid == vrid && instances[k].configuration.port.rawValue == port { found = k; break }
+            k += 1
+        }
+        guard let i = found else { return Self.unknownGroup }
         let before = instances[i].transitionCount
         let reason = instances[i].receive(header, from: ip.sourceAddress, now: now, emit: &emit)
         collect(i, before)
@@ -446,7 +471,11 @@ public struct VRRPGroups: Sendable {
     /// The earliest timer of any group.
     public var nextTimer: Instant? {
         var t: Instant?
-        for g in instances { if let n = g.nextTimer, t.map({ n < $0 }) ?? true { t = n } }
+        var i = 0
+        while i < instances.count {
+            if let n = instances[i].nextTimer, t == nil || n < t! { t = n }
+            i += 1
+        }
         return t
     }
 

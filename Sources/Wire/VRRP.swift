@@ -123,7 +123,11 @@ public struct VRRPRepr: Hashable, Sendable {
         b.wireSetU8(UInt8(addresses.count), F.addressCount)
         b.wireSetU16(maxAdvertisementInterval, F.maxAdvertisementInterval)
         b.wireSetU16(0, F.checksum)
-        for (i, a) in addresses.enumerated() { b.wireSetIPv4(a, F.addresses + 4 * i) }
+        var i = 0   // (an index loop: generic iteration allocates unspecialised)
+        while i < addresses.count {
+            b.wireSetIPv4(addresses[i], F.addresses + 4 * i)
+            i += 1
+        }
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination,
                                                       protocol: VRRP.ipProtocol, length: bufferLength)
         b.wireSetU16(InternetChecksum.checksum(b.wireReadOnly.wireSlice(0..<bufferLength), initial: pseudo), F.checksum)

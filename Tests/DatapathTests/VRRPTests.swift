@@ -441,3 +441,46 @@ import Wire
         #expect(try Router(configuration: c).nextTimer == nil)
     }
 }
+
+/// The steady state: a master's adverts every 0.1 s received by a backup,
+/// through a director's packet path, on one reused buffer and emitter.
+/// Nothing changes state, nothing is dropped. This is also the loop to run
+/// under heaptrack to check that VRRP does not allocate in steady state:
+///
+///     heaptrack .build/debug/wirelabPackageTests.xctest --testing-library swift-testing \
+///         --filter VRRPSteadyStateTests
+///
+/// (then `heaptrack_print` shows no allocation under `VRRPGroups`,
+/// `VRRPInstance` or `Director.process`).
+@Suite struct VRRPSteadyStateTests {
+    @Test func advertsBetweenMasterAndBackupDirector() throws {
+        var master = VRRPGroups([VRRPInstance(VRRPTests.config(200), portMAC: VRRPTests.mac(1), primaryAddress: VRRPTests.ip(1))])
+        let backup = try VRRPNodeTests.director()       // priority 200 too: a backup takes adverts of equal priority (§6.4.2)
+        var emitter = Emitter()
+        var sink = Emitter()
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 64)
+        defer { buffer.deallocate() }
+        var now = Instant.zero
+        backup.fireTimers(now: now, emit: &sink)          // backup, waiting
+        master.start(now: now, emit: &emitter)
+        var delivered = 0
+        for _ in 0..<5_000 {
+            now = master.nextTimer!
+            master.tick(now: now, emit: &emitter)
+            for k in 0..<emitter.count {
+                let frame = emitter.frame(at: k).bytes
+                guard frame[23] == 112 else { continue }     // adverts; the gratuitous ARPs go nowhere
+                buffer.copyMemory(from: frame.baseAddress!, byteCount: frame.count)
+                var packet = PacketBuffer(base: buffer, capacity: 4096, offset: 0, length: frame.count)
+                if backup.process(&packet, from: PortID(0), now: now, emit: &sink) == .consumed { delivered += 1 }
+            }
+            emitter.removeAll()
+            if let t = backup.nextTimer, t <= now { backup.fireTimers(now: now, emit: &sink) }
+            sink.removeAll()
+        }
+        #expect(delivered >= 5_000)
+        #expect(backup.vrrp.instances[0].state == .backup)
+        #expect(backup.vrrp.instances[0].transitionCount == 1)
+        #expect(backup.drops.total == 0)
+    }
+}
