@@ -75,6 +75,65 @@ import Wire
         #expect(lvs1.vrrp.instances[0].state == .initialize)
     }
 
+    /// Two routers share the hosts' gateway addresses (a VIP per side,
+    /// vmac on one side): the master forwards, the backup stays silent, and
+    /// the backup takes both groups over when the master's groups stop.
+    @Test func routersShareTheGatewayAddress() throws {
+        let yaml = """
+        name: vrrp-gw
+        nodes:
+          client: { kind: host, interfaces: { eth0: { ip: 10.0.0.50/24 } }, routes: [ "default via 10.0.0.1" ] }
+          server: { kind: host, interfaces: { eth0: { ip: 10.1.0.10/24 } }, routes: [ "default via 10.1.0.1" ] }
+          r1:
+            kind: router
+            interfaces: { eth0: { ip: 10.0.0.2/24 }, eth1: { ip: 10.1.0.2/24 } }
+            vrrp:
+              - { group: 1, priority: 200, vips: [ 10.0.0.1 ], interval: 0.1s, vmac: true }
+              - { group: 2, priority: 200, vips: [ 10.1.0.1 ], interval: 0.1s }
+          r2:
+            kind: router
+            interfaces: { eth0: { ip: 10.0.0.3/24 }, eth1: { ip: 10.1.0.3/24 } }
+            vrrp:
+              - { group: 1, priority: 100, vips: [ 10.0.0.1 ], interval: 0.1s, vmac: true }
+              - { group: 2, priority: 100, vips: [ 10.1.0.1 ], interval: 0.1s }
+          sw0: { kind: switch }
+          sw1: { kind: switch }
+        links:
+          - [ client:eth0, sw0:p1 ]
+          - [ r1:eth0, sw0:p2 ]
+          - [ r2:eth0, sw0:p3 ]
+          - [ server:eth0, sw1:p1 ]
+          - [ r1:eth1, sw1:p2 ]
+          - [ r2:eth1, sw1:p3 ]
+        """
+        let sim = try Simulator(topology: try TopologyLoader.load(yaml: yaml, file: "vrrp-gw.yaml"))
+        guard case let .forwarder(.router(r1))? = sim.element("r1"), case let .forwarder(.router(r2))? = sim.element("r2") else {
+            Issue.record("no routers")
+            return
+        }
+        #expect(sim.run(limit: 5_000_000_000))
+        #expect(r1.vrrp.isMaster(group: 1) && r1.vrrp.isMaster(group: 2))
+        #expect(!r2.vrrp.isMaster(group: 1) && !r2.vrrp.isMaster(group: 2))
+        let server = IPv4Address(10, 1, 0, 10)
+        #expect(try sim.ping(from: "client", to: server, identifier: 7, sequence: 1))
+        sim.run(limit: 2_000_000_000) { sim.host("client")!.pingReplies.count == 1 }
+        #expect(sim.host("client")!.pingReplies.count == 1)
+        // Even the gateway address itself answers (from the master).
+        #expect(try sim.ping(from: "client", to: IPv4Address(10, 0, 0, 1), identifier: 7, sequence: 2))
+        sim.run(limit: 2_000_000_000) { sim.host("client")!.pingReplies.count == 2 }
+        #expect(sim.host("client")!.pingReplies.count == 2)
+        #expect(r1.counters.forwarded >= 2 && r2.counters.forwarded == 0)
+        #expect(r2.counters.echoReplies == 0)
+
+        r1.vrrp.stop(now: sim.instant)
+        sim.advance(by: 1_000_000_000)
+        #expect(r2.vrrp.isMaster(group: 1) && r2.vrrp.isMaster(group: 2))
+        #expect(try sim.ping(from: "client", to: server, identifier: 7, sequence: 3))
+        sim.run(limit: 2_000_000_000) { sim.host("client")!.pingReplies.count == 3 }
+        #expect(sim.host("client")!.pingReplies.count == 3)
+        #expect(r2.counters.forwarded >= 2)
+    }
+
     @Test func topologiesWithoutVRRPAreUnchanged() throws {
         let topology = try TopologyLoader.load(yaml: Self.yaml(vmac: false).replacingOccurrences(of: "vrrp:", with: "# vrrp:"),
                                                file: "plain.yaml")
