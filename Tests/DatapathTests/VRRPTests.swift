@@ -484,3 +484,55 @@ import Wire
         #expect(backup.drops.total == 0)
     }
 }
+
+/// Damaged adverts, at random (seeded): a director and a router running
+/// VRRP take each one without trapping, and every frame they do not
+/// consume is dropped under a reason they count.
+@Suite struct VRRPMutationTests {
+    struct Rng: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func randomDamageIsCountedNeverFatal(router: Bool) throws {
+        let element: any Element & VRRPNode = router ? try VRRPNodeTests.router() : try VRRPNodeTests.director()
+        var emitter = Emitter()
+        element.fireTimers(now: .zero, emit: &emitter)
+        emitter.removeAll()
+        var rng = Rng(state: router ? 7 : 11)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 64)
+        defer { buffer.deallocate() }
+        var dropped = 0, consumed = 0
+        var reasons: [DropReason: Int] = [:]
+        for i in 0..<20_000 {
+            var frame = VRRPTests.advert(priority: UInt8.random(in: 0...255, using: &rng))
+            // 1–4 random bytes changed (the headers and the message), sometimes a cut, sometimes fixed checksums.
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                frame[Int.random(in: 14..<frame.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+            }
+            if Bool.random(using: &rng) { VRRPTests.refixIPChecksum(&frame) }
+            if Int.random(in: 0..<4, using: &rng) == 0 { VRRPTests.refixAdvert(&frame) }
+            if Int.random(in: 0..<8, using: &rng) == 0 { frame.removeLast(Int.random(in: 1...(frame.count - 14), using: &rng)) }
+            frame.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            var packet = PacketBuffer(base: buffer, capacity: 4096, offset: 0, length: frame.count)
+            switch element.process(&packet, from: PortID(0), now: .seconds(Double(i) * 0.001), emit: &emitter) {
+            case .drop(let r): dropped += 1; reasons[r, default: 0] += 1
+            case .consumed: consumed += 1
+            case let other: Issue.record("a damaged advert was \(other)")
+            }
+            emitter.removeAll()
+        }
+        #expect(dropped + consumed == 20_000)
+        #expect(Int(element.drops.total) == dropped)
+        for (r, n) in reasons { #expect(element.drops.counts[r] == UInt64(n), "\(r)") }
+        // The checks of §7.1 each caught some.
+        for r in ["vrrp-bad-ttl", "vrrp-bad-checksum", "vrrp-bad-version"] { #expect(reasons[DropReason(r)] ?? 0 > 0, "\(r): \(reasons)") }
+    }
+}
