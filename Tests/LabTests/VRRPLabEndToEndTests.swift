@@ -161,6 +161,82 @@ struct VRRPLabEndToEndTests {
 
     }
 
+    static func routerTopology(_ lab: String, datapath: String) -> String {
+        """
+        name: \(lab)
+        defaults: { datapath: \(datapath), capture: false }
+        nodes:
+          cl: { kind: host, interfaces: { e0: { ip: 10.79.0.50/24 } }, routes: [ "default via 10.79.0.1" ] }
+          srv: { kind: host, interfaces: { e0: { ip: 10.79.1.10/24 } }, routes: [ "default via 10.79.1.1" ], serve: { http: 8080 } }
+          r1:
+            kind: router
+            interfaces: { a: { ip: 10.79.0.2/24 }, b: { ip: 10.79.1.2/24 } }
+            vrrp:
+              - { group: 1, priority: 200, vips: [ 10.79.0.1 ], interval: 0.1s, vmac: true }
+              - { group: 2, priority: 200, vips: [ 10.79.1.1 ], interval: 0.1s, vmac: true }
+          r2:
+            kind: router
+            interfaces: { a: { ip: 10.79.0.3/24 }, b: { ip: 10.79.1.3/24 } }
+            vrrp:
+              - { group: 1, priority: 100, vips: [ 10.79.0.1 ], interval: 0.1s, vmac: true }
+              - { group: 2, priority: 100, vips: [ 10.79.1.1 ], interval: 0.1s, vmac: true }
+          sw0: { kind: switch }
+          sw1: { kind: switch }
+        links:
+          - [ cl:e0, sw0:p1 ]
+          - [ r1:a, sw0:p2 ]
+          - [ r2:a, sw0:p3 ]
+          - [ srv:e0, sw1:p1 ]
+          - [ r1:b, sw1:p2 ]
+          - [ r2:b, sw1:p3 ]
+        """
+    }
+
+    /// Two routers with vmac share the hosts' gateways; the hosts' ARP
+    /// entries for their gateways are the virtual MACs throughout, so when
+    /// both of r1's links fail (r1 as good as dead), r2 takes both groups
+    /// and frames to the same MACs go through it. (Failing only one of r1's
+    /// links moves only that side's group: replies then reach r1, which has
+    /// no route back — keepalived's answer is a sync group or
+    /// track_interface, which wirelab does not have yet.)
+    @Test(arguments: ["afxdp", "afpacket"])
+    func routersWithVMACShareTheGateway(datapath: String) throws {
+        let lab = Harness.lab(datapath == "afxdp" ? "wlvrx" : "wlvrp")
+        let file = try Harness.topologyFile(Self.routerTopology(lab, datapath: datapath))
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        defer {
+            _ = try? Harness.wl("down", lab)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
+        try #require(up.status == 0, "up: \(up.combined)")
+        func state(_ name: String, _ group: Int) -> String {
+            ((Self.node(lab, name)["vrrp"] as? [[String: Any]])?.first { $0["group"] as? Int == group })?["state"] as? String ?? "?"
+        }
+        try #require(Harness.waitUntil(limit: 10) { state("r1", 1) == "master" && state("r1", 2) == "master" && state("r2", 1) == "backup" },
+                     "r1 \(state("r1", 1))/\(state("r1", 2)), r2 \(state("r2", 1))/\(state("r2", 2))")
+        let curl = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.79.1.10:8080/")
+        #expect(curl.stdout == "srv\n", "\(curl.combined)")
+        #expect(Self.neighbour(lab, "10.79.0.1") == "00:00:5e:00:01:01")
+        let ping = try Background(["/usr/sbin/ip", "netns", "exec", "wl-\(lab)-cl", "ping", "-D", "-n", "-i", "0.01",
+                                   "-c", "400", "-W", "1", "10.79.1.10"], output: dir + "/ping.txt")
+        usleep(1_000_000)
+        for end in ["r1:a", "r1:b"] {
+            let fail = try Harness.wl("fail", lab, end)
+            #expect(fail.status == 0, "\(fail.combined)")
+        }
+        ping.wait(limit: 30)
+        let (gap, replies) = Self.longestGap(ping.text)
+        print("VRRP router takeover (\(datapath), vmac, both of r1's links failed): longest time between replies \(String(format: "%.3f", gap)) s; \(replies)/400 answered")
+        #expect(gap < 1.0 && gap > 0.2, "\(gap) s")
+        #expect(replies > 300, "\(replies) of 400 answered:\n\(ping.text.suffix(1500))")
+        #expect(state("r2", 1) == "master" && state("r2", 2) == "master")
+        #expect(state("r1", 1) == "init" && state("r1", 2) == "init")
+        #expect(Self.neighbour(lab, "10.79.0.1") == "00:00:5e:00:01:01")
+        let after = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.79.1.10:8080/")
+        #expect(after.stdout == "srv\n", "\(after.combined)")
+    }
+
     static func keepalivedTopology(_ lab: String) -> String {
         """
         name: \(lab)
