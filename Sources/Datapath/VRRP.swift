@@ -168,7 +168,9 @@ public struct VRRPInstance: Sendable {
         case .initialize:
             break
         }
-        if let g = garpTimer, now >= g, state == .master { sendGratuitousARPs(now: now, emit: &emit) }
+        if let g = garpTimer, now >= g {
+            if state == .master { sendGratuitousARPs(now: now, emit: &emit) } else { garpTimer = nil }
+        }
     }
 
     var masterDownReason: String?

@@ -414,8 +414,8 @@ public final class LabDaemon: @unchecked Sendable {
 
     /// `wirelab down` (SIGTERM): every master resigns with a priority-0
     /// advert, so its backup takes over after Skew_Time instead of
-    /// Master_Down_Interval.
-    /// Returns whether any node has VRRP groups (then the loop runs on a little).
+    /// Master_Down_Interval. Returns whether any node has VRRP groups (then
+    /// the loop runs on a little to carry the adverts).
     func resignVRRP() -> Bool {
         lock.lock()
         defer { lock.unlock() }
