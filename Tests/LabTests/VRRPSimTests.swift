@@ -134,6 +134,17 @@ import Wire
         #expect(r2.counters.forwarded >= 2)
     }
 
+    /// As `up` live: the simulator starts with every group's master
+    /// elected, so the first probe to a VIP finds it answered.
+    @Test func electionsSettleBeforeAnythingIsSent() throws {
+        let sim = try Simulator(topology: try TopologyLoader.load(yaml: Self.yaml(vmac: false), file: "vrrp-sim.yaml"))
+        #expect(Self.director(sim, "lvs1").vrrp.isMaster(group: 17))
+        // lvs1's Master_Down_Interval (0.321875 s at 0.1 s, priority 200), then its advert crossing the switch.
+        #expect(sim.now >= 321_875_000 && sim.now < 330_000_000, "\(sim.now)")
+        let first = try sim.httpGet(from: "client", to: IPv4Address(10, 0, 0, 100))
+        #expect(first.httpBody == "rs1\n" || first.httpBody == "rs2\n", "\(first.state)")
+    }
+
     @Test func topologiesWithoutVRRPAreUnchanged() throws {
         let topology = try TopologyLoader.load(yaml: Self.yaml(vmac: false).replacingOccurrences(of: "vrrp:", with: "# vrrp:"),
                                                file: "plain.yaml")

@@ -213,6 +213,10 @@ public final class Simulator {
         linkMTUs = links.map(\.mtu)
         bufferSize = Self.headroom + max(maxMTU + 18, Emitter.slotSize) + 64
         ring = UnsafeMutablePointer<Event>.allocate(capacity: ringCapacity)
+        // As `up` does live: VRRP groups elect their masters before anything
+        // is sent (one Master_Down_Interval of virtual time), so a probe to a
+        // VIP does not race the election. The adverts are in the captures.
+        if !timerNodes.isEmpty { run(limit: 60_000_000_000) }
     }
 
     deinit {
