@@ -318,6 +318,7 @@ public struct VRRPInstance: Sendable {
         masterDownReason = nil
         masterAddress = primaryAddress
         masterPriority = configuration.priority
+        masterAdverInterval = configuration.interval   // (as master, its own)
         counters.becameMaster &+= 1
         garpLeft = configuration.gratuitousARPCount
         record(.master, now, reason)

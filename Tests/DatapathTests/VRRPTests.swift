@@ -146,6 +146,25 @@ import Wire
         #expect(s.adverts(from: 0).last!.at == last)
     }
 
+    @Test func backupLearnsTheMastersIntervalAndTimesOutOnIt() {
+        // The master advertises every 1 s; the backup is configured for 0.1 s.
+        let s = Segment([Node(Self.config(200, interval: 100), n: 1), Node(Self.config(100, interval: 10), n: 2)])
+        s.run(for: 10)
+        #expect(s.nodes[1].g.masterAdverInterval == 100)
+        #expect(s.nodes[1].g.masterDownInterval == Self.down(100, cs: 100))
+        let last = s.adverts(from: 0).last!.at
+        s.nodes[0].groups.stop(now: s.now)
+        s.nodes[0].up = false
+        s.run(for: 5)
+        let takeover = s.nodes[1].g.transitions.last!
+        #expect(takeover.to == .master)
+        #expect(takeover.at.nanoseconds - last.nanoseconds == 3_000_000_000 + 609_375_000)
+        // As master it advertises its own interval again.
+        #expect(s.nodes[1].g.masterAdverInterval == 10)
+        let mine = s.adverts(from: 1)
+        #expect(mine.count >= 2 && mine[1].at.nanoseconds - mine[0].at.nanoseconds == 100_000_000)
+    }
+
     @Test func resigningMasterHandsOverAfterSkewTime() {
         let s = Segment([Node(Self.config(200), n: 1), Node(Self.config(100), n: 2)])
         s.run(for: 2.05)
