@@ -11,6 +11,7 @@ PACKAGES=(
   chromium fonts-dejavu-core                     # the tests open walk and check pages in a headless browser
   groff-base                                     # the man page test checks docs/man/wirelab.1 with groff
   bird2                                          # BGP/BFD interop peer (BGPBirdTests)
+  keepalived                                     # VRRP interoperation test (a kernel host runs keepalived, vrrp_version 3)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -208,6 +208,14 @@ public protocol Element: AnyObject {
     func tick(now: Instant, emit: inout Emitter)
     /// Drops the element itself decided on, by reason.
     var drops: DropCounters { get }
+    /// The earliest moment the element has a timer finer than the regular
+    /// tick (VRRP's centisecond adverts and master-down timer); nil: the
+    /// regular tick is enough. Runtimes call `fireTimers` when it is due.
+    var nextTimer: Instant? { get }
+    /// Runs only the timers `nextTimer` stands for, not the once-per-tick
+    /// housekeeping (aging, expiry scans), so a fast timer does not make
+    /// that run more often.
+    func fireTimers(now: Instant, emit: inout Emitter)
     /// Whether `prefetch` does anything; run loops skip the passes if not.
     static var prefetchesBatches: Bool { get }
     /// A hint before a receive batch is processed: called for every frame
@@ -220,6 +228,8 @@ public protocol Element: AnyObject {
 }
 
 extension Element {
+    public var nextTimer: Instant? { nil }
+    public func fireTimers(now: Instant, emit: inout Emitter) {}
     public static var prefetchesBatches: Bool { false }
     @inline(__always) public func prefetch(_ frame: UnsafeRawBufferPointer, stage: Int) {}
 }

@@ -65,6 +65,12 @@ public final class ElementDriver {
         return Outcome(verdict: verdict, frame: Array(packet.readOnly), emitted: Array(ports.sent.dropFirst(floods)))
     }
 
+    public func fireTimers(at now: Instant) -> [Emitted] {
+        var ports = RecordingPorts(count: element.portCount)
+        runner.fireTimers(element, now: now, ports: &ports)
+        return ports.sent
+    }
+
     public func tick(at now: Instant) -> [Emitted] {
         var ports = RecordingPorts(count: element.portCount)
         runner.tick(element, now: now, ports: &ports)

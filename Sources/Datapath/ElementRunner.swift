@@ -106,6 +106,13 @@ public struct ElementRunner: ~Copyable {
         drainEmitted(on: &ports)
     }
 
+    /// Runs the element's fine timers (`nextTimer`) and sends what they emitted.
+    @inlinable
+    public mutating func fireTimers<E: Element, P: RunnerPorts>(_ element: E, now: Instant, ports: inout P) {
+        element.fireTimers(now: now, emit: &emitter)
+        drainEmitted(on: &ports)
+    }
+
     /// Sends what the element emitted outside `process`/`tick` (a host
     /// model's own traffic: a probe, a ping, a connection).
     @inlinable

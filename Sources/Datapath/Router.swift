@@ -22,7 +22,7 @@ import Wire
 /// Steady state allocates nothing (lookups return plain values, rewrites
 /// are in place, built frames go to the emitter's slots); only packets
 /// queued for ARP are copied onto the heap.
-public final class Router: Element {
+public final class Router: Element, VRRPNode {
     public struct Counters: Sendable, Equatable {
         /// Packets sent on towards their destination (in place, released
         /// from the ARP queue, or as fragments).
@@ -66,6 +66,9 @@ public final class Router: Element {
     @usableFromInline let natIn: AddressMap<IPv4Address>
     @usableFromInline let natOut: AddressMap<IPv4Address>
     @usableFromInline let hasNAT: Bool
+    /// VRRP groups (empty: none; then no packet pays for them).
+    public var vrrp: VRRPGroups
+    @usableFromInline let hasVRRP: Bool
     // ICMP error token bucket.
     @exclusivity(unchecked) var tokens: Double
     @exclusivity(unchecked) var tokensUpdated: Instant = .zero
@@ -88,6 +91,8 @@ public final class Router: Element {
         self.natIn = natIn
         self.natOut = natOut
         hasNAT = !tables.natIn.isEmpty
+        vrrp = VRRPGroups(configuration.vrrp, interfaces: configuration.interfaces)
+        hasVRRP = !configuration.vrrp.isEmpty
         tokens = Double(configuration.icmpRateLimit?.burst ?? 0)
         fib.insert(contentsOf: tables.fibEntries)
     }
@@ -100,7 +105,9 @@ public final class Router: Element {
         guard port.rawValue >= 0 && port.rawValue < portCount else { return drop(.notForUs) }
         let destination = frame.wireMAC(0)
         let isBroadcast = destination.isBroadcast
-        guard destination == portMACs[port.rawValue] || isBroadcast else { return drop(.notForUs) }
+        guard destination == portMACs[port.rawValue] || isBroadcast
+                || (hasVRRP && (destination == VRRP.multicastMAC || vrrp.accepts(destination, port: port.rawValue)))
+        else { return drop(.notForUs) }
         switch frame.wireU16(EthernetHeader.Field.etherType) {
         case EtherType.ipv4.rawValue:
             guard !isBroadcast else { return drop(.notForUs) }
@@ -109,6 +116,11 @@ public final class Router: Element {
                 parsed = try parser.parse(frame)
             } catch {
                 return drop(Self.malformed(error))
+            }
+            if hasVRRP && destination == VRRP.multicastMAC {
+                guard VRRPGroups.isAdvert(parsed) else { return drop(.notForUs) }
+                if let reason = vrrp.receive(frame, parsed, port: port.rawValue, now: now, emit: &emit) { return drop(reason) }
+                return .consumed
             }
             return forwardIPv4(&packet, parsed, from: port, now: now, emit: &emit)
         case EtherType.arp.rawValue:
@@ -138,6 +150,14 @@ public final class Router: Element {
                 if sendsHostUnreachable { hostUnreachable(for: queued, now: now, emit: &emit) }
             }
         })
+        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
+    }
+
+    /// VRRP's centisecond timers (adverts, master down, gratuitous ARPs).
+    public var nextTimer: Instant? { hasVRRP ? vrrp.nextTimer : nil }
+
+    public func fireTimers(now: Instant, emit: inout Emitter) {
+        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
     }
 
     /// A port's link went down (or came back): routes through it leave the
@@ -262,6 +282,7 @@ public final class Router: Element {
     func deliverLocally(_ packet: inout PacketBuffer, _ p: ParsedFrame, from port: PortID, now: Instant,
                         emit: inout Emitter) -> Verdict {
         guard !p.isFragment else { return drop(.localUnsupported) }
+        if hasVRRP && !vrrp.serves(p.destinationIPv4) { return drop(VRRPGroups.backup) }
         let frame = packet.readOnly
         switch p.protocol {
         case .icmp:
@@ -321,7 +342,12 @@ public final class Router: Element {
         let targetIP = arpPacket.targetProtocolAddress
         guard !senderMAC.isMulticast, senderMAC != .zero else { return drop(.arpBadSender) }
         let index = port.rawValue
-        let targetIsOurs = arpOwned[index].contains(targetIP)
+        var targetIsOurs = arpOwned[index].contains(targetIP)
+        var sourceMAC = portMACs[index]
+        // A VRRP VIP is ours only while master (with vmac: at the virtual MAC).
+        if hasVRRP && targetIsOurs {
+            if vrrp.serves(targetIP) { sourceMAC = vrrp.arpMAC(for: targetIP, default: sourceMAC) } else { targetIsOurs = false }
+        }
         // A sender claiming one of our addresses is a conflict: neither
         // learned nor answered.
         guard !arpOwned[index].contains(senderIP) else { return .consumed }
@@ -331,7 +357,6 @@ public final class Router: Element {
             learn(senderIP, mac: senderMAC, on: port, now: now, emit: &emit)
         }
         if operation == .request && targetIsOurs {
-            let sourceMAC = portMACs[index]
             emit.emit(on: port) { slot in
                 EthernetRepr(destination: senderMAC, source: sourceMAC, etherType: .arp)
                     .emit(into: EthernetMutableHeader(unchecked: slot))

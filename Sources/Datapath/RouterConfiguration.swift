@@ -69,6 +69,8 @@ extension Router {
         /// Send ICMP host unreachable for each packet dropped when ARP gives
         /// up on its next hop (RFC 1812 §4.3.3.1 says "should").
         public var sendsHostUnreachable: Bool
+        /// VRRP groups: their VIPs are answered (ARP, echo) only while master.
+        public var vrrp: [VRRPConfiguration] = []
 
         public init(interfaces: [Interface], routes: [Route] = [],
                     ecmpFields: ECMPHashFields = .fiveTuple, ecmpSeed: UInt32 = 0,
@@ -98,6 +100,7 @@ extension Router {
         case natAddressIsLocal(IPv4Address)
         case duplicateNAT(IPv4Address)
         case badICMPRateLimit
+        case vrrpPortOutOfRange(UInt8)
 
         public var description: String {
             switch self {
@@ -123,6 +126,8 @@ extension Router {
                 "NAT address \(address) appears in more than one rule; static NAT is 1:1"
             case .badICMPRateLimit:
                 "ICMP rate limit needs a positive rate and a burst of at least 1"
+            case let .vrrpPortOutOfRange(vrid):
+                "vrrp group \(vrid) names a port the router does not have"
             }
         }
     }
@@ -194,5 +199,15 @@ struct RouterTables {
             if let port = onLinkPort(rule.publicAddress) { arpOwned[port.rawValue].append(rule.publicAddress) }
         }
         if let limit = c.icmpRateLimit, !(limit.perSecond > 0 && limit.burst >= 1) { throw .badICMPRateLimit }
+        // VRRP VIPs: local (echo) and answered by ARP on the group's port;
+        // the router gates both on being master.
+        for g in c.vrrp {
+            guard arpOwned.indices.contains(g.port.rawValue) else { throw .vrrpPortOutOfRange(g.vrid) }
+            for vip in g.vips where !local.contains(vip) {
+                local.insert(vip)
+                fibEntries.append(.local(vip))
+                arpOwned[g.port.rawValue].append(vip)
+            }
+        }
     }
 }

@@ -27,6 +27,8 @@ public struct DatapathStatus: Codable, Sendable {
         public var linkChanges: UInt64? = nil
         /// False while the node's power is cut (`wirelab fail NODE`).
         public var powered: Bool? = nil
+        /// The node's VRRP groups (routers and directors that have them).
+        public var vrrp: [VRRPGroupStatus]? = nil
     }
 
     public var pid: Int32
@@ -68,6 +70,8 @@ public struct DatapathStatus: Codable, Sendable {
             out += "\n" + TextTable.render(["SYNC", "SENT msgs/entries", "RECEIVED msgs/entries", "INSTALLED", "UPDATED",
                                              "IGNORED", "SYNCED NOW"], sync)
         }
+        let groups = nodes.flatMap { n in (n.vrrp ?? []).map { (n.node, $0) } }
+        if !groups.isEmpty { out += "\n" + VRRPGroupStatus.table(groups) }
         out += "\n" + CapturePoint.text(capturePoints)
         return out
     }
@@ -215,6 +219,56 @@ public struct ControlClient {
 }
 
 /// A director's services and reals as `wirelab lvs` shows them.
+/// One VRRP group of a node as `status` and `lvs` show it.
+public struct VRRPGroupStatus: Codable, Sendable, Equatable {
+    public var group: Int
+    public var interface: String
+    /// "master", "backup" or "init".
+    public var state: String
+    public var priority: Int
+    /// The master's address as last seen (this node's own while master).
+    public var master: String?
+    public var masterPriority: Int?
+    public var vips: [String]
+    /// Advertisement interval in seconds (as configured) and as learned from the master.
+    public var interval: Double
+    public var masterInterval: Double
+    public var vmac: Bool
+    public var advertsSent: UInt64
+    public var advertsReceived: UInt64
+    public var becameMaster: UInt64
+    /// The latest transition: "backup → master: … (at uptime 12.345 s)".
+    public var lastTransition: String?
+
+    public init(group: Int, interface: String, state: String, priority: Int, master: String?, masterPriority: Int?,
+                vips: [String], interval: Double, masterInterval: Double, vmac: Bool, advertsSent: UInt64,
+                advertsReceived: UInt64, becameMaster: UInt64, lastTransition: String?) {
+        self.group = group
+        self.interface = interface
+        self.state = state
+        self.priority = priority
+        self.master = master
+        self.masterPriority = masterPriority
+        self.vips = vips
+        self.interval = interval
+        self.masterInterval = masterInterval
+        self.vmac = vmac
+        self.advertsSent = advertsSent
+        self.advertsReceived = advertsReceived
+        self.becameMaster = becameMaster
+        self.lastTransition = lastTransition
+    }
+
+    /// A table of (node, group) rows.
+    public static func table(_ rows: [(String, VRRPGroupStatus)]) -> String {
+        TextTable.render(["NODE", "VRRP GROUP", "IFACE", "STATE", "PRIO", "MASTER", "VIPS", "INTERVAL"], rows.map { node, g in
+            [node, String(g.group), g.interface, g.state.uppercased(), String(g.priority),
+             g.master.map { "\($0)\(g.masterPriority.map { " (prio \($0))" } ?? "")" } ?? "-",
+             g.vips.joined(separator: ","), "\(g.masterInterval)s"]
+        })
+    }
+}
+
 public struct LVSStatus: Codable, Sendable {
     public struct Real: Codable, Sendable {
         public var address: String
@@ -244,6 +298,8 @@ public struct LVSStatus: Codable, Sendable {
         public var services: [Service]
         /// Connection sync's `sync-…` counters (as in `status`); nil with sync off.
         public var sync: [String: UInt64]? = nil
+        /// The director's VRRP groups (nil: none).
+        public var vrrp: [VRRPGroupStatus]? = nil
     }
     public var directors: [Director]
 }

@@ -39,11 +39,24 @@ public enum ElementFactory {
     /// The router element's configuration, field for field from the file.
     public static func routerConfiguration(_ node: Node) -> Router.Configuration {
         let ecmp = flowHasher(node)
-        return Router.Configuration(
+        var c = Router.Configuration(
             interfaces: node.interfaces.map(PortConfiguration.init),
             routes: node.routes.map { .init(destination: $0.destination, gateways: $0.nextHops) },
             ecmpFields: ecmp.fields, ecmpSeed: ecmp.seed,
             nat: node.nat.map { .init(public: $0.publicAddress, private: $0.privateAddress) })
+        c.vrrp = vrrpConfiguration(node)
+        return c
+    }
+
+    /// The node's VRRP groups, each on the port of its (resolved) interface.
+    public static func vrrpConfiguration(_ node: Node) -> [VRRPConfiguration] {
+        node.vrrp.compactMap { v in
+            guard let port = node.interfaces.firstIndex(where: { $0.name == v.interface }) else { return nil }
+            return VRRPConfiguration(vrid: UInt8(v.group), priority: UInt8(v.priority), vips: v.vips,
+                                     interval: UInt16(v.interval.milliseconds / 10), preempt: v.preempt,
+                                     preemptDelay: UInt64(v.preemptDelay.milliseconds) * 1_000_000, vmac: v.vmac,
+                                     port: PortID(port))
+        }
     }
 
     /// The director element's configuration: interfaces, routes (a route
@@ -70,10 +83,12 @@ public enum ElementFactory {
                 SyncConfiguration(syncID: UInt8(clamping: s.group), port: PortID($0))
             }
         }
-        return Director.Configuration(
+        var c = Director.Configuration(
             interfaces: node.interfaces.map(PortConfiguration.init),
             routes: node.routes.flatMap { r in r.nextHops.map { Director.Route(r.destination, via: $0) } },
             services: services, ecmp: flowHasher(node), sync: sync)
+        c.vrrp = vrrpConfiguration(node)
+        return c
     }
 
     /// The host model standing in for a host's kernel in the simulator:

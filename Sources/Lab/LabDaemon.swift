@@ -236,6 +236,12 @@ public final class LabDaemon: @unchecked Sendable {
     func applyCarrier(node n: Int, port p: Int, up: Bool) {
         linkChanges[n] += 1
         let runtime = runtimes[n]
+        // A node without power learns nothing; `setPowered` gives it the
+        // carrier of every port when it comes back.
+        guard n >= powered.count || powered[n] else {
+            Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)") while its power is cut")
+            return
+        }
         let applied = runtime.forwarder.carrierChanged(port: PortID(p), up: up, now: Self.monotonicNow(),
                                                        emit: &runtime.runner.emitter)
         var live = LivePorts(ports: runtime.ports)
@@ -264,13 +270,30 @@ public final class LabDaemon: @unchecked Sendable {
         var nextTick = Self.monotonicNow().adding(seconds: 1)
         var nextLinkCheck = Self.monotonicNow()
         var pendingTransmit = false
+        // Nodes with timers finer than the tick (VRRP groups).
+        // Nodes with timers finer than the tick (VRRP, sync flushes), by index.
+        let timerNodes = runtimes.indices.filter { runtimes[$0].forwarder.hasFineTimers }
 
-        while !TerminationSignals.requested {
-            // Sleep until a frame arrives; wake soon if a TX kick is pending
-            // and at least once a second for timers and the stop flag. A
-            // signal ends the wait early (0); so does a failed poll, as a
-            // wake-up with nothing ready.
-            let timeout: Int32 = pendingTransmit ? 1 : 250
+        // After SIGTERM: every VRRP master resigns, then the loop runs on
+        // briefly so this lab's switches and routers carry the priority-0
+        // adverts to the peers.
+        var stopAt: Instant?
+        while true {
+            if TerminationSignals.requested {
+                if stopAt == nil {
+                    stopAt = resignVRRP() ? Self.monotonicNow().adding(seconds: 0.15) : Self.monotonicNow()
+                }
+                if let stopAt, Self.monotonicNow() >= stopAt { break }
+            }
+            // Sleep until a frame arrives; wake soon if a TX kick is pending,
+            // when an element timer is due, and at least four times a second
+            // for the tick, carrier and the stop flag. A signal ends the wait
+            // early (0); so does a failed poll, as a wake-up with nothing ready.
+            var timeout: Int32 = pendingTransmit ? 1 : 250
+            if !timerNodes.isEmpty, let due = earliestTimer(timerNodes) {
+                let wait = due.nanoseconds &- min(due.nanoseconds, Self.monotonicNow().nanoseconds)
+                timeout = min(timeout, Int32((wait + 999_999) / 1_000_000))   // rounded up: never wake early and spin
+            }
             let ready = (try? fds.wait(timeout: timeout)) ?? 0
             let now = Self.monotonicNow()
             // Carrier, four times a second: one SIOCGIFFLAGS per port.
@@ -316,6 +339,14 @@ public final class LabDaemon: @unchecked Sendable {
                 }
                 nextTick = now.adding(seconds: 1)
             }
+            for n in timerNodes where powered[n] {
+                let runtime = runtimes[n]
+                guard let due = runtime.forwarder.element.nextTimer, due <= now else { continue }
+                var live = LivePorts(ports: runtime.ports)
+                runtime.runner.fireTimers(runtime.forwarder.element, now: now, ports: &live)
+                flush(runtime, live.given)
+            }
+            if !timerNodes.isEmpty { logVRRPTransitions(timerNodes.map { runtimes[$0] }) }
             pendingTransmit = runtimes.contains { $0.ports.contains { $0.hasPendingTransmit } }
             if pendingTransmit { for runtime in runtimes { for port in runtime.ports { port.flush() } } }
             lock.unlock()
@@ -379,6 +410,45 @@ public final class LabDaemon: @unchecked Sendable {
             runner.pointee.process(element, &packet, from: ingress, now: now, ports: &live)
         }
         return live.given
+    }
+
+    /// The earliest element timer of `runtimes`.
+    /// The earliest timer of the powered nodes among `nodes`.
+    func earliestTimer(_ nodes: [Int]) -> Instant? {
+        var t: Instant?
+        for n in nodes where powered[n] {
+            if let due = runtimes[n].forwarder.element.nextTimer, t.map({ due < $0 }) ?? true { t = due }
+        }
+        return t
+    }
+
+    /// Logs every VRRP transition since the last call, with its reason.
+    func logVRRPTransitions(_ runtimes: [NodeRuntime]) {
+        for runtime in runtimes {
+            guard let node = runtime.forwarder.vrrpNode, !node.vrrp.pending.isEmpty else { continue }
+            for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
+        }
+    }
+
+    /// `wirelab down` (SIGTERM): every master resigns with a priority-0
+    /// advert, so its backup takes over after Skew_Time instead of
+    /// Master_Down_Interval. Returns whether any node has VRRP groups (then
+    /// the loop runs on a little to carry the adverts).
+    func resignVRRP() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = Self.monotonicNow()
+        var any = false
+        for runtime in runtimes {
+            guard let node = runtime.forwarder.vrrpNode, !node.vrrp.isEmpty else { continue }
+            any = true
+            node.vrrp.resign(now: now, emit: &runtime.runner.emitter)
+            var live = LivePorts(ports: runtime.ports)
+            runtime.runner.drainEmitted(on: &live)
+            for port in runtime.ports { port.flush() }
+            for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
+        }
+        return any
     }
 
     /// Runs the element's timers and sends what they emitted; returns the
@@ -468,8 +538,24 @@ public final class LabDaemon: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let n = runtimes.firstIndex(where: { $0.node.name == name }), n < powered.count else { return false }
-        if powered[n] != on { Self.log("node \(name) \(on ? "powered on" : "power cut: its data plane stops")") }
+        guard powered[n] != on else { return true }
+        Self.log("node \(name) \(on ? "powered on" : "power cut: its data plane stops")")
         powered[n] = on
+        // A power cut stops its VRRP groups without a word (no priority 0);
+        // back on, it learns every port's carrier as it is now, and its
+        // groups start from Initialize on the ports that have it.
+        let runtime = runtimes[n]
+        let now = Self.monotonicNow()
+        if !on {
+            runtime.forwarder.vrrpNode.map { $0.vrrp.stop(now: now) }
+        } else {
+            for p in 0..<(n < carrier.count ? min(carrier[n].count, runtime.node.interfaces.count) : 0) {
+                runtime.forwarder.carrierChanged(port: PortID(p), up: carrier[n][p], now: now, emit: &runtime.runner.emitter)
+            }
+            var live = LivePorts(ports: runtime.ports)
+            runtime.runner.drainEmitted(on: &live)
+        }
+        logVRRPTransitions([runtime])
         // Its control plane dies with it: a director's health checks pause.
         for checker in checkers where checker.runtimeIndex == n { checker.setPaused(!on) }
         return true
@@ -493,7 +579,8 @@ public final class LabDaemon: @unchecked Sendable {
                 })
             }
             let sync = director.configuration.sync == nil ? nil : NodeForwarder.syncCounters(director)
-            directors.append(.init(node: runtime.node.name, listing: snapshot.ipvsadmListing(), services: services, sync: sync))
+            directors.append(.init(node: runtime.node.name, listing: snapshot.ipvsadmListing(), services: services, sync: sync,
+                                   vrrp: VRRPGroupStatus.groups(of: runtime.forwarder, node: runtime.node, now: Self.monotonicNow())))
         }
         return LVSStatus(directors: directors)
     }
@@ -538,7 +625,8 @@ public final class LabDaemon: @unchecked Sendable {
             var counters = runtime.forwarder.counters
             counters["tx-failures"] = runtime.runner.transmitFailures
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
-                               linkChanges: n < linkChanges.count ? linkChanges[n] : nil, powered: n < powered.count ? powered[n] : nil))
+                               linkChanges: n < linkChanges.count ? linkChanges[n] : nil, powered: n < powered.count ? powered[n] : nil,
+                               vrrp: VRRPGroupStatus.groups(of: runtime.forwarder, node: runtime.node, now: Self.monotonicNow())))
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }

@@ -73,6 +73,7 @@ public struct LabDeployer {
         }
         state.phase = "up"
         try store.save(state)
+        waitForVRRPElections(topology, lab: lab)
         return LabSummary(topology: topology, plan: plan, seconds: Date().timeIntervalSince(started))
     }
 
@@ -192,6 +193,28 @@ public struct LabDeployer {
             Thread.sleep(forTimeInterval: 0.02)
         }
         throw LabError("the data plane did not answer within 30 s (log: \(log))")
+    }
+
+    /// With VRRP, nobody answers for a VIP until its group has elected a
+    /// master (a Master_Down_Interval after start: 3.6 s at the default 1 s
+    /// interval). `up` waits for that, as it waits for servers, so the first
+    /// request to a VIP does not race the election; a group that has not
+    /// settled by then is left as it is (`status` shows it).
+    private func waitForVRRPElections(_ topology: ResolvedTopology, lab: String) {
+        let groups = topology.nodes.flatMap(\.vrrp)
+        guard !groups.isEmpty else { return }
+        // The longest Master_Down_Interval (3 × interval + skew < 4 × interval), and a margin.
+        let limit = Double(groups.map(\.interval.milliseconds).max() ?? 1000) * 4 / 1000 + 1
+        progress("waiting for VRRP elections (\(groups.count) groups, at most \(String(format: "%.1f", limit)) s)")
+        let client = ControlClient(path: store.controlSocketPath(lab: lab))
+        let deadline = Date().addingTimeInterval(limit)
+        while Date() < deadline {
+            if let status = try? client.status() {
+                let all = status.nodes.flatMap { $0.vrrp ?? [] }
+                if !all.isEmpty && all.allSatisfy({ $0.state == "master" || ($0.state == "backup" && $0.master != nil) }) { return }
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
     }
 
     /// `up` returns once every built-in server accepts connections, so the

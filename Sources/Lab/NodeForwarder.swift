@@ -15,6 +15,25 @@ public enum NodeForwarder {
         }
     }
 
+    /// The node's VRRP groups (routers and directors), nil for a switch.
+    public var vrrpNode: (any VRRPNode)? {
+        switch self {
+        case .learningSwitch: return nil
+        case .router(let e): return e
+        case .director(let e): return e
+        }
+    }
+
+    /// Whether the element has timers finer than the runtime's tick
+    /// (`Element.nextTimer`): VRRP groups, a director's sync flushes.
+    public var hasFineTimers: Bool {
+        switch self {
+        case .learningSwitch: return false
+        case .router(let r): return !r.vrrp.isEmpty
+        case .director(let d): return !d.vrrp.isEmpty || d.configuration.sync != nil
+        }
+    }
+
     /// Element counters for `status`, by name.
     public var counters: [String: UInt64] {
         switch self {
@@ -70,6 +89,8 @@ extension NodeForwarder {
     /// it. Returns what changed, for the daemon's log ("" if nothing).
     @discardableResult
     public func carrierChanged(port: PortID, up: Bool, now: Instant, emit: inout Emitter) -> String {
+        // VRRP groups on that port stop (keepalived's FAULT) or start again.
+        if let node = vrrpNode, !node.vrrp.isEmpty { node.vrrp.setLink(port, up: up, now: now, emit: &emit) }
         switch self {
         case .router(let router):
             router.setLink(port, up: up)

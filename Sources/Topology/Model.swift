@@ -128,8 +128,8 @@ public struct Node: Sendable, Hashable {
     public var nat: [StaticNAT]
     /// Virtual services (`services:`, directors only).
     public var services: [Service]
-    /// VRRP (`vrrp:`, directors only).
-    public var vrrp: VRRPConfig?
+    /// VRRP groups (`vrrp:`, routers and directors; one map or a list).
+    public var vrrp: [VRRPConfig]
     /// ECMP hash configuration (`ecmp:`, routers only; default for all).
     public var ecmp: ECMPHashConfig
     /// Where the node's name is written in `nodes:`.
@@ -302,18 +302,44 @@ public struct HealthCheck: Sendable, Hashable {
     public var rise: Int
 }
 
-/// VRRP on a director (`vrrp: { group, priority, vips, interval, preempt }`).
+/// One VRRP group of a router or director (`vrrp: { group, priority, vips,
+/// interval, preempt, preempt-delay, vmac, interface }`, RFC 9568).
 public struct VRRPConfig: Sendable, Hashable {
     /// Virtual router id, 1...255.
     public var group: Int
-    /// 1...254.
+    /// 1...254, or 255 when the node owns the VIPs (they are its interface addresses).
     public var priority: Int
     public var vips: [IPv4Address]
-    /// Advertisement interval, default 1s.
+    /// Advertisement interval, default 1s; whole centiseconds, 10ms...40950ms.
     public var interval: DurationSpec
     /// Default true.
     public var preempt: Bool
+    /// After start, how long a lower-priority master is left alone (keepalived's
+    /// `preempt_delay`); default 0s.
+    public var preemptDelay: DurationSpec = .seconds(0)
+    /// Use the virtual MAC 00:00:5e:00:01:<group>; default false (the interface's own MAC).
+    public var vmac: Bool = false
+    /// The interface the group runs on: as written, or (resolved) the one
+    /// whose connected subnet holds the VIPs.
+    public var interface: String = ""
     public var location: SourceLocation
+    /// Where `interface:` is written, when it is.
+    public var interfaceLocation: SourceLocation? = nil
+
+    public init(group: Int, priority: Int, vips: [IPv4Address], interval: DurationSpec, preempt: Bool,
+                preemptDelay: DurationSpec = .seconds(0), vmac: Bool = false, interface: String = "",
+                location: SourceLocation, interfaceLocation: SourceLocation? = nil) {
+        self.group = group
+        self.priority = priority
+        self.vips = vips
+        self.interval = interval
+        self.preempt = preempt
+        self.preemptDelay = preemptDelay
+        self.vmac = vmac
+        self.interface = interface
+        self.location = location
+        self.interfaceLocation = interfaceLocation
+    }
 }
 
 /// Connection sync on a director (`sync: { group, interface }`): IPVS sync
@@ -349,19 +375,31 @@ public struct DurationSpec: Sendable, Hashable, Comparable, CustomStringConverti
     public init(milliseconds: Int) { self.milliseconds = milliseconds }
     public static func seconds(_ s: Int) -> DurationSpec { DurationSpec(milliseconds: s * 1000) }
 
-    /// Parses `<digits><unit>` with unit `ms`, `s`, `m` or `h`.
+    /// Parses `<digits>[.<digits>]<unit>` with unit `ms`, `s`, `m` or `h`
+    /// (DESIGN.md: `0.1s`); the value must be a whole number of milliseconds.
     public init?(_ text: some StringProtocol) {
         let s = String(text)
         let digits = s.prefix { $0.isASCII && $0.isNumber }
-        let unit = s.dropFirst(digits.count)
+        var rest = s.dropFirst(digits.count)
+        var fraction = Substring("")
+        if rest.first == "." {
+            fraction = rest.dropFirst().prefix { $0.isASCII && $0.isNumber }
+            guard !fraction.isEmpty, fraction.count <= 6 else { return nil }
+            rest = rest.dropFirst(1 + fraction.count)
+        }
         guard !digits.isEmpty, digits.count <= 9, let n = Int(digits) else { return nil }
-        switch unit {
-        case "ms": milliseconds = n
-        case "s": milliseconds = n * 1000
-        case "m": milliseconds = n * 60_000
-        case "h": milliseconds = n * 3_600_000
+        let scale: Int
+        switch rest {
+        case "ms": scale = 1
+        case "s": scale = 1000
+        case "m": scale = 60_000
+        case "h": scale = 3_600_000
         default: return nil
         }
+        // The fraction in millionths of the unit, then in milliseconds (whole only).
+        let millionths = Int(fraction.padding(toLength: 6, withPad: "0", startingAt: 0))!
+        guard (millionths * scale) % 1_000_000 == 0 else { return nil }
+        milliseconds = n * scale + millionths * scale / 1_000_000
     }
 
     public var seconds: Double { Double(milliseconds) / 1000 }

@@ -41,7 +41,7 @@ extension NodeKind {
                     declaresInterfaces: true, isUserspace: false),
         .switch: Spec(article: "a switch", keys: [.datapath, .run],
                       declaresInterfaces: false, isUserspace: true),
-        .router: Spec(article: "a router", keys: [.interfaces, .routes, .nat, .ecmp, .datapath, .run],
+        .router: Spec(article: "a router", keys: [.interfaces, .routes, .nat, .ecmp, .vrrp, .datapath, .run],
                       declaresInterfaces: true, isUserspace: true),
         .director: Spec(article: "a director", keys: [.interfaces, .routes, .services, .vrrp, .sync, .datapath, .run],
                         declaresInterfaces: true, isUserspace: true),

@@ -43,8 +43,9 @@ struct RawNode {
     var auto = true
     var nat: [StaticNAT] = []
     var services: [Service] = []
-    var vrrp: VRRPConfig?
-    var vrrpVIPLocations: [SourceLocation] = []
+    var vrrp: [VRRPConfig] = []
+    /// Per group, where each VIP is written.
+    var vrrpVIPLocations: [[SourceLocation]] = []
     var sync: SyncSpec?
     /// Where `sync`'s `interface` value is written.
     var syncInterfaceLocation: SourceLocation?
@@ -655,14 +656,34 @@ struct RawDecoder {
 
     static let vrrpExample = "vrrp: { group: 10, priority: 100, vips: [ 10.0.0.100 ], interval: 1s, preempt: true }"
 
+    /// `vrrp:` is one group (a map) or several (a list of maps).
     func decodeVRRP(_ v: YNode, into n: inout RawNode) {
-        guard let f = r.map(v, "vrrp", keys: ["group", "priority", "vips", "interval", "preempt"], example: Self.vrrpExample) else {
+        if case .sequence = v.value {
+            guard let items = r.list(v, "vrrp", example: "vrrp: [ { group: 10, … }, { group: 11, … } ]") else {
+                n.complete = false
+                return
+            }
+            if items.isEmpty { d.error(v.location, "vrrp has no groups", hint: Self.vrrpExample); n.complete = false }
+            for item in items { decodeVRRPGroup(item, into: &n) }
+        } else {
+            decodeVRRPGroup(v, into: &n)
+        }
+    }
+
+    func decodeVRRPGroup(_ v: YNode, into n: inout RawNode) {
+        guard let f = r.map(v, "vrrp", keys: ["group", "priority", "vips", "interval", "preempt", "preempt-delay", "vmac", "interface"],
+                            example: Self.vrrpExample) else {
             n.complete = false
             return
         }
-        let g = r.require(f, "group", "vrrp", at: v.location, example: Self.vrrpExample).flatMap { r.int($0, "vrrp group", in: 1...255, hint: "VRRP group ids (VRIDs) are 1...255") }
+        var g = r.require(f, "group", "vrrp", at: v.location, example: Self.vrrpExample).flatMap { r.int($0, "vrrp group", in: 1...255, hint: "VRRP group ids (VRIDs) are 1...255") }
+        if let group = g, let first = n.vrrp.first(where: { $0.group == group }) {
+            d.error(f["group"]!.location, "vrrp group \(group) is given twice on '\(n.name)' (first at \(first.location.lineColumn))",
+                    hint: "each group (VRID) once per node; use another group id for other VIPs")
+            g = nil
+        }
         let p = r.require(f, "priority", "vrrp", at: v.location, example: Self.vrrpExample).flatMap {
-            r.int($0, "vrrp priority", in: 1...254, hint: "priorities are 1...254 (255 is reserved for the owner of the addresses)")
+            r.int($0, "vrrp priority", in: 1...255, hint: "priorities are 1...254, and 255 for the owner of the addresses")
         }
         var vips: [IPv4Address] = [], locs: [SourceLocation] = [], ok = true
         if let vn = r.require(f, "vips", "vrrp", at: v.location, example: Self.vrrpExample),
@@ -675,14 +696,30 @@ struct RawDecoder {
                 locs.append(i.location)
             }
         } else { ok = false }
-        var interval = DurationSpec.seconds(1), preempt = true
+        var interval = DurationSpec.seconds(1), preempt = true, delay = DurationSpec.seconds(0), vmac = false
         if let i = f["interval"] {
-            if let x = r.duration(i, "vrrp interval", in: 10...40_950) { interval = x } else { ok = false }
+            if let x = r.duration(i, "vrrp interval", in: 10...40_950) {
+                // Max Adver Int is carried in centiseconds.
+                if x.milliseconds % 10 == 0 { interval = x } else {
+                    d.error(i.location, "vrrp interval \(x) is not a whole number of centiseconds",
+                            hint: "VRRP counts in 10ms steps, e.g. \(x.milliseconds / 10 * 10 == 0 ? 10 : x.milliseconds / 10 * 10)ms")
+                    ok = false
+                }
+            } else { ok = false }
         }
         if let pn = f["preempt"] { if let b = r.bool(pn, "preempt") { preempt = b } else { ok = false } }
+        if let dn = f["preempt-delay"] {
+            if let x = r.duration(dn, "vrrp preempt-delay", in: 0...1_000_000) { delay = x } else { ok = false }
+        }
+        if let vn = f["vmac"] { if let b = r.bool(vn, "vmac") { vmac = b } else { ok = false } }
+        var interface = "", interfaceLocation: SourceLocation?
+        if let i = f["interface"] {
+            if let s = r.string(i, "vrrp interface") { interface = s; interfaceLocation = i.location } else { ok = false }
+        }
         guard ok, let g, let p else { n.complete = false; return }
-        n.vrrp = VRRPConfig(group: g, priority: p, vips: vips, interval: interval, preempt: preempt, location: v.location)
-        n.vrrpVIPLocations = locs
+        n.vrrp.append(VRRPConfig(group: g, priority: p, vips: vips, interval: interval, preempt: preempt, preemptDelay: delay,
+                                 vmac: vmac, interface: interface, location: v.location, interfaceLocation: interfaceLocation))
+        n.vrrpVIPLocations.append(locs)
     }
 
     static let syncExample = "sync: { group: 17, interface: eth0 }"

@@ -281,7 +281,7 @@ struct Reader {
         }
         guard let v = DurationSpec(s) else {
             let hint = s.allSatisfy({ $0.isASCII && $0.isNumber }) && !s.isEmpty
-                ? "add a unit: \(s)s or \(s)ms" : "write a whole number with a unit: 500ms, 1s, 2m, 1h"
+                ? "add a unit: \(s)s or \(s)ms" : "write a number with a unit: 500ms, 1s, 0.1s, 2m, 1h"
             d.error(node.location, "\(what) '\(s)' is not a duration", hint: hint)
             return nil
         }

@@ -117,7 +117,7 @@ struct TopologyResolver {
             }
             resolvedNodes.append(Node(name: n.name, kind: kind, interfaces: interfaces, routes: n.routes.map(\.route),
                                       datapath: n.datapath ?? raw.defaults.datapath, serve: n.serve, run: n.run, auto: n.auto,
-                                      nat: n.nat, services: n.services, vrrp: n.vrrp, ecmp: n.ecmp, location: n.location,
+                                      nat: n.nat, services: n.services, vrrp: resolveVRRP(n, interfaces), ecmp: n.ecmp, location: n.location,
                                       runLocation: n.runLocation, sync: n.sync))
         }
 
@@ -218,10 +218,8 @@ struct TopologyResolver {
             for e in segments[s].endpoints {
                 guard let n = topology.node(named: e.node), let i = n.interface(named: e.interface) else { continue }
                 for a in i.addresses { out.append((a.address, "\(e)")) }
-                if let v = n.vrrp {
-                    for vip in v.vips where i.addresses.contains(where: { $0.length < 32 && $0.contains(vip) }) {
-                        out.append((vip, "vrrp vip of \(n.name)"))
-                    }
+                for v in n.vrrp where v.interface == i.name {
+                    for vip in v.vips { out.append((vip, "vrrp vip of \(n.name)")) }
                 }
             }
             return out
@@ -351,25 +349,19 @@ struct TopologyResolver {
                                 + "sync names one of the director's interfaces: \(names.joined(separator: ", "))")
                 }
             }
-            if let v = director.vrrp, n.complete {
-                for (k, vip) in v.vips.enumerated() where !director.connectedSubnets.contains(where: { $0.subnet.contains(vip) }) {
-                    let list = director.connectedSubnets.map { "\($0.subnet) (\($0.interface))" }.joined(separator: ", ")
-                    d.error(n.vrrpVIPLocations[k], "vrrp vip \(vip) is not in a subnet connected to '\(n.name)'",
-                            hint: list.isEmpty ? "'\(n.name)' has no interface addresses" : "VRRP VIPs live on a connected subnet: \(list)")
-                }
-                for s in directorSegments.sorted() {
-                    let key = "\(s)/\(v.group)"
-                    if let first = vrrpGroups[key] {
-                        if Set(first.config.vips) != Set(v.vips) {
-                            d.error(v.location, "vrrp group \(v.group) has different vips on '\(first.node)' and '\(n.name)'",
-                                    hint: "routers of one group share the same vips: \(first.config.vips.map(\.description).joined(separator: ", "))")
-                        } else if first.config.priority == v.priority {
-                            d.error(v.location, "vrrp group \(v.group): '\(n.name)' has the same priority \(v.priority) as '\(first.node)'",
-                                    hint: "give the backup a lower priority, e.g. \(max(1, v.priority - 10))")
-                        }
-                    } else {
-                        vrrpGroups[key] = (n.name, v)
-                    }
+        }
+        // VRRP groups sharing a segment: one group id, one set of VIPs, distinct priorities.
+        for (ni, n) in nodes.enumerated() where n.kind == .director || n.kind == .router {
+            for v in topology.nodes[ni].vrrp where !v.interface.isEmpty {
+                guard let s = segmentOf[Endpoint(node: n.name, interface: v.interface)] else { continue }
+                let key = "\(s)/\(v.group)"
+                guard let first = vrrpGroups[key] else { vrrpGroups[key] = (n.name, v); continue }
+                if Set(first.config.vips) != Set(v.vips) {
+                    d.error(v.location, "vrrp group \(v.group) has different vips on '\(first.node)' and '\(n.name)'",
+                            hint: "routers of one group share the same vips: \(first.config.vips.map(\.description).joined(separator: ", "))")
+                } else if first.config.priority == v.priority {
+                    d.error(v.location, "vrrp group \(v.group): '\(n.name)' has the same priority \(v.priority) as '\(first.node)'",
+                            hint: "give the backup a lower priority, e.g. \(max(1, v.priority - 10))")
                 }
             }
         }
@@ -427,5 +419,62 @@ struct UnionFind<T: Hashable> {
     mutating func union(_ a: T, _ b: T) {
         let ra = find(a), rb = find(b)
         if ra != rb { parent[ra] = rb }
+    }
+}
+
+extension TopologyResolver {
+    /// Each VRRP group's interface: the one written (which must hold the
+    /// VIPs in a connected subnet), else the one whose connected subnets
+    /// hold them; and priority 255 exactly when the node owns the VIPs.
+    func resolveVRRP(_ n: RawNode, _ interfaces: [Interface]) -> [VRRPConfig] {
+        guard n.complete else { return n.vrrp }
+        let subnets = interfaces.flatMap { i in i.addresses.filter { $0.length < 32 }.map { (i.name, $0.canonical) } }
+        let list = subnets.map { "\($0.1) (\($0.0))" }.joined(separator: ", ")
+        return n.vrrp.enumerated().map { k, v in
+            var v = v
+            let locations = k < n.vrrpVIPLocations.count ? n.vrrpVIPLocations[k] : []
+            func at(_ j: Int) -> SourceLocation { j < locations.count ? locations[j] : v.location }
+            if !v.interface.isEmpty {
+                guard let i = interfaces.first(where: { $0.name == v.interface }) else {
+                    d.error(v.interfaceLocation ?? v.location, "vrrp group \(v.group): '\(n.name)' has no interface '\(v.interface)'",
+                            hint: Suggest.hint(v.interface, interfaces.map(\.name), listName: "its interfaces"))
+                    v.interface = ""
+                    return v
+                }
+                for (j, vip) in v.vips.enumerated() where !i.addresses.contains(where: { $0.length < 32 && $0.contains(vip) }) {
+                    d.error(at(j), "vrrp vip \(vip) is not in a subnet of '\(n.name):\(i.name)'",
+                            hint: "VRRP VIPs live on the group's interface's subnet: \(i.addresses.map { $0.canonical.description }.joined(separator: ", "))")
+                    v.interface = ""
+                }
+            } else {
+                var chosen: Set<String> = []
+                for (j, vip) in v.vips.enumerated() {
+                    let holders = Set(subnets.filter { $0.1.contains(vip) }.map(\.0))
+                    if holders.isEmpty {
+                        d.error(at(j), "vrrp vip \(vip) is not in a subnet connected to '\(n.name)'",
+                                hint: list.isEmpty ? "'\(n.name)' has no interface addresses" : "VRRP VIPs live on a connected subnet: \(list)")
+                    } else if holders.count > 1 {
+                        d.error(at(j), "vrrp vip \(vip) is in subnets of several interfaces of '\(n.name)': \(holders.sorted().joined(separator: ", "))",
+                                hint: "say which one, e.g. interface: \(holders.sorted()[0])")
+                    }
+                    chosen.formUnion(holders)
+                }
+                if chosen.count == 1 { v.interface = chosen.first! } else if chosen.count > 1, v.vips.count > 1,
+                   !v.vips.contains(where: { vip in subnets.filter { $0.1.contains(vip) }.count > 1 }) {
+                    d.error(v.location, "the vips of vrrp group \(v.group) are on different interfaces of '\(n.name)': \(chosen.sorted().joined(separator: ", "))",
+                            hint: "one group lives on one interface; split the VIPs into two groups")
+                }
+            }
+            let own = Set(interfaces.flatMap { $0.addresses.map(\.address) })
+            let owned = v.vips.filter(own.contains)
+            if v.priority == 255 && owned.count != v.vips.count {
+                d.error(v.location, "vrrp group \(v.group): priority 255 is for the owner of the addresses, but '\(n.name)' does not have \(v.vips.filter { !own.contains($0) }.map(\.description).joined(separator: ", "))",
+                        hint: "use a priority of 1...254, or give '\(n.name)' the VIPs as interface addresses")
+            } else if v.priority != 255 && !owned.isEmpty {
+                d.error(v.location, "vrrp group \(v.group): '\(n.name)' owns \(owned.map(\.description).joined(separator: ", ")) (an interface address), so its priority must be 255",
+                        hint: "priority: 255, or use VIPs that are not interface addresses")
+            }
+            return v
+        }
     }
 }

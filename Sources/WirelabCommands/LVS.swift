@@ -31,6 +31,7 @@ struct LVS: ParsableCommand {
                 if let sync = d.sync {
                     print("Sync: " + sync.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
                 }
+                if let groups = d.vrrp, !groups.isEmpty { print(VRRPGroupStatus.table(groups.map { (d.node, $0) })) }
             }
         }
     }

@@ -114,12 +114,13 @@ import Testing
 }
 
 @Suite struct DurationTests {
-    @Test(arguments: [("500ms", 500), ("1s", 1000), ("2m", 120_000), ("300s", 300_000), ("1h", 3_600_000), ("0s", 0)])
+    @Test(arguments: [("500ms", 500), ("1s", 1000), ("2m", 120_000), ("300s", 300_000), ("1h", 3_600_000), ("0s", 0),
+                      ("1.5s", 1500), ("0.1s", 100), ("0.05s", 50), ("0.5m", 30_000), ("2.25h", 8_100_000)])
     func parses(_ text: String, _ ms: Int) {
         #expect(DurationSpec(text)?.milliseconds == ms)
     }
 
-    @Test(arguments: ["", "1", "s", "1.5s", "-1s", "1 s", "1sec", "ms", "10000000000s"])
+    @Test(arguments: ["", "1", "s", "-1s", "1 s", "1sec", "ms", "10000000000s", "1.5ms", "0.0001s", ".5s", "1.s", "1.5"])
     func rejects(_ text: String) {
         #expect(DurationSpec(text) == nil)
     }

@@ -125,6 +125,19 @@ extension ResolvedTopology {
         #expect(try t[node: "r2"].routes.map(\.destination.description) == ["10.0.2.0/24", "10.0.1.0/24"])
     }
 
+    @Test func vrrpGroupsOnRoutersAndDirectors() throws {
+        let t = try loadGood("vrrp.yaml")
+        let r1 = try t[node: "r1"].vrrp, r2 = try t[node: "r2"].vrrp
+        #expect(r1.count == 1 && r1[0].priority == 255 && r1[0].interface == "eth0" && r1[0].interval == DurationSpec(milliseconds: 100))
+        #expect(r2[0].vmac && r2[0].interface == "eth0" && r2[0].vips == [IPv4Address(192, 0, 2, 1)])
+        let lvs1 = try t[node: "lvs1"].vrrp
+        #expect(lvs1.map(\.group) == [17, 18])
+        #expect(lvs1.map(\.interface) == ["eth0", "eth0"])
+        #expect(lvs1[0].interval == DurationSpec(milliseconds: 500) && lvs1[0].preemptDelay == .seconds(2))
+        #expect(lvs1[1].interval == DurationSpec(milliseconds: 50) && !lvs1[1].preempt && !lvs1[1].vmac)
+        #expect(try t[node: "lvs2"].vrrp.map(\.priority) == [100, 200])
+    }
+
     @Test func aNextHopMayBeAVRRPAddress() throws {
         let t = try loadGood("directors.yaml")
         #expect(try t[node: "rs1"].routes[0].nextHops == [IPv4Address(10, 0, 0, 100)])
@@ -135,7 +148,7 @@ extension ResolvedTopology {
     @Test func defaultsApplyWhenAbsent() throws {
         let t = try loadExample("two-hosts.yaml")
         #expect(t.defaults == Defaults(datapath: .afxdp, capture: false))
-        #expect(t.nodes.allSatisfy { $0.datapath == .afxdp && $0.auto && $0.run.isEmpty && $0.vrrp == nil })
+        #expect(t.nodes.allSatisfy { $0.datapath == .afxdp && $0.auto && $0.run.isEmpty && $0.vrrp.isEmpty })
         #expect(try t[node: "h2"].serve == ServeSpec(http: 8080, udpEcho: nil))
         #expect(try t[node: "h1"].serve == nil)
     }
@@ -195,10 +208,14 @@ extension ResolvedTopology {
         #expect(full.mode == .fullnat && full.scheduler == .lc)
         #expect(full.localAddresses == [IPv4Address(10, 0, 0, 201), IPv4Address(10, 0, 0, 202)])
         #expect(full.reals[0].port == 443)
-        #expect(lvs.vrrp?.group == 7 && lvs.vrrp?.priority == 150 && lvs.vrrp?.preempt == false)
-        #expect(lvs.vrrp?.interval == DurationSpec(milliseconds: 500))
-        #expect(try t[node: "lvs2"].vrrp?.interval == .seconds(1))
-        #expect(try t[node: "lvs2"].vrrp?.preempt == true)
+        #expect(lvs.vrrp.count == 1)
+        #expect(lvs.vrrp.first?.group == 7 && lvs.vrrp.first?.priority == 150 && lvs.vrrp.first?.preempt == false)
+        #expect(lvs.vrrp.first?.interval == DurationSpec(milliseconds: 500))
+        #expect(lvs.vrrp.first?.interface == "eth0" && lvs.vrrp.first?.vmac == false)
+        #expect(lvs.vrrp.first?.preemptDelay == .seconds(0))
+        let lvs2 = try t[node: "lvs2"]
+        #expect(lvs2.vrrp.first?.interval == .seconds(1))
+        #expect(lvs2.vrrp.first?.preempt == true)
         #expect(try t[node: "rs2"].auto == false)
         #expect(try t[node: "rs1"].auto == true)
         #expect(try t[node: "client"].run == ["sysctl -w net.ipv4.tcp_syn_retries=2", "true"])

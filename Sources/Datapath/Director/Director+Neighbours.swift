@@ -79,19 +79,27 @@ extension Director {
     /// reply is the request rewritten in place.
     func arpInput(_ p: ParsedFrame, _ packet: inout PacketBuffer, ingress: Int, now: Instant,
                   emit: inout Emitter) -> Verdict {
-        let mac = ports[ingress].mac
-        guard p.destinationMAC == mac || p.destinationMAC.isBroadcast else { return drop(.notForUs) }
+        var mac = ports[ingress].mac
+        guard p.destinationMAC == mac || p.destinationMAC.isBroadcast || (hasVRRP && vrrp.accepts(p.destinationMAC, port: ingress))
+        else { return drop(.notForUs) }
         let frame = packet.bytes
         let header = ARPMutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: frame[p.l3Offset..<frame.count]))
         let senderIP = header.senderProtocolAddress
         let senderMAC = header.senderHardwareAddress
         let targetIP = header.targetProtocolAddress
-        let targetKind = owned.lookup(targetIP.rawValue)
+        var targetKind = owned.lookup(targetIP.rawValue)
+        // A VRRP VIP is ours only while master (with vmac: at the virtual MAC).
+        if targetKind & DirectorAddressTable.gated != 0 {
+            if vrrp.serves(targetIP) { mac = vrrp.arpMAC(for: targetIP, default: mac) } else { targetKind = 0 }
+        }
         let usableSender = !senderMAC.isMulticast && senderMAC != .zero
         var learned = false
         if usableSender && Self.isUsable(senderIP) && addresses.isOnLink(senderIP, port: PortID(ingress)) {
             if owned.lookup(senderIP.rawValue) != 0 {
-                counters.addressConflicts &+= 1
+                // (A VRRP peer announcing a VIP we are backup for is no conflict.)
+                if owned.lookup(senderIP.rawValue) & DirectorAddressTable.gated == 0 || vrrp.serves(senderIP) {
+                    counters.addressConflicts &+= 1
+                }
             } else if targetKind != 0 || arp.hasEntry(for: senderIP) || arp.pending[senderIP] != nil {
                 learn(senderIP, mac: senderMAC, port: ingress, now: now, emit: &emit)
                 learned = true
@@ -156,9 +164,10 @@ extension Director {
     /// addresses on their own port, VIPs and local addresses on every port.
     /// The daemon calls it when the data plane starts and when this
     /// director takes the VIPs over (VRRP master), so neighbours' caches
-    /// point here at once.
+    /// point here at once. VIPs of VRRP groups it is not master of are left
+    /// out (their groups announce them on takeover).
     public func announce(emit: inout Emitter) {
-        let shared = vips + core.localAddresses
+        let shared = (vips + core.localAddresses).filter { vrrp.serves($0) }
         for (i, interface) in configuration.interfaces.enumerated() {
             for a in interface.addresses.map(\.address) + shared {
                 emitARPRequest(for: a, port: i, source: a, to: .broadcast, emit: &emit)
@@ -245,6 +254,21 @@ extension Director {
         for _ in 0..<dropped { drops.count(.arpUnresolved) }
         refreshNeighbours(now: now, emit: &emit)
         core.expire(now: now)
+        flushSync(now: now, emit: &emit)
+        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
+    }
+
+    /// Timers finer than the runtime's tick: VRRP's centisecond ones
+    /// (adverts, master down, gratuitous ARPs) and the open sync message's
+    /// flush deadline (tens of ms, so a takeover finds recent connections).
+    public var nextTimer: Instant? {
+        let vrrpTimer = hasVRRP ? vrrp.nextTimer : nil
+        guard let flush = syncNextFlush else { return vrrpTimer }
+        return vrrpTimer.map { min($0, flush) } ?? flush
+    }
+
+    public func fireTimers(now: Instant, emit: inout Emitter) {
+        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
         flushSync(now: now, emit: &emit)
     }
 

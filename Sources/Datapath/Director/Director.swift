@@ -26,7 +26,7 @@ import Wire
 
 /// An LVS director node: load-balances TCP/UDP virtual services onto real
 /// servers in DR, TUN, NAT or FULLNAT mode.
-public final class Director: Element {
+public final class Director: Element, VRRPNode {
 
     // MARK: Configuration
 
@@ -110,6 +110,8 @@ public final class Director: Element {
         /// Connection sync with the other directors of a sync group (IPVS
         /// sync v1, `DirectorSync.swift`); nil = off, as in IPVS.
         public var sync: SyncConfiguration?
+        /// VRRP groups: their VIPs are answered and served only while master.
+        public var vrrp: [VRRPConfiguration] = []
 
         public init(interfaces: [Interface], routes: [Route] = [], services: [Service] = [],
                     core: DirectorCore.Configuration = .init(), arp: ARPCache.Configuration = .init(),
@@ -298,6 +300,9 @@ public final class Director: Element {
     let fib: RoutingTable
     var owned: DirectorAddressTable
     var vips: [IPv4Address] = []
+    /// VRRP groups (empty: none; then no packet pays for them).
+    public var vrrp: VRRPGroups
+    let hasVRRP: Bool
     var arp: ARPCache
     /// Next hops kept resolved by `tick` (reals' next hops and gateways).
     var keepFresh: [FreshNeighbour] = []
@@ -353,6 +358,10 @@ public final class Director: Element {
         } else {
             sync = nil
         }
+        for g in configuration.vrrp where !(0..<ports.count).contains(g.port.rawValue) { throw .portOutOfRange(g.port) }
+        vrrp = VRRPGroups(configuration.vrrp, interfaces: configuration.interfaces)
+        hasVRRP = !configuration.vrrp.isEmpty
+        owned.insert(configuration.vrrp.flatMap { $0.vips.map { ($0.rawValue, DirectorAddressTable.gated) } })
         // (A throw from here on runs deinit, which frees `scratch`.)
         for s in configuration.services { _ = try addService(s) }
         rebuildKeepFresh()
@@ -488,12 +497,16 @@ public final class Director: Element {
         do { p = try parser.parse(packet.readOnly) } catch { return drop(Reason.malformed(error)) }
         if p.hasVLANTag { return drop(Reason.vlanTagged) }
         switch p.etherType.rawValue {
-        case EtherType.ipv4.rawValue: break
+        case EtherType.ipv4.rawValue:
+            if hasVRRP && VRRPGroups.isAdvert(p) {
+                if let reason = vrrp.receive(packet.readOnly, p, port: ingress, now: now, emit: &emit) { return drop(reason) }
+                return .consumed
+            }
         case EtherType.arp.rawValue: return arpInput(p, &packet, ingress: ingress, now: now, emit: &emit)
         case EtherType.ipv6.rawValue: return drop(Reason.ipv6Unsupported)
         default: return drop(.unknownEtherType)
         }
-        guard p.destinationMAC == ports[ingress].mac else {
+        guard p.destinationMAC == ports[ingress].mac || (hasVRRP && vrrp.accepts(p.destinationMAC, port: ingress)) else {
             if sync != nil, let verdict = syncInput(p, packet, ingress: ingress, now: now) { return verdict }
             return drop(.notForUs)
         }
@@ -502,6 +515,7 @@ public final class Director: Element {
 
         let kind = owned.lookup(p.destinationIPv4.rawValue)
         if kind == 0 { return transit(&p, &packet, now: now, emit: &emit) }
+        if kind & DirectorAddressTable.gated != 0 && !vrrp.serves(p.destinationIPv4) { return drop(VRRPGroups.backup) }
         if p.isFragment { return drop(Reason.fragment) }
         if kind & DirectorAddressTable.virtual != 0 && p.hasPorts,
            let verdict = inbound(&p, &packet, kind: kind, now: now, emit: &emit) {
@@ -696,6 +710,8 @@ struct DirectorAddressTable {
     static let interface: UInt8 = 1
     static let virtual: UInt8 = 2
     static let local: UInt8 = 4
+    /// A VRRP VIP: owned only while the node is its group's master.
+    static let gated: UInt8 = 8
 
     private(set) var keys: [UInt32]
     private(set) var kinds: [UInt8]

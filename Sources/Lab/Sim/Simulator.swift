@@ -14,7 +14,9 @@ import Wire
 /// - Events (frame arrivals) run in (time, sequence) order; element timers
 ///   (`tick`: ARP retries and expiry, switch aging, director expiry, host
 ///   SYN and data retransmissions) run every `tickInterval` of virtual time, in node
-///   order. Same topology + same calls → the same frames at the same
+///   order; elements with finer timers (VRRP, sync flushes: `Element.nextTimer`)
+///   also run those (`fireTimers`) at the moment they are due. Same topology +
+///   same calls → the same frames at the same
 ///   virtual times, so the pcapng is byte-identical run to run.
 /// - Every frame is recorded where it is received, per link, as the live
 ///   `CaptureRecorder` does: interface `"<a.node>:<a.if> ↔ <b.node>:<b.if>"`
@@ -182,6 +184,8 @@ public final class Simulator {
     @exclusivity(unchecked) var sequence: UInt64 = 0
     @exclusivity(unchecked) var lastQueued: UInt64 = 0
     var nextTick: UInt64
+    /// Nodes whose element has timers finer than the tick (VRRP groups).
+    let timerNodes: [Int]
     // Frame buffers: one allocation each, reused through a free list.
     static let headroom = 256
     let bufferSize: Int
@@ -231,12 +235,20 @@ public final class Simulator {
             links[l].b = Int32(nb)
         }
         self.nodes = nodes
+        timerNodes = nodes.indices.filter {
+            if case let .forwarder(f) = nodes[$0].element { return f.hasFineTimers }
+            return false
+        }
         self.nodeIndex = index
         self.links = links
         linkMTUs = links.map(\.mtu)
         linkLive = Array(repeating: true, count: links.count)
         bufferSize = Self.headroom + max(maxMTU + 18, Emitter.slotSize) + 64
         ring = UnsafeMutablePointer<Event>.allocate(capacity: ringCapacity)
+        // As `up` does live: VRRP groups elect their masters before anything
+        // is sent (one Master_Down_Interval of virtual time), so a probe to a
+        // VIP does not race the election. The adverts are in the captures.
+        if !timerNodes.isEmpty { run(limit: 60_000_000_000) }
     }
 
     deinit {
@@ -403,6 +415,8 @@ public final class Simulator {
         guard let i = nodeIndex[name] else { throw .unknownNode(name) }
         guard !nodes[i].failed else { throw .failure("node \(name) is already failed") }
         nodes[i].failed = true
+        // Its VRRP groups stop without a word, as on a dead box (no priority 0).
+        if case let .forwarder(f) = nodes[i].element { f.vrrpNode.map { $0.vrrp.stop(now: instant) } }
         updateLinks()
     }
 
@@ -414,6 +428,14 @@ public final class Simulator {
         guard nodes[i].failed else { throw .failure("node \(name) is not failed") }
         nodes[i].failed = false
         updateLinks()
+        // Its VRRP groups start again (Initialize) on the ports with carrier.
+        let n = nodes[i]
+        if case let .forwarder(f) = n.element, let node = f.vrrpNode, !node.vrrp.isEmpty {
+            for p in 0..<n.portCount where n.carrier[p] {
+                node.vrrp.setLink(PortID(p), up: true, now: instant, emit: &n.runner.emitter)
+            }
+            drain(n)
+        }
     }
 
     /// One fail/heal of a drill event, `walk --fail` or a test.
@@ -486,15 +508,52 @@ public final class Simulator {
     /// that waits for a timer (ARP being resolved, a connection open).
     public var isQuiet: Bool {
         guard ringCount == 0 else { return false }
-        for n in nodes {
+        for n in nodes where !n.failed {
             switch n.element {
             case let .host(h): if h.isBusy { return false }
             case let .forwarder(.router(r)): if !r.arp.pending.isEmpty { return false }
-            case let .forwarder(.director(d)): if d.isResolving { return false }
+            case let .forwarder(.director(d)): if d.isResolving || d.syncNextFlush != nil { return false }
             case .forwarder(.learningSwitch): break
             }
         }
+        // VRRP adverts go on forever; only an election still under way counts.
+        for i in timerNodes where !nodes[i].failed {
+            if case let .forwarder(f) = nodes[i].element, f.vrrpNode?.vrrp.isSettling == true { return false }
+        }
         return true
+    }
+
+    /// The earliest element timer (nil: none), as virtual nanoseconds.
+    func nextElementTimer() -> UInt64? {
+        var t: UInt64?
+        for i in timerNodes where !nodes[i].failed {
+            if case let .forwarder(f) = nodes[i].element, let n = f.element.nextTimer?.nanoseconds, t.map({ n < $0 }) ?? true {
+                t = n
+            }
+        }
+        return t
+    }
+
+    /// When the next timer round is due: the tick, or an element timer before it.
+    var nextTimerRound: UInt64 {
+        guard !timerNodes.isEmpty, let t = nextElementTimer() else { return nextTick }
+        return min(nextTick, max(t, now))
+    }
+
+    /// Runs the round due at `now`: the regular tick, or only the element timers that are due.
+    func runTimerRound() {
+        if now >= nextTick {
+            tickAll()
+            nextTick &+= options.tickInterval
+        }
+        // (After a tick too: a timer the tick did not reach, e.g. one due at this very moment.)
+        let t = instant
+        for i in timerNodes where !nodes[i].failed {
+            let n = nodes[i]
+            guard case let .forwarder(f) = n.element, let due = f.element.nextTimer, due <= t else { continue }
+            var ports = SimPorts(simulator: self, node: n)
+            n.runner.fireTimers(f.element, now: t, ports: &ports)
+        }
     }
 
     /// Runs until nothing is left to do, `stop` says so (checked after every
@@ -505,7 +564,8 @@ public final class Simulator {
         let deadline = now &+ limit
         while true {
             if let stop, stop() { return true }
-            if let first = peekEvent(), first.time < nextTick {
+            let round = nextTimerRound
+            if let first = peekEvent(), first.time < round {
                 guard first.time <= deadline else { now = deadline; return false }
                 let event = popEvent()
                 now = event.time
@@ -513,10 +573,9 @@ public final class Simulator {
                 continue
             }
             if isQuiet { return true }
-            guard nextTick <= deadline else { now = deadline; return false }
-            now = nextTick
-            tickAll()
-            nextTick &+= options.tickInterval
+            guard round <= deadline else { now = deadline; return false }
+            now = round
+            runTimerRound()
         }
     }
 
@@ -534,14 +593,14 @@ public final class Simulator {
         let deadline = now &+ nanoseconds
         while true {
             let nextEvent = peekEvent()?.time ?? UInt64.max
-            if nextEvent < nextTick, nextEvent <= deadline {
+            let round = nextTimerRound
+            if nextEvent < round, nextEvent <= deadline {
                 let event = popEvent()
                 now = event.time
                 deliver(event)
-            } else if nextTick <= deadline {
-                now = nextTick
-                tickAll()
-                nextTick &+= options.tickInterval
+            } else if round <= deadline {
+                now = round
+                runTimerRound()
             } else {
                 now = deadline
                 return
