@@ -3,7 +3,7 @@
 //
 //   - name: the active director dies
 //     load: { from: [ client ], http: "http://198.51.100.80/", clients: 8, streams: 4, seconds: 20,
-//             stream-interval: 50ms, timeout: 1s }
+//             stream-interval: 50ms, timeout: 1s, stream-timeout: 2s }
 //     events: [ { at: 5s, fail: lvs1 }, { at: 12s, heal: lvs1 } ]
 //     expect: { max-interruption: 1s, max-failed-requests: 0, established-lost: 0 }
 import Wire
@@ -17,7 +17,7 @@ struct DrillDecoder {
     var d: Diagnostics { r.d }
 
     static let example = "{ name: a real dies, load: { from: [ client ], http: \"http://10.0.0.100/\", seconds: 10 }, events: [ { at: 3s, fail: rs1 } ] }"
-    static let loadKeys = ["from", "http", "clients", "streams", "seconds", "stream-interval", "timeout"]
+    static let loadKeys = ["from", "http", "clients", "streams", "seconds", "stream-interval", "timeout", "stream-timeout"]
     static let expectKeys = ["max-interruption", "max-failed-requests", "established-lost"]
     /// Longest load a drill may run.
     static let maxSeconds = 3600
@@ -85,9 +85,12 @@ struct DrillDecoder {
         var interval: DurationSpec? = .init(milliseconds: 50), timeout: DurationSpec? = .seconds(1)
         if let n = f["stream-interval"] { interval = r.duration(n, "stream-interval", in: 1...60_000) }
         if let n = f["timeout"] { timeout = r.duration(n, "timeout", in: 1...60_000) }
-        guard ok, let target, let clients, let streams, let seconds, let interval, let timeout else { return nil }
+        var streamTimeout: DurationSpec? = .seconds(2)
+        if let n = f["stream-timeout"] { streamTimeout = r.duration(n, "stream-timeout", in: 1...600_000) }
+        guard ok, let target, let clients, let streams, let seconds, let interval, let timeout, let streamTimeout else { return nil }
         return DrillLoad(from: from, address: target.0, port: target.1, path: target.2, clients: clients, streams: streams,
-                         streamInterval: interval, duration: .seconds(seconds), requestTimeout: timeout)
+                         streamInterval: interval, duration: .seconds(seconds), requestTimeout: timeout,
+                         streamTimeout: streamTimeout)
     }
 
     /// `http://IPv4[:port][/path]`.

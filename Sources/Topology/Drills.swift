@@ -40,11 +40,16 @@ public struct DrillLoad: Sendable, Hashable {
     public var streamInterval: DurationSpec
     /// How long the load runs.
     public var duration: DurationSpec
-    /// A request (or a stream's message) unanswered for this long failed.
+    /// A request unanswered for this long failed.
     public var requestTimeout: DurationSpec
+    /// A long-lived connection whose message stays unanswered this long is
+    /// lost (longer than `requestTimeout`: TCP retransmits through short
+    /// outages, and a stream that survives them is not lost).
+    public var streamTimeout: DurationSpec
 
     public init(from: [String], address: IPv4Address, port: Int, path: String, clients: Int, streams: Int,
-                streamInterval: DurationSpec, duration: DurationSpec, requestTimeout: DurationSpec) {
+                streamInterval: DurationSpec, duration: DurationSpec, requestTimeout: DurationSpec,
+                streamTimeout: DurationSpec = .seconds(2)) {
         self.from = from
         self.address = address
         self.port = port
@@ -54,6 +59,7 @@ public struct DrillLoad: Sendable, Hashable {
         self.streamInterval = streamInterval
         self.duration = duration
         self.requestTimeout = requestTimeout
+        self.streamTimeout = streamTimeout
     }
 }
 

@@ -22,8 +22,10 @@ struct DrillLoadCommand: ParsableCommand {
     @Option(help: "How long the load runs.") var seconds: Int
     @Option(name: .customLong("interval-ms"), help: "Between two requests of a stream, and between the starts of a client's requests.")
     var intervalMs: Int = 50
-    @Option(name: .customLong("timeout-ms"), help: "A request (or connect) unanswered this long failed; a stream's message: the stream is lost.")
+    @Option(name: .customLong("timeout-ms"), help: "A request (or its connect) unanswered this long failed.")
     var timeoutMs: Int = 1000
+    @Option(name: .customLong("stream-timeout-ms"), help: "A stream's message (or its connect) unanswered this long: the stream is lost.")
+    var streamTimeoutMs: Int = 2000
     @Option(name: .customLong("start-ns"), help: "When the load starts, CLOCK_MONOTONIC nanoseconds (default: now).")
     var startNs: UInt64?
     @Option(help: ArgumentHelp("Where the observations go (JSON).", valueName: "file")) var output: String
@@ -35,12 +37,15 @@ struct DrillLoadCommand: ParsableCommand {
             throw ValidationError("--path must start with / and hold no spaces or line breaks")
         }
         guard clients >= 0, streams >= 0, clients + streams > 0 else { throw ValidationError("give --clients or --streams above 0") }
-        guard seconds > 0, intervalMs > 0, timeoutMs > 0 else { throw ValidationError("--seconds, --interval-ms and --timeout-ms must be above 0") }
+        guard seconds > 0, intervalMs > 0, timeoutMs > 0, streamTimeoutMs > 0 else {
+            throw ValidationError("--seconds, --interval-ms, --timeout-ms and --stream-timeout-ms must be above 0")
+        }
     }
 
     func run() throws {
         let spec = LoadSpec(host: host, address: IPv4Address(address)!, port: port, path: path, clients: clients, streams: streams,
-                            interval: Double(intervalMs) / 1000, timeout: Double(timeoutMs) / 1000, duration: Double(seconds))
+                            interval: Double(intervalMs) / 1000, timeout: Double(timeoutMs) / 1000,
+                            streamTimeout: Double(streamTimeoutMs) / 1000, duration: Double(seconds))
         let observations = LoadGenerator(spec).run(start: startNs ?? MonotonicClock.nanoseconds())
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

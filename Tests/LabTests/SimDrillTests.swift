@@ -16,7 +16,8 @@ import Wire
         Drill(name: "test", load: DrillLoad(from: from, address: IPv4Address(address)!, port: port, path: "/",
                                             clients: clients, streams: streams,
                                             streamInterval: DurationSpec(milliseconds: intervalMs),
-                                            duration: .seconds(seconds), requestTimeout: DurationSpec(milliseconds: timeoutMs)),
+                                            duration: .seconds(seconds), requestTimeout: DurationSpec(milliseconds: timeoutMs),
+                                            streamTimeout: DurationSpec(milliseconds: timeoutMs)),
               events: events.map { DrillEvent(at: DurationSpec(milliseconds: $0.ms), action: $0.1, target: $0.2, location: here) },
               expect: DrillExpectations(), location: here)
     }
@@ -269,7 +270,8 @@ import Wire
             name: "beta's link",
             load: DrillLoad(from: ["alpha", "beta"], address: IPv4Address("192.0.2.9")!, port: 8080, path: "/status",
                             clients: 2, streams: 1, streamInterval: DurationSpec(milliseconds: 40),
-                            duration: .seconds(3), requestTimeout: DurationSpec(milliseconds: 300)),
+                            duration: .seconds(3), requestTimeout: DurationSpec(milliseconds: 300),
+                            streamTimeout: DurationSpec(milliseconds: 300)),
             events: [DrillEvent(at: .seconds(0), action: .fail, target: .link(Endpoint("core:b")!), location: here),
                      DrillEvent(at: .seconds(1), action: .heal, target: .link(Endpoint("beta:e0")!), location: here)],
             expect: DrillExpectations(), location: here)

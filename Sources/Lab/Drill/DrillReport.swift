@@ -178,17 +178,20 @@ public struct DrillReport: Codable, Sendable, Equatable {
         self.verdicts = verdicts
     }
 
-    /// The longest gap between consecutive answers (sorted times) that
-    /// overlaps [from, to]; a gap before the first answer starts at 0, one
+    /// The longest gap between consecutive answers (sorted times) of which
+    /// at least half lies in [from, to]; a gap before the first answer starts at 0, one
     /// after the last runs to `duration` (end nil: no answer came again).
     static func longestGap(_ answers: [Double], from: Double, to: Double, duration: Double) -> (start: Double, end: Double?)? {
         var best: (start: Double, end: Double?)?
         var bestLength = -1.0
         func consider(_ start: Double, _ end: Double?) {
             let stop = end ?? duration
-            // Overlaps the window (a gap ending exactly where it starts does not).
+            // A gap belongs to the window holding at least half of it: the
+            // gap an event causes starts a little before the event (at the
+            // last answer) and must not count against the window before.
             // (A window of no length — two events at once — takes the gap around it.)
-            let overlaps = from == to ? start <= from && stop >= from : stop > from && start < to
+            let inside = min(stop, to) - max(start, from)
+            let overlaps = from == to ? start <= from && stop >= from : inside > 0 && inside * 2 >= stop - start
             guard overlaps else { return }
             if stop - start > bestLength { best = (start, end); bestLength = stop - start }
         }

@@ -52,16 +52,24 @@ public struct LiveDrillRunner {
     /// The wirelab binary (runs `drill-load` in the hosts).
     public var executable: String
     public var progress: (String) -> Void
-    /// Who took over after event I of a drill, asked right after the event
-    /// and again at the end of its window (the last answer stands); nil when
-    /// unknown. The place to read VRRP state (the new master) from the daemon.
-    public var takeover: (Drill, Int) -> String? = { _, _ in nil }
+    /// The lab's VRRP masters by group (`DrillTakeover.masters`), read before
+    /// each event and at the end of its window: the report's "took over".
+    /// By default from the daemon's status.
+    public var masters: () -> [String: String]
+
+    /// The VRRP masters as the lab's daemon reports them (none if it cannot be asked).
+    static func daemonMasters(lab: String, store: LabStore) -> [String: String] {
+        guard let status = try? ControlClient(path: store.controlSocketPath(lab: lab)).status() else { return [:] }
+        return DrillTakeover.masters(status.nodes.compactMap { n in n.vrrp.map { (n.node, $0) } })
+    }
 
     public init(topology: ResolvedTopology, store: LabStore, executable: String, progress: @escaping (String) -> Void = { _ in }) {
         self.topology = topology
         self.store = store
         self.executable = executable
         self.progress = progress
+        let lab = topology.name
+        masters = { Self.daemonMasters(lab: lab, store: store) }
     }
 
     /// Time for the load processes to start before the load begins.
@@ -86,6 +94,7 @@ public struct LiveDrillRunner {
                              "--clients", String(load.clients), "--streams", String(load.streams),
                              "--seconds", String(load.duration.milliseconds / 1000),
                              "--interval-ms", String(load.streamInterval.milliseconds), "--timeout-ms", String(load.requestTimeout.milliseconds),
+                             "--stream-timeout-ms", String(load.streamTimeout.milliseconds),
                              "--start-ns", String(start), "--output", output]
             do {
                 let p = try NamespaceProcess.spawn(arguments, namespace: LabStore.namespaceName(lab: lab, node: host),
@@ -102,15 +111,24 @@ public struct LiveDrillRunner {
         var takeovers: [Int: String] = [:]
         var problem: String?
         var failed: [DrillEvent.Target] = []
+        // Masters before the event whose window is open, to name who took over.
+        var open: (event: Int, masters: [String: String])?
+        func closeWindow() {
+            guard let o = open else { return }
+            if let who = DrillTakeover.describe(before: o.masters, after: masters()) { takeovers[o.event] = who }
+            open = nil
+        }
         for (i, event) in drill.events.enumerated() {
             sleep(until: start + UInt64(event.at.milliseconds) * 1_000_000)
+            closeWindow()
+            let before = masters()
             let at = Double(Int64(bitPattern: MonotonicClock.nanoseconds() &- start)) / 1e9
             do {
                 try apply(event.action, event.target)
+                open = (i, before)
                 applied[i] = at
                 progress(String(format: "drill '%@': %@ %@ at %.2f s", drill.name, event.action.rawValue, event.target.description, at))
                 if event.action == .fail { failed.append(event.target) } else { failed.removeAll { same($0, event.target) } }
-                if let who = takeover(drill, i) { takeovers[i] = who }
             } catch {
                 problem = "\(event.action.rawValue) \(event.target) at \(event.at) could not be applied: \(error)"
                 progress("drill '\(drill.name)': \(problem!)")
@@ -118,8 +136,11 @@ public struct LiveDrillRunner {
             }
         }
 
+        // The last window closes when the load ends.
+        sleep(until: start + UInt64(load.duration.milliseconds) * 1_000_000)
+        closeWindow()
         // The loads end on their own after `seconds`; give them the timeout besides.
-        let deadline = Date().addingTimeInterval(Self.startDelay + load.duration.seconds + load.requestTimeout.seconds + 15)
+        let deadline = Date().addingTimeInterval(Self.startDelay + load.duration.seconds + max(load.requestTimeout, load.streamTimeout).seconds + 15)
         var observations = LoadObservations(duration: load.duration.seconds)
         for p in processes {
             var status: NamespaceProcess.ExitStatus?
@@ -145,9 +166,6 @@ public struct LiveDrillRunner {
             do { try apply(.heal, target) } catch { progress("drill '\(drill.name)': healing \(target) after the drill: \(error)") }
         }
         if let problem { return .inconclusive(drill, problem: problem) }
-        for i in drill.events.indices where applied[i] != nil {
-            if let who = takeover(drill, i) { takeovers[i] = who }
-        }
         return DrillReport(drill: drill, observations: observations, applied: applied, takeovers: takeovers)
     }
 
@@ -201,13 +219,12 @@ public struct LiveDrillRunner {
     /// Up, every drill, down (always): the whole of `wirelab drill` and the
     /// drill part of `wirelab check`.
     public static func runAll(_ drills: [Drill], lab: LiveDrillLab, executable: String, file: String, verb: String,
-                              progress: @escaping (String) -> Void, takeover: ((Drill, Int) -> String?)? = nil) -> DrillRunReport {
+                              progress: @escaping (String) -> Void) -> DrillRunReport {
         defer { lab.stop() }
         do { try lab.start() } catch {
             return DrillRunReport(lab: lab.topology.name, file: file, verb: verb, drills: [], labError: "bringing the lab up: \(error)")
         }
-        var runner = LiveDrillRunner(topology: lab.topology, store: lab.deployer.store, executable: executable, progress: progress)
-        if let takeover { runner.takeover = takeover }
+        let runner = LiveDrillRunner(topology: lab.topology, store: lab.deployer.store, executable: executable, progress: progress)
         return DrillRunReport(lab: lab.topology.name, file: file, verb: verb, drills: drills.map(runner.run))
     }
 }

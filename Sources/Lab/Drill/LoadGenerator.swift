@@ -19,12 +19,14 @@ public struct LoadSpec: Sendable, Hashable {
     /// requests of one client (so a client paces itself: a refused
     /// connection does not turn into a busy loop).
     public var interval: Double
-    /// A request (or a stream's message, or a connect) unanswered this long failed.
+    /// A request (or its connect) unanswered this long failed.
     public var timeout: Double
+    /// A stream's message (or its connect) unanswered this long: the stream is lost.
+    public var streamTimeout: Double
     public var duration: Double
 
     public init(host: String, address: IPv4Address, port: Int, path: String, clients: Int, streams: Int, interval: Double,
-                timeout: Double, duration: Double) {
+                timeout: Double, streamTimeout: Double, duration: Double) {
         self.host = host
         self.address = address
         self.port = port
@@ -33,6 +35,7 @@ public struct LoadSpec: Sendable, Hashable {
         self.streams = streams
         self.interval = interval
         self.timeout = timeout
+        self.streamTimeout = streamTimeout
         self.duration = duration
     }
 }
@@ -52,6 +55,9 @@ public final class LoadGenerator {
     }
 
     enum Phase { case idle, connecting, waiting, done }
+
+    /// How long `c` waits for an answer: a request's timeout or a stream's.
+    func timeout(_ c: Connection) -> Double { c.stream == nil ? spec.timeout : spec.streamTimeout }
 
     struct Connection {
         var stream: Int?        // nil: a request loop's
@@ -102,7 +108,7 @@ public final class LoadGenerator {
                         if sendAll(c.socket!, keepAliveRequest) { c.phase = .waiting } else { lose(&c, at: t) }
                     }
                 case .connecting, .waiting:
-                    if t - c.sentAt >= spec.timeout { fail(&c, at: t, requests: &requests) }
+                    if t - c.sentAt >= timeout(c) { fail(&c, at: t, requests: &requests) }
                 default: break
                 }
                 connections[i] = c
@@ -114,8 +120,8 @@ public final class LoadGenerator {
             for (i, c) in connections.enumerated() {
                 switch c.phase {
                 case .idle: due = min(due, c.nextAt)
-                case .connecting: due = min(due, c.sentAt + spec.timeout); fds.add(c.socket!.descriptor, .writable); slots.append(i)
-                case .waiting: due = min(due, c.sentAt + spec.timeout); fds.add(c.socket!.descriptor, .readable); slots.append(i)
+                case .connecting: due = min(due, c.sentAt + timeout(c)); fds.add(c.socket!.descriptor, .writable); slots.append(i)
+                case .waiting: due = min(due, c.sentAt + timeout(c)); fds.add(c.socket!.descriptor, .readable); slots.append(i)
                 case .done: break
                 }
             }

@@ -63,9 +63,16 @@ public enum SimDrill {
         // In time order; events at one instant in file order.
         let events = drill.events.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }
         // Events at 0 s come first: what fails at 0 s is down from the first request.
+        // The VRRP masters before each event, to name who took over by the
+        // end of its window (when no `takeover` is given).
+        var mastersBefore: [Int: [String: String]] = [:]
+        func applyEvent(_ index: Int, _ event: DrillEvent) throws(Simulator.SimError) {
+            mastersBefore[index] = DrillTakeover.masters(simulator.vrrpGroups())
+            try apply(event, on: simulator)
+        }
         var e = 0
         while e < events.count, events[e].element.at.milliseconds <= 0 {
-            try apply(events[e].element, on: simulator)
+            try applyEvent(events[e].offset, events[e].element)
             e += 1
         }
         var applied = events[..<e].map { Applied(event: $0.offset, at: 0) }
@@ -75,7 +82,12 @@ public enum SimDrill {
         var takeovers: [Int: String] = [:]
         var windowsOpen = applied.map(\.event)
         func closeWindows() {
-            for i in windowsOpen { if let who = takeover?(i, simulator) { takeovers[i] = who } }
+            let masters = DrillTakeover.masters(simulator.vrrpGroups())
+            for i in windowsOpen {
+                let who = takeover.map { $0(i, simulator) }
+                    ?? DrillTakeover.describe(before: mastersBefore[i] ?? [:], after: masters)
+                if let who { takeovers[i] = who }
+            }
             windowsOpen.removeAll()
         }
         while true {
@@ -86,7 +98,7 @@ public enum SimDrill {
             if e < events.count, start &+ SimLoad.nanoseconds(events[e].element.at) == t { closeWindows() }
             while e < events.count, start &+ SimLoad.nanoseconds(events[e].element.at) == t {
                 let (index, event) = events[e]
-                try apply(event, on: simulator)
+                try applyEvent(index, event)
                 applied.append(Applied(event: index, at: Double(t - start) / 1e9))
                 windowsOpen.append(index)
                 e += 1

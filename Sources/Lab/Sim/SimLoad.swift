@@ -17,7 +17,7 @@ import Wire
 ///   every `streamInterval` on the same connection (a message waits for the
 ///   answer to the last, and goes at once when that came late). A stream is
 ///   lost when its connection fails (reset, unreachable) or a message — or
-///   the handshake — stays unanswered for `requestTimeout`; a lost stream
+///   the handshake — stays unanswered for `streamTimeout`; a lost stream
 ///   is not reopened.
 /// - Clients start spread evenly over the first `lookInterval` (10 ms by
 ///   default), not all at one instant (so a cold lab's ARP queues do not
@@ -79,6 +79,8 @@ public final class SimLoad {
     let streamMessage: [UInt8]
     let duration: UInt64
     let timeout: UInt64
+    /// A stream's message (or handshake) unanswered this long loses the stream.
+    let streamTimeout: UInt64
     let interval: UInt64
 
     /// Checks the load's hosts (each must be a host of the topology).
@@ -97,14 +99,15 @@ public final class SimLoad {
         streamMessage = DrillHTTP.keepAliveRequest(host: hostHeader, path: load.path)
         duration = Self.nanoseconds(load.duration)
         timeout = max(Self.nanoseconds(load.requestTimeout), 1)
+        streamTimeout = max(Self.nanoseconds(load.streamTimeout), 1)
         interval = max(Self.nanoseconds(load.streamInterval), 1)
     }
 
     static func nanoseconds(_ d: DurationSpec) -> UInt64 { UInt64(max(d.milliseconds, 0)) * 1_000_000 }
 
-    /// When the load is over: its duration, plus the request timeout for
+    /// When the load is over: its duration, plus the longer timeout for
     /// what was asked last to be answered or fail (virtual time, ns).
-    public var endTime: UInt64 { startTime &+ duration &+ timeout }
+    public var endTime: UInt64 { startTime &+ duration &+ max(timeout, streamTimeout) }
     var acceptsUntil: UInt64 { startTime &+ duration }
 
     /// Starts the load now: each client's first look (and so its first
@@ -231,7 +234,7 @@ public final class SimLoad {
             return
         }
         let waitingSince = streamStates[i].established ? streamStates[i].sentAt : streamStates[i].openedAt
-        if let since = waitingSince, now &- since >= timeout {
+        if let since = waitingSince, now &- since >= streamTimeout {
             lose(i, at: now)
             model.abort(id, now: simulator.instant, emit: &node.runner.emitter)
             simulator.drain(node)
@@ -272,9 +275,9 @@ public final class SimLoad {
             if s.connection < 0 {
                 next = min(next, s.lookAt)
             } else if !s.established {
-                next = min(next, s.lookAt, s.openedAt &+ timeout)
+                next = min(next, s.lookAt, s.openedAt &+ streamTimeout)
             } else {
-                if let sent = s.sentAt { next = min(next, s.lookAt, sent &+ timeout) }
+                if let sent = s.sentAt { next = min(next, s.lookAt, sent &+ streamTimeout) }
                 if s.nextSend < acceptsUntil { next = min(next, s.nextSend) }
             }
         }
