@@ -47,11 +47,12 @@ struct DrillLabEndToEndTests {
         drills:
           - name: a real server dies
             load: { from: [ client ], http: "http://10.71.0.100/", clients: 4, streams: \(streams), seconds: 8,
-                    stream-interval: 50ms, timeout: 500ms }
+                    stream-interval: 50ms, timeout: 500ms, stream-timeout: 500ms }
             events: [ { at: 2s, fail: rs1 }, { at: 5s, heal: rs1 } ]
             expect: { max-interruption: 1500ms, established-lost: 0 }
           - name: the router's link to the switch fails
-            load: { from: client, http: "http://10.71.0.100/", clients: 4, streams: \(streams), seconds: 6, timeout: 500ms }
+            load: { from: client, http: "http://10.71.0.100/", clients: 4, streams: \(streams), seconds: 6, timeout: 500ms,
+                    stream-timeout: 500ms }
             events: [ { at: 2s, fail: "gw:eth1" }, { at: 3s, heal: "sw:p1" } ]
             expect: { max-interruption: 5s }
         """
