@@ -22,9 +22,11 @@ enum HAPair {
         return lines.joined(separator: "\n")
     }
 
-    /// The one drill's report from `drill`/`sim --json`.
+    /// The one drill's report from `drill --json`, or from `sim --json`
+    /// (there beside the file's check: `{"checks":…,"drills":…}`).
     static func report(_ stdout: String) throws -> JSON {
-        let root = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? JSON)
+        var root = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? JSON)
+        if root["checks"] != nil { root = try #require(root["drills"] as? JSON) }
         let drills = try #require(root["drills"] as? [JSON])
         try #require(drills.count == 1)
         return drills[0]
@@ -59,6 +61,21 @@ enum HAPair {
 }
 
 @Suite struct HAPairSimulatedDrillTests {
+    /// docs/ha.md quotes `walk --sim --fail lvs1` after `<!-- walk --fail lvs1 -->`:
+    /// the command still prints those lines, through lvs2.
+    @Test func theDocsWalkAfterTheTakeoverIsWhatWalkPrints() throws {
+        let doc = try String(contentsOf: Repository.root.appendingPathComponent("docs/ha.md"), encoding: .utf8)
+        let marker = try #require(doc.range(of: "<!-- walk --fail lvs1 -->\n```text\n"))
+        let block = doc[marker.upperBound...].prefix { _ in true }
+        let quoted = String(block[..<(block.range(of: "```")?.lowerBound ?? block.endIndex)])
+        #expect(quoted.contains("lvs2 (in eth0"))
+        let r = try Harness.run(Harness.wirelab, ["walk", "--sim", Repository.root.appendingPathComponent("Topologies/ha-pair.yaml").path,
+                                                  "--from", "client", "--to", "10.0.0.100:80", "--fail", "lvs1"])
+        #expect(r.status == 0, "\(r.combined)")
+        #expect(r.stdout.contains(quoted), "docs/ha.md's walk after the takeover differs from:\n\(r.stdout)")
+        #expect(!r.stdout.contains("lvs1 (in"), "the failed master forwards nothing")
+    }
+
     @Test(arguments: [true, false]) func theMastersPowerCut(sync: Bool) throws {
         let file = try Harness.topologyFile(try HAPair.topology(lab: "hapair", sync: sync))
         defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: file).deletingLastPathComponent().path) }
