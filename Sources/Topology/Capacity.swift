@@ -126,26 +126,25 @@ extension RawDecoder {
     /// checked against the node by the resolver).
     func decodeCapacity(_ v: YNode) -> (NodeCapacity, [[SourceLocation]])? {
         guard let f = r.map(v, "capacity", keys: ["nic", "node", "pps", "nics"], example: Self.capacityExample) else { return nil }
-        var c = NodeCapacity(location: v.location), ok = true, locations: [[SourceLocation]] = []
+        var c = NodeCapacity(location: v.location), locations: [[SourceLocation]] = []
         if f.pairs.isEmpty {
             d.error(v.location, "capacity names no limit", hint: "e.g. \(Self.capacityExample)")
             return nil
         }
-        if let n = f["nic"] { if let x = rate(n, "nic capacity", .bits) { c.nic = x } else { ok = false } }
-        if let n = f["node"] { if let x = rate(n, "node capacity", .bits) { c.node = x } else { ok = false } }
-        if let n = f["pps"] { if let x = rate(n, "pps capacity", .packets) { c.pps = x } else { ok = false } }
+        if let n = f["nic"] { if let x = rate(n, "nic capacity", .bits) { c.nic = x } }
+        if let n = f["node"] { if let x = rate(n, "node capacity", .bits) { c.node = x } }
+        if let n = f["pps"] { if let x = rate(n, "pps capacity", .packets) { c.pps = x } }
         if let n = f["nics"], let groups = r.list(n, "nics", example: "nics: [ [ eth0, eth1 ], [ eth2, eth3 ] ]") {
             var seen: [String: SourceLocation] = [:]
             for g in groups {
-                guard let ports = r.list(g, "a NIC's ports", example: "[ eth0, eth1 ]") else { ok = false; continue }
-                if ports.isEmpty { d.error(g.location, "a NIC has no ports", hint: "list its interfaces, e.g. [ eth0, eth1 ]"); ok = false; continue }
+                guard let ports = r.list(g, "a NIC's ports", example: "[ eth0, eth1 ]") else { continue }
+                if ports.isEmpty { d.error(g.location, "a NIC has no ports", hint: "list its interfaces, e.g. [ eth0, eth1 ]"); continue }
                 var names: [String] = [], locs: [SourceLocation] = []
                 for p in ports {
-                    guard let name = r.string(p, "NIC port") else { ok = false; continue }
+                    guard let name = r.string(p, "NIC port") else { continue }
                     if let first = seen[name] {
                         d.error(p.location, "interface '\(name)' is already a port of a NIC at \(first.lineColumn)",
                                 hint: "an interface belongs to one NIC")
-                        ok = false
                         continue
                     }
                     seen[name] = p.location
@@ -155,7 +154,9 @@ extension RawDecoder {
                 c.nics.append(names)
                 locations.append(locs)
             }
-        } else if f["nics"] != nil { ok = false }
-        return ok ? (c, locations) : nil
+        }
+        // Kept when a value was wrong (the file fails to load anyway), so the
+        // resolver still checks the NICs' ports.
+        return (c, locations)
     }
 }
