@@ -181,3 +181,24 @@ import Testing
         #expect(p.failures.first { $0.failure == .node("gw") }?.unreachable == ["10.0.0.100"])
     }
 }
+
+/// docs/plan.md quotes `wirelab plan`'s summary verbatim (`<!-- plan: FILE -->`
+/// before a ```text block): the page cannot drift from what the command prints.
+@Suite struct PlanDocsTests {
+    @Test func docsQuoteWhatPlanPrints() throws {
+        let text = try String(contentsOf: Paths.root.appendingPathComponent("docs/plan.md"), encoding: .utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var quoted = 0
+        for (i, line) in lines.enumerated() where line.hasPrefix("<!-- plan: ") {
+            let file = String(line.dropFirst("<!-- plan: ".count).dropLast(" -->".count))
+            #expect(lines[i + 1] == "```text")
+            let block = lines[(i + 2)...].prefix { $0 != "```" }.joined(separator: "\n") + "\n"
+            let url = FileManager.default.fileExists(atPath: Paths.topologies.appendingPathComponent(file).path)
+                ? Paths.topologies.appendingPathComponent(file) : Paths.fixtures.appendingPathComponent("good/\(file)")
+            let plan = try CapacityPlan(TopologyLoader.load(path: url.path))
+            #expect(plan.text.hasPrefix(block), "docs/plan.md quotes \(file):\n\(block)\nplan prints:\n\(plan.text)")
+            quoted += 1
+        }
+        #expect(quoted == 2)
+    }
+}
