@@ -103,7 +103,8 @@ public struct CapacityPlan: Sendable {
     /// The failure that costs the most capacity (nil when none costs any).
     public var worst: Scenario? {
         guard let base = normal.capacity else {
-            return failures.first { !$0.unreachable.isEmpty && !(normal.unreachable.count >= $0.unreachable.count) }
+            // Capacity unknown: the failure that leaves the most public addresses unreachable.
+            return failures.filter { $0.unreachable.count > normal.unreachable.count }.max { $0.unreachable.count < $1.unreachable.count }
         }
         let w = failures.min { ($0.capacity ?? .infinity) < ($1.capacity ?? .infinity) }
         guard let w, let c = w.capacity, c < base * (1 - 1e-9) else { return nil }
