@@ -126,7 +126,7 @@ public struct CapacityPlan: Sendable {
             failures.append(m.scenario(failed: .node(n.name)))
         }
         for (i, l) in topology.links.enumerated() {
-            failures.append(m.scenario(failed: .link(i, "\(l.a)-\(l.b)")))
+            failures.append(m.scenario(failed: .link(i, "\(l.a) <-> \(l.b)")))
         }
         self.failures = failures
         publicLimits = m.publics.map { p in Limit(name: p.name, rate: m.limit(only: [p.name])) }

@@ -78,7 +78,7 @@ import Testing
         let t = try TopologyLoader.load(path: Paths.topologies.appendingPathComponent("lb-200g.yaml").path)
         // Every router, switch, director, real server and link in turn.
         let expected = t.nodes.filter { $0.name != "users" }.map(\.name).map { CapacityPlan.Failure.node($0) }
-            + t.links.indices.map { i in CapacityPlan.Failure.link(i, "\(t.links[i].a)-\(t.links[i].b)") }
+            + t.links.indices.map { i in CapacityPlan.Failure.link(i, "\(t.links[i].a) <-> \(t.links[i].b)") }
         #expect(p.failures.map(\.failure) == expected)
         #expect(p.failures.count == 18 + t.links.count)
         for f in p.failures {
