@@ -107,7 +107,8 @@ extension CapacityPlan {
     /// The same numbers as JSON (rates in bits per second; null = unknown).
     public var json: String {
         func scenario(_ s: Scenario) -> JSONScenario {
-            let loads = s.loads.filter { $0.value > 1e-12 }.sorted { $0.key < $1.key }.map { e, share in
+            let loads = s.loads.filter { $0.value > 1e-12 && (capacities[$0.key] != nil || !$0.key.isPacketRate) }
+                .sorted { $0.key < $1.key }.map { e, share in
                 JSONLoad(element: name(e), capacity: capacities[e], share: share, bps: s.capacity.map { share * $0 / max(1e-12, servedShare(s)) })
             }
             return JSONScenario(failure: s.failure?.description, capacity: s.capacity,
