@@ -138,6 +138,8 @@ public struct Node: Sendable, Hashable {
     public var runLocation: SourceLocation? = nil
     /// IPVS connection sync (`sync:`, directors only); nil = off.
     public var sync: SyncSpec? = nil
+    /// What the node can carry (`capacity:`, for `wirelab plan`); empty = unknown.
+    public var capacity = NodeCapacity()
 
     /// The interface called `name`, if any.
     public func interface(named name: String) -> Interface? {
@@ -201,6 +203,8 @@ public struct Link: Sendable, Hashable {
     public var b: Endpoint
     /// Link MTU, 68...9000, default 1500.
     public var mtu: Int
+    /// Bits per second in each direction (`bandwidth:`); nil = unknown (no limit).
+    public var bandwidth: Rate? = nil
     /// Where the link is written in `links:`.
     public var location: SourceLocation
 

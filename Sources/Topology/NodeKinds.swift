@@ -22,7 +22,7 @@ public enum NodeKind: String, Sendable, Hashable, CaseIterable, CustomStringConv
 
 /// The node keys the format knows, and the kinds that take each.
 enum NodeKey: String, CaseIterable {
-    case kind, interfaces, routes, datapath, run, serve, auto, nat, ecmp, services, vrrp, sync
+    case kind, interfaces, routes, datapath, run, serve, auto, nat, ecmp, services, vrrp, sync, capacity
 }
 
 extension NodeKind {
@@ -37,13 +37,13 @@ extension NodeKind {
 
     /// The registry.
     static let specs: [NodeKind: Spec] = [
-        .host: Spec(article: "a host", keys: [.interfaces, .routes, .serve, .run, .auto],
+        .host: Spec(article: "a host", keys: [.interfaces, .routes, .serve, .run, .auto, .capacity],
                     declaresInterfaces: true, isUserspace: false),
-        .switch: Spec(article: "a switch", keys: [.datapath, .run],
+        .switch: Spec(article: "a switch", keys: [.datapath, .run, .capacity],
                       declaresInterfaces: false, isUserspace: true),
-        .router: Spec(article: "a router", keys: [.interfaces, .routes, .nat, .ecmp, .vrrp, .datapath, .run],
+        .router: Spec(article: "a router", keys: [.interfaces, .routes, .nat, .ecmp, .vrrp, .datapath, .run, .capacity],
                       declaresInterfaces: true, isUserspace: true),
-        .director: Spec(article: "a director", keys: [.interfaces, .routes, .services, .vrrp, .sync, .datapath, .run],
+        .director: Spec(article: "a director", keys: [.interfaces, .routes, .services, .vrrp, .sync, .datapath, .run, .capacity],
                         declaresInterfaces: true, isUserspace: true),
     ]
 

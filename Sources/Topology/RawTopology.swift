@@ -50,6 +50,9 @@ struct RawNode {
     /// Where `sync`'s `interface` value is written.
     var syncInterfaceLocation: SourceLocation?
     var ecmp = ECMPHashConfig()
+    var capacity = NodeCapacity()
+    /// Where each `capacity.nics` port name is written.
+    var nicLocations: [[SourceLocation]] = []
 }
 
 struct RawEnd {
@@ -60,6 +63,7 @@ struct RawEnd {
 struct RawLink {
     var ends: [RawEnd]
     var mtu: Int
+    var bandwidth: Rate?
     var location: SourceLocation
 }
 
@@ -296,6 +300,9 @@ struct RawDecoder {
         if let v = f["services"] { decodeServices(v, into: &n) }
         if let v = f["vrrp"] { decodeVRRP(v, into: &n) }
         if let v = f["sync"] { decodeSync(v, into: &n) }
+        if let v = f["capacity"] {
+            if let (c, locations) = decodeCapacity(v) { n.capacity = c; n.nicLocations = locations }
+        }
         return n
     }
 
@@ -741,7 +748,7 @@ struct RawDecoder {
 
     // MARK: Links
 
-    static let linkExample = "- [ client:eth0, gw:eth0 ] or - { ends: [ client:eth0, gw:eth0 ], mtu: 9000 }"
+    static let linkExample = "- [ client:eth0, gw:eth0 ] or - { ends: [ client:eth0, gw:eth0 ], mtu: 9000, bandwidth: 100G }"
 
     func decodeLinks(_ v: YNode) -> ([RawLink], Bool) {
         guard let items = r.list(v, "links", example: "links: [ [ client:eth0, gw:eth0 ] ]") else { return ([], false) }
@@ -749,11 +756,16 @@ struct RawDecoder {
         for item in items {
             var endsNode: YNode?
             var mtu = TopologyLimits.defaultMTU
+            var bandwidth: Rate?
             switch item.value {
             case .sequence: endsNode = item
             case .mapping:
-                guard let f = r.map(item, "link", keys: ["ends", "mtu"], example: "{ ends: [ a:eth0, b:eth0 ], mtu: 1500 }") else { complete = false; continue }
-                endsNode = r.require(f, "ends", "link", at: item.location, example: "{ ends: [ a:eth0, b:eth0 ], mtu: 1500 }")
+                let example = "{ ends: [ a:eth0, b:eth0 ], mtu: 1500, bandwidth: 100G }"
+                guard let f = r.map(item, "link", keys: ["ends", "mtu", "bandwidth"], example: example) else { complete = false; continue }
+                endsNode = r.require(f, "ends", "link", at: item.location, example: example)
+                if let b = f["bandwidth"] {
+                    if let x = rate(b, "bandwidth", .bits) { bandwidth = x } else { complete = false }
+                }
                 if let m = f["mtu"] {
                     if let x = r.int(m, "mtu", in: TopologyLimits.mtuRange, hint: "link MTUs are 68...9000") { mtu = x } else { complete = false }
                 }
@@ -783,7 +795,7 @@ struct RawDecoder {
                 complete = false
                 continue
             }
-            out.append(RawLink(ends: raws, mtu: mtu, location: item.location))
+            out.append(RawLink(ends: raws, mtu: mtu, bandwidth: bandwidth, location: item.location))
         }
         return (out, complete)
     }

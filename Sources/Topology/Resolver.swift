@@ -67,7 +67,7 @@ struct TopologyResolver {
                 used[e] = end.location
             }
             if good {
-                links.append(Link(a: rl.ends[0].endpoint, b: rl.ends[1].endpoint, mtu: rl.mtu, location: rl.location))
+                links.append(Link(a: rl.ends[0].endpoint, b: rl.ends[1].endpoint, mtu: rl.mtu, bandwidth: rl.bandwidth, location: rl.location))
             }
         }
         var linkOf: [Endpoint: Link] = [:]
@@ -118,7 +118,7 @@ struct TopologyResolver {
             resolvedNodes.append(Node(name: n.name, kind: kind, interfaces: interfaces, routes: n.routes.map(\.route),
                                       datapath: n.datapath ?? raw.defaults.datapath, serve: n.serve, run: n.run, auto: n.auto,
                                       nat: n.nat, services: n.services, vrrp: resolveVRRP(n, interfaces), ecmp: n.ecmp, location: n.location,
-                                      runLocation: n.runLocation, sync: n.sync))
+                                      runLocation: n.runLocation, sync: n.sync, capacity: resolveCapacity(n, interfaces)))
         }
 
         // MARK: Segments
@@ -426,6 +426,23 @@ extension TopologyResolver {
     /// Each VRRP group's interface: the one written (which must hold the
     /// VIPs in a connected subnet), else the one whose connected subnets
     /// hold them; and priority 255 exactly when the node owns the VIPs.
+    /// `capacity.nics` names the node's own interfaces (a switch's ports).
+    func resolveCapacity(_ n: RawNode, _ interfaces: [Interface]) -> NodeCapacity {
+        var c = n.capacity
+        let names = interfaces.map(\.name)
+        guard n.interfacesKnown else { return c }
+        for (g, ports) in c.nics.enumerated() {
+            for (i, port) in ports.enumerated() where !names.contains(port) {
+                let list = names.isEmpty ? "'\(n.name)' has no interfaces" : "'\(n.name)' has: \(Suggest.list(names))"
+                d.error(n.nicLocations[g][i], "NIC port '\(port)' is not an interface of '\(n.name)'",
+                        hint: Suggest.didYouMean(port, names).map { "\($0) \(list)" } ?? list)
+            }
+            c.nics[g] = ports.filter(names.contains)
+        }
+        c.nics.removeAll(where: \.isEmpty)
+        return c
+    }
+
     func resolveVRRP(_ n: RawNode, _ interfaces: [Interface]) -> [VRRPConfig] {
         guard n.complete else { return n.vrrp }
         let subnets = interfaces.flatMap { i in i.addresses.filter { $0.length < 32 }.map { (i.name, $0.canonical) } }

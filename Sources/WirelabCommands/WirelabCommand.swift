@@ -12,7 +12,7 @@ public struct WirelabCommand: ParsableCommand {
         """,
         version: WirelabVersion.number,
         subcommands: [Up.self, Down.self, Status.self, Exec.self, CheckCommand.self, WalkCommand.self, Sim.self, GoldenCommand.self,
-                      Graph.self, Serve.self, Bench.self, LVS.self, Fail.self, Heal.self, DrillCommand.self, Daemon.self, DrillLoadCommand.self]
+                      Graph.self, PlanCommand.self, Serve.self, Bench.self, LVS.self, Fail.self, Heal.self, DrillCommand.self, Daemon.self, DrillLoadCommand.self]
     )
     public init() {}
 }

@@ -39,10 +39,27 @@ import WirelabCommands
 
     @Test func theVerbsAreKnown() throws {
         let verbs = try Self.visibleVerbs()
-        for verb in ["up", "down", "status", "exec", "check", "walk", "sim", "graph", "lvs", "bench", "serve", "fail", "heal", "drill"] {
+        for verb in ["up", "down", "status", "exec", "check", "walk", "sim", "graph", "plan", "lvs", "bench", "serve", "fail", "heal", "drill"] {
             #expect(verbs.contains(verb), "\(verbs)")
         }
         #expect(!verbs.contains("daemon") && !verbs.contains("drill-load"))
+    }
+
+    /// `plan` needs no root and writes nothing: the table, JSON, exit 2 on a bad file.
+    @Test func planPrintsTheCapacityAndRefusesABadFile() throws {
+        let file = Repository.root.appendingPathComponent("Topologies/lb-200g.yaml").path
+        let r = try Harness.wl("plan", file)
+        #expect(r.status == 0, "\(r.combined)")
+        #expect(r.stdout.contains("system               200G"))
+        let j = try Harness.wl("plan", file, "--json")
+        let object = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
+        #expect(object?["system"] as? Double == 200e9)
+        let broken = Repository.root.appendingPathComponent("Tests/TopologyTests/Fixtures/broken/55-capacity-values.yaml").path
+        let b = try Harness.wl("plan", broken)
+        #expect(b.status == 2)
+        #expect(b.stderr.contains("55-capacity-values.yaml:7:22: error: nic capacity '100' is not a rate"))
+        let small = try Harness.wl("plan", file, "--packet-size", "10")
+        #expect(small.status != 0 && small.stderr.contains("--packet-size"))
     }
 
     @Test(arguments: ["bash", "zsh", "fish"])
