@@ -350,7 +350,7 @@ struct TopologyResolver {
                 }
             }
         }
-        // A NAT service on several directors (a VRRP pair): its reals route
+        // A NAT service on the directors of a VRRP pair: its reals route
         // replies through one next hop, which must follow the master — an
         // inside VIP (Node.natGateway(for:)); a director's own address
         // would send every reply to that one director, dead or backup.
@@ -365,7 +365,18 @@ struct TopologyResolver {
                 }
             }
             for key in natOrder {
-                guard let list = natDirectors[key], list.count > 1 else { continue }
+                guard let all = natDirectors[key], all.count > 1 else { continue }
+                // The directors of it that form a VRRP pair: a group (same id, same segment) with another of them.
+                var groupMembers: [String: Set<Int>] = [:]
+                for ni in all {
+                    for v in topology.nodes[ni].vrrp where !v.interface.isEmpty {
+                        guard let seg = segmentOf[Endpoint(node: topology.nodes[ni].name, interface: v.interface)] else { continue }
+                        groupMembers["\(seg)/\(v.group)", default: []].insert(ni)
+                    }
+                }
+                let paired = groupMembers.values.filter { $0.count > 1 }.reduce(into: Set<Int>()) { $0.formUnion($1) }
+                let list = all.filter(paired.contains)
+                guard list.count > 1 else { continue }
                 let directors = list.map { topology.nodes[$0] }
                 guard let service = directors[1].services.first(where: { "\($0.vip):\($0.port)/\($0.proto.rawValue)" == key }) else { continue }
                 var stranded: [(real: IPv4Address, subnet: IPv4Prefix, gateway: IPv4Address?)] = []

@@ -31,6 +31,17 @@ import Wire
         }
     }
 
+    /// Only a VRRP pair is held to it: two NAT directors that share no
+    /// group are not a pair (and the rule says nothing about them).
+    @Test func directorsThatShareNoGroupAreNoPair() throws {
+        let url = Paths.fixtures.appendingPathComponent("broken").appendingPathComponent("51-nat-pair-without-inside-vip.yaml")
+        let yaml = try String(contentsOf: url, encoding: .utf8)
+            .replacingOccurrences(of: "      - { group: 17, priority: 100, vips: [ 10.0.1.100 ], interval: 0.1s }\n",
+                                  with: "      - { group: 27, priority: 100, vips: [ 10.0.1.101 ], interval: 0.1s }\n")
+        #expect(yaml.contains("group: 27"))
+        _ = try TopologyLoader.load(yaml: yaml, file: "p.yaml")
+    }
+
     @Test func aPairWithoutAnInsideVIPIsRejectedNamingTheFix() throws {
         let url = Paths.fixtures.appendingPathComponent("broken").appendingPathComponent("51-nat-pair-without-inside-vip.yaml")
         let yaml = try String(contentsOf: url, encoding: .utf8)
