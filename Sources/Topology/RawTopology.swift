@@ -628,7 +628,16 @@ struct RawDecoder {
             }
         } else if f["flags"] != nil { ok = false }
         var sloppy = false
-        if let sn = f["sloppy"] { if let b = r.bool(sn, "sloppy") { sloppy = b } else { ok = false } }
+        if let sn = f["sloppy"] {
+            if let b = r.bool(sn, "sloppy") {
+                sloppy = b
+                if b && proto == .udp {
+                    d.error(sn.location, "'sloppy' applies only to tcp services",
+                            hint: "a udp service schedules any datagram without an entry already; remove 'sloppy'")
+                    ok = false
+                }
+            } else { ok = false }
+        }
         guard ok, let vip, let port else { return nil }
         if vip.isMulticast || vip.isUnspecified || vip.isLoopback || vip == .broadcast {
             d.error(vipNode!.location, "vip \(vip) is not a unicast address", hint: "use a private or documentation address, e.g. 10.0.0.100")
