@@ -10,9 +10,16 @@ import Wire
 /// pair's inside VIP, so when the master loses power the new master gets
 /// the replies as well as the requests, and NAT keeps working.
 @Suite struct NATPairSimTests {
-    static func topology() throws -> ResolvedTopology {
-        try TopologyLoader.load(path: SimulatorTests.root
-            .appendingPathComponent("Tests/TopologyTests/Fixtures/good/nat-pair.yaml").path)
+    /// The fixture; with `vmac` the inside group answers with
+    /// 00:00:5e:00:01:18 (keepalived's use_vmac) instead of the interface MAC.
+    static func topology(vmac: Bool = false) throws -> ResolvedTopology {
+        var yaml = try String(contentsOf: SimulatorTests.root
+            .appendingPathComponent("Tests/TopologyTests/Fixtures/good/nat-pair.yaml"), encoding: .utf8)
+        if vmac {
+            yaml = yaml.replacingOccurrences(of: "vips: [ 10.0.0.1 ], interval: 0.1s }", with: "vips: [ 10.0.0.1 ], interval: 0.1s, vmac: true }")
+            precondition(yaml.contains("vmac: true"))
+        }
+        return try TopologyLoader.load(yaml: yaml, file: "nat-pair.yaml")
     }
 
     @Test func theRealsRouteThroughTheInsideVIP() throws {
@@ -31,8 +38,9 @@ import Wire
         #expect(plan.routes.filter { $0.namespace == ns }.map { "\($0.destination) via \($0.via[0])" } == ["0.0.0.0/0 via 10.0.0.1"])
     }
 
-    @Test func repliesFollowTheNewMasterWhenTheMasterFails() throws {
-        let sim = try Simulator(topology: try Self.topology())
+    @Test(arguments: [false, true])
+    func repliesFollowTheNewMasterWhenTheMasterFails(vmac: Bool) throws {
+        let sim = try Simulator(topology: try Self.topology(vmac: vmac))
         let vip = IPv4Address(10, 0, 1, 100)
         let lvs1 = VRRPSimTests.director(sim, "lvs1"), lvs2 = VRRPSimTests.director(sim, "lvs2")
         #expect(sim.run(limit: 5_000_000_000))
