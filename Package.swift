@@ -38,9 +38,9 @@ let package = Package(
             "Lab", "Bench", "LinuxNet", "Topology", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "wirelab", dependencies: ["WirelabCommands"]),
-        .executableTarget(name: "director-bench", dependencies: ["Datapath"], path: "Benchmarks/DirectorBench"),
+        .executableTarget(name: "director-bench", dependencies: ["Datapath", "CMallocCounter"], path: "Benchmarks/DirectorBench"),
         .executableTarget(name: "wire-bench", dependencies: ["Wire", "CMallocCounter"], path: "Benchmarks/WireBench"),
-        // The one malloc counter: linked into wire-bench; `bench forward` preloads the same source
+        // The one malloc counter: linked into wire-bench and director-bench; `bench forward` preloads the same source
         // into the daemon (embedded by scripts/embed-malloc-counter.sh in Sources/Bench/Generated).
         .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
         .target(name: "FuzzSupport"),  // the random stream and byte mutations both fuzzers share

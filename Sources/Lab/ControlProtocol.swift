@@ -288,6 +288,10 @@ public struct LVSStatus: Codable, Sendable {
         public var vip: String
         public var port: Int
         public var scheduler: String
+        /// Scheduler flags by their ipvsadm names (`mh-port`, …).
+        public var flags: [String] = []
+        /// Schedules TCP packets without SYN (`sloppy: true`).
+        public var sloppy = false
         public var mode: String
         public var reals: [Real]
     }

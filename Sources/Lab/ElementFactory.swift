@@ -71,8 +71,8 @@ public enum ElementFactory {
             }
             let virtual = VirtualService(
                 address: service.vip, port: UInt16(service.port), proto: service.proto,
-                scheduler: service.scheduler, mode: service.mode,
-                persistence: persistence, localAddresses: service.localAddresses)
+                scheduler: service.scheduler, schedulerFlags: SchedulerFlags(service.flags), mode: service.mode,
+                persistence: persistence, localAddresses: service.localAddresses, sloppy: service.sloppy)
             return Director.Service(virtual, reals: service.reals.map {
                 RealServer(address: $0.ip, port: UInt16($0.port), weight: $0.weight)
             })

@@ -570,7 +570,8 @@ public final class LabDaemon: @unchecked Sendable {
             let snapshot = director.snapshot()
             let services = snapshot.services.map { s in
                 LVSStatus.Service(proto: s.proto.ipvsadmName, vip: s.address.description, port: Int(s.port),
-                                  scheduler: s.scheduler.rawValue, mode: s.mode.rawValue, reals: s.reals.map { r in
+                                  scheduler: s.scheduler.rawValue, flags: s.schedulerFlags.names(for: s.scheduler),
+                                  sloppy: s.sloppy, mode: s.mode.rawValue, reals: s.reals.map { r in
                     LVSStatus.Real(address: r.address.description, port: Int(r.port), weight: r.weight, enabled: r.enabled,
                                    activeConnections: r.activeConnections, inactiveConnections: r.inactiveConnections,
                                    totalConnections: r.totalConnections,

@@ -17,7 +17,8 @@ public struct RealServerRole: Sendable, Hashable {
     /// The interface addresses of the directors of those TUN services: the
     /// only outer sources the live decapsulation accepts.
     public var tunnelSources: [IPv4Address] = []
-    /// It serves a NAT service: replies go back through this director address.
+    /// It serves a NAT service: replies go back through this address, the
+    /// director's inside VRRP VIP when it has one (`Node.natGateway(for:)`).
     public var natGateway: IPv4Address?
 
     /// The roles of every host that is a real server and has `auto` on, by
@@ -50,11 +51,9 @@ public struct RealServerRole: Sendable, Hashable {
                         }
                     }
                 case .nat:
-                    // The director's address on a subnet this host shares.
-                    let mine = node.interfaces.flatMap(\.addresses)
-                    role.natGateway = director.interfaces.flatMap(\.addresses).first { d in
-                        mine.contains { $0.contains(d.address) && $0.length == d.length }
-                    }?.address
+                    // The director's inside VRRP VIP on this host's subnet
+                    // (so replies follow the master), else its address there.
+                    role.natGateway = director.natGateway(for: node)
                 case .fullnat:
                     break
                 }

@@ -106,6 +106,7 @@ enum Suggest {
         "proto": "protocol", "type": "kind", "port-list": "reals", "backends": "reals", "servers": "reals",
         "real-servers": "reals", "realservers": "reals", "algorithm": "scheduler", "sched": "scheduler",
         "forwarding": "mode", "method": "mode", "local-address": "local-addresses", "laddr": "local-addresses",
+        "sched-flags": "flags", "scheduler-flags": "flags", "sloppy-tcp": "sloppy",
         "node": "nodes", "link": "links", "check": "checks", "default": "defaults", "lab": "name",
         "interface": "interfaces", "ifaces": "interfaces", "route": "routes", "service": "services",
     ]

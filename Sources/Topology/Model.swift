@@ -272,6 +272,12 @@ public struct Service: Sendable, Hashable {
     public var persistenceMask: IPv4Address?
     /// Source addresses of FULLNAT (`local-addresses:`, fullnat only).
     public var localAddresses: [IPv4Address]
+    /// Scheduler flags (`flags: [ mh-port, mh-fallback ]`), each of this
+    /// service's scheduler; in the order written.
+    public var flags: [SchedulerFlag] = []
+    /// Schedule a TCP packet without SYN that has no entry (`sloppy: true`,
+    /// IPVS sloppy_tcp); default false.
+    public var sloppy = false
     public var location: SourceLocation
 }
 

@@ -505,7 +505,7 @@ struct RawDecoder {
 
     static let serviceExample = "{ vip: 10.0.0.100, port: 80, protocol: tcp, scheduler: rr, mode: dr, reals: [ { ip: 10.0.0.1 } ] }"
     static let serviceKeys = ["vip", "port", "protocol", "scheduler", "mode", "reals", "health",
-                              "persistence", "persistence-mask", "local-addresses"]
+                              "persistence", "persistence-mask", "local-addresses", "flags", "sloppy"]
 
     func decodeServices(_ v: YNode, into n: inout RawNode) {
         guard let items = r.list(v, "services", example: "services: [ \(Self.serviceExample) ]") else { return }
@@ -609,6 +609,42 @@ struct RawDecoder {
             d.error(item.location, "fullnat service needs 'local-addresses'",
                     hint: "the director rewrites client addresses to these, e.g. local-addresses: [ 10.0.0.201 ]")
         }
+        var flags: [SchedulerFlag] = []
+        if let fn = f["flags"], let items = r.list(fn, "flags", example: "flags: [ mh-port, mh-fallback ]") {
+            let schedulerKnown = f["scheduler"].map { SchedulerKind(rawValue: $0.scalar ?? "") != nil } ?? true
+            for fi in items {
+                guard let flag = r.choice(fi, "scheduler flag", SchedulerFlag.self, listName: "scheduler flags") else { ok = false; continue }
+                if flags.contains(flag) {
+                    d.error(fi.location, "scheduler flag '\(flag.rawValue)' is listed twice", hint: "list each flag once")
+                    continue
+                }
+                if schedulerKnown && flag.scheduler != scheduler {
+                    let own = SchedulerFlag.flags(of: scheduler)
+                    let hint: String
+                    if let twin = own.first(where: { $0.hashesPort == flag.hashesPort }) {
+                        hint = "write '\(twin.rawValue)' (\(scheduler.rawValue) takes \(own.map(\.rawValue).joined(separator: ", "))), or set scheduler: \(flag.scheduler.rawValue)"
+                    } else {
+                        hint = "\(scheduler.rawValue) takes no flags (only sh and mh do); remove '\(flag.rawValue)' or set scheduler: \(flag.scheduler.rawValue)"
+                    }
+                    d.error(fi.location, "scheduler flag '\(flag.rawValue)' is for scheduler \(flag.scheduler.rawValue), but this service's scheduler is \(scheduler.rawValue)",
+                            hint: hint)
+                    ok = false
+                    continue
+                }
+                flags.append(flag)
+            }
+        } else if f["flags"] != nil { ok = false }
+        var sloppy = false
+        if let sn = f["sloppy"] {
+            if let b = r.bool(sn, "sloppy") {
+                sloppy = b
+                if b && proto == .udp {
+                    d.error(sn.location, "'sloppy' applies only to tcp services",
+                            hint: "a udp service schedules any datagram without an entry already; remove 'sloppy'")
+                    ok = false
+                }
+            } else { ok = false }
+        }
         guard ok, let vip, let port else { return nil }
         if vip.isMulticast || vip.isUnspecified || vip.isLoopback || vip == .broadcast {
             d.error(vipNode!.location, "vip \(vip) is not a unicast address", hint: "use a private or documentation address, e.g. 10.0.0.100")
@@ -616,7 +652,7 @@ struct RawDecoder {
         }
         return Service(vip: vip, port: port, proto: proto, scheduler: scheduler, mode: mode, reals: reals,
                        health: health, persistence: persistence, persistenceMask: mask,
-                       localAddresses: locals, location: item.location)
+                       localAddresses: locals, flags: flags, sloppy: sloppy, location: item.location)
     }
 
     static let healthExample = "health: { tcp: { interval: 1s, timeout: 1s, fail: 2, rise: 1 } }"

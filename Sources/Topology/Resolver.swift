@@ -350,6 +350,50 @@ struct TopologyResolver {
                 }
             }
         }
+        // A NAT service on the directors of a VRRP pair: its reals route
+        // replies through one next hop, which must follow the master — an
+        // inside VIP (Node.natGateway(for:)); a director's own address
+        // would send every reply to that one director, dead or backup.
+        if allComplete {
+            var natDirectors: [String: [Int]] = [:]
+            var natOrder: [String] = []
+            for (ni, n) in nodes.enumerated() where n.kind == .director {
+                for service in topology.nodes[ni].services where service.mode == .nat {
+                    let key = "\(service.vip):\(service.port)/\(service.proto.rawValue)"
+                    if natDirectors[key] == nil { natOrder.append(key) }
+                    natDirectors[key, default: []].append(ni)
+                }
+            }
+            for key in natOrder {
+                guard let all = natDirectors[key], all.count > 1 else { continue }
+                // The directors of it that form a VRRP pair: a group (same id, same segment) with another of them.
+                var groupMembers: [String: Set<Int>] = [:]
+                for ni in all {
+                    for v in topology.nodes[ni].vrrp where !v.interface.isEmpty {
+                        guard let seg = segmentOf[Endpoint(node: topology.nodes[ni].name, interface: v.interface)] else { continue }
+                        groupMembers["\(seg)/\(v.group)", default: []].insert(ni)
+                    }
+                }
+                let paired = groupMembers.values.filter { $0.count > 1 }.reduce(into: Set<Int>()) { $0.formUnion($1) }
+                let list = all.filter(paired.contains)
+                guard list.count > 1 else { continue }
+                let directors = list.map { topology.nodes[$0] }
+                guard let service = directors[1].services.first(where: { "\($0.vip):\($0.port)/\($0.proto.rawValue)" == key }) else { continue }
+                var stranded: [(real: IPv4Address, subnet: IPv4Prefix, gateway: IPv4Address?)] = []
+                for real in service.reals {
+                    guard let host = topology.nodes.first(where: { $0.kind == .host && $0.addresses.contains { $0.address == real.ip } }),
+                          host.auto else { continue }
+                    if directors.contains(where: { $0.insideVIP(for: host) != nil }) { continue }
+                    let subnet = host.addresses.first { $0.address == real.ip }!.canonical
+                    stranded.append((real.ip, subnet, directors.lazy.compactMap { $0.natGateway(for: host) }.first))
+                }
+                guard let first = stranded.first else { continue }
+                let names = directors.map { "'\($0.name)'" }.joined(separator: ", ")
+                let via = first.gateway.map { g in " through \(g)" + (directors.first { $0.addresses.contains { $0.address == g } }.map { " ('\($0.name)' alone)" } ?? "") } ?? ""
+                d.error(service.location, "nat service \(key) is on directors \(names), but its real servers (\(stranded.map(\.real.description).joined(separator: ", "))) would route every reply\(via), so replies stop when that director fails or is backup",
+                        hint: "give the pair an inside VIP, an unused address of \(first.subnet) in a vrrp group of both, e.g. \(Self.insideVIPExample(first.subnet, directors: directors, used: addressOwners)) (as keepalived LVS-NAT pairs do): the reals then route through whichever director is master")
+            }
+        }
         // VRRP groups sharing a segment: one group id, one set of VIPs, distinct priorities.
         for (ni, n) in nodes.enumerated() where n.kind == .director || n.kind == .router {
             for v in topology.nodes[ni].vrrp where !v.interface.isEmpty {
@@ -493,5 +537,16 @@ extension TopologyResolver {
             }
             return v
         }
+    }
+    /// `{ group: N, vips: [ A ] }` for the NAT pair error: a group none of
+    /// `directors` uses, the first address of `subnet` no node has.
+    static func insideVIPExample(_ subnet: IPv4Prefix, directors: [Node], used: [IPv4Address: [Endpoint]]) -> String {
+        let groups = Set(directors.flatMap { $0.vrrp.map(\.group) })
+        let group = (1...255).first { !groups.contains($0) } ?? 1
+        let taken = Set(used.keys).union(directors.flatMap { $0.vrrp.flatMap(\.vips) })
+        let base = subnet.canonical.address.rawValue
+        let size = subnet.length >= 31 ? 1 : (1 << (32 - subnet.length)) - 2
+        let free = (1...max(1, min(size, 4096))).lazy.map { IPv4Address(rawValue: base &+ UInt32($0)) }.first { !taken.contains($0) }
+        return "{ group: \(group), vips: [ \(free.map(\.description) ?? "<address>") ] }"
     }
 }

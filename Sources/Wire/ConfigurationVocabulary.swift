@@ -51,6 +51,37 @@ public enum SchedulerKind: String, Hashable, Sendable, CaseIterable {
     case mh
 }
 
+/// A scheduler flag (`flags:` on a service), as `ipvsadm -b` names it.
+/// Each belongs to one scheduler: `mh-*` to `mh`, `sh-*` to `sh`.
+public enum SchedulerFlag: String, Hashable, Sendable, CaseIterable {
+    /// Hash the client's source port too, so one client's connections
+    /// spread over the reals (IP_VS_SVC_F_SCHED_MH_PORT).
+    case mhPort = "mh-port"
+    /// When the hashed real is unavailable (weight 0, failed check), rehash
+    /// to another one instead of refusing (IP_VS_SVC_F_SCHED_MH_FALLBACK).
+    case mhFallback = "mh-fallback"
+    /// As mh-port, for `sh` (IP_VS_SVC_F_SCHED_SH_PORT).
+    case shPort = "sh-port"
+    /// As mh-fallback, for `sh` (IP_VS_SVC_F_SCHED_SH_FALLBACK).
+    case shFallback = "sh-fallback"
+
+    /// The scheduler the flag belongs to.
+    public var scheduler: SchedulerKind {
+        switch self {
+        case .mhPort, .mhFallback: .mh
+        case .shPort, .shFallback: .sh
+        }
+    }
+
+    /// Hashes the source port (`*-port`); otherwise it is a fallback flag.
+    public var hashesPort: Bool { self == .mhPort || self == .shPort }
+
+    /// The flags `scheduler` takes (none for schedulers that do not hash).
+    public static func flags(of scheduler: SchedulerKind) -> [SchedulerFlag] {
+        allCases.filter { $0.scheduler == scheduler }
+    }
+}
+
 /// The transport protocol of a virtual service, a probe or a health check
 /// (`protocol:`, `proto:`). IPVS also has SCTP; not modelled.
 public enum TransportProtocol: String, Hashable, Sendable, CaseIterable {

@@ -156,11 +156,13 @@ extension DirectorCore {
         }
     }
 
-    /// The transcribed table itself, spot-checked against ip_vs_proto_tcp.c's rows.
+    /// The transcribed table itself, spot-checked against ip_vs_proto_tcp.c's
+    /// rows (since Linux 3.12, where an ACK in NONE goes to ESTABLISHED).
     @Test func tableCellsMatchIPVS() {
         typealias S = ConnectionState
         let cases: [(S, UInt8, PacketDirection, S)] = [
-            (.none, SYN, .input, .synRecv), (.none, ACK, .input, .close), (.none, FIN, .output, .timeWait),
+            (.none, SYN, .input, .synRecv), (.none, ACK, .input, .established), (.none, ACK, .inputOnly, .established),
+            (.none, FIN, .output, .timeWait),
             (.established, FIN, .input, .closeWait), (.established, FIN, .output, .finWait), (.established, FIN, .inputOnly, .finWait),
             (.synRecv, RST, .input, .synRecv), (.synRecv, RST, .output, .close), (.synAck, RST, .input, .synRecv),
             (.synAck, RST, .inputOnly, .close), (.timeWait, RST, .output, .timeWait), (.lastAck, ACK, .input, .close),

@@ -138,7 +138,8 @@ import Wire
                 let client = IPv4Address(rawValue: 0x7B00_0000 | UInt32(truncatingIfNeeded: rng.next() & 0xFF_FFFF))
                 let sport = UInt16(truncatingIfNeeded: rng.next() | 1024)
                 let size = Int(rng.next() % 1461)
-                var p = DE.fromClient(UInt8(truncatingIfNeeded: rng.next()) & 0x1f | DE.syn, sport: sport,
+                // Any flags but RST, which never creates a connection (sloppy or not, as tcp_conn_schedule).
+                var p = DE.fromClient(UInt8(truncatingIfNeeded: rng.next()) & 0x1b | DE.syn, sport: sport,
                                       seq: UInt32(truncatingIfNeeded: rng.next()), ack: UInt32(truncatingIfNeeded: rng.next()),
                                       payload: (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }, client: client,
                                       ttl: UInt8(2 + rng.next() % 250))

@@ -213,6 +213,37 @@ struct DirectorTestRNG: RandomNumberGenerator {
         #expect(counts.allSatisfy { abs(Double($0) / 40_000 - 0.25) < 0.02 })
     }
 
+    /// mh-port: the source port enters the hash (ip_vs_mh_hashkey's
+    /// port + address), so one client's connections spread, and the same
+    /// (address, port) always lands on the same real.
+    @Test func mhPortFlagHashesThePort() {
+        var s = Self.service(.mh, weights: [1, 1, 1, 1], flags: .port, maglevSize: 4093)
+        var counts = [0, 0, 0, 0]
+        for port in UInt16(1024)..<9024 {
+            let r = s.pick(source: 0x0B00_0001, sourcePort: port, destination: 0)!
+            #expect(r == s.pick(source: 0x0B00_0001, sourcePort: port, destination: 0))
+            counts[r] += 1
+        }
+        #expect(counts.allSatisfy { abs(Double($0) / 8000 - 0.25) < 0.03 }, "\(counts)")
+    }
+
+    /// mh-port and mh-fallback together: a port that hashed to a quiesced
+    /// real moves, the others stay.
+    @Test func mhPortWithFallback() {
+        var plain = Self.service(.mh, weights: [1, 1, 1], flags: .port, maglevSize: 4093)
+        var both = Self.service(.mh, weights: [1, 1, 1], flags: [.port, .fallback], maglevSize: 4093)
+        for i in [0] { plain.reals[i].weight = 0; both.reals[i].weight = 0 }
+        plain.destinationsChanged(); both.destinationsChanged()
+        var moved = 0
+        for port in UInt16(1024)..<4024 {
+            let p = plain.pick(source: 0x0B00_0001, sourcePort: port, destination: 0)
+            let q = both.pick(source: 0x0B00_0001, sourcePort: port, destination: 0)
+            #expect(q != nil && q != 0)
+            if let p { #expect(p == q) } else { moved += 1 }
+        }
+        #expect(moved > 800 && moved < 1200)   // ≈ 1/3 of the ports hashed to real 0
+    }
+
     @Test func mhWeightZeroKeepsSlotsDisabledGivesThemAway() {
         var s = Self.service(.mh, weights: [1, 1, 1, 1], maglevSize: 4093)
         let before = s.maglev!.slots

@@ -79,7 +79,7 @@ enum SchemaValidator {
         "16-interface-names", "17-bad-ip", "18-bad-mac", "22-local-addresses-not-fullnat", "23-unknown-scheduler-mode",
         "24-bad-weights", "25-ports-out-of-range", "26-mtu-out-of-range", "29-wrong-shapes", "33-route-syntax",
         "34-quoted-number-and-bool", "36-health-and-durations", "40-interface-key-typo", "44-kernel-names",
-        "46-drill-shapes", "48-sync", "55-capacity-values",
+        "46-drill-shapes", "48-sync", "50-scheduler-flags", "55-capacity-values",
     ]
 
     @Test func shapeErrorsAreSchemaErrorsToo() throws {
@@ -134,6 +134,7 @@ enum SchemaValidator {
         #expect(Self.enumeration(defs, service + ["scheduler"]) == SchedulerKind.allCases.map(\.rawValue))
         #expect(Self.enumeration(defs, service + ["mode"]) == ForwardingMode.allCases.map(\.rawValue))
         #expect(Self.enumeration(defs, service + ["protocol"]) == TransportProtocol.allCases.map(\.rawValue))
+        #expect(Self.enumeration(defs, service + ["flags", "items"]) == SchedulerFlag.allCases.map(\.rawValue))
         #expect(Self.enumeration(defs, ["node", "properties", "ecmp", "properties", "fields", "items"])
                 == ECMPHashField.allCases.map(\.rawValue))
     }

@@ -164,7 +164,9 @@ public final class DirectorCore {
         /// table memory is allocated up front (≈ 96 bytes per entry).
         public var maxConnections: Int = 1 << 16
         public var timeouts = ConnectionTimeouts()
-        /// IPVS sloppy_tcp: also schedule TCP packets without SYN.
+        /// IPVS sloppy_tcp for every service: also schedule TCP packets
+        /// without SYN (never a RST). A service can ask for it alone
+        /// (`VirtualService.sloppy`).
         public var sloppyTCP = false
         /// IPVS conn_reuse_mode 1: a SYN on a TIME_WAIT/CLOSE connection
         /// that no template controls starts a new connection.
@@ -464,8 +466,10 @@ public final class DirectorCore {
                      virtualPort: UInt16, tcpFlags: UInt8, now: UInt64) -> Decision {
         let p = proto.ipProtocol.rawValue
         guard let s = serviceByKey[Self.serviceKey(p, virtual, virtualPort)] else { return refuse(.noService) }
-        if proto == .tcp && !configuration.sloppyTCP
-            && tcpFlags & (TCPFlagBits.syn | TCPFlagBits.rst) != TCPFlagBits.syn {
+        // tcp_conn_schedule(): only a SYN creates a connection, or any
+        // packet but a RST when sloppy_tcp is on (here or on the service).
+        if proto == .tcp && tcpFlags & (TCPFlagBits.syn | TCPFlagBits.rst) != TCPFlagBits.syn
+            && (tcpFlags & TCPFlagBits.rst != 0 || !(configuration.sloppyTCP || services[s].sloppy)) {
             return refuse(.notSyn)
         }
 
@@ -721,7 +725,7 @@ public final class DirectorCore {
                 let st = services[s]
                 return DirectorSnapshot.Service(
                     id: ServiceID(rawValue: s), proto: st.config.proto, address: st.config.address, port: st.config.port,
-                    scheduler: st.scheduler, schedulerFlags: st.flags, mode: st.mode, persistence: st.config.persistence,
+                    scheduler: st.scheduler, schedulerFlags: st.flags, sloppy: st.sloppy, mode: st.mode, persistence: st.config.persistence,
                     localAddresses: st.localPools.map { pools[$0].address },
                     reals: st.reals.indices.map { r in
                         let real = st.reals[r]

@@ -14,6 +14,22 @@ public struct SchedulerFlags: OptionSet, Hashable, Sendable {
     public init(rawValue: UInt8) { self.rawValue = rawValue }
     public static let fallback = SchedulerFlags(rawValue: 1)
     public static let port = SchedulerFlags(rawValue: 2)
+
+    /// The flags a topology's `flags:` list names (`mh-port` → `.port`, …).
+    public init(_ flags: [SchedulerFlag]) {
+        self = []
+        for f in flags { insert(f.hashesPort ? .port : .fallback) }
+    }
+
+    /// The ipvsadm names of these flags for `scheduler`, as `ipvsadm -Ln`
+    /// prints them (fallback before port); none for a scheduler that does not hash.
+    public func names(for scheduler: SchedulerKind) -> [String] {
+        guard scheduler == .sh || scheduler == .mh else { return [] }
+        var out: [String] = []
+        if contains(.fallback) { out.append("\(scheduler.rawValue)-fallback") }
+        if contains(.port) { out.append("\(scheduler.rawValue)-port") }
+        return out
+    }
 }
 
 /// Persistence (ipvsadm -p TIMEOUT -M NETMASK): new connections from one
@@ -51,11 +67,18 @@ public struct VirtualService: Hashable, Sendable {
     /// Size of the Maglev lookup table for `.mh`: a prime (the paper's 65537
     /// by default; ip_vs_mh builds 4093 unless configured otherwise).
     public var maglevTableSize: Int
+    /// IPVS sloppy_tcp for this service (topology `sloppy: true`): a TCP
+    /// packet without SYN that finds no entry is scheduled (and its entry
+    /// starts as the state machine takes it from NONE: an ACK makes it
+    /// ESTABLISHED) instead of refused as `lvs-not-syn`. A RST never is.
+    public var sloppy: Bool
 
     public init(address: IPv4Address, port: UInt16, proto: TransportProtocol = .tcp,
                 scheduler: SchedulerKind = .wlc, schedulerFlags: SchedulerFlags = [],
                 mode: ForwardingMode = .dr, persistence: Persistence? = nil,
-                localAddresses: [IPv4Address] = [], maglevTableSize: Int = MaglevTable.defaultSize) {
+                localAddresses: [IPv4Address] = [], maglevTableSize: Int = MaglevTable.defaultSize,
+                sloppy: Bool = false) {
+        self.sloppy = sloppy
         self.address = address
         self.port = port
         self.proto = proto

@@ -26,6 +26,8 @@ public struct DirectorSnapshot: Equatable, Sendable {
         public var port: UInt16
         public var scheduler: SchedulerKind
         public var schedulerFlags: SchedulerFlags
+        /// Schedules TCP packets without SYN (`sloppy: true`).
+        public var sloppy: Bool = false
         public var mode: ForwardingMode
         public var persistence: Persistence?
         public var localAddresses: [IPv4Address]
@@ -77,16 +79,14 @@ public struct DirectorSnapshot: Equatable, Sendable {
         out += "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
         for service in services {
             out += "\(service.proto.ipvsadmName)  \(service.address):\(service.port) \(service.scheduler.rawValue)"
-            var flags: [String] = []
-            if service.schedulerFlags.contains(.fallback) { flags.append("\(service.scheduler.rawValue)-fallback") }
-            if service.schedulerFlags.contains(.port) { flags.append("\(service.scheduler.rawValue)-port") }
-            if !flags.isEmpty && (service.scheduler == .sh || service.scheduler == .mh) {
-                out += " (" + flags.joined(separator: ",") + ")"
-            }
+            let flags = service.schedulerFlags.names(for: service.scheduler)
+            if !flags.isEmpty { out += " (" + flags.joined(separator: ",") + ")" }
             if let p = service.persistence {
                 out += " persistent \(Int(p.timeout))"
                 if p.netmaskLength != 32 { out += " mask \(p.netmask)" }
             }
+            // ipvsadm has no column for it (sloppy_tcp is a sysctl); said where it applies.
+            if service.sloppy && service.proto == .tcp { out += " sloppy" }
             out += "\n"
             for real in service.reals {
                 out += "  -> " + Self.pad("\(real.address):\(real.port)", 28) + " " + Self.pad(service.mode.ipvsadmName, 7)

@@ -51,6 +51,8 @@ struct ServiceState {
     let mode: ForwardingMode
     let scheduler: SchedulerKind
     let flags: SchedulerFlags
+    /// Schedules TCP packets without SYN (IPVS sloppy_tcp, per service).
+    let sloppy: Bool
     /// Template timeout in ns; 0 = no persistence.
     let persistenceNanoseconds: UInt64
     let persistenceMask: UInt32
@@ -80,6 +82,7 @@ struct ServiceState {
         mode = config.mode
         scheduler = config.scheduler
         flags = config.schedulerFlags
+        sloppy = config.sloppy
         if let p = config.persistence {
             persistenceNanoseconds = UInt64(p.timeout * 1e9)
             persistenceMask = p.netmask.rawValue

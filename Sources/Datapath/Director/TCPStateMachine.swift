@@ -97,12 +97,16 @@ public enum TCPStateMachine {
     private static let CL: UInt8 = 6, CW: UInt8 = 7, LA: UInt8 = 8, LI: UInt8 = 9, SA: UInt8 = 10
 
     /// [direction * 4 + event][state], events syn=0 fin=1 ack=2 rst=3,
-    /// rows exactly as in mainline's tcp_states[].
+    /// rows exactly as in mainline's tcp_states[] since sloppy_tcp came in
+    /// (Linux 3.12): an ACK in NONE goes to ESTABLISHED (before, CLOSE), so
+    /// a connection a sloppy director schedules from a mid-stream ACK is
+    /// ESTABLISHED at once. Without sloppy only a SYN creates an entry, and
+    /// no entry sees NONE again.
     @usableFromInline static let table: [UInt8] = [
         // INPUT      sNO sES sSS sSR sFW sTW sCL sCW sLA sLI sSA
         /* syn */     SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR,
         /* fin */     CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, TW,
-        /* ack */     CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES,
+        /* ack */     ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES,
         /* rst */     CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, SR,
         // OUTPUT
         /* syn */     SS, ES, SS, SR, SS, SS, SS, SS, SS, LI, SR,
@@ -112,7 +116,7 @@ public enum TCPStateMachine {
         // INPUT-ONLY
         /* syn */     SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR,
         /* fin */     CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW,
-        /* ack */     CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES,
+        /* ack */     ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES,
         /* rst */     CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL,
     ]
 
