@@ -114,7 +114,8 @@ public struct DrillReport: Codable, Sendable, Equatable {
             let gap = hasLoops ? Self.longestGap(answers, from: start, to: end, duration: o.duration) : nil
             let previousStart = w > 0 ? starts[w - 1] : 0
             let before = Set(o.requests.filter { $0.answered && $0.end >= previousStart && $0.end < start }.compactMap(\.answeredBy))
-            let afterFrom = gap?.end ?? start
+            // (The start window: everything answered in it; after an event: after its gap.)
+            let afterFrom = w == 0 ? start : gap?.end ?? start
             let after = Set(o.requests.filter { $0.answered && $0.end >= afterFrom && $0.end <= end }.compactMap(\.answeredBy))
             let lost = o.streams.filter { s in s.lost.map { $0 >= start && ($0 < end || w + 1 == starts.count) } ?? false }
             windows.append(Window(event: names[w], planned: planned[w], start: start, end: end,
