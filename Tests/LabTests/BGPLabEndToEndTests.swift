@@ -263,4 +263,68 @@ struct BGPLabEndToEndTests {
         _ = birdc("disable s4")
         #expect(Self.time(limit: 10) { Self.bgp(lab, "r1").routes.isEmpty } != nil, "after disable s4: \(Self.bgp(lab, "r1").routes)")
     }
+
+    // MARK: a director
+
+    /// cl — r1 — sw — { lvs, web1 }: lvs announces its VIP 10.73.100.1/32
+    /// (off every subnet: r1 reaches it only through the learned route)
+    /// while web1 passes its health checks.
+    static func director(_ lab: String) -> String {
+        """
+        name: \(lab)
+        nodes:
+          cl: { kind: host, interfaces: { e0: { ip: 10.73.1.10/24 } }, routes: [ "default via 10.73.1.1" ] }
+          r1:
+            kind: router
+            interfaces: { down: { ip: 10.73.1.1/24 }, up: { ip: 10.73.0.1/24 } }
+            bgp: { asn: 65001, router-id: 10.73.0.1, neighbors: [ { ip: 10.73.0.11, asn: 65011, hold: 3, keepalive: 1 } ] }
+          sw: { kind: switch }
+          lvs:
+            kind: director
+            interfaces: { e0: { ip: 10.73.0.11/24 } }
+            services:
+              - { vip: 10.73.100.1, port: 80, mode: dr, scheduler: rr, reals: [ { ip: 10.73.0.21 } ],
+                  health: { tcp: { interval: 500ms, timeout: 300ms, fail: 2, rise: 1 } } }
+            bgp: { asn: 65011, router-id: 10.73.0.11, neighbors: [ { ip: 10.73.0.1, asn: 65001, hold: 3, keepalive: 1 } ],
+                   announce: [ 10.73.100.1/32 ] }
+          web1: { kind: host, interfaces: { e0: { ip: 10.73.0.21/24 } }, routes: [ "default via 10.73.0.1" ], serve: { http: 80 } }
+        links:
+          - [ cl:e0, r1:down ]
+          - [ r1:up, sw:p1 ]
+          - [ lvs:e0, sw:p2 ]
+          - [ web1:e0, sw:p3 ]
+        """
+    }
+
+    @Test func aDirectorWithdrawsItsVIPWhenItsRealsFailAndAnnouncesItAgain() throws {
+        let lab = Harness.lab("wlgd")
+        let file = try Harness.topologyFile(Self.director(lab))
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        defer {
+            _ = try? Harness.wl("down", lab)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let up = try Harness.wl("up", file, timeout: 60)
+        try #require(up.status == 0, "up: \(up.combined)")
+        let vip = "10.73.100.1/32"
+        let learned = Self.time(limit: 20) { Self.bgp(lab, "r1").routes[vip] == ["10.73.0.11"] }
+        try #require(learned != nil, "r1 did not learn the VIP: \(Self.bgp(lab, "r1").sessions) \(Self.bgp(lab, "lvs").announced)")
+        #expect(Self.bgp(lab, "lvs").announced == [vip])
+        let curl = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "5", "http://10.73.100.1/")
+        #expect(curl.status == 0 && curl.stdout.contains("web1"), "the VIP through the learned route: \(curl.combined)")
+
+        // The only real dies: its checks fail, the VIP is withdrawn.
+        _ = try Harness.wl("fail", lab, "web1")
+        let withdrawn = Self.time(limit: 10) { Self.bgp(lab, "r1").routes[vip] == nil }
+        #expect(withdrawn != nil, "r1 still has the VIP: \(Self.bgp(lab, "r1").routes)")
+        if let t = withdrawn { print("BGP: real down, VIP withdrawn from r1 after \(String(format: "%.2f", t)) s (checks every 500 ms, fail 2)") }
+        #expect(Self.bgp(lab, "lvs").announced.isEmpty)
+        #expect(Self.bgp(lab, "lvs").state("10.73.0.1") == "Established", "the session stays up; only the prefix goes")
+
+        // Back: announced again.
+        _ = try Harness.wl("heal", lab, "web1")
+        let back = Self.time(limit: 10) { Self.bgp(lab, "r1").routes[vip] == ["10.73.0.11"] }
+        #expect(back != nil, "the VIP did not come back: \(Self.bgp(lab, "r1").routes)")
+        if let t = back { print("BGP: real up, VIP announced again after \(String(format: "%.2f", t)) s") }
+    }
 }
