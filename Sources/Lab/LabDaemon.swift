@@ -207,9 +207,9 @@ public final class LabDaemon: @unchecked Sendable {
     /// it can serve: a prefix holding the VIP of a service with a real not
     /// failed by its health checks, and, where the VIP is in one of the
     /// director's VRRP groups, only while it is that group's master.
-    /// Datapath thread, `lock` held; after health changes and every second
-    /// (so a VRRP change is seen within a second). Allocates a little, only
-    /// for directors with BGP, never per packet.
+    /// Datapath thread, `lock` held; after health changes, VRRP transitions
+    /// and every second. Allocates a little, only for directors with BGP,
+    /// never per packet.
     func updateServable() {
         guard !speakers.isEmpty else { return }
         for speaker in speakers where runtimes[speaker.runtimeIndex].node.kind == .director {
@@ -406,7 +406,7 @@ public final class LabDaemon: @unchecked Sendable {
                 runtime.runner.fireTimers(runtime.forwarder.element, now: now, ports: &live)
                 flush(runtime, live.given)
             }
-            if !timerNodes.isEmpty { logVRRPTransitions(timerNodes.map { runtimes[$0] }) }
+            if !timerNodes.isEmpty, logVRRPTransitions(timerNodes.map { runtimes[$0] }) { updateServable() }
             pendingTransmit = runtimes.contains { $0.ports.contains { $0.hasPendingTransmit } }
             if pendingTransmit { for runtime in runtimes { for port in runtime.ports { port.flush() } } }
             lock.unlock()
@@ -482,12 +482,18 @@ public final class LabDaemon: @unchecked Sendable {
         return t
     }
 
-    /// Logs every VRRP transition since the last call, with its reason.
-    func logVRRPTransitions(_ runtimes: [NodeRuntime]) {
+    /// Logs every VRRP transition since the last call, with its reason;
+    /// returns whether there was any (a director's announcements follow
+    /// its mastership).
+    @discardableResult
+    func logVRRPTransitions(_ runtimes: [NodeRuntime]) -> Bool {
+        var any = false
         for runtime in runtimes {
             guard let node = runtime.forwarder.vrrpNode, !node.vrrp.pending.isEmpty else { continue }
             for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
+            any = true
         }
+        return any
     }
 
     /// `wirelab down` (SIGTERM): every master resigns with a priority-0
