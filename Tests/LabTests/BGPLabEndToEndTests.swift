@@ -327,4 +327,71 @@ struct BGPLabEndToEndTests {
         #expect(back != nil, "the VIP did not come back: \(Self.bgp(lab, "r1").routes)")
         if let t = back { print("BGP: real up, VIP announced again after \(String(format: "%.2f", t)) s") }
     }
+
+    /// Two directors of one VRRP group both announce the group's VIP; only
+    /// the master may (r1 would otherwise send half the flows to the backup).
+    static func vrrpPair(_ lab: String) -> String {
+        """
+        name: \(lab)
+        nodes:
+          cl: { kind: host, interfaces: { e0: { ip: 10.74.1.10/24 } }, routes: [ "default via 10.74.1.1" ] }
+          r1:
+            kind: router
+            interfaces: { down: { ip: 10.74.1.1/24 }, up: { ip: 10.74.0.1/24 } }
+            bgp: { asn: 65001, router-id: 10.74.0.1, multipath: 2,
+                   neighbors: [ { ip: 10.74.0.11, asn: 65011, hold: 3, keepalive: 1 }, { ip: 10.74.0.12, asn: 65011, hold: 3, keepalive: 1 } ] }
+          sw: { kind: switch }
+          lvs1:
+            kind: director
+            interfaces: { e0: { ip: 10.74.0.11/24 } }
+            vrrp: { group: 7, priority: 200, vips: [ 10.74.0.100 ], interval: 100ms }
+            services: [ { vip: 10.74.0.100, port: 80, mode: dr, scheduler: rr, reals: [ { ip: 10.74.0.21 } ] } ]
+            bgp: { asn: 65011, router-id: 10.74.0.11, neighbors: [ { ip: 10.74.0.1, asn: 65001, hold: 3, keepalive: 1 } ],
+                   announce: [ 10.74.0.100/32 ] }
+          lvs2:
+            kind: director
+            interfaces: { e0: { ip: 10.74.0.12/24 } }
+            vrrp: { group: 7, priority: 100, vips: [ 10.74.0.100 ], interval: 100ms }
+            services: [ { vip: 10.74.0.100, port: 80, mode: dr, scheduler: rr, reals: [ { ip: 10.74.0.21 } ] } ]
+            bgp: { asn: 65011, router-id: 10.74.0.12, neighbors: [ { ip: 10.74.0.1, asn: 65001, hold: 3, keepalive: 1 } ],
+                   announce: [ 10.74.0.100/32 ] }
+          web1: { kind: host, interfaces: { e0: { ip: 10.74.0.21/24 } }, routes: [ "default via 10.74.0.1" ], serve: { http: 80 } }
+        links:
+          - [ cl:e0, r1:down ]
+          - [ r1:up, sw:p1 ]
+          - [ lvs1:e0, sw:p2 ]
+          - [ lvs2:e0, sw:p3 ]
+          - [ web1:e0, sw:p4 ]
+        """
+    }
+
+    @Test func onlyTheVRRPMasterAnnouncesTheVIP() throws {
+        let lab = Harness.lab("wlgv")
+        let file = try Harness.topologyFile(Self.vrrpPair(lab))
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        defer {
+            _ = try? Harness.wl("down", lab)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let up = try Harness.wl("up", file, timeout: 60)
+        try #require(up.status == 0, "up: \(up.combined)")
+        let vip = "10.74.0.100/32"
+        let both = Self.time(limit: 20) {
+            let v = Self.bgp(lab, "r1")
+            return v.state("10.74.0.11") == "Established" && v.state("10.74.0.12") == "Established"
+        }
+        try #require(both != nil, "sessions: \(Self.bgp(lab, "r1").sessions)")
+        #expect(Self.time(limit: 5) { Self.bgp(lab, "r1").routes[vip] == ["10.74.0.11"] } != nil,
+                "the master alone: \(Self.bgp(lab, "r1").routes)")
+        usleep(1_500_000)   // and it stays so (the backup never announces)
+        #expect(Self.bgp(lab, "r1").routes[vip] == ["10.74.0.11"])
+        #expect(Self.bgp(lab, "lvs2").announced.isEmpty)
+
+        // The master loses power: lvs2 takes the group and announces; lvs1's
+        // session with r1 ends by hold time.
+        _ = try Harness.wl("fail", lab, "lvs1")
+        let moved = Self.time(limit: 10) { Self.bgp(lab, "r1").routes[vip] == ["10.74.0.12"] }
+        #expect(moved != nil, "after lvs1's power cut: \(Self.bgp(lab, "r1").routes)")
+        if let t = moved { print("BGP: master lvs1 powered off, r1's VIP route on lvs2 alone after \(String(format: "%.2f", t)) s (hold 3 s)") }
+    }
 }
