@@ -145,6 +145,12 @@ struct BGPLabEndToEndTests {
     static var birdc: String? { ["/usr/sbin/birdc", "/usr/bin/birdc"].first { FileManager.default.isExecutableFile(atPath: $0) } }
     static var birdWhy: Comment { bird == nil || birdc == nil ? "BIRD (Debian bird2: scripts/install-deps.sh) is not installed" : "needs root" }
 
+    static func pid(in file: String) -> pid_t? {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else { return nil }
+        return pid
+    }
+
     /// bh (a kernel host running BIRD, AS 65100) — r1 (wirelab, AS 65001) — h1.
     static func withBird(_ lab: String) -> String {
         """
@@ -174,6 +180,7 @@ struct BGPLabEndToEndTests {
         let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
         var birdPID: pid_t?
         defer {
+            if birdPID == nil { birdPID = Self.pid(in: dir + "/bird.pid") }
             // BIRD: asked to go down over its control socket, then (if it
             // is still there) SIGKILL to the PID in its pid file.
             if let pid = birdPID {
@@ -217,10 +224,10 @@ struct BGPLabEndToEndTests {
         let start = try Harness.run("/usr/sbin/ip", ["netns", "exec", "wl-\(lab)-bh", Self.bird!, "-c", dir + "/bird.conf",
                                                       "-s", dir + "/bird.ctl", "-P", dir + "/bird.pid"], timeout: 20)
         try #require(start.status == 0, "bird: \(start.combined)")
-        try #require(Harness.waitUntil(limit: 5) { FileManager.default.fileExists(atPath: dir + "/bird.pid") })
-        let pidText = (try? String(contentsOfFile: dir + "/bird.pid", encoding: .utf8)) ?? ""
-        birdPID = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines))
-        try #require(birdPID != nil, "no PID in bird.pid: \(pidText)")
+        // (BIRD creates the file first and writes its PID a moment later.)
+        _ = Harness.waitUntil(limit: 5) { Self.pid(in: dir + "/bird.pid") != nil }
+        birdPID = Self.pid(in: dir + "/bird.pid")
+        try #require(birdPID != nil, "no PID in \(dir)/bird.pid")
         func birdc(_ command: String) -> String {
             (try? Harness.run(Self.birdc!, ["-s", dir + "/bird.ctl"] + command.split(separator: " ").map(String.init), timeout: 10).stdout) ?? ""
         }
