@@ -316,6 +316,7 @@ public final class Router: Element, VRRPNode {
             counters.icmpSent &+= 1
             return .forward(port)
         case .udp, .tcp:
+            if configuration.kernelOwnsTransport { return drop(.localUnsupported) }
             sendICMPError(.destinationUnreachable(code: ICMPv4Code.portUnreachable, nextHopMTU: 0), about: frame, p,
                           originalSource: p.sourceIPv4, originalDestination: p.destinationIPv4,
                           on: port, to: p.sourceMAC, now: now, emit: &emit)

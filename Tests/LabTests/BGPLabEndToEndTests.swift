@@ -12,9 +12,10 @@ struct BGPLabEndToEndTests {
     /// from r2 (65002, hold 3 s, no BFD) and r3 (65003, hold 3 s, BFD
     /// 50 ms × 3) as one ECMP pair, and announces 10.71.1.0/24 to both. No
     /// static route anywhere on the routers; h2 answers through r3.
-    static func routers(_ lab: String) -> String {
+    static func routers(_ lab: String, datapath: String = "afxdp") -> String {
         """
         name: \(lab)
+        defaults: { datapath: \(datapath) }
         nodes:
           h1: { kind: host, interfaces: { e0: { ip: 10.71.1.10/24 } }, routes: [ "default via 10.71.1.1" ] }
           r1:
@@ -84,9 +85,10 @@ struct BGPLabEndToEndTests {
         return nil
     }
 
-    @Test func routersLearnAnECMPPairAndWithdrawOnACutByHoldTimeOrBFD() throws {
-        let lab = Harness.lab("wlgb")
-        let file = try Harness.topologyFile(Self.routers(lab))
+    @Test(arguments: ["afxdp", "afpacket"])
+    func routersLearnAnECMPPairAndWithdrawOnACutByHoldTimeOrBFD(datapath: String) throws {
+        let lab = Harness.lab("wlgb\(datapath == "afxdp" ? "x" : "p")")
+        let file = try Harness.topologyFile(Self.routers(lab, datapath: datapath))
         let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
         defer {
             _ = try? Harness.wl("down", lab)
@@ -100,7 +102,7 @@ struct BGPLabEndToEndTests {
         let learned = Self.time(limit: 20) { Self.bgp(lab, "r1").routes[prefix]?.count == 2 }
         let r1 = Self.bgp(lab, "r1")
         try #require(learned != nil, "r1 did not learn \(prefix) from both: \(r1.sessions) \(r1.routes)")
-        print("BGP: r1 has \(prefix) via \(r1.routes[prefix]!) \(String(format: "%.1f", learned!)) s after up")
+        print("BGP (\(datapath)): r1 has \(prefix) via \(r1.routes[prefix]!) \(String(format: "%.1f", learned!)) s after up")
         #expect(r1.state(viaR2) == "Established" && r1.state(viaR3) == "Established")
         #expect(r1.sessions[viaR2]?["prefixesReceived"] as? Int == 1)
         let bfdUp = Self.time(limit: 5) { Self.bgp(lab, "r1").sessions[viaR3]?["bfd"] as? String == "Up" }
@@ -116,7 +118,7 @@ struct BGPLabEndToEndTests {
         try #require(cut.status == 0, "fail r1:a: \(cut.combined)")
         let holdWithdrawal = Self.time(limit: 10) { Self.bgp(lab, "r1").routes[prefix] == [viaR3] }
         #expect(holdWithdrawal != nil, "r2's next hop still there: \(Self.bgp(lab, "r1").routes)")
-        if let t = holdWithdrawal { print("BGP: r1—r2 cut, r2 withdrawn from the ECMP group after \(String(format: "%.2f", t)) s (hold 3 s, no BFD)") }
+        if let t = holdWithdrawal { print("BGP (\(datapath)): r1—r2 cut, r2 withdrawn from the ECMP group after \(String(format: "%.2f", t)) s (hold 3 s, no BFD)") }
         #expect((holdWithdrawal ?? 0) > 1.5, "withdrawn by the hold timer, not before it")
         let after = try Harness.wl("exec", "--lab", lab, "h1", "--", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.71.40.80")
         #expect(after.status == 0, "h1 → h2 through r3 alone: \(after.combined)")
@@ -125,14 +127,14 @@ struct BGPLabEndToEndTests {
         _ = try Harness.wl("heal", lab, "r1:a")
         let back = Self.time(limit: 20) { Self.bgp(lab, "r1").routes[prefix]?.count == 2 }
         #expect(back != nil, "the pair did not come back: \(Self.bgp(lab, "r1").sessions)")
-        if let t = back { print("BGP: r1—r2 healed, pair back after \(String(format: "%.2f", t)) s") }
+        if let t = back { print("BGP (\(datapath)): r1—r2 healed, pair back after \(String(format: "%.2f", t)) s") }
 
         // Cut r1—r3 (BFD 50 ms × 3): r3 leaves the group within BFD's detection time.
         #expect(Self.time(limit: 5) { Self.bgp(lab, "r1").sessions[viaR3]?["bfd"] as? String == "Up" } != nil)
         _ = try Harness.wl("fail", lab, "r1:b")
         let bfdWithdrawal = Self.time(limit: 10) { Self.bgp(lab, "r1").routes[prefix] == [viaR2] }
         #expect(bfdWithdrawal != nil, "r3's next hop still there: \(Self.bgp(lab, "r1").routes)")
-        if let t = bfdWithdrawal { print("BGP: r1—r3 cut, r3 withdrawn after \(String(format: "%.2f", t)) s (BFD 50 ms × 3; hold 3 s)") }
+        if let t = bfdWithdrawal { print("BGP (\(datapath)): r1—r3 cut, r3 withdrawn after \(String(format: "%.2f", t)) s (BFD 50 ms × 3; hold 3 s)") }
         #expect((bfdWithdrawal ?? 9) < 1.5, "BFD should beat the 3 s hold time")
         let view = Self.bgp(lab, "r1")
         #expect(view.state(viaR3) != "Established")
