@@ -205,7 +205,7 @@ final class BGPController: @unchecked Sendable {
     private func loop() throws {
         try openSockets()
         let configuration = node.bfd ?? BFDSpec()
-        log("bgp: \(node.name) AS \(spec.asn) router-id \(spec.routerID): \(spec.neighbors.count) neighbours "
+        log("bgp: \(node.name) AS \(spec.asn) router-id \(spec.routerID): \(spec.neighbors.count) neighbour\(spec.neighbors.count == 1 ? "" : "s") "
             + spec.neighbors.map { "\($0.ip) AS \($0.asn) hold \($0.hold)s\($0.bfd ? " bfd" : "")\(speaker.sessions[$0.ip]?.configuration.passive == true ? " (passive)" : "")" }.joined(separator: ", ")
             + (spec.neighbors.contains(where: \.bfd) ? "; bfd \(configuration.interval) × \(configuration.multiplier)" : ""))
         run(speaker.start(now: Self.now()))
