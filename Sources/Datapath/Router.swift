@@ -95,6 +95,28 @@ public final class Router: Element, VRRPNode {
         hasVRRP = !configuration.vrrp.isEmpty
         tokens = Double(configuration.icmpRateLimit?.burst ?? 0)
         fib.insert(contentsOf: tables.fibEntries)
+        configuredRoutes = Dictionary(tables.fibEntries.map { ($0.destination, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The table's routes as configured (connected, static), by prefix: what
+    /// a learned route for the same prefix falls back to when it goes.
+    let configuredRoutes: [IPv4Prefix: RouteEntry]
+
+    /// Applies a BGP FIB change (control plane, never per packet): the
+    /// prefix via its next hops, each on the port of the connected route
+    /// that holds it; no next hops left (or none on a connected subnet):
+    /// the learned route goes. A configured (connected or static) route for
+    /// the same prefix wins, as its lower administrative distance does in
+    /// other routers: the change is then ignored. Returns the route now in
+    /// the table for the prefix (nil: none).
+    @discardableResult
+    public func applyLearnedRoute(_ change: BGPFIBChange) -> RouteEntry? {
+        if let configured = configuredRoutes[change.prefix] { return configured }
+        let entry = change.routeEntry { gateway in
+            self.configuredRoutes.values.first { $0.isConnected && $0.destination.contains(gateway) }?.connectedPort
+        }
+        if let entry { fib.insert(entry) } else { fib.remove(change.prefix) }
+        return entry
     }
 
     // MARK: The element contract
@@ -294,6 +316,7 @@ public final class Router: Element, VRRPNode {
             counters.icmpSent &+= 1
             return .forward(port)
         case .udp, .tcp:
+            if configuration.kernelOwnsTransport { return drop(.localUnsupported) }
             sendICMPError(.destinationUnreachable(code: ICMPv4Code.portUnreachable, nextHopMTU: 0), about: frame, p,
                           originalSource: p.sourceIPv4, originalDestination: p.destinationIPv4,
                           on: port, to: p.sourceMAC, now: now, emit: &emit)

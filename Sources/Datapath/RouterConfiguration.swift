@@ -71,6 +71,12 @@ extension Router {
         public var sendsHostUnreachable: Bool
         /// VRRP groups: their VIPs are answered (ARP, echo) only while master.
         public var vrrp: [VRRPConfiguration] = []
+        /// The node's kernel owns TCP and UDP to the router's addresses (its
+        /// BGP sessions and BFD, `bgp:`): the element drops them silently
+        /// instead of answering port unreachable. Over AF_XDP they reach the
+        /// kernel through pass rules and never the element; over AF_PACKET
+        /// the kernel gets its own copy.
+        public var kernelOwnsTransport = false
 
         public init(interfaces: [Interface], routes: [Route] = [],
                     ecmpFields: ECMPHashFields = .fiveTuple, ecmpSeed: UInt32 = 0,

@@ -29,6 +29,8 @@ public struct DatapathStatus: Codable, Sendable {
         public var powered: Bool? = nil
         /// The node's VRRP groups (routers and directors that have them).
         public var vrrp: [VRRPGroupStatus]? = nil
+        /// The node's BGP sessions, BFD and learned routes (nodes with `bgp:`).
+        public var bgp: BGPNodeStatus? = nil
     }
 
     public var pid: Int32
@@ -72,6 +74,15 @@ public struct DatapathStatus: Codable, Sendable {
         }
         let groups = nodes.flatMap { n in (n.vrrp ?? []).map { (n.node, $0) } }
         if !groups.isEmpty { out += "\n" + VRRPGroupStatus.table(groups) }
+        let sessions = nodes.flatMap { n in (n.bgp?.sessions ?? []).map { s in
+            [n.node, "\(s.peer) AS \(s.peerASN)", s.state, s.uptimeSeconds.map { "\(Int($0)) s" } ?? "-",
+             String(s.prefixesReceived), String(s.prefixesAnnounced), s.bfd ?? "-"]
+        } }
+        if !sessions.isEmpty {
+            out += "\n" + TextTable.render(["BGP", "NEIGHBOR", "STATE", "UP", "RECEIVED", "ANNOUNCED", "BFD"], sessions)
+            let routes = nodes.flatMap { n in (n.bgp?.routes ?? []).map { [n.node, $0.prefix, $0.nextHops.joined(separator: ", ")] } }
+            if !routes.isEmpty { out += "\n" + TextTable.render(["BGP", "LEARNED", "NEXT HOPS"], routes) }
+        }
         out += "\n" + CapturePoint.text(capturePoints)
         return out
     }

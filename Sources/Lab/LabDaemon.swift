@@ -30,6 +30,8 @@ public final class LabDaemon: @unchecked Sendable {
     /// as this daemon).
     var decapsulators: [TunnelDecapsulator] = []
     var checkers: [HealthChecker] = []
+    /// One BGP thread per node with `bgp:` (see BGPController).
+    var speakers: [BGPController] = []
     /// The pipe checker threads write a byte to when they queued health
     /// events; its read end is in the datapath thread's poll set, so it
     /// wakes to apply them.
@@ -103,6 +105,25 @@ public final class LabDaemon: @unchecked Sendable {
                 checkers.append(checker)
             }
         }
+        for (i, runtime) in runtimes.enumerated() where runtime.node.bgp != nil {
+            let router: Router? = { if case .router(let r) = runtime.forwarder { return r } else { return nil } }()
+            let name = runtime.node.name
+            let speaker = try BGPController(
+                node: runtime.node, namespace: runtime.namespace, runtimeIndex: i,
+                passivePeers: BGPController.passivePeers(of: runtime.node, in: topology),
+                applyFIB: { [unowned self] change in
+                    // The BGP thread, between the datapath thread's batches.
+                    guard let router else { return }
+                    self.lock.lock()
+                    let entry = router.applyLearnedRoute(change)
+                    self.lock.unlock()
+                    if entry == nil, !change.nextHops.isEmpty {
+                        Self.log("bgp: \(name): no next hop of \(change.prefix) is on a connected subnet; not installed")
+                    }
+                },
+                log: { Self.log($0) })
+            speakers.append(speaker)
+        }
         let control = try ControlServer(path: store.controlSocketPath(lab: lab)) { [unowned self] request in
             self.answer(request)
         }
@@ -111,7 +132,10 @@ public final class LabDaemon: @unchecked Sendable {
         FileHandle.standardError.write("wirelab daemon: lab \(lab) ready: \(runtimes.count) nodes, \(runtimes.reduce(0) { $0 + $1.ports.count }) ports\n".data(using: .utf8)!)
 
         for checker in checkers { checker.start() }
+        for speaker in speakers { speaker.start() }
+        lock.lock(); updateServable(); lock.unlock()
         runLoop()
+        for speaker in speakers { speaker.stop() }
         for checker in checkers { checker.stop() }
         for decapsulator in decapsulators { decapsulator.close() }
         wakePipe.close()
@@ -176,6 +200,40 @@ public final class LabDaemon: @unchecked Sendable {
                     Self.log("health: applying \(event.healthy ? "up" : "down") to \(t.real):\(t.realPort): \(error)")
                 }
             }
+        }
+    }
+
+    /// Tells each director's BGP speaker which of its `announce:` prefixes
+    /// it can serve: a prefix holding the VIP of a service with a real not
+    /// failed by its health checks, and, where the VIP is in one of the
+    /// director's VRRP groups, only while it is that group's master.
+    /// Datapath thread, `lock` held; after health changes, VRRP transitions
+    /// and every second. Allocates a little, only for directors with BGP,
+    /// never per packet.
+    func updateServable() {
+        guard !speakers.isEmpty else { return }
+        for speaker in speakers where runtimes[speaker.runtimeIndex].node.kind == .director {
+            let n = speaker.runtimeIndex
+            let runtime = runtimes[n]
+            var masterVIPs = Set<IPv4Address>(), groupVIPs = Set<IPv4Address>()
+            if let groups = runtime.forwarder.vrrpNode?.vrrp {
+                for g in groups.instances {
+                    groupVIPs.formUnion(g.configuration.vips)
+                    if g.state == .master { masterVIPs.formUnion(g.configuration.vips) }
+                }
+            }
+            var servable = Set<IPv4Prefix>()
+            for prefix in speaker.spec.announce {
+                let ok = runtime.node.services.contains { service in
+                    guard prefix.contains(service.vip) else { return false }
+                    if groupVIPs.contains(service.vip), !masterVIPs.contains(service.vip) { return false }
+                    return service.reals.contains { real in
+                        appliedHealth[Self.healthKey(n, service.vip, UInt16(service.port), real.ip, UInt16(real.port))] ?? true
+                    }
+                }
+                if ok { servable.insert(prefix) }
+            }
+            speaker.setServable(powered[n] ? servable : [])
         }
     }
 
@@ -331,6 +389,7 @@ public final class LabDaemon: @unchecked Sendable {
             if fds.count > healthSlot && fds.returnedEvents(at: healthSlot).contains(.readable) {
                 healthWake?.drain()
                 applyHealthEvents()
+                updateServable()
             }
             if now >= nextTick {
                 for (n, runtime) in runtimes.enumerated() where powered[n] {
@@ -338,6 +397,7 @@ public final class LabDaemon: @unchecked Sendable {
                     for port in runtime.ports { port.flush() }
                 }
                 nextTick = now.adding(seconds: 1)
+                updateServable()
             }
             for n in timerNodes where powered[n] {
                 let runtime = runtimes[n]
@@ -346,7 +406,7 @@ public final class LabDaemon: @unchecked Sendable {
                 runtime.runner.fireTimers(runtime.forwarder.element, now: now, ports: &live)
                 flush(runtime, live.given)
             }
-            if !timerNodes.isEmpty { logVRRPTransitions(timerNodes.map { runtimes[$0] }) }
+            if !timerNodes.isEmpty, logVRRPTransitions(timerNodes.map { runtimes[$0] }) { updateServable() }
             pendingTransmit = runtimes.contains { $0.ports.contains { $0.hasPendingTransmit } }
             if pendingTransmit { for runtime in runtimes { for port in runtime.ports { port.flush() } } }
             lock.unlock()
@@ -422,12 +482,18 @@ public final class LabDaemon: @unchecked Sendable {
         return t
     }
 
-    /// Logs every VRRP transition since the last call, with its reason.
-    func logVRRPTransitions(_ runtimes: [NodeRuntime]) {
+    /// Logs every VRRP transition since the last call, with its reason;
+    /// returns whether there was any (a director's announcements follow
+    /// its mastership).
+    @discardableResult
+    func logVRRPTransitions(_ runtimes: [NodeRuntime]) -> Bool {
+        var any = false
         for runtime in runtimes {
             guard let node = runtime.forwarder.vrrpNode, !node.vrrp.pending.isEmpty else { continue }
             for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
+            any = true
         }
+        return any
     }
 
     /// `wirelab down` (SIGTERM): every master resigns with a priority-0
@@ -556,8 +622,10 @@ public final class LabDaemon: @unchecked Sendable {
             runtime.runner.drainEmitted(on: &live)
         }
         logVRRPTransitions([runtime])
-        // Its control plane dies with it: a director's health checks pause.
+        // Its control plane dies with it: a director's health checks pause,
+        // its BGP speaker falls silent.
         for checker in checkers where checker.runtimeIndex == n { checker.setPaused(!on) }
+        for speaker in speakers where speaker.runtimeIndex == n { speaker.setPaused(!on) }
         return true
     }
 
@@ -627,7 +695,8 @@ public final class LabDaemon: @unchecked Sendable {
             counters["tx-failures"] = runtime.runner.transmitFailures
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
                                linkChanges: n < linkChanges.count ? linkChanges[n] : nil, powered: n < powered.count ? powered[n] : nil,
-                               vrrp: VRRPGroupStatus.groups(of: runtime.forwarder, node: runtime.node, now: Self.monotonicNow())))
+                               vrrp: VRRPGroupStatus.groups(of: runtime.forwarder, node: runtime.node, now: Self.monotonicNow()),
+                               bgp: speakers.first { $0.runtimeIndex == n }?.status()))
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }

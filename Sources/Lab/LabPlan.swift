@@ -138,7 +138,11 @@ public struct LabPlan: Sendable {
         // (Passing ARP replies for the address to the kernel instead would
         // take them from the element, which resolves the reals with them:
         // pass rules are all or nothing per frame.)
-        for node in topology.nodes where node.kind == .director && node.services.contains(where: { $0.health != nil }) {
+        // BGP and BFD (`bgp:`, routers and directors) are kernel sockets
+        // too, in the same way: the kernel gets the node's interface
+        // addresses and permanent neighbours; the data plane passes TCP and
+        // UDP 3784 to them up (NodeRuntime.controlPlanePassRules).
+        for node in topology.nodes where node.kind.isUserspace && Self.kernelOwnsAddresses(node) {
             let name = ns(node.name)
             var count = 0
             for iface in node.interfaces {
@@ -155,11 +159,16 @@ public struct LabPlan: Sendable {
                     }
                 }
             }
-            for route in node.routes {
-                routes.append(Route(namespace: name, destination: route.destination, via: route.nextHops))
+            let healthChecks = node.kind == .director && node.services.contains(where: { $0.health != nil })
+            if healthChecks {
+                for route in node.routes {
+                    routes.append(Route(namespace: name, destination: route.destination, via: route.nextHops))
+                }
             }
             let list = node.interfaces.flatMap { i in i.addresses.map { "\($0) on \(i.name)" } }.joined(separator: ", ")
-            notes.append("\(node.name): kernel address \(list) and \(count) permanent neighbours, for health checks (the data plane passes TCP to it to the kernel)")
+            let purpose = [healthChecks ? "health checks" : nil, node.bgp != nil ? "BGP and BFD" : nil].compactMap { $0 }.joined(separator: " and ")
+            let passed = node.bgp != nil ? "TCP and UDP 3784" : "TCP"
+            notes.append("\(node.name): kernel address \(list) and \(count) permanent neighbours, for \(purpose) (the data plane passes \(passed) to it to the kernel)")
         }
 
         for link in topology.links {
@@ -237,5 +246,14 @@ public struct LabPlan: Sendable {
                                              arguments: ["/bin/sh", "-c", command]))
             }
         }
+    }
+}
+
+extension LabPlan {
+    /// Whether the node's kernel gets its interface addresses: a director
+    /// with health checks, or any node with BGP (its sessions and BFD are
+    /// kernel sockets in its namespace).
+    static func kernelOwnsAddresses(_ node: Node) -> Bool {
+        node.bgp != nil || (node.kind == .director && node.services.contains(where: { $0.health != nil }))
     }
 }

@@ -50,6 +50,18 @@ final class NodeRuntime {
             .map { PassRule.ipv4(to: $0, ipProtocol: 6) }
     }
 
+    /// A node with BGP runs its sessions (TCP, either way: to and from port
+    /// 179) and BFD (UDP 3784) on its kernel, from its interface addresses
+    /// (LabPlan gives that kernel the addresses). Not for an address that is
+    /// also a VIP or a FULLNAT local address: the data plane needs that.
+    static func controlPlanePassRules(_ node: Node) -> [PassRule] {
+        guard node.bgp != nil else { return [] }
+        let dataPlane = Set(node.services.map(\.vip) + node.services.flatMap(\.localAddresses)
+                            + node.vrrp.flatMap(\.vips))
+        return node.interfaces.flatMap(\.addresses).map(\.address).filter { !dataPlane.contains($0) }
+            .flatMap { [PassRule.ipv4(to: $0, ipProtocol: 6), PassRule.ipv4(to: $0, ipProtocol: 17, port: 3784)] }
+    }
+
     /// `WIRELAB_CAPTURE_RING_BYTES`: the size of each AF_XDP node's capture
     /// ring (a power of two of at least a page; default 4 MiB). A small
     /// ring loses frames under load (counted: `status`, and checks become
@@ -90,7 +102,10 @@ final class NodeRuntime {
                         if capture { try p.setCapture(true, interfaceIndex: port.interfaceIndex) }
                     }
                     if capture { ring = try CaptureRing(program: p) }
-                    for rule in healthCheckPassRules(node) { try p.addPassRule(rule) }
+                    var rules = Set<PassRule>()
+                    for rule in healthCheckPassRules(node) + controlPlanePassRules(node) where rules.insert(rule).inserted {
+                        try p.addPassRule(rule)
+                    }
                 case .afpacket:
                     let configuration = packetConfiguration(for: node)
                     for iface in node.interfaces {

@@ -140,6 +140,11 @@ public struct Node: Sendable, Hashable {
     public var sync: SyncSpec? = nil
     /// What the node can carry (`capacity:`, for `wirelab plan`); empty = unknown.
     public var capacity = NodeCapacity()
+    /// BGP (`bgp:`, routers and directors); nil = none.
+    public var bgp: BGPSpec? = nil
+    /// BFD timers (`bfd:`, routers and directors) for the BGP neighbours
+    /// with `bfd: true`; nil = the defaults (`BFDSpec()`).
+    public var bfd: BFDSpec? = nil
 
     /// The interface called `name`, if any.
     public func interface(named name: String) -> Interface? {
@@ -355,6 +360,47 @@ public struct VRRPConfig: Sendable, Hashable {
 /// Connection sync on a director (`sync: { group, interface }`): IPVS sync
 /// v1 messages to 224.0.0.81:8848 out of `interface`, shared with the
 /// directors of the same group.
+/// A node's BGP speaker (`bgp: { asn, router-id, multipath, neighbors,
+/// announce }`): kernel TCP sessions in the node's namespace; a router
+/// installs what it learns, a director announces `announce` while it can
+/// serve it.
+public struct BGPSpec: Sendable, Hashable {
+    public var asn: UInt32
+    public var routerID: IPv4Address
+    /// ECMP group size for learned routes (routers), 1...64; default 1.
+    public var multipath: Int
+    public var neighbors: [BGPNeighbor]
+    /// Prefixes announced to every neighbour (a director: only while servable).
+    public var announce: [IPv4Prefix]
+    public var location: SourceLocation
+}
+
+/// One BGP neighbour: on a connected subnet of the node.
+public struct BGPNeighbor: Sendable, Hashable {
+    public var ip: IPv4Address
+    public var asn: UInt32
+    /// Hold time offered, seconds: 0 or 3...65535 (default 90).
+    public var hold: Int
+    /// Keepalive interval, seconds, below `hold`; nil = hold / 3.
+    public var keepalive: Int?
+    /// Run a BFD session with the neighbour (the node's `bfd:` timers).
+    public var bfd: Bool
+    public var location: SourceLocation
+}
+
+/// BFD timers (`bfd: { interval, multiplier }`): desired TX and required RX
+/// interval, and the detect multiplier (RFC 5880).
+public struct BFDSpec: Sendable, Hashable {
+    public var interval = DurationSpec(milliseconds: 300)
+    public var multiplier = 3
+    public var location: SourceLocation? = nil
+    public init(interval: DurationSpec = DurationSpec(milliseconds: 300), multiplier: Int = 3, location: SourceLocation? = nil) {
+        self.interval = interval
+        self.multiplier = multiplier
+        self.location = location
+    }
+}
+
 public struct SyncSpec: Sendable, Hashable {
     /// IPVS's sync id, 0...255.
     public var group: Int

@@ -22,7 +22,7 @@ public enum NodeKind: String, Sendable, Hashable, CaseIterable, CustomStringConv
 
 /// The node keys the format knows, and the kinds that take each.
 enum NodeKey: String, CaseIterable {
-    case kind, interfaces, routes, datapath, run, serve, auto, nat, ecmp, services, vrrp, sync, capacity
+    case kind, interfaces, routes, datapath, run, serve, auto, nat, ecmp, services, vrrp, sync, bgp, bfd, capacity
 }
 
 extension NodeKind {
@@ -41,9 +41,9 @@ extension NodeKind {
                     declaresInterfaces: true, isUserspace: false),
         .switch: Spec(article: "a switch", keys: [.datapath, .run, .capacity],
                       declaresInterfaces: false, isUserspace: true),
-        .router: Spec(article: "a router", keys: [.interfaces, .routes, .nat, .ecmp, .vrrp, .datapath, .run, .capacity],
+        .router: Spec(article: "a router", keys: [.interfaces, .routes, .nat, .ecmp, .vrrp, .bgp, .bfd, .datapath, .run, .capacity],
                       declaresInterfaces: true, isUserspace: true),
-        .director: Spec(article: "a director", keys: [.interfaces, .routes, .services, .vrrp, .sync, .datapath, .run, .capacity],
+        .director: Spec(article: "a director", keys: [.interfaces, .routes, .services, .vrrp, .sync, .bgp, .bfd, .datapath, .run, .capacity],
                         declaresInterfaces: true, isUserspace: true),
     ]
 

@@ -49,6 +49,8 @@ struct RawNode {
     var sync: SyncSpec?
     /// Where `sync`'s `interface` value is written.
     var syncInterfaceLocation: SourceLocation?
+    var bgp: BGPSpec?
+    var bfd: BFDSpec?
     var ecmp = ECMPHashConfig()
     var capacity = NodeCapacity()
     /// Where each `capacity.nics` port name is written.
@@ -300,6 +302,8 @@ struct RawDecoder {
         if let v = f["services"] { decodeServices(v, into: &n) }
         if let v = f["vrrp"] { decodeVRRP(v, into: &n) }
         if let v = f["sync"] { decodeSync(v, into: &n) }
+        if let v = f["bgp"] { n.bgp = decodeBGP(v) }
+        if let v = f["bfd"] { n.bfd = decodeBFD(v) }
         if let v = f["capacity"] {
             if let (c, locations) = decodeCapacity(v) { n.capacity = c; n.nicLocations = locations }
         }
@@ -780,6 +784,104 @@ struct RawDecoder {
         guard let g, let i else { return }
         n.sync = SyncSpec(group: g, interface: i.0, location: v.location)
         n.syncInterfaceLocation = i.1
+    }
+
+    static let bgpExample = "bgp: { asn: 65010, router-id: 10.0.0.2, multipath: 4, neighbors: [ { ip: 10.0.0.254, asn: 65001, hold: 3, keepalive: 1, bfd: true } ], announce: [ 10.0.0.100/32 ] }"
+    static let neighborExample = "{ ip: 10.0.0.254, asn: 65001, hold: 3, keepalive: 1, bfd: true }"
+    static let bfdExample = "bfd: { interval: 50ms, multiplier: 3 }"
+
+    func asn(_ node: YNode, _ what: String) -> UInt32? {
+        r.int(node, what, in: 1...4_294_967_295,
+              hint: "AS numbers are 1...4294967295 (private: 64512...65534 and 4200000000...4294967294)").map { UInt32($0) }
+    }
+
+    /// `bgp: { asn, router-id, multipath, neighbors, announce }` (neighbours
+    /// are checked against the node's subnets by the resolver).
+    func decodeBGP(_ v: YNode) -> BGPSpec? {
+        guard let f = r.map(v, "bgp", keys: ["asn", "router-id", "multipath", "neighbors", "announce"], example: Self.bgpExample) else { return nil }
+        var ok = true
+        let a = r.require(f, "asn", "bgp", at: v.location, example: Self.bgpExample).flatMap { asn($0, "bgp asn") }
+        let id = r.require(f, "router-id", "bgp", at: v.location, example: Self.bgpExample).flatMap { r.ipv4($0, "bgp router-id") }
+        var multipath = 1
+        if let m = f["multipath"] {
+            if let x = r.int(m, "bgp multipath", in: 1...64, hint: "the most next hops of one ECMP group, 1...64") { multipath = x } else { ok = false }
+        }
+        var neighbors: [BGPNeighbor] = []
+        if let list = r.require(f, "neighbors", "bgp", at: v.location, example: Self.bgpExample).flatMap({ r.list($0, "bgp neighbors", example: "neighbors: [ \(Self.neighborExample) ]") }) {
+            if list.isEmpty {
+                d.error(f["neighbors"]!.location, "bgp neighbors is empty", hint: "name at least one neighbour, e.g. neighbors: [ \(Self.neighborExample) ]")
+                ok = false
+            }
+            for item in list {
+                if let n = decodeNeighbor(item) {
+                    if neighbors.contains(where: { $0.ip == n.ip }) {
+                        d.error(item.location, "bgp neighbor \(n.ip) is listed twice", hint: "one session per neighbour address: remove one")
+                        ok = false
+                    } else { neighbors.append(n) }
+                } else { ok = false }
+            }
+        } else { ok = false }
+        var announce: [IPv4Prefix] = []
+        if let an = f["announce"] {
+            if let items = r.listOrScalar(an, "bgp announce", example: "announce: [ 10.0.0.100/32 ]") {
+                for item in items {
+                    if let p = r.destination(item, "bgp announce prefix") { announce.append(p) } else { ok = false }
+                }
+            } else { ok = false }
+        }
+        guard ok, let a, let id else { return nil }
+        if id.isUnspecified {
+            d.error(f["router-id"]!.location, "bgp router-id 0.0.0.0 is not a BGP Identifier",
+                    hint: "use one of the node's addresses, e.g. the address facing its first neighbour")
+            return nil
+        }
+        return BGPSpec(asn: a, routerID: id, multipath: multipath, neighbors: neighbors, announce: announce, location: v.location)
+    }
+
+    func decodeNeighbor(_ v: YNode) -> BGPNeighbor? {
+        guard let f = r.map(v, "bgp neighbor", keys: ["ip", "asn", "hold", "keepalive", "bfd"], example: Self.neighborExample) else { return nil }
+        let ip = r.require(f, "ip", "bgp neighbor", at: v.location, example: Self.neighborExample).flatMap { r.ipv4($0, "bgp neighbor ip") }
+        let a = r.require(f, "asn", "bgp neighbor", at: v.location, example: Self.neighborExample).flatMap { asn($0, "bgp neighbor asn") }
+        var ok = true
+        var hold = 90
+        if let h = f["hold"] {
+            if let x = r.int(h, "bgp hold", in: 0...65535) {
+                if x == 1 || x == 2 {
+                    d.error(h.location, "bgp hold \(x) is too short", hint: "a hold time is 0 (no keepalives) or 3...65535 seconds (RFC 4271 §4.2)")
+                    ok = false
+                } else { hold = x }
+            } else { ok = false }
+        }
+        var keepalive: Int?
+        if let k = f["keepalive"] {
+            if let x = r.int(k, "bgp keepalive", in: 1...21845, hint: "keepalive is seconds, 1...21845, below the hold time (usually hold / 3)") {
+                if hold == 0 {
+                    d.error(k.location, "bgp keepalive with hold 0", hint: "hold 0 sends no keepalives: remove keepalive, or set hold ≥ 3")
+                    ok = false
+                } else if x >= hold {
+                    d.error(k.location, "bgp keepalive \(x) is not below hold \(hold)",
+                            hint: "keepalives must come well within the hold time, e.g. keepalive: \(max(1, hold / 3))")
+                    ok = false
+                } else { keepalive = x }
+            } else { ok = false }
+        }
+        var bfd = false
+        if let b = f["bfd"] { if let x = r.bool(b, "bgp neighbor bfd") { bfd = x } else { ok = false } }
+        guard ok, let ip, let a else { return nil }
+        return BGPNeighbor(ip: ip, asn: a, hold: hold, keepalive: keepalive, bfd: bfd, location: v.location)
+    }
+
+    /// `bfd: { interval, multiplier }`.
+    func decodeBFD(_ v: YNode) -> BFDSpec? {
+        guard let f = r.map(v, "bfd", keys: ["interval", "multiplier"], example: Self.bfdExample) else { return nil }
+        var spec = BFDSpec(location: v.location), ok = true
+        if let i = f["interval"] {
+            if let x = r.duration(i, "bfd interval", in: 10...10_000) { spec.interval = x } else { ok = false }
+        }
+        if let m = f["multiplier"] {
+            if let x = r.int(m, "bfd multiplier", in: 1...255, hint: "the detect multiplier is 1...255 (3 is usual)") { spec.multiplier = x } else { ok = false }
+        }
+        return ok ? spec : nil
     }
 
     // MARK: Links

@@ -118,7 +118,8 @@ struct TopologyResolver {
             resolvedNodes.append(Node(name: n.name, kind: kind, interfaces: interfaces, routes: n.routes.map(\.route),
                                       datapath: n.datapath ?? raw.defaults.datapath, serve: n.serve, run: n.run, auto: n.auto,
                                       nat: n.nat, services: n.services, vrrp: resolveVRRP(n, interfaces), ecmp: n.ecmp, location: n.location,
-                                      runLocation: n.runLocation, sync: n.sync, capacity: resolveCapacity(n, interfaces)))
+                                      runLocation: n.runLocation, sync: n.sync, capacity: resolveCapacity(n, interfaces),
+                                      bgp: n.bgp, bfd: n.bfd))
         }
 
         // MARK: Segments
@@ -349,6 +350,27 @@ struct TopologyResolver {
                                 + "sync names one of the director's interfaces: \(names.joined(separator: ", "))")
                 }
             }
+        }
+        // BGP: each neighbour on a connected subnet (single hop, as the
+        // sessions and BFD are), and not one of the node's own addresses.
+        for (ni, n) in nodes.enumerated() where n.complete && n.interfacesKnown {
+            guard let bgp = resolvedNodes[ni].bgp else { continue }
+            let node = resolvedNodes[ni]
+            let own = Set(node.addresses.map(\.address))
+            for neighbor in bgp.neighbors {
+                if own.contains(neighbor.ip) {
+                    d.error(neighbor.location, "bgp neighbor \(neighbor.ip) is an address of '\(n.name)' itself",
+                            hint: "a neighbour is the other end of a link, e.g. the peer router's address on the shared subnet")
+                } else if !node.connectedSubnets.contains(where: { $0.subnet.contains(neighbor.ip) }) {
+                    let subnets = node.connectedSubnets.map { "\($0.subnet) (\($0.interface))" }.joined(separator: ", ")
+                    d.error(neighbor.location, "bgp neighbor \(neighbor.ip) of '\(n.name)' is not on a connected subnet",
+                            hint: "sessions are single hop: the neighbour must be on one of \(subnets.isEmpty ? "its subnets (it has none)" : subnets)")
+                }
+            }
+        }
+        for (ni, n) in nodes.enumerated() where resolvedNodes[ni].bfd != nil && resolvedNodes[ni].bgp == nil {
+            d.error(resolvedNodes[ni].bfd!.location ?? n.location, "'\(n.name)' has bfd timers but no bgp",
+                    hint: "BFD runs for BGP neighbours with bfd: true; add bgp: { … } or remove bfd")
         }
         // A NAT service on the directors of a VRRP pair: its reals route
         // replies through one next hop, which must follow the master — an

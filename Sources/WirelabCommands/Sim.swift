@@ -14,7 +14,8 @@ struct Sim: ParsableCommand {
         one interface per link (frames recorded where they are received); the same file gives a \
         byte-identical pcapng and report every time. The file's drills run after the checks, each on \
         a fresh simulator (the same report as `wirelab drill`, measured on the virtual clock; \
-        --no-drills skips them). Health checks are not simulated, and run: commands are never run. \
+        --no-drills skips them). Health checks, BGP and BFD are not simulated (no learned route, no \
+        announcement), and run: commands are never run. \
         Exit status 0 only if every check and drill passed; 1 if any failed or could not run; 3 if \
         none failed but a drill could not be measured; 2 if the file has errors (or, with --no-run, run: commands: refused as check \
         --no-run refuses them, so a CI job gets one verdict from either).

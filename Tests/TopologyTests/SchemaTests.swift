@@ -79,7 +79,7 @@ enum SchemaValidator {
         "16-interface-names", "17-bad-ip", "18-bad-mac", "22-local-addresses-not-fullnat", "23-unknown-scheduler-mode",
         "24-bad-weights", "25-ports-out-of-range", "26-mtu-out-of-range", "29-wrong-shapes", "33-route-syntax",
         "34-quoted-number-and-bool", "36-health-and-durations", "40-interface-key-typo", "44-kernel-names",
-        "46-drill-shapes", "48-sync", "50-scheduler-flags", "55-capacity-values",
+        "46-drill-shapes", "48-sync", "50-scheduler-flags", "55-capacity-values", "60-bgp-values",
     ]
 
     @Test func shapeErrorsAreSchemaErrorsToo() throws {

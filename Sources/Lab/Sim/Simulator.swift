@@ -23,7 +23,8 @@ import Wire
 ///   in `topology.links` order, comment `"rx <node>:<iface>"`, timestamps
 ///   `epoch` + virtual time.
 /// - Health checks (`health:`) are NOT simulated: every real server stays
-///   in rotation with its configured weight.
+///   in rotation with its configured weight. Nor are BGP and BFD (`bgp:`,
+///   `bfd:`): routers have no learned routes.
 /// - Failures (`fail(link:)`, `fail(node:)`, `heal`, as `wirelab fail/heal`
 ///   live): a failed link loses every frame on it, both ways, from that
 ///   instant (frames in flight too; counted `link-down` on the sender); a

@@ -1,0 +1,477 @@
+import Datapath
+import Foundation
+import Glibc
+import LinuxNet
+import Topology
+import Wire
+
+/// What `status` shows of one node's BGP speaker.
+public struct BGPNodeStatus: Codable, Sendable {
+    public struct Session: Codable, Sendable {
+        public var peer: String
+        public var peerASN: UInt32
+        public var state: String
+        /// Seconds since the session reached Established (nil: not established).
+        public var uptimeSeconds: Double?
+        public var prefixesReceived: Int
+        public var prefixesAnnounced: Int
+        /// The last state change and its reason.
+        public var lastChange: String?
+        public var bfd: String?
+    }
+    public struct Route: Codable, Sendable {
+        public var prefix: String
+        public var nextHops: [String]
+    }
+    public var asn: UInt32
+    public var routerID: String
+    public var sessions: [Session]
+    /// The best paths (up to `multipath` next hops) the RIB hands the FIB.
+    public var routes: [Route]
+    /// What the node announces now.
+    public var announced: [String]
+}
+
+/// One node's BGP and BFD (`bgp:`, `bfd:`): a thread inside the node's
+/// namespace that owns its `BGPSpeaker` and carries out its actions with
+/// kernel sockets — TCP to and from port 179 for the sessions, UDP 3784
+/// for BFD (sent with TTL 255 from a port in 49152…65535; received with
+/// the TTL checked, RFC 5881). LabPlan gives the node's kernel its
+/// interface addresses, and the node's XDP program passes TCP and UDP 3784
+/// to them up to it. The thread sleeps in poll(2) until a socket is ready,
+/// the speaker's next deadline, or a wake-up (`setServable`, `stop`).
+///
+/// Learned routes go to `applyFIB` (the daemon applies them to the
+/// router's table under its lock). A router announces its `announce:`
+/// prefixes from the start; a director only those the daemon says it can
+/// serve (`setServable`).
+final class BGPController: @unchecked Sendable {
+    let node: Node
+    let spec: BGPSpec
+    let namespace: String?
+    let runtimeIndex: Int
+    let applyFIB: (BGPFIBChange) -> Void
+    let log: (String) -> Void
+
+    private let lock = NSLock()
+    private var stopRequested = false
+    private var paused = false
+    /// The prefixes the node may announce now (directors: set by the daemon).
+    private var servable: Set<IPv4Prefix>
+    private var snapshot: BGPNodeStatus
+    private var thread: Thread?
+    private let wakePipe: WakePipe
+
+    // The thread's own state.
+    private var speaker: BGPSpeaker
+    private var connections: [IPv4Address: Int32] = [:]
+    private var pending: [IPv4Address: Int32] = [:]
+    private var received: [IPv4Address: Set<IPv4Prefix>] = [:]
+    private var establishedAt: [IPv4Address: Date] = [:]
+    private var lastChange: [IPv4Address: String] = [:]
+    private var bfdState: [IPv4Address: String] = [:]
+    private var announced: Set<IPv4Prefix> = []
+    private var listener: Int32 = -1
+    private var bfdReceive: Int32 = -1
+    private var bfdSend: Int32 = -1
+
+    /// `passivePeers`: neighbours this node waits for (another wirelab node
+    /// with a lower address connects; see `passivePeers(of:in:)`).
+    init(node: Node, namespace: String?, runtimeIndex: Int, passivePeers: Set<IPv4Address>,
+         applyFIB: @escaping (BGPFIBChange) -> Void, log: @escaping (String) -> Void) throws {
+        guard let spec = node.bgp else { throw LabError("\(node.name) has no bgp") }
+        self.node = node
+        self.spec = spec
+        self.namespace = namespace
+        self.runtimeIndex = runtimeIndex
+        self.applyFIB = applyFIB
+        self.log = log
+        wakePipe = try WakePipe(operation: "pipe for the BGP thread of \(node.name)")
+        var configurations: [BGPSessionConfiguration] = []
+        for n in spec.neighbors {
+            let local = node.addresses.first { $0.canonical.contains(n.ip) && $0.length < 32 }?.address ?? spec.routerID
+            configurations.append(BGPSessionConfiguration(
+                localASN: spec.asn, routerID: spec.routerID, localAddress: local, peerAddress: n.ip, peerASN: n.asn,
+                holdTime: UInt16(n.hold), keepaliveTime: n.keepalive.map(Double.init), connectRetryTime: 2,
+                passive: passivePeers.contains(n.ip)))
+        }
+        let bfd = node.bfd ?? BFDSpec()
+        speaker = BGPSpeaker(neighbors: configurations, multipath: spec.multipath,
+                             bfdPeers: Set(spec.neighbors.filter(\.bfd).map(\.ip)),
+                             bfdInterval: UInt32(bfd.interval.milliseconds * 1000), bfdMultiplier: UInt8(bfd.multiplier),
+                             jitterSeed: UInt64(truncatingIfNeeded: spec.routerID.rawValue))
+        servable = node.kind == .router ? Set(spec.announce) : []
+        snapshot = BGPNodeStatus(asn: spec.asn, routerID: spec.routerID.description, sessions: [], routes: [], announced: [])
+        snapshot = makeSnapshot()
+    }
+
+    /// A wirelab node waits for a wirelab neighbour with a lower address to
+    /// connect (one TCP connection per pair: collision detection is not
+    /// built); it connects to everyone else (BIRD and the like connect too,
+    /// and refuse the second connection themselves).
+    static func passivePeers(of node: Node, in topology: ResolvedTopology) -> Set<IPv4Address> {
+        guard let spec = node.bgp else { return [] }
+        var out = Set<IPv4Address>()
+        for n in spec.neighbors {
+            guard let other = topology.nodes.first(where: { o in o.addresses.contains { $0.address == n.ip } }),
+                  let otherSpec = other.bgp, other.kind.isUserspace else { continue }
+            let ours = node.addresses.map(\.address)
+            guard let mine = ours.first(where: { a in otherSpec.neighbors.contains { $0.ip == a } }) else { continue }
+            if mine.rawValue > n.ip.rawValue { out.insert(n.ip) }
+        }
+        return out
+    }
+
+    func start() {
+        let t = Thread { [self] in
+            do {
+                if let namespace { try NetworkNamespace.run(namespace) { try self.loop() } } else { try self.loop() }
+            } catch {
+                log("bgp: \(node.name): the BGP thread stopped: \(error)")
+            }
+            closeAll()
+        }
+        t.name = "bgp-\(node.name)"
+        thread = t
+        t.start()
+    }
+
+    func stop() {
+        lock.lock(); stopRequested = true; lock.unlock()
+        wakePipe.wake()
+        while thread?.isFinished == false { Thread.sleep(forTimeInterval: 0.005) }
+        wakePipe.close()
+    }
+
+    /// Power cut (`wirelab fail NODE`): the speaker stops answering (its
+    /// peers' hold timers and BFD detect it); power on: it goes on.
+    func setPaused(_ on: Bool) {
+        lock.lock(); paused = on; lock.unlock()
+        wakePipe.wake()
+    }
+
+    /// The prefixes of `announce:` the node can serve now (directors).
+    func setServable(_ prefixes: Set<IPv4Prefix>) {
+        lock.lock()
+        let changed = servable != prefixes
+        servable = prefixes
+        lock.unlock()
+        if changed { wakePipe.wake() }
+    }
+
+    func status() -> BGPNodeStatus {
+        lock.lock(); defer { lock.unlock() }
+        return snapshot
+    }
+
+    // MARK: the thread
+
+    static func now() -> Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
+
+    private func stamp() -> String {
+        ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!,
+                                    formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+    }
+
+    private func openSockets() throws {
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard listener >= 0, Self.bind(listener, .any, 179), Glibc.listen(listener, 16) == 0 else {
+            throw LabError("listening on TCP 179 in \(namespace ?? "this namespace"): errno \(errno)")
+        }
+        bfdReceive = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(bfdReceive, Int32(IPPROTO_IP), IP_RECVTTL, &one, 4)
+        guard bfdReceive >= 0, Self.bind(bfdReceive, .any, bfdControlPort) else {
+            throw LabError("binding UDP 3784 in \(namespace ?? "this namespace"): errno \(errno)")
+        }
+        bfdSend = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var ttl: Int32 = 255
+        setsockopt(bfdSend, Int32(IPPROTO_IP), IP_TTL, &ttl, 4)
+        // RFC 5881 §4: the source port is in 49152…65535.
+        var port: UInt16 = 49152
+        while !Self.bind(bfdSend, .any, port) {
+            guard port < 65535 else { throw LabError("no free UDP source port for BFD: errno \(errno)") }
+            port += 1
+        }
+    }
+
+    private func closeAll() {
+        for fd in Array(connections.values) + Array(pending.values) + [listener, bfdReceive, bfdSend] where fd >= 0 { Glibc.close(fd) }
+        connections = [:]
+        pending = [:]
+        listener = -1; bfdReceive = -1; bfdSend = -1
+    }
+
+    private func loop() throws {
+        try openSockets()
+        let configuration = node.bfd ?? BFDSpec()
+        log("bgp: \(node.name) AS \(spec.asn) router-id \(spec.routerID): \(spec.neighbors.count) neighbour\(spec.neighbors.count == 1 ? "" : "s") "
+            + spec.neighbors.map { "\($0.ip) AS \($0.asn) hold \($0.hold)s\($0.bfd ? " bfd" : "")\(speaker.sessions[$0.ip]?.configuration.passive == true ? " (passive)" : "")" }.joined(separator: ", ")
+            + (spec.neighbors.contains(where: \.bfd) ? "; bfd \(configuration.interval) × \(configuration.multiplier)" : ""))
+        run(speaker.start(now: Self.now()))
+        var wasPaused = false
+        while true {
+            lock.lock(); let stop = stopRequested, pause = paused, want = servable; lock.unlock()
+            if stop {
+                for peer in speaker.sessions.keys.sorted() { run(speaker.handle(.manualStop, peer: peer, now: Self.now())) }
+                break
+            }
+            if pause {
+                if !wasPaused { log("bgp: \(node.name): power cut, the speaker is silent") }
+                wasPaused = true
+                var fds = PollSet()
+                fds.add(wakePipe.readDescriptor, .readable)
+                _ = try? fds.wait(timeout: 500)
+                wakePipe.drain()
+                continue
+            }
+            if wasPaused { log("bgp: \(node.name): power on"); wasPaused = false }
+            // Announce what became servable, withdraw what no longer is.
+            let now = Self.now()
+            let add = want.subtracting(announced), remove = announced.subtracting(want)
+            if !add.isEmpty {
+                log("\(stamp()) bgp: \(node.name) announces \(Self.ordered(add).map(\.description).joined(separator: ", "))")
+                announced.formUnion(add)
+                run(speaker.announce(Self.ordered(add), now: now))
+            }
+            if !remove.isEmpty {
+                log("\(stamp()) bgp: \(node.name) withdraws \(Self.ordered(remove).map(\.description).joined(separator: ", "))")
+                announced.subtract(remove)
+                run(speaker.withdraw(Self.ordered(remove), now: now))
+            }
+            publish()
+
+            var fds = PollSet()
+            enum Slot { case wake, listener, bfd, connection(IPv4Address), pending(IPv4Address) }
+            var slots: [Slot] = []
+            fds.add(wakePipe.readDescriptor, .readable); slots.append(.wake)
+            fds.add(listener, .readable); slots.append(.listener)
+            fds.add(bfdReceive, .readable); slots.append(.bfd)
+            for (peer, fd) in connections { fds.add(fd, .readable); slots.append(.connection(peer)) }
+            for (peer, fd) in pending { fds.add(fd, .writable); slots.append(.pending(peer)) }
+            var timeout: Int32 = 1000
+            if let due = speaker.nextDeadline {
+                let wait = due.nanoseconds &- min(due.nanoseconds, Self.now().nanoseconds)
+                timeout = min(timeout, Int32((wait + 999_999) / 1_000_000))
+            }
+            _ = try? fds.wait(timeout: timeout)
+            for (k, slot) in slots.enumerated() where !fds.returnedEvents(at: k).isEmpty {
+                switch slot {
+                case .wake: wakePipe.drain()
+                case .listener: acceptConnections()
+                case .bfd: while receiveBFD() {}
+                case .connection(let peer): readConnection(peer)
+                case .pending(let peer): finishConnect(peer)
+                }
+            }
+            run(speaker.advance(to: Self.now()))
+        }
+        publish()
+    }
+
+    private func acceptConnections() {
+        while true {
+            var sa = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let fd = withUnsafeMutablePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(listener, $0, &length) }
+            }
+            guard fd >= 0 else { return }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            let peer = IPv4Address(rawValue: UInt32(bigEndian: sa.sin_addr.s_addr))
+            guard let session = speaker.sessions[peer], session.acceptsConnection, connections[peer] == nil else {
+                Glibc.close(fd)
+                continue
+            }
+            if let p = pending.removeValue(forKey: peer) { Glibc.close(p) }
+            connections[peer] = fd
+            run(speaker.handle(.tcpConnected, peer: peer, now: Self.now()))
+        }
+    }
+
+    private func readConnection(_ peer: IPv4Address) {
+        guard let fd = connections[peer] else { return }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+            run(speaker.handle(.received(Array(buffer[0..<n])), peer: peer, now: Self.now()))
+        } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
+            Glibc.close(fd)
+            connections[peer] = nil
+            run(speaker.handle(.tcpFailed, peer: peer, now: Self.now()))
+        }
+    }
+
+    private func finishConnect(_ peer: IPv4Address) {
+        guard let fd = pending.removeValue(forKey: peer) else { return }
+        var error: Int32 = 0
+        var length = socklen_t(4)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        if error == 0, connections[peer] == nil {
+            connections[peer] = fd
+            run(speaker.handle(.tcpConnected, peer: peer, now: Self.now()))
+        } else {
+            Glibc.close(fd)
+            run(speaker.handle(.tcpFailed, peer: peer, now: Self.now()))
+        }
+    }
+
+    private func connect(_ peer: IPv4Address) {
+        guard connections[peer] == nil, pending[peer] == nil, let session = speaker.sessions[peer] else { return }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { run(speaker.handle(.tcpFailed, peer: peer, now: Self.now())); return }
+        _ = Self.bind(fd, session.configuration.localAddress, 0)
+        var sa = Self.socketAddress(peer, 179)
+        let r = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if r == 0 {
+            connections[peer] = fd
+            run(speaker.handle(.tcpConnected, peer: peer, now: Self.now()))
+        } else if errno == EINPROGRESS {
+            pending[peer] = fd
+        } else {
+            Glibc.close(fd)
+            run(speaker.handle(.tcpFailed, peer: peer, now: Self.now()))
+        }
+    }
+
+    /// One BFD datagram with its source and TTL; false when none is waiting.
+    private func receiveBFD() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        var control = [UInt8](repeating: 0, count: 64)
+        var source = sockaddr_in()
+        let n = buffer.withUnsafeMutableBytes { b in
+            control.withUnsafeMutableBytes { c in
+                withUnsafeMutablePointer(to: &source) { s in
+                    var iov = iovec(iov_base: b.baseAddress, iov_len: b.count)
+                    return withUnsafeMutablePointer(to: &iov) { iovp in
+                        var m = msghdr()
+                        m.msg_name = UnsafeMutableRawPointer(s)
+                        m.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+                        m.msg_iov = iovp
+                        m.msg_iovlen = 1
+                        m.msg_control = c.baseAddress
+                        m.msg_controllen = c.count
+                        return recvmsg(bfdReceive, &m, Int32(MSG_DONTWAIT))
+                    }
+                }
+            }
+        }
+        guard n > 0 else { return false }
+        // struct cmsghdr { size_t len; int level; int type; } then the int TTL.
+        var ttl: UInt8 = 0
+        let level = control.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
+        let type = control.withUnsafeBytes { $0.load(fromByteOffset: 12, as: Int32.self) }
+        if level == IPPROTO_IP, type == IP_TTL {
+            ttl = UInt8(truncatingIfNeeded: control.withUnsafeBytes { $0.load(fromByteOffset: 16, as: Int32.self) })
+        }
+        let peer = IPv4Address(rawValue: UInt32(bigEndian: source.sin_addr.s_addr))
+        guard bfdAcceptsSingleHop(ttl: ttl, destinationPort: bfdControlPort),
+              let packet = try? BFDControlPacket.decode(buffer[0..<n]) else { return true }
+        run(speaker.receive(packet, from: peer, now: Self.now()))
+        return true
+    }
+
+    private func run(_ actions: [BGPSpeaker.Action]) {
+        for action in actions {
+            switch action {
+            case .bgp(let peer, let a):
+                switch a {
+                case .connect: connect(peer)
+                case .send(let bytes): send(bytes, to: peer)
+                case .disconnect:
+                    if let fd = connections.removeValue(forKey: peer) { Glibc.close(fd) }
+                    if let fd = pending.removeValue(forKey: peer) { Glibc.close(fd) }
+                case .stateChanged(let from, let to, let reason):
+                    log("\(stamp()) bgp: \(node.name) neighbor \(peer): \(from) → \(to): \(reason)")
+                    lastChange[peer] = "\(from) → \(to): \(reason)"
+                    if to == .established { establishedAt[peer] = Date() } else if from == .established { establishedAt[peer] = nil }
+                case .routes(_, let routes, let withdrawn):
+                    received[peer, default: []].formUnion(routes.map(\.prefix))
+                    received[peer, default: []].subtract(withdrawn)
+                case .peerDown:
+                    received[peer] = nil
+                }
+            case .bfd(let peer, let a):
+                switch a {
+                case .send(let packet):
+                    var sa = Self.socketAddress(peer, bfdControlPort)
+                    let bytes = packet.encode()
+                    _ = bytes.withUnsafeBytes { b in
+                        withUnsafePointer(to: &sa) {
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                                sendto(bfdSend, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                            }
+                        }
+                    }
+                case .stateChanged(let from, let to, let diagnostic):
+                    log("\(stamp()) bfd: \(node.name) neighbor \(peer): \(from) → \(to) (\(diagnostic))")
+                    bfdState[peer] = "\(to)"
+                }
+            case .fib(let change):
+                log("\(stamp()) bgp: \(node.name) fib \(change.prefix) → \(change.nextHops.isEmpty ? "removed" : change.nextHops.map(\.description).joined(separator: ", "))")
+                if node.kind == .router { applyFIB(change) }
+            }
+        }
+    }
+
+    private func send(_ bytes: [UInt8], to peer: IPv4Address) {
+        guard let fd = connections[peer] else { return }
+        var off = 0
+        var waited = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n > 0 { off += n; continue }
+            guard n < 0, errno == EAGAIN || errno == EINTR, waited < 20 else { return }   // a failure shows on the next read
+            var fds = PollSet()
+            fds.add(fd, .writable)
+            _ = try? fds.wait(timeout: 50)
+            waited += 1
+        }
+    }
+
+    private func publish() {
+        let s = makeSnapshot()
+        lock.lock(); snapshot = s; lock.unlock()
+    }
+
+    private func makeSnapshot() -> BGPNodeStatus {
+        let sessions = spec.neighbors.map { n -> BGPNodeStatus.Session in
+            let session = speaker.sessions[n.ip]
+            let established = session?.state == .established
+            return .init(peer: n.ip.description, peerASN: n.asn, state: session.map { "\($0.state)" } ?? "?",
+                         uptimeSeconds: establishedAt[n.ip].map { Date().timeIntervalSince($0) },
+                         prefixesReceived: received[n.ip]?.count ?? 0,
+                         prefixesAnnounced: established ? announced.count : 0,
+                         lastChange: lastChange[n.ip],
+                         bfd: speaker.bfd[n.ip].map { _ in bfdState[n.ip] ?? "\(speaker.bfd[n.ip]!.state)" })
+        }
+        let routes = speaker.rib.fib.sorted { ($0.key.address.rawValue, $0.key.length) < ($1.key.address.rawValue, $1.key.length) }.map {
+            BGPNodeStatus.Route(prefix: $0.key.description, nextHops: $0.value.map(\.description))
+        }
+        return BGPNodeStatus(asn: spec.asn, routerID: spec.routerID.description, sessions: sessions, routes: routes,
+                             announced: Self.ordered(announced).map(\.description))
+    }
+
+    static func ordered(_ prefixes: Set<IPv4Prefix>) -> [IPv4Prefix] {
+        prefixes.sorted { ($0.address.rawValue, $0.length) < ($1.address.rawValue, $1.length) }
+    }
+
+    static func socketAddress(_ address: IPv4Address, _ port: UInt16) -> sockaddr_in {
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = port.bigEndian
+        sa.sin_addr.s_addr = address.rawValue.bigEndian
+        return sa
+    }
+
+    static func bind(_ fd: Int32, _ address: IPv4Address, _ port: UInt16) -> Bool {
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var sa = socketAddress(address, port)
+        return withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+}
