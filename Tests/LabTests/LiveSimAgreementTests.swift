@@ -29,15 +29,33 @@ struct LiveSimAgreementTests {
             guard let t = try? TopologyLoader.load(path: Repository.root.appendingPathComponent("Topologies/\(file)").path) else { continue }
             for check in t.checks {
                 guard case let .send(s, _) = check.kind else { continue }
+                guard !sendsByECMP(t, from: s.from, to: s.to) else { continue }
                 out.append(Case(file: file, check: check.name, index: out.count, from: s.from, to: s.to, port: s.port, proto: s.proto))
             }
         }
         return out
     }()
 
-    @Test func everyExampleHasASendCheckToCompare() {
+    /// Whether the probe's host reaches `to` by an ECMP route: Linux picks
+    /// the next hop with a hash keyed at random per boot, the host model
+    /// takes the first one, so such a walk cannot be compared hop by hop.
+    static func sendsByECMP(_ t: ResolvedTopology, from: String, to: IPv4Address) -> Bool {
+        let routes = t.node(named: from)?.routes.filter { $0.destination.contains(to) } ?? []
+        return (routes.max { $0.destination.length < $1.destination.length }?.nextHops.count ?? 0) > 1
+    }
+
+    @Test func everyExampleHasASendCheckToCompare() throws {
         let files = Set(Self.cases.map(\.file))
-        for f in Repository.exampleFiles { #expect(files.contains(f), "\(f) has no send check") }
+        for f in Repository.exampleFiles where !files.contains(f) {
+            // Only a file whose every send check leaves its host by ECMP may have none here.
+            let t = try TopologyLoader.load(path: Repository.root.appendingPathComponent("Topologies/\(f)").path)
+            let sends = t.checks.compactMap { c -> Bool? in
+                guard case let .send(s, _) = c.kind else { return nil }
+                return Self.sendsByECMP(t, from: s.from, to: s.to)
+            }
+            #expect(!sends.isEmpty && sends.allSatisfy { $0 }, "\(f) has no send check to compare")
+            if !sends.isEmpty { print("\(f): not compared live against sim: its probes leave their host by an ECMP route (Linux hashes with a per-boot key)") }
+        }
     }
 
     /// The hop sequence and header fields as text, one line per hop, so a

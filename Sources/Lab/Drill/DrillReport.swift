@@ -111,7 +111,7 @@ public struct DrillReport: Codable, Sendable, Equatable {
         for w in 0..<starts.count {
             let start = starts[w], end = w + 1 < starts.count ? starts[w + 1] : o.duration
             let started = o.requests.filter { $0.start >= start && ($0.start < end || (w + 1 == starts.count && $0.start <= end)) }
-            let gap = hasLoops ? Self.longestGap(answers, from: start, to: end, duration: o.duration) : nil
+            let gap = hasLoops ? Self.longestGap(answers, window: w, starts: starts, duration: o.duration) : nil
             let previousStart = w > 0 ? starts[w - 1] : 0
             let before = Set(o.requests.filter { $0.answered && $0.end >= previousStart && $0.end < start }.compactMap(\.answeredBy))
             // (The start window: everything answered in it; after an event: after its gap.)
@@ -179,22 +179,25 @@ public struct DrillReport: Codable, Sendable, Equatable {
         self.verdicts = verdicts
     }
 
-    /// The longest gap between consecutive answers (sorted times) of which
-    /// at least half lies in [from, to]; a gap before the first answer starts at 0, one
-    /// after the last runs to `duration` (end nil: no answer came again).
-    static func longestGap(_ answers: [Double], from: Double, to: Double, duration: Double) -> (start: Double, end: Double?)? {
+    /// The longest gap between consecutive answers (sorted times) that
+    /// belongs to window `w` (windows begin at `starts`): a gap belongs to
+    /// the first event that happened during it — the gap an event causes
+    /// starts at the last answer before it and may last past the next
+    /// event (a heal) — and a gap with no event in it to the window it
+    /// starts in. A gap before the first answer starts at 0, one after the
+    /// last runs to `duration` (end nil: no answer came again).
+    static func longestGap(_ answers: [Double], window w: Int, starts: [Double], duration: Double) -> (start: Double, end: Double?)? {
+        func owner(_ start: Double, _ stop: Double) -> Int {
+            if let k = starts.indices.dropFirst().first(where: { starts[$0] > start && starts[$0] < stop }) { return k }
+            return starts.lastIndex { $0 <= start } ?? 0
+        }
         var best: (start: Double, end: Double?)?
         var bestLength = -1.0
         func consider(_ start: Double, _ end: Double?) {
             let stop = end ?? duration
-            // A gap belongs to the window holding at least half of it: the
-            // gap an event causes starts a little before the event (at the
-            // last answer) and must not count against the window before.
-            // (A window of no length — two events at once — takes the gap around it.)
-            let inside = min(stop, to) - max(start, from)
-            let overlaps = from == to ? start <= from && stop >= from : inside > 0 && inside * 2 >= stop - start
-            guard overlaps else { return }
-            if stop - start > bestLength { best = (start, end); bestLength = stop - start }
+            guard owner(start, stop) == w, stop - start > bestLength else { return }
+            best = (start, end)
+            bestLength = stop - start
         }
         var previous = 0.0
         for a in answers {
