@@ -236,6 +236,12 @@ public final class LabDaemon: @unchecked Sendable {
     func applyCarrier(node n: Int, port p: Int, up: Bool) {
         linkChanges[n] += 1
         let runtime = runtimes[n]
+        // A port without carrier drops what it is given, and what waits in
+        // its TX ring goes too: it must not go out when the link returns.
+        runtime.links.pointee.set(p, up: up)
+        if !up, p < runtime.ports.count {
+            runtime.links.pointee.drops &+= UInt64(runtime.ports[p].discardPendingTransmit())
+        }
         // A node without power learns nothing; `setPowered` gives it the
         // carrier of every port when it comes back.
         guard n >= powered.count || powered[n] else {
@@ -244,7 +250,7 @@ public final class LabDaemon: @unchecked Sendable {
         }
         let applied = runtime.forwarder.carrierChanged(port: PortID(p), up: up, now: Self.monotonicNow(),
                                                        emit: &runtime.runner.emitter)
-        var live = LivePorts(ports: runtime.ports)
+        var live = LivePorts(runtime)
         runtime.runner.drainEmitted(on: &live)
         Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)")\(applied)")
     }
@@ -303,7 +309,11 @@ public final class LabDaemon: @unchecked Sendable {
             }
             lock.lock()
             if ready > 0 {
-                for (i, ref) in refs.enumerated() where fds.returnedEvents(at: i).contains(.readable) {
+                // An error counts as readable: an AF_PACKET socket whose
+                // interface goes down holds ENETDOWN, and poll() reports
+                // POLLERR until a receive takes it — unread, every poll
+                // returned at once (a core spun while a link was failed).
+                for (i, ref) in refs.enumerated() where !fds.returnedEvents(at: i).isDisjoint(with: Self.inputEvents) {
                     let runtime = runtimes[ref.node]
                     let ports = runtime.ports
                     let port = runtime.ports[ref.port]
@@ -342,7 +352,7 @@ public final class LabDaemon: @unchecked Sendable {
             for n in timerNodes where powered[n] {
                 let runtime = runtimes[n]
                 guard let due = runtime.forwarder.element.nextTimer, due <= now else { continue }
-                var live = LivePorts(ports: runtime.ports)
+                var live = LivePorts(runtime)
                 runtime.runner.fireTimers(runtime.forwarder.element, now: now, ports: &live)
                 flush(runtime, live.given)
             }
@@ -352,6 +362,9 @@ public final class LabDaemon: @unchecked Sendable {
             lock.unlock()
         }
     }
+
+    /// Events that send the loop to a port's receive.
+    static let inputEvents: PollEvents = [.readable, .error]
 
     /// Bit p of a port mask: port p was given frames (bit 63: port 63 or
     /// any above it).
@@ -375,20 +388,21 @@ public final class LabDaemon: @unchecked Sendable {
         withUnsafeMutablePointer(to: &runtime.runner) { runner in
             switch runtime.forwarder {
             case .learningSwitch(let element):
-                return process(element, runner, ports: ports, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, from: portIndex, batch: &batch, now: now)
             case .router(let element):
-                return process(element, runner, ports: ports, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, from: portIndex, batch: &batch, now: now)
             case .director(let element):
-                return process(element, runner, ports: ports, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, from: portIndex, batch: &batch, now: now)
             }
         }
     }
 
     @inline(__always)
     func process<E: Element>(_ element: E, _ runner: UnsafeMutablePointer<ElementRunner>, ports: [AnyPacketPort],
-                             from portIndex: Int, batch: inout PortBatch, now: Instant) -> UInt64 {
+                             links: UnsafeMutablePointer<PortLinks>, from portIndex: Int, batch: inout PortBatch,
+                             now: Instant) -> UInt64 {
         let ingress = PortID(portIndex)
-        var live = LivePorts(ports: ports)
+        var live = LivePorts(ports: ports, links: links)
         // The frames were written by the kernel's receive, often on another
         // CPU: start every frame's header line on its way before the first
         // is parsed, so the batch's misses overlap (perf put ~60 % of the
@@ -443,7 +457,7 @@ public final class LabDaemon: @unchecked Sendable {
             guard let node = runtime.forwarder.vrrpNode, !node.vrrp.isEmpty else { continue }
             any = true
             node.vrrp.resign(now: now, emit: &runtime.runner.emitter)
-            var live = LivePorts(ports: runtime.ports)
+            var live = LivePorts(runtime)
             runtime.runner.drainEmitted(on: &live)
             for port in runtime.ports { port.flush() }
             for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
@@ -456,7 +470,7 @@ public final class LabDaemon: @unchecked Sendable {
     /// allocation here: it runs every second).
     @discardableResult
     func tick(_ runtime: NodeRuntime, ports: [AnyPacketPort], now: Instant) -> UInt64 {
-        var live = LivePorts(ports: ports)
+        var live = LivePorts(ports: ports, links: runtime.links)
         runtime.runner.tick(runtime.forwarder.element, now: now, ports: &live)
         return live.given
     }
@@ -552,7 +566,7 @@ public final class LabDaemon: @unchecked Sendable {
             for p in 0..<(n < carrier.count ? min(carrier[n].count, runtime.node.interfaces.count) : 0) {
                 runtime.forwarder.carrierChanged(port: PortID(p), up: carrier[n][p], now: now, emit: &runtime.runner.emitter)
             }
-            var live = LivePorts(ports: runtime.ports)
+            var live = LivePorts(runtime)
             runtime.runner.drainEmitted(on: &live)
         }
         logVRRPTransitions([runtime])
@@ -622,6 +636,7 @@ public final class LabDaemon: @unchecked Sendable {
             var drops: [String: UInt64] = [:]
             for (reason, count) in runtime.forwarder.element.drops.counts { drops[reason.rawValue] = count }
             for (reason, count) in runtime.runner.drops.counts { drops[reason.rawValue, default: 0] += count }
+            if runtime.links.pointee.drops > 0 { drops[DropReason.linkDown.rawValue, default: 0] += runtime.links.pointee.drops }
             var counters = runtime.forwarder.counters
             counters["tx-failures"] = runtime.runner.transmitFailures
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
@@ -638,10 +653,19 @@ public final class LabDaemon: @unchecked Sendable {
 /// The node's ports as the runner sends on them: a frame is copied into a
 /// port's TX ring (the RX frame goes back to its ring after the batch), and
 /// the ports given frames are collected to kick them once per burst.
+/// A frame for a port without carrier is dropped here (`PortLinks`).
 struct LivePorts: RunnerPorts {
     let ports: [AnyPacketPort]
+    let links: UnsafeMutablePointer<PortLinks>
     /// Bit p: port p was given frames (see `LabDaemon.bit`).
     var given: UInt64 = 0
+
+    init(ports: [AnyPacketPort], links: UnsafeMutablePointer<PortLinks>) {
+        self.ports = ports
+        self.links = links
+    }
+
+    init(_ runtime: NodeRuntime) { self.init(ports: runtime.ports, links: runtime.links) }
 
     var count: Int { ports.count }
 
@@ -652,6 +676,10 @@ struct LivePorts: RunnerPorts {
 
     @inline(__always)
     mutating func send(copying frame: UnsafeRawBufferPointer, on port: PortID) -> Bool {
+        if _slowPath(links.pointee.isDown(port.rawValue)) {
+            links.pointee.drops &+= 1   // sent, and lost on a link without carrier
+            return true
+        }
         guard ports[port.rawValue].transmit(copying: frame) else { return false }
         given |= LabDaemon.bit(port.rawValue)
         return true
