@@ -360,9 +360,10 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
     /// how many. Copy mode consumes the TX ring only inside this socket's
     /// own syscalls (sendto, poll), made by the thread that calls this, so
     /// between them the ring's unconsumed part is ours to change: each of
-    /// its descriptors is voided in place (an address beyond the UMEM: the
-    /// kernel skips it as invalid, `tx_invalid_descs`, and never completes
-    /// it) and its frame goes back to the free list now. Completions are
+    /// its descriptors is voided in place (an address just past the UMEM:
+    /// the kernel counts it invalid, `tx_invalid_descs`, and skips it — 6.18
+    /// also completes it, which `reapCompletions` ignores) and its frame
+    /// goes back to the free list now. Completions are
     /// reaped first, and a frame already free is not freed twice (a
     /// descriptor the kernel consumed without publishing its consumer index
     /// yet, e.g. dropped for want of carrier, is also completed already).
@@ -418,8 +419,12 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
         var index: UInt32 = 0
         let n = Int(xsk_ring_cons__peek(&s.pointee.comp, UInt32(truncatingIfNeeded: s.pointee.txFrames), &index))
         guard n > 0 else { return }
+        // A voided descriptor (`discardPendingTransmit`) points past the
+        // UMEM; a kernel may complete it (6.18 does): its frame is free already.
+        let end = UInt64((s.pointee.rxFrames + s.pointee.txFrames) * s.pointee.frameSize)
         for i in 0..<n {
             let addr = xsk_ring_cons__comp_addr(&s.pointee.comp, index &+ UInt32(truncatingIfNeeded: i))!.pointee
+            guard addr < end else { continue }
             s.pointee.txFree[s.pointee.txFreeCount] = addr & ~UInt64(s.pointee.frameSize - 1)
             s.pointee.txFreeCount += 1
         }

@@ -107,6 +107,12 @@ struct LinkDownTransmitLabEndToEndTests {
         print("\(datapath): idle \(idle.wakeups) wake-ups/s \(idle.cpu) % CPU; link failed \(failed.wakeups) wake-ups/s "
               + "\(failed.cpu) % CPU; hb received \(stale) frames at heal; sw link-down drops \(drops)")
 
+        // The port works again, through a TX ring whose old frames were voided.
+        let after = try Harness.wl("exec", "--lab", lab, "ha", "--", "ping", "-n", "-c", "5", "-i", "0.2", "-W", "1", "10.93.0.2",
+                                   timeout: 30)
+        let pidAfter = try Self.status(lab)["pid"] as? Int
+        #expect(after.status == 0 && pidAfter == pid, "after heal: \(after.combined)")
+
         #expect(before >= 0 && stale <= 2, "hb received \(stale) frames when the link healed: frames sent while it was down")
         #expect(drops >= 15, "the switch counts the broadcasts it could not send as link-down (\(drops))")
         // A daemon polling every 1 ms wakes ~1000 times a second; idle, a few dozen.
