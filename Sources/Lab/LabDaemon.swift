@@ -356,7 +356,7 @@ public final class LabDaemon: @unchecked Sendable {
                 runtime.runner.fireTimers(runtime.forwarder.element, now: now, ports: &live)
                 flush(runtime, live.given)
             }
-            if !timerNodes.isEmpty { logVRRPTransitions(timerNodes.map { runtimes[$0] }) }
+            for n in timerNodes { logVRRPTransitions(of: runtimes[n]) }   // (no array per wake-up)
             pendingTransmit = runtimes.contains { $0.ports.contains { $0.hasPendingTransmit } }
             if pendingTransmit { for runtime in runtimes { for port in runtime.ports { port.flush() } } }
             lock.unlock()
@@ -438,10 +438,12 @@ public final class LabDaemon: @unchecked Sendable {
 
     /// Logs every VRRP transition since the last call, with its reason.
     func logVRRPTransitions(_ runtimes: [NodeRuntime]) {
-        for runtime in runtimes {
-            guard let node = runtime.forwarder.vrrpNode, !node.vrrp.pending.isEmpty else { continue }
-            for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
-        }
+        for runtime in runtimes { logVRRPTransitions(of: runtime) }
+    }
+
+    func logVRRPTransitions(of runtime: NodeRuntime) {
+        guard let node = runtime.forwarder.vrrpNode, !node.vrrp.pending.isEmpty else { return }
+        for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
     }
 
     /// `wirelab down` (SIGTERM): every master resigns with a priority-0
