@@ -270,7 +270,10 @@ public final class LabDaemon: @unchecked Sendable {
             }
         }
         var batch = PortBatch(capacity: 64)
-        // Last in the poll set: the read end of the health checkers' wake pipe.
+        // Then each node's link events (see `CarrierWatch`), then the read
+        // end of the health checkers' wake pipe.
+        let linkSlots = fds.count
+        for watcher in linkWatchers { if let fd = watcher?.eventDescriptor, fd >= 0 { fds.add(fd, .readable) } }
         let healthSlot = fds.count
         if let healthWake { fds.add(healthWake.readDescriptor, .readable) }
         var nextTick = Self.monotonicNow().adding(seconds: 1)
@@ -302,8 +305,17 @@ public final class LabDaemon: @unchecked Sendable {
             }
             let ready = (try? fds.wait(timeout: timeout)) ?? 0
             let now = Self.monotonicNow()
-            // Carrier, four times a second: one SIOCGIFFLAGS per port.
-            if now >= nextLinkCheck {
+            // Carrier, four times a second (one SIOCGIFFLAGS per port), and
+            // at once when a node's namespace reports a link change.
+            var linkEvent = false
+            if ready > 0 {
+                for i in linkSlots..<healthSlot where fds.returnedEvents(at: i).contains(.readable) {
+                    for watcher in linkWatchers where watcher?.eventDescriptor == fds.descriptor(at: i) {
+                        if watcher?.drainEvents() == true { linkEvent = true }
+                    }
+                }
+            }
+            if now >= nextLinkCheck || linkEvent {
                 watchCarrier()
                 nextLinkCheck = now.adding(seconds: 0.25)
             }
