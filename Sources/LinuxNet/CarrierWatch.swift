@@ -73,7 +73,7 @@ public final class CarrierWatch: @unchecked Sendable {  // one owner thread read
         guard eventDescriptor >= 0 else { return false }
         var any = false
         while true {
-            let n = recv(eventDescriptor, scratch, 8192, Int32(MSG_DONTWAIT))
+            let n = recv(eventDescriptor, scratch, 8192, 0)   // (the socket is nonblocking)
             if n > 0 { any = true; continue }
             if n < 0 && errno == ENOBUFS { any = true; continue }
             if n < 0 && errno == EINTR { continue }
