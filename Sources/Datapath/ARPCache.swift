@@ -40,10 +40,17 @@ public struct ARPCache {
         /// unicast request (0 = never refresh: entries expire and the next
         /// packet queues and resolves again).
         public var refreshLead: Double
+        /// Requests after which the next one waits `quickRetryInterval`
+        /// instead of `retryInterval`: a lost first request (a link just
+        /// back) costs a fraction of a second, and an address that stays
+        /// silent is still asked only once a `retryInterval` after that.
+        public var quickRetries: Int
+        /// Seconds between the first `quickRetries` + 1 requests.
+        public var quickRetryInterval: Double
 
         public init(entryLifetime: Double = 60, retryInterval: Double = 1, maxRetries: Int = 3,
                     queuePerAddress: Int = 8, maxPendingAddresses: Int = 256, maxEntries: Int = 4096,
-                    refreshLead: Double = 5) {
+                    refreshLead: Double = 5, quickRetries: Int = 0, quickRetryInterval: Double = 0.2) {
             self.entryLifetime = entryLifetime
             self.retryInterval = retryInterval
             self.maxRetries = maxRetries
@@ -51,7 +58,15 @@ public struct ARPCache {
             self.maxPendingAddresses = maxPendingAddresses
             self.maxEntries = maxEntries
             self.refreshLead = refreshLead
+            self.quickRetries = quickRetries
+            self.quickRetryInterval = quickRetryInterval
         }
+
+        /// Routers and directors: requests at 0, 0.2, 0.4, 1.4 and 2.4 s,
+        /// giving up at 3.4 s (Linux asks 3 times 1 s apart and gives up
+        /// at 3 s). Their retries run on the element's fine timer
+        /// (`nextTimer`), not the runtime's 1 s tick.
+        public static let forwarder = Configuration(maxRetries: 5, quickRetries: 2, quickRetryInterval: 0.2)
     }
 
     public struct Entry: Equatable, Sendable {
@@ -120,6 +135,7 @@ public struct ARPCache {
     @usableFromInline let lifetimeNanoseconds: UInt64
     @usableFromInline let retryNanoseconds: UInt64
     @usableFromInline let leadNanoseconds: UInt64
+    @usableFromInline let quickRetryNanoseconds: UInt64
     /// Reused by `expire` so timers do not allocate once warmed up.
     var scratch: [IPv4Address] = []
 
@@ -128,6 +144,7 @@ public struct ARPCache {
         lifetimeNanoseconds = UInt64(max(0, configuration.entryLifetime) * 1e9)
         retryNanoseconds = UInt64(max(0, configuration.retryInterval) * 1e9)
         leadNanoseconds = UInt64(max(0, min(configuration.refreshLead, configuration.entryLifetime)) * 1e9)
+        quickRetryNanoseconds = UInt64(max(0, configuration.quickRetryInterval) * 1e9)
         pending.reserveCapacity(min(configuration.maxPendingAddresses, 64))
         scratch.reserveCapacity(64)
     }
@@ -199,6 +216,13 @@ public struct ARPCache {
         return frames
     }
 
+    /// The addresses resolved on `port`, in address order, at most LIMIT.
+    public func addresses(on port: PortID, limit: Int) -> [IPv4Address] {
+        var found: [IPv4Address] = []
+        table.forEach { key, entry in if entry.port == port { found.append(IPv4Address(rawValue: key)) } }
+        return Array(found.sorted().prefix(limit))
+    }
+
     /// Forgets everything on `port` (its link went down); returns the
     /// packets that were waiting there.
     public mutating func flush(port: PortID) -> [QueuedFrame] {
@@ -210,6 +234,33 @@ public struct ARPCache {
         }
         counters.framesDiscarded &+= UInt64(dropped.count)
         return dropped
+    }
+
+    /// Nanoseconds from the request numbered SENT (1: the first) to the next.
+    @usableFromInline func retryDelay(afterRequests sent: Int) -> UInt64 {
+        sent <= configuration.quickRetries ? quickRetryNanoseconds : retryNanoseconds
+    }
+
+    /// When the next request (or giving up) is due: nil when nothing is
+    /// being resolved (no allocation; O(addresses pending) otherwise).
+    public var nextRequest: Instant? {
+        guard !pending.isEmpty else { return nil }
+        var t: Instant?
+        for (_, waiting) in pending where t.map({ waiting.nextRequest < $0 }) ?? true { t = waiting.nextRequest }
+        return t
+    }
+
+    /// Starts resolving ADDRESS on PORT with nothing queued (a next hop
+    /// whose link just came back): true when the caller should send the
+    /// first request now; false when it is known, already being resolved,
+    /// or too many addresses are pending. Retries and giving up as for a
+    /// queued packet (giving up drops nothing).
+    public mutating func solicit(_ address: IPv4Address, port: PortID, now: Instant) -> Bool {
+        guard lookup(address, now: now) == nil, pending[address] == nil,
+              pending.count < configuration.maxPendingAddresses else { return false }
+        pending[address] = Pending(port: port, nextRequest: now.adding(nanoseconds: retryDelay(afterRequests: 1)),
+                                   requestsSent: 1, frames: [])
+        return true
     }
 
     public enum QueueResult: Equatable, Sendable {
@@ -236,7 +287,7 @@ public struct ARPCache {
         var frames: [QueuedFrame] = []
         frames.reserveCapacity(configuration.queuePerAddress)
         frames.append(frame())
-        pending[address] = Pending(port: port, nextRequest: now.adding(nanoseconds: retryNanoseconds),
+        pending[address] = Pending(port: port, nextRequest: now.adding(nanoseconds: retryDelay(afterRequests: 1)),
                                    requestsSent: 1, frames: frames)
         counters.framesQueued &+= 1
         return .sendRequest
@@ -262,7 +313,7 @@ public struct ARPCache {
                 giveUp(address, waiting.frames)
             } else {
                 pending[address]!.requestsSent += 1
-                pending[address]!.nextRequest = now.adding(nanoseconds: retryNanoseconds)
+                pending[address]!.nextRequest = now.adding(nanoseconds: retryDelay(afterRequests: waiting.requestsSent + 1))
                 sendRequest(address, pending[address]!)
             }
         }

@@ -59,6 +59,8 @@ public final class Router: Element, VRRPNode {
     @usableFromInline let hasher: FlowHasher
     // Per port, in plain arrays of trivial values (no retain on access).
     @usableFromInline let portMACs: ContiguousArray<MACAddress>
+    /// Per port: the neighbours ARP knew there when its link went down (`setLink`).
+    var neighboursLost: [[IPv4Address]]
     @usableFromInline let portMTUs: ContiguousArray<Int>
     @usableFromInline let errorSource: ContiguousArray<IPv4Address>
     let portPrefixes: [[IPv4Prefix]]
@@ -77,6 +79,7 @@ public final class Router: Element, VRRPNode {
         let tables = try RouterTables(configuration)
         self.configuration = configuration
         portCount = configuration.interfaces.count
+        neighboursLost = Array(repeating: [], count: configuration.interfaces.count)
         arp = ARPCache(configuration: configuration.arp)
         hasher = FlowHasher(fields: configuration.ecmpFields, seed: configuration.ecmpSeed)
         portMACs = ContiguousArray(configuration.interfaces.map(\.mac))
@@ -163,6 +166,11 @@ public final class Router: Element, VRRPNode {
 
     /// ARP retries and give-ups, expiry of ARP entries.
     public func tick(now: Instant, emit: inout Emitter) {
+        runARPTimers(now: now, emit: &emit)
+        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
+    }
+
+    func runARPTimers(now: Instant, emit: inout Emitter) {
         let sendsHostUnreachable = configuration.sendsHostUnreachable
         arp.expire(now: now, retry: { address, pending in
             sendARPRequest(for: address, on: pending.port, to: nil, emit: &emit)
@@ -172,14 +180,20 @@ public final class Router: Element, VRRPNode {
                 if sendsHostUnreachable { hostUnreachable(for: queued, now: now, emit: &emit) }
             }
         })
-        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
     }
 
-    /// VRRP's centisecond timers (adverts, master down, gratuitous ARPs).
-    public var nextTimer: Instant? { hasVRRP ? vrrp.nextTimer : nil }
+    /// VRRP's centisecond timers (adverts, master down, gratuitous ARPs)
+    /// and ARP's retries (`ARPCache.Configuration.forwarder`: 200 ms apart
+    /// at first, which the 1 s tick could not keep).
+    public var nextTimer: Instant? {
+        let vrrpTimer = hasVRRP ? vrrp.nextTimer : nil
+        guard let retry = arp.nextRequest else { return vrrpTimer }
+        return vrrpTimer.map { min($0, retry) } ?? retry
+    }
 
     public func fireTimers(now: Instant, emit: inout Emitter) {
         if hasVRRP { vrrp.tick(now: now, emit: &emit) }
+        if let retry = arp.nextRequest, retry <= now { runARPTimers(now: now, emit: &emit) }
     }
 
     /// A port's link went down (or came back): routes through it leave the
@@ -187,9 +201,36 @@ public final class Router: Element, VRRPNode {
     /// or queued there is forgotten (queued packets count as `.linkDown`).
     public func setLink(_ port: PortID, up: Bool) {
         fib.setLink(port, up: up)
-        if !up {
+        if !up, port.rawValue >= 0 && port.rawValue < portCount {
+            neighboursLost[port.rawValue] = arp.addresses(on: port, limit: Self.neighboursAskedBack)
             for _ in arp.flush(port: port) { drops.count(.linkDown) }
         }
+    }
+
+    /// Neighbours resolved on a port when its link went (at most this many
+    /// per port), asked for again when it comes back.
+    static let neighboursAskedBack = 64
+
+    /// A port's link came back: every gateway of a route through it, and
+    /// every neighbour ARP knew there when the link went, is asked for at
+    /// once (ARP forgot them), so the first packets after the link returns
+    /// find them resolved, or being resolved with quick retries, rather
+    /// than start a resolution of their own. Returns how many were asked.
+    @discardableResult
+    public func resolveNextHops(on port: PortID, now: Instant, emit: inout Emitter) -> Int {
+        guard port.rawValue >= 0 && port.rawValue < portCount else { return 0 }
+        var asked = 0
+        func ask(_ address: IPv4Address) {
+            guard arp.solicit(address, port: port, now: now) else { return }
+            sendARPRequest(for: address, on: port, to: nil, emit: &emit)
+            asked += 1
+        }
+        for route in fib.entries {
+            for hop in route.nextHops where hop.port == port { ask(hop.gateway) }
+        }
+        for address in neighboursLost[port.rawValue] { ask(address) }
+        neighboursLost[port.rawValue] = []
+        return asked
     }
 
     // MARK: Forwarding

@@ -80,7 +80,7 @@ extension Router {
 
         public init(interfaces: [Interface], routes: [Route] = [],
                     ecmpFields: ECMPHashFields = .fiveTuple, ecmpSeed: UInt32 = 0,
-                    nat: [NATRule] = [], arp: ARPCache.Configuration = .init(),
+                    nat: [NATRule] = [], arp: ARPCache.Configuration = .forwarder,
                     icmpRateLimit: ICMPRateLimit? = .linux, sendsHostUnreachable: Bool = true) {
             self.interfaces = interfaces
             self.routes = routes

@@ -294,6 +294,12 @@ public final class LabDaemon: @unchecked Sendable {
     func applyCarrier(node n: Int, port p: Int, up: Bool) {
         linkChanges[n] += 1
         let runtime = runtimes[n]
+        // A port without carrier drops what it is given, and what waits in
+        // its TX ring goes too: it must not go out when the link returns.
+        runtime.links.pointee.set(p, up: up)
+        if !up, p < runtime.ports.count {
+            runtime.links.pointee.drops &+= UInt64(runtime.ports[p].discardPendingTransmit())
+        }
         // A node without power learns nothing; `setPowered` gives it the
         // carrier of every port when it comes back.
         guard n >= powered.count || powered[n] else {
@@ -302,7 +308,7 @@ public final class LabDaemon: @unchecked Sendable {
         }
         let applied = runtime.forwarder.carrierChanged(port: PortID(p), up: up, now: Self.monotonicNow(),
                                                        emit: &runtime.runner.emitter)
-        var live = LivePorts(ports: runtime.ports)
+        var live = LivePorts(runtime)
         runtime.runner.drainEmitted(on: &live)
         Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)")\(applied)")
     }
@@ -322,7 +328,10 @@ public final class LabDaemon: @unchecked Sendable {
             }
         }
         var batch = PortBatch(capacity: 64)
-        // Last in the poll set: the read end of the health checkers' wake pipe.
+        // Then each node's link events (see `CarrierWatch`), then the read
+        // end of the health checkers' wake pipe.
+        let linkSlots = fds.count
+        for watcher in linkWatchers { if let fd = watcher?.eventDescriptor, fd >= 0 { fds.add(fd, .readable) } }
         let healthSlot = fds.count
         if let healthWake { fds.add(healthWake.readDescriptor, .readable) }
         var nextTick = Self.monotonicNow().adding(seconds: 1)
@@ -354,14 +363,27 @@ public final class LabDaemon: @unchecked Sendable {
             }
             let ready = (try? fds.wait(timeout: timeout)) ?? 0
             let now = Self.monotonicNow()
-            // Carrier, four times a second: one SIOCGIFFLAGS per port.
-            if now >= nextLinkCheck {
+            // Carrier, four times a second (one SIOCGIFFLAGS per port), and
+            // at once when a node's namespace reports a link change.
+            var linkEvent = false
+            if ready > 0 {
+                for i in linkSlots..<healthSlot where fds.returnedEvents(at: i).contains(.readable) {
+                    for watcher in linkWatchers where watcher?.eventDescriptor == fds.descriptor(at: i) {
+                        if watcher?.drainEvents() == true { linkEvent = true }
+                    }
+                }
+            }
+            if now >= nextLinkCheck || linkEvent {
                 watchCarrier()
                 nextLinkCheck = now.adding(seconds: 0.25)
             }
             lock.lock()
             if ready > 0 {
-                for (i, ref) in refs.enumerated() where fds.returnedEvents(at: i).contains(.readable) {
+                // An error counts as readable: an AF_PACKET socket whose
+                // interface goes down holds ENETDOWN, and poll() reports
+                // POLLERR until a receive takes it — unread, every poll
+                // returned at once (a core spun while a link was failed).
+                for (i, ref) in refs.enumerated() where !fds.returnedEvents(at: i).isDisjoint(with: Self.inputEvents) {
                     let runtime = runtimes[ref.node]
                     let ports = runtime.ports
                     let port = runtime.ports[ref.port]
@@ -402,16 +424,22 @@ public final class LabDaemon: @unchecked Sendable {
             for n in timerNodes where powered[n] {
                 let runtime = runtimes[n]
                 guard let due = runtime.forwarder.element.nextTimer, due <= now else { continue }
-                var live = LivePorts(ports: runtime.ports)
+                var live = LivePorts(runtime)
                 runtime.runner.fireTimers(runtime.forwarder.element, now: now, ports: &live)
                 flush(runtime, live.given)
             }
-            if !timerNodes.isEmpty, logVRRPTransitions(timerNodes.map { runtimes[$0] }) { updateServable() }
+            // (No array per wake-up.) A director's announcements follow its mastership.
+            var transitions = false
+            for n in timerNodes where logVRRPTransitions(of: runtimes[n]) { transitions = true }
+            if transitions { updateServable() }
             pendingTransmit = runtimes.contains { $0.ports.contains { $0.hasPendingTransmit } }
             if pendingTransmit { for runtime in runtimes { for port in runtime.ports { port.flush() } } }
             lock.unlock()
         }
     }
+
+    /// Events that send the loop to a port's receive.
+    static let inputEvents: PollEvents = [.readable, .error]
 
     /// Bit p of a port mask: port p was given frames (bit 63: port 63 or
     /// any above it).
@@ -435,20 +463,21 @@ public final class LabDaemon: @unchecked Sendable {
         withUnsafeMutablePointer(to: &runtime.runner) { runner in
             switch runtime.forwarder {
             case .learningSwitch(let element):
-                return process(element, runner, ports: ports, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, from: portIndex, batch: &batch, now: now)
             case .router(let element):
-                return process(element, runner, ports: ports, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, from: portIndex, batch: &batch, now: now)
             case .director(let element):
-                return process(element, runner, ports: ports, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, from: portIndex, batch: &batch, now: now)
             }
         }
     }
 
     @inline(__always)
     func process<E: Element>(_ element: E, _ runner: UnsafeMutablePointer<ElementRunner>, ports: [AnyPacketPort],
-                             from portIndex: Int, batch: inout PortBatch, now: Instant) -> UInt64 {
+                             links: UnsafeMutablePointer<PortLinks>, from portIndex: Int, batch: inout PortBatch,
+                             now: Instant) -> UInt64 {
         let ingress = PortID(portIndex)
-        var live = LivePorts(ports: ports)
+        var live = LivePorts(ports: ports, links: links)
         // The frames were written by the kernel's receive, often on another
         // CPU: start every frame's header line on its way before the first
         // is parsed, so the batch's misses overlap (perf put ~60 % of the
@@ -488,12 +517,15 @@ public final class LabDaemon: @unchecked Sendable {
     @discardableResult
     func logVRRPTransitions(_ runtimes: [NodeRuntime]) -> Bool {
         var any = false
-        for runtime in runtimes {
-            guard let node = runtime.forwarder.vrrpNode, !node.vrrp.pending.isEmpty else { continue }
-            for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
-            any = true
-        }
+        for runtime in runtimes where logVRRPTransitions(of: runtime) { any = true }
         return any
+    }
+
+    @discardableResult
+    func logVRRPTransitions(of runtime: NodeRuntime) -> Bool {
+        guard let node = runtime.forwarder.vrrpNode, !node.vrrp.pending.isEmpty else { return false }
+        for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
+        return true
     }
 
     /// `wirelab down` (SIGTERM): every master resigns with a priority-0
@@ -509,7 +541,7 @@ public final class LabDaemon: @unchecked Sendable {
             guard let node = runtime.forwarder.vrrpNode, !node.vrrp.isEmpty else { continue }
             any = true
             node.vrrp.resign(now: now, emit: &runtime.runner.emitter)
-            var live = LivePorts(ports: runtime.ports)
+            var live = LivePorts(runtime)
             runtime.runner.drainEmitted(on: &live)
             for port in runtime.ports { port.flush() }
             for t in node.vrrp.takeTransitions() { Self.log("\(runtime.node.name): \(t)") }
@@ -522,7 +554,7 @@ public final class LabDaemon: @unchecked Sendable {
     /// allocation here: it runs every second).
     @discardableResult
     func tick(_ runtime: NodeRuntime, ports: [AnyPacketPort], now: Instant) -> UInt64 {
-        var live = LivePorts(ports: ports)
+        var live = LivePorts(ports: ports, links: runtime.links)
         runtime.runner.tick(runtime.forwarder.element, now: now, ports: &live)
         return live.given
     }
@@ -618,7 +650,7 @@ public final class LabDaemon: @unchecked Sendable {
             for p in 0..<(n < carrier.count ? min(carrier[n].count, runtime.node.interfaces.count) : 0) {
                 runtime.forwarder.carrierChanged(port: PortID(p), up: carrier[n][p], now: now, emit: &runtime.runner.emitter)
             }
-            var live = LivePorts(ports: runtime.ports)
+            var live = LivePorts(runtime)
             runtime.runner.drainEmitted(on: &live)
         }
         logVRRPTransitions([runtime])
@@ -691,6 +723,7 @@ public final class LabDaemon: @unchecked Sendable {
             var drops: [String: UInt64] = [:]
             for (reason, count) in runtime.forwarder.element.drops.counts { drops[reason.rawValue] = count }
             for (reason, count) in runtime.runner.drops.counts { drops[reason.rawValue, default: 0] += count }
+            if runtime.links.pointee.drops > 0 { drops[DropReason.linkDown.rawValue, default: 0] += runtime.links.pointee.drops }
             var counters = runtime.forwarder.counters
             counters["tx-failures"] = runtime.runner.transmitFailures
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
@@ -708,10 +741,19 @@ public final class LabDaemon: @unchecked Sendable {
 /// The node's ports as the runner sends on them: a frame is copied into a
 /// port's TX ring (the RX frame goes back to its ring after the batch), and
 /// the ports given frames are collected to kick them once per burst.
+/// A frame for a port without carrier is dropped here (`PortLinks`).
 struct LivePorts: RunnerPorts {
     let ports: [AnyPacketPort]
+    let links: UnsafeMutablePointer<PortLinks>
     /// Bit p: port p was given frames (see `LabDaemon.bit`).
     var given: UInt64 = 0
+
+    init(ports: [AnyPacketPort], links: UnsafeMutablePointer<PortLinks>) {
+        self.ports = ports
+        self.links = links
+    }
+
+    init(_ runtime: NodeRuntime) { self.init(ports: runtime.ports, links: runtime.links) }
 
     var count: Int { ports.count }
 
@@ -722,6 +764,10 @@ struct LivePorts: RunnerPorts {
 
     @inline(__always)
     mutating func send(copying frame: UnsafeRawBufferPointer, on port: PortID) -> Bool {
+        if _slowPath(links.pointee.isDown(port.rawValue)) {
+            links.pointee.drops &+= 1   // sent, and lost on a link without carrier
+            return true
+        }
         guard ports[port.rawValue].transmit(copying: frame) else { return false }
         given |= LabDaemon.bit(port.rawValue)
         return true

@@ -25,12 +25,11 @@ public enum NodeForwarder {
     }
 
     /// Whether the element has timers finer than the runtime's tick
-    /// (`Element.nextTimer`): VRRP groups, a director's sync flushes.
+    /// (`Element.nextTimer`): ARP retries, VRRP groups, a director's sync flushes.
     public var hasFineTimers: Bool {
         switch self {
         case .learningSwitch: return false
-        case .router(let r): return !r.vrrp.isEmpty
-        case .director(let d): return !d.vrrp.isEmpty || d.configuration.sync != nil
+        case .router, .director: return true   // ARP retries at least
         }
     }
 
@@ -94,7 +93,8 @@ extension NodeForwarder {
         switch self {
         case .router(let router):
             router.setLink(port, up: up)
-            return "; router has \(router.fib.liveNextHopCount) next hops live"
+            let asked = up ? router.resolveNextHops(on: port, now: now, emit: &emit) : 0
+            return "; router has \(router.fib.liveNextHopCount) next hops live" + (asked > 0 ? ", asks for \(asked) by ARP" : "")
         case .learningSwitch, .director:
             return ""
         }

@@ -20,6 +20,10 @@ final class NodeRuntime {
     let captureRing: CaptureRing?
     /// Carries out the element's verdicts and emitted frames on `ports`.
     var runner = ElementRunner(emitterSlots: 64)
+    /// Which ports have no carrier and what the element sent to them
+    /// (`LivePorts` reads and counts through the pointer: no retain, no
+    /// write-back). Datapath thread, under the daemon's lock.
+    let links: UnsafeMutablePointer<PortLinks>
 
     init(node: Node, namespace: String, forwarder: NodeForwarder, ports: [AnyPacketPort], opened: [any PacketPort],
          program: XDPProgram?, captureRing: CaptureRing?) {
@@ -30,6 +34,13 @@ final class NodeRuntime {
         openedPorts = opened
         self.program = program
         self.captureRing = captureRing
+        links = .allocate(capacity: 1)
+        links.initialize(to: PortLinks())
+    }
+
+    deinit {
+        links.deinitialize(count: 1)
+        links.deallocate()
     }
 
     func close() {
@@ -123,5 +134,28 @@ final class NodeRuntime {
             return NodeRuntime(node: node, namespace: namespace, forwarder: forwarder, ports: ports, opened: opened,
                                program: program, captureRing: ring)
         }
+    }
+}
+
+/// The carrier of one node's ports as the daemon last applied it, and the
+/// frames its element sent to a port without carrier: a NIC without
+/// carrier drops what it is given, so they are dropped before the socket
+/// (counted `link-down`, as the simulator counts frames sent over a
+/// failed link), rather than left in a TX ring to go out when the link
+/// comes back.
+struct PortLinks {
+    /// Bit p: port p has no carrier (ports 0–63; a port above has its
+    /// frames queued as before).
+    var down: UInt64 = 0
+    /// Frames dropped because their port had no carrier: sent while it was
+    /// down, or still queued when it went.
+    var drops: UInt64 = 0
+
+    @inline(__always)
+    func isDown(_ port: Int) -> Bool { down != 0 && port < 64 && down & (1 << UInt64(port)) != 0 }
+
+    mutating func set(_ port: Int, up: Bool) {
+        guard port < 64 else { return }
+        if up { down &= ~(1 << UInt64(port)) } else { down |= 1 << UInt64(port) }
     }
 }

@@ -266,6 +266,16 @@ public final class AFPacketPort: PacketPort, @unchecked Sendable {
     @inlinable
     public var hasPendingTransmit: Bool { cursor.pointee.end > cursor.pointee.start }
 
+    /// Forgets the frames queued and not yet taken by the kernel.
+    @discardableResult
+    public func discardPendingTransmit() -> Int {
+        let c = cursor
+        let count = c.pointee.end - c.pointee.start
+        c.pointee.start = 0
+        c.pointee.end = 0
+        return count
+    }
+
     // MARK: counters
 
     /// Port counters; `rxDropped` adds up PACKET_STATISTICS drops (reading

@@ -43,6 +43,12 @@ public protocol PacketPort: AnyObject {
     /// Frames queued or handed over that the kernel has not taken yet (after
     /// a stalled flush). While true, poll with a short timeout and flush again.
     var hasPendingTransmit: Bool { get }
+    /// Throws away every frame queued or handed over that the kernel has not
+    /// taken yet, as a NIC that loses carrier drops what it was sending;
+    /// returns how many. For the daemon when a port's carrier goes (rare:
+    /// may loop over the TX ring, makes no syscall). Afterwards
+    /// `hasPendingTransmit` is false.
+    @discardableResult func discardPendingTransmit() -> Int
     /// Counters since the port was opened.
     var counters: PortCounters { get }
     /// Closes the port (idempotent).
@@ -160,6 +166,12 @@ public enum AnyPacketPort {
         switch self {
         case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.hasPendingTransmit }
         case .packet(let p): return p._withUnsafeGuaranteedRef { $0.hasPendingTransmit }
+        }
+    }
+    @discardableResult public func discardPendingTransmit() -> Int {
+        switch self {
+        case .xdp(let p): return p._withUnsafeGuaranteedRef { $0.discardPendingTransmit() }
+        case .packet(let p): return p._withUnsafeGuaranteedRef { $0.discardPendingTransmit() }
         }
     }
     @inlinable public func flush() {

@@ -340,12 +340,77 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
     }
 
     /// Descriptors in the TX ring the kernel has not consumed yet, or queued
-    /// and not flushed.
+    /// and not flushed — not counting those `discardPendingTransmit` voided.
     @inlinable
     public var hasPendingTransmit: Bool {
         let s = state
+        guard s.pointee.txQueued == 0 else { return true }
         let size = s.pointee.tx.size
-        return s.pointee.txQueued > 0 || size &- xsk_prod_nb_free(&s.pointee.tx, size) > 0
+        var outstanding = size &- xsk_prod_nb_free(&s.pointee.tx, size)
+        guard outstanding > 0 else { return false }
+        // Voided descriptors still between the kernel's consumer and `txVoidedTo`.
+        let voided = s.pointee.txVoidedTo &- (s.pointee.tx.cached_prod &- outstanding)
+        if Int32(bitPattern: voided) > 0 && voided <= outstanding { outstanding &-= voided }
+        return outstanding > 0
+    }
+
+    /// Throws away the frames queued and not flushed, and those in the TX
+    /// ring the kernel has not consumed (a socket whose interface is down
+    /// keeps them, and sends them all the moment it comes back up); returns
+    /// how many. Copy mode consumes the TX ring only inside this socket's
+    /// own syscalls (sendto, poll), made by the thread that calls this, so
+    /// between them the ring's unconsumed part is ours to change: each of
+    /// its descriptors is voided in place (an address just past the UMEM:
+    /// the kernel counts it invalid, `tx_invalid_descs`, and skips it — 6.18
+    /// also completes it, which `reapCompletions` ignores) and its frame
+    /// goes back to the free list now. Completions are
+    /// reaped first, and a frame already free is not freed twice (a
+    /// descriptor the kernel consumed without publishing its consumer index
+    /// yet, e.g. dropped for want of carrier, is also completed already).
+    /// Allocates (a bitmap of the TX frames): only when carrier goes.
+    @discardableResult
+    public func discardPendingTransmit() -> Int {
+        guard !closed else { return 0 }
+        let s = state
+        reapCompletions()
+        let frameSize = UInt64(s.pointee.frameSize)
+        let firstTX = UInt64(s.pointee.rxFrames) * frameSize
+        let end = UInt64(areaSize)
+        var free = [Bool](repeating: false, count: s.pointee.txFrames)
+        for i in 0..<s.pointee.txFreeCount { free[Int((s.pointee.txFree[i] - firstTX) / frameSize)] = true }
+        var discarded = 0
+        // Queued since the last flush: the kernel never saw them; take the reservation back.
+        let queued = s.pointee.txQueued
+        if queued > 0 {
+            s.pointee.tx.cached_prod &-= queued
+            s.pointee.txQueued = 0
+            s.pointee.txQueuedBytes = 0
+        }
+        // Submitted and not consumed, then the queued ones: free their
+        // frames and void the descriptors in place.
+        let consumer = s.pointee.tx.consumer.pointee
+        let submitted = s.pointee.tx.producer.pointee
+        var index = consumer
+        let last = submitted &+ queued
+        while index != last {
+            let desc = xsk_ring_prod__tx_desc(&s.pointee.tx, index)!
+            let addr = desc.pointee.addr
+            if addr >= firstTX && addr < end {
+                let frame = Int((addr - firstTX) / frameSize)
+                if !free[frame] {
+                    free[frame] = true
+                    s.pointee.txFree[s.pointee.txFreeCount] = addr & ~(frameSize - 1)
+                    s.pointee.txFreeCount += 1
+                }
+                discarded += 1
+            }
+            desc.pointee.addr = end   // (a queued slot is rewritten when reserved again)
+            desc.pointee.len = 0
+            desc.pointee.options = 0
+            index &+= 1
+        }
+        s.pointee.txVoidedTo = submitted
+        return discarded
     }
 
     @usableFromInline
@@ -354,8 +419,12 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
         var index: UInt32 = 0
         let n = Int(xsk_ring_cons__peek(&s.pointee.comp, UInt32(truncatingIfNeeded: s.pointee.txFrames), &index))
         guard n > 0 else { return }
+        // A voided descriptor (`discardPendingTransmit`) points past the
+        // UMEM; a kernel may complete it (6.18 does): its frame is free already.
+        let end = UInt64((s.pointee.rxFrames + s.pointee.txFrames) * s.pointee.frameSize)
         for i in 0..<n {
             let addr = xsk_ring_cons__comp_addr(&s.pointee.comp, index &+ UInt32(truncatingIfNeeded: i))!.pointee
+            guard addr < end else { continue }
             s.pointee.txFree[s.pointee.txFreeCount] = addr & ~UInt64(s.pointee.frameSize - 1)
             s.pointee.txFreeCount += 1
         }
@@ -403,6 +472,9 @@ struct XDPPortState {
     /// Descriptors reserved and written since the last flush.
     @usableFromInline var txQueued: UInt32 = 0
     @usableFromInline var txQueuedBytes: Int = 0
+    /// The TX ring's producer index when `discardPendingTransmit` last ran:
+    /// descriptors before it are voided (see there).
+    @usableFromInline var txVoidedTo: UInt32 = 0
 
     init(area: UnsafeMutableRawPointer, frameSize: Int, rxFrames: Int, txFrames: Int) {
         self.area = area

@@ -94,8 +94,9 @@ import Wire
         #expect(director.counters.queuedForResolution == 2 && director.counters.releasedAfterResolution == 2)
     }
 
-    /// A bounded queue; retries every second; after the last one what
-    /// waited is dropped and counted.
+    /// A bounded queue; retries on the fine timer (`nextTimer`), 200 ms
+    /// apart twice and then 1 s apart (`ARPCache.Configuration.forwarder`);
+    /// after the fifth request what waited is dropped and counted.
     @Test func unresolvedNextHopQueueRetriesAndGivesUp() {
         let director = DE.director(.dr, reals: [RealServer(address: DE.rs1)]) { $0.arp.queuePerAddress = 2 }
         let driver = ElementDriver(director)
@@ -103,13 +104,18 @@ import Wire
         #expect(driver.send(DE.fromClient(DE.syn).frame, on: PortID(0), at: .seconds(0)).emitted == [request])
         #expect(driver.send(DE.fromClient(DE.syn, sport: 2).frame, on: PortID(0), at: .seconds(0)).verdict == .consumed)
         #expect(driver.send(DE.fromClient(DE.syn, sport: 3).frame, on: PortID(0), at: .seconds(0)).verdict == .drop(.arpQueueFull))
-        #expect(driver.tick(at: .seconds(0.5)) == [])
-        #expect(driver.tick(at: .seconds(1)) == [request])
-        #expect(driver.tick(at: .seconds(2)) == [request])
-        #expect(driver.tick(at: .seconds(3)) == [])  // three requests in all: give up
+        #expect(director.nextTimer == .seconds(0.2))
+        #expect(driver.fireTimers(at: .seconds(0.1)) == [])
+        #expect(driver.fireTimers(at: .seconds(0.2)) == [request])
+        #expect(driver.fireTimers(at: .seconds(0.4)) == [request])
+        #expect(director.nextTimer == .seconds(1.4))
+        #expect(driver.fireTimers(at: .seconds(1.4)) == [request])
+        #expect(driver.fireTimers(at: .seconds(2.4)) == [request])
+        #expect(driver.fireTimers(at: .seconds(3.4)) == [])  // five requests in all: give up
+        #expect(director.nextTimer == nil)
         #expect(director.drops.counts[.arpUnresolved] == 2)
         #expect(director.drops.counts[.arpQueueFull] == 1)
-        #expect(director.counters.arpRequestsSent == 3)
+        #expect(director.counters.arpRequestsSent == 5)
     }
 
     /// Reals and gateways about to expire are re-probed (unicast) before

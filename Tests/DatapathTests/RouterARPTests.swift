@@ -216,6 +216,63 @@ import Wire
         #expect(router.arp.counters.expired == 5)
     }
 
+    /// Routers (`ARPCache.Configuration.forwarder`) retry on their fine
+    /// timer (`nextTimer`), as a runtime drives it: 200 ms apart twice,
+    /// then 1 s apart, giving up after the fifth request. On the 1 s tick
+    /// a lost request was retried 1–2 s later.
+    @Test func retriesRunOnTheFineTimerQuicklyAtFirstThenBackOff() {
+        let router = Lab.router(arp: .forwarder)
+        let driver = ElementDriver(router)
+        let f = Frames.udp(IP(source: Lab.client, destination: Lab.viaH1), dst: Lab.r0, src: Lab.clientMAC)
+        let request = emitted(1, Frames.arpRequest(from: Lab.r1, Lab.r1IP, for: Lab.h1))
+        #expect(router.nextTimer == nil, "nothing to resolve, no timer")
+        #expect(driver.send(f, on: PortID(0), at: .seconds(10)).emitted == [request])
+        var requests: [UInt64] = [10_000]
+        var gaveUpAt: UInt64?
+        for _ in 0..<10 {
+            guard let due = router.nextTimer else { break }
+            let out = driver.fireTimers(at: due)
+            if out == [request] { requests.append(due.nanoseconds / 1_000_000) } else {
+                #expect(out.count == 1 && out.first?.port == PortID(0), "gave up: host unreachable to the client")
+                gaveUpAt = due.nanoseconds / 1_000_000
+            }
+        }
+        #expect(requests == [10_000, 10_200, 10_400, 11_400, 12_400])
+        #expect(gaveUpAt == 13_400)
+        #expect(router.drops.counts[.arpUnresolved] == 1)
+        #expect(router.arp.pending.isEmpty && router.nextTimer == nil)
+    }
+
+    /// When a link comes back the router asks at once for the gateways
+    /// through it and the neighbours it knew there (ARP forgot them when
+    /// the link went); a lost request is retried 200 ms later, and the
+    /// traffic that follows finds the next hop resolved.
+    @Test func aLinkBackAsksForItsNeighboursAtOnceAndRetriesQuickly() {
+        let router = Lab.router(arp: .forwarder)
+        let driver = ElementDriver(router)
+        Lab.resolve(driver, Lab.h1, Lab.h1MAC, port: 1, at: 0)
+        Lab.resolve(driver, Lab.server, Lab.serverMAC, port: 1, at: 0)
+        router.setLink(PortID(1), up: false)
+        #expect(router.arp.lookup(Lab.h1, now: .seconds(1)) == nil)
+        router.setLink(PortID(1), up: true)
+        var emit = Emitter(slots: 8)
+        #expect(router.resolveNextHops(on: PortID(1), now: .seconds(2), emit: &emit) == 3)
+        var asked: [[UInt8]] = []
+        for i in 0..<emit.count where emit.frame(at: i).port == PortID(1) { asked.append(Array(emit.frame(at: i).bytes)) }
+        let expected = [Lab.h1, Lab.h2, Lab.server].map { Frames.arpRequest(from: Lab.r1, Lab.r1IP, for: $0) }
+        #expect(asked == expected, "route gateways h1, h2 (ECMP), then the neighbour it knew: the server")
+        emit.removeAll()
+        #expect(router.resolveNextHops(on: PortID(2), now: .seconds(2), emit: &emit) == 1, "h3, on a link that never went")
+        emit.removeAll()
+        // Those first requests are lost: the retries go 200 ms later, not at the next tick.
+        #expect(router.nextTimer == .seconds(2.2))
+        #expect(driver.fireTimers(at: .seconds(2.2)).count == 4)
+        Lab.resolve(driver, Lab.h1, Lab.h1MAC, port: 1, at: 2.25)
+        let f = Frames.udp(IP(source: Lab.client, destination: Lab.viaH1), dst: Lab.r0, src: Lab.clientMAC)
+        #expect(driver.send(f, on: PortID(0), at: .seconds(2.3)).verdict == .forward(PortID(1)))
+        #expect(router.drops.counts[.linkDown] == nil && router.drops.counts[.arpUnresolved] == nil)
+    }
+
     @Test func linkDownForgetsWhatWaitedThere() {
         let router = Lab.router()
         let driver = ElementDriver(router)

@@ -86,10 +86,17 @@ struct NodeFailureLabEndToEndTests {
             guard line.contains("bytes from"), let r = line.range(of: "icmp_seq=") else { return nil }
             return Int(line[r.upperBound...].prefix { $0.isNumber })
         }
-        // Answered before the cut, none for a while during it, answered again after the heal.
+        // Answered before the cut, none in time for a while during it, answered again after the heal.
+        // (Lost, or late: cl's kernel holds what it sends while it resolves
+        // r1 again, and r1, powered on, asks for its neighbours at once —
+        // which hands cl r1's MAC and releases the held pings.)
         #expect(seqs.contains { $0 < 15 }, "\(output)")
+        let late = output.split(separator: "\n").filter { line in
+            guard line.contains("bytes from"), let r = line.range(of: "time=") else { return false }
+            return (Double(line[r.upperBound...].prefix { $0.isNumber || $0 == "." }) ?? 0) >= 500
+        }.count
         let missing = Set(1...100).subtracting(seqs)
-        #expect(missing.count >= 10, "a 2 s power cut loses pings: \(output)")
+        #expect(missing.count + late >= 10, "a 2 s power cut loses or delays pings (\(missing.count) lost, \(late) late): \(output)")
         #expect(seqs.contains { $0 > 70 }, "pings come back after the heal: \(output)")
         #expect((try Self.status(lab)["failedNodes"] as? [String])?.isEmpty == true)
     }

@@ -49,6 +49,25 @@ import Wire
         #expect(try Self.gets(sim, 3) == 3)
     }
 
+    /// As live (`LabDaemon.applyCarrier`): a router whose link comes back
+    /// asks at once for the neighbours it knew there, so the next packet
+    /// finds the server resolved; no 1 s tick is waited for.
+    @Test func aRouterReResolvesItsNeighboursTheMomentALinkHeals() throws {
+        let sim = try Self.ecmp()
+        #expect(try Self.gets(sim, 1) == 1)
+        let r4 = Self.router(sim, "r4")
+        #expect(r4.arp.lookup(Self.server, now: sim.instant) != nil)
+        try sim.fail(link: Endpoint("r4:eth2")!)
+        sim.advance(by: 1_000_000_000)
+        #expect(r4.arp.lookup(Self.server, now: sim.instant) == nil, "forgotten with the link")
+        let sent = r4.counters.arpRequestsSent
+        try sim.heal(link: Endpoint("r4:eth2")!)
+        sim.advance(by: 1_000_000)   // 1 ms: a request and its reply, 10 µs a hop
+        #expect(r4.counters.arpRequestsSent == sent + 1)
+        #expect(r4.arp.lookup(Self.server, now: sim.instant) != nil, "resolved before any packet asked")
+        #expect(try Self.gets(sim, 3) == 3)
+    }
+
     @Test func framesInFlightOnALinkThatFailsAreLost() throws {
         let sim = try Self.ecmp()
         try sim.ping(from: "client", to: Self.server, identifier: 1, sequence: 1)

@@ -242,6 +242,32 @@ extension Director {
     /// `arp-unresolved`), re-probing next hops about to expire, and
     /// connection expiry.
     public func tick(now: Instant, emit: inout Emitter) {
+        runARPTimers(now: now, emit: &emit)
+        refreshNeighbours(now: now, emit: &emit)
+        core.expire(now: now)
+        flushSync(now: now, emit: &emit)
+        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
+    }
+
+    /// Timers finer than the runtime's tick: VRRP's centisecond ones
+    /// (adverts, master down, gratuitous ARPs) and the open sync message's
+    /// flush deadline (tens of ms, so a takeover finds recent connections).
+    /// ARP's retries (200 ms apart at first: `ARPCache.Configuration.forwarder`).
+    public var nextTimer: Instant? {
+        var t = hasVRRP ? vrrp.nextTimer : nil
+        if let flush = syncNextFlush { t = t.map { min($0, flush) } ?? flush }
+        if let retry = arp.nextRequest { t = t.map { min($0, retry) } ?? retry }
+        return t
+    }
+
+    public func fireTimers(now: Instant, emit: inout Emitter) {
+        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
+        flushSync(now: now, emit: &emit)
+        if let retry = arp.nextRequest, retry <= now { runARPTimers(now: now, emit: &emit) }
+    }
+
+    /// ARP retries and giving up (what waited is dropped as `arp-unresolved`).
+    func runARPTimers(now: Instant, emit: inout Emitter) {
         var retries: [(IPv4Address, Int)] = []
         var dropped = 0
         arp.expire(now: now, retry: { address, waiting in retries.append((address, waiting.port.rawValue)) },
@@ -252,24 +278,6 @@ extension Director {
             emitARPRequest(for: address, port: port, source: source, to: .broadcast, emit: &emit)
         }
         for _ in 0..<dropped { drops.count(.arpUnresolved) }
-        refreshNeighbours(now: now, emit: &emit)
-        core.expire(now: now)
-        flushSync(now: now, emit: &emit)
-        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
-    }
-
-    /// Timers finer than the runtime's tick: VRRP's centisecond ones
-    /// (adverts, master down, gratuitous ARPs) and the open sync message's
-    /// flush deadline (tens of ms, so a takeover finds recent connections).
-    public var nextTimer: Instant? {
-        let vrrpTimer = hasVRRP ? vrrp.nextTimer : nil
-        guard let flush = syncNextFlush else { return vrrpTimer }
-        return vrrpTimer.map { min($0, flush) } ?? flush
-    }
-
-    public func fireTimers(now: Instant, emit: inout Emitter) {
-        if hasVRRP { vrrp.tick(now: now, emit: &emit) }
-        flushSync(now: now, emit: &emit)
     }
 
     /// Next hops the director forwards to (reals, gateways) whose entry

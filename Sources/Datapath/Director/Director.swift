@@ -114,7 +114,7 @@ public final class Director: Element, VRRPNode {
         public var vrrp: [VRRPConfiguration] = []
 
         public init(interfaces: [Interface], routes: [Route] = [], services: [Service] = [],
-                    core: DirectorCore.Configuration = .init(), arp: ARPCache.Configuration = .init(),
+                    core: DirectorCore.Configuration = .init(), arp: ARPCache.Configuration = .forwarder,
                     arpRefreshBefore: Double = 5, timeToLive: UInt8 = 64, unknownPort: UnknownPortPolicy = .drop,
                     icmpErrorsPerSecond: Double = 1000, icmpErrorBurst: Double = 50, ecmp: FlowHasher = FlowHasher(),
                     sync: SyncConfiguration? = nil) {
