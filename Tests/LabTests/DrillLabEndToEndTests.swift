@@ -142,7 +142,8 @@ struct DrillLabEndToEndTests {
               - { name: h2 answers, http: { from: h1, url: "http://10.72.0.2:8080/", count: 2 }, expect-spread: { h2: ">= 2" } }
             drills:
               - name: h2 freezes
-                load: { from: h1, http: "http://10.72.0.2:8080/", clients: 2, streams: 2, seconds: 3, timeout: 300ms }
+                load: { from: h1, http: "http://10.72.0.2:8080/", clients: 2, streams: 2, seconds: 3, timeout: 300ms,
+                        stream-timeout: 300ms }
                 events: [ { at: 1s, fail: h2 }, { at: 2s, heal: h2 } ]
                 expect: { max-failed-requests: 1000, established-lost: 0 }
             """)
