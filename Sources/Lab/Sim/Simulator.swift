@@ -249,7 +249,8 @@ public final class Simulator {
         // As `up` does live: VRRP groups elect their masters before anything
         // is sent (one Master_Down_Interval of virtual time), so a probe to a
         // VIP does not race the election. The adverts are in the captures.
-        if !timerNodes.isEmpty { run(limit: 60_000_000_000) }
+        let hasVRRP = nodes.contains { if case let .forwarder(f) = $0.element { return !(f.vrrpNode?.vrrp.isEmpty ?? true) }; return false }
+        if hasVRRP { run(limit: 60_000_000_000) }
     }
 
     deinit {
