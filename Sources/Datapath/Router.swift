@@ -131,7 +131,7 @@ public final class Router: Element, VRRPNode {
         let destination = frame.wireMAC(0)
         let isBroadcast = destination.isBroadcast
         guard destination == portMACs[port.rawValue] || isBroadcast
-                || (hasVRRP && (destination == VRRP.multicastMAC || vrrp.accepts(destination, port: port.rawValue)))
+                || (hasVRRP && acceptsForVRRP(destination, port: port))
         else { return drop(.notForUs) }
         switch frame.wireU16(EthernetHeader.Field.etherType) {
         case EtherType.ipv4.rawValue:
@@ -142,11 +142,7 @@ public final class Router: Element, VRRPNode {
             } catch {
                 return drop(Self.malformed(error))
             }
-            if hasVRRP && destination == VRRP.multicastMAC {
-                guard VRRPGroups.isAdvert(parsed) else { return drop(.notForUs) }
-                if let reason = vrrp.receive(frame, parsed, port: port.rawValue, now: now, emit: &emit) { return drop(reason) }
-                return .consumed
-            }
+            if hasVRRP && destination == VRRP.multicastMAC { return vrrpInput(frame, parsed, port: port, now: now, emit: &emit) }
             return forwardIPv4(&packet, parsed, from: port, now: now, emit: &emit)
         case EtherType.arp.rawValue:
             do throws(WireError) {
@@ -162,6 +158,22 @@ public final class Router: Element, VRRPNode {
         default:
             return drop(.unknownEtherType)
         }
+    }
+
+    // VRRP, out of line: a router without it (or a frame not for it) pays
+    // one flag test per frame, and `process` stays small enough to inline
+    // its hot path as before.
+    @inline(never)
+    func acceptsForVRRP(_ destination: MACAddress, port: PortID) -> Bool {
+        destination == VRRP.multicastMAC || vrrp.accepts(destination, port: port.rawValue)
+    }
+
+    @inline(never)
+    func vrrpInput(_ frame: UnsafeRawBufferPointer, _ parsed: ParsedFrame, port: PortID, now: Instant,
+                   emit: inout Emitter) -> Verdict {
+        guard VRRPGroups.isAdvert(parsed) else { return drop(.notForUs) }
+        if let reason = vrrp.receive(frame, parsed, port: port.rawValue, now: now, emit: &emit) { return drop(reason) }
+        return .consumed
     }
 
     /// ARP retries and give-ups, expiry of ARP entries.
