@@ -360,28 +360,9 @@ struct CheckDecoder {
         if let c = f["count"] { guard let n = r.int(c, "count", in: 1...100_000) else { return nil }; count = n }
         guard let un = r.require(f, "url", "http", at: v.location, example: "url: \"http://10.0.0.100/\""),
               let url = r.string(un, "url") else { return nil }
-        guard url.hasPrefix("http://") else {
-            d.error(un.location, "url '\(url)' must start with http://", hint: "e.g. \"http://10.0.0.100/\"")
-            return nil
-        }
-        let rest = url.dropFirst("http://".count)
-        let hostPort = rest.prefix { $0 != "/" }
-        let path = rest.dropFirst(hostPort.count)
-        let hp = hostPort.split(separator: ":", omittingEmptySubsequences: false)
-        guard hp.count <= 2, let host = IPv4Address(hp[0]) else {
-            d.error(un.location, "url '\(url)' must name an IPv4 address", hint: "e.g. \"http://10.0.0.100:8080/\"")
-            return nil
-        }
-        var port = 80
-        if hp.count == 2 {
-            guard let p = Int(hp[1]), hp[1].allSatisfy({ $0.isASCII && $0.isNumber }), (1...65535).contains(p) else {
-                d.error(un.location, "url '\(url)' has a bad port", hint: "ports are 1...65535")
-                return nil
-            }
-            port = p
-        }
+        guard let (host, port, path) = r.httpURL(url, "url", at: un.location) else { return nil }
         guard let from else { return nil }
-        return HTTPProbe(from: from, url: url, host: host, port: port, path: path.isEmpty ? "/" : String(path),
+        return HTTPProbe(from: from, url: url, host: host, port: port, path: path,
                          count: count, location: v.location)
     }
 

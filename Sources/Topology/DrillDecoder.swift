@@ -67,7 +67,7 @@ struct DrillDecoder {
         } else { ok = false }
         var target: (IPv4Address, Int, String)?
         if let hn = r.require(f, "http", "load", at: v.location, example: "http: \"http://10.0.0.100/\""), let url = r.string(hn, "http") {
-            target = parseURL(url, at: hn.location)
+            target = r.httpURL(url, "http", at: hn.location)
         }
         func count(_ key: String, default value: Int) -> Int? {
             guard let n = f[key] else { return value }
@@ -93,35 +93,6 @@ struct DrillDecoder {
                          streamTimeout: streamTimeout)
     }
 
-    /// `http://IPv4[:port][/path]`.
-    func parseURL(_ url: String, at location: SourceLocation) -> (IPv4Address, Int, String)? {
-        guard url.hasPrefix("http://") else {
-            d.error(location, "http '\(url)' must start with http://", hint: "e.g. \"http://10.0.0.100/\"")
-            return nil
-        }
-        let rest = url.dropFirst("http://".count)
-        let hostPort = rest.prefix { $0 != "/" }
-        let path = rest.dropFirst(hostPort.count)
-        let hp = hostPort.split(separator: ":", omittingEmptySubsequences: false)
-        guard hp.count <= 2, let host = IPv4Address(hp[0]) else {
-            d.error(location, "http '\(url)' must name an IPv4 address", hint: "e.g. \"http://10.0.0.100:8080/\"")
-            return nil
-        }
-        var port = 80
-        if hp.count == 2 {
-            guard hp[1].allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(hp[1]), (1...65535).contains(p) else {
-                d.error(location, "http '\(url)' has a bad port", hint: "ports are 1...65535")
-                return nil
-            }
-            port = p
-        }
-        // The path goes into a request line: no spaces or control characters.
-        if path.contains(where: { $0 == " " || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7f } == true }) {
-            d.error(location, "http '\(url)' has spaces or control characters in its path", hint: "write them percent-encoded, e.g. %20")
-            return nil
-        }
-        return (host, port, path.isEmpty ? "/" : String(path))
-    }
 
     /// What an event acts on, by the name that identifies it across events.
     enum Key: Hashable { case node(String), link(Int) }

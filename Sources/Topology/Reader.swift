@@ -116,6 +116,38 @@ struct Reader {
         return out
     }
 
+    /// `http://IPv4[:port][/path]` (a check's `url`, a drill's `http`):
+    /// the address, the port (80 if none) and the path ("/" if none);
+    /// errors name `what`.
+    func httpURL(_ url: String, _ what: String, at location: SourceLocation) -> (IPv4Address, Int, String)? {
+        guard url.hasPrefix("http://") else {
+            d.error(location, "\(what) '\(url)' must start with http://", hint: "e.g. \"http://10.0.0.100/\"")
+            return nil
+        }
+        let rest = url.dropFirst("http://".count)
+        let hostPort = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(hostPort.count)
+        let hp = hostPort.split(separator: ":", omittingEmptySubsequences: false)
+        guard hp.count <= 2, let host = IPv4Address(hp[0]) else {
+            d.error(location, "\(what) '\(url)' must name an IPv4 address", hint: "e.g. \"http://10.0.0.100:8080/\"")
+            return nil
+        }
+        var port = 80
+        if hp.count == 2 {
+            guard hp[1].allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(hp[1]), (1...65535).contains(p) else {
+                d.error(location, "\(what) '\(url)' has a bad port", hint: "ports are 1...65535")
+                return nil
+            }
+            port = p
+        }
+        // The path goes into a request line: no spaces or control characters.
+        if path.contains(where: { $0 == " " || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7f } == true }) {
+            d.error(location, "\(what) '\(url)' has spaces or control characters in its path", hint: "write them percent-encoded, e.g. %20")
+            return nil
+        }
+        return (host, port, path.isEmpty ? "/" : String(path))
+    }
+
     /// A list, or a single scalar standing for a one-element list.
     func listOrScalar(_ node: YNode, _ what: String, example: String? = nil) -> [YNode]? {
         if case .scalar = node.value, !node.isNull { return [node] }
