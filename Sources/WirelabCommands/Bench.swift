@@ -50,21 +50,22 @@ struct BenchDeploy: ParsableCommand {
 
 struct BenchForward: ParsableCommand {
     enum DatapathChoice: String, ExpressibleByArgument, CaseIterable { case afxdp, afpacket, both }
-    enum ElementChoice: String, ExpressibleByArgument, CaseIterable {
-        case `switch`, router, both
-        case directorNAT = "director-nat", directorDR = "director-dr", director, all
+    /// `--element`: element names and groups, separated by commas.
+    static let elementGroups: [String: [ForwardBenchmark.Element]] = [
+        "both": [.switch, .router],
+        "director": [.directorNAT, .directorDR, .directorFULLNAT, .directorTUN],
+        "ceilings": [.xdpRedirect, .afxdpC],
+        "all": ForwardBenchmark.Element.allCases,
+    ]
 
-        var elements: [ForwardBenchmark.Element] {
-            switch self {
-            case .switch: return [.switch]
-            case .router: return [.router]
-            case .both: return [.switch, .router]
-            case .directorNAT: return [.directorNAT]
-            case .directorDR: return [.directorDR]
-            case .director: return [.directorNAT, .directorDR]
-            case .all: return ForwardBenchmark.Element.allCases
-            }
+    /// The elements `--element` names, in order, each once; nil if a word is neither an element nor a group.
+    static func elements(_ text: String) -> [ForwardBenchmark.Element]? {
+        var out: [ForwardBenchmark.Element] = []
+        for word in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+            guard let some = elementGroups[word] ?? ForwardBenchmark.Element(rawValue: word).map({ [$0] }) else { return nil }
+            for e in some where !out.contains(e) { out.append(e) }
         }
+        return out
     }
 
     static let configuration = CommandConfiguration(
@@ -91,7 +92,9 @@ struct BenchForward: ParsableCommand {
                                valueName: "xdp-live|afxdp|afpacket-ring"))
     var generator: String?
     @Option(help: "Port kind of our data plane.") var datapath: DatapathChoice = .both
-    @Option(help: "Which element to measure: switch, router, both (switch and router), director-nat, director-dr, director (both modes), all.") var element: ElementChoice = .both
+    @Option(help: ArgumentHelp("Which elements to measure, separated by commas: switch, router, router-ecmp, director-nat, director-dr, director-fullnat, director-tun, xdp-redirect and afxdp-c (the path's two ceilings, in place of our daemon), or the groups both (switch and router), director (its four modes), ceilings, all.",
+                               valueName: "element,…"))
+    var element: String = "both"
     @Option(help: "Times each pair (ours, then the kernel's) is measured, interleaved; the table shows medians.")
     var rounds: Int = 1
     @Option(help: ArgumentHelp("Where things run, one or several separated by commas: forwarder (generator on one CPU, everything of the forwarder, its ingress NAPI included, on the other), split (generator and ingress receive on one CPU, forwarding on the other), none.",
@@ -110,6 +113,10 @@ struct BenchForward: ParsableCommand {
     @OptionGroup var state: StateOptions
 
     func validate() throws {
+        if Self.elements(element) == nil {
+            throw ValidationError("--element must list elements (" + ForwardBenchmark.Element.allCases.map(\.rawValue).joined(separator: ", ")
+                + ") or groups (" + Self.elementGroups.keys.sorted().joined(separator: ", ") + "), separated by commas")
+        }
         if !(0.5...3600).contains(seconds) { throw ValidationError("--seconds must be within 0.5...3600") }
         if !(0...60).contains(warmup) { throw ValidationError("--warmup must be within 0...60 seconds") }
         if !(64...1518).contains(size) { throw ValidationError("--size must be within 64...1518 bytes") }
@@ -135,7 +142,7 @@ struct BenchForward: ParsableCommand {
         options.frameSize = size
         options.flows = flows
         options.datapaths = datapath == .both ? [.afxdp, .afpacket] : [datapath == .afxdp ? .afxdp : .afpacket]
-        options.elements = element.elements
+        options.elements = Self.elements(element)!
         options.placements = placements
         options.nice = nice
         options.ingressNice = ingressNice

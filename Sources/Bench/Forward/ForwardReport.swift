@@ -97,14 +97,17 @@ extension ForwardBenchmark {
         /// Ours or the kernel's peer came within `generatorBoundFraction` of
         /// what the generator delivers alone: the row measured the generator.
         public var generatorBound: Bool?
+        /// Why the row has no kernel side (this kernel has no peer for the element).
+        public var noKernelPeer: String?
 
         /// A forwarder at 80 % or more of the generator's own rate may have
         /// been held back by the generator, not by itself.
         public static let generatorBoundFraction = 0.8
 
         public init(element: Element, datapath: String, placement: PlacementMode, lab: String, ours: [Measurement],
-             kernel: [Measurement], generatorAlone: [Measurement]? = nil, failures: [String] = []) {
+             kernel: [Measurement], generatorAlone: [Measurement]? = nil, failures: [String] = [], noKernelPeer: String? = nil) {
             self.element = element
+            self.noKernelPeer = noKernelPeer
             self.failures = failures
             self.datapath = datapath
             self.placement = placement
@@ -187,8 +190,9 @@ extension ForwardBenchmark {
                 }
                 let ratio = row.generatorBound == true ? "generator-bound"
                     : row.ratio.map { String(format: "%.2f×", $0) } ?? "-"
-                cells += [mpps(row.oursPacketsPerSecond), row.kernel.first?.forwarder ?? "-",
-                          mpps(row.kernelPacketsPerSecond), row.generatorPacketsPerSecond.map(mpps) ?? "-",
+                let peer = row.kernel.first?.forwarder ?? (row.noKernelPeer != nil ? "none here" : "-")
+                cells += [mpps(row.oursPacketsPerSecond), peer,
+                          row.kernel.isEmpty ? "-" : mpps(row.kernelPacketsPerSecond), row.generatorPacketsPerSecond.map(mpps) ?? "-",
                           ratio + (row.failures.isEmpty ? "" : " *")]
                 if rounds > 1 { cells += [range(row.ours), range(row.kernel)] }
                 return cells + [mallocText(row.ours)]
@@ -207,10 +211,10 @@ extension ForwardBenchmark {
                 "",
             ]
             for row in rows {
-                for (round, pair) in zip(row.ours, row.kernel).enumerated() {
+                for (round, o) in row.ours.enumerated() {
                     let label = "\(row.element.rawValue)/\(row.datapath)" + (severalPlacements ? "/\(row.placement.rawValue)" : "")
                         + (rounds > 1 ? " round \(round + 1)" : "")
-                    for m in [pair.0, pair.1] {
+                    for m in [o] + (round < row.kernel.count ? [row.kernel[round]] : []) {
                         var text = "\(label) \(m.forwarder): \(mpps(m.packetsPerSecond)) Mpps (offered \(mpps(m.offeredPerSecond))), per second \(Self.list(m.perSecond))"
                         text += "; CPU " + m.cpus.map { String(format: "%d %.0f%% (softirq %.0f%%)", $0.cpu, $0.busy, $0.softirq) }.joined(separator: ", ")
                         if let g = m.generatorCPU { text += String(format: "; generator thread %.0f%%", g) }
@@ -221,7 +225,6 @@ extension ForwardBenchmark {
                         }
                         out.append(text)
                     }
-                    let o = pair.0
                     var details: [String] = []
                     if let c = o.elementCounters {
                         details.append(c.sorted { $0.key < $1.key }.filter { $0.value != 0 }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
@@ -244,6 +247,9 @@ extension ForwardBenchmark {
                                       row.oursPacketsPerSecond / 1e6, row.kernelPacketsPerSecond / 1e6, own / 1e6,
                                       row.oursPacketsPerSecond / own * 100, row.kernelPacketsPerSecond / own * 100))
                 }
+            }
+            for row in rows {
+                if let why = row.noKernelPeer { out.append("no kernel peer for \(row.element.rawValue): \(why)") }
             }
             let failed = rows.filter { !$0.failures.isEmpty }
             if !failed.isEmpty {
