@@ -58,6 +58,13 @@ struct BenchForward: ParsableCommand {
         "all": ForwardBenchmark.Element.allCases,
     ]
 
+    /// `--offered`: Mpps, comma-separated → packets per second; nil if any is not a rate.
+    static func rates(_ text: String) -> [Double]? {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
+        guard !values.isEmpty, values.allSatisfy({ $0.map { (0.01...100).contains($0) } ?? false }) else { return nil }
+        return values.map { $0! * 1e6 }
+    }
+
     /// The elements `--element` names, in order, each once; nil if a word is neither an element nor a group.
     static func elements(_ text: String) -> [ForwardBenchmark.Element]? {
         var out: [ForwardBenchmark.Element] = []
@@ -107,12 +114,18 @@ struct BenchForward: ParsableCommand {
     @Option(help: "Nice value of the generator, daemon and NAPI threads while they run (0 leaves it).") var nice: Int32 = -10
     @Option(help: ArgumentHelp("Nice value of the ingress NAPI thread alone (forwarder placement; default: --nice).", valueName: "n"))
     var ingressNice: Int32?
+    @Option(help: ArgumentHelp("After each of our runs at the generator's full rate, measure ours again with the generator paced at these rates (Mpps, separated by commas; afxdp or afpacket-ring, whichever is allowed and faster): the table then gives the best ours delivered and what it kept at full rate (below 0.8× is receive livelock).",
+                               valueName: "Mpps,…"))
+    var offered: String?
     @Flag(help: "Do not count the daemon's mallocs (skips compiling the LD_PRELOAD counter).") var noMallocCount = false
     @Option(help: "Labs are named <prefix>-sw-xdp, <prefix>-r-pkt, …") var labPrefix = "fwdbench"
     @Flag(help: "Print the result as JSON.") var json = false
     @OptionGroup var state: StateOptions
 
     func validate() throws {
+        if let offered, Self.rates(offered) == nil {
+            throw ValidationError("--offered must list rates in Mpps within 0.01...100, separated by commas (e.g. 0.5,1,2)")
+        }
         if Self.elements(element) == nil {
             throw ValidationError("--element must list elements (" + ForwardBenchmark.Element.allCases.map(\.rawValue).joined(separator: ", ")
                 + ") or groups (" + Self.elementGroups.keys.sorted().joined(separator: ", ") + "), separated by commas")
@@ -143,6 +156,7 @@ struct BenchForward: ParsableCommand {
         options.flows = flows
         options.datapaths = datapath == .both ? [.afxdp, .afpacket] : [datapath == .afxdp ? .afxdp : .afpacket]
         options.elements = Self.elements(element)!
+        options.offered = offered.flatMap(Self.rates) ?? []
         options.placements = placements
         options.nice = nice
         options.ingressNice = ingressNice

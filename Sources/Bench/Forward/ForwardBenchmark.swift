@@ -160,6 +160,10 @@ public final class ForwardBenchmark: @unchecked Sendable {
         public var rounds: Int = 1
         /// Labs are `<prefix>-sw-xdp`, `<prefix>-r-pkt`, …: 1...12 of a-z, 0-9, '-'.
         public var labPrefix = "fwdbench"
+        /// Offered rates (packets per second) at which our forwarder is also
+        /// measured, paced (`afxdp` or `afpacket-ring`), after its run at
+        /// the generator's full rate: the receive-livelock sweep. Empty: none.
+        public var offered: [Double] = []
         public init() {}
     }
 
@@ -182,6 +186,9 @@ public final class ForwardBenchmark: @unchecked Sendable {
     private var generator: TrafficGenerator?
     private var sink: SinkTap?
     private var generatorLab: GeneratorLab?
+    /// The fastest allowed generator that can be paced (for `offered`).
+    private var pacedMethod: TrafficGenerator.Method?
+    private var pacedMethodMissing: String?
 
     /// Lab names: `wl-<lab>-<node>` namespaces.
     public static func labName(_ element: Element, _ datapath: DatapathKind, prefix: String = "fwdbench") -> String {
@@ -298,6 +305,14 @@ public final class ForwardBenchmark: @unchecked Sendable {
         // the whole run: probes, the choice, and its rate in every round.
         let generatorLab = try upGeneratorLab()
         let (method, probes) = try chooseGenerator(generatorLab, placement: placements[0])
+        if !options.offered.isEmpty {
+            let paceable = probes.filter { $0.allowed && $0.method != .xdpLive }
+            pacedMethod = paceable.max { ($0.packetsPerSecond ?? 0) < ($1.packetsPerSecond ?? 0) }?.method
+            if pacedMethod == nil {
+                pacedMethodMissing = "no generator that can be paced (afxdp, afpacket-ring) is allowed here"
+                notes.append("--offered: \(pacedMethodMissing!); no sweep")
+            }
+        }
 
         // A ceiling has no port kind of ours: one row each, on the AF_XDP side.
         let cases = placements.flatMap { p in
@@ -651,6 +666,15 @@ public final class ForwardBenchmark: @unchecked Sendable {
                                placement: placement, ingressThreads: ingress,
                                daemon: (control, layout.forwarderNode, loadedCounter, daemon.pid))
         ours.mallocCounterNotLoaded = counterMissing
+        if let paced = pacedMethod {
+            for rate in options.offered {
+                var m = try measure(name, method: paced, generatorNamespace: genNS, frames: frames, sink: sink,
+                                    placement: placement, ingressThreads: ingress,
+                                    daemon: (control, layout.forwarderNode, nil, daemon.pid), rate: rate)
+                m.pacedRate = rate
+                ours.sweep = (ours.sweep ?? []) + [m]
+            }
+        }
         progress("\(element.rawValue)/\(datapath.rawValue): stopping the daemon")
         ProcessIdentity.stop(daemon, grace: 10)
         var status: Int32 = 0
@@ -755,10 +779,11 @@ public final class ForwardBenchmark: @unchecked Sendable {
     private func measure(_ name: String, method: TrafficGenerator.Method, generatorNamespace: String, frames: [[UInt8]],
                          sink: SinkTap, warmup: Double? = nil, seconds: Double? = nil,
                          placement: Placement, ingressThreads: [pid_t],
-                         daemon: (control: ControlClient, node: String, counter: MallocCounter?, pid: pid_t)?) throws -> Measurement {
+                         daemon: (control: ControlClient, node: String, counter: MallocCounter?, pid: pid_t)?,
+                         rate: Double? = nil) throws -> Measurement {
         let warmup = warmup ?? options.warmup, window = seconds ?? options.seconds
         let generator = TrafficGenerator(method: method, namespace: generatorNamespace, interface: "eth0",
-                                         frames: frames, cpu: placement.generator, nice: placement.nice)
+                                         frames: frames, cpu: placement.generator, nice: placement.nice, rate: rate)
         lock.lock(); self.generator = generator; lock.unlock()
         defer {
             generator.stop()

@@ -41,6 +41,10 @@ extension ForwardBenchmark {
         /// The part of daemonCPU spent in user space (Swift) rather than in
         /// the kernel (sendto/recvmmsg, and the softirq work they run).
         public var daemonUserCPU: Double?
+        /// The rate the generator was paced at (packets per second); nil: full rate.
+        public var pacedRate: Double?
+        /// Ours at each `--offered` rate, after this full-rate run.
+        public var sweep: [Measurement]?
 
         /// Our daemon only: its CPU time (user + system, as /proc accounts
         /// it) per packet forwarded, nanoseconds.
@@ -99,6 +103,14 @@ extension ForwardBenchmark {
         public var generatorBound: Bool?
         /// Why the row has no kernel side (this kernel has no peer for the element).
         public var noKernelPeer: String?
+        /// With `--offered`: the most ours delivered at any offered rate
+        /// (paced, or the generator's full rate), median over rounds…
+        public var bestPacketsPerSecond: Double?
+        /// …and what ours kept at the full rate as a fraction of that best:
+        /// below `livelockFraction`, the receive side starves the forwarder.
+        public var overloadRatio: Double?
+
+        public static let livelockFraction = 0.8
 
         /// A forwarder at 80 % or more of the generator's own rate may have
         /// been held back by the generator, not by itself.
@@ -123,6 +135,12 @@ extension ForwardBenchmark {
                 generatorBound = max(oursPacketsPerSecond, kernelPacketsPerSecond) >= Self.generatorBoundFraction * own
             }
             ratio = kernelPacketsPerSecond > 0 && generatorBound != true ? oursPacketsPerSecond / kernelPacketsPerSecond : nil
+            let swept = ours.filter { !($0.sweep ?? []).isEmpty }
+            if !swept.isEmpty {
+                let best = swept.map { m in max(m.packetsPerSecond, m.sweep!.map(\.packetsPerSecond).max()!) }
+                bestPacketsPerSecond = ForwardBenchmark.median(best)
+                overloadRatio = ForwardBenchmark.median(zip(swept, best).map { $1 > 0 ? $0.packetsPerSecond / $1 : 0 })
+            }
         }
     }
 
@@ -250,6 +268,21 @@ extension ForwardBenchmark {
             }
             for row in rows {
                 if let why = row.noKernelPeer { out.append("no kernel peer for \(row.element.rawValue): \(why)") }
+            }
+            let swept = rows.filter { $0.overloadRatio != nil }
+            if !swept.isEmpty {
+                out.append("receive under overload (ours at each --offered rate, paced, then at the generator's full rate; "
+                    + "full/best below \(Self.number(Row.livelockFraction)) is receive livelock):")
+                for row in swept {
+                    let label = "\(row.element.rawValue)/\(row.datapath)" + (severalPlacements ? "/\(row.placement.rawValue)" : "")
+                    for (round, m) in row.ours.enumerated() where !(m.sweep ?? []).isEmpty {
+                        let points = m.sweep!.map { "\(mpps($0.offeredPerSecond))→\(mpps($0.packetsPerSecond))" }.joined(separator: ", ")
+                        out.append("  \(label)\(rounds > 1 ? " round \(round + 1)" : ""): paced \(points); full rate \(mpps(m.offeredPerSecond))→\(mpps(m.packetsPerSecond)) Mpps")
+                    }
+                    let ratio = row.overloadRatio!
+                    out.append(String(format: "  %@: best %@ Mpps, at full rate %@ Mpps: %.2f×%@", label, mpps(row.bestPacketsPerSecond ?? 0),
+                                      mpps(row.oursPacketsPerSecond), ratio, ratio < Row.livelockFraction ? " — LIVELOCK" : ""))
+                }
             }
             let failed = rows.filter { !$0.failures.isEmpty }
             if !failed.isEmpty {
