@@ -222,6 +222,46 @@ struct ForwardBenchmarkTests {
         #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "namespaces left behind")
     }
 
+    /// With `--offered`, a row gives the best ours delivered at any rate
+    /// and what it kept at the full rate; below 0.8× it says livelock.
+    @Test func theOverloadSweepNamesReceiveLivelock() throws {
+        func measurement(_ pps: Double, offered: Double, sweep: [(Double, Double)] = []) -> ForwardBenchmark.Measurement {
+            var m = try! JSONDecoder().decode(ForwardBenchmark.Measurement.self, from: Data("""
+                {"forwarder": "wirelab router (AF_XDP)", "seconds": 1, "sinkFrames": \(Int(pps)), "packetsPerSecond": \(pps),
+                 "offeredPerSecond": \(offered), "perSecond": [\(pps)], "cpus": []}
+                """.utf8))
+            if !sweep.isEmpty { m.sweep = sweep.map { measurement($0.1, offered: $0.0) } }
+            return m
+        }
+        let kernel = [measurement(1_000_000, offered: 9_000_000)]
+        let starved = ForwardBenchmark.Row(element: .router, datapath: "afxdp", placement: .forwarder, lab: "x",
+                                           ours: [measurement(180_000, offered: 9_000_000, sweep: [(500_000, 500_000), (1_000_000, 950_000)])],
+                                           kernel: kernel)
+        #expect(starved.bestPacketsPerSecond == 950_000)
+        #expect(abs((starved.overloadRatio ?? 0) - 180.0 / 950) < 1e-9)
+        let steady = ForwardBenchmark.Row(element: .switch, datapath: "afxdp", placement: .none, lab: "y",
+                                          ours: [measurement(1_800_000, offered: 9_000_000, sweep: [(1_000_000, 1_000_000)])],
+                                          kernel: kernel)
+        #expect(steady.bestPacketsPerSecond == 1_800_000 && steady.overloadRatio == 1, "the full rate was the best")
+        let plain = ForwardBenchmark.Row(element: .router, datapath: "afxdp", placement: .none, lab: "z",
+                                         ours: [measurement(1_800_000, offered: 9_000_000)], kernel: kernel)
+        #expect(plain.overloadRatio == nil, "no sweep, no figure")
+
+        let json = """
+            {"date": 0, "seconds": 1, "warmupSeconds": 1, "rounds": 1, "frameSize": 64, "bytesOnVeth": 60,
+             "flows": 64, "generator": "g", "sinkCounter": "s", "placements": {"forwarder": "f", "none": "n"},
+             "kernelSetup": {}, "mallocCounter": "m", "notes": [], "rows": [],
+             "machine": {"cpus": 2, "model": "m", "kernel": "k", "loadBefore": "0", "loadAfter": "0"}}
+            """
+        var report = try JSONDecoder().decode(ForwardBenchmark.Report.self, from: Data(json.utf8))
+        report.rows = [starved, steady, plain]
+        let lines = report.table().split(separator: "\n").map(String.init)
+        #expect(lines.contains("  router/afxdp/forwarder: paced 0.500→0.500, 1.000→0.950; full rate 9.000→0.180 Mpps"), "\(lines)")
+        #expect(lines.contains("  router/afxdp/forwarder: best 0.950 Mpps, at full rate 0.180 Mpps: 0.19× — LIVELOCK"), "\(lines)")
+        #expect(lines.contains("  switch/afxdp/none: best 1.800 Mpps, at full rate 1.800 Mpps: 1.00×"), "\(lines)")
+        #expect(!lines.contains { $0.hasPrefix("  router/afxdp/none: best") })
+    }
+
     /// `--element` takes names and groups, comma-separated, each once.
     @Test func elementListsAndGroups() {
         #expect(BenchForward.elements("both") == [.switch, .router])
