@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(name: "element-fuzz", dependencies: ["ElementFuzz"], path: "Sources/ElementFuzzTool"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire"]),
+        .testTarget(name: "DatapathTests", dependencies: ["Datapath", "Wire", "LinuxNet"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "Wire", "CXDP", "CPcap", "CLinuxShim"]),
         .testTarget(name: "ElementFuzzTests", dependencies: ["ElementFuzz", "FuzzSupport", "Datapath", "Wire"]),

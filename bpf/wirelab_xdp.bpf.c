@@ -14,7 +14,11 @@
 //      `capture` BPF ring buffer;
 //   3. if a pass-to-kernel rule matches (see `pass_rules`), returns XDP_PASS so
 //      the node's own kernel stack answers (management, health checks);
-//   4. otherwise redirects the frame into the AF_XDP socket registered in
+//   4. with the fast path on (`fast_config`), applies a flow's decision that
+//      the node's element installed in `fast_flows` and redirects the frame
+//      out of its egress port (`tx_ports`) without the socket round trip
+//      (see "fast path" below);
+//   5. otherwise redirects the frame into the AF_XDP socket registered in
 //      `xsks` at key slot * WL_MAX_QUEUES + rx_queue_index; when no socket is
 //      registered there the frame goes to the kernel (XDP_PASS).
 //
@@ -90,6 +94,8 @@ enum {
 	WL_STAT_CAPTURED,        /* records written to the capture ring */
 	WL_STAT_CAPTURE_DROPPED, /* ring full: record lost */
 	WL_STAT_CAPTURE_ERROR,   /* frame bytes could not be read */
+	WL_STAT_FAST_FORWARDED,  /* fast path: rewritten and redirected */
+	WL_STAT_FAST_STALE,      /* fast path: entry of an older generation */
 	WL_STAT_MAX,
 };
 
@@ -132,6 +138,83 @@ struct {
 	__type(key, __u32);
 	__type(value, struct wl_capture_record);
 } capture_scratch SEC(".maps");
+
+/* fast path ------------------------------------------------------------
+ *
+ * Elements stay the only place where decisions are made. Once an element
+ * has forwarded a frame of a flow and says the decision holds for the
+ * flow's later frames, the daemon writes what the element did to it —
+ * derived from the frame before and after (Sources/Datapath/FastPath.swift)
+ * — as one `fast_flows` entry, keyed by the ingress port and the 5-tuple.
+ * This program then does the same to later frames of that flow: both MACs,
+ * addresses and ports, TTL, the IPv4 header and TCP/UDP checksums updated
+ * as RFC 1624 eqn. 3 (as Sources/Wire/Rewrite.swift does, so the bytes are
+ * the same), and redirects out of the egress port's interface.
+ *
+ * Anything it does not know goes the slow path (the socket, then the
+ * element): non-IPv4, IP options, fragments, other protocols than TCP and
+ * UDP, TCP with SYN, FIN or RST (state changes go up), a TTL the hop cannot
+ * decrement, a frame longer than the egress allows, no entry, and an entry
+ * of an older generation: an element whose state changes (a route, a
+ * neighbour, a learned MAC, a connection removed) bumps the node's
+ * generation and every older entry stops applying at once. */
+
+#define WL_FAST_FLOWS_MAX 65536
+
+struct wl_flow_key {
+	__u32 saddr;             /* as received, network order */
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 in_slot;            /* ingress port slot */
+	__u16 pad;
+};
+
+struct wl_flow_action {
+	__u8 dst_mac[6];
+	__u8 src_mac[6];
+	__u32 saddr;             /* after, network order */
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u16 ip_delta;          /* one's complement sum of ~old + new address words */
+	__u16 l4_delta;          /* … of ~old + new address and port words */
+	__u16 max_len;           /* largest IPv4 total length the egress takes */
+	__u8 dec_ttl;            /* 1: a routing hop (TTL - 1; TTL <= 1 goes up) */
+	__u8 out_slot;           /* egress port slot: tx_ports key */
+	__u32 generation;        /* must equal fast_config's */
+	__u32 pad;
+	__u64 packets;           /* written by this program */
+	__u64 bytes;
+	__u64 last_seen;         /* bpf_ktime_get_ns() of the last frame */
+};
+
+struct wl_fast_config {
+	__u32 enabled;
+	__u32 generation;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WL_FAST_FLOWS_MAX);
+	__type(key, struct wl_flow_key);
+	__type(value, struct wl_flow_action);
+} fast_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, WL_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wl_fast_config);
+} fast_config SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -249,6 +332,115 @@ static __always_inline int pass_to_kernel(struct xdp_md *ctx)
 	return pass_lookup(&key);
 }
 
+static __always_inline __u16 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+/* RFC 1624 eqn. 3: HC' = ~(~HC + delta), checksums in network order. */
+static __always_inline __u16 csum_apply(__u16 check_be, __u32 delta)
+{
+	__u32 sum = (__u16)~bpf_ntohs(check_be) + delta;
+	return bpf_htons((__u16)~csum_fold(sum));
+}
+
+/* Returns the XDP action when the fast path took the frame, -1 otherwise. */
+static __always_inline int fast_path(struct xdp_md *ctx, __u32 in_slot)
+{
+	__u32 zero = 0;
+	struct wl_fast_config *fc = bpf_map_lookup_elem(&fast_config, &zero);
+	if (!fc || !fc->enabled)
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return -1;
+	struct iphdr *ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end || ip->ihl != 5 || ip->version != 4)
+		return -1;
+	if (ip->frag_off & bpf_htons(0x3fff))   /* MF or an offset: a fragment */
+		return -1;
+	/* A header the element would drop (bad checksum, a length the frame
+	 * does not hold) goes up, so it is dropped and counted there. */
+	__u16 *words = (void *)ip;
+	__u32 sum = 0;
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		sum += words[i];
+	if (csum_fold(sum) != 0xffff)
+		return -1;
+	__u16 total = bpf_ntohs(ip->tot_len);
+	if (total < 28 || (void *)ip + total > data_end)
+		return -1;
+	__u16 *ports_ = (void *)(ip + 1);
+	/* (clang would drop this check as implied by the length check above,
+	 * which the verifier cannot follow: hide data_end's value from it.) */
+	asm volatile("" : "+r"(data_end));
+	if ((void *)(ports_ + 2) > data_end)
+		return -1;
+	__u16 *l4check;
+	if (ip->protocol == IPPROTO_TCP) {
+		__u8 *tcp = (void *)ports_;
+		if ((void *)(tcp + 20) > data_end)
+			return -1;
+		if (tcp[13] & 0x07)              /* FIN, SYN, RST: the element sees state changes */
+			return -1;
+		l4check = (void *)(tcp + 16);
+	} else if (ip->protocol == IPPROTO_UDP) {
+		__u8 *udp = (void *)ports_;
+		if ((void *)(udp + 8) > data_end)
+			return -1;
+		l4check = (void *)(udp + 6);
+	} else {
+		return -1;
+	}
+	struct wl_flow_key key = {
+		.saddr = ip->saddr, .daddr = ip->daddr,
+		.sport = ports_[0], .dport = ports_[1],
+		.proto = ip->protocol, .in_slot = (__u8)in_slot,
+	};
+	struct wl_flow_action *a = bpf_map_lookup_elem(&fast_flows, &key);
+	if (!a)
+		return -1;
+	if (a->generation != fc->generation) {
+		count(WL_STAT_FAST_STALE);
+		return -1;
+	}
+	if (total > a->max_len)
+		return -1;
+	if (a->dec_ttl && ip->ttl <= 1)
+		return -1;
+
+	__builtin_memcpy(eth->h_dest, a->dst_mac, 6);
+	__builtin_memcpy(eth->h_source, a->src_mac, 6);
+	__u32 ipdelta = a->ip_delta;
+	if (a->dec_ttl) {
+		/* The TTL/protocol word: ~old + new, new = old - 0x0100. */
+		__u16 old = ((__u16)ip->ttl << 8) | ip->protocol;
+		ipdelta += (__u16)~old + (__u16)(old - 0x0100);
+		ip->ttl -= 1;
+	}
+	ip->saddr = a->saddr;
+	ip->daddr = a->daddr;
+	ip->check = csum_apply(ip->check, ipdelta);
+	ports_[0] = a->sport;
+	ports_[1] = a->dport;
+	if (ip->protocol == IPPROTO_TCP) {
+		*l4check = csum_apply(*l4check, a->l4_delta);
+	} else if (*l4check != 0) {             /* UDP without a checksum stays without */
+		__u16 c = csum_apply(*l4check, a->l4_delta);
+		*l4check = c ? c : 0xffff;
+	}
+	__sync_fetch_and_add(&a->packets, 1);
+	__sync_fetch_and_add(&a->bytes, (__u64)(data_end - data));
+	a->last_seen = bpf_ktime_get_ns();
+	count(WL_STAT_FAST_FORWARDED);
+	return bpf_redirect_map(&tx_ports, a->out_slot, 0);
+}
+
 SEC("xdp")
 int wirelab_xdp(struct xdp_md *ctx)
 {
@@ -270,6 +462,10 @@ int wirelab_xdp(struct xdp_md *ctx)
 		count(WL_STAT_PASS_RULE);
 		return XDP_PASS;
 	}
+
+	int fast = fast_path(ctx, port->slot);
+	if (fast >= 0)
+		return fast;
 
 	__u32 queue = ctx->rx_queue_index;
 	if (queue >= WL_MAX_QUEUES || port->slot >= WL_MAX_PORTS) {

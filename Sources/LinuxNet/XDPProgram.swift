@@ -165,6 +165,8 @@ public final class XDPProgram: @unchecked Sendable {
     let statsFD: Int32
 
     private var object: OpaquePointer?
+    /// The loaded object, for the maps other files of this module reach by name.
+    var objectForMaps: OpaquePointer? { lock.lock(); defer { lock.unlock() }; return object }
     private let lock = NSLock()
     private var links: [Int32: Attachment] = [:]
     private var snapLength: Int

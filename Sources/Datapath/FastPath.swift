@@ -1,0 +1,162 @@
+import Wire
+
+// The fast path's entries (bpf/wirelab_xdp.bpf.c, "fast path"): what an
+// element did to one frame of a flow, written so the lab's XDP program can
+// do the same to the flow's later frames in the kernel.
+//
+// The entry is derived from the frame before and after the element, not
+// from the element's tables: whatever the element decided, the entry holds
+// exactly the fields it changed, so the XDP program's output is the
+// element's byte for byte (the differential test checks it with
+// BPF_PROG_TEST_RUN). Only what the program can repeat is accepted: IPv4
+// without options, not a fragment, TCP (no SYN, FIN or RST) or UDP, the same
+// length, and changes limited to both MACs, the addresses, the ports, a TTL
+// decremented by one, and the checksums those change.
+
+/// `struct wl_flow_key`: the ingress port's slot and the 5-tuple as received.
+public struct FastPathKey: Hashable, Sendable, CustomStringConvertible {
+    public var source: IPv4Address
+    public var destination: IPv4Address
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    public var ipProtocol: UInt8
+    public var ingressSlot: UInt8
+
+    public init(source: IPv4Address, destination: IPv4Address, sourcePort: UInt16, destinationPort: UInt16,
+                ipProtocol: UInt8, ingressSlot: UInt8) {
+        self.source = source
+        self.destination = destination
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.ipProtocol = ipProtocol
+        self.ingressSlot = ingressSlot
+    }
+
+    /// The 16 bytes of `struct wl_flow_key` (addresses and ports in network order).
+    public var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 16)
+        FastPathEntry.put32(source.rawValue, &out, 0)
+        FastPathEntry.put32(destination.rawValue, &out, 4)
+        FastPathEntry.put16(sourcePort, &out, 8)
+        FastPathEntry.put16(destinationPort, &out, 10)
+        out[12] = ipProtocol
+        out[13] = ingressSlot
+        return out
+    }
+
+    public var description: String {
+        "\(ipProtocol == 6 ? "tcp" : "udp") \(source):\(sourcePort) → \(destination):\(destinationPort) in slot \(ingressSlot)"
+    }
+}
+
+/// One `fast_flows` entry: the key and `struct wl_flow_action`.
+public struct FastPathEntry: Hashable, Sendable {
+    public var key: FastPathKey
+    public var destinationMAC: MACAddress
+    public var sourceMAC: MACAddress
+    public var source: IPv4Address
+    public var destination: IPv4Address
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    /// One's complement sums of ~old + new over the changed address words
+    /// (IPv4 header), and over the changed address and port words (TCP/UDP).
+    public var ipDelta: UInt16
+    public var l4Delta: UInt16
+    /// The largest IPv4 total length the egress takes (longer: slow path).
+    public var maxLength: UInt16
+    public var decrementsTTL: Bool
+    public var egressSlot: UInt8
+    public var generation: UInt32
+
+    /// Why a forwarded frame cannot be repeated by the fast path.
+    public enum Refusal: String, Error, Sendable {
+        case notIPv4 = "not IPv4 without options"
+        case fragment = "a fragment"
+        case notTCPOrUDP = "neither TCP nor UDP"
+        case tcpStateChange = "TCP with SYN, FIN or RST"
+        case lengthChanged = "the element changed the frame's length"
+        case otherFieldChanged = "the element changed a field the fast path does not rewrite"
+        case ttl = "the TTL changed by other than one"
+        case malformed = "the frame does not parse"
+    }
+
+    /// The entry that repeats what was done to BEFORE (received on slot
+    /// INGRESS) to make AFTER (sent out of slot EGRESS, whose interface takes
+    /// IPv4 packets up to MAXLENGTH bytes).
+    public static func derive(before: [UInt8], after: [UInt8], ingressSlot: UInt8, egressSlot: UInt8,
+                              maxLength: Int, generation: UInt32) throws(Refusal) -> FastPathEntry {
+        guard before.count == after.count else { throw .lengthChanged }
+        let parser = FrameParser()
+        let a: ParsedFrame, b: ParsedFrame
+        do {
+            a = try before.withUnsafeBytes { bytes throws(WireError) in try parser.parse(bytes) }
+            b = try after.withUnsafeBytes { bytes throws(WireError) in try parser.parse(bytes) }
+        } catch { throw .malformed }
+        guard a.isIPv4, b.isIPv4, !a.hasVLANTag, !b.hasVLANTag, a.ipHeaderLength == 20 else { throw .notIPv4 }
+        guard !a.isFragment else { throw .fragment }
+        guard a.hasPorts, b.protocol == a.protocol else { throw .notTCPOrUDP }
+        if a.protocol == .tcp, a.tcpFlags.contains(.syn) || a.tcpFlags.contains(.fin) || a.tcpFlags.contains(.rst) {
+            throw .tcpStateChange
+        }
+        let decrements: Bool
+        switch Int(a.timeToLive) - Int(b.timeToLive) {
+        case 0: decrements = false
+        case 1: decrements = true
+        default: throw .ttl
+        }
+        // Every byte outside the fields the program rewrites must be equal.
+        let l3 = a.l3Offset, l4 = a.l4Offset
+        var rewritten = Set(0..<12)                                  // both MACs
+        rewritten.formUnion([l3 + 8, l3 + 10, l3 + 11])               // TTL, header checksum
+        rewritten.formUnion((l3 + 12)..<(l3 + 20))                    // addresses
+        rewritten.formUnion(l4..<(l4 + 4))                            // ports
+        let checksum = l4 + (a.protocol == .tcp ? 16 : 6)
+        rewritten.formUnion([checksum, checksum + 1])
+        for i in before.indices where before[i] != after[i] && !rewritten.contains(i) { throw .otherFieldChanged }
+
+        let oldWords = [a.sourceIPv4.rawValue >> 16, a.sourceIPv4.rawValue & 0xFFFF,
+                        a.destinationIPv4.rawValue >> 16, a.destinationIPv4.rawValue & 0xFFFF]
+        let newWords = [b.sourceIPv4.rawValue >> 16, b.sourceIPv4.rawValue & 0xFFFF,
+                        b.destinationIPv4.rawValue >> 16, b.destinationIPv4.rawValue & 0xFFFF]
+        var ip: UInt32 = 0
+        for (o, n) in zip(oldWords, newWords) where o != n { ip &+= UInt32(~UInt16(o)) &+ n }
+        var l4Sum = ip
+        for (o, n) in [(a.sourcePort, b.sourcePort), (a.destinationPort, b.destinationPort)] where o != n {
+            l4Sum &+= UInt32(~o) &+ UInt32(n)
+        }
+        return FastPathEntry(
+            key: FastPathKey(source: a.sourceIPv4, destination: a.destinationIPv4, sourcePort: a.sourcePort,
+                             destinationPort: a.destinationPort, ipProtocol: a.protocol.rawValue, ingressSlot: ingressSlot),
+            destinationMAC: b.destinationMAC, sourceMAC: b.sourceMAC, source: b.sourceIPv4, destination: b.destinationIPv4,
+            sourcePort: b.sourcePort, destinationPort: b.destinationPort,
+            ipDelta: InternetChecksum.fold(ip), l4Delta: InternetChecksum.fold(l4Sum),
+            maxLength: UInt16(clamping: maxLength), decrementsTTL: decrements, egressSlot: egressSlot, generation: generation)
+    }
+
+    /// The 64 bytes of `struct wl_flow_action` (counters zero).
+    public var actionBytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 64)
+        for i in 0..<6 { out[i] = destinationMAC[i]; out[6 + i] = sourceMAC[i] }
+        Self.put32(source.rawValue, &out, 12)
+        Self.put32(destination.rawValue, &out, 16)
+        Self.put16(sourcePort, &out, 20)
+        Self.put16(destinationPort, &out, 22)
+        // Deltas and the length are host-order numbers in the C struct.
+        withUnsafeBytes(of: ipDelta.littleEndian) { out.replaceSubrange(24..<26, with: $0) }
+        withUnsafeBytes(of: l4Delta.littleEndian) { out.replaceSubrange(26..<28, with: $0) }
+        withUnsafeBytes(of: maxLength.littleEndian) { out.replaceSubrange(28..<30, with: $0) }
+        out[30] = decrementsTTL ? 1 : 0
+        out[31] = egressSlot
+        withUnsafeBytes(of: generation.littleEndian) { out.replaceSubrange(32..<36, with: $0) }
+        return out
+    }
+
+    static func put32(_ v: UInt32, _ out: inout [UInt8], _ at: Int) {
+        out[at] = UInt8(v >> 24); out[at + 1] = UInt8(truncatingIfNeeded: v >> 16)
+        out[at + 2] = UInt8(truncatingIfNeeded: v >> 8); out[at + 3] = UInt8(truncatingIfNeeded: v)
+    }
+
+    static func put16(_ v: UInt16, _ out: inout [UInt8], _ at: Int) {
+        out[at] = UInt8(v >> 8); out[at + 1] = UInt8(truncatingIfNeeded: v)
+    }
+}

@@ -1,0 +1,121 @@
+// The fast path's maps of the lab's XDP program (bpf/wirelab_xdp.bpf.c,
+// "fast path"): its switch and generation, the egress interfaces by port
+// slot, and the flows' entries. What goes into an entry is worked out in
+// Sources/Datapath/FastPath.swift; this file only moves bytes.
+import CXDP
+import Glibc
+import Foundation
+
+/// One flow's counters as the program keeps them.
+public struct FastPathFlowCounters: Sendable, Equatable {
+    public var packets: UInt64
+    public var bytes: UInt64
+    /// CLOCK_MONOTONIC nanoseconds of the last frame (0: none yet).
+    public var lastSeen: UInt64
+}
+
+extension XDPProgram {
+    /// Bytes of `struct wl_flow_key` and `struct wl_flow_action`.
+    public static let fastPathKeySize = 16
+    public static let fastPathActionSize = 64
+    /// Entries the program's table holds (WL_FAST_FLOWS_MAX).
+    public static let fastPathCapacity = 65536
+
+    private func fastMap(_ name: String) throws -> Int32 {
+        guard let object = objectForMaps else { throw PortError("fast path", detail: "the XDP program is closed") }
+        let fd = bpf_object__find_map_fd_by_name(object, name)
+        if fd < 0 { throw PortError("finding map \(name) in wirelab_xdp", errno: -fd) }
+        return fd
+    }
+
+    /// Turns the fast path on or off and sets the generation entries must
+    /// carry to apply (a new generation retires every older entry at once).
+    public func setFastPath(enabled: Bool, generation: UInt32) throws {
+        let fd = try fastMap("fast_config")
+        var key = UInt32(0)
+        var value: (UInt32, UInt32) = (enabled ? 1 : 0, generation)   // struct wl_fast_config
+        let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
+        if rc < 0 { throw PortError("writing the fast path's configuration", errno: -rc) }
+    }
+
+    /// Where the fast path sends frames of egress port SLOT: the interface
+    /// INTERFACEINDEX (a devmap entry; the interface must be in the
+    /// namespace the calling thread is in).
+    public func setFastPathEgress(slot: UInt32, interfaceIndex: Int32) throws {
+        let fd = try fastMap("tx_ports")
+        var key = slot
+        var value = UInt32(bitPattern: interfaceIndex)
+        let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
+        if rc < 0 { throw PortError("setting the fast path's egress for slot \(slot)", errno: -rc) }
+    }
+
+    /// Writes one flow's entry (KEY, ACTION: the C structs' bytes).
+    public func installFastPathFlow(key: [UInt8], action: [UInt8]) throws {
+        precondition(key.count == Self.fastPathKeySize && action.count == Self.fastPathActionSize)
+        let fd = try fastMap("fast_flows")
+        var k = key, v = action
+        let rc = bpf_map_update_elem(fd, &k, &v, UInt64(BPF_ANY))
+        if rc < 0 { throw PortError("installing a fast path flow", errno: -rc) }
+    }
+
+    /// Removes one flow's entry (no error if absent).
+    public func removeFastPathFlow(key: [UInt8]) throws {
+        let fd = try fastMap("fast_flows")
+        var k = key
+        let rc = bpf_map_delete_elem(fd, &k)
+        if rc < 0 && -rc != ENOENT { throw PortError("removing a fast path flow", errno: -rc) }
+    }
+
+    /// The counters of one flow's entry; nil if there is none.
+    public func fastPathFlowCounters(key: [UInt8]) -> FastPathFlowCounters? {
+        guard let fd = try? fastMap("fast_flows") else { return nil }
+        var k = key
+        var v = [UInt8](repeating: 0, count: Self.fastPathActionSize)
+        guard bpf_map_lookup_elem(fd, &k, &v) == 0 else { return nil }
+        func u64(_ at: Int) -> UInt64 { v.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) } }
+        return FastPathFlowCounters(packets: u64(40), bytes: u64(48), lastSeen: u64(56))
+    }
+
+    /// Frames the fast path rewrote and redirected, and frames whose entry
+    /// was of an older generation (summed over CPUs).
+    public func fastPathStatistics() -> (forwarded: UInt64, stale: UInt64) {
+        let cpus = max(Int(libbpf_num_possible_cpus()), 1)
+        var values = [UInt64](repeating: 0, count: cpus)
+        func sum(_ index: UInt32) -> UInt64 {
+            var key = index
+            guard bpf_map_lookup_elem(statsFD, &key, &values) == 0 else { return 0 }
+            return values.reduce(0, &+)
+        }
+        return (sum(7), sum(8))
+    }
+
+    /// Runs the program once on FRAME as received on interface
+    /// INTERFACEINDEX (BPF_PROG_TEST_RUN, no live frames: nothing is sent
+    /// or redirected, the program's maps are updated as for a real frame);
+    /// returns its verdict (XDP_*) and the frame as it left the program.
+    public func testRun(_ frame: [UInt8], interfaceIndex: Int32) throws -> (action: UInt32, frame: [UInt8]) {
+        var input = frame
+        var output = [UInt8](repeating: 0, count: frame.count + 256)
+        var context = xdp_md()
+        context.data_end = UInt32(frame.count)
+        context.ingress_ifindex = UInt32(bitPattern: interfaceIndex)
+        var opts = bpf_test_run_opts()
+        opts.sz = MemoryLayout<bpf_test_run_opts>.size
+        let rc = input.withUnsafeMutableBytes { inBytes in
+            output.withUnsafeMutableBytes { outBytes in
+                withUnsafeMutablePointer(to: &context) { ctx in
+                    opts.data_in = UnsafeRawPointer(inBytes.baseAddress!)
+                    opts.data_size_in = UInt32(inBytes.count)
+                    opts.data_out = outBytes.baseAddress!
+                    opts.data_size_out = UInt32(outBytes.count)
+                    opts.ctx_in = UnsafeRawPointer(ctx)
+                    opts.ctx_size_in = UInt32(MemoryLayout<xdp_md>.size)
+                    opts.repeat = 1
+                    return bpf_prog_test_run_opts(programFD, &opts)
+                }
+            }
+        }
+        if rc < 0 { throw PortError("running the XDP program on a test frame (BPF_PROG_TEST_RUN)", errno: -rc) }
+        return (opts.retval, Array(output.prefix(Int(opts.data_size_out))))
+    }
+}
