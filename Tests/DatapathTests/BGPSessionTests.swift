@@ -426,17 +426,7 @@ func established(_ c: BGPSessionConfiguration = configuration(),
 /// and what it says stays consistent: every send is a whole message our
 /// codec reads, state changes chain, and routes come only in Established.
 @Suite struct BGPSessionFuzzTests {
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
+    typealias Rng = SeededRandom
 
     @Test func randomEventsNeverTrap() {
         var rng = Rng(state: 4271)

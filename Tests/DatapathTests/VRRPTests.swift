@@ -508,16 +508,7 @@ import Wire
 /// VRRP take each one without trapping, and every frame they do not
 /// consume is dropped under a reason they count.
 @Suite struct VRRPMutationTests {
-    struct Rng: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Rng = SeededRandom
 
     @Test(arguments: [false, true])
     func randomDamageIsCountedNeverFatal(router: Bool) throws {

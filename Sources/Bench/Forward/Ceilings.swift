@@ -95,21 +95,8 @@ final class CForwarderCeiling {
         if FileManager.default.isExecutableFile(atPath: binary) { return binary }
         let source = directory + "/afxdp_forwarder.c"
         try AFXDPForwarderSource.text.write(toFile: source, atomically: true, encoding: .utf8)
-        guard let compiler = ["cc", "gcc", "clang"].lazy.compactMap(MallocCounter.which).first else {
-            throw LabError("no C compiler (cc, gcc, clang) on PATH to build \(AFXDPForwarderSource.path)")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: compiler)
-        process.arguments = ["-O2", "-o", binary, source, "-lxdp", "-lbpf"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw LabError("\(compiler) \(AFXDPForwarderSource.path) failed (libxdp-dev and libbpf-dev: scripts/install-deps.sh): \(String(decoding: message, as: UTF8.self))")
-        }
+        try CCompiler.run(try CCompiler.find(), ["-O2", "-o", binary, source, "-lxdp", "-lbpf"], what: AFXDPForwarderSource.path,
+                          hint: "libxdp-dev and libbpf-dev: scripts/install-deps.sh")
         return binary
     }
 }

@@ -22,22 +22,8 @@ final class MallocCounter: @unchecked Sendable {   // @unchecked: `counts` is a 
         library = directory + "/malloc-count.so"
         countsPath = directory + "/malloc-counts"
         try MallocCounterSource.text.write(toFile: sourcePath, atomically: true, encoding: .utf8)
-        guard let compiler = ["cc", "gcc", "clang"].first(where: { Self.which($0) != nil }).flatMap(Self.which) else {
-            throw LabError("no C compiler (cc, gcc, clang) on PATH")
-        }
-        self.compiler = compiler
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: compiler)
-        process.arguments = ["-O2", "-shared", "-fPIC", "-o", library, sourcePath]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw LabError("\(compiler) malloc-count.c failed: \(String(decoding: message, as: UTF8.self))")
-        }
+        compiler = try CCompiler.find()
+        try CCompiler.run(compiler, ["-O2", "-shared", "-fPIC", "-o", library, sourcePath], what: "malloc-count.c")
         let fd = open(countsPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0, ftruncate(fd, 4096) == 0 else { throw LabError("creating \(countsPath): \(String(cString: strerror(errno)))") }
         defer { Glibc.close(fd) }
@@ -81,11 +67,4 @@ final class MallocCounter: @unchecked Sendable {   // @unchecked: `counts` is a 
         unsetenv("WIRELAB_MALLOC_COUNTS")
     }
 
-    static func which(_ name: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let path = "\(dir)/\(name)"
-            if access(path, X_OK) == 0 { return path }
-        }
-        return nil
-    }
 }

@@ -1,0 +1,20 @@
+/// The tests' seeded random stream (SplitMix64): the same seed, the same
+/// frames, events and damage, run after run.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+
+    init(state: UInt64) { self.state = state }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A number in 0 ..< n.
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+
+    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
+}
