@@ -32,6 +32,19 @@ public struct BGPNodeStatus: Codable, Sendable {
     public var announced: [String]
 }
 
+/// What `status` shows of a BFD session that is not a BGP neighbour's: with
+/// a static route's next hop, or answered for a neighbour (passive).
+public struct BFDPeerStatus: Codable, Sendable {
+    public var peer: String
+    /// "static" (a next hop of a route with `bfd: true`) or "passive".
+    public var role: String
+    public var state: String
+    /// The last state change and its diagnostic.
+    public var lastChange: String?
+    /// Static routes through the peer, and whether it carries traffic for each now.
+    public var routes: [String]
+}
+
 /// One node's BGP and BFD (`bgp:`, `bfd:`): a thread inside the node's
 /// namespace that owns its `BGPSpeaker` and carries out its actions with
 /// kernel sockets — TCP to and from port 179 for the sessions, UDP 3784
@@ -45,12 +58,18 @@ public struct BGPNodeStatus: Codable, Sendable {
 /// router's table under its lock). A router announces its `announce:`
 /// prefixes from the start; a director only those the daemon says it can
 /// serve (`setServable`).
+///
+/// A node with `bfd:` and no `bgp:` runs here too, for BFD alone: its
+/// static routes' next hops (`.nextHops` go to `applyStaticNextHops`) and
+/// the sessions its neighbours start (see `BGPSpeaker`).
 final class BGPController: @unchecked Sendable {
     let node: Node
-    let spec: BGPSpec
+    /// Nil: BFD only.
+    let spec: BGPSpec?
     let namespace: String?
     let runtimeIndex: Int
     let applyFIB: (BGPFIBChange) -> Void
+    let applyStaticNextHops: (IPv4Prefix, [IPv4Address]) -> Void
     let log: (String) -> Void
 
     private let lock = NSLock()
@@ -58,7 +77,8 @@ final class BGPController: @unchecked Sendable {
     private var paused = false
     /// The prefixes the node may announce now (directors: set by the daemon).
     private var servable: Set<IPv4Prefix>
-    private var snapshot: BGPNodeStatus
+    private var snapshot: BGPNodeStatus?
+    private var bfdSnapshot: [BFDPeerStatus] = []
     private var thread: Thread?
     private let wakePipe: WakePipe
 
@@ -70,6 +90,7 @@ final class BGPController: @unchecked Sendable {
     private var establishedAt: [IPv4Address: Date] = [:]
     private var lastChange: [IPv4Address: String] = [:]
     private var bfdState: [IPv4Address: String] = [:]
+    private var bfdChange: [IPv4Address: String] = [:]
     private var announced: Set<IPv4Prefix> = []
     private var listener: Int32 = -1
     private var bfdReceive: Int32 = -1
@@ -78,17 +99,34 @@ final class BGPController: @unchecked Sendable {
     /// `passivePeers`: neighbours this node waits for (another wirelab node
     /// with a lower address connects; see `passivePeers(of:in:)`).
     init(node: Node, namespace: String?, runtimeIndex: Int, passivePeers: Set<IPv4Address>,
-         applyFIB: @escaping (BGPFIBChange) -> Void, log: @escaping (String) -> Void) throws {
-        guard let spec = node.bgp else { throw LabError("\(node.name) has no bgp") }
+         applyFIB: @escaping (BGPFIBChange) -> Void,
+         applyStaticNextHops: @escaping (IPv4Prefix, [IPv4Address]) -> Void = { _, _ in },
+         log: @escaping (String) -> Void) throws {
+        guard node.runsControlPlane else { throw LabError("\(node.name) has neither bgp nor bfd") }
         self.node = node
+        let spec = node.bgp
         self.spec = spec
         self.namespace = namespace
         self.runtimeIndex = runtimeIndex
         self.applyFIB = applyFIB
+        self.applyStaticNextHops = applyStaticNextHops
         self.log = log
         wakePipe = try WakePipe(operation: "pipe for the BGP thread of \(node.name)")
+        speaker = Self.makeSpeaker(node, passivePeers: passivePeers)
+        servable = node.kind == .router ? Set(spec?.announce ?? []) : []
+        snapshot = nil
+        snapshot = makeSnapshot()
+    }
+
+    /// The node's speaker: its BGP neighbours, the next hops of its static
+    /// routes with `bfd: true` (routers), and, with `bfd:`, answers to its
+    /// connected neighbours' sessions. The simulator builds the same.
+    static func makeSpeaker(_ node: Node, passivePeers: Set<IPv4Address>) -> BGPSpeaker {
         var configurations: [BGPSessionConfiguration] = []
-        for n in spec.neighbors {
+        let neighbors = node.bgp?.neighbors ?? []
+        let routerID = node.bgp?.routerID ?? node.addresses.first?.address ?? IPv4Address(rawValue: 0)
+        for n in neighbors {
+            let spec = node.bgp!
             let local = node.addresses.first { $0.canonical.contains(n.ip) && $0.length < 32 }?.address ?? spec.routerID
             configurations.append(BGPSessionConfiguration(
                 localASN: spec.asn, routerID: spec.routerID, localAddress: local, peerAddress: n.ip, peerASN: n.asn,
@@ -96,13 +134,13 @@ final class BGPController: @unchecked Sendable {
                 passive: passivePeers.contains(n.ip)))
         }
         let bfd = node.bfd ?? BFDSpec()
-        speaker = BGPSpeaker(neighbors: configurations, multipath: spec.multipath,
-                             bfdPeers: Set(spec.neighbors.filter(\.bfd).map(\.ip)),
-                             bfdInterval: UInt32(bfd.interval.milliseconds * 1000), bfdMultiplier: UInt8(bfd.multiplier),
-                             jitterSeed: UInt64(truncatingIfNeeded: spec.routerID.rawValue))
-        servable = node.kind == .router ? Set(spec.announce) : []
-        snapshot = BGPNodeStatus(asn: spec.asn, routerID: spec.routerID.description, sessions: [], routes: [], announced: [])
-        snapshot = makeSnapshot()
+        let staticRoutes = node.kind == .router
+            ? node.routes.filter(\.bfd).map { BFDStaticRoutes.Route(prefix: $0.destination, gateways: $0.nextHops) } : []
+        return BGPSpeaker(neighbors: configurations, multipath: node.bgp?.multipath ?? 1,
+                          bfdPeers: Set(neighbors.filter(\.bfd).map(\.ip)), staticRoutes: staticRoutes,
+                          answersBFDFrom: node.bfd == nil ? [] : node.connectedSubnets.map(\.subnet),
+                          bfdInterval: UInt32(bfd.interval.milliseconds * 1000), bfdMultiplier: UInt8(bfd.multiplier),
+                          jitterSeed: UInt64(truncatingIfNeeded: routerID.rawValue))
     }
 
     /// A wirelab node waits for a wirelab neighbour with a lower address to
@@ -159,9 +197,16 @@ final class BGPController: @unchecked Sendable {
         if changed { wakePipe.wake() }
     }
 
-    func status() -> BGPNodeStatus {
+    /// Nil for a node with BFD only.
+    func status() -> BGPNodeStatus? {
         lock.lock(); defer { lock.unlock() }
         return snapshot
+    }
+
+    /// The BFD sessions that are no BGP neighbour's.
+    func bfdStatus() -> [BFDPeerStatus] {
+        lock.lock(); defer { lock.unlock() }
+        return bfdSnapshot
     }
 
     // MARK: the thread
@@ -174,10 +219,18 @@ final class BGPController: @unchecked Sendable {
     }
 
     private func openSockets() throws {
+        if spec != nil { try openListener() }
+        try openBFDSockets()
+    }
+
+    private func openListener() throws {
         listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard listener >= 0, Self.bind(listener, .any, 179), Glibc.listen(listener, 16) == 0 else {
             throw LabError("listening on TCP 179 in \(namespace ?? "this namespace"): errno \(errno)")
         }
+    }
+
+    private func openBFDSockets() throws {
         bfdReceive = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var one: Int32 = 1
         setsockopt(bfdReceive, Int32(IPPROTO_IP), IP_RECVTTL, &one, 4)
@@ -205,9 +258,16 @@ final class BGPController: @unchecked Sendable {
     private func loop() throws {
         try openSockets()
         let configuration = node.bfd ?? BFDSpec()
-        log("bgp: \(node.name) AS \(spec.asn) router-id \(spec.routerID): \(spec.neighbors.count) neighbour\(spec.neighbors.count == 1 ? "" : "s") "
-            + spec.neighbors.map { "\($0.ip) AS \($0.asn) hold \($0.hold)s\($0.bfd ? " bfd" : "")\(speaker.sessions[$0.ip]?.configuration.passive == true ? " (passive)" : "")" }.joined(separator: ", ")
-            + (spec.neighbors.contains(where: \.bfd) ? "; bfd \(configuration.interval) × \(configuration.multiplier)" : ""))
+        if let spec {
+            log("bgp: \(node.name) AS \(spec.asn) router-id \(spec.routerID): \(spec.neighbors.count) neighbour\(spec.neighbors.count == 1 ? "" : "s") "
+                + spec.neighbors.map { "\($0.ip) AS \($0.asn) hold \($0.hold)s\($0.bfd ? " bfd" : "")\(speaker.sessions[$0.ip]?.configuration.passive == true ? " (passive)" : "")" }.joined(separator: ", ")
+                + (spec.neighbors.contains(where: \.bfd) ? "; bfd \(configuration.interval) × \(configuration.multiplier)" : ""))
+        }
+        if !speaker.staticRoutes.routes.isEmpty || node.bfd != nil {
+            log("bfd: \(node.name) \(configuration.interval) × \(configuration.multiplier): "
+                + (speaker.staticRoutes.routes.isEmpty ? "" : "static next hops " + speaker.staticRoutes.gateways.sorted().map(\.description).joined(separator: ", ") + "; ")
+                + "answers sessions from " + speaker.answersBFDFrom.map(\.description).joined(separator: ", "))
+        }
         run(speaker.start(now: Self.now()))
         var wasPaused = false
         while true {
@@ -408,10 +468,14 @@ final class BGPController: @unchecked Sendable {
                 case .stateChanged(let from, let to, let diagnostic):
                     log("\(stamp()) bfd: \(node.name) neighbor \(peer): \(from) → \(to) (\(diagnostic))")
                     bfdState[peer] = "\(to)"
+                    bfdChange[peer] = "\(from) → \(to) (\(diagnostic))"
                 }
             case .fib(let change):
                 log("\(stamp()) bgp: \(node.name) fib \(change.prefix) → \(change.nextHops.isEmpty ? "removed" : change.nextHops.map(\.description).joined(separator: ", "))")
                 if node.kind == .router { applyFIB(change) }
+            case .nextHops(let prefix, let gateways):
+                log("\(stamp()) bfd: \(node.name) static route \(prefix) → \(gateways.isEmpty ? "no next hop left, removed" : gateways.map(\.description).joined(separator: ", "))")
+                applyStaticNextHops(prefix, gateways)
             }
         }
     }
@@ -432,11 +496,25 @@ final class BGPController: @unchecked Sendable {
     }
 
     private func publish() {
-        let s = makeSnapshot()
-        lock.lock(); snapshot = s; lock.unlock()
+        let s = makeSnapshot(), b = makeBFDSnapshot()
+        lock.lock(); snapshot = s; bfdSnapshot = b; lock.unlock()
     }
 
-    private func makeSnapshot() -> BGPNodeStatus {
+    private func makeBFDSnapshot() -> [BFDPeerStatus] {
+        let neighbours = Set(spec?.neighbors.map(\.ip) ?? [])
+        let statics = speaker.staticRoutes
+        return speaker.bfd.keys.sorted().filter { !neighbours.contains($0) }.map { peer in
+            let session = speaker.bfd[peer]!
+            let routes = statics.routes.filter { $0.gateways.contains(peer) }.map {
+                "\($0.prefix)\(statics.current[$0.prefix]?.contains(peer) == true ? "" : " (out)")"
+            }
+            return BFDPeerStatus(peer: peer.description, role: session.configuration.passive ? "passive" : "static",
+                                 state: "\(session.state)", lastChange: bfdChange[peer], routes: routes)
+        }
+    }
+
+    private func makeSnapshot() -> BGPNodeStatus? {
+        guard let spec else { return nil }
         let sessions = spec.neighbors.map { n -> BGPNodeStatus.Session in
             let session = speaker.sessions[n.ip]
             let established = session?.state == .established
