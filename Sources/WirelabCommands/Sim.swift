@@ -35,13 +35,7 @@ struct Sim: ParsableCommand {
     /// Each drill on a fresh simulator of its own: the same report as
     /// `check`/`drill`, measured on the virtual clock (deterministic).
     static func runDrills(_ drills: [Drill], topology: ResolvedTopology, file: String) -> DrillRunReport {
-        // BGP and BFD are not simulated: where nodes speak them, the routes
-        // a drill's traffic needs (and what an event changes) are not there.
-        let speakers = topology.nodes.filter { $0.runsControlPlane }.map(\.name)
         let reports = drills.map { drill -> DrillReport in
-            if !speakers.isEmpty {
-                return .inconclusive(drill, problem: "the simulator does not run BGP or BFD, which \(speakers.joined(separator: ", ")) speak: run this drill live with `wirelab drill`")
-            }
             printError("wirelab: drill '\(drill.name)' on the simulator (\(drill.load.duration) of virtual time)")
             do {
                 let result = try SimDrill.run(drill, in: topology)
