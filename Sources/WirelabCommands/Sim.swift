@@ -14,8 +14,9 @@ struct Sim: ParsableCommand {
         one interface per link (frames recorded where they are received); the same file gives a \
         byte-identical pcapng and report every time. The file's drills run after the checks, each on \
         a fresh simulator (the same report as `wirelab drill`, measured on the virtual clock; \
-        --no-drills skips them). Health checks, BGP and BFD are not simulated (no learned route, no \
-        announcement), and run: commands are never run. \
+        --no-drills skips them). BGP and BFD run as live, on a model of each node's kernel (the \
+        simulator starts once every session is up); health checks are not simulated (every real \
+        stays in rotation), and run: commands are never run. \
         Exit status 0 only if every check and drill passed; 1 if any failed or could not run; 3 if \
         none failed but a drill could not be measured; 2 if the file has errors (or, with --no-run, run: commands: refused as check \
         --no-run refuses them, so a CI job gets one verdict from either).
