@@ -141,4 +141,17 @@ import Wire
         try sim.heal(node: victim)
         #expect(Self.time(sim, limit: 5) { Self.gateways(sim, "r1", h2) == [r2, r3] } != nil)
     }
+
+    /// Topologies/ecmp-bfd.yaml's drill: conclusive, no stream lost (the
+    /// routers hold no state; TCP retransmits once BFD has moved the flow).
+    @Test func theEcmpBfdDrillRunsConclusively() throws {
+        let topology = try SimulatorTests.load("ecmp-bfd.yaml")
+        let drill = try #require(topology.drills.first)
+        let result = try SimDrill.run(drill, in: topology)
+        let report = DrillReport(drill: drill, observations: result.observations, applied: result.appliedTimes)
+        #expect(report.status == .pass)
+        #expect(report.streams == 8 && report.streamsLost == 0)
+        let fail = try #require(report.windows.first { $0.event.hasPrefix("fail r2") })
+        #expect((1...10).contains(fail.failedRequests) && (fail.interruption ?? 9) < 1, "\(fail)")
+    }
 }

@@ -138,4 +138,99 @@ struct StaticBFDLabEndToEndTests {
         #expect(back != nil, "\(victim) did not come back: \(Self.sessions(lab))")
         if let back { print("static BFD: \(victim) healed, back in the group after \(String(format: "%.2f", back)) s") }
     }
+
+    // MARK: BIRD as a static next hop
+
+    /// r1's static route via bh (a kernel host running BIRD's `protocol
+    /// bfd` with r1 as its `neighbor`) and r3 (wirelab, answering).
+    static func withBird(_ lab: String) -> String {
+        """
+        name: \(lab)
+        nodes:
+          r1:
+            kind: router
+            interfaces: { up: { ip: 10.74.2.1/24 } }
+            routes: [ { to: 10.74.9.0/24, via: [ 10.74.2.2, 10.74.2.3 ], bfd: true } ]
+            bfd: { interval: 50ms, multiplier: 3 }
+          bh: { kind: host, interfaces: { e0: { ip: 10.74.2.2/24 } } }
+          r3: { kind: router, interfaces: { a: { ip: 10.74.2.3/24 } }, bfd: { interval: 50ms, multiplier: 3 } }
+          sw: { kind: switch }
+        links:
+          - [ r1:up, sw:p1 ]
+          - [ bh:e0, sw:p2 ]
+          - [ r3:a, sw:p3 ]
+        """
+    }
+
+    @Test(.enabled(if: BGPLabEndToEndTests.bird != nil && BGPLabEndToEndTests.birdc != nil, BGPLabEndToEndTests.birdWhy))
+    func birdIsAStaticNextHopWithBFD() throws {
+        let lab = Harness.lab("wlsgb")
+        let file = try Harness.topologyFile(Self.withBird(lab))
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        let birdc = BGPLabEndToEndTests.birdc!
+        var birdPID: pid_t?
+        defer {
+            if birdPID == nil { birdPID = BGPLabEndToEndTests.pid(in: dir + "/bird.pid") }
+            if let pid = birdPID {
+                _ = try? Harness.run(birdc, ["-s", dir + "/bird.ctl", "down"], timeout: 10)
+                for _ in 0..<50 where kill(pid, 0) == 0 { usleep(20_000) }
+                if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+            }
+            _ = try? Harness.wl("down", lab)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let up = try Harness.wl("up", file, timeout: 60)
+        try #require(up.status == 0, "up: \(up.combined)")
+        let conf = """
+            router id 10.74.2.2;
+            log "\(dir)/bird.log" all;
+            protocol device { scan time 1; }
+            protocol bfd bfd1 {
+              interface "*" { min rx interval 50 ms; min tx interval 50 ms; idle tx interval 1000 ms; multiplier 3; };
+              neighbor 10.74.2.1;
+            }
+
+            """
+        try conf.write(toFile: dir + "/bird.conf", atomically: true, encoding: .utf8)
+        let start = try Harness.run("/usr/sbin/ip", ["netns", "exec", "wl-\(lab)-bh", BGPLabEndToEndTests.bird!, "-c", dir + "/bird.conf",
+                                                      "-s", dir + "/bird.ctl", "-P", dir + "/bird.pid"], timeout: 20)
+        try #require(start.status == 0, "bird: \(start.combined)")
+        _ = Harness.waitUntil(limit: 5) { BGPLabEndToEndTests.pid(in: dir + "/bird.pid") != nil }
+        birdPID = BGPLabEndToEndTests.pid(in: dir + "/bird.pid")
+        try #require(birdPID != nil, "no PID in \(dir)/bird.pid")
+        func bird(_ command: String) -> String {
+            (try? Harness.run(birdc, ["-s", dir + "/bird.ctl"] + command.split(separator: " ").map(String.init), timeout: 10).stdout) ?? ""
+        }
+        let prefix = "10.74.9.0/24", bh = "10.74.2.2", r3 = "10.74.2.3"
+
+        // Both sessions Up (BIRD's and r3's), both next hops in the group.
+        let allUp = BGPLabEndToEndTests.time(limit: 15) {
+            let s = Self.sessions(lab)
+            return s[bh]?.state == "Up" && s[r3]?.state == "Up" && s[bh]?.routes == [prefix] && s[r3]?.routes == [prefix]
+        }
+        try #require(allUp != nil, "sessions: \(Self.sessions(lab)); BIRD: \(bird("show bfd sessions"))")
+        var shown = ""
+        #expect(BGPLabEndToEndTests.time(limit: 5) { shown = bird("show bfd sessions"); return shown.contains("10.74.2.1") && shown.contains("Up") } != nil,
+                "BIRD's side: \(shown)")
+        print("static BFD with BIRD: Up \(String(format: "%.2f", allUp!)) s after BIRD started; BIRD shows:\n\(shown)")
+
+        // BIRD's BFD off: its next hop leaves within the detection time (BIRD
+        // 2.0.12 sends no AdminDown when disabled: r1 detects the silence).
+        _ = bird("disable bfd1")
+        let gone = BGPLabEndToEndTests.time(limit: 5) {
+            let s = Self.sessions(lab)
+            return s[bh]?.state == "Down" && s[bh]?.routes == ["\(prefix) (out)"] && s[r3]?.routes == [prefix]
+        }
+        #expect(gone != nil, "BIRD's next hop still there: \(Self.sessions(lab))")
+        if let gone { print("static BFD with BIRD: BIRD's bfd disabled, its next hop out after \(String(format: "%.3f", gone)) s") }
+        #expect((gone ?? 9) < 1, "detected by BFD (50 ms × 3), not later")
+
+        // On again: back in the group.
+        _ = bird("enable bfd1")
+        let back = BGPLabEndToEndTests.time(limit: 10) {
+            let s = Self.sessions(lab)
+            return s[bh]?.state == "Up" && s[bh]?.routes == [prefix]
+        }
+        #expect(back != nil, "BIRD's next hop did not come back: \(Self.sessions(lab))")
+    }
 }
