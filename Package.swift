@@ -41,7 +41,7 @@ let package = Package(
         .executableTarget(name: "director-bench", dependencies: ["Datapath", "CMallocCounter"], path: "Benchmarks/DirectorBench"),
         .executableTarget(name: "wire-bench", dependencies: ["Wire", "CMallocCounter"], path: "Benchmarks/WireBench"),
         // The one malloc counter: linked into wire-bench and director-bench; `bench forward` preloads the same source
-        // into the daemon (embedded by scripts/embed-malloc-counter.sh in Sources/Bench/Generated).
+        // into the daemon (embedded by scripts/embed-c-sources.sh in Sources/Bench/Generated).
         .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
         .target(name: "FuzzSupport"),  // the random stream and byte mutations both fuzzers share
         .executableTarget(name: "wire-fuzz", dependencies: ["Wire", "FuzzSupport"], path: "Sources/WireFuzz"),

@@ -13,6 +13,13 @@
 // `gen` is set by the loader before load (.rodata, frozen: the verifier
 // sees constants).
 //
+// wl_redirect (XDP), the in-kernel ceiling row: on the forwarder's ingress
+// veth, writes the sink's and the egress veth's MACs into each frame and
+// redirects it out of the egress veth (bpf_redirect) — no lookup, no TTL,
+// no checksum: the most any forwarder on this path can move without
+// leaving the kernel. `redirect` is set by the loader before load, in its
+// own section (.rodata.redirect) so `gen` keeps .rodata to itself.
+//
 // wl_sink (tc, attached as a tcx ingress link on the sink's veth): drops
 // everything but ARP (the router under test resolves the sink). Frames are
 // counted by the veth's rx_packets, before tc.
@@ -56,6 +63,26 @@ int wl_gen(struct xdp_md *ctx)
 	__u16 next = ((bpf_ntohs(*port) + 1) & gen.port_mask) | gen.port_base;
 	*port = bpf_htons(next);
 	return XDP_TX;
+}
+
+struct redirect_config {
+	__u8 destination[6];   // the sink's MAC
+	__u8 source[6];        // the egress veth's MAC
+	__u32 ifindex;         // the egress veth
+};
+
+const volatile struct redirect_config redirect SEC(".rodata.redirect") = {};
+
+SEC("xdp")
+int wl_redirect(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	if (data + 14 > end)
+		return XDP_DROP;
+	__builtin_memcpy(data, (const void *)redirect.destination, 6);
+	__builtin_memcpy(data + 6, (const void *)redirect.source, 6);
+	return bpf_redirect(redirect.ifindex, 0);
 }
 
 SEC("tc")

@@ -34,7 +34,19 @@ final class CaptureRecorder {
         /// Receiving end per record not yet written to the sidecar.
         var receivers: [UInt8] = []
         var sidecar: FileHandle?
+        /// Frames drained but not yet written, put in timestamp order.
+        var reorder = CaptureReorder()
     }
+
+    /// How long a drained frame waits for frames of the link's other
+    /// direction stamped before it (drained from another source, a moment
+    /// later). A few milliseconds covers a drain pass; the files stay
+    /// current for readers (checks settle 0.6 s before they read).
+    static let holdbackNanoseconds: UInt64 = 20_000_000
+
+    /// Whether frames wait in the reorder buffers (the capture thread then
+    /// comes back for them soon rather than after an idle poll).
+    var holdsFrames: Bool { links.contains { !$0.reorder.isEmpty } }
 
     let directory: String
     private(set) var links: [LinkFile] = []
@@ -141,30 +153,44 @@ final class CaptureRecorder {
 
     var pollDescriptors: [Int32] { rings.map(\.ring.fd) + live.map(\.capture.selectableFD) }
 
-    /// Drains everything buffered; never blocks.
-    func drain() {
+    /// Drains everything buffered and writes, in timestamp order, what is
+    /// older than the hold-back; never blocks. `now` is the wall clock in
+    /// nanoseconds (the stamps' clock), read before the sources are drained.
+    func drain(now: UInt64 = CaptureRecorder.wallClockNanoseconds()) {
         for (ring, namespace) in rings {
             let map = byRingInterface[namespace] ?? [:]
             _ = try? ring.consume { frame in
                 guard let (index, end) = map[frame.interfaceIndex] else { return }
-                do {
-                    try links[index].writer.write(frame.bytes, timestamp: UInt64(max(0, frame.timestampNanoseconds)),
-                                                  originalLength: frame.wireLength)
-                    links[index].receivers.append(end)
-                    frames &+= 1
-                } catch { errors &+= 1 }
+                links[index].reorder.add(frame.bytes, timestamp: UInt64(max(0, frame.timestampNanoseconds)),
+                                         originalLength: frame.wireLength, end: end)
             }
         }
         for (capture, index, end) in live {
             _ = try? capture.readAvailable { packet in
+                links[index].reorder.add(packet.bytes, timestamp: packet.timestamp, originalLength: packet.originalLength, end: end)
+            }
+        }
+        write(upTo: now > Self.holdbackNanoseconds ? now - Self.holdbackNanoseconds : 0)
+    }
+
+    /// Writes the held frames stamped at or before `cutoff` (all with nil).
+    private func write(upTo cutoff: UInt64?) {
+        for i in links.indices where !links[i].reorder.isEmpty {
+            // (Out of the array while it hands frames to the writer of the same element.)
+            var reorder = links[i].reorder
+            links[i].reorder = CaptureReorder()
+            reorder.release(upTo: cutoff) { bytes, timestamp, originalLength, end in
                 do {
-                    try links[index].writer.write(packet.bytes, timestamp: packet.timestamp, originalLength: packet.originalLength)
-                    links[index].receivers.append(end)
+                    try links[i].writer.write(bytes, timestamp: timestamp, originalLength: originalLength)
+                    links[i].receivers.append(end)
                     frames &+= 1
                 } catch { errors &+= 1 }
             }
+            links[i].reorder = reorder
         }
     }
+
+    static func wallClockNanoseconds() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1e9)) }
 
     func flush() {
         for i in links.indices {
@@ -184,6 +210,7 @@ final class CaptureRecorder {
     @discardableResult
     func finish() -> [CapturePoint] {
         drain()
+        write(upTo: nil)
         let points = capturePoints()
         do {
             let encoder = JSONEncoder()

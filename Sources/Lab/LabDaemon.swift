@@ -578,7 +578,7 @@ public final class LabDaemon: @unchecked Sendable {
         while !TerminationSignals.requested {
             var fds = PollSet()
             for fd in recorder.pollDescriptors { fds.add(fd, .readable) }
-            _ = try? fds.wait(timeout: 200)
+            _ = try? fds.wait(timeout: recorder.holdsFrames ? 10 : 200)
             recorder.drain()
             // Files are readable while the lab runs (checks read them).
             if Date().timeIntervalSince(lastFlush) > 0.2 {

@@ -1,5 +1,5 @@
 // The programs of `wirelab bench forward` (bpf/wirelab_bench.bpf.c): the
-// live-frames generator and the sink.
+// live-frames generator, the in-kernel redirect ceiling and the sink.
 import CXDP
 import Glibc
 
@@ -44,6 +44,25 @@ public final class BenchProgram: @unchecked Sendable {   // @unchecked: a libbpf
             header.withUnsafeBytes { config.copyMemory(from: $0.baseAddress!, byteCount: 34) }
             config.storeBytes(of: portBase, toByteOffset: 34, as: UInt16.self)
             config.storeBytes(of: portMask, toByteOffset: 36, as: UInt16.self)
+        }
+    }
+
+    /// `wl_redirect`: writes DESTINATION and SOURCE into each frame's
+    /// Ethernet header and redirects it out of interface INTERFACEINDEX.
+    public static func redirect(destination: [UInt8], source: [UInt8], interfaceIndex: UInt32) throws -> BenchProgram {
+        precondition(destination.count == 6 && source.count == 6, "MAC addresses are 6 bytes")
+        return try load("wl_redirect", kind: "XDP") { obj in
+            // .rodata.redirect is `struct redirect_config` alone (see the C source).
+            guard let section = bpf_object__find_map_by_name(obj, ".rodata.redirect") else {
+                throw PortError("finding .rodata.redirect of wirelab_bench", errno: ENOENT)
+            }
+            var size = 0
+            guard let value = bpf_map__initial_value(section, &size), size >= 16 else {
+                throw PortError("wirelab_bench's .rodata.redirect is \(size) bytes, not the 16 of struct redirect_config", errno: EINVAL)
+            }
+            let config = UnsafeMutableRawPointer(mutating: value)
+            (destination + source).withUnsafeBytes { config.copyMemory(from: $0.baseAddress!, byteCount: 12) }
+            config.storeBytes(of: interfaceIndex, toByteOffset: 12, as: UInt32.self)
         }
     }
 

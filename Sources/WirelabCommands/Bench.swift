@@ -50,21 +50,29 @@ struct BenchDeploy: ParsableCommand {
 
 struct BenchForward: ParsableCommand {
     enum DatapathChoice: String, ExpressibleByArgument, CaseIterable { case afxdp, afpacket, both }
-    enum ElementChoice: String, ExpressibleByArgument, CaseIterable {
-        case `switch`, router, both
-        case directorNAT = "director-nat", directorDR = "director-dr", director, all
+    /// `--element`: element names and groups, separated by commas.
+    static let elementGroups: [String: [ForwardBenchmark.Element]] = [
+        "both": [.switch, .router],
+        "director": [.directorNAT, .directorDR, .directorFULLNAT, .directorTUN],
+        "ceilings": [.xdpRedirect, .afxdpC],
+        "all": ForwardBenchmark.Element.allCases,
+    ]
 
-        var elements: [ForwardBenchmark.Element] {
-            switch self {
-            case .switch: return [.switch]
-            case .router: return [.router]
-            case .both: return [.switch, .router]
-            case .directorNAT: return [.directorNAT]
-            case .directorDR: return [.directorDR]
-            case .director: return [.directorNAT, .directorDR]
-            case .all: return ForwardBenchmark.Element.allCases
-            }
+    /// `--offered`: Mpps, comma-separated → packets per second; nil if any is not a rate.
+    static func rates(_ text: String) -> [Double]? {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
+        guard !values.isEmpty, values.allSatisfy({ $0.map { (0.01...100).contains($0) } ?? false }) else { return nil }
+        return values.map { $0! * 1e6 }
+    }
+
+    /// The elements `--element` names, in order, each once; nil if a word is neither an element nor a group.
+    static func elements(_ text: String) -> [ForwardBenchmark.Element]? {
+        var out: [ForwardBenchmark.Element] = []
+        for word in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+            guard let some = elementGroups[word] ?? ForwardBenchmark.Element(rawValue: word).map({ [$0] }) else { return nil }
+            for e in some where !out.contains(e) { out.append(e) }
         }
+        return out
     }
 
     static let configuration = CommandConfiguration(
@@ -91,7 +99,9 @@ struct BenchForward: ParsableCommand {
                                valueName: "xdp-live|afxdp|afpacket-ring"))
     var generator: String?
     @Option(help: "Port kind of our data plane.") var datapath: DatapathChoice = .both
-    @Option(help: "Which element to measure: switch, router, both (switch and router), director-nat, director-dr, director (both modes), all.") var element: ElementChoice = .both
+    @Option(help: ArgumentHelp("Which elements to measure, separated by commas: switch, router, router-ecmp, director-nat, director-dr, director-fullnat, director-tun, xdp-redirect and afxdp-c (the path's two ceilings, in place of our daemon), or the groups both (switch and router), director (its four modes), ceilings, all.",
+                               valueName: "element,…"))
+    var element: String = "both"
     @Option(help: "Times each pair (ours, then the kernel's) is measured, interleaved; the table shows medians.")
     var rounds: Int = 1
     @Option(help: ArgumentHelp("Where things run, one or several separated by commas: forwarder (generator on one CPU, everything of the forwarder, its ingress NAPI included, on the other), split (generator and ingress receive on one CPU, forwarding on the other), none.",
@@ -104,12 +114,22 @@ struct BenchForward: ParsableCommand {
     @Option(help: "Nice value of the generator, daemon and NAPI threads while they run (0 leaves it).") var nice: Int32 = -10
     @Option(help: ArgumentHelp("Nice value of the ingress NAPI thread alone (forwarder placement; default: --nice).", valueName: "n"))
     var ingressNice: Int32?
+    @Option(help: ArgumentHelp("After each of our runs at the generator's full rate, measure ours again with the generator paced at these rates (Mpps, separated by commas; afxdp or afpacket-ring, whichever is allowed and faster): the table then gives the best ours delivered and what it kept at full rate (below 0.8× is receive livelock).",
+                               valueName: "Mpps,…"))
+    var offered: String?
     @Flag(help: "Do not count the daemon's mallocs (skips compiling the LD_PRELOAD counter).") var noMallocCount = false
     @Option(help: "Labs are named <prefix>-sw-xdp, <prefix>-r-pkt, …") var labPrefix = "fwdbench"
     @Flag(help: "Print the result as JSON.") var json = false
     @OptionGroup var state: StateOptions
 
     func validate() throws {
+        if let offered, Self.rates(offered) == nil {
+            throw ValidationError("--offered must list rates in Mpps within 0.01...100, separated by commas (e.g. 0.5,1,2)")
+        }
+        if Self.elements(element) == nil {
+            throw ValidationError("--element must list elements (" + ForwardBenchmark.Element.allCases.map(\.rawValue).joined(separator: ", ")
+                + ") or groups (" + Self.elementGroups.keys.sorted().joined(separator: ", ") + "), separated by commas")
+        }
         if !(0.5...3600).contains(seconds) { throw ValidationError("--seconds must be within 0.5...3600") }
         if !(0...60).contains(warmup) { throw ValidationError("--warmup must be within 0...60 seconds") }
         if !(64...1518).contains(size) { throw ValidationError("--size must be within 64...1518 bytes") }
@@ -135,7 +155,8 @@ struct BenchForward: ParsableCommand {
         options.frameSize = size
         options.flows = flows
         options.datapaths = datapath == .both ? [.afxdp, .afpacket] : [datapath == .afxdp ? .afxdp : .afpacket]
-        options.elements = element.elements
+        options.elements = Self.elements(element)!
+        options.offered = offered.flatMap(Self.rates) ?? []
         options.placements = placements
         options.nice = nice
         options.ingressNice = ingressNice

@@ -154,9 +154,11 @@ struct BGPLabEndToEndTests {
     }
 
     /// bh (a kernel host running BIRD, AS 65100) — r1 (wirelab, AS 65001) — h1.
+    /// Links are captured: tshark reads what r1 sent BIRD.
     static func withBird(_ lab: String) -> String {
         """
         name: \(lab)
+        defaults: { capture: true }
         nodes:
           bh: { kind: host, interfaces: { e0: { ip: 10.72.0.2/24 } } }
           r1:
@@ -193,7 +195,7 @@ struct BGPLabEndToEndTests {
             _ = try? Harness.wl("down", lab)
             try? FileManager.default.removeItem(atPath: dir)
         }
-        let up = try Harness.wl("up", file, timeout: 60)
+        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)   // captures under dir
         try #require(up.status == 0, "up: \(up.combined)")
 
         let conf = """
@@ -271,6 +273,55 @@ struct BGPLabEndToEndTests {
         // BIRD withdraws (its static protocol disabled): gone from r1.
         _ = birdc("disable s4")
         #expect(Self.time(limit: 10) { Self.bgp(lab, "r1").routes.isEmpty } != nil, "after disable s4: \(Self.bgp(lab, "r1").routes)")
+
+        // What r1 sent on the wire, as tshark's dissectors read it (`down`
+        // closes the capture files first).
+        _ = try Harness.wl("down", lab)
+        try Self.expectTsharkDecodesOurs(capture: "\(dir)/Captures/\(lab)/bh_e0--r1_up.pcap", from: "10.72.0.1")
+    }
+
+    /// tshark's `bgp` and `bfd` dissectors on a live capture: FROM (a
+    /// wirelab node) sent an OPEN, an UPDATE (and the withdrawal of
+    /// `withdrawn`), KEEPALIVEs and BFD control packets that reached Up
+    /// (with `bfd`), and not one of its BGP or BFD packets is
+    /// malformed or carries a warning or error.
+    static func expectTsharkDecodesOurs(capture: String, from: String, bfd: Bool = true, withdrawn: String? = nil) throws {
+        let tshark = "/usr/bin/tshark"
+        guard FileManager.default.isExecutableFile(atPath: tshark) else {
+            Issue.record("tshark is not installed (scripts/install-deps.sh installs it)")
+            return
+        }
+        let ours = "ip.src == \(from) && (bgp || bfd)"
+        let fields = try Harness.run(tshark, ["-n", "-r", capture, "-Y", ours, "-T", "fields", "-E", "separator=|",
+                                              "-e", "bgp.type", "-e", "bfd.sta"])
+        try #require(fields.status == 0, "tshark: \(fields.combined.suffix(2000))")
+        let rows = fields.stdout.split(separator: "\n").map(String.init)
+        let bgpTypes = Set(rows.flatMap { $0.split(separator: "|", omittingEmptySubsequences: false).first?.split(separator: ",") ?? [] })
+        let bfdStates = Set(rows.compactMap { $0.split(separator: "|", omittingEmptySubsequences: false).last }.filter { !$0.isEmpty })
+        #expect(bgpTypes.isSuperset(of: ["1", "2", "4"]), "BGP message types from \(from): \(bgpTypes.sorted())")
+        if bfd { #expect(bfdStates.contains("0x03") || bfdStates.contains("3"), "BFD states from \(from): \(bfdStates.sorted())") }
+        if let withdrawn {
+            let address = String(withdrawn.split(separator: "/")[0])
+            let prefixes = try Harness.run(tshark, ["-n", "-r", capture, "-Y", "ip.src == \(from) && bgp.withdrawn_prefix",
+                                                    "-T", "fields", "-e", "bgp.withdrawn_prefix"])
+            #expect(prefixes.stdout.split(separator: "\n").contains { $0 == address },
+                    "no withdrawal of \(withdrawn) from \(from): \(prefixes.combined.suffix(1000))")
+            let text = try Harness.run(tshark, ["-n", "-r", capture, "-Y", "ip.src == \(from) && bgp.withdrawn_prefix", "-V"])
+            #expect(text.stdout.contains(withdrawn), "the withdrawn prefix's length: \(text.stdout.suffix(1500))")
+        }
+        print("tshark: \(rows.count) BGP/BFD packets from \(from) in \(capture.split(separator: "/").last!) (BGP types \(bgpTypes.sorted()), BFD states \(bfdStates.sorted()))")
+
+        // Every BGP/BFD packet of ours, decoded in full: no malformed
+        // packet, no warning or error (of any layer: the capture holds the
+        // whole TCP session, so TCP's analysis has nothing to miss either).
+        let verbose = try Harness.run(tshark, ["-n", "-r", capture, "-Y", ours, "-V"])
+        try #require(verbose.status == 0, "tshark -V: \(verbose.combined.suffix(2000))")
+        let complaints = verbose.stdout.split(separator: "\n").filter {
+            $0.contains("Malformed") || $0.contains("[Expert Info (Warning") || $0.contains("[Expert Info (Error")
+        }
+        #expect(complaints.isEmpty, "tshark complains about what \(from) sent:\n\(complaints.prefix(10).joined(separator: "\n"))")
+        #expect(verbose.stdout.contains("Border Gateway Protocol - UPDATE Message"))
+        if bfd { #expect(verbose.stdout.contains("BFD Control message")) }
     }
 
     // MARK: a director
@@ -281,6 +332,7 @@ struct BGPLabEndToEndTests {
     static func director(_ lab: String) -> String {
         """
         name: \(lab)
+        defaults: { capture: true }
         nodes:
           cl: { kind: host, interfaces: { e0: { ip: 10.73.1.10/24 } }, routes: [ "default via 10.73.1.1" ] }
           r1:
@@ -313,7 +365,7 @@ struct BGPLabEndToEndTests {
             _ = try? Harness.wl("down", lab)
             try? FileManager.default.removeItem(atPath: dir)
         }
-        let up = try Harness.wl("up", file, timeout: 60)
+        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)   // captures under dir
         try #require(up.status == 0, "up: \(up.combined)")
         let vip = "10.73.100.1/32"
         let learned = Self.time(limit: 20) { Self.bgp(lab, "r1").routes[vip] == ["10.73.0.11"] }
@@ -335,6 +387,11 @@ struct BGPLabEndToEndTests {
         let back = Self.time(limit: 10) { Self.bgp(lab, "r1").routes[vip] == ["10.73.0.11"] }
         #expect(back != nil, "the VIP did not come back: \(Self.bgp(lab, "r1").routes)")
         if let t = back { print("BGP: real up, VIP announced again after \(String(format: "%.2f", t)) s") }
+
+        // The director's announcement and withdrawal, as tshark reads them.
+        _ = try Harness.wl("down", lab)
+        try Self.expectTsharkDecodesOurs(capture: "\(dir)/Captures/\(lab)/lvs_e0--sw_p2.pcap", from: "10.73.0.11",
+                                         bfd: false, withdrawn: "10.73.100.1/32")
     }
 
     /// Two directors of one VRRP group both announce the group's VIP; only

@@ -1,4 +1,5 @@
 import Bench
+@testable import WirelabCommands
 import Foundation
 import Lab
 import Testing
@@ -218,6 +219,102 @@ struct ForwardBenchmarkTests {
         let counters = measured?["elementCounters"] as? [String: Any]
         #expect((counters?["forwarded-nat"] as? Int ?? 0) > 0, "the director's NAT counter: \(String(describing: counters))")
 
+        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "namespaces left behind")
+    }
+
+    /// With `--offered`, a row gives the best ours delivered at any rate
+    /// and what it kept at the full rate; below 0.8× it says livelock.
+    @Test func theOverloadSweepNamesReceiveLivelock() throws {
+        func measurement(_ pps: Double, offered: Double, sweep: [(Double, Double)] = []) -> ForwardBenchmark.Measurement {
+            var m = try! JSONDecoder().decode(ForwardBenchmark.Measurement.self, from: Data("""
+                {"forwarder": "wirelab router (AF_XDP)", "seconds": 1, "sinkFrames": \(Int(pps)), "packetsPerSecond": \(pps),
+                 "offeredPerSecond": \(offered), "perSecond": [\(pps)], "cpus": []}
+                """.utf8))
+            if !sweep.isEmpty { m.sweep = sweep.map { measurement($0.1, offered: $0.0) } }
+            return m
+        }
+        let kernel = [measurement(1_000_000, offered: 9_000_000)]
+        let starved = ForwardBenchmark.Row(element: .router, datapath: "afxdp", placement: .forwarder, lab: "x",
+                                           ours: [measurement(180_000, offered: 9_000_000, sweep: [(500_000, 500_000), (1_000_000, 950_000)])],
+                                           kernel: kernel)
+        #expect(starved.bestPacketsPerSecond == 950_000)
+        #expect(abs((starved.overloadRatio ?? 0) - 180.0 / 950) < 1e-9)
+        let steady = ForwardBenchmark.Row(element: .switch, datapath: "afxdp", placement: .none, lab: "y",
+                                          ours: [measurement(1_800_000, offered: 9_000_000, sweep: [(1_000_000, 1_000_000)])],
+                                          kernel: kernel)
+        #expect(steady.bestPacketsPerSecond == 1_800_000 && steady.overloadRatio == 1, "the full rate was the best")
+        let plain = ForwardBenchmark.Row(element: .router, datapath: "afxdp", placement: .none, lab: "z",
+                                         ours: [measurement(1_800_000, offered: 9_000_000)], kernel: kernel)
+        #expect(plain.overloadRatio == nil, "no sweep, no figure")
+
+        let json = """
+            {"date": 0, "seconds": 1, "warmupSeconds": 1, "rounds": 1, "frameSize": 64, "bytesOnVeth": 60,
+             "flows": 64, "generator": "g", "sinkCounter": "s", "placements": {"forwarder": "f", "none": "n"},
+             "kernelSetup": {}, "mallocCounter": "m", "notes": [], "rows": [],
+             "machine": {"cpus": 2, "model": "m", "kernel": "k", "loadBefore": "0", "loadAfter": "0"}}
+            """
+        var report = try JSONDecoder().decode(ForwardBenchmark.Report.self, from: Data(json.utf8))
+        report.rows = [starved, steady, plain]
+        let lines = report.table().split(separator: "\n").map(String.init)
+        #expect(lines.contains("  router/afxdp/forwarder: paced 0.500→0.500, 1.000→0.950; full rate 9.000→0.180 Mpps"), "\(lines)")
+        #expect(lines.contains("  router/afxdp/forwarder: best 0.950 Mpps, at full rate 0.180 Mpps: 0.19× — LIVELOCK"), "\(lines)")
+        #expect(lines.contains("  switch/afxdp/none: best 1.800 Mpps, at full rate 1.800 Mpps: 1.00×"), "\(lines)")
+        #expect(!lines.contains { $0.hasPrefix("  router/afxdp/none: best") })
+    }
+
+    /// `--element` takes names and groups, comma-separated, each once.
+    @Test func elementListsAndGroups() {
+        #expect(BenchForward.elements("both") == [.switch, .router])
+        #expect(BenchForward.elements("router-ecmp,ceilings,router") == [.routerECMP, .xdpRedirect, .afxdpC, .router])
+        #expect(BenchForward.elements("director,director-nat") == [.directorNAT, .directorDR, .directorFULLNAT, .directorTUN])
+        #expect(BenchForward.elements("all") == ForwardBenchmark.Element.allCases)
+        #expect(BenchForward.elements("switch,bogus") == nil)
+        #expect(BenchForward.elements("") == nil)
+    }
+
+    /// The rows added for issue 15, each beside its kernel peer: ECMP over
+    /// two next hops (ours and kernel multipath), FULLNAT (nftables
+    /// DNAT+SNAT), TUN (an ipip route where the kernel has the module; this
+    /// one has none, and the row says so), and the path's two ceilings in
+    /// place of our daemon.
+    @Test(.enabled(if: Harness.isRoot, "needs root to create network namespaces"))
+    func newRowsAndTheCeilingsBesideTheirKernelPeers() throws {
+        let prefix = "wltfn"
+        #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "a lab \(prefix)-* exists before the test")
+        defer {
+            for lab in ["ecmp", "fnat", "tun", "xr", "xc"] { _ = try? Harness.wl("down", "\(prefix)-\(lab)-xdp") }
+            _ = try? Harness.wl("down", "\(prefix)-gen")
+        }
+        let result = try Harness.wl("bench", "forward", "--seconds", "1", "--warmup", "0.5", "--placement", "none",
+                                    "--element", "router-ecmp,director-fullnat,director-tun,ceilings", "--datapath", "afxdp",
+                                    "--no-malloc-count", "--lab-prefix", prefix, "--json", timeout: 300)
+        #expect(result.status == 0, "bench forward failed: \(result.combined.suffix(3000))")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let rows = Dictionary(uniqueKeysWithValues: (json?["rows"] as? [[String: Any]] ?? []).map { ($0["element"] as? String ?? "", $0) })
+        try #require(rows.keys.sorted() == ["afxdp-c", "director-fullnat", "director-tun", "router-ecmp", "xdp-redirect"],
+                     "\(rows.keys.sorted()): \(result.stderr.suffix(3000))")
+        func ours(_ e: String) -> [String: Any]? { (rows[e]?["ours"] as? [[String: Any]])?.first }
+        func kernel(_ e: String) -> [String: Any]? { (rows[e]?["kernel"] as? [[String: Any]])?.first }
+        for (e, peer) in [("router-ecmp", "kernel multipath"), ("director-fullnat", "nftables DNAT+SNAT"),
+                          ("xdp-redirect", "kernel ip_forward"), ("afxdp-c", "kernel ip_forward")] {
+            #expect(rows[e]?["oursPacketsPerSecond"] as? Double ?? 0 > 0, "\(e): ours forwarded nothing")
+            #expect(kernel(e)?["forwarder"] as? String == peer, "\(e): \(String(describing: kernel(e)?["forwarder"]))")
+            #expect(rows[e]?["kernelPacketsPerSecond"] as? Double ?? 0 > 0, "\(e): \(peer) forwarded nothing")
+        }
+        // Our elements did the work their rows name.
+        let ecmp = ours("router-ecmp")?["elementCounters"] as? [String: Any]
+        #expect((ecmp?["forwarded"] as? Int ?? 0) > 0, "\(String(describing: ecmp))")
+        let fullnat = ours("director-fullnat")?["elementCounters"] as? [String: Any]
+        #expect((fullnat?["forwarded-fullnat"] as? Int ?? 0) > 0, "\(String(describing: fullnat))")
+        let tun = ours("director-tun")?["elementCounters"] as? [String: Any]
+        #expect((tun?["forwarded-tun"] as? Int ?? 0) > 0, "\(String(describing: tun))")
+        #expect(rows["director-tun"]?["oursPacketsPerSecond"] as? Double ?? 0 > 0, "our TUN director forwarded nothing")
+        // TUN's kernel peer exists only with the ipip module: measured, or the row says why not.
+        let tunKernel = rows["director-tun"]?["kernelPacketsPerSecond"] as? Double ?? 0
+        let noPeer = rows["director-tun"]?["noKernelPeer"] as? String
+        #expect(tunKernel > 0 || (noPeer ?? "").contains("ipip"), "TUN: kernel \(tunKernel), no peer: \(String(describing: noPeer))")
+        #expect(ours("afxdp-c")?["forwarder"] as? String == "C AF_XDP forwarder")
+        #expect(ours("xdp-redirect")?["forwarder"] as? String == "XDP_REDIRECT (wl_redirect)")
         #expect(Harness.namespaces(prefix: "wl-\(prefix)-").isEmpty, "namespaces left behind")
     }
 }

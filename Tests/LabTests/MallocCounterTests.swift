@@ -14,10 +14,13 @@ struct MallocCounterTests {
     @Test func theEmbeddedSourceIsTheCFile() throws {
         let file = try String(contentsOf: Self.root.appendingPathComponent(MallocCounterSource.path), encoding: .utf8)
         #expect(MallocCounterSource.text == file,
-                "Sources/Bench/Generated/MallocCounterSource.swift is stale: run scripts/embed-malloc-counter.sh")
+                "Sources/Bench/Generated/MallocCounterSource.swift is stale: run scripts/embed-c-sources.sh")
+        let forwarder = try String(contentsOf: Self.root.appendingPathComponent(AFXDPForwarderSource.path), encoding: .utf8)
+        #expect(AFXDPForwarderSource.text == forwarder,
+                "Sources/Bench/Generated/AFXDPForwarderSource.swift is stale: run scripts/embed-c-sources.sh")
         let check = Process()
         check.executableURL = URL(fileURLWithPath: "/bin/bash")
-        check.arguments = [Self.root.appendingPathComponent("scripts/embed-malloc-counter.sh").path, "--check"]
+        check.arguments = [Self.root.appendingPathComponent("scripts/embed-c-sources.sh").path, "--check"]
         let errors = Pipe()
         check.standardError = errors
         try check.run()

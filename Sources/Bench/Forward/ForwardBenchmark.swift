@@ -80,21 +80,51 @@ import Wire
 public final class ForwardBenchmark: @unchecked Sendable {
     public enum Element: String, Codable, Sendable, CaseIterable {
         case `switch`, router
+        /// Our router with an ECMP route over two next hops; the kernel's
+        /// peer is a multipath route hashing the same five fields.
+        case routerECMP = "router-ecmp"
         /// Our director, one UDP service in NAT or DR mode; the kernel's
         /// peer for both is nftables DNAT (the kernel has no IPVS).
         case directorNAT = "director-nat", directorDR = "director-dr"
+        /// FULLNAT: the kernel's peer is nftables DNAT plus SNAT to the
+        /// same local address.
+        case directorFULLNAT = "director-fullnat"
+        /// TUN: the kernel's peer is a route into an `ipip` tunnel device,
+        /// where the kernel has the module (this one does not: no peer).
+        case directorTUN = "director-tun"
+        /// The path's two ceilings, in place of our daemon, beside kernel
+        /// ip_forward: an in-kernel XDP_REDIRECT (`wl_redirect`), and the
+        /// minimal C AF_XDP forwarder (Benchmarks/CAFXDPForwarder).
+        case xdpRedirect = "xdp-redirect", afxdpC = "afxdp-c"
 
         /// In lab names.
         var shortName: String {
             switch self {
             case .switch: return "sw"
             case .router: return "r"
+            case .routerECMP: return "ecmp"
             case .directorNAT: return "nat"
             case .directorDR: return "dr"
+            case .directorFULLNAT: return "fnat"
+            case .directorTUN: return "tun"
+            case .xdpRedirect: return "xr"
+            case .afxdpC: return "xc"
             }
         }
 
-        var isDirector: Bool { self == .directorNAT || self == .directorDR }
+        var isDirector: Bool { [.directorNAT, .directorDR, .directorFULLNAT, .directorTUN].contains(self) }
+        /// A ceiling forwards in place of our daemon; its rows have no port kind of ours.
+        var isCeiling: Bool { self == .xdpRedirect || self == .afxdpC }
+
+        /// The director's mode in the topology file.
+        var mode: String {
+            switch self {
+            case .directorNAT: return "nat"
+            case .directorDR: return "dr"
+            case .directorFULLNAT: return "fullnat"
+            default: return "tun"
+            }
+        }
     }
 
     /// See the top of the file.
@@ -130,6 +160,10 @@ public final class ForwardBenchmark: @unchecked Sendable {
         public var rounds: Int = 1
         /// Labs are `<prefix>-sw-xdp`, `<prefix>-r-pkt`, …: 1...12 of a-z, 0-9, '-'.
         public var labPrefix = "fwdbench"
+        /// Offered rates (packets per second) at which our forwarder is also
+        /// measured, paced (`afxdp` or `afpacket-ring`), after its run at
+        /// the generator's full rate: the receive-livelock sweep. Empty: none.
+        public var offered: [Double] = []
         public init() {}
     }
 
@@ -152,6 +186,9 @@ public final class ForwardBenchmark: @unchecked Sendable {
     private var generator: TrafficGenerator?
     private var sink: SinkTap?
     private var generatorLab: GeneratorLab?
+    /// The fastest allowed generator that can be paced (for `offered`).
+    private var pacedMethod: TrafficGenerator.Method?
+    private var pacedMethodMissing: String?
 
     /// Lab names: `wl-<lab>-<node>` namespaces.
     public static func labName(_ element: Element, _ datapath: DatapathKind, prefix: String = "fwdbench") -> String {
@@ -268,10 +305,22 @@ public final class ForwardBenchmark: @unchecked Sendable {
         // the whole run: probes, the choice, and its rate in every round.
         let generatorLab = try upGeneratorLab()
         let (method, probes) = try chooseGenerator(generatorLab, placement: placements[0])
+        if !options.offered.isEmpty {
+            let paceable = probes.filter { $0.allowed && $0.method != .xdpLive }
+            pacedMethod = paceable.max { ($0.packetsPerSecond ?? 0) < ($1.packetsPerSecond ?? 0) }?.method
+            if pacedMethod == nil {
+                pacedMethodMissing = "no generator that can be paced (afxdp, afpacket-ring) is allowed here"
+                notes.append("--offered: \(pacedMethodMissing!); no sweep")
+            }
+        }
 
-        let cases = placements.flatMap { p in options.elements.flatMap { e in options.datapaths.map { (p, e, $0) } } }
+        // A ceiling has no port kind of ours: one row each, on the AF_XDP side.
+        let cases = placements.flatMap { p in
+            options.elements.flatMap { e in (e.isCeiling ? [.afxdp] : options.datapaths).map { (p, e, $0) } }
+        }
         var ours = [[Measurement]](repeating: [], count: cases.count)
         var kernel = ours
+        var noKernelPeer = [String?](repeating: nil, count: cases.count)
         var failures = [[String]](repeating: [], count: cases.count)
         var alone = [[Measurement]](repeating: [], count: placements.count)
         var aloneFailures = [[String]](repeating: [], count: placements.count)
@@ -293,9 +342,10 @@ public final class ForwardBenchmark: @unchecked Sendable {
                 }
                 do {
                     try checkpoint()
-                    let (o, k) = try measureLab(c.1, c.2, placement: c.0, method: method, counter: counter)
+                    let (o, k, none) = try measureLab(c.1, c.2, placement: c.0, method: method, counter: counter)
                     ours[i].append(o)
-                    kernel[i].append(k)
+                    if let k { kernel[i].append(k) }
+                    noKernelPeer[i] = none
                 } catch {
                     if !isCancelled { usleep(50_000) }
                     if isCancelled {
@@ -318,7 +368,8 @@ public final class ForwardBenchmark: @unchecked Sendable {
             Row(element: c.1, datapath: c.2.rawValue, placement: c.0.mode,
                 lab: Self.labName(c.1, c.2, prefix: options.labPrefix), ours: ours[i], kernel: kernel[i],
                 generatorAlone: alone[placements.firstIndex { $0.mode == c.0.mode }!],
-                failures: failures[i] + aloneFailures[placements.firstIndex { $0.mode == c.0.mode }!])
+                failures: failures[i] + aloneFailures[placements.firstIndex { $0.mode == c.0.mode }!],
+                noKernelPeer: noKernelPeer[i])
         }
         let bytes = options.frameSize - 4
         return Report(
@@ -332,11 +383,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
             generatorProbes: probes,
             sinkCounter: "tcx ingress program on sink:eth0 drops all but ARP; counted: rx_packets of sink:eth0 (/proc/net/dev in the sink namespace)",
             placements: Dictionary(uniqueKeysWithValues: placements.map { ($0.mode.rawValue, $0.description) }),
-            kernelSetup: [
-                "switch": "Linux bridge br0 enslaving both veths in the same forwarder namespace (STP off, bridge-nf-call-* 0), sink MAC learned from one frame",
-                "router": "same namespace: both addresses, net.ipv4.ip_forward=1, permanent neighbour entry for the sink",
-                "director-nat, director-dr": "same namespace: as the router, plus nftables DNAT of VIP:9 to the sink (prerouting, conntrack; the kernel has no IPVS)",
-            ].filter { entry in options.elements.contains { entry.key.contains($0.rawValue) } },
+            kernelSetup: Dictionary(uniqueKeysWithValues: options.elements.map { ($0.rawValue, Self.kernelSetup($0)) }),
             mallocCounter: mallocText, rows: rows,
             machine: .init(cpus: ProcessInfo.processInfo.activeProcessorCount, model: Self.cpuModel(),
                            kernel: Self.kernelRelease(), loadBefore: loadBefore, loadAfter: Self.loadAverage()),
@@ -401,7 +448,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
     }
 
     /// Every node name any layout uses (cleanup after a failure).
-    static let nodeNames = ["gen", "sw", "r", "lb", "sink"]
+    static let nodeNames = ["gen", "sw", "r", "lb", "fwd", "sink"]
 
     static func layout(_ element: Element, lab: String, datapath: DatapathKind) -> LabLayout {
         switch element {
@@ -426,10 +473,24 @@ public final class ForwardBenchmark: @unchecked Sendable {
                       eth0: { ip: 10.77.1.1/24 }
                       eth1: { ip: 10.77.2.1/24 }
                 """, destination: IPv4Address(10, 77, 2, 2))
-        case .directorNAT, .directorDR:
+        case .routerECMP:
+            // 10.77.3.0/24 lies behind the sink, reached over two next hops
+            // (the sink's two addresses): every frame goes to the sink,
+            // each flow by its hash.
+            let layout = routedLayout(lab: lab, datapath: datapath, forwarder: "r", node: """
+                  r:
+                    kind: router
+                    interfaces:
+                      eth0: { ip: 10.77.1.1/24 }
+                      eth1: { ip: 10.77.2.1/24 }
+                    routes: [ { to: 10.77.3.0/24, via: [ 10.77.2.2, \(Self.secondNextHop) ] } ]
+                """, destination: IPv4Address(10, 77, 3, 2), sinkAddresses: "[ 10.77.2.2/24, \(Self.secondNextHop)/24 ]")
+            return layout
+        case .directorNAT, .directorDR, .directorFULLNAT, .directorTUN:
             // One UDP service on the generator's subnet; its one real is the
             // sink, behind the director's second interface (DR only needs the
-            // real on a connected subnet; the lab puts the VIP on its lo).
+            // real on a connected subnet; the lab puts the VIP on its lo, and
+            // for TUN the IPIP decapsulation on the sink's interface).
             var layout = routedLayout(lab: lab, datapath: datapath, forwarder: "lb", node: """
                   lb:
                     kind: director
@@ -441,19 +502,35 @@ public final class ForwardBenchmark: @unchecked Sendable {
                         port: 9
                         protocol: udp
                         scheduler: rr
-                        mode: \(element == .directorNAT ? "nat" : "dr")
+                        mode: \(element.mode)
+                \(element == .directorFULLNAT ? "        local-addresses: [ \(Self.fullnatLocalAddress) ]\n" : "")\
                         reals: [ { ip: 10.77.2.2, port: 9 } ]
                 """, destination: IPv4Address(10, 77, 1, 100))
             layout.dnatFrom = IPv4Address(10, 77, 1, 100)
             return layout
+        case .xdpRedirect, .afxdpC:
+            // The forwarder is a kernel host: no daemon; the ceiling
+            // forwards on its veths, then its own IP forwarding does.
+            return routedLayout(lab: lab, datapath: datapath, forwarder: "fwd", node: """
+                  fwd:
+                    kind: host
+                    interfaces:
+                      eth0: { ip: 10.77.1.1/24 }
+                      eth1: { ip: 10.77.2.1/24 }
+                """, destination: IPv4Address(10, 77, 2, 2))
         }
     }
+
+    /// The ECMP row's second next hop, the sink's second address.
+    static let secondNextHop = IPv4Address(10, 77, 2, 3)
+    /// The FULLNAT row's local address (ours and the kernel's SNAT).
+    static let fullnatLocalAddress = IPv4Address(10, 77, 2, 50)
 
     /// gen (10.77.1.2) ── eth0 FORWARDER eth1 ── sink (10.77.2.2), the
     /// forwarder at .1 on both subnets and each host's default route
     /// through it; `node` is the forwarder's entry under `nodes:`.
     static func routedLayout(lab: String, datapath: DatapathKind, forwarder: String, node: String,
-                             destination: IPv4Address) -> LabLayout {
+                             destination: IPv4Address, sinkAddresses: String = "10.77.2.2/24") -> LabLayout {
         LabLayout(topologyYAML: """
             name: \(lab)
             defaults: { datapath: \(datapath.rawValue), capture: false }
@@ -465,7 +542,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
             \(node)
               sink:
                 kind: host
-                interfaces: { eth0: { ip: 10.77.2.2/24 } }
+                interfaces: { eth0: { ip: \(sinkAddresses) } }
                 routes: [ "default via 10.77.2.1" ]
             links:
               - [ gen:eth0, \(forwarder):eth0 ]
@@ -475,9 +552,12 @@ public final class ForwardBenchmark: @unchecked Sendable {
             forwarderAddresses: [("eth0", "10.77.1.1/24"), ("eth1", "10.77.2.1/24")])
     }
 
+    /// Ours (our daemon, or a ceiling in its place) then the kernel's peer
+    /// in the same namespaces; the kernel's side is nil when this kernel has
+    /// no peer for the element (with why).
     private func measureLab(_ element: Element, _ datapath: DatapathKind, placement: Placement,
                             method: TrafficGenerator.Method,
-                            counter: MallocCounter?) throws -> (ours: Measurement, kernel: Measurement) {
+                            counter: MallocCounter?) throws -> (ours: Measurement, kernel: Measurement?, noKernelPeer: String?) {
         let lab = Self.labName(element, datapath, prefix: options.labPrefix)
         let layout = Self.layout(element, lab: lab, datapath: datapath)
         let file = workDirectory + "/\(lab).yaml"
@@ -495,6 +575,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
         let sinkNS = LabStore.namespaceName(lab: lab, node: "sink")
         let fwdNS = LabStore.namespaceName(lab: lab, node: layout.forwarderNode)
         let genMAC = try mac("gen", "eth0"), sinkMAC = try mac("sink", "eth0")
+        let egressMAC = try mac(layout.forwarderNode, layout.egress)
         let firstHop = element == .switch ? sinkMAC : try mac(layout.forwarderNode, layout.ingress)
         let frames = Self.frames(source: genMAC, destination: firstHop, sourceIP: layout.sourceIP,
                                  destinationIP: layout.destinationIP, frameSize: options.frameSize, flows: options.flows)
@@ -503,28 +584,73 @@ public final class ForwardBenchmark: @unchecked Sendable {
         lock.lock(); currentLab = lab; lock.unlock()
         try checkpoint()
         let mallocsBeforeUp = counter?.value ?? 0
-        if let counter { counter.setEnvironment() }
+        if let counter, !element.isCeiling { counter.setEnvironment() }
         defer { MallocCounter.unsetEnvironment() }
         _ = try deployer.up(topology)
         MallocCounter.unsetEnvironment()
         try checkpoint()
 
+        // XDP frames from the generator need NAPI on the ingress veth (and,
+        // redirected by XDP into the egress veth, on the sink's).
+        let ethtool = try Ethtool(namespace: fwdNS)
+        defer { ethtool.close() }
+        try ethtool.setOffload(.genericReceive, true, interface: layout.ingress)
+        if element == .xdpRedirect {
+            let sinkEthtool = try Ethtool(namespace: sinkNS)
+            defer { sinkEthtool.close() }
+            try sinkEthtool.setOffload(.genericReceive, true, interface: "eth0")
+        }
+        let sink = try SinkTap(namespace: sinkNS, interface: "eth0")
+        lock.lock(); self.sink = sink; lock.unlock()
+
+        let ours: Measurement
+        if element.isCeiling {
+            ours = try measureCeiling(element, method: method, genNS: genNS, fwdNS: fwdNS, layout: layout, frames: frames,
+                                      sink: sink, placement: placement, sinkMAC: sinkMAC, egressMAC: egressMAC)
+        } else {
+            ours = try measureDaemon(element, datapath, lab: lab, method: method, genNS: genNS, fwdNS: fwdNS, sinkNS: sinkNS,
+                                     layout: layout, frames: frames, sink: sink, placement: placement, counter: counter,
+                                     mallocsBeforeUp: mallocsBeforeUp, sinkMAC: sinkMAC, genMAC: genMAC)
+        }
+
+        // The kernel's peer, in the same namespaces.
+        progress("\(element.rawValue)/\(datapath.rawValue): the kernel forwards now")
+        var kernel: Measurement?
+        let noPeer = try makeKernelPeer(element, namespace: fwdNS, sinkNS: sinkNS, layout: layout, sinkMAC: sinkMAC, genMAC: genMAC)
+        if noPeer == nil {
+            let kernelIngress = try placeIngress(placement, namespace: fwdNS, interface: layout.ingress)
+            kernel = try measure(Self.kernelPeerName(element), method: method, generatorNamespace: genNS, frames: frames, sink: sink,
+                                 placement: placement, ingressThreads: kernelIngress, daemon: nil)
+        } else {
+            progress("\(element.rawValue): no kernel peer here: \(noPeer!)")
+        }
+
+        lock.lock(); self.sink = nil; lock.unlock()
+        sink.close()
+        progress("\(element.rawValue)/\(datapath.rawValue): down lab \(lab)")
+        try deployer.down(lab: lab)
+        lock.lock(); currentLab = nil; lock.unlock()
+        if let kernel {
+            let ratio = kernel.packetsPerSecond > 0 ? ours.packetsPerSecond / kernel.packetsPerSecond : 0
+            progress(String(format: "%@/%@: ours %.3f Mpps, %@ %.3f Mpps (%.2f×; not a result if the row is generator-bound)",
+                            element.rawValue, datapath.rawValue,
+                            ours.packetsPerSecond / 1e6, kernel.forwarder, kernel.packetsPerSecond / 1e6, ratio))
+        }
+        return (ours, kernel, noPeer)
+    }
+
+    /// Our daemon, started by `up`, measured; then stopped.
+    private func measureDaemon(_ element: Element, _ datapath: DatapathKind, lab: String, method: TrafficGenerator.Method,
+                               genNS: String, fwdNS: String, sinkNS: String, layout: LabLayout, frames: [[UInt8]],
+                               sink: SinkTap, placement: Placement, counter: MallocCounter?, mallocsBeforeUp: UInt64,
+                               sinkMAC: MACAddress, genMAC: MACAddress) throws -> Measurement {
         let state = try store.load(lab: lab)
         guard let daemon = state.processes.first(where: { $0.role == "daemon" }) else {
             throw LabError("lab \(lab) has no data-plane daemon")
         }
-        // XDP frames from the generator need NAPI on the ingress veth.
-        let ethtool = try Ethtool(namespace: fwdNS)
-        defer { ethtool.close() }
-        try ethtool.setOffload(.genericReceive, true, interface: layout.ingress)
         try Self.place(allThreadsOf: daemon.pid, cpu: placement.forwarder, nice: placement.nice)
-        let oursIngress = try placeIngress(placement, namespace: fwdNS, interface: layout.ingress)
-
-        let sink = try SinkTap(namespace: sinkNS, interface: "eth0")
-        lock.lock(); self.sink = sink; lock.unlock()
-
-        // Ours.
-        let oursName = "wirelab \(element.rawValue) (\(datapath == .afxdp ? "AF_XDP" : "AF_PACKET"))"
+        let ingress = try placeIngress(placement, namespace: fwdNS, interface: layout.ingress)
+        let name = "wirelab \(element.rawValue) (\(datapath == .afxdp ? "AF_XDP" : "AF_PACKET"))"
         if element == .switch { try Self.sendLearningFrame(namespace: sinkNS, from: sinkMAC, to: genMAC, layout: layout) }
         let control = ControlClient(path: store.controlSocketPath(lab: lab))
         // A row may say "0 mallocs" only if the counter is in the daemon.
@@ -536,57 +662,128 @@ public final class ForwardBenchmark: @unchecked Sendable {
             case let why?: counterMissing = why; progress("mallocs will not be counted: \(why)")
             }
         }
-        var ours = try measure(oursName, method: method, generatorNamespace: genNS, frames: frames, sink: sink,
-                               placement: placement, ingressThreads: oursIngress,
+        var ours = try measure(name, method: method, generatorNamespace: genNS, frames: frames, sink: sink,
+                               placement: placement, ingressThreads: ingress,
                                daemon: (control, layout.forwarderNode, loadedCounter, daemon.pid))
         ours.mallocCounterNotLoaded = counterMissing
-
-        // The kernel's peer, in the same namespaces.
-        progress("\(element.rawValue)/\(datapath.rawValue): stopping the daemon; the kernel forwards now")
+        if let paced = pacedMethod {
+            for rate in options.offered {
+                var m = try measure(name, method: paced, generatorNamespace: genNS, frames: frames, sink: sink,
+                                    placement: placement, ingressThreads: ingress,
+                                    daemon: (control, layout.forwarderNode, nil, daemon.pid), rate: rate)
+                m.pacedRate = rate
+                ours.sweep = (ours.sweep ?? []) + [m]
+            }
+        }
+        progress("\(element.rawValue)/\(datapath.rawValue): stopping the daemon")
         ProcessIdentity.stop(daemon, grace: 10)
         var status: Int32 = 0
         _ = waitpid(daemon.pid, &status, WNOHANG)
-        let kernelName: String
+        return ours
+    }
+
+    /// A ceiling forwarding in the forwarder namespace in place of our
+    /// daemon, measured; then removed (the namespace is a plain kernel host again).
+    private func measureCeiling(_ element: Element, method: TrafficGenerator.Method, genNS: String, fwdNS: String,
+                                layout: LabLayout, frames: [[UInt8]], sink: SinkTap, placement: Placement,
+                                sinkMAC: MACAddress, egressMAC: MACAddress) throws -> Measurement {
+        let ingress = try placeIngress(placement, namespace: fwdNS, interface: layout.ingress)
+        if element == .xdpRedirect {
+            let redirect = try RedirectCeiling(namespace: fwdNS, ingress: layout.ingress, egress: layout.egress,
+                                               destination: sinkMAC, source: egressMAC)
+            defer { redirect.close() }
+            return try measure("XDP_REDIRECT (wl_redirect)", method: method, generatorNamespace: genNS, frames: frames, sink: sink,
+                               placement: placement, ingressThreads: ingress, daemon: nil)
+        }
+        let forwarder = try CForwarderCeiling(directory: workDirectory, namespace: fwdNS, ingress: layout.ingress,
+                                              egress: layout.egress, destination: sinkMAC, source: egressMAC)
+        do {
+            try Self.place(allThreadsOf: forwarder.pid, cpu: placement.forwarder, nice: placement.nice)
+            let m = try measure("C AF_XDP forwarder", method: method, generatorNamespace: genNS, frames: frames, sink: sink,
+                                placement: placement, ingressThreads: ingress, daemon: nil)
+            progress("the C AF_XDP forwarder: \(forwarder.stop())")
+            return m
+        } catch {
+            progress("the C AF_XDP forwarder: \(forwarder.stop())")
+            throw error
+        }
+    }
+
+    static func kernelPeerName(_ element: Element) -> String {
+        switch element {
+        case .switch: return "Linux bridge"
+        case .router, .xdpRedirect, .afxdpC: return "kernel ip_forward"
+        case .routerECMP: return "kernel multipath"
+        case .directorNAT, .directorDR: return "nftables DNAT"
+        case .directorFULLNAT: return "nftables DNAT+SNAT"
+        case .directorTUN: return "kernel ipip route"
+        }
+    }
+
+    /// What the kernel's peer of each element is (the report's `kernelSetup`).
+    static func kernelSetup(_ element: Element) -> String {
+        switch element {
+        case .switch: return "Linux bridge br0 enslaving both veths in the same forwarder namespace (STP off, bridge-nf-call-* 0), sink MAC learned from one frame"
+        case .router: return "same namespace: both addresses, net.ipv4.ip_forward=1, permanent neighbour entry for the sink"
+        case .routerECMP: return "as the router, with 10.77.3.0/24 over two next hops (ip route … nexthop via … nexthop via …, fib_multipath_hash_policy=1: the five fields ours hashes), both permanent neighbours of the sink"
+        case .directorNAT, .directorDR: return "as the router, plus nftables DNAT of VIP:9 to the sink (prerouting, conntrack; the kernel has no IPVS)"
+        case .directorFULLNAT: return "as the router, plus nftables DNAT of VIP:9 to the sink and SNAT to the local address \(fullnatLocalAddress) (postrouting; conntrack)"
+        case .directorTUN: return "as the router, plus a route of the VIP into an ipip tunnel to the sink — where the kernel has the ipip module (none here: no peer)"
+        case .xdpRedirect: return "the ceiling: wl_redirect (bpf/wirelab_bench.bpf.c) on the ingress veth rewrites both MACs and bpf_redirect()s out of the egress veth (sink veth GRO on, so it takes XDP frames); beside it kernel ip_forward as for the router"
+        case .afxdpC: return "the ceiling: Benchmarks/CAFXDPForwarder/afxdp_forwarder.c, compiled at benchmark time, one thread, two copy-mode AF_XDP sockets sharing one UMEM, MACs rewritten; beside it kernel ip_forward as for the router"
+        }
+    }
+
+    /// Turns the forwarder namespace into the kernel's peer of ELEMENT;
+    /// returns why not where this kernel has none.
+    private func makeKernelPeer(_ element: Element, namespace fwdNS: String, sinkNS: String, layout: LabLayout,
+                                sinkMAC: MACAddress, genMAC: MACAddress) throws -> String? {
+        let sinkIP = IPv4Address(10, 77, 2, 2)
         switch element {
         case .switch:
-            kernelName = "Linux bridge"
             try Self.makeBridge(namespace: fwdNS, ports: [layout.ingress, layout.egress])
             try Self.sendLearningFrame(namespace: sinkNS, from: sinkMAC, to: genMAC, layout: layout)
         case .router:
-            kernelName = "kernel ip_forward"
             try Self.makeKernelRouter(namespace: fwdNS, addresses: layout.forwarderAddresses,
                                       neighbour: (layout.destinationIP, sinkMAC, layout.egress))
-        case .directorNAT, .directorDR:
-            kernelName = "nftables DNAT"
-            let sinkIP = IPv4Address(10, 77, 2, 2)
+        case .xdpRedirect, .afxdpC:
+            // A kernel host already has its addresses.
+            try Self.makeKernelRouter(namespace: fwdNS, addresses: [], neighbour: (layout.destinationIP, sinkMAC, layout.egress))
+        case .routerECMP:
+            try Self.makeKernelRouter(namespace: fwdNS, addresses: layout.forwarderAddresses, neighbour: (sinkIP, sinkMAC, layout.egress))
+            try Self.ip(["neigh", "replace", "\(Self.secondNextHop)", "lladdr", "\(sinkMAC)", "dev", layout.egress, "nud", "permanent"],
+                        namespace: fwdNS)
+            try Sysctl.write("net/ipv4/fib_multipath_hash_policy", "1", namespace: fwdNS)
+            try Self.ip(["route", "add", "10.77.3.0/24", "nexthop", "via", "\(sinkIP)", "nexthop", "via", "\(Self.secondNextHop)"],
+                        namespace: fwdNS)
+        case .directorNAT, .directorDR, .directorFULLNAT:
             try Self.makeKernelRouter(namespace: fwdNS, addresses: layout.forwarderAddresses,
                                       neighbour: (sinkIP, sinkMAC, layout.egress))
-            try makeDNAT(namespace: fwdNS, from: layout.dnatFrom!, port: 9, to: sinkIP)
+            try makeDNAT(namespace: fwdNS, from: layout.dnatFrom!, port: 9, to: sinkIP,
+                         snat: element == .directorFULLNAT ? Self.fullnatLocalAddress : nil)
+        case .directorTUN:
+            let probe = try NamespaceProcess.run(["ip", "link", "add", "wlbtun", "type", "ipip", "local", "10.77.2.1",
+                                                  "remote", "\(sinkIP)"], namespace: fwdNS)
+            guard probe.status.isSuccess else {
+                return "this kernel cannot make an ipip device (\(probe.standardError.trimmingCharacters(in: .whitespacesAndNewlines)))"
+            }
+            try Self.makeKernelRouter(namespace: fwdNS, addresses: layout.forwarderAddresses,
+                                      neighbour: (sinkIP, sinkMAC, layout.egress))
+            try Self.ip(["link", "set", "wlbtun", "up"], namespace: fwdNS)
+            try Self.ip(["route", "add", "\(layout.dnatFrom!)/32", "dev", "wlbtun"], namespace: fwdNS)
         }
-        let kernelIngress = try placeIngress(placement, namespace: fwdNS, interface: layout.ingress)
-        let kernel = try measure(kernelName, method: method, generatorNamespace: genNS, frames: frames, sink: sink,
-                                 placement: placement, ingressThreads: kernelIngress, daemon: nil)
-
-        lock.lock(); self.sink = nil; lock.unlock()
-        sink.close()
-        progress("\(element.rawValue)/\(datapath.rawValue): down lab \(lab)")
-        try deployer.down(lab: lab)
-        lock.lock(); currentLab = nil; lock.unlock()
-        let ratio = kernel.packetsPerSecond > 0 ? ours.packetsPerSecond / kernel.packetsPerSecond : 0
-        progress(String(format: "%@/%@: ours %.3f Mpps, %@ %.3f Mpps (%.2f×; not a result if the row is generator-bound)",
-                        element.rawValue, datapath.rawValue,
-                        ours.packetsPerSecond / 1e6, kernelName, kernel.packetsPerSecond / 1e6, ratio))
-        return (ours, kernel)
+        return nil
     }
 
     /// Runs the generator for warm-up + `seconds` and counts at the sink.
     private func measure(_ name: String, method: TrafficGenerator.Method, generatorNamespace: String, frames: [[UInt8]],
                          sink: SinkTap, warmup: Double? = nil, seconds: Double? = nil,
                          placement: Placement, ingressThreads: [pid_t],
-                         daemon: (control: ControlClient, node: String, counter: MallocCounter?, pid: pid_t)?) throws -> Measurement {
+                         daemon: (control: ControlClient, node: String, counter: MallocCounter?, pid: pid_t)?,
+                         rate: Double? = nil) throws -> Measurement {
         let warmup = warmup ?? options.warmup, window = seconds ?? options.seconds
         let generator = TrafficGenerator(method: method, namespace: generatorNamespace, interface: "eth0",
-                                         frames: frames, cpu: placement.generator, nice: placement.nice)
+                                         frames: frames, cpu: placement.generator, nice: placement.nice, rate: rate)
         lock.lock(); self.generator = generator; lock.unlock()
         defer {
             generator.stop()
@@ -886,15 +1083,23 @@ public final class ForwardBenchmark: @unchecked Sendable {
                namespace: namespace)
     }
 
-    /// nftables DNAT of `from`:port/udp to `to`:port, in prerouting.
-    func makeDNAT(namespace: String, from: IPv4Address, port: Int, to: IPv4Address) throws {
+    /// nftables DNAT of `from`:port/udp to `to`:port, in prerouting; with
+    /// SNAT, the source becomes that address in postrouting (FULLNAT).
+    func makeDNAT(namespace: String, from: IPv4Address, port: Int, to: IPv4Address, snat: IPv4Address? = nil) throws {
+        let postrouting = snat.map { address in """
+              chain postrouting {
+                type nat hook postrouting priority srcnat; policy accept;
+                ip daddr \(to) udp dport \(port) snat to \(address)
+              }
+
+            """ } ?? ""
         let rules = """
             table ip wirelab_bench {
               chain prerouting {
                 type nat hook prerouting priority dstnat; policy accept;
                 ip daddr \(from) udp dport \(port) dnat to \(to):\(port)
               }
-            }
+            \(postrouting)}
 
             """
         let file = workDirectory + "/dnat-\(namespace).nft"

@@ -41,6 +41,10 @@ extension ForwardBenchmark {
         /// The part of daemonCPU spent in user space (Swift) rather than in
         /// the kernel (sendto/recvmmsg, and the softirq work they run).
         public var daemonUserCPU: Double?
+        /// The rate the generator was paced at (packets per second); nil: full rate.
+        public var pacedRate: Double?
+        /// Ours at each `--offered` rate, after this full-rate run.
+        public var sweep: [Measurement]?
 
         /// Our daemon only: its CPU time (user + system, as /proc accounts
         /// it) per packet forwarded, nanoseconds.
@@ -97,14 +101,25 @@ extension ForwardBenchmark {
         /// Ours or the kernel's peer came within `generatorBoundFraction` of
         /// what the generator delivers alone: the row measured the generator.
         public var generatorBound: Bool?
+        /// Why the row has no kernel side (this kernel has no peer for the element).
+        public var noKernelPeer: String?
+        /// With `--offered`: the most ours delivered at any offered rate
+        /// (paced, or the generator's full rate), median over rounds…
+        public var bestPacketsPerSecond: Double?
+        /// …and what ours kept at the full rate as a fraction of that best:
+        /// below `livelockFraction`, the receive side starves the forwarder.
+        public var overloadRatio: Double?
+
+        public static let livelockFraction = 0.8
 
         /// A forwarder at 80 % or more of the generator's own rate may have
         /// been held back by the generator, not by itself.
         public static let generatorBoundFraction = 0.8
 
         public init(element: Element, datapath: String, placement: PlacementMode, lab: String, ours: [Measurement],
-             kernel: [Measurement], generatorAlone: [Measurement]? = nil, failures: [String] = []) {
+             kernel: [Measurement], generatorAlone: [Measurement]? = nil, failures: [String] = [], noKernelPeer: String? = nil) {
             self.element = element
+            self.noKernelPeer = noKernelPeer
             self.failures = failures
             self.datapath = datapath
             self.placement = placement
@@ -120,6 +135,12 @@ extension ForwardBenchmark {
                 generatorBound = max(oursPacketsPerSecond, kernelPacketsPerSecond) >= Self.generatorBoundFraction * own
             }
             ratio = kernelPacketsPerSecond > 0 && generatorBound != true ? oursPacketsPerSecond / kernelPacketsPerSecond : nil
+            let swept = ours.filter { !($0.sweep ?? []).isEmpty }
+            if !swept.isEmpty {
+                let best = swept.map { m in max(m.packetsPerSecond, m.sweep!.map(\.packetsPerSecond).max()!) }
+                bestPacketsPerSecond = ForwardBenchmark.median(best)
+                overloadRatio = ForwardBenchmark.median(zip(swept, best).map { $1 > 0 ? $0.packetsPerSecond / $1 : 0 })
+            }
         }
     }
 
@@ -187,8 +208,9 @@ extension ForwardBenchmark {
                 }
                 let ratio = row.generatorBound == true ? "generator-bound"
                     : row.ratio.map { String(format: "%.2f×", $0) } ?? "-"
-                cells += [mpps(row.oursPacketsPerSecond), row.kernel.first?.forwarder ?? "-",
-                          mpps(row.kernelPacketsPerSecond), row.generatorPacketsPerSecond.map(mpps) ?? "-",
+                let peer = row.kernel.first?.forwarder ?? (row.noKernelPeer != nil ? "none here" : "-")
+                cells += [mpps(row.oursPacketsPerSecond), peer,
+                          row.kernel.isEmpty ? "-" : mpps(row.kernelPacketsPerSecond), row.generatorPacketsPerSecond.map(mpps) ?? "-",
                           ratio + (row.failures.isEmpty ? "" : " *")]
                 if rounds > 1 { cells += [range(row.ours), range(row.kernel)] }
                 return cells + [mallocText(row.ours)]
@@ -207,10 +229,10 @@ extension ForwardBenchmark {
                 "",
             ]
             for row in rows {
-                for (round, pair) in zip(row.ours, row.kernel).enumerated() {
+                for (round, o) in row.ours.enumerated() {
                     let label = "\(row.element.rawValue)/\(row.datapath)" + (severalPlacements ? "/\(row.placement.rawValue)" : "")
                         + (rounds > 1 ? " round \(round + 1)" : "")
-                    for m in [pair.0, pair.1] {
+                    for m in [o] + (round < row.kernel.count ? [row.kernel[round]] : []) {
                         var text = "\(label) \(m.forwarder): \(mpps(m.packetsPerSecond)) Mpps (offered \(mpps(m.offeredPerSecond))), per second \(Self.list(m.perSecond))"
                         text += "; CPU " + m.cpus.map { String(format: "%d %.0f%% (softirq %.0f%%)", $0.cpu, $0.busy, $0.softirq) }.joined(separator: ", ")
                         if let g = m.generatorCPU { text += String(format: "; generator thread %.0f%%", g) }
@@ -221,7 +243,6 @@ extension ForwardBenchmark {
                         }
                         out.append(text)
                     }
-                    let o = pair.0
                     var details: [String] = []
                     if let c = o.elementCounters {
                         details.append(c.sorted { $0.key < $1.key }.filter { $0.value != 0 }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
@@ -243,6 +264,24 @@ extension ForwardBenchmark {
                     out.append(String(format: "  %@: ours %.3f, kernel %.3f of the generator's own %.3f Mpps (%.0f %%, %.0f %%)", label,
                                       row.oursPacketsPerSecond / 1e6, row.kernelPacketsPerSecond / 1e6, own / 1e6,
                                       row.oursPacketsPerSecond / own * 100, row.kernelPacketsPerSecond / own * 100))
+                }
+            }
+            for row in rows {
+                if let why = row.noKernelPeer { out.append("no kernel peer for \(row.element.rawValue): \(why)") }
+            }
+            let swept = rows.filter { $0.overloadRatio != nil }
+            if !swept.isEmpty {
+                out.append("receive under overload (ours at each --offered rate, paced, then at the generator's full rate; "
+                    + "full/best below \(Self.number(Row.livelockFraction)) is receive livelock):")
+                for row in swept {
+                    let label = "\(row.element.rawValue)/\(row.datapath)" + (severalPlacements ? "/\(row.placement.rawValue)" : "")
+                    for (round, m) in row.ours.enumerated() where !(m.sweep ?? []).isEmpty {
+                        let points = m.sweep!.map { "\(mpps($0.offeredPerSecond))→\(mpps($0.packetsPerSecond))" }.joined(separator: ", ")
+                        out.append("  \(label)\(rounds > 1 ? " round \(round + 1)" : ""): paced \(points); full rate \(mpps(m.offeredPerSecond))→\(mpps(m.packetsPerSecond)) Mpps")
+                    }
+                    let ratio = row.overloadRatio!
+                    out.append(String(format: "  %@: best %@ Mpps, at full rate %@ Mpps: %.2f×%@", label, mpps(row.bestPacketsPerSecond ?? 0),
+                                      mpps(row.oursPacketsPerSecond), ratio, ratio < Row.livelockFraction ? " — LIVELOCK" : ""))
                 }
             }
             let failed = rows.filter { !$0.failures.isEmpty }

@@ -62,6 +62,10 @@ public final class TrafficGenerator: @unchecked Sendable {
     let flows: Int
     /// Stop after this many frames (a probe sends one); nil: until stopped.
     let limit: UInt64?
+    /// Frames per second to offer, paced in batches (`afxdp` and
+    /// `afpacket-ring`); nil: as fast as the kernel takes them. Live frames
+    /// cannot be paced: each BPF_PROG_RUN call costs ~25 ms of set-up.
+    let rate: Double?
     private let templates: UnsafeMutableRawPointer
     private let frameLength: Int
     private let frameCount: Int
@@ -82,8 +86,10 @@ public final class TrafficGenerator: @unchecked Sendable {
     private var pthread: pthread_t?
 
     init(method: Method, namespace: String, interface: String, frames: [[UInt8]], cpu: Int?, nice: Int32,
-         limit: UInt64? = nil) {
+         limit: UInt64? = nil, rate: Double? = nil) {
         precondition(!frames.isEmpty && frames.allSatisfy { $0.count == frames[0].count })
+        precondition(rate == nil || method != .xdpLive, "live frames cannot be paced")
+        self.rate = rate
         precondition(frames.count & (frames.count - 1) == 0, "flows: a power of two")
         self.method = method
         self.nice = nice
@@ -210,7 +216,9 @@ public final class TrafficGenerator: @unchecked Sendable {
         var next = 0
         let first = port.counters.txPackets
         var before = first
+        let start = ForwardBenchmark.now()
         while !done(before &- first) {
+            pace(before &- first, since: start)
             for _ in 0..<min(64, Int(clamping: limit ?? 64)) {
                 let source = templates + (next & mask) * length
                 let queued = port.transmit { buffer in
@@ -254,8 +262,10 @@ public final class TrafficGenerator: @unchecked Sendable {
     private func send(_ ring: OpaquePointer) throws {
         var next: UInt32 = 0
         var total: UInt64 = 0
+        let start = ForwardBenchmark.now()
         while !done(total) {
-            let batch = UInt32(min(256, (limit ?? UInt64.max) - total))
+            pace(total, since: start)
+            let batch = UInt32(min(rate == nil ? 256 : 64, (limit ?? UInt64.max) - total))
             let queued = cwl_tx_ring_send(ring, templates, UInt32(frameLength), UInt32(frameCount), &next, batch)
             guard queued >= 0 else {
                 throw LabError("sending on an AF_PACKET transmit ring on \(interface) in \(namespace): \(String(cString: strerror(-queued)))")
@@ -267,6 +277,17 @@ public final class TrafficGenerator: @unchecked Sendable {
         var waits = 0
         while limit != nil, cwl_tx_ring_pending(ring) > 0, waits < 1000 {
             usleep(1000); waits += 1
+        }
+    }
+
+    /// With a rate, sleeps until SENT frames are due (a batch is sent
+    /// when its first frame is due, so the mean rate holds within a batch).
+    private func pace(_ sent: UInt64, since start: Double) {
+        guard let rate else { return }
+        while !stopRequested.load(ordering: .relaxed) {
+            let early = start + Double(sent) / rate - ForwardBenchmark.now()
+            if early <= 0 { return }
+            usleep(useconds_t(min(early, 0.01) * 1e6))
         }
     }
 
