@@ -154,4 +154,25 @@ import Wire
         let fail = try #require(report.windows.first { $0.event.hasPrefix("fail r2") })
         #expect((1...10).contains(fail.failedRequests) && (fail.interruption ?? 9) < 1, "\(fail)")
     }
+
+    /// Directors of one VRRP group: only the master announces the VIP, in
+    /// the simulator as live (`BGPLabEndToEndTests.onlyTheVRRPMasterAnnouncesTheVIP`).
+    @Test func onlyTheVRRPMasterAnnouncesTheVIP() throws {
+        let topology = try TopologyLoader.load(yaml: BGPLabEndToEndTests.vrrpPair("wlsgv"), file: "vrrp-pair.yaml")
+        let sim = try Simulator(topology: topology, options: SimDrill.simulatorOptions)
+        let vip = IPv4Address(10, 74, 0, 100), lvs1 = IPv4Address(10, 74, 0, 11), lvs2 = IPv4Address(10, 74, 0, 12)
+        #expect(Self.time(sim, limit: 5) { Self.gateways(sim, "r1", vip) == [lvs1] } != nil, "\(sim.controlPlaneLog(of: "r1"))")
+        sim.advance(by: 2_000_000_000)
+        #expect(Self.gateways(sim, "r1", vip) == [lvs1], "the backup never announces")
+        #expect(!sim.controlPlaneLog(of: "lvs2").contains { $0.contains("announces") })
+        // The master loses power: lvs2 takes the group and announces; lvs1's
+        // session with r1 ends by hold time (no BFD here).
+        try sim.fail(node: "lvs1")
+        let moved = Self.time(sim, limit: 5) { Self.gateways(sim, "r1", vip) == [lvs2] }
+        #expect(moved != nil && moved! > 2 && moved! <= 3.1, "on lvs2 alone after \(moved ?? -1) s (hold 3 s)")
+        // Power back: lvs1 preempts (priority 200), lvs2 withdraws.
+        try sim.heal(node: "lvs1")
+        #expect(Self.time(sim, limit: 10) { Self.gateways(sim, "r1", vip) == [lvs1] } != nil, "\(sim.controlPlaneLog(of: "lvs2"))")
+        #expect(sim.controlPlaneLog(of: "lvs2").contains { $0.contains("withdraws 10.74.0.100/32") })
+    }
 }

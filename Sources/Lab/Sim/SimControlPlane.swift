@@ -14,9 +14,11 @@ import Wire
 /// the simulated links as frames, and die with a failed link or node:
 /// hold timers and BFD detection run as they do live, on the virtual clock.
 ///
-/// Simplified: a director announces every `announce:` prefix that holds
-/// one of its services' VIPs from the start (health checks are not
-/// simulated, and VRRP mastership is not followed); the TCP is the host
+/// A director announces the `announce:` prefixes it can serve, by the
+/// daemon's rule (`LabDaemon.updateServable`) without health checks, which
+/// are not simulated: a prefix holding one of its services' VIPs, and
+/// where the VIP is in one of its VRRP groups, only while it is master
+/// (re-evaluated whenever the control plane runs). The TCP is the host
 /// model's (no windows: a KEEPALIVE or an UPDATE is one segment).
 final class SimControlPlane {
     let node: Node
@@ -26,6 +28,10 @@ final class SimControlPlane {
     let rules: [PassRule]
     /// The router the speaker's routes go to (nil: a director).
     let router: Router?
+    /// The node's VRRP groups (a director's mastership decides what it announces).
+    let vrrpNode: (any VRRPNode)?
+    /// What a director announces now.
+    private(set) var announced: Set<IPv4Prefix> = []
 
     enum Connection: Equatable { case client(HostModel.ConnectionID), server(HostModel.StreamKey) }
     var connections: [IPv4Address: Connection] = [:]
@@ -37,9 +43,10 @@ final class SimControlPlane {
 
     static let bfdSourcePort: UInt16 = 49152
 
-    init(node: Node, passivePeers: Set<IPv4Address>, router: Router?, topology: ResolvedTopology) {
+    init(node: Node, passivePeers: Set<IPv4Address>, forwarder: NodeForwarder, topology: ResolvedTopology) {
         self.node = node
-        self.router = router
+        if case let .router(r) = forwarder { router = r } else { router = nil }
+        vrrpNode = forwarder.vrrpNode
         rules = NodeRuntime.controlPlanePassRules(node)
         var configuration = HostModel.Configuration(
             name: node.name, interfaces: node.interfaces.map(PortConfiguration.init),
@@ -79,12 +86,31 @@ final class SimControlPlane {
 
     func start(now: Instant, emit: inout Emitter) {
         run(speaker.start(now: now), now: now, emit: &emit)
-        if node.kind == .director, let spec = node.bgp {
-            let servable = spec.announce.filter { p in node.services.contains { p.contains($0.vip) } }
-            if !servable.isEmpty {
-                note(now, "announces \(servable.map(\.description).joined(separator: ", "))")
-                run(speaker.announce(servable, now: now), now: now, emit: &emit)
-            }
+        updateServable(now: now, emit: &emit)
+    }
+
+    /// A director: announces what became servable, withdraws what no longer is.
+    func updateServable(now: Instant, emit: inout Emitter) {
+        guard node.kind == .director, let spec = node.bgp else { return }
+        var groupVIPs = Set<IPv4Address>(), masterVIPs = Set<IPv4Address>()
+        for g in vrrpNode?.vrrp.instances ?? [] {
+            groupVIPs.formUnion(g.configuration.vips)
+            if g.state == .master { masterVIPs.formUnion(g.configuration.vips) }
+        }
+        let servable = Set(spec.announce.filter { prefix in
+            node.services.contains { prefix.contains($0.vip) && (!groupVIPs.contains($0.vip) || masterVIPs.contains($0.vip)) }
+        })
+        let add = BGPController.ordered(servable.subtracting(announced))
+        let remove = BGPController.ordered(announced.subtracting(servable))
+        if !add.isEmpty {
+            note(now, "announces \(add.map(\.description).joined(separator: ", "))")
+            announced.formUnion(add)
+            run(speaker.announce(add, now: now), now: now, emit: &emit)
+        }
+        if !remove.isEmpty {
+            note(now, "withdraws \(remove.map(\.description).joined(separator: ", "))")
+            announced.subtract(remove)
+            run(speaker.withdraw(remove, now: now), now: now, emit: &emit)
         }
     }
 
@@ -148,6 +174,7 @@ final class SimControlPlane {
                   let packet = try? BFDControlPacket.decode(datagram.payload[...]) else { continue }
             run(speaker.receive(packet, from: datagram.from, now: now), now: now, emit: &emit)
         }
+        updateServable(now: now, emit: &emit)
         run(speaker.advance(to: now), now: now, emit: &emit)
     }
 

@@ -243,9 +243,8 @@ public final class Simulator {
         }
         for node in topology.nodes where node.runsControlPlane {
             guard let i = index[node.name], case let .forwarder(f) = nodes[i].element else { continue }
-            let router: Router? = { if case let .router(r) = f { return r } else { return nil } }()
             nodes[i].controlPlane = SimControlPlane(node: node, passivePeers: BGPController.passivePeers(of: node, in: topology),
-                                                    router: router, topology: topology)
+                                                    forwarder: f, topology: topology)
         }
         self.nodes = nodes
         timerNodes = nodes.indices.filter {
