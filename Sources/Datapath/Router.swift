@@ -122,6 +122,24 @@ public final class Router: Element, VRRPNode {
         return entry
     }
 
+    /// BFD on a static route (control plane, never per packet): of the
+    /// configured route for `prefix`, only the next hops in `gateways` stay
+    /// in its ECMP group; none: the route leaves the table until one
+    /// returns. Returns the route now in the table (nil: none, or `prefix`
+    /// is no configured gateway route).
+    @discardableResult
+    public func useStaticNextHops(_ prefix: IPv4Prefix, _ gateways: [IPv4Address]) -> RouteEntry? {
+        guard let configured = configuredRoutes[prefix.canonical], !configured.nextHops.isEmpty else { return nil }
+        let kept = configured.nextHops.filter { gateways.contains($0.gateway) }
+        guard !kept.isEmpty else {
+            fib.remove(prefix)
+            return nil
+        }
+        let entry = RouteEntry.via(prefix, kept)
+        fib.insert(entry)
+        return entry
+    }
+
     // MARK: The element contract
 
     public func process(_ packet: inout PacketBuffer, from port: PortID, now: Instant, emit: inout Emitter) -> Verdict {

@@ -1,6 +1,5 @@
 import Datapath
 import Foundation
-import Glibc
 import LinuxNet
 import Topology
 import Wire
@@ -32,6 +31,19 @@ public struct BGPNodeStatus: Codable, Sendable {
     public var announced: [String]
 }
 
+/// What `status` shows of a BFD session that is not a BGP neighbour's: with
+/// a static route's next hop, or answered for a neighbour (passive).
+public struct BFDPeerStatus: Codable, Sendable {
+    public var peer: String
+    /// "static" (a next hop of a route with `bfd: true`) or "passive".
+    public var role: String
+    public var state: String
+    /// The last state change and its diagnostic.
+    public var lastChange: String?
+    /// Static routes through the peer, and whether it carries traffic for each now.
+    public var routes: [String]
+}
+
 /// One node's BGP and BFD (`bgp:`, `bfd:`): a thread inside the node's
 /// namespace that owns its `BGPSpeaker` and carries out its actions with
 /// kernel sockets — TCP to and from port 179 for the sessions, UDP 3784
@@ -45,12 +57,18 @@ public struct BGPNodeStatus: Codable, Sendable {
 /// router's table under its lock). A router announces its `announce:`
 /// prefixes from the start; a director only those the daemon says it can
 /// serve (`setServable`).
+///
+/// A node with `bfd:` and no `bgp:` runs here too, for BFD alone: its
+/// static routes' next hops (`.nextHops` go to `applyStaticNextHops`) and
+/// the sessions its neighbours start (see `BGPSpeaker`).
 final class BGPController: @unchecked Sendable {
     let node: Node
-    let spec: BGPSpec
+    /// Nil: BFD only.
+    let spec: BGPSpec?
     let namespace: String?
     let runtimeIndex: Int
     let applyFIB: (BGPFIBChange) -> Void
+    let applyStaticNextHops: (IPv4Prefix, [IPv4Address]) -> Void
     let log: (String) -> Void
 
     private let lock = NSLock()
@@ -58,37 +76,56 @@ final class BGPController: @unchecked Sendable {
     private var paused = false
     /// The prefixes the node may announce now (directors: set by the daemon).
     private var servable: Set<IPv4Prefix>
-    private var snapshot: BGPNodeStatus
+    private var snapshot: BGPNodeStatus?
+    private var bfdSnapshot: [BFDPeerStatus] = []
     private var thread: Thread?
     private let wakePipe: WakePipe
 
     // The thread's own state.
     private var speaker: BGPSpeaker
-    private var connections: [IPv4Address: Int32] = [:]
-    private var pending: [IPv4Address: Int32] = [:]
+    private var connections: [IPv4Address: Socket] = [:]
+    private var pending: [IPv4Address: Socket] = [:]
     private var received: [IPv4Address: Set<IPv4Prefix>] = [:]
     private var establishedAt: [IPv4Address: Date] = [:]
     private var lastChange: [IPv4Address: String] = [:]
     private var bfdState: [IPv4Address: String] = [:]
+    private var bfdChange: [IPv4Address: String] = [:]
     private var announced: Set<IPv4Prefix> = []
-    private var listener: Int32 = -1
-    private var bfdReceive: Int32 = -1
-    private var bfdSend: Int32 = -1
+    private var listener: Socket?
+    private var bfdReceive: Socket?
+    private var bfdSend: Socket?
 
     /// `passivePeers`: neighbours this node waits for (another wirelab node
     /// with a lower address connects; see `passivePeers(of:in:)`).
     init(node: Node, namespace: String?, runtimeIndex: Int, passivePeers: Set<IPv4Address>,
-         applyFIB: @escaping (BGPFIBChange) -> Void, log: @escaping (String) -> Void) throws {
-        guard let spec = node.bgp else { throw LabError("\(node.name) has no bgp") }
+         applyFIB: @escaping (BGPFIBChange) -> Void,
+         applyStaticNextHops: @escaping (IPv4Prefix, [IPv4Address]) -> Void = { _, _ in },
+         log: @escaping (String) -> Void) throws {
+        guard node.runsControlPlane else { throw LabError("\(node.name) has neither bgp nor bfd") }
         self.node = node
+        let spec = node.bgp
         self.spec = spec
         self.namespace = namespace
         self.runtimeIndex = runtimeIndex
         self.applyFIB = applyFIB
+        self.applyStaticNextHops = applyStaticNextHops
         self.log = log
         wakePipe = try WakePipe(operation: "pipe for the BGP thread of \(node.name)")
+        speaker = Self.makeSpeaker(node, passivePeers: passivePeers)
+        servable = node.kind == .router ? Set(spec?.announce ?? []) : []
+        snapshot = nil
+        snapshot = makeSnapshot()
+    }
+
+    /// The node's speaker: its BGP neighbours, the next hops of its static
+    /// routes with `bfd: true` (routers), and, with `bfd:`, answers to its
+    /// connected neighbours' sessions. The simulator builds the same.
+    static func makeSpeaker(_ node: Node, passivePeers: Set<IPv4Address>) -> BGPSpeaker {
         var configurations: [BGPSessionConfiguration] = []
-        for n in spec.neighbors {
+        let neighbors = node.bgp?.neighbors ?? []
+        let routerID = node.bgp?.routerID ?? node.addresses.first?.address ?? IPv4Address(rawValue: 0)
+        for n in neighbors {
+            let spec = node.bgp!
             let local = node.addresses.first { $0.canonical.contains(n.ip) && $0.length < 32 }?.address ?? spec.routerID
             configurations.append(BGPSessionConfiguration(
                 localASN: spec.asn, routerID: spec.routerID, localAddress: local, peerAddress: n.ip, peerASN: n.asn,
@@ -96,13 +133,13 @@ final class BGPController: @unchecked Sendable {
                 passive: passivePeers.contains(n.ip)))
         }
         let bfd = node.bfd ?? BFDSpec()
-        speaker = BGPSpeaker(neighbors: configurations, multipath: spec.multipath,
-                             bfdPeers: Set(spec.neighbors.filter(\.bfd).map(\.ip)),
-                             bfdInterval: UInt32(bfd.interval.milliseconds * 1000), bfdMultiplier: UInt8(bfd.multiplier),
-                             jitterSeed: UInt64(truncatingIfNeeded: spec.routerID.rawValue))
-        servable = node.kind == .router ? Set(spec.announce) : []
-        snapshot = BGPNodeStatus(asn: spec.asn, routerID: spec.routerID.description, sessions: [], routes: [], announced: [])
-        snapshot = makeSnapshot()
+        let staticRoutes = node.kind == .router
+            ? node.routes.filter(\.bfd).map { BFDStaticRoutes.Route(prefix: $0.destination, gateways: $0.nextHops) } : []
+        return BGPSpeaker(neighbors: configurations, multipath: node.bgp?.multipath ?? 1,
+                          bfdPeers: Set(neighbors.filter(\.bfd).map(\.ip)), staticRoutes: staticRoutes,
+                          answersBFDFrom: node.bfd == nil ? [] : node.connectedSubnets.map(\.subnet),
+                          bfdInterval: UInt32(bfd.interval.milliseconds * 1000), bfdMultiplier: UInt8(bfd.multiplier),
+                          jitterSeed: UInt64(truncatingIfNeeded: routerID.rawValue))
     }
 
     /// A wirelab node waits for a wirelab neighbour with a lower address to
@@ -159,9 +196,16 @@ final class BGPController: @unchecked Sendable {
         if changed { wakePipe.wake() }
     }
 
-    func status() -> BGPNodeStatus {
+    /// Nil for a node with BFD only.
+    func status() -> BGPNodeStatus? {
         lock.lock(); defer { lock.unlock() }
         return snapshot
+    }
+
+    /// The BFD sessions that are no BGP neighbour's.
+    func bfdStatus() -> [BFDPeerStatus] {
+        lock.lock(); defer { lock.unlock() }
+        return bfdSnapshot
     }
 
     // MARK: the thread
@@ -174,40 +218,64 @@ final class BGPController: @unchecked Sendable {
     }
 
     private func openSockets() throws {
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listener >= 0, Self.bind(listener, .any, 179), Glibc.listen(listener, 16) == 0 else {
-            throw LabError("listening on TCP 179 in \(namespace ?? "this namespace"): errno \(errno)")
-        }
-        bfdReceive = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(bfdReceive, Int32(IPPROTO_IP), IP_RECVTTL, &one, 4)
-        guard bfdReceive >= 0, Self.bind(bfdReceive, .any, bfdControlPort) else {
-            throw LabError("binding UDP 3784 in \(namespace ?? "this namespace"): errno \(errno)")
-        }
-        bfdSend = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var ttl: Int32 = 255
-        setsockopt(bfdSend, Int32(IPPROTO_IP), IP_TTL, &ttl, 4)
+        if spec != nil { try openListener() }
+        try openBFDSockets()
+    }
+
+    private func openListener() throws {
+        let where_ = namespace ?? "this namespace"
+        let l = try Socket.open(.tcp, nonBlocking: true, operation: "opening BGP's listener in \(where_)")
+        listener = l
+        try l.setReuseAddress()
+        try l.bind(to: .ipv4(.any, port: 179), operation: "binding TCP 179 in \(where_)")
+        try l.listen(backlog: 16, operation: "listening on TCP 179 in \(where_)")
+    }
+
+    private func openBFDSockets() throws {
+        let where_ = namespace ?? "this namespace"
+        let r = try Socket.open(.udp, nonBlocking: true, operation: "opening BFD's UDP socket in \(where_)")
+        bfdReceive = r
+        try r.setReceiveTimeToLive()
+        try r.setReuseAddress()
+        try r.bind(to: .ipv4(.any, port: bfdControlPort), operation: "binding UDP 3784 in \(where_)")
+        let t = try Socket.open(.udp, nonBlocking: true, operation: "opening BFD's send socket in \(where_)")
+        bfdSend = t
+        try t.setTimeToLive(255)
         // RFC 5881 §4: the source port is in 49152…65535.
         var port: UInt16 = 49152
-        while !Self.bind(bfdSend, .any, port) {
-            guard port < 65535 else { throw LabError("no free UDP source port for BFD: errno \(errno)") }
-            port += 1
+        while true {
+            do {
+                try t.bind(to: .ipv4(.any, port: port))
+                break
+            } catch {
+                guard port < 65535 else { throw LabError("no free UDP source port for BFD in \(where_): \(error)") }
+                port += 1
+            }
         }
     }
 
     private func closeAll() {
-        for fd in Array(connections.values) + Array(pending.values) + [listener, bfdReceive, bfdSend] where fd >= 0 { Glibc.close(fd) }
+        for socket in Array(connections.values) + Array(pending.values) + [listener, bfdReceive, bfdSend].compactMap({ $0 }) {
+            socket.close()
+        }
         connections = [:]
         pending = [:]
-        listener = -1; bfdReceive = -1; bfdSend = -1
+        listener = nil; bfdReceive = nil; bfdSend = nil
     }
 
     private func loop() throws {
         try openSockets()
         let configuration = node.bfd ?? BFDSpec()
-        log("bgp: \(node.name) AS \(spec.asn) router-id \(spec.routerID): \(spec.neighbors.count) neighbour\(spec.neighbors.count == 1 ? "" : "s") "
-            + spec.neighbors.map { "\($0.ip) AS \($0.asn) hold \($0.hold)s\($0.bfd ? " bfd" : "")\(speaker.sessions[$0.ip]?.configuration.passive == true ? " (passive)" : "")" }.joined(separator: ", ")
-            + (spec.neighbors.contains(where: \.bfd) ? "; bfd \(configuration.interval) × \(configuration.multiplier)" : ""))
+        if let spec {
+            log("bgp: \(node.name) AS \(spec.asn) router-id \(spec.routerID): \(spec.neighbors.count) neighbour\(spec.neighbors.count == 1 ? "" : "s") "
+                + spec.neighbors.map { "\($0.ip) AS \($0.asn) hold \($0.hold)s\($0.bfd ? " bfd" : "")\(speaker.sessions[$0.ip]?.configuration.passive == true ? " (passive)" : "")" }.joined(separator: ", ")
+                + (spec.neighbors.contains(where: \.bfd) ? "; bfd \(configuration.interval) × \(configuration.multiplier)" : ""))
+        }
+        if !speaker.staticRoutes.routes.isEmpty || node.bfd != nil {
+            log("bfd: \(node.name) \(configuration.interval) × \(configuration.multiplier): "
+                + (speaker.staticRoutes.routes.isEmpty ? "" : "static next hops " + speaker.staticRoutes.gateways.sorted().map(\.description).joined(separator: ", ") + "; ")
+                + "answers sessions from " + speaker.answersBFDFrom.map(\.description).joined(separator: ", "))
+        }
         run(speaker.start(now: Self.now()))
         var wasPaused = false
         while true {
@@ -245,10 +313,10 @@ final class BGPController: @unchecked Sendable {
             enum Slot { case wake, listener, bfd, connection(IPv4Address), pending(IPv4Address) }
             var slots: [Slot] = []
             fds.add(wakePipe.readDescriptor, .readable); slots.append(.wake)
-            fds.add(listener, .readable); slots.append(.listener)
-            fds.add(bfdReceive, .readable); slots.append(.bfd)
-            for (peer, fd) in connections { fds.add(fd, .readable); slots.append(.connection(peer)) }
-            for (peer, fd) in pending { fds.add(fd, .writable); slots.append(.pending(peer)) }
+            if let listener { fds.add(listener.descriptor, .readable); slots.append(.listener) }
+            if let bfdReceive { fds.add(bfdReceive.descriptor, .readable); slots.append(.bfd) }
+            for (peer, socket) in connections { fds.add(socket.descriptor, .readable); slots.append(.connection(peer)) }
+            for (peer, socket) in pending { fds.add(socket.descriptor, .writable); slots.append(.pending(peer)) }
             var timeout: Int32 = 1000
             if let due = speaker.nextDeadline {
                 let wait = due.nanoseconds &- min(due.nanoseconds, Self.now().nanoseconds)
@@ -270,105 +338,75 @@ final class BGPController: @unchecked Sendable {
     }
 
     private func acceptConnections() {
-        while true {
-            var sa = sockaddr_in()
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let fd = withUnsafeMutablePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(listener, $0, &length) }
-            }
-            guard fd >= 0 else { return }
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            let peer = IPv4Address(rawValue: UInt32(bigEndian: sa.sin_addr.s_addr))
-            guard let session = speaker.sessions[peer], session.acceptsConnection, connections[peer] == nil else {
-                Glibc.close(fd)
+        while let listener, let socket = (try? listener.accept(nonBlocking: true)) ?? nil {
+            guard let peer = socket.peerAddress?.ipv4Address, let session = speaker.sessions[peer],
+                  session.acceptsConnection, connections[peer] == nil else {
+                socket.close()
                 continue
             }
-            if let p = pending.removeValue(forKey: peer) { Glibc.close(p) }
-            connections[peer] = fd
+            pending.removeValue(forKey: peer)?.close()
+            connections[peer] = socket
             run(speaker.handle(.tcpConnected, peer: peer, now: Self.now()))
         }
     }
 
     private func readConnection(_ peer: IPv4Address) {
-        guard let fd = connections[peer] else { return }
+        guard let socket = connections[peer] else { return }
         var buffer = [UInt8](repeating: 0, count: 65536)
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        let n: Int?
+        do { n = try socket.receive(into: &buffer) } catch { n = 0 }
+        guard let n else { return }   // nothing after all
         if n > 0 {
             run(speaker.handle(.received(Array(buffer[0..<n])), peer: peer, now: Self.now()))
-        } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
-            Glibc.close(fd)
+        } else {
+            // Closed by the peer, or failed.
+            socket.close()
             connections[peer] = nil
             run(speaker.handle(.tcpFailed, peer: peer, now: Self.now()))
         }
     }
 
     private func finishConnect(_ peer: IPv4Address) {
-        guard let fd = pending.removeValue(forKey: peer) else { return }
-        var error: Int32 = 0
-        var length = socklen_t(4)
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-        if error == 0, connections[peer] == nil {
-            connections[peer] = fd
+        guard let socket = pending.removeValue(forKey: peer) else { return }
+        if socket.pendingError == nil, connections[peer] == nil {
+            connections[peer] = socket
             run(speaker.handle(.tcpConnected, peer: peer, now: Self.now()))
         } else {
-            Glibc.close(fd)
+            socket.close()
             run(speaker.handle(.tcpFailed, peer: peer, now: Self.now()))
         }
     }
 
     private func connect(_ peer: IPv4Address) {
         guard connections[peer] == nil, pending[peer] == nil, let session = speaker.sessions[peer] else { return }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { run(speaker.handle(.tcpFailed, peer: peer, now: Self.now())); return }
-        _ = Self.bind(fd, session.configuration.localAddress, 0)
-        var sa = Self.socketAddress(peer, 179)
-        let r = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        guard let socket = try? Socket.open(.tcp, nonBlocking: true) else {
+            run(speaker.handle(.tcpFailed, peer: peer, now: Self.now()))
+            return
         }
-        if r == 0 {
-            connections[peer] = fd
-            run(speaker.handle(.tcpConnected, peer: peer, now: Self.now()))
-        } else if errno == EINPROGRESS {
-            pending[peer] = fd
-        } else {
-            Glibc.close(fd)
+        try? socket.setReuseAddress()
+        try? socket.bind(to: .ipv4(session.configuration.localAddress, port: 0))
+        do {
+            if try socket.connect(to: .ipv4(peer, port: 179)) {
+                connections[peer] = socket
+                run(speaker.handle(.tcpConnected, peer: peer, now: Self.now()))
+            } else {
+                pending[peer] = socket
+            }
+        } catch {
+            socket.close()
             run(speaker.handle(.tcpFailed, peer: peer, now: Self.now()))
         }
     }
 
     /// One BFD datagram with its source and TTL; false when none is waiting.
     private func receiveBFD() -> Bool {
+        guard let bfdReceive else { return false }
         var buffer = [UInt8](repeating: 0, count: 512)
-        var control = [UInt8](repeating: 0, count: 64)
-        var source = sockaddr_in()
-        let n = buffer.withUnsafeMutableBytes { b in
-            control.withUnsafeMutableBytes { c in
-                withUnsafeMutablePointer(to: &source) { s in
-                    var iov = iovec(iov_base: b.baseAddress, iov_len: b.count)
-                    return withUnsafeMutablePointer(to: &iov) { iovp in
-                        var m = msghdr()
-                        m.msg_name = UnsafeMutableRawPointer(s)
-                        m.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
-                        m.msg_iov = iovp
-                        m.msg_iovlen = 1
-                        m.msg_control = c.baseAddress
-                        m.msg_controllen = c.count
-                        return recvmsg(bfdReceive, &m, Int32(MSG_DONTWAIT))
-                    }
-                }
-            }
-        }
-        guard n > 0 else { return false }
-        // struct cmsghdr { size_t len; int level; int type; } then the int TTL.
-        var ttl: UInt8 = 0
-        let level = control.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
-        let type = control.withUnsafeBytes { $0.load(fromByteOffset: 12, as: Int32.self) }
-        if level == IPPROTO_IP, type == IP_TTL {
-            ttl = UInt8(truncatingIfNeeded: control.withUnsafeBytes { $0.load(fromByteOffset: 16, as: Int32.self) })
-        }
-        let peer = IPv4Address(rawValue: UInt32(bigEndian: source.sin_addr.s_addr))
-        guard bfdAcceptsSingleHop(ttl: ttl, destinationPort: bfdControlPort),
-              let packet = try? BFDControlPacket.decode(buffer[0..<n]) else { return true }
+        let received = buffer.withUnsafeMutableBytes { raw in (try? bfdReceive.receiveWithTimeToLive(into: raw)) ?? nil }
+        guard let received else { return false }
+        guard let peer = received.from.ipv4Address,
+              bfdAcceptsSingleHop(ttl: received.timeToLive, destinationPort: bfdControlPort),
+              let packet = try? BFDControlPacket.decode(buffer[0..<received.count]) else { return true }
         run(speaker.receive(packet, from: peer, now: Self.now()))
         return true
     }
@@ -381,8 +419,8 @@ final class BGPController: @unchecked Sendable {
                 case .connect: connect(peer)
                 case .send(let bytes): send(bytes, to: peer)
                 case .disconnect:
-                    if let fd = connections.removeValue(forKey: peer) { Glibc.close(fd) }
-                    if let fd = pending.removeValue(forKey: peer) { Glibc.close(fd) }
+                    connections.removeValue(forKey: peer)?.close()
+                    pending.removeValue(forKey: peer)?.close()
                 case .stateChanged(let from, let to, let reason):
                     log("\(stamp()) bgp: \(node.name) neighbor \(peer): \(from) → \(to): \(reason)")
                     lastChange[peer] = "\(from) → \(to): \(reason)"
@@ -396,47 +434,62 @@ final class BGPController: @unchecked Sendable {
             case .bfd(let peer, let a):
                 switch a {
                 case .send(let packet):
-                    var sa = Self.socketAddress(peer, bfdControlPort)
-                    let bytes = packet.encode()
-                    _ = bytes.withUnsafeBytes { b in
-                        withUnsafePointer(to: &sa) {
-                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                                sendto(bfdSend, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                            }
-                        }
-                    }
+                    // A lost datagram is what BFD is made for: errors are not retried.
+                    _ = packet.encode().withUnsafeBytes { b in try? bfdSend?.send(b, to: .ipv4(peer, port: bfdControlPort)) }
                 case .stateChanged(let from, let to, let diagnostic):
                     log("\(stamp()) bfd: \(node.name) neighbor \(peer): \(from) → \(to) (\(diagnostic))")
                     bfdState[peer] = "\(to)"
+                    bfdChange[peer] = "\(from) → \(to) (\(diagnostic))"
                 }
             case .fib(let change):
                 log("\(stamp()) bgp: \(node.name) fib \(change.prefix) → \(change.nextHops.isEmpty ? "removed" : change.nextHops.map(\.description).joined(separator: ", "))")
                 if node.kind == .router { applyFIB(change) }
+            case .nextHops(let prefix, let gateways):
+                log("\(stamp()) bfd: \(node.name) static route \(prefix) → \(gateways.isEmpty ? "no next hop left, removed" : gateways.map(\.description).joined(separator: ", "))")
+                applyStaticNextHops(prefix, gateways)
             }
         }
     }
 
     private func send(_ bytes: [UInt8], to peer: IPv4Address) {
-        guard let fd = connections[peer] else { return }
+        guard let socket = connections[peer] else { return }
         var off = 0
         var waited = 0
         while off < bytes.count {
-            let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n > 0 { off += n; continue }
-            guard n < 0, errno == EAGAIN || errno == EINTR, waited < 20 else { return }   // a failure shows on the next read
-            var fds = PollSet()
-            fds.add(fd, .writable)
-            _ = try? fds.wait(timeout: 50)
-            waited += 1
+            do {
+                let n = try bytes[off...].withUnsafeBytes { raw in
+                    Result { () throws(LinuxNetError) in try socket.send(raw) }
+                }.get()
+                off += n
+            } catch {
+                // Full: wait a little (at most 1 s in all); a failure shows on the next read.
+                guard error.errno == .resourceTemporarilyUnavailable, waited < 20 else { return }
+                _ = try? socket.wait(for: .writable, timeout: 50)
+                waited += 1
+            }
         }
     }
 
     private func publish() {
-        let s = makeSnapshot()
-        lock.lock(); snapshot = s; lock.unlock()
+        let s = makeSnapshot(), b = makeBFDSnapshot()
+        lock.lock(); snapshot = s; bfdSnapshot = b; lock.unlock()
     }
 
-    private func makeSnapshot() -> BGPNodeStatus {
+    private func makeBFDSnapshot() -> [BFDPeerStatus] {
+        let neighbours = Set(spec?.neighbors.map(\.ip) ?? [])
+        let statics = speaker.staticRoutes
+        return speaker.bfd.keys.sorted().filter { !neighbours.contains($0) }.map { peer in
+            let session = speaker.bfd[peer]!
+            let routes = statics.routes.filter { $0.gateways.contains(peer) }.map {
+                "\($0.prefix)\(statics.current[$0.prefix]?.contains(peer) == true ? "" : " (out)")"
+            }
+            return BFDPeerStatus(peer: peer.description, role: session.configuration.passive ? "passive" : "static",
+                                 state: "\(session.state)", lastChange: bfdChange[peer], routes: routes)
+        }
+    }
+
+    private func makeSnapshot() -> BGPNodeStatus? {
+        guard let spec else { return nil }
         let sessions = spec.neighbors.map { n -> BGPNodeStatus.Session in
             let session = speaker.sessions[n.ip]
             let established = session?.state == .established
@@ -456,22 +509,5 @@ final class BGPController: @unchecked Sendable {
 
     static func ordered(_ prefixes: Set<IPv4Prefix>) -> [IPv4Prefix] {
         prefixes.sorted { ($0.address.rawValue, $0.length) < ($1.address.rawValue, $1.length) }
-    }
-
-    static func socketAddress(_ address: IPv4Address, _ port: UInt16) -> sockaddr_in {
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = port.bigEndian
-        sa.sin_addr.s_addr = address.rawValue.bigEndian
-        return sa
-    }
-
-    static func bind(_ fd: Int32, _ address: IPv4Address, _ port: UInt16) -> Bool {
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var sa = socketAddress(address, port)
-        return withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
     }
 }

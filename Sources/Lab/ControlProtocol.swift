@@ -31,6 +31,8 @@ public struct DatapathStatus: Codable, Sendable {
         public var vrrp: [VRRPGroupStatus]? = nil
         /// The node's BGP sessions, BFD and learned routes (nodes with `bgp:`).
         public var bgp: BGPNodeStatus? = nil
+        /// BFD sessions with static routes' next hops and passive ones (nodes with `bfd:`).
+        public var bfd: [BFDPeerStatus]? = nil
     }
 
     public var pid: Int32
@@ -83,6 +85,10 @@ public struct DatapathStatus: Codable, Sendable {
             let routes = nodes.flatMap { n in (n.bgp?.routes ?? []).map { [n.node, $0.prefix, $0.nextHops.joined(separator: ", ")] } }
             if !routes.isEmpty { out += "\n" + TextTable.render(["BGP", "LEARNED", "NEXT HOPS"], routes) }
         }
+        let bfd = nodes.flatMap { n in (n.bfd ?? []).map { b in
+            [n.node, b.peer, b.role, b.state, b.routes.isEmpty ? "-" : b.routes.joined(separator: ", "), b.lastChange ?? "-"]
+        } }
+        if !bfd.isEmpty { out += "\n" + TextTable.render(["BFD", "NEIGHBOR", "ROLE", "STATE", "STATIC ROUTES", "LAST CHANGE"], bfd) }
         out += "\n" + CapturePoint.text(capturePoints)
         return out
     }

@@ -45,7 +45,7 @@ public enum ElementFactory {
             ecmpFields: ecmp.fields, ecmpSeed: ecmp.seed,
             nat: node.nat.map { .init(public: $0.publicAddress, private: $0.privateAddress) })
         c.vrrp = vrrpConfiguration(node)
-        c.kernelOwnsTransport = node.bgp != nil
+        c.kernelOwnsTransport = node.runsControlPlane
         return c
     }
 

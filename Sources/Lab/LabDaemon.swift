@@ -105,7 +105,7 @@ public final class LabDaemon: @unchecked Sendable {
                 checkers.append(checker)
             }
         }
-        for (i, runtime) in runtimes.enumerated() where runtime.node.bgp != nil {
+        for (i, runtime) in runtimes.enumerated() where runtime.node.runsControlPlane {
             let router: Router? = { if case .router(let r) = runtime.forwarder { return r } else { return nil } }()
             let name = runtime.node.name
             let speaker = try BGPController(
@@ -120,6 +120,12 @@ public final class LabDaemon: @unchecked Sendable {
                     if entry == nil, !change.nextHops.isEmpty {
                         Self.log("bgp: \(name): no next hop of \(change.prefix) is on a connected subnet; not installed")
                     }
+                },
+                applyStaticNextHops: { [unowned self] prefix, gateways in
+                    guard let router else { return }
+                    self.lock.lock()
+                    router.useStaticNextHops(prefix, gateways)
+                    self.lock.unlock()
                 },
                 log: { Self.log($0) })
             speakers.append(speaker)
@@ -223,7 +229,7 @@ public final class LabDaemon: @unchecked Sendable {
                 }
             }
             var servable = Set<IPv4Prefix>()
-            for prefix in speaker.spec.announce {
+            for prefix in speaker.spec?.announce ?? [] {
                 let ok = runtime.node.services.contains { service in
                     guard prefix.contains(service.vip) else { return false }
                     if groupVIPs.contains(service.vip), !masterVIPs.contains(service.vip) { return false }
@@ -729,7 +735,8 @@ public final class LabDaemon: @unchecked Sendable {
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
                                linkChanges: n < linkChanges.count ? linkChanges[n] : nil, powered: n < powered.count ? powered[n] : nil,
                                vrrp: VRRPGroupStatus.groups(of: runtime.forwarder, node: runtime.node, now: Self.monotonicNow()),
-                               bgp: speakers.first { $0.runtimeIndex == n }?.status()))
+                               bgp: speakers.first { $0.runtimeIndex == n }?.status(),
+                               bfd: speakers.first { $0.runtimeIndex == n }.map { $0.bfdStatus() }.flatMap { $0.isEmpty ? nil : $0 }))
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }

@@ -166,8 +166,8 @@ public struct LabPlan: Sendable {
                 }
             }
             let list = node.interfaces.flatMap { i in i.addresses.map { "\($0) on \(i.name)" } }.joined(separator: ", ")
-            let purpose = [healthChecks ? "health checks" : nil, node.bgp != nil ? "BGP and BFD" : nil].compactMap { $0 }.joined(separator: " and ")
-            let passed = node.bgp != nil ? "TCP and UDP 3784" : "TCP"
+            let purpose = [healthChecks ? "health checks" : nil, node.bgp != nil ? "BGP and BFD" : node.bfd != nil ? "BFD" : nil].compactMap { $0 }.joined(separator: " and ")
+            let passed = node.bgp != nil ? "TCP and UDP 3784" : node.bfd != nil ? (healthChecks ? "TCP and UDP 3784" : "UDP 3784") : "TCP"
             notes.append("\(node.name): kernel address \(list) and \(count) permanent neighbours, for \(purpose) (the data plane passes \(passed) to it to the kernel)")
         }
 
@@ -254,6 +254,6 @@ extension LabPlan {
     /// with health checks, or any node with BGP (its sessions and BFD are
     /// kernel sockets in its namespace).
     static func kernelOwnsAddresses(_ node: Node) -> Bool {
-        node.bgp != nil || (node.kind == .director && node.services.contains(where: { $0.health != nil }))
+        node.runsControlPlane || (node.kind == .director && node.services.contains(where: { $0.health != nil }))
     }
 }

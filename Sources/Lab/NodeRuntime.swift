@@ -66,11 +66,13 @@ final class NodeRuntime {
     /// (LabPlan gives that kernel the addresses). Not for an address that is
     /// also a VIP or a FULLNAT local address: the data plane needs that.
     static func controlPlanePassRules(_ node: Node) -> [PassRule] {
-        guard node.bgp != nil else { return [] }
+        guard node.runsControlPlane else { return [] }
         let dataPlane = Set(node.services.map(\.vip) + node.services.flatMap(\.localAddresses)
                             + node.vrrp.flatMap(\.vips))
         return node.interfaces.flatMap(\.addresses).map(\.address).filter { !dataPlane.contains($0) }
-            .flatMap { [PassRule.ipv4(to: $0, ipProtocol: 6), PassRule.ipv4(to: $0, ipProtocol: 17, port: 3784)] }
+            .flatMap { a in
+                (node.bgp != nil ? [PassRule.ipv4(to: a, ipProtocol: 6)] : []) + [PassRule.ipv4(to: a, ipProtocol: 17, port: 3784)]
+            }
     }
 
     /// `WIRELAB_CAPTURE_RING_BYTES`: the size of each AF_XDP node's capture

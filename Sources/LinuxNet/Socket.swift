@@ -54,6 +54,14 @@ public struct SocketAddress: CustomStringConvertible {
         }
     }
 
+    /// The IPv4 address, if this is one.
+    public var ipv4Address: IPv4Address? {
+        withUnsafeBytes(of: storage) { raw in
+            guard Int32(raw.load(as: sa_family_t.self)) == AF_INET else { return nil }
+            return IPv4Address(rawValue: UInt32(bigEndian: raw.load(as: sockaddr_in.self).sin_addr.s_addr))
+        }
+    }
+
     @usableFromInline
     func withSockaddr<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
         withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
@@ -173,6 +181,15 @@ public struct Socket: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The address of a connected socket's peer (getpeername), nil if none.
+    public var peerAddress: SocketAddress? {
+        var a = SocketAddress(length: socklen_t(MemoryLayout<sockaddr_storage>.size))
+        let result = withUnsafeMutableBytes(of: &a.storage) { raw in
+            getpeername(descriptor, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &a.length)
+        }
+        return result == 0 ? a : nil
+    }
+
     // MARK: options
 
     /// The error of a non-blocking connect (SO_ERROR), nil if none.
@@ -200,6 +217,22 @@ public struct Socket: Hashable, Sendable, CustomStringConvertible {
             try systemCall("setsockopt(\(name))", OperationContext("setting a timeout on \(self)")) {
                 setsockopt(descriptor, SOL_SOCKET, option, &tv, socklen_t(MemoryLayout<timeval>.size))
             }
+        }
+    }
+
+    /// IP_TTL: the TTL of what this socket sends (BFD single hop: 255, RFC 5881).
+    public func setTimeToLive(_ ttl: Int32) throws(LinuxNetError) {
+        var value = ttl
+        try systemCall("setsockopt(IP_TTL)", OperationContext("setting the TTL of \(self) to \(ttl)")) {
+            setsockopt(descriptor, Int32(IPPROTO_IP), IP_TTL, &value, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    /// IP_RECVTTL: `receiveWithTimeToLive` learns each datagram's TTL.
+    public func setReceiveTimeToLive() throws(LinuxNetError) {
+        var one: Int32 = 1
+        try systemCall("setsockopt(IP_RECVTTL)", OperationContext("asking for the TTL on \(self)")) {
+            setsockopt(descriptor, Int32(IPPROTO_IP), IP_RECVTTL, &one, socklen_t(MemoryLayout<Int32>.size))
         }
     }
 
@@ -267,6 +300,52 @@ public struct Socket: Hashable, Sendable, CustomStringConvertible {
             if code == EINTR { continue }
             if code == EAGAIN || code == EWOULDBLOCK { return nil }
             throw context(operation(), "receiving on \(self)").error("recvfrom", Errno(rawValue: code))
+        }
+    }
+
+    /// Receives one datagram, where it came from and its IP TTL (0 if the
+    /// socket did not `setReceiveTimeToLive`); nil when none is waiting.
+    public func receiveWithTimeToLive(into buffer: UnsafeMutableRawBufferPointer,
+                                      operation: @autoclosure () -> String? = nil) throws(LinuxNetError)
+        -> (count: Int, from: SocketAddress, timeToLive: UInt8)? {
+        var from = SocketAddress(length: socklen_t(MemoryLayout<sockaddr_storage>.size))
+        // struct cmsghdr { size_t len; int level; int type; } then the int TTL.
+        var control = [UInt8](repeating: 0, count: 64)
+        while true {
+            var controlLength = 0
+            let n = withUnsafeMutableBytes(of: &from.storage) { name in
+                control.withUnsafeMutableBytes { c in
+                    var iov = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+                    return withUnsafeMutablePointer(to: &iov) { iovp in
+                        var m = msghdr()
+                        m.msg_name = name.baseAddress
+                        m.msg_namelen = socklen_t(name.count)
+                        m.msg_iov = iovp
+                        m.msg_iovlen = 1
+                        m.msg_control = c.baseAddress
+                        m.msg_controllen = c.count
+                        let r = recvmsg(descriptor, &m, Int32(MSG_DONTWAIT))
+                        from.length = m.msg_namelen
+                        controlLength = m.msg_controllen
+                        return r
+                    }
+                }
+            }
+            if n >= 0 {
+                var ttl: UInt8 = 0
+                if controlLength >= 20 {
+                    let level = control.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
+                    let type = control.withUnsafeBytes { $0.load(fromByteOffset: 12, as: Int32.self) }
+                    if level == IPPROTO_IP, type == IP_TTL {
+                        ttl = UInt8(truncatingIfNeeded: control.withUnsafeBytes { $0.load(fromByteOffset: 16, as: Int32.self) })
+                    }
+                }
+                return (n, from, ttl)
+            }
+            let code = Glibc.errno
+            if code == EINTR { continue }
+            if code == EAGAIN || code == EWOULDBLOCK { return nil }
+            throw context(operation(), "receiving on \(self)").error("recvmsg", Errno(rawValue: code))
         }
     }
 

@@ -143,8 +143,14 @@ public struct Node: Sendable, Hashable {
     /// BGP (`bgp:`, routers and directors); nil = none.
     public var bgp: BGPSpec? = nil
     /// BFD timers (`bfd:`, routers and directors) for the BGP neighbours
-    /// with `bfd: true`; nil = the defaults (`BFDSpec()`).
+    /// and static routes with `bfd: true`; nil = the defaults
+    /// (`BFDSpec()`). A node with `bfd:` also answers the BFD sessions its
+    /// directly connected neighbours start (RFC 5880 passive role).
     public var bfd: BFDSpec? = nil
+
+    /// Whether the node runs a control plane on its kernel (BGP on TCP 179,
+    /// BFD on UDP 3784): it has `bgp:` or `bfd:`.
+    public var runsControlPlane: Bool { bgp != nil || bfd != nil }
 
     /// The interface called `name`, if any.
     public func interface(named name: String) -> Interface? {
@@ -226,6 +232,9 @@ public struct Route: Sendable, Hashable {
     /// Next-hop gateways; two or more means ECMP.
     public var nextHops: [IPv4Address]
     public var location: SourceLocation
+    /// `bfd: true` (routers): each next hop carries traffic only while its
+    /// BFD session is not known dead (`BFDStaticRoutes`).
+    public var bfd = false
 
     public var isDefault: Bool { destination.length == 0 }
     public var isMultipath: Bool { nextHops.count > 1 }

@@ -18,6 +18,8 @@ struct RawInterface {
 struct RawRoute {
     var route: Route
     var hopLocations: [SourceLocation]
+    /// Where `bfd:` is written in a route map (nil: not written).
+    var bfdLocation: SourceLocation? = nil
 }
 
 struct RawNode {
@@ -418,7 +420,7 @@ struct RawDecoder {
             return RawRoute(route: Route(destination: dest, nextHops: [hop], location: item.location),
                             hopLocations: [tokens[2].location])
         case .mapping:
-            guard let f = r.map(item, "route", keys: ["to", "via"], example: "{ to: 10.1.0.0/16, via: [ 10.0.0.1, 10.0.0.2 ] }") else { return nil }
+            guard let f = r.map(item, "route", keys: ["to", "via", "bfd"], example: "{ to: 10.1.0.0/16, via: [ 10.0.0.1, 10.0.0.2 ] }") else { return nil }
             let toNode = r.require(f, "to", "route", at: item.location, example: "{ to: 10.1.0.0/16, via: 10.0.0.1 }")
             let viaNode = r.require(f, "via", "route", at: item.location, example: "{ to: 10.1.0.0/16, via: 10.0.0.1 }")
             let dest = toNode.flatMap { r.destination($0, "route destination") }
@@ -439,8 +441,12 @@ struct RawDecoder {
                     locs.append(h.location)
                 }
             } else { ok = false }
+            var bfd = false
+            if let b = f["bfd"] { if let x = r.bool(b, "route bfd") { bfd = x } else { ok = false } }
             guard ok, let dest else { return nil }
-            return RawRoute(route: Route(destination: dest, nextHops: hops, location: item.location), hopLocations: locs)
+            var route = Route(destination: dest, nextHops: hops, location: item.location)
+            route.bfd = bfd
+            return RawRoute(route: route, hopLocations: locs, bfdLocation: f.keyNode("bfd")?.location)
         case .sequence:
             d.error(item.location, "a route must be a string or a map, not a list", hint: "e.g. \(Self.routeExample)")
             return nil

@@ -368,9 +368,19 @@ struct TopologyResolver {
                 }
             }
         }
-        for (ni, n) in nodes.enumerated() where resolvedNodes[ni].bfd != nil && resolvedNodes[ni].bgp == nil {
-            d.error(resolvedNodes[ni].bfd!.location ?? n.location, "'\(n.name)' has bfd timers but no bgp",
-                    hint: "BFD runs for BGP neighbours with bfd: true; add bgp: { … } or remove bfd")
+        // Static routes with BFD: a router's, with the node's timers (a node
+        // with `bfd:` and no `bgp:` only answers its neighbours' sessions).
+        for (ni, n) in nodes.enumerated() where n.kind != nil {
+            for rr in n.routes where rr.route.bfd {
+                let at = rr.bfdLocation ?? rr.route.location
+                if resolvedNodes[ni].kind != .router {
+                    d.error(at, "bfd on a route of '\(n.name)': only a router's static routes run BFD",
+                            hint: "remove bfd: true (a \(resolvedNodes[ni].kind.rawValue)'s routes have no next-hop failover)")
+                } else if resolvedNodes[ni].bfd == nil {
+                    d.error(at, "route with bfd: true, but '\(n.name)' has no bfd timers",
+                            hint: "add bfd: { interval: 50ms, multiplier: 3 } to '\(n.name)'")
+                }
+            }
         }
         // A NAT service on the directors of a VRRP pair: its reals route
         // replies through one next hop, which must follow the master — an

@@ -14,8 +14,9 @@ struct Sim: ParsableCommand {
         one interface per link (frames recorded where they are received); the same file gives a \
         byte-identical pcapng and report every time. The file's drills run after the checks, each on \
         a fresh simulator (the same report as `wirelab drill`, measured on the virtual clock; \
-        --no-drills skips them). Health checks, BGP and BFD are not simulated (no learned route, no \
-        announcement), and run: commands are never run. \
+        --no-drills skips them). BGP and BFD run as live, on a model of each node's kernel (the \
+        simulator starts once every session is up); health checks are not simulated (every real \
+        stays in rotation), and run: commands are never run. \
         Exit status 0 only if every check and drill passed; 1 if any failed or could not run; 3 if \
         none failed but a drill could not be measured; 2 if the file has errors (or, with --no-run, run: commands: refused as check \
         --no-run refuses them, so a CI job gets one verdict from either).
@@ -35,13 +36,7 @@ struct Sim: ParsableCommand {
     /// Each drill on a fresh simulator of its own: the same report as
     /// `check`/`drill`, measured on the virtual clock (deterministic).
     static func runDrills(_ drills: [Drill], topology: ResolvedTopology, file: String) -> DrillRunReport {
-        // BGP and BFD are not simulated: where nodes speak them, the routes
-        // a drill's traffic needs (and what an event changes) are not there.
-        let speakers = topology.nodes.filter { $0.bgp != nil }.map(\.name)
         let reports = drills.map { drill -> DrillReport in
-            if !speakers.isEmpty {
-                return .inconclusive(drill, problem: "the simulator does not run BGP or BFD, which \(speakers.joined(separator: ", ")) speak: run this drill live with `wirelab drill`")
-            }
             printError("wirelab: drill '\(drill.name)' on the simulator (\(drill.load.duration) of virtual time)")
             do {
                 let result = try SimDrill.run(drill, in: topology)

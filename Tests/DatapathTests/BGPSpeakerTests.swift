@@ -22,6 +22,8 @@ struct SpeakerNetwork {
     enum Delivery { case bgp(BGPEvent), bfd([UInt8]) }
     var queue: [(at: Instant, to: IPv4Address, from: IPv4Address, what: Delivery)] = []
     var fibLog: [(Instant, BGPFIBChange)] = []
+    /// Static routes' groups as the router's speaker changed them (`.nextHops`).
+    var nextHopsLog: [(Instant, IPv4Prefix, [IPv4Address])] = []
     let delay: UInt64 = 100_000
 
     init(bfd: Bool = true) {
@@ -55,6 +57,8 @@ struct SpeakerNetwork {
                 queue.append((now.adding(nanoseconds: delay), peer, node, .bfd(packet.encode())))
             case .fib(let change):
                 if node == Self.router { fibLog.append((now, change)) }
+            case .nextHops(let prefix, let gateways):
+                if node == Self.router { nextHopsLog.append((now, prefix, gateways)) }
             default:
                 break
             }

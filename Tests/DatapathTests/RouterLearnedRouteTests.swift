@@ -34,4 +34,23 @@ import Wire
         router.applyLearnedRoute(BGPFIBChange(prefix: IPv4Prefix("10.0.0.0/24")!, nextHops: [Lab.h3]))
         #expect(router.fib.route(for: Lab.h2)?.isConnected == true)
     }
+
+    /// `Router.useStaticNextHops`: what BFD on a static route does (203.0.113.0/24 via h2 and h3).
+    @Test func bfdRestrictsAStaticECMPGroupAndRestoresIt() {
+        let router = Lab.router()
+        let ecmp = IPv4Prefix("203.0.113.0/24")!
+        #expect(router.useStaticNextHops(ecmp, [Lab.h3])?.nextHops.map(\.gateway) == [Lab.h3])
+        #expect(router.fib.route(for: Lab.ecmp)?.nextHops.map(\.gateway) == [Lab.h3])
+        #expect(router.useStaticNextHops(ecmp, []) == nil)
+        #expect(router.fib.route(for: Lab.ecmp) == nil, "no next hop left: the route leaves")
+        // Back in file order, whatever order they are given in.
+        #expect(router.useStaticNextHops(ecmp, [Lab.h3, Lab.h2])?.nextHops.map(\.gateway) == [Lab.h2, Lab.h3])
+        // Carrier still applies on top: h3's port down leaves h2 in the compiled table.
+        router.setLink(PortID(2), up: false)
+        let match = router.fib.lookup(Lab.ecmp)
+        #expect(match?.nextHopCount == 1 && match.map { router.fib.nextHop($0, hash: 0).gateway } == Lab.h2)
+        // Not a configured gateway route: nothing.
+        #expect(router.useStaticNextHops(IPv4Prefix("10.0.0.0/24")!, [Lab.h2]) == nil)
+        #expect(router.fib.route(for: Lab.h2)?.isConnected == true)
+    }
 }

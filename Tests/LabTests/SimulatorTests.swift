@@ -242,12 +242,6 @@ import Wire
     @Test func directorVIPsAnswerFromEveryHostThatIsNotAReal() throws {
         for file in Self.topologyFiles {
             let topology = try Self.load(file)
-            // BGP is not simulated: a VIP routed by it is unreachable here
-            // (its drill runs live: MaglevActiveActiveDrillTests).
-            if topology.nodes.contains(where: { $0.bgp != nil }) {
-                print("\(file): skipped, its VIPs are routed by BGP, which the simulator does not run")
-                continue
-            }
             let roles = RealServerRole.roles(in: topology)
             let sim = try Simulator(topology: topology, options: .init(captures: false))
             for director in topology.nodes where director.kind == .director {

@@ -27,6 +27,10 @@ public struct BFDSessionConfiguration: Equatable, Sendable {
     public var requiredMinRxInterval: UInt32
     /// bfd.DetectMult (the `multiplier` key).
     public var detectMultiplier: UInt8
+    /// The Passive role (§6.1): send nothing while bfd.RemoteDiscr is 0
+    /// (§6.8.7), i.e. until the remote has spoken, and again once the
+    /// Detection Time has passed without it.
+    public var passive = false
 
     public init(localDiscriminator: UInt32, desiredMinTxInterval: UInt32, requiredMinRxInterval: UInt32,
                 detectMultiplier: UInt8) {
@@ -304,7 +308,7 @@ public struct BFDSession: Sendable {
     }
 
     mutating func sendPeriodic(now: Instant, _ out: inout [BFDAction]) {
-        guard let interval = transmitInterval else {
+        guard let interval = transmitInterval, !(configuration.passive && remoteDiscriminator == 0) else {
             txDeadline = nil
             return
         }

@@ -9,6 +9,14 @@
 // so a dead next hop leaves the ECMP group within the BFD Detection Time
 // instead of the BGP hold time. BFD sessions run whatever BGP does; a BGP
 // session is not held back while its BFD session is down (§4.2 allows either).
+//
+// BFD without BGP: a router's static routes with `bfd: true` get a session
+// with each next hop (`staticRoutes`, `BFDStaticRoutes` decides the groups,
+// given out as `.nextHops`), and a node with `bfd:` answers the sessions
+// its directly connected neighbours start (`answersBFDFrom`: the RFC 5880
+// §6.1 Passive role, one session per neighbour created by its first packet,
+// silent again once it has gone Down), so a wirelab next hop needs no
+// configuration of its peers.
 
 import Wire
 
@@ -19,26 +27,52 @@ public struct BGPSpeaker: Sendable {
         case bfd(peer: IPv4Address, BFDAction)
         /// A change for the router's table (`BGPFIBChange.apply(to:port:)`).
         case fib(BGPFIBChange)
+        /// The static route `prefix` (with `bfd: true`) now uses these of its
+        /// next hops (empty: none, the route leaves the table).
+        case nextHops(prefix: IPv4Prefix, gateways: [IPv4Address])
     }
+
+    /// Passive sessions answered at most (one per neighbour).
+    public static let maxPassiveSessions = 64
 
     public private(set) var sessions: [IPv4Address: BGPSession] = [:]
     public private(set) var bfd: [IPv4Address: BFDSession] = [:]
     public private(set) var rib: BGPRIB
+    public private(set) var staticRoutes: BFDStaticRoutes
+    /// Connected subnets whose neighbours' sessions are answered (passive).
+    public let answersBFDFrom: [IPv4Prefix]
+    let bfdInterval: UInt32
+    let bfdMultiplier: UInt8
+    let jitterSeed: UInt64
+    var nextDiscriminator: UInt32
 
-    /// `bfd`: the BFD parameters for the neighbours in `bfdPeers`; each gets
-    /// a discriminator of its own (`firstDiscriminator` upwards, in peer
-    /// address order) and jitter seeded from it.
+    /// `bfd`: the BFD parameters for the neighbours in `bfdPeers` and the
+    /// next hops of `staticRoutes`; each session gets a discriminator of
+    /// its own (`firstDiscriminator` upwards, in peer address order; passive
+    /// sessions after them) and jitter seeded from it.
     public init(neighbors: [BGPSessionConfiguration], multipath: Int, bfdPeers: Set<IPv4Address> = [],
+                staticRoutes: [BFDStaticRoutes.Route] = [], answersBFDFrom: [IPv4Prefix] = [],
                 bfdInterval microseconds: UInt32 = 50_000, bfdMultiplier: UInt8 = 3, firstDiscriminator: UInt32 = 1,
                 jitterSeed: UInt64 = 0) {
         rib = BGPRIB(multipath: multipath)
+        self.staticRoutes = BFDStaticRoutes(staticRoutes)
+        self.answersBFDFrom = answersBFDFrom
+        bfdInterval = microseconds
+        self.bfdMultiplier = bfdMultiplier
+        self.jitterSeed = jitterSeed
+        nextDiscriminator = firstDiscriminator
         for n in neighbors { sessions[n.peerAddress] = BGPSession(n) }
-        for (i, peer) in bfdPeers.sorted().enumerated() where sessions[peer] != nil {
-            let discriminator = firstDiscriminator &+ UInt32(i)
-            bfd[peer] = BFDSession(BFDSessionConfiguration(localDiscriminator: discriminator, interval: microseconds,
-                                                           multiplier: bfdMultiplier),
-                                   jitter: BFDJitter(seed: jitterSeed ^ UInt64(discriminator)))
-        }
+        let active = bfdPeers.filter { sessions[$0] != nil }.union(self.staticRoutes.gateways)
+        for peer in active.sorted() { bfd[peer] = makeBFDSession(passive: false) }
+    }
+
+    mutating func makeBFDSession(passive: Bool) -> BFDSession {
+        let discriminator = nextDiscriminator
+        nextDiscriminator &+= 1
+        var configuration = BFDSessionConfiguration(localDiscriminator: discriminator, interval: bfdInterval,
+                                                    multiplier: bfdMultiplier)
+        configuration.passive = passive
+        return BFDSession(configuration, jitter: BFDJitter(seed: jitterSeed ^ UInt64(discriminator)))
     }
 
     /// The earliest deadline of any session.
@@ -60,8 +94,16 @@ public struct BGPSpeaker: Sendable {
     }
 
     /// A BFD packet from `peer` that passed `bfdAcceptsSingleHop` and decoding.
+    /// A neighbour's first packet (Your Discriminator 0) on a connected
+    /// subnet of `answersBFDFrom` opens a passive session for it.
     public mutating func receive(_ packet: BFDControlPacket, from peer: IPv4Address, now: Instant) -> [Action] {
-        bfdActions(peer, now: now) { $0.receive(packet, now: now) }
+        var out: [Action] = []
+        if bfd[peer] == nil, packet.yourDiscriminator == 0, answersBFDFrom.contains(where: { $0.contains(peer) }),
+           bfd.values.filter(\.configuration.passive).count < Self.maxPassiveSessions {
+            bfd[peer] = makeBFDSession(passive: true)
+            out += bfdActions(peer, now: now) { $0.start(now: now) }
+        }
+        return out + bfdActions(peer, now: now) { $0.receive(packet, now: now) }
     }
 
     /// Fires every timer due, in peer order.
@@ -107,6 +149,9 @@ public struct BGPSpeaker: Sendable {
             out.append(.bfd(peer: peer, a))
             if case .stateChanged(.up, .down, _) = a {
                 out += bgp(peer, now: now) { $0.handle(.bfdDown, now: now) }
+            }
+            if case let .stateChanged(_, to, _) = a {
+                out += staticRoutes.sessionChanged(peer, to: to).map { .nextHops(prefix: $0.prefix, gateways: $0.gateways) }
             }
         }
         return out

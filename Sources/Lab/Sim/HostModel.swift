@@ -78,6 +78,10 @@ public final class HostModel: Element {
         public var decapsulatesIPIP: Bool
         public var httpPort: UInt16?
         public var udpEchoPort: UInt16?
+        /// TCP listeners whose connections carry a byte stream for the
+        /// host's owner (a node's control plane: BGP on 179), not HTTP:
+        /// see `HostModel+Sockets.swift`.
+        public var streamPorts: Set<UInt16> = []
         public var arp: ARPCache.Configuration
         /// First ephemeral port (Linux' ip_local_port_range starts at 32768).
         public var firstEphemeralPort: UInt16
@@ -161,6 +165,8 @@ public final class HostModel: Element {
         public var localPort: UInt16
         public var payload: [UInt8]
         public var at: Instant
+        /// The IP TTL it arrived with (BFD accepts 255 only, RFC 5881).
+        public var timeToLive: UInt8 = 64
     }
 
     /// An ICMP error received about something this host sent.
@@ -252,11 +258,11 @@ public final class HostModel: Element {
 
     public let portCount: Int
     public let configuration: Configuration
-    public private(set) var counters = Counters()
+    public internal(set) var counters = Counters()
     public private(set) var drops = DropCounters()
-    public private(set) var arp: ARPCache
+    public internal(set) var arp: ARPCache
     public private(set) var pingReplies: [PingReply] = []
-    public private(set) var udpReplies: [UDPReply] = []
+    public internal(set) var udpReplies: [UDPReply] = []
     public private(set) var icmpErrors: [ICMPError] = []
     public private(set) var connections: [ClientConnection] = []
     public private(set) var deliveries: [Delivery] = []
@@ -743,9 +749,9 @@ public final class HostModel: Element {
 
     /// Writes a 20-byte IPv4 header at the start of `scratch`.
     func writeIPv4Header(source: IPv4Address, destination: IPv4Address, proto: IPProtocol, payloadLength: Int,
-                         dontFragment: Bool) {
+                         dontFragment: Bool, timeToLive: UInt8 = 64) {
         IPv4Repr(sourceAddress: source, destinationAddress: destination, protocol: proto, payloadLength: payloadLength,
-                 identification: takeIdentification(), dontFragment: dontFragment)
+                 timeToLive: timeToLive, identification: takeIdentification(), dontFragment: dontFragment)
             .emit(into: IPv4MutableHeader(unchecked: UnsafeMutableRawBufferPointer(rebasing: scratch[0 ..< 20])))
     }
 
@@ -788,8 +794,8 @@ public final class HostModel: Element {
     }
 
     func sendUDPDatagram(from source: IPv4Address, to destination: IPv4Address, sourcePort: UInt16,
-                         destinationPort: UInt16, payload count: Int, now: Instant, emit: inout Emitter,
-                         fill: (UnsafeMutableRawBufferPointer) -> Void) {
+                         destinationPort: UInt16, payload count: Int, timeToLive: UInt8 = 64, now: Instant,
+                         emit: inout Emitter, fill: (UnsafeMutableRawBufferPointer) -> Void) {
         // (A datagram larger than the scratch buffer used to be copied in
         // whole: an echo of a jumbo datagram wrote past it.)
         guard 28 + count <= scratch.count else { unsent(.frameTooLarge); return }
@@ -800,7 +806,8 @@ public final class HostModel: Element {
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: length)
         let sum = InternetChecksum.checksum(UnsafeRawBufferPointer(udp), initial: pseudo)
         udp.wireSetU16(sum == 0 ? 0xFFFF : sum, 6)
-        writeIPv4Header(source: source, destination: destination, proto: .udp, payloadLength: length, dontFragment: true)
+        writeIPv4Header(source: source, destination: destination, proto: .udp, payloadLength: length, dontFragment: true,
+                        timeToLive: timeToLive)
         transmit(length: 20 + length, now: now, emit: &emit)
     }
 
@@ -939,7 +946,7 @@ public final class HostModel: Element {
             counters.udpEchoed &+= 1
         } else if udpClientPorts.contains(destinationPort) {
             udpReplies.append(UDPReply(from: source, sourcePort: sourcePort, localPort: destinationPort,
-                                       payload: Array(payload), at: now))
+                                       payload: Array(payload), at: now, timeToLive: ip[8]))
         } else {
             sendICMPError(type: 3, code: 3, about: ip, from: destination, to: source, now: now, emit: &emit)
             counters.portUnreachablesSent &+= 1
@@ -979,7 +986,8 @@ public final class HostModel: Element {
             clientSegment(key, seq: seq, ack: ack, flags: flags, data: data, now: now, emit: &emit)
             return nil
         }
-        if servers[key] != nil || (flags == .syn && configuration.httpPort == destinationPort) {
+        if servers[key] != nil
+            || (flags == .syn && (configuration.httpPort == destinationPort || configuration.streamPorts.contains(destinationPort))) {
             // A full table of server connections drops new SYNs (Linux'
             // listen queue overflow: no answer, the client retries).
             if servers[key] == nil && servers.count >= configuration.maxServerConnections {
@@ -1054,8 +1062,10 @@ public final class HostModel: Element {
             acknowledge = true
         }
         // Each complete request is answered; one that does not ask to be
-        // kept alive is the last (the answer, then FIN).
-        while c.state == .established, let end = Self.headerEnd(c.request) {
+        // kept alive is the last (the answer, then FIN). (A stream port's
+        // bytes wait for the owner: `takeStreamData`.)
+        let http = !configuration.streamPorts.contains(key.localPort)
+        while http, c.state == .established, let end = Self.headerEnd(c.request) {
             let keepAlive = DrillHTTP.asksKeepAlive(c.request[..<end])
             let response = Self.httpResponse(name: configuration.name, keepAlive: keepAlive)
             send(c, [.psh, .ack], response)

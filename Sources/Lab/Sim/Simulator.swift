@@ -23,8 +23,12 @@ import Wire
 ///   in `topology.links` order, comment `"rx <node>:<iface>"`, timestamps
 ///   `epoch` + virtual time.
 /// - Health checks (`health:`) are NOT simulated: every real server stays
-///   in rotation with its configured weight. Nor are BGP and BFD (`bgp:`,
-///   `bfd:`): routers have no learned routes.
+///   in rotation with its configured weight.
+/// - BGP and BFD (`bgp:`, `bfd:`) run as live: the same protocol cores on
+///   a kernel model of each such node (`SimControlPlane`), their TCP
+///   segments and BFD datagrams frames on the simulated links; `init` runs
+///   the virtual clock until every session is up (at most 30 s), as `up`
+///   waits for VRRP elections.
 /// - Failures (`fail(link:)`, `fail(node:)`, `heal`, as `wirelab fail/heal`
 ///   live): a failed link loses every frame on it, both ways, from that
 ///   instant (frames in flight too; counted `link-down` on the sender); a
@@ -120,6 +124,8 @@ public final class Simulator {
         var failed = false
         /// Per port, the carrier the element was last told (up at start).
         var carrier: [Bool]
+        /// BGP and BFD on the node's kernel (nodes with `bgp:` or `bfd:`).
+        var controlPlane: SimControlPlane?
         init(name: String, kind: NodeKind, element: NodeElement, ports: [PortEnd], interfaceNames: [String]) {
             self.name = name
             self.kind = kind
@@ -235,8 +241,14 @@ public final class Simulator {
             links[l].a = Int32(na)
             links[l].b = Int32(nb)
         }
+        for node in topology.nodes where node.runsControlPlane {
+            guard let i = index[node.name], case let .forwarder(f) = nodes[i].element else { continue }
+            nodes[i].controlPlane = SimControlPlane(node: node, passivePeers: BGPController.passivePeers(of: node, in: topology),
+                                                    forwarder: f, topology: topology)
+        }
         self.nodes = nodes
         timerNodes = nodes.indices.filter {
+            if nodes[$0].controlPlane != nil { return true }
             if case let .forwarder(f) = nodes[$0].element { return f.hasFineTimers }
             return false
         }
@@ -249,6 +261,16 @@ public final class Simulator {
         // As `up` does live: VRRP groups elect their masters before anything
         // is sent (one Master_Down_Interval of virtual time), so a probe to a
         // VIP does not race the election. The adverts are in the captures.
+        // BGP sessions and BFD come up before anything is sent too.
+        let controlPlanes = nodes.filter { $0.controlPlane != nil }
+        for n in controlPlanes {
+            n.controlPlane!.start(now: instant, emit: &n.runner.emitter)
+            drain(n)
+        }
+        // (`run` would stop at the first quiet moment: keepalives are not work.)
+        while !controlPlanes.allSatisfy({ $0.controlPlane!.converged }), now < 30_000_000_000 {
+            advance(by: 10_000_000)
+        }
         let hasVRRP = nodes.contains { if case let .forwarder(f) = $0.element { return !(f.vrrpNode?.vrrp.isEmpty ?? true) }; return false }
         if hasVRRP { run(limit: 60_000_000_000) }
     }
@@ -532,6 +554,7 @@ public final class Simulator {
             if case let .forwarder(f) = nodes[i].element, let n = f.element.nextTimer?.nanoseconds, t.map({ n < $0 }) ?? true {
                 t = n
             }
+            if let n = nodes[i].controlPlane?.nextDeadline?.nanoseconds, t.map({ n < $0 }) ?? true { t = n }
         }
         return t
     }
@@ -552,6 +575,10 @@ public final class Simulator {
         let t = instant
         for i in timerNodes where !nodes[i].failed {
             let n = nodes[i]
+            if let cp = n.controlPlane, let due = cp.nextDeadline, due <= t {
+                cp.service(now: t, emit: &n.runner.emitter)
+                drain(n)
+            }
             guard case let .forwarder(f) = n.element, let due = f.element.nextTimer, due <= t else { continue }
             var ports = SimPorts(simulator: self, node: n)
             n.runner.fireTimers(f.element, now: t, ports: &ports)
@@ -619,6 +646,12 @@ public final class Simulator {
             case let .host(h): n.runner.tick(h, now: t, ports: &ports)
             case let .forwarder(f): n.runner.tick(f.element, now: t, ports: &ports)
             }
+            // The kernel's TCP retransmissions, then what they changed.
+            if let cp = n.controlPlane {
+                n.runner.tick(cp.kernel, now: t, ports: &ports)
+                cp.service(now: t, emit: &n.runner.emitter)
+                drain(n)
+            }
         }
     }
 
@@ -646,6 +679,12 @@ public final class Simulator {
         let t = Instant(nanoseconds: event.time)
         let ingress = PortID(port)
         var ports = SimPorts(simulator: self, node: node, buffer: event.buffer)
+        if let cp = node.controlPlane, cp.takes(packet.readOnly) {
+            node.runner.process(cp.kernel, &packet, from: ingress, now: t, ports: &ports)
+            cp.service(now: t, emit: &node.runner.emitter)
+            drain(node)
+            return
+        }
         switch node.element {
         case let .forwarder(.learningSwitch(e)): node.runner.process(e, &packet, from: ingress, now: t, ports: &ports)
         case let .forwarder(.router(e)): node.runner.process(e, &packet, from: ingress, now: t, ports: &ports)
@@ -763,5 +802,13 @@ public final class Simulator {
         ring = bigger
         ringHead = 0
         ringCapacity *= 2
+    }
+}
+
+extension Simulator {
+    /// What node `name`'s BGP and BFD did (state changes, routes,
+    /// announcements) with virtual times; empty without `bgp:` or `bfd:`.
+    public func controlPlaneLog(of name: String) -> [String] {
+        nodeIndex[name].flatMap { nodes[$0].controlPlane?.log } ?? []
     }
 }
