@@ -159,6 +159,10 @@ public struct ARPCache {
     /// Entries held, live or expired but not yet removed (bounded by `maxEntries`).
     public var count: Int { table.count }
 
+    /// Changes whenever a mapping is added, changed or removed (not when
+    /// one is refreshed unchanged): the fast path's entries rest on them.
+    public private(set) var generation: UInt32 = 0
+
     /// Frames waiting for resolution, over every pending address (bounded by
     /// `maxPendingAddresses` × `queuePerAddress`).
     public var queuedFrames: Int { pending.values.reduce(0) { $0 + $1.frames.count } }
@@ -195,12 +199,15 @@ public struct ARPCache {
     public mutating func learn(_ address: IPv4Address, mac: MACAddress, port: PortID, now: Instant) -> [QueuedFrame]? {
         let expires = now.adding(nanoseconds: lifetimeNanoseconds)
         let refreshAt = Instant(nanoseconds: expires.nanoseconds &- leadNanoseconds)
-        if table.find(address.rawValue) == nil {
+        if let known = table[address.rawValue] {
+            if known.mac != mac || known.port != port { generation &+= 1 }
+        } else {
             guard table.count < configuration.maxEntries else {
                 counters.tableFull &+= 1
                 return nil
             }
             counters.learned &+= 1
+            generation &+= 1
         }
         table.insert(address.rawValue, Entry(mac: mac, port: port, expires: expires, refreshAt: refreshAt))
         guard let frames = pending.removeValue(forKey: address)?.frames else { return [] }
@@ -211,6 +218,7 @@ public struct ARPCache {
     /// Forgets an address (its entry and anything queued for it).
     public mutating func forget(_ address: IPv4Address) -> [QueuedFrame] {
         table.remove(address.rawValue)
+        generation &+= 1
         let frames = pending.removeValue(forKey: address)?.frames ?? []
         counters.framesDiscarded &+= UInt64(frames.count)
         return frames
@@ -227,6 +235,7 @@ public struct ARPCache {
     /// packets that were waiting there.
     public mutating func flush(port: PortID) -> [QueuedFrame] {
         table.removeAll { $1.port == port }
+        generation &+= 1
         var dropped: [QueuedFrame] = []
         for (address, waiting) in pending where waiting.port == port {
             dropped += waiting.frames
@@ -321,5 +330,6 @@ public struct ARPCache {
         table.forEach { key, entry in if entry.expires <= now { scratch.append(IPv4Address(rawValue: key)) } }
         for address in scratch { table.remove(address.rawValue) }
         counters.expired &+= UInt64(scratch.count)
+        if !scratch.isEmpty { generation &+= 1 }
     }
 }

@@ -225,9 +225,19 @@ public protocol Element: AnyObject {
     /// batch's cache misses overlap instead of queueing. Changes nothing,
     /// emits nothing; a frame it cannot read is simply skipped.
     func prefetch(_ frame: UnsafeRawBufferPointer, stage: Int)
+    /// The fast path (docs/fastpath.md): changes whenever state that a
+    /// forwarding decision rests on changes (a route, a neighbour, a learned
+    /// MAC, a VRRP state), which retires every entry made before it.
+    var fastPathGeneration: UInt32 { get }
+    /// Whether the frame the element last forwarded may have what was done
+    /// to it repeated for the later frames of its flow; reading clears it.
+    /// False for an element whose decisions the fast path never repeats.
+    func takeFastPathCacheable() -> Bool
 }
 
 extension Element {
+    public var fastPathGeneration: UInt32 { 0 }
+    public func takeFastPathCacheable() -> Bool { false }
     public var nextTimer: Instant? { nil }
     public func fireTimers(now: Instant, emit: inout Emitter) {}
     public static var prefetchesBatches: Bool { false }

@@ -69,6 +69,7 @@ public final class LearningSwitch: Element {
                 return .drop(.sameSegment)
             }
             counters.forwarded &+= 1
+            fastPathCacheable = true
             return .forward(entry.port)
         }
         counters.flooded &+= 1
@@ -87,6 +88,17 @@ public final class LearningSwitch: Element {
         case .added: counters.learned &+= 1
         case .full: counters.tableFull &+= 1
         }
+    }
+
+    /// Set when a frame goes to a learned port (the fast path may repeat it).
+    @usableFromInline var fastPathCacheable = false
+
+    /// The learned MACs (docs/fastpath.md).
+    public var fastPathGeneration: UInt32 { table.generation }
+
+    public func takeFastPathCacheable() -> Bool {
+        defer { fastPathCacheable = false }
+        return fastPathCacheable
     }
 
     /// Removes entries not refreshed within the aging time.

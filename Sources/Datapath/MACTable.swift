@@ -69,6 +69,10 @@ public struct MACTable: ~Copyable, @unchecked Sendable {   // @unchecked: raw po
     /// What `learn` did.
     public enum LearnResult { case refreshed, moved, added, full }
 
+    /// Changes whenever a MAC is added, moves or is removed (not when one
+    /// is refreshed): the fast path's entries rest on them.
+    public private(set) var generation: UInt32 = 0
+
     /// Records `mac` behind `port` at `now`.
     @inline(__always)
     mutating func learn(_ mac: MACAddress, on port: PortID, now: Instant) -> LearnResult {
@@ -80,6 +84,7 @@ public struct MACTable: ~Copyable, @unchecked Sendable {   // @unchecked: raw po
                 seen[i] = now.nanoseconds
                 if ports[i] == port { return .refreshed }
                 ports[i] = port
+                generation &+= 1
                 return .moved
             }
             if k == 0 { break }
@@ -90,6 +95,7 @@ public struct MACTable: ~Copyable, @unchecked Sendable {   // @unchecked: raw po
         ports[i] = port
         seen[i] = now.nanoseconds
         count += 1
+        generation &+= 1
         return .added
     }
 
@@ -112,6 +118,7 @@ public struct MACTable: ~Copyable, @unchecked Sendable {   // @unchecked: raw po
     }
 
     mutating func remove(at slot: Int) {
+        generation &+= 1
         var hole = slot
         var j = slot
         while true {

@@ -72,6 +72,8 @@ public final class Router: Element, VRRPNode {
     public var vrrp: VRRPGroups
     @usableFromInline let hasVRRP: Bool
     // ICMP error token bucket.
+    /// Set when `forwardIPv4` forwards a resolved frame (the fast path may repeat it).
+    @exclusivity(unchecked) var fastPathCacheable = false
     @exclusivity(unchecked) var tokens: Double
     @exclusivity(unchecked) var tokensUpdated: Instant = .zero
 
@@ -195,6 +197,16 @@ public final class Router: Element, VRRPNode {
     }
 
     /// ARP retries and give-ups, expiry of ARP entries.
+    /// The routes, the neighbours and the VRRP states (docs/fastpath.md).
+    public var fastPathGeneration: UInt32 {
+        fib.generation &+ arp.generation &+ UInt32(truncatingIfNeeded: vrrp.transitionCount)
+    }
+
+    public func takeFastPathCacheable() -> Bool {
+        defer { fastPathCacheable = false }
+        return fastPathCacheable
+    }
+
     public func tick(now: Instant, emit: inout Emitter) {
         runARPTimers(now: now, emit: &emit)
         if hasVRRP { vrrp.tick(now: now, emit: &emit) }
@@ -350,6 +362,7 @@ public final class Router: Element, VRRPNode {
                                      sourceMAC: portMACs[egress.rawValue], emit: &emit) ? .consumed : drop(.wouldFragment)
             }
             counters.forwarded &+= 1
+            fastPathCacheable = true
             return .forward(egress)
         }
 

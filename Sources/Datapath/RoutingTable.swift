@@ -141,7 +141,12 @@ public struct RoutingTable: Sendable {
         compile()
     }
 
+    /// Changes on every change of the table (the fast path's entries
+    /// rest on it: `Element.fastPathGeneration`).
+    public private(set) var generation: UInt32 = 0
+
     mutating func compile() {
+        generation &+= 1
         var byLength: [AddressMap<Match>] = Array(repeating: AddressMap(), count: 33)
         var hops: ContiguousArray<RouteEntry.NextHop> = []
         for (prefix, entry) in routes {

@@ -392,6 +392,9 @@ public struct VRRPGroups: Sendable {
 
     public var isEmpty: Bool { instances.isEmpty }
 
+    /// Transitions ever made by every group (changes with any of them).
+    public var transitionCount: Int { instances.reduce(0) { $0 + $1.transitionCount } }
+
     /// The group holding `vip` (linear: a node has a few groups).
     @inline(__always)
     public func group(of vip: IPv4Address) -> Int? {

@@ -225,3 +225,50 @@ struct FastPathDifferentialTests {
         }
     }
 }
+
+/// The generations the fast path's entries rest on: they change when a
+/// decision may no longer hold, and only then (a refresh changes nothing),
+/// and an element says which forwarded frames may be repeated.
+struct FastPathGenerationTests {
+    @Test func theRoutersGenerationFollowsRoutesNeighboursAndLinks() {
+        let driver = Lab.resolvedDriver()
+        let router = driver.element as! Router
+        let udp = Frames.udp(Frames.IP(source: Lab.client, destination: Lab.viaH1), dst: Lab.r0, src: Lab.clientMAC)
+        let g0 = router.fastPathGeneration
+        #expect(driver.send(udp, on: PortID(0), at: .seconds(1)).verdict == .forward(PortID(1)))
+        #expect(router.takeFastPathCacheable(), "a resolved forward may be repeated")
+        #expect(!router.takeFastPathCacheable(), "reading clears it")
+        let ping = Frames.echo(Frames.IP(source: Lab.client, destination: Lab.r0IP), dst: Lab.r0, src: Lab.clientMAC)
+        _ = driver.send(ping, on: PortID(0), at: .seconds(1))
+        #expect(!router.takeFastPathCacheable(), "an answer to the router itself is not a forward")
+        #expect(router.fastPathGeneration == g0, "forwarding changes nothing")
+        Lab.resolve(driver, Lab.h1, Lab.h1MAC, port: 1, at: 2)
+        #expect(router.fastPathGeneration == g0, "a neighbour refreshed unchanged")
+        Lab.resolve(driver, Lab.h1, MACAddress(0x02, 0, 0, 0, 0, 0x99), port: 1, at: 3)
+        let g1 = router.fastPathGeneration
+        #expect(g1 != g0, "a neighbour's new MAC")
+        router.setLink(PortID(2), up: false)
+        #expect(router.fastPathGeneration != g1, "a link down takes routes with it")
+    }
+
+    @Test func theSwitchsGenerationFollowsItsLearnedMACs() {
+        let sw = LearningSwitch(ports: 3, configuration: .init(agingTime: 10))
+        let driver = ElementDriver(sw)
+        let a = MACAddress(0x02, 0, 0, 0, 0, 0x0a), b = MACAddress(0x02, 0, 0, 0, 0, 0x0b)
+        let g0 = sw.fastPathGeneration
+        _ = driver.send(LearningSwitchTests.frame(to: b, from: a), on: PortID(0), at: .seconds(1))
+        #expect(!sw.takeFastPathCacheable(), "a flood is not a decision to repeat")
+        let g1 = sw.fastPathGeneration
+        #expect(g1 != g0, "a MAC learned")
+        #expect(driver.send(LearningSwitchTests.frame(to: a, from: b), on: PortID(1), at: .seconds(2)).verdict == .forward(PortID(0)))
+        #expect(sw.takeFastPathCacheable())
+        let g2 = sw.fastPathGeneration
+        _ = driver.send(LearningSwitchTests.frame(to: a, from: b), on: PortID(1), at: .seconds(3))
+        #expect(sw.fastPathGeneration == g2, "a MAC refreshed where it was")
+        _ = driver.send(LearningSwitchTests.frame(to: a, from: b), on: PortID(2), at: .seconds(4))
+        #expect(sw.fastPathGeneration != g2, "a MAC moved")
+        let g3 = sw.fastPathGeneration
+        _ = driver.tick(at: .seconds(30))
+        #expect(sw.fastPathGeneration != g3, "MACs aged out")
+    }
+}
