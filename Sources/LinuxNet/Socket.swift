@@ -303,6 +303,11 @@ public struct Socket: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// MSG_DONTWAIT. (Spelt out here: naming the Glibc constant in this
+    /// file made the release build of the module lose it in XDPPort.swift,
+    /// Swift 6.3, whole-module optimisation.)
+    static let dontWait = Int32(0x40)
+
     /// Receives one datagram, where it came from and its IP TTL (0 if the
     /// socket did not `setReceiveTimeToLive`); nil when none is waiting.
     public func receiveWithTimeToLive(into buffer: UnsafeMutableRawBufferPointer,
@@ -324,7 +329,7 @@ public struct Socket: Hashable, Sendable, CustomStringConvertible {
                         m.msg_iovlen = 1
                         m.msg_control = c.baseAddress
                         m.msg_controllen = c.count
-                        let r = recvmsg(descriptor, &m, Int32(MSG_DONTWAIT))
+                        let r = recvmsg(descriptor, &m, Socket.dontWait)
                         from.length = m.msg_namelen
                         controlLength = m.msg_controllen
                         return r

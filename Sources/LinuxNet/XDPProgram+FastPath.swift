@@ -4,7 +4,6 @@
 // Sources/Datapath/FastPath.swift; this file only moves bytes.
 import CXDP
 import Glibc
-import Foundation
 
 /// One flow's counters as the program keeps them.
 public struct FastPathFlowCounters: Sendable, Equatable {
