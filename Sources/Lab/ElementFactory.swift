@@ -30,6 +30,17 @@ public enum ElementFactory {
         }
     }
 
+    /// The node's bonds as port numbers (`BondMap`): element port i is
+    /// `node.logicalInterfaces[i]`, physical port j `node.interfaces[j]`.
+    /// nil for a node without bonds (its ports are the element's).
+    public static func bondMap(for node: Node) -> BondMap? {
+        guard !node.bonds.isEmpty else { return nil }
+        let physical = Dictionary(node.interfaces.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        return BondMap(members: node.logicalInterfaces.map { logical in
+            node.bonds.first { $0.name == logical.name }?.members.compactMap { physical[$0] } ?? [physical[logical.name] ?? 0]
+        })
+    }
+
     /// The ECMP hash of a router (the file's `ecmp:` fields and seed) or a
     /// director (which takes no `ecmp:`: the default, the 5-tuple, seed 0).
     static func flowHasher(_ node: Node) -> FlowHasher {
@@ -40,7 +51,7 @@ public enum ElementFactory {
     public static func routerConfiguration(_ node: Node) -> Router.Configuration {
         let ecmp = flowHasher(node)
         var c = Router.Configuration(
-            interfaces: node.interfaces.map(PortConfiguration.init),
+            interfaces: node.logicalInterfaces.map(PortConfiguration.init),
             routes: node.routes.map { .init(destination: $0.destination, gateways: $0.nextHops) },
             ecmpFields: ecmp.fields, ecmpSeed: ecmp.seed,
             nat: node.nat.map { .init(public: $0.publicAddress, private: $0.privateAddress) })
@@ -52,7 +63,7 @@ public enum ElementFactory {
     /// The node's VRRP groups, each on the port of its (resolved) interface.
     public static func vrrpConfiguration(_ node: Node) -> [VRRPConfiguration] {
         node.vrrp.compactMap { v in
-            guard let port = node.interfaces.firstIndex(where: { $0.name == v.interface }) else { return nil }
+            guard let port = node.logicalInterfaces.firstIndex(where: { $0.name == v.interface }) else { return nil }
             return VRRPConfiguration(vrid: UInt8(v.group), priority: UInt8(v.priority), vips: v.vips,
                                      interval: UInt16(v.interval.milliseconds / 10), preempt: v.preempt,
                                      preemptDelay: UInt64(v.preemptDelay.milliseconds) * 1_000_000, vmac: v.vmac,
@@ -80,12 +91,12 @@ public enum ElementFactory {
         }
         // `sync.interface` names one of the node's interfaces (the resolver checked).
         let sync = node.sync.flatMap { s in
-            node.interfaces.firstIndex { $0.name == s.interface }.map {
+            node.logicalInterfaces.firstIndex { $0.name == s.interface }.map {
                 SyncConfiguration(syncID: UInt8(clamping: s.group), port: PortID($0))
             }
         }
         var c = Director.Configuration(
-            interfaces: node.interfaces.map(PortConfiguration.init),
+            interfaces: node.logicalInterfaces.map(PortConfiguration.init),
             routes: node.routes.flatMap { r in r.nextHops.map { Director.Route(r.destination, via: $0) } },
             services: services, ecmp: flowHasher(node), sync: sync)
         c.vrrp = vrrpConfiguration(node)
@@ -101,7 +112,7 @@ public enum ElementFactory {
         let role = role ?? RealServerRole()
         return HostModel.Configuration(
             name: node.name,
-            interfaces: node.interfaces.map(PortConfiguration.init),
+            interfaces: node.logicalInterfaces.map(PortConfiguration.init),
             routes: role.routes(of: node).compactMap { r in r.via.first.map { HostModel.Route(r.destination, via: $0) } },
             localAddresses: role.vips,
             arpIgnore: !role.vips.isEmpty,
