@@ -107,18 +107,22 @@ public enum ElementFactory {
     /// its interfaces, its routes as the lab installs them, and what being a
     /// real server adds (`RealServerRole`: VIPs on `lo`, `arp_ignore`,
     /// IPIP decapsulation, the default route of a NAT real server). An ECMP
-    /// route uses its first next hop.
+    /// route keeps its next hops; the model uses the first live one, and
+    /// drops those whose link lost carrier, as the lab's kernel does there
+    /// (`LabPlan`: `ignore_routes_with_linkdown` on a host with an ECMP route).
     public static func hostConfiguration(_ node: Node, role: RealServerRole?) -> HostModel.Configuration {
         let role = role ?? RealServerRole()
-        return HostModel.Configuration(
+        var configuration = HostModel.Configuration(
             name: node.name,
-            interfaces: node.logicalInterfaces.map(PortConfiguration.init),
-            routes: role.routes(of: node).compactMap { r in r.via.first.map { HostModel.Route(r.destination, via: $0) } },
+            interfaces: node.interfaces.map(PortConfiguration.init),
+            routes: role.routes(of: node).flatMap { r in r.via.map { HostModel.Route(r.destination, via: $0) } },
             localAddresses: role.vips,
             arpIgnore: !role.vips.isEmpty,
             decapsulatesIPIP: role.decapsulatesIPIP,
             httpPort: node.serve?.http.map { UInt16(clamping: $0) },
             udpEchoPort: node.serve?.udpEcho.map { UInt16(clamping: $0) })
+        configuration.ignoresRoutesWithLinkdown = LabPlan.ignoresRoutesWithLinkdown(node)
+        return configuration
     }
 }
 

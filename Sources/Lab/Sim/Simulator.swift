@@ -35,7 +35,9 @@ import Wire
 ///   a failed node learns, when healed, what changed while it was off;
 ///   traffic from a failed host (`connect`, `ping`, …) is an error.
 ///   Host models keep their routes over a port without carrier (Linux's
-///   default, `ignore_routes_with_linkdown=0`): what they send there is lost.
+///   default, `ignore_routes_with_linkdown=0`): what they send there is
+///   lost — but a host with an ECMP route drops the next hops whose link
+///   lost carrier, as the lab sets its kernel to (`LabPlan`).
 ///
 /// The three things the verification side uses: `sendIPv4(_:from:)` (a
 /// probe sent as a host's raw IP socket would), `captures()` / `pcapng()`
@@ -495,6 +497,7 @@ public final class Simulator {
                 let up = linkLive[Int(n.ports[p].link)]
                 guard n.carrier[p] != up else { continue }
                 n.carrier[p] = up
+                if case let .host(h) = n.element { h.setLink(PortID(p), up: up) }
                 if case let .forwarder(f) = n.element {
                     // The element sees its bonds' carrier, not their members' (`BondMap`).
                     let change = n.bonds?.setCarrier(p, up: up) ?? BondMap.Change(logical: p, carrier: up)
