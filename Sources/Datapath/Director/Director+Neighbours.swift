@@ -88,9 +88,9 @@ extension Director {
         let senderMAC = header.senderHardwareAddress
         let targetIP = header.targetProtocolAddress
         var targetKind = owned.lookup(targetIP.rawValue)
-        // A VRRP VIP is ours only while master (with vmac: at the virtual MAC).
+        // A VRRP VIP is ours only while master, on its group's port (with vmac: at the virtual MAC).
         if targetKind & DirectorAddressTable.gated != 0 {
-            if vrrp.serves(targetIP) { mac = vrrp.arpMAC(for: targetIP, default: mac) } else { targetKind = 0 }
+            if vrrp.answersARP(for: targetIP, on: PortID(ingress)) { mac = vrrp.arpMAC(for: targetIP, default: mac) } else { targetKind = 0 }
         }
         let usableSender = !senderMAC.isMulticast && senderMAC != .zero
         var learned = false
