@@ -9,9 +9,12 @@ import Wire
 /// Which physical port each logical port uses, and the bonds' failover.
 /// As Linux's active-backup mode: frames leave on the active member only,
 /// and are taken in on it only (what arrives on a backup is dropped and
-/// counted); the active member is the first member with carrier, in list
-/// order (so a healed first member takes over again); a bond has carrier
-/// while any member has.
+/// counted). The first member starts active and a member stays active
+/// while it has carrier; when it loses it, the first member with carrier
+/// (in list order) takes over (`primary_reselect=failure`: a member that
+/// comes back does not take over again, which would move the bond twice
+/// per failure, the second time towards a switch that may not forward
+/// yet). A bond has carrier while any member has.
 public struct BondMap: Sendable, Equatable {
     /// The physical members of each logical port, in priority order (a
     /// plain port: itself alone).
@@ -20,8 +23,8 @@ public struct BondMap: Sendable, Equatable {
     public let logicalPort: [Int]
     /// Carrier of each physical port.
     public private(set) var carrier: [Bool]
-    /// The active member of each logical port: the first member with
-    /// carrier, else the one that was last active.
+    /// The active member of each logical port: it has carrier, or no
+    /// member has (then the one that was last active).
     public private(set) var active: [Int]
     /// Frames that arrived on a backup member and were dropped (`bond-backup`).
     public var backupDrops: UInt64 = 0
@@ -94,7 +97,7 @@ public struct BondMap: Sendable, Equatable {
         let isUp = hasCarrier(logical: l)
         var change = Change(logical: l, carrier: wasUp == isUp ? nil : isUp)
         let old = active[l]
-        if let first = members[l].first(where: { carrier[$0] }), first != old {
+        if !carrier[old], let first = members[l].first(where: { carrier[$0] }) {
             active[l] = first
             change.failover = (old, first)
         }

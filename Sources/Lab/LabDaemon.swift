@@ -274,7 +274,11 @@ public final class LabDaemon: @unchecked Sendable {
                         // daemon starts), and when two reads in a row see it
                         // down: a router must not drop its routes for a blink.
                         if up { carrierSeen[n][p] = true }
-                        let lost = !up && carrierSeen[n][p] && carrier[n][p] && carrierLostOnce[n][p]
+                        // A bond member is lost at the first read: a failover
+                        // costs little, and waiting a read (0.25 s) doubled
+                        // the outage of a switch failure.
+                        let member = interfaces[p].bond != nil
+                        let lost = !up && carrierSeen[n][p] && carrier[n][p] && (carrierLostOnce[n][p] || member)
                         carrierLostOnce[n][p] = !up && carrierSeen[n][p] && carrier[n][p]
                         if lost || (up && !carrier[n][p]) {
                             lock.lock()

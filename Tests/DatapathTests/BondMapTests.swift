@@ -37,7 +37,7 @@ import Wire
         #expect(m.transmitPort(1) == 0)
     }
 
-    @Test func theBondLosesCarrierWithItsLastMemberAndTheFirstBackTakesOver() {
+    @Test func theBondLosesCarrierWithItsLastMemberAndAMemberBackStaysActive() {
         var m = Self.map()
         _ = m.setCarrier(0, up: false)
         let last = m.setCarrier(1, up: false)
@@ -47,11 +47,22 @@ import Wire
         // The second member comes back first: it is active, the bond is up.
         let back = m.setCarrier(1, up: true)
         #expect(back.carrier == true && back.failover == nil)
-        // The first member returns: first in the list, it takes over again.
+        // The first member returns: the active one keeps carrier, so it stays.
         let first = m.setCarrier(0, up: true)
-        #expect(first.carrier == nil)
-        #expect(first.failover?.from == 1 && first.failover?.to == 0)
-        #expect(m.receivePort(0) == 1 && m.receivePort(1) == nil)
+        #expect(first == BondMap.Change(logical: 1, carrier: nil, failover: nil))
+        #expect(m.receivePort(1) == 1 && m.receivePort(0) == nil)
+        // Until it fails: then the first member in the list takes over.
+        let again = m.setCarrier(1, up: false)
+        #expect(again.failover?.from == 1 && again.failover?.to == 0)
+    }
+
+    @Test func aBondWithNoLiveMemberTakesTheFirstToComeBack() {
+        var m = Self.map()
+        _ = m.setCarrier(0, up: false)
+        _ = m.setCarrier(1, up: false)   // active: 1, no carrier anywhere
+        let back = m.setCarrier(0, up: true)
+        #expect(back.carrier == true)
+        #expect(back.failover?.from == 1 && back.failover?.to == 0)
     }
 
     @Test func aPlainPortPassesItsCarrierStraightThrough() {

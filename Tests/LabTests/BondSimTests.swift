@@ -80,13 +80,16 @@ import Wire
         try sim.fail(link: Endpoint("r1:eth1")!)
         #expect(r1.fib.downPorts == [PortID(0)])
         #expect(try sim.httpGet(from: "client", to: Self.server, limit: 1_000_000_000).httpBody == nil)
-        // eth1 comes back first, then eth0, which as the first member takes over again.
-        try sim.heal(link: Endpoint("r1:eth1")!)
+        // eth0 comes back first (the bond is up again, on it), then eth1,
+        // which stays backup: the active member has carrier.
+        try sim.heal(link: Endpoint("r1:eth0")!)
         #expect(r1.fib.downPorts.isEmpty)
         let back = sim.now
-        try sim.heal(link: Endpoint("r1:eth0")!)
         sim.advance(by: 1_000_000)
         #expect(Self.gratuitousARPs(sim, link: "r1:eth0 ↔ sw1:p2", at: "sw1:p2", mac: mac, after: back) == 1)
+        try sim.heal(link: Endpoint("r1:eth1")!)
+        sim.advance(by: 1_000_000)
+        #expect(Self.gratuitousARPs(sim, link: "r1:eth1 ↔ sw2:p2", at: "sw2:p2", mac: mac, after: back) == 0)
         #expect(try Self.gets(sim, 3) == 3)
         #expect(sw1.table.entries.contains { $0.mac == mac && $0.entry.port == PortID(2) })
     }
