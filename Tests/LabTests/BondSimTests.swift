@@ -94,3 +94,19 @@ import Wire
         #expect(sw1.table.entries.contains { $0.mac == mac && $0.entry.port == PortID(2) })
     }
 }
+
+/// `wirelab status` names each bond member's bond and whether it is active.
+@Suite struct BondStatusTests {
+    @Test func aMemberShowsItsBondAndRole() {
+        var port = DatapathStatus.PortCounters(interface: "eth0", kind: "afxdp", rxFrames: 0, txFrames: 0, rxDropped: 0, txDropped: 0)
+        #expect(port.label == "eth0")
+        port.bond = "bond0"
+        port.bondActive = true
+        #expect(port.label == "eth0 (bond0 active)")
+        port.bondActive = false
+        #expect(port.label == "eth0 (bond0 backup)")
+        let text = DatapathStatus(pid: 1, uptimeSeconds: 0, nodes: [.init(node: "r1", kind: "router", ports: [port], drops: [:], counters: [:])],
+                                  capture: nil, capturePoints: nil).text()
+        #expect(text.contains("eth0 (bond0 backup)"), "\(text)")
+    }
+}
