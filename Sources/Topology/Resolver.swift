@@ -511,10 +511,12 @@ struct TopologyResolver {
                 for i in n.interfaces { ifaces[Endpoint(node: n.name, interface: i.name)] = i.mac }
                 for b in n.bonds { ifaces[Endpoint(node: n.name, interface: b.name)] = b.mac }   // src-mac: r1:bond0
             }
-            let ctx = CheckContext(nodes: Dictionary(nodes.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a }),
+            var ctx = CheckContext(nodes: Dictionary(nodes.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a }),
                                    nodeOrder: nodeNames, interfaces: ifaces, interfaceNames: names,
                                    incompleteNodes: Set(nodes.filter { !$0.interfacesKnown || !$0.complete || ($0.kind == .switch && endsFailed) }.map(\.name)),
                                    addressedNodes: Set(topology.nodes.filter { !$0.addresses.isEmpty }.map(\.name)))
+            ctx.bondMembers = Dictionary(topology.nodes.flatMap { n in n.bonds.map { (Endpoint(node: n.name, interface: $0.name), $0.members) } },
+                                         uniquingKeysWith: { a, _ in a })
             let decoder = CheckDecoder(r: r, ctx: ctx)
             if let cn = raw.checks { checks = decoder.decode(cn) }
             if let dn = raw.drills {
