@@ -41,9 +41,10 @@ enum LB200G {
         for e in ["fail sw1", "heal sw1", "fail lvs1:eth0", "heal lvs1:eth0"] {
             #expect(window(e)["takeover"] == nil || window(e)["takeover"] is NSNull, "\(window(e))")
         }
-        // The dead real stops answering, and answers again once healed.
+        // The dead real stops answering, and answers again once healed (in
+        // the heal's window: the next window's "before").
         #expect(!(window("fail rs1")["answeredAfter"] as? [String] ?? ["rs1"]).contains("rs1"))
-        #expect((window("heal rs1")["answeredAfter"] as? [String] ?? []).contains("rs1"))
+        #expect((window("fail lvs1:eth0")["answeredBefore"] as? [String] ?? []).contains("rs1"))
         // Long-lived connections are lost only with the real they were on
         // (sync keeps them through the director's death, bonds and VRRP
         // through the rest).
