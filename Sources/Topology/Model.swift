@@ -201,8 +201,9 @@ public struct Interface: Sendable, Hashable {
 
 /// An active-backup bond of a router or director (`bond0: { ip: …,
 /// members: [ eth0, eth1 ] }`): one port for the element, over member
-/// ports that are link ends. The first member with carrier is active (in
-/// list order); frames go out and are taken in on it only. wirelab's own:
+/// ports that are link ends. One member is active (`BondMap`: the first,
+/// then the first with carrier when it loses its own); frames go out and
+/// are taken in on it only. wirelab's own:
 /// the kernel here has no bonding module, and hosts (kernel stacks) stay
 /// single-homed.
 public struct Bond: Sendable, Hashable {
