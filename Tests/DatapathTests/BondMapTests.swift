@@ -92,3 +92,20 @@ import Wire
         #expect(arp.targetHardwareAddress == .zero)
     }
 }
+
+/// A node with two ports on one segment (two bonds, two NICs) hears an ARP
+/// request for a VRRP VIP on both: only the group's port answers, or the
+/// reply from the other would teach the switches the group's MAC there.
+@Suite struct VRRPARPPortTests {
+    @Test func aVIPIsAnsweredOnlyOnItsGroupsPortAndOnlyByTheMaster() {
+        let vip = IPv4Address(10, 0, 0, 100)
+        let owner = VRRPConfiguration(vrid: 1, priority: 255, vips: [vip], interval: 10, port: PortID(0))
+        var groups = VRRPGroups([VRRPInstance(owner, portMAC: MACAddress(0x02, 0, 0, 0, 0, 1), primaryAddress: vip)])
+        #expect(!groups.answersARP(for: vip, on: PortID(0)), "not master before it starts")
+        var emit = Emitter()
+        groups.start(now: .zero, emit: &emit)   // the address owner is master at once
+        #expect(groups.answersARP(for: vip, on: PortID(0)))
+        #expect(!groups.answersARP(for: vip, on: PortID(1)))
+        #expect(groups.answersARP(for: IPv4Address(10, 0, 0, 7), on: PortID(1)), "not a VIP: any port")
+    }
+}
