@@ -451,9 +451,9 @@ public final class Router: Element, VRRPNode {
         let index = port.rawValue
         var targetIsOurs = arpOwned[index].contains(targetIP)
         var sourceMAC = portMACs[index]
-        // A VRRP VIP is ours only while master (with vmac: at the virtual MAC).
+        // A VRRP VIP is ours only while master, on its group's port (with vmac: at the virtual MAC).
         if hasVRRP && targetIsOurs {
-            if vrrp.serves(targetIP) { sourceMAC = vrrp.arpMAC(for: targetIP, default: sourceMAC) } else { targetIsOurs = false }
+            if vrrp.answersARP(for: targetIP, on: port) { sourceMAC = vrrp.arpMAC(for: targetIP, default: sourceMAC) } else { targetIsOurs = false }
         }
         // A sender claiming one of our addresses is a conflict: neither
         // learned nor answered.

@@ -413,6 +413,16 @@ public struct VRRPGroups: Sendable {
         return instances[i].isMaster
     }
 
+    /// Whether ARP for `vip` is answered on `port`: not a group's VIP, or
+    /// the group is master and runs on that port. A node with two ports on
+    /// one segment (two bonds, two NICs) hears a request on both; answered
+    /// from the other, the reply would teach the switches the group's MAC
+    /// on the wrong port (ARP flux).
+    public func answersARP(for vip: IPv4Address, on port: PortID) -> Bool {
+        guard let i = group(of: vip) else { return true }
+        return instances[i].isMaster && instances[i].configuration.port == port
+    }
+
     /// Whether `vrid` is master (connection sync roles, drill reports).
     public func isMaster(group vrid: UInt8) -> Bool {
         instances.first { $0.configuration.vrid == vrid }?.isMaster ?? false

@@ -12,6 +12,16 @@ public struct DatapathStatus: Codable, Sendable {
         public var txDropped: UInt64
         /// The interface's carrier as the daemon last saw it (nil: not watched).
         public var carrier: Bool? = nil
+        /// The bond this port is a member of, and whether it is the bond's
+        /// active member (nil: not in a bond).
+        public var bond: String? = nil
+        public var bondActive: Bool? = nil
+
+        /// "eth0", or "eth0 (bond0 active)" / "eth1 (bond0 backup)".
+        public var label: String {
+            guard let bond else { return interface }
+            return "\(interface) (\(bond) \(bondActive == true ? "active" : "backup"))"
+        }
     }
 
     public struct NodeCounters: Codable, Sendable {
@@ -46,7 +56,7 @@ public struct DatapathStatus: Codable, Sendable {
         var rows: [[String]] = []
         for node in nodes {
             for p in node.ports {
-                rows.append([node.node, p.interface, p.kind, p.carrier.map { $0 ? "up" : "NO-CARRIER" } ?? "-",
+                rows.append([node.node, p.label, p.kind, p.carrier.map { $0 ? "up" : "NO-CARRIER" } ?? "-",
                              String(p.rxFrames), String(p.txFrames), "\(p.rxDropped)/\(p.txDropped)"])
             }
         }

@@ -30,6 +30,17 @@ public enum ElementFactory {
         }
     }
 
+    /// The node's bonds as port numbers (`BondMap`): element port i is
+    /// `node.logicalInterfaces[i]`, physical port j `node.interfaces[j]`.
+    /// nil for a node without bonds (its ports are the element's).
+    public static func bondMap(for node: Node) -> BondMap? {
+        guard !node.bonds.isEmpty else { return nil }
+        let physical = Dictionary(node.interfaces.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        return BondMap(members: node.logicalInterfaces.map { logical in
+            node.bonds.first { $0.name == logical.name }?.members.compactMap { physical[$0] } ?? [physical[logical.name] ?? 0]
+        })
+    }
+
     /// The ECMP hash of a router (the file's `ecmp:` fields and seed) or a
     /// director (which takes no `ecmp:`: the default, the 5-tuple, seed 0).
     static func flowHasher(_ node: Node) -> FlowHasher {
@@ -40,7 +51,7 @@ public enum ElementFactory {
     public static func routerConfiguration(_ node: Node) -> Router.Configuration {
         let ecmp = flowHasher(node)
         var c = Router.Configuration(
-            interfaces: node.interfaces.map(PortConfiguration.init),
+            interfaces: node.logicalInterfaces.map(PortConfiguration.init),
             routes: node.routes.map { .init(destination: $0.destination, gateways: $0.nextHops) },
             ecmpFields: ecmp.fields, ecmpSeed: ecmp.seed,
             nat: node.nat.map { .init(public: $0.publicAddress, private: $0.privateAddress) })
@@ -52,7 +63,7 @@ public enum ElementFactory {
     /// The node's VRRP groups, each on the port of its (resolved) interface.
     public static func vrrpConfiguration(_ node: Node) -> [VRRPConfiguration] {
         node.vrrp.compactMap { v in
-            guard let port = node.interfaces.firstIndex(where: { $0.name == v.interface }) else { return nil }
+            guard let port = node.logicalInterfaces.firstIndex(where: { $0.name == v.interface }) else { return nil }
             return VRRPConfiguration(vrid: UInt8(v.group), priority: UInt8(v.priority), vips: v.vips,
                                      interval: UInt16(v.interval.milliseconds / 10), preempt: v.preempt,
                                      preemptDelay: UInt64(v.preemptDelay.milliseconds) * 1_000_000, vmac: v.vmac,
@@ -80,12 +91,12 @@ public enum ElementFactory {
         }
         // `sync.interface` names one of the node's interfaces (the resolver checked).
         let sync = node.sync.flatMap { s in
-            node.interfaces.firstIndex { $0.name == s.interface }.map {
+            node.logicalInterfaces.firstIndex { $0.name == s.interface }.map {
                 SyncConfiguration(syncID: UInt8(clamping: s.group), port: PortID($0))
             }
         }
         var c = Director.Configuration(
-            interfaces: node.interfaces.map(PortConfiguration.init),
+            interfaces: node.logicalInterfaces.map(PortConfiguration.init),
             routes: node.routes.flatMap { r in r.nextHops.map { Director.Route(r.destination, via: $0) } },
             services: services, ecmp: flowHasher(node), sync: sync)
         c.vrrp = vrrpConfiguration(node)
@@ -96,18 +107,22 @@ public enum ElementFactory {
     /// its interfaces, its routes as the lab installs them, and what being a
     /// real server adds (`RealServerRole`: VIPs on `lo`, `arp_ignore`,
     /// IPIP decapsulation, the default route of a NAT real server). An ECMP
-    /// route uses its first next hop.
+    /// route keeps its next hops; the model uses the first live one, and
+    /// drops those whose link lost carrier, as the lab's kernel does there
+    /// (`LabPlan`: `ignore_routes_with_linkdown` on a host with an ECMP route).
     public static func hostConfiguration(_ node: Node, role: RealServerRole?) -> HostModel.Configuration {
         let role = role ?? RealServerRole()
-        return HostModel.Configuration(
+        var configuration = HostModel.Configuration(
             name: node.name,
             interfaces: node.interfaces.map(PortConfiguration.init),
-            routes: role.routes(of: node).compactMap { r in r.via.first.map { HostModel.Route(r.destination, via: $0) } },
+            routes: role.routes(of: node).flatMap { r in r.via.map { HostModel.Route(r.destination, via: $0) } },
             localAddresses: role.vips,
             arpIgnore: !role.vips.isEmpty,
             decapsulatesIPIP: role.decapsulatesIPIP,
             httpPort: node.serve?.http.map { UInt16(clamping: $0) },
             udpEchoPort: node.serve?.udpEcho.map { UInt16(clamping: $0) })
+        configuration.ignoresRoutesWithLinkdown = LabPlan.ignoresRoutesWithLinkdown(node)
+        return configuration
     }
 }
 

@@ -280,7 +280,11 @@ public final class LabDaemon: @unchecked Sendable {
                         // daemon starts), and when two reads in a row see it
                         // down: a router must not drop its routes for a blink.
                         if up { carrierSeen[n][p] = true }
-                        let lost = !up && carrierSeen[n][p] && carrier[n][p] && carrierLostOnce[n][p]
+                        // A bond member is lost at the first read: a failover
+                        // costs little, and waiting a read (0.25 s) doubled
+                        // the outage of a switch failure.
+                        let member = interfaces[p].bond != nil
+                        let lost = !up && carrierSeen[n][p] && carrier[n][p] && (carrierLostOnce[n][p] || member)
                         carrierLostOnce[n][p] = !up && carrierSeen[n][p] && carrier[n][p]
                         if lost || (up && !carrier[n][p]) {
                             lock.lock()
@@ -306,17 +310,30 @@ public final class LabDaemon: @unchecked Sendable {
         if !up, p < runtime.ports.count {
             runtime.links.pointee.drops &+= UInt64(runtime.ports[p].discardPendingTransmit())
         }
+        // A bond follows its members' carrier, powered or not (it is the
+        // NIC's); the element sees only the bond's own changes.
+        let change = runtime.bonds.map { $0.pointee.setCarrier(p, up: up) }
+            ?? BondMap.Change(logical: p, carrier: up)
+        let name = "\(runtime.node.name):\(runtime.node.interfaces[p].name)"
         // A node without power learns nothing; `setPowered` gives it the
         // carrier of every port when it comes back.
         guard n >= powered.count || powered[n] else {
-            Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)") while its power is cut")
+            Self.log("link \(name) \(up ? "up" : "down (no carrier)") while its power is cut")
             return
         }
-        let applied = runtime.forwarder.carrierChanged(port: PortID(p), up: up, now: Self.monotonicNow(),
-                                                       emit: &runtime.runner.emitter)
+        let now = Self.monotonicNow()
+        var applied = change.carrier.map {
+            runtime.forwarder.carrierChanged(port: PortID(change.logical), up: $0, now: now, emit: &runtime.runner.emitter)
+        } ?? ""
+        if let failover = change.failover, let bonds = runtime.bonds, bonds.pointee.hasCarrier(logical: change.logical) {
+            let bond = runtime.node.logicalInterfaces[change.logical]
+            runtime.forwarder.bondFailedOver(port: PortID(change.logical), mac: bond.mac, addresses: bond.addresses.map { $0.address },
+                                             emit: &runtime.runner.emitter)
+            applied += "; bond \(bond.name) fails over from \(runtime.node.interfaces[failover.from].name) to \(runtime.node.interfaces[failover.to].name)"
+        }
         var live = LivePorts(runtime)
         runtime.runner.drainEmitted(on: &live)
-        Self.log("link \(runtime.node.name):\(runtime.node.interfaces[p].name) \(up ? "up" : "down (no carrier)")\(applied)")
+        Self.log("link \(name) \(up ? "up" : "down (no carrier)")\(applied)")
     }
 
     static func monotonicNow() -> Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
@@ -398,6 +415,20 @@ public final class LabDaemon: @unchecked Sendable {
                         while port.receive(into: &batch) > 0 { port.release(&batch) }
                         continue
                     }
+                    // A bond takes in frames on its active member only.
+                    var ingress = ref.port
+                    if let bonds = runtime.bonds {
+                        guard let logical = bonds.pointee.receivePort(ref.port) else {
+                            while true {
+                                let count = port.receive(into: &batch)
+                                if count == 0 { break }
+                                bonds.pointee.backupDrops &+= UInt64(count)
+                                port.release(&batch)
+                            }
+                            continue
+                        }
+                        ingress = logical
+                    }
                     // Drain this port in bursts; cap bursts so one busy port
                     // cannot starve the others.
                     var bursts = 0
@@ -405,7 +436,7 @@ public final class LabDaemon: @unchecked Sendable {
                     while bursts < 8 {
                         let count = port.receive(into: &batch)
                         if count == 0 { break }
-                        given |= process(runtime, ports: ports, from: ref.port, batch: &batch, now: now)
+                        given |= process(runtime, ports: ports, from: ingress, batch: &batch, now: now)
                         port.release(&batch)
                         bursts += 1
                     }
@@ -469,21 +500,21 @@ public final class LabDaemon: @unchecked Sendable {
         withUnsafeMutablePointer(to: &runtime.runner) { runner in
             switch runtime.forwarder {
             case .learningSwitch(let element):
-                return process(element, runner, ports: ports, links: runtime.links, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, bonds: runtime.bonds, from: portIndex, batch: &batch, now: now)
             case .router(let element):
-                return process(element, runner, ports: ports, links: runtime.links, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, bonds: runtime.bonds, from: portIndex, batch: &batch, now: now)
             case .director(let element):
-                return process(element, runner, ports: ports, links: runtime.links, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, bonds: runtime.bonds, from: portIndex, batch: &batch, now: now)
             }
         }
     }
 
     @inline(__always)
     func process<E: Element>(_ element: E, _ runner: UnsafeMutablePointer<ElementRunner>, ports: [AnyPacketPort],
-                             links: UnsafeMutablePointer<PortLinks>, from portIndex: Int, batch: inout PortBatch,
-                             now: Instant) -> UInt64 {
+                             links: UnsafeMutablePointer<PortLinks>, bonds: UnsafeMutablePointer<BondMap>?,
+                             from portIndex: Int, batch: inout PortBatch, now: Instant) -> UInt64 {
         let ingress = PortID(portIndex)
-        var live = LivePorts(ports: ports, links: links)
+        var live = LivePorts(ports: ports, links: links, bonds: bonds)
         // The frames were written by the kernel's receive, often on another
         // CPU: start every frame's header line on its way before the first
         // is parsed, so the batch's misses overlap (perf put ~60 % of the
@@ -560,7 +591,7 @@ public final class LabDaemon: @unchecked Sendable {
     /// allocation here: it runs every second).
     @discardableResult
     func tick(_ runtime: NodeRuntime, ports: [AnyPacketPort], now: Instant) -> UInt64 {
-        var live = LivePorts(ports: ports, links: runtime.links)
+        var live = LivePorts(ports: ports, links: runtime.links, bonds: runtime.bonds)
         runtime.runner.tick(runtime.forwarder.element, now: now, ports: &live)
         return live.given
     }
@@ -653,8 +684,9 @@ public final class LabDaemon: @unchecked Sendable {
         if !on {
             runtime.forwarder.vrrpNode.map { $0.vrrp.stop(now: now) }
         } else {
-            for p in 0..<(n < carrier.count ? min(carrier[n].count, runtime.node.interfaces.count) : 0) {
-                runtime.forwarder.carrierChanged(port: PortID(p), up: carrier[n][p], now: now, emit: &runtime.runner.emitter)
+            for p in 0..<(n < carrier.count ? min(carrier[n].count, runtime.logicalPortCount) : 0) {
+                let up = runtime.bonds?.pointee.hasCarrier(logical: p) ?? carrier[n][p]
+                runtime.forwarder.carrierChanged(port: PortID(p), up: up, now: now, emit: &runtime.runner.emitter)
             }
             var live = LivePorts(runtime)
             runtime.runner.drainEmitted(on: &live)
@@ -722,14 +754,16 @@ public final class LabDaemon: @unchecked Sendable {
                 let (iface, port) = pair
                 let c = port.counters
                 let up: Bool? = n < carrier.count && p < carrier[n].count ? carrier[n][p] : nil
+                let active = iface.bond == nil ? nil : runtime.bonds.map { $0.pointee.receivePort(p) != nil }
                 return .init(interface: iface.name, kind: port.kind, rxFrames: c.rxPackets, txFrames: c.txPackets,
                              rxDropped: c.rxDropped + c.rxTruncated, txDropped: c.txBusy + c.txTooLong + c.txErrors,
-                             carrier: up)
+                             carrier: up, bond: iface.bond, bondActive: active)
             }
             var drops: [String: UInt64] = [:]
             for (reason, count) in runtime.forwarder.element.drops.counts { drops[reason.rawValue] = count }
             for (reason, count) in runtime.runner.drops.counts { drops[reason.rawValue, default: 0] += count }
             if runtime.links.pointee.drops > 0 { drops[DropReason.linkDown.rawValue, default: 0] += runtime.links.pointee.drops }
+            if let b = runtime.bonds?.pointee.backupDrops, b > 0 { drops[BondMap.backupDrop.rawValue, default: 0] += b }
             var counters = runtime.forwarder.counters
             counters["tx-failures"] = runtime.runner.transmitFailures
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
@@ -752,17 +786,21 @@ public final class LabDaemon: @unchecked Sendable {
 struct LivePorts: RunnerPorts {
     let ports: [AnyPacketPort]
     let links: UnsafeMutablePointer<PortLinks>
-    /// Bit p: port p was given frames (see `LabDaemon.bit`).
+    /// The node's bonds: the runner's ports are the element's (a bond is
+    /// one), sent on the bond's active member. nil: no bonds.
+    let bonds: UnsafeMutablePointer<BondMap>?
+    /// Bit p: physical port p was given frames (see `LabDaemon.bit`).
     var given: UInt64 = 0
+    let count: Int
 
-    init(ports: [AnyPacketPort], links: UnsafeMutablePointer<PortLinks>) {
+    init(ports: [AnyPacketPort], links: UnsafeMutablePointer<PortLinks>, bonds: UnsafeMutablePointer<BondMap>?) {
         self.ports = ports
         self.links = links
+        self.bonds = bonds
+        count = bonds?.pointee.logicalCount ?? ports.count
     }
 
-    init(_ runtime: NodeRuntime) { self.init(ports: runtime.ports, links: runtime.links) }
-
-    var count: Int { ports.count }
+    init(_ runtime: NodeRuntime) { self.init(ports: runtime.ports, links: runtime.links, bonds: runtime.bonds) }
 
     @inline(__always)
     mutating func forward(_ packet: PacketBuffer, on port: PortID) -> Bool {
@@ -771,12 +809,14 @@ struct LivePorts: RunnerPorts {
 
     @inline(__always)
     mutating func send(copying frame: UnsafeRawBufferPointer, on port: PortID) -> Bool {
-        if _slowPath(links.pointee.isDown(port.rawValue)) {
+        var p = port.rawValue
+        if let bonds { p = bonds.pointee.transmitPort(p) }
+        if _slowPath(links.pointee.isDown(p)) {
             links.pointee.drops &+= 1   // sent, and lost on a link without carrier
             return true
         }
-        guard ports[port.rawValue].transmit(copying: frame) else { return false }
-        given |= LabDaemon.bit(port.rawValue)
+        guard ports[p].transmit(copying: frame) else { return false }
+        given |= LabDaemon.bit(p)
         return true
     }
 

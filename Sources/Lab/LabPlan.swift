@@ -200,6 +200,10 @@ public struct LabPlan: Sendable {
                     addresses.append(Address(namespace: name, interface: iface.name, prefix: prefix))
                 }
             }
+            if Self.ignoresRoutesWithLinkdown(node) {
+                sysctls.append(Sysctl(namespace: name, key: "net/ipv4/conf/all/ignore_routes_with_linkdown", value: "1"))
+                notes.append("\(node.name): ignore_routes_with_linkdown=1 (its ECMP route leaves out a next hop whose link lost carrier)")
+            }
             let role = realRoles[node.name] ?? RealServerRole()
             let natGateway = role.natGateway
             let vips = role.vips
@@ -250,6 +254,14 @@ public struct LabPlan: Sendable {
 }
 
 extension LabPlan {
+    /// Whether a host's kernel gets `ignore_routes_with_linkdown=1`: one
+    /// with an ECMP route, so that a next hop whose link lost carrier (its
+    /// router died) leaves the group at once, as a router's would — Linux
+    /// keeps using it by default. The simulator's host model does the same.
+    public static func ignoresRoutesWithLinkdown(_ node: Node) -> Bool {
+        node.kind == .host && node.routes.contains(where: \.isMultipath)
+    }
+
     /// Whether the node's kernel gets its interface addresses: a director
     /// with health checks, or any node with BGP (its sessions and BFD are
     /// kernel sockets in its namespace).

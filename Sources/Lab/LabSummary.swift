@@ -41,8 +41,11 @@ public struct LabSummary: Codable, Sendable {
                 rows.append(InterfaceRow(node: node.name, kind: node.kind.rawValue, interface: "-", mac: "-", addresses: [], peer: nil))
             }
             for iface in node.interfaces {
-                rows.append(InterfaceRow(node: node.name, kind: node.kind.rawValue, interface: iface.name,
-                                         mac: iface.mac.description, addresses: iface.addresses.map(\.description),
+                // A bond member: "eth0 (bond0)", with the bond's addresses.
+                let bond = iface.bond.flatMap(node.interface(named:))
+                rows.append(InterfaceRow(node: node.name, kind: node.kind.rawValue,
+                                         interface: iface.bond.map { "\(iface.name) (\($0))" } ?? iface.name,
+                                         mac: iface.mac.description, addresses: (bond ?? iface).addresses.map(\.description),
                                          peer: peers["\(node.name):\(iface.name)"]))
             }
             if !extra.isEmpty {

@@ -1,4 +1,5 @@
 import Datapath
+import Wire
 
 /// The element of a userspace node, by concrete type, so a run loop's call
 /// is static (live: `LabDaemon`; sim: `Simulator`).
@@ -83,9 +84,12 @@ extension NodeForwarder {
     /// for the live daemon (`LabDaemon.applyCarrier`) and the simulator
     /// (`Simulator.fail`/`heal`). A router drops the routes through a port
     /// without carrier (ECMP groups shrink to their live next hops) and
-    /// restores them when it returns; switches and directors do not react.
-    /// What an element emits in answer goes into `emit`: the caller sends
-    /// it. Returns what changed, for the daemon's log ("" if nothing).
+    /// restores them when it returns; a switch forgets the MACs it learned
+    /// there (they are elsewhere now, or gone: flooding finds them at once
+    /// instead of waiting out the aging time). With bonds, PORT is the
+    /// element's (logical) port and only the bond's own carrier counts
+    /// (`BondMap`). What an element emits in answer goes into `emit`: the
+    /// caller sends it. Returns what changed, for the daemon's log ("" if nothing).
     @discardableResult
     public func carrierChanged(port: PortID, up: Bool, now: Instant, emit: inout Emitter) -> String {
         // VRRP groups on that port stop (keepalived's FAULT) or start again.
@@ -95,8 +99,24 @@ extension NodeForwarder {
             router.setLink(port, up: up)
             let asked = up ? router.resolveNextHops(on: port, now: now, emit: &emit) : 0
             return "; router has \(router.fib.liveNextHopCount) next hops live" + (asked > 0 ? ", asks for \(asked) by ARP" : "")
-        case .learningSwitch, .director:
+        case .learningSwitch(let sw):
+            if !up { sw.flush(port: port) }
             return ""
+        case .director:
+            return ""
+        }
+    }
+
+    /// Another member of the bond at (logical) PORT became active: a
+    /// gratuitous ARP for each of the bond's addresses (with its MAC, which
+    /// every member carries) and for each VIP of a VRRP group mastered on
+    /// it, so the switches move those MACs to the new member's path now,
+    /// not when they age out (Linux's bonding does the same).
+    public func bondFailedOver(port: PortID, mac: MACAddress, addresses: [IPv4Address], emit: inout Emitter) {
+        for address in addresses { emit.gratuitousARP(on: port, mac: mac, address: address) }
+        guard let node = vrrpNode else { return }
+        for group in node.vrrp.instances where group.configuration.port == port && group.isMaster {
+            for vip in group.configuration.vips { emit.gratuitousARP(on: port, mac: group.virtualMAC, address: vip) }
         }
     }
 }

@@ -24,6 +24,9 @@ final class NodeRuntime {
     /// (`LivePorts` reads and counts through the pointer: no retain, no
     /// write-back). Datapath thread, under the daemon's lock.
     let links: UnsafeMutablePointer<PortLinks>
+    /// The node's bonds (nil without: its ports are the element's), read
+    /// through the pointer as `links` is. Datapath thread, under the lock.
+    let bonds: UnsafeMutablePointer<BondMap>?
 
     init(node: Node, namespace: String, forwarder: NodeForwarder, ports: [AnyPacketPort], opened: [any PacketPort],
          program: XDPProgram?, captureRing: CaptureRing?) {
@@ -36,12 +39,22 @@ final class NodeRuntime {
         self.captureRing = captureRing
         links = .allocate(capacity: 1)
         links.initialize(to: PortLinks())
+        bonds = ElementFactory.bondMap(for: node).map { map in
+            let pointer = UnsafeMutablePointer<BondMap>.allocate(capacity: 1)
+            pointer.initialize(to: map)
+            return pointer
+        }
     }
 
     deinit {
         links.deinitialize(count: 1)
         links.deallocate()
+        bonds?.deinitialize(count: 1)
+        bonds?.deallocate()
     }
+
+    /// The element's port count (a bond is one port).
+    var logicalPortCount: Int { bonds?.pointee.logicalCount ?? ports.count }
 
     func close() {
         for port in ports { port.close() }

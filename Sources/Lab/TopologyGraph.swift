@@ -28,7 +28,7 @@ public enum TopologyGraph {
     }
 
     static func addresses(_ node: Node) -> String {
-        node.interfaces.flatMap { $0.addresses.map { $0.address.description } }.joined(separator: ", ")
+        node.addresses.map { $0.address.description }.joined(separator: ", ")
     }
 
     static func dot(_ t: ResolvedTopology) -> String {

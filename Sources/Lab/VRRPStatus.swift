@@ -20,7 +20,7 @@ extension VRRPGroupStatus {
     /// Every group of a node (nil when it has none).
     public static func groups(of forwarder: NodeForwarder, node: Node, now: Instant) -> [VRRPGroupStatus]? {
         guard let groups = forwarder.vrrpNode?.vrrp, !groups.isEmpty else { return nil }
-        return groups.instances.map { VRRPGroupStatus($0, interfaces: node.interfaces, now: now) }
+        return groups.instances.map { VRRPGroupStatus($0, interfaces: node.logicalInterfaces, now: now) }
     }
 
     static func seconds(_ ns: UInt64) -> String {

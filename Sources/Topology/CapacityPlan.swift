@@ -15,7 +15,8 @@
 //   evenly over the links on a shortest path (hop count) to the destination,
 //   as ECMP routing does over equal-cost paths. Only switches and routers
 //   forward; hosts and directors only send and receive.
-// - A NIC's ports (capacity.nics) are a bond: the first live port carries it.
+// - A NIC's ports (capacity.nics, or a bond's members) are a bond: the
+//   first live port carries it.
 // - A director hands its share to its live real servers by weight (rr, lc:
 //   evenly); NAT/FULLNAT replies cross it again (its node/pps load doubles),
 //   DR/TUN replies bypass it.
@@ -179,6 +180,8 @@ struct PlanModel {
         }
         for n in t.nodes {
             var groups = n.capacity.nics.filter { !$0.isEmpty }
+            // A bond is one NIC (its first live member carries it), unless `nics:` says otherwise.
+            for b in n.bonds where !b.members.contains(where: Set(groups.flatMap { $0 }).contains) { groups.append(b.members) }
             let listed = Set(groups.flatMap { $0 })
             for i in n.interfaces where !listed.contains(i.name) { groups.append([i.name]) }
             nics[n.name] = groups
@@ -333,7 +336,9 @@ struct PlanModel {
             if groups.isEmpty { active.append(d); continue }
             for grp in groups {
                 // A member whose group interface is cut off hears nobody and is heard by nobody.
-                let up = grp.interface.isEmpty || nicOf[Port(node: d.name, interface: grp.interface)].map { g.activePort[d.name]?[$0] != nil } ?? false
+                // (A bond's NIC is its members'.)
+                let port = d.bonds.first { $0.name == grp.interface }?.members.first ?? grp.interface
+                let up = grp.interface.isEmpty || nicOf[Port(node: d.name, interface: port)].map { g.activePort[d.name]?[$0] != nil } ?? false
                 guard up else { continue }
                 if !groupOrder.contains(grp.group) { groupOrder.append(grp.group) }
                 if masters[grp.group].map({ grp.priority > $0.1 }) ?? true { masters[grp.group] = (d, grp.priority) }

@@ -187,6 +187,9 @@ struct CheckContext {
     var incompleteNodes: Set<String>
     /// Nodes with at least one interface address.
     var addressedNodes: Set<String>
+    /// Each bond (`r1:bond0`) and its members: a MAC names it, but frames
+    /// are seen and links fail on its members.
+    var bondMembers: [Endpoint: [String]] = [:]
 }
 
 struct CheckDecoder {
@@ -295,13 +298,19 @@ struct CheckDecoder {
         return s
     }
 
-    /// An interface (declared or a switch port) named `node:if`.
-    func endpoint(_ text: String, at location: SourceLocation, what: String) -> Endpoint? {
+    /// An interface (declared or a switch port) named `node:if`; a bond
+    /// only where `bond` allows it (a MAC).
+    func endpoint(_ text: String, at location: SourceLocation, what: String, bond: Bool = false) -> Endpoint? {
         guard let e = Endpoint(text) else {
             d.error(location, "\(what) '\(text)' must be written node:interface", hint: "e.g. gw:eth1")
             return nil
         }
         guard nodeExists(e.node, at: location) else { return nil }
+        if !bond, let members = ctx.bondMembers[e] {
+            d.error(location, "'\(text)' in '\(what)' is a bond; frames cross, and links fail at, its members",
+                    hint: "name a member: \(members.map { "\(e.node):\($0)" }.joined(separator: " | "))")
+            return nil
+        }
         if ctx.interfaces[e] == nil && !ctx.incompleteNodes.contains(e.node) {
             let names = ctx.interfaceNames[e.node] ?? []
             let isSwitch = ctx.nodes[e.node] == .switch
@@ -439,7 +448,7 @@ struct CheckDecoder {
             guard let s = r.string(n, key) else { ok = false; return nil }
             if let m = MACAddress(s) { return .literal(m) }
             if s.contains(":"), s.split(separator: ":").count == 2 {
-                guard let e = endpoint(s, at: n.location, what: key) else { ok = false; return nil }
+                guard let e = endpoint(s, at: n.location, what: key, bond: true) else { ok = false; return nil }
                 if let m = ctx.interfaces[e] { return .interface(e, m) }
                 ok = false
                 return nil

@@ -109,8 +109,10 @@ public enum DatapathKind: String, Sendable, Hashable, CaseIterable {
 public struct Node: Sendable, Hashable {
     public var name: String
     public var kind: NodeKind
-    /// Declared interfaces in file order; for a switch, one per link end
-    /// (named as in the links), in link order.
+    /// The node's ports, one per link end: declared interfaces in file
+    /// order (a bond's members in its place, in member order); for a
+    /// switch, one per link end (named as in the links), in link order.
+    /// What the element sees is `logicalInterfaces`.
     public var interfaces: [Interface]
     /// Static routes (hosts, routers, directors), in file order.
     public var routes: [Route]
@@ -152,17 +154,33 @@ public struct Node: Sendable, Hashable {
     /// BFD on UDP 3784): it has `bgp:` or `bfd:`.
     public var runsControlPlane: Bool { bgp != nil || bfd != nil }
 
-    /// The interface called `name`, if any.
+    /// Active-backup bonds (`members:` on an interface, routers and
+    /// directors), in file order.
+    public var bonds: [Bond] = []
+
+    /// The interface or bond called `name`, if any.
     public func interface(named name: String) -> Interface? {
-        interfaces.first { $0.name == name }
+        interfaces.first { $0.name == name } ?? bonds.first { $0.name == name }?.logical
     }
 
-    /// All interface addresses of the node, in interface order.
-    public var addresses: [IPv4Prefix] { interfaces.flatMap(\.addresses) }
+    /// The interfaces the element sees, one per port of the element: each
+    /// bond in place of its members (where its first member is), every
+    /// other interface as it is. Without bonds, `interfaces`.
+    public var logicalInterfaces: [Interface] {
+        guard !bonds.isEmpty else { return interfaces }
+        return interfaces.compactMap { i in
+            guard let b = i.bond else { return i }
+            guard let bond = bonds.first(where: { $0.name == b }), bond.members.first == i.name else { return nil }
+            return bond.logical
+        }
+    }
 
-    /// The connected subnets (interface addresses with host bits cleared).
+    /// All interface addresses of the node (bonds' included), in interface order.
+    public var addresses: [IPv4Prefix] { logicalInterfaces.flatMap(\.addresses) }
+
+    /// The connected subnets (interface and bond addresses with host bits cleared).
     public var connectedSubnets: [(interface: String, subnet: IPv4Prefix)] {
-        interfaces.flatMap { i in i.addresses.filter { $0.length < 32 }.map { (i.name, $0.canonical) } }
+        logicalInterfaces.flatMap { i in i.addresses.filter { $0.length < 32 }.map { (i.name, $0.canonical) } }
     }
 
     /// Whether a userspace data-plane element runs this node (everything but hosts).
@@ -182,6 +200,33 @@ public struct Interface: Sendable, Hashable {
     public var peer: Endpoint?
     /// Where the interface is declared (for switch ports: the link end).
     public var location: SourceLocation
+    /// The bond this port is a member of (it then carries the bond's MAC
+    /// and no addresses of its own).
+    public var bond: String? = nil
+}
+
+/// An active-backup bond of a router or director (`bond0: { ip: …,
+/// members: [ eth0, eth1 ] }`): one port for the element, over member
+/// ports that are link ends. One member is active (`BondMap`: the first,
+/// then the first with carrier when it loses its own); frames go out and
+/// are taken in on it only. wirelab's own:
+/// the kernel here has no bonding module, and hosts (kernel stacks) stay
+/// single-homed.
+public struct Bond: Sendable, Hashable {
+    public var name: String
+    /// `mac:` if given, else derived from the bond's name; every member carries it.
+    public var mac: MACAddress
+    public var addresses: [IPv4Prefix]
+    /// Member port names, in priority order.
+    public var members: [String]
+    /// The MTU of its members' links (the smallest).
+    public var mtu: Int
+    public var location: SourceLocation
+
+    /// The bond as the element's one port.
+    public var logical: Interface {
+        Interface(name: name, mac: mac, addresses: addresses, mtu: mtu, peer: nil, location: location)
+    }
 }
 
 /// One end of a link, written `node:interface`.

@@ -13,6 +13,11 @@ struct RawInterface {
     var macLocation: SourceLocation?
     var addresses: [IPv4Prefix] = []
     var addressLocations: [SourceLocation] = []
+    /// A bond's member ports (`members:`), empty for a plain interface.
+    var members: [String] = []
+    var memberLocations: [SourceLocation] = []
+    /// Where `members:` is written (its value).
+    var membersLocation: SourceLocation?
 }
 
 struct RawRoute {
@@ -28,6 +33,9 @@ struct RawNode {
     /// nil when missing or unknown (an error was recorded).
     var kind: NodeKind?
     var interfaces: [RawInterface] = []
+    /// The node's ports as links name them: its interfaces, each bond's
+    /// members in place of the bond.
+    var portNames: [String] { interfaces.flatMap { $0.members.isEmpty ? [$0.name] : $0.members } }
     /// False when `interfaces:` could not be read at all: link ends naming
     /// this node's interfaces are then not checked.
     var interfacesKnown = true
@@ -359,8 +367,9 @@ struct RawDecoder {
             if let (problem, hint) = Self.interfaceNameProblem(name) {
                 d.error(p.key.location, "interface name '\(name)' \(problem)", hint: hint)
             }
-            if !p.value.isNull, let f = r.map(p.value, "interface '\(node):\(name)'", keys: ["ip", "mac"],
+            if !p.value.isNull, let f = r.map(p.value, "interface '\(node):\(name)'", keys: ["ip", "mac", "members"],
                                                example: "\(name): { ip: 10.0.0.1/24 }") {
+                if let m = f["members"] { decodeMembers(m, of: &i, node: n) }
                 if let ipn = f["ip"], let items = r.listOrScalar(ipn, "ip", example: "ip: [ 10.0.0.1/24, 10.0.1.1/24 ]") {
                     for item in items {
                         if let a = r.interfaceAddress(item, "address") {
@@ -384,6 +393,38 @@ struct RawDecoder {
                 n.complete = false
             }
             n.interfaces.append(i)
+        }
+    }
+
+    /// `members: [ eth0, eth1 ]`: the ports of an active-backup bond
+    /// (routers and directors). Each a valid interface name, listed once,
+    /// at least two.
+    func decodeMembers(_ v: YNode, of i: inout RawInterface, node n: RawNode) {
+        let example = "\(i.name): { ip: 10.0.0.1/24, members: [ eth0, eth1 ] }"
+        i.membersLocation = v.location
+        if let kind = n.kind, kind != .router, kind != .director {
+            d.error(v.location, "\(kind.spec.article) has no bonds ('members' on '\(n.name):\(i.name)')",
+                    hint: "bonds are wirelab's own, on routers and directors; a host is the kernel's, which here has no bonding module, so it stays single-homed: remove 'members'")
+            return
+        }
+        guard let items = r.list(v, "members of '\(n.name):\(i.name)'", example: example) else { return }
+        for item in items {
+            guard let name = r.string(item, "bond member") else { continue }
+            if let (problem, hint) = Self.interfaceNameProblem(name) {
+                d.error(item.location, "bond member name '\(name)' \(problem)", hint: hint)
+                continue
+            }
+            if let k = i.members.firstIndex(of: name) {
+                d.error(item.location, "member '\(name)' is listed twice in bond '\(n.name):\(i.name)'",
+                        hint: "it is already listed at \(i.memberLocations[k].lineColumn)")
+                continue
+            }
+            i.members.append(name)
+            i.memberLocations.append(item.location)
+        }
+        if items.count < 2 {
+            d.error(v.location, "bond '\(n.name):\(i.name)' needs at least two members",
+                    hint: "an active-backup bond fails over between its ports, e.g. \(example)")
         }
     }
 

@@ -39,8 +39,15 @@ struct TopologyResolver {
                 let node = nodes[ni]
                 if let kind = node.kind {
                     if kind.declaresInterfaces {
-                        if node.interfacesKnown, !node.interfaces.contains(where: { $0.name == e.interface }) {
-                            let names = node.interfaces.map(\.name)
+                        if let bond = node.interfaces.first(where: { $0.name == e.interface && !$0.members.isEmpty }) {
+                            d.error(end.location, "link end '\(e)' names a bond; links end on its members",
+                                    hint: "name one of its members: \(bond.members.map { "\(e.node):\($0)" }.joined(separator: ", "))")
+                            endsFailed = true
+                            good = false
+                            continue
+                        }
+                        if node.interfacesKnown, !node.portNames.contains(e.interface) {
+                            let names = node.portNames
                             let list = names.isEmpty ? "'\(e.node)' declares no interfaces; add interfaces: { \(e.interface): { ip: … } }"
                                 : "'\(e.node)' declares: \(Suggest.list(names))"
                             d.error(end.location, "link end '\(e)' names an interface '\(e.node)' does not declare",
@@ -88,19 +95,50 @@ struct TopologyResolver {
         for n in nodes {
             let kind = n.kind ?? .host
             var interfaces: [Interface] = []
+            var bonds: [Bond] = []
             if kind.declaresInterfaces {
+                var portNamed: [String: SourceLocation] = [:]
+                for ri in n.interfaces where ri.members.isEmpty { portNamed[ri.name] = ri.location }
                 for ri in n.interfaces {
-                    let e = Endpoint(node: n.name, interface: ri.name)
-                    let link = linkOf[e]
-                    interfaces.append(Interface(name: ri.name, mac: ri.mac ?? MACAddress.derived(from: "\(lab)/\(n.name)/\(ri.name)"),
-                                                addresses: ri.addresses, mtu: link?.mtu ?? TopologyLimits.defaultMTU,
-                                                peer: link?.peer(of: e), location: ri.location))
-                    addressLocations[e] = ri.addressLocations
-                    macLocations[e] = ri.macLocation ?? ri.location
-                    if link == nil, used[e] == nil, !endsFailed, n.kind != nil, RawDecoder.interfaceNameProblem(ri.name) == nil {
-                        d.error(ri.location, "interface '\(e)' is not connected by any link",
-                                hint: "add a link such as - [ \(e), other:eth0 ], or remove the interface")
+                    guard !ri.members.isEmpty else {
+                        let e = Endpoint(node: n.name, interface: ri.name)
+                        let link = linkOf[e]
+                        interfaces.append(Interface(name: ri.name, mac: ri.mac ?? MACAddress.derived(from: "\(lab)/\(n.name)/\(ri.name)"),
+                                                    addresses: ri.addresses, mtu: link?.mtu ?? TopologyLimits.defaultMTU,
+                                                    peer: link?.peer(of: e), location: ri.location))
+                        addressLocations[e] = ri.addressLocations
+                        macLocations[e] = ri.macLocation ?? ri.location
+                        if link == nil, used[e] == nil, !endsFailed, n.kind != nil, RawDecoder.interfaceNameProblem(ri.name) == nil {
+                            d.error(ri.location, "interface '\(e)' is not connected by any link",
+                                    hint: "add a link such as - [ \(e), other:eth0 ], or remove the interface")
+                        }
+                        continue
                     }
+                    // A bond: its members are ports of the node, in its place, with its MAC.
+                    let mac = ri.mac ?? MACAddress.derived(from: "\(lab)/\(n.name)/\(ri.name)")
+                    var members: [String] = []
+                    for (k, m) in ri.members.enumerated() {
+                        let e = Endpoint(node: n.name, interface: m)
+                        if let first = portNamed[m] {
+                            d.error(ri.memberLocations[k], "'\(e)' is already a port of '\(n.name)' (at \(first.lineColumn))",
+                                    hint: "a port belongs to one bond, or is an interface of its own; use another name")
+                            continue
+                        }
+                        portNamed[m] = ri.memberLocations[k]
+                        let link = linkOf[e]
+                        if link == nil, used[e] == nil, !endsFailed, n.kind != nil {
+                            d.error(ri.memberLocations[k], "bond member '\(e)' is not connected by any link",
+                                    hint: "a member is a link end: add a link such as - [ \(e), sw1:p1 ]")
+                        }
+                        interfaces.append(Interface(name: m, mac: mac, addresses: [], mtu: link?.mtu ?? TopologyLimits.defaultMTU,
+                                                    peer: link?.peer(of: e), location: ri.memberLocations[k], bond: ri.name))
+                        macLocations[e] = ri.macLocation ?? ri.memberLocations[k]
+                        members.append(m)
+                    }
+                    guard !members.isEmpty else { continue }
+                    let mtu = interfaces.filter { $0.bond == ri.name }.map(\.mtu).min() ?? TopologyLimits.defaultMTU
+                    bonds.append(Bond(name: ri.name, mac: mac, addresses: ri.addresses, members: members, mtu: mtu, location: ri.location))
+                    addressLocations[Endpoint(node: n.name, interface: ri.name)] = ri.addressLocations
                 }
                 if n.kind != nil, n.interfacesKnown, n.interfaces.isEmpty, !nodesNamedInLinks.contains(n.name) {
                     d.error(n.location, "\(kind.spec.article) '\(n.name)' has no interfaces",
@@ -115,11 +153,21 @@ struct TopologyResolver {
                     d.error(n.location, "switch '\(n.name)' has no ports", hint: "connect it with links, e.g. - [ h1:eth0, \(n.name):p1 ]")
                 }
             }
-            resolvedNodes.append(Node(name: n.name, kind: kind, interfaces: interfaces, routes: n.routes.map(\.route),
-                                      datapath: n.datapath ?? raw.defaults.datapath, serve: n.serve, run: n.run, auto: n.auto,
-                                      nat: n.nat, services: n.services, vrrp: resolveVRRP(n, interfaces), ecmp: n.ecmp, location: n.location,
-                                      runLocation: n.runLocation, sync: n.sync, capacity: resolveCapacity(n, interfaces),
-                                      bgp: n.bgp, bfd: n.bfd))
+            var node = Node(name: n.name, kind: kind, interfaces: interfaces, routes: n.routes.map(\.route),
+                            datapath: n.datapath ?? raw.defaults.datapath, serve: n.serve, run: n.run, auto: n.auto,
+                            nat: n.nat, services: n.services, vrrp: [], ecmp: n.ecmp, location: n.location,
+                            runLocation: n.runLocation, sync: n.sync, capacity: resolveCapacity(n, interfaces),
+                            bgp: n.bgp, bfd: n.bfd, bonds: bonds)
+            node.vrrp = resolveVRRP(n, node.logicalInterfaces)
+            // BGP, BFD and health checks are kernel sockets (LabPlan), and the kernel has no bonds.
+            let kernelUse: (key: String, runs: String)? = node.bgp != nil ? ("bgp", "BGP runs")
+                : node.bfd != nil ? ("bfd", "BFD runs")
+                : node.services.contains(where: { $0.health != nil }) ? ("health", "health checks run") : nil
+            if !bonds.isEmpty, let use = kernelUse {
+                d.error(bonds[0].location, "'\(n.name)' has a bond and \(use.key == "health" ? "health checks" : use.key); \(use.runs) on the node's kernel, which has no bonding module here",
+                        hint: "use plain interfaces on this node, or remove \(use.key)")
+            }
+            resolvedNodes.append(node)
         }
 
         // MARK: Segments
@@ -163,6 +211,20 @@ struct TopologyResolver {
         }
         var segmentOf: [Endpoint: Int] = [:]
         for (i, s) in segments.enumerated() { for e in s.endpoints { segmentOf[e] = i } }
+        // A bond is on its members' segment: all of them on one, or a
+        // failover would move it to another network.
+        for n in resolvedNodes {
+            for bond in n.bonds {
+                let ends = bond.members.map { Endpoint(node: n.name, interface: $0) }
+                guard let first = ends.first, let s = segmentOf[first] else { continue }
+                segmentOf[Endpoint(node: n.name, interface: bond.name)] = s
+                for e in ends.dropFirst() where segmentOf[e] != nil && segmentOf[e] != s {
+                    let loc = n.interfaces.first { $0.name == e.interface }?.location ?? bond.location
+                    d.error(loc, "bond member '\(e)' is on another L2 segment than '\(first)'",
+                            hint: "the members of an active-backup bond are on one L2 domain: connect their switches with a link")
+                }
+            }
+        }
 
         let topology = ResolvedTopology(name: raw.name ?? "", file: file, defaults: raw.defaults, nodes: resolvedNodes,
                                         links: links, checks: [], segments: segments)
@@ -173,11 +235,17 @@ struct TopologyResolver {
         for seg in segments {
             var addresses: [(IPv4Address, Endpoint, SourceLocation)] = []
             var macs: [(MACAddress, Endpoint, SourceLocation)] = []
+            var bondsSeen: Set<Endpoint> = []
             for e in seg.endpoints {
-                guard let i = topology.interface(at: e) else { continue }
-                let locs = addressLocations[e] ?? []
-                for (k, a) in i.addresses.enumerated() { addresses.append((a.address, e, k < locs.count ? locs[k] : i.location)) }
-                macs.append((i.mac, e, macLocations[e] ?? i.location))
+                guard let port = topology.interface(at: e) else { continue }
+                // A bond's members share its MAC, and its addresses count once.
+                let bondEnd = port.bond.map { Endpoint(node: e.node, interface: $0) }
+                if let bondEnd, !bondsSeen.insert(bondEnd).inserted { continue }
+                guard let i = bondEnd.flatMap(topology.interface(at:)) ?? Optional(port) else { continue }
+                let key = bondEnd ?? e
+                let locs = addressLocations[key] ?? []
+                for (k, a) in i.addresses.enumerated() { addresses.append((a.address, key, k < locs.count ? locs[k] : i.location)) }
+                macs.append((i.mac, key, macLocations[e] ?? i.location))
             }
             addresses.sort { $0.2 < $1.2 }
             var seenAddress: [IPv4Address: Endpoint] = [:]
@@ -199,7 +267,7 @@ struct TopologyResolver {
         // same segment was reported above).
         for n in topology.nodes {
             var seen: [IPv4Address: String] = [:]
-            for i in n.interfaces {
+            for i in n.logicalInterfaces {
                 let e = Endpoint(node: n.name, interface: i.name)
                 let locs = addressLocations[e] ?? []
                 for (k, a) in i.addresses.enumerated() {
@@ -217,7 +285,10 @@ struct TopologyResolver {
         func owners(onSegment s: Int) -> [(IPv4Address, String)] {
             var out: [(IPv4Address, String)] = []
             for e in segments[s].endpoints {
-                guard let n = topology.node(named: e.node), let i = n.interface(named: e.interface) else { continue }
+                guard let n = topology.node(named: e.node), let port = n.interface(named: e.interface) else { continue }
+                // A bond answers for its addresses once, through its first member.
+                if let b = port.bond, n.bonds.first(where: { $0.name == b })?.members.first != port.name { continue }
+                guard let i = port.bond.flatMap(n.interface(named:)) ?? Optional(port) else { continue }
                 for a in i.addresses { out.append((a.address, "\(e)")) }
                 for v in n.vrrp where v.interface == i.name {
                     for vip in v.vips { out.append((vip, "vrrp vip of \(n.name)")) }
@@ -245,7 +316,7 @@ struct TopologyResolver {
                 guard n.complete else { continue }
                 for (k, hop) in route.nextHops.enumerated() {
                     let loc = rr.hopLocations[k]
-                    if let own = node.interfaces.first(where: { $0.addresses.contains { $0.address == hop } }) {
+                    if let own = node.logicalInterfaces.first(where: { $0.addresses.contains { $0.address == hop } }) {
                         d.error(loc, "route via \(hop): the next hop is an address of '\(n.name)' itself (\(own.name))",
                                 hint: "a next hop is a neighbour's address, e.g. the gateway's")
                         continue
@@ -276,12 +347,12 @@ struct TopologyResolver {
         // MARK: Directors: real servers, VRRP
         var addressOwners: [IPv4Address: [Endpoint]] = [:]
         for n in topology.nodes {
-            for i in n.interfaces { for a in i.addresses { addressOwners[a.address, default: []].append(Endpoint(node: n.name, interface: i.name)) } }
+            for i in n.logicalInterfaces { for a in i.addresses { addressOwners[a.address, default: []].append(Endpoint(node: n.name, interface: i.name)) } }
         }
         var vrrpGroups: [String: (node: String, config: VRRPConfig)] = [:]
         for (ni, n) in nodes.enumerated() where n.kind == .director {
             let director = topology.nodes[ni]
-            let directorSegments = Set(director.interfaces.compactMap { segmentOf[Endpoint(node: n.name, interface: $0.name)] })
+            let directorSegments = Set(director.logicalInterfaces.compactMap { segmentOf[Endpoint(node: n.name, interface: $0.name)] })
             for service in director.services {
                 for real in service.reals {
                     let owners = addressOwners[real.ip] ?? []
@@ -309,7 +380,7 @@ struct TopologyResolver {
                         } else {
                             // The director sends to the real's MAC, so it must reach it directly
                             // from an interface on that segment.
-                            let onSegment = director.interfaces.filter { i in
+                            let onSegment = director.logicalInterfaces.filter { i in
                                 segmentOf[Endpoint(node: n.name, interface: i.name)].map { s in sharing.contains { segmentOf[$0] == s } } ?? false
                             }
                             if !onSegment.contains(where: { $0.addresses.contains { $0.length < 32 && $0.contains(real.ip) } }) {
@@ -449,13 +520,16 @@ struct TopologyResolver {
             var ifaces: [Endpoint: MACAddress] = [:]
             var names: [String: [String]] = [:]
             for n in topology.nodes {
-                names[n.name] = n.interfaces.map(\.name)
+                names[n.name] = n.interfaces.map(\.name) + n.bonds.map(\.name)
                 for i in n.interfaces { ifaces[Endpoint(node: n.name, interface: i.name)] = i.mac }
+                for b in n.bonds { ifaces[Endpoint(node: n.name, interface: b.name)] = b.mac }   // src-mac: r1:bond0
             }
-            let ctx = CheckContext(nodes: Dictionary(nodes.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a }),
+            var ctx = CheckContext(nodes: Dictionary(nodes.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a }),
                                    nodeOrder: nodeNames, interfaces: ifaces, interfaceNames: names,
                                    incompleteNodes: Set(nodes.filter { !$0.interfacesKnown || !$0.complete || ($0.kind == .switch && endsFailed) }.map(\.name)),
                                    addressedNodes: Set(topology.nodes.filter { !$0.addresses.isEmpty }.map(\.name)))
+            ctx.bondMembers = Dictionary(topology.nodes.flatMap { n in n.bonds.map { (Endpoint(node: n.name, interface: $0.name), $0.members) } },
+                                         uniquingKeysWith: { a, _ in a })
             let decoder = CheckDecoder(r: r, ctx: ctx)
             if let cn = raw.checks { checks = decoder.decode(cn) }
             if let dn = raw.drills {

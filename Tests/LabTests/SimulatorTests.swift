@@ -315,10 +315,13 @@ import Wire
                 let config = ElementFactory.hostConfiguration(node, role: roles[node.name])
                 let liveLo = plan.addresses.filter { $0.namespace == ns && $0.interface == "lo" }.map(\.prefix.address)
                 #expect(config.localAddresses == liveLo, "\(topology.name) \(node.name)")
-                let liveRoutes = plan.routes.filter { $0.namespace == ns }.map { "\($0.destination) via \($0.via[0])" }
+                // (An ECMP route: every next hop, in order.)
+                let liveRoutes = plan.routes.filter { $0.namespace == ns }.flatMap { r in r.via.map { "\(r.destination) via \($0)" } }
                 #expect(config.routes.map { "\($0.destination) via \($0.gateway)" } == liveRoutes, "\(topology.name) \(node.name)")
                 let liveARPIgnore = plan.sysctls.contains { $0.namespace == ns && $0.key.hasSuffix("/arp_ignore") && $0.value == "1" }
                 #expect(config.arpIgnore == liveARPIgnore, "\(topology.name) \(node.name)")
+                let liveLinkdown = plan.sysctls.contains { $0.namespace == ns && $0.key.hasSuffix("/ignore_routes_with_linkdown") && $0.value == "1" }
+                #expect(config.ignoresRoutesWithLinkdown == liveLinkdown, "\(topology.name) \(node.name)")
                 #expect(config.httpPort.map(Int.init) == node.serve?.http)
             }
         }

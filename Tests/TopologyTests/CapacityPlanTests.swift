@@ -41,9 +41,14 @@ import Testing
         #expect(t.node(named: "r1")?.capacity.isEmpty == true)
     }
 
-    @Test func nicsAreTheNodesInterfaces() throws {
+    /// Without `nics:`, each bond is one NIC, its members in bond order.
+    @Test func aBondIsOneNIC() throws {
         let t = try TopologyLoader.load(path: Paths.topologies.appendingPathComponent("lb-200g.yaml").path)
-        #expect(t.node(named: "lvs1")?.capacity.nics == [["eth0", "eth1"], ["eth3", "eth2"]])
+        let lvs1 = try #require(t.node(named: "lvs1"))
+        #expect(lvs1.capacity.nics.isEmpty)
+        #expect(lvs1.bonds.map(\.members) == [["eth0", "eth1"], ["eth3", "eth2"]])
+        let p = try CapacityPlan(t)
+        #expect(p.text.contains("lvs1 NIC eth0+eth1 in"), "\(p.text)")
     }
 }
 

@@ -75,8 +75,9 @@ extension Director {
     /// ARP in: learn the sender (RFC 826's merge: when the request is for
     /// us, or the sender is already known or awaited), and answer requests
     /// for any owned address — interface address, VIP or FULLNAT local
-    /// address — on whichever port they arrive (Linux' arp_ignore=0). The
-    /// reply is the request rewritten in place.
+    /// address — on whichever port they arrive (Linux' arp_ignore=0), but a
+    /// VRRP group's VIPs only on the group's port. The reply is the request
+    /// rewritten in place.
     func arpInput(_ p: ParsedFrame, _ packet: inout PacketBuffer, ingress: Int, now: Instant,
                   emit: inout Emitter) -> Verdict {
         var mac = ports[ingress].mac
@@ -88,9 +89,9 @@ extension Director {
         let senderMAC = header.senderHardwareAddress
         let targetIP = header.targetProtocolAddress
         var targetKind = owned.lookup(targetIP.rawValue)
-        // A VRRP VIP is ours only while master (with vmac: at the virtual MAC).
+        // A VRRP VIP is ours only while master, on its group's port (with vmac: at the virtual MAC).
         if targetKind & DirectorAddressTable.gated != 0 {
-            if vrrp.serves(targetIP) { mac = vrrp.arpMAC(for: targetIP, default: mac) } else { targetKind = 0 }
+            if vrrp.answersARP(for: targetIP, on: PortID(ingress)) { mac = vrrp.arpMAC(for: targetIP, default: mac) } else { targetKind = 0 }
         }
         let usableSender = !senderMAC.isMulticast && senderMAC != .zero
         var learned = false

@@ -68,6 +68,11 @@ public final class HostModel: Element {
         /// The node's name: what the HTTP server answers with.
         public var name: String
         public var interfaces: [Interface]
+        /// `net.ipv4.conf.all.ignore_routes_with_linkdown=1`: routes and
+        /// next hops through a port without carrier are not used (the lab
+        /// sets it on a host with an ECMP route). Off: Linux's default, a
+        /// route over a dead link stays and what goes there is lost.
+        public var ignoresRoutesWithLinkdown = false
         /// Static routes (connected ones come from the addresses).
         public var routes: [Route]
         /// Addresses on `lo` (VIPs of DR/TUN services): local, never in ARP.
@@ -268,7 +273,7 @@ public final class HostModel: Element {
     public private(set) var deliveries: [Delivery] = []
 
     /// Connected and static routes.
-    let fib: RoutingTable
+    var fib: RoutingTable
     let portMACs: [MACAddress]
     let portMTUs: [Int]
     let addresses: InterfaceAddresses
@@ -381,12 +386,16 @@ public final class HostModel: Element {
         nextEphemeral = configuration.firstEphemeralPort
         var statics: [IPv4Prefix: RouteEntry] = [:]
         for route in configuration.routes {
-            // Linux refuses a gateway that is not on a connected subnet; of
-            // an ECMP route (several of one prefix) the first next hop is used.
+            // Linux refuses a gateway that is not on a connected subnet. An
+            // ECMP route (several of one prefix) keeps all its next hops; a
+            // host model uses the first live one (it does not hash flows).
             guard let port = addresses.port(reaching: route.gateway) else { continue }
             let destination = route.destination.canonical
-            if statics[destination] == nil {
-                statics[destination] = .via(destination, [RouteEntry.NextHop(gateway: route.gateway, port: port)])
+            let hop = RouteEntry.NextHop(gateway: route.gateway, port: port)
+            if case let .via(hops)? = statics[destination]?.kind {
+                statics[destination] = .via(destination, hops + [hop])
+            } else if statics[destination] == nil {
+                statics[destination] = .via(destination, [hop])
             }
         }
         var fib = RoutingTable()
@@ -400,6 +409,14 @@ public final class HostModel: Element {
     deinit {
         scratch.deallocate()
         innerScratch.deallocate()
+    }
+
+    /// A port's carrier changed (the simulator's `updateLinks`): with
+    /// `ignoresRoutesWithLinkdown`, its routes go or come back, as the
+    /// kernel's do; otherwise nothing changes.
+    public func setLink(_ port: PortID, up: Bool) {
+        guard configuration.ignoresRoutesWithLinkdown else { return }
+        fib.setLink(port, up: up)
     }
 
     /// Whether `address` is one of this host's (interface or `lo`).

@@ -39,7 +39,9 @@ import Wire
 ///   a failed node learns, when healed, what changed while it was off;
 ///   traffic from a failed host (`connect`, `ping`, …) is an error.
 ///   Host models keep their routes over a port without carrier (Linux's
-///   default, `ignore_routes_with_linkdown=0`): what they send there is lost.
+///   default, `ignore_routes_with_linkdown=0`): what they send there is
+///   lost — but a host with an ECMP route drops the next hops whose link
+///   lost carrier, as the lab sets its kernel to (`LabPlan`).
 ///
 /// The three things the verification side uses: `sendIPv4(_:from:)` (a
 /// probe sent as a host's raw IP socket would), `captures()` / `pcapng()`
@@ -122,15 +124,24 @@ public final class Simulator {
         var linkDrops = DropCounters()
         /// Powered off (`fail(node:)`): processes, sends and ticks nothing.
         var failed = false
-        /// Per port, the carrier the element was last told (up at start).
+        /// Per port, the carrier it was last seen with (up at start).
         var carrier: [Bool]
         /// BGP and BFD on the node's kernel (nodes with `bgp:` or `bfd:`).
         var controlPlane: SimControlPlane?
-        init(name: String, kind: NodeKind, element: NodeElement, ports: [PortEnd], interfaceNames: [String]) {
+        /// The node's bonds (nil without): the element's ports are logical,
+        /// `ports` physical (`BondMap`, as live).
+        @exclusivity(unchecked) var bonds: BondMap?
+        let hasBonds: Bool
+        /// The element's port count (a bond is one port).
+        let logicalPortCount: Int
+        init(name: String, kind: NodeKind, element: NodeElement, ports: [PortEnd], interfaceNames: [String], bonds: BondMap? = nil) {
             self.name = name
             self.kind = kind
             self.element = element
             self.ports = ports
+            self.bonds = bonds
+            hasBonds = bonds != nil
+            logicalPortCount = bonds?.logicalCount ?? ports.count
             portCount = ports.count
             carrier = Array(repeating: true, count: ports.count)
             self.interfaceNames = interfaceNames
@@ -222,7 +233,8 @@ public final class Simulator {
             index[node.name] = nodes.count
             nodes.append(SimNode(name: node.name, kind: node.kind, element: element,
                                  ports: node.interfaces.map { _ in PortEnd() },
-                                 interfaceNames: node.interfaces.map(\.name)))
+                                 interfaceNames: node.interfaces.map(\.name),
+                                 bonds: node.isUserspace ? ElementFactory.bondMap(for: node) : nil))
         }
         var links: [SimLink] = []
         var maxMTU = 1500
@@ -302,6 +314,7 @@ public final class Simulator {
         for (reason, count) in nodes[i].element.element.drops.counts { out[reason.rawValue, default: 0] += count }
         for (reason, count) in nodes[i].linkDrops.counts { out[reason.rawValue, default: 0] += count }
         for (reason, count) in nodes[i].runner.drops.counts { out[reason.rawValue, default: 0] += count }
+        if let b = nodes[i].bonds?.backupDrops, b > 0 { out[BondMap.backupDrop.rawValue, default: 0] += b }
         return out
     }
 
@@ -455,7 +468,7 @@ public final class Simulator {
         // Its VRRP groups start again (Initialize) on the ports with carrier.
         let n = nodes[i]
         if case let .forwarder(f) = n.element, let node = f.vrrpNode, !node.vrrp.isEmpty {
-            for p in 0..<n.portCount where n.carrier[p] {
+            for p in 0..<n.logicalPortCount where n.bonds?.hasCarrier(logical: p) ?? n.carrier[p] {
                 node.vrrp.setLink(PortID(p), up: true, now: instant, emit: &n.runner.emitter)
             }
             drain(n)
@@ -506,8 +519,18 @@ public final class Simulator {
                 let up = linkLive[Int(n.ports[p].link)]
                 guard n.carrier[p] != up else { continue }
                 n.carrier[p] = up
+                if case let .host(h) = n.element { h.setLink(PortID(p), up: up) }
                 if case let .forwarder(f) = n.element {
-                    f.carrierChanged(port: PortID(p), up: up, now: instant, emit: &n.runner.emitter)
+                    // The element sees its bonds' carrier, not their members' (`BondMap`).
+                    let change = n.bonds?.setCarrier(p, up: up) ?? BondMap.Change(logical: p, carrier: up)
+                    if let up = change.carrier {
+                        f.carrierChanged(port: PortID(change.logical), up: up, now: instant, emit: &n.runner.emitter)
+                    }
+                    if change.failover != nil, n.bonds?.hasCarrier(logical: change.logical) == true,
+                       let bond = topology.node(named: n.name)?.logicalInterfaces[change.logical] {
+                        f.bondFailedOver(port: PortID(change.logical), mac: bond.mac, addresses: bond.addresses.map { $0.address },
+                                         emit: &n.runner.emitter)
+                    }
                     drain(n)
                 }
             }
@@ -675,9 +698,18 @@ public final class Simulator {
             links[Int(node.ports[port].link)].records.append(
                 PcapRecord(timestamp: Self.epoch &+ event.time, bytes: Array(packet.readOnly), comment: node.comments[port]))
         }
+        var ingress = PortID(port)
+        if node.hasBonds {
+            // A bond takes in frames on its active member only.
+            guard let logical = node.bonds?.receivePort(port) else {
+                node.bonds?.backupDrops &+= 1
+                freeBuffers.append(event.buffer)
+                return
+            }
+            ingress = PortID(logical)
+        }
         framesProcessed &+= 1
         let t = Instant(nanoseconds: event.time)
-        let ingress = PortID(port)
         var ports = SimPorts(simulator: self, node: node, buffer: event.buffer)
         if let cp = node.controlPlane, cp.takes(packet.readOnly) {
             node.runner.process(cp.kernel, &packet, from: ingress, now: t, ports: &ports)
@@ -716,7 +748,7 @@ public final class Simulator {
             self.simulator = .passUnretained(simulator)
             self.node = .passUnretained(node)
             self.buffer = buffer
-            count = node.portCount
+            count = node.logicalPortCount
         }
 
         @inline(__always)
@@ -748,8 +780,11 @@ public final class Simulator {
         }
     }
 
+    /// Sends on the element's PORT: with bonds, its active member.
     @inline(__always)
     func send(_ node: SimNode, _ port: Int, buffer: Int32, offset: Int, length: Int) {
+        var port = port
+        if node.hasBonds, let bonds = node.bonds, port >= 0, port < bonds.logicalCount { port = bonds.transmitPort(port) }
         guard port >= 0, port < node.ports.count, node.ports[port].link >= 0 else {
             node.linkDrops.count(Self.noLinkDrop)
             freeBuffers.append(buffer)

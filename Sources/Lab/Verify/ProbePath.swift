@@ -162,7 +162,8 @@ struct HopReasoner {
         var owners: [MACAddress: Endpoint] = [:]
         for n in topology.nodes {
             nodes[n.name] = n
-            for i in n.interfaces { owners[i.mac] = Endpoint(node: n.name, interface: i.name) }
+            // A bond's members carry its MAC: the bond owns it.
+            for i in n.interfaces { owners[i.mac] = Endpoint(node: n.name, interface: i.bond ?? i.name) }
         }
         self.nodes = nodes
         self.macOwner = owners
