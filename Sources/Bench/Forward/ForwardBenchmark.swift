@@ -62,6 +62,18 @@
 //   Threads we start or create (generator, daemon, NAPI) and the
 //   forwarder CPU's ksoftirqd (restored afterwards) run at `--nice` (-10),
 //   so background jobs on a shared box take less from either side.
+// - Rows beyond the switch and the router: `router-ecmp` (two next hops;
+//   the kernel's peer a multipath route), the director in each mode
+//   (nftables DNAT, DNAT+SNAT for FULLNAT, an ipip route for TUN where the
+//   kernel has the module), and the path's two ceilings in place of our
+//   daemon, beside ip_forward: `xdp-redirect` (an XDP program that rewrites
+//   the MACs and redirects, never leaving the kernel) and `afxdp-c`
+//   (Benchmarks/CAFXDPForwarder: one thread, copy-mode AF_XDP, shared UMEM;
+//   the practical limit of any userspace forwarder on this path).
+// - `--offered`: after its full-rate run, ours is measured again with the
+//   generator paced (afxdp or afpacket-ring: live frames cannot be paced)
+//   at each rate; the report gives the best ours delivered and what it kept
+//   at full rate (receive livelock: below 0.8×).
 // - Mallocs: when a C compiler is present, the lab's malloc counter
 //   (Benchmarks/CMallocCounter/malloc_counter.c, the one wire-bench links)
 //   is compiled at benchmark time into an LD_PRELOAD library that counts
