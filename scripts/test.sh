@@ -10,3 +10,6 @@ swift build --build-tests
 # build can fail where the debug build passes.
 swift build -c release --product wirelab
 swift test --skip-build 2>&1 | tee /tmp/wirelab-swift-test.log
+# Ratios only (ours ÷ the kernel's peer, batched ÷ one by one), each against
+# its figure in Benchmarks/ci-ratios.json; ~80 s (BENCHMARKS.md, "CI benchmark").
+.build/release/wirelab bench ci

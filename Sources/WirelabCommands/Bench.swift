@@ -9,7 +9,7 @@ import Topology
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks of wirelab beside the kernel's own tools.",
-        subcommands: [BenchDeploy.self, BenchForward.self, BenchSim.self])
+        subcommands: [BenchCI.self, BenchDeploy.self, BenchForward.self, BenchSim.self])
 }
 
 struct BenchDeploy: ParsableCommand {
@@ -171,6 +171,63 @@ struct BenchForward: ParsableCommand {
         print(json ? try report.jsonString() : report.table())
         // A case that failed is in its row; the run still says it did not all work.
         if report.rows.contains(where: { !$0.failures.isEmpty }) { throw ExitCode(1) }
+    }
+}
+
+struct BenchCI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ci",
+        abstract: "Ratios only, each against the figure recorded for it; fails when one falls more than 30 % below.",
+        discussion: """
+        Measures, in under 2 minutes (more when a ratio is measured again): the director's core at 1,000,000 connections (director.batch-speedup: packets of \
+        known connections in random order one by one / in batches of 32 with the connection table prefetched), then, as root, a short bench forward of every element over AF_XDP \
+        (forward.<element>.afxdp: ours / the kernel's peer; generator and forwarder on their own CPUs, the ingress \
+        NAPI at nice 19). Each ratio is compared with its figure in the recorded file; one below 70 % of it is \
+        measured again, and fails only when 3 measurements in a row are below. Rows the forward benchmark marks generator-bound, \
+        or cannot run on this host, are skipped with the reason, as is the director's ratio in a debug build. \
+        Exit status 1 when a ratio fails. Labs are named <prefix>-* (--lab-prefix); none may exist before.
+        """)
+
+    @Option(help: "The recorded figures.") var ratios = "Benchmarks/ci-ratios.json"
+    @Flag(help: "Write this run's ratios to the --ratios file as the new figures (and still compare with the old).")
+    var record = false
+    @Flag(help: "Leave out the forwarding ratios (no labs).") var noForward = false
+    @Option(help: "Measured seconds per forwarder.") var seconds: Double = 2
+    @Option(help: "Rounds of each forwarding pair (ours, then the kernel's), interleaved; ratios of the medians.")
+    var rounds: Int = 3
+    @Option(help: "Labs are named <prefix>-sw-xdp, …") var labPrefix = "benchci"
+    @OptionGroup var state: StateOptions
+
+    func validate() throws {
+        if !(0.5...60).contains(seconds) { throw ValidationError("--seconds must be within 0.5...60") }
+        if !(1...20).contains(rounds) { throw ValidationError("--rounds must be within 1...20") }
+        let prefixCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-")
+        if !(1...12).contains(labPrefix.count) || !labPrefix.allSatisfy(prefixCharacters.contains) || labPrefix.hasPrefix("-") {
+            throw ValidationError("--lab-prefix must be 1...12 of a-z, 0-9 and '-', not starting with '-'")
+        }
+    }
+
+    func run() throws {
+        let recorded: CIRatios.Recorded
+        do { recorded = try CIRatios.Recorded.load(ratios) } catch {
+            printError("wirelab bench ci: reading \(ratios): \(error)")
+            throw ExitCode(1)
+        }
+        var options = CIBenchmark.Options()
+        options.seconds = seconds
+        options.rounds = rounds
+        options.forward = !noForward
+        options.labPrefix = labPrefix
+        let bench = CIBenchmark(recorded: recorded, store: state.store, executable: currentExecutable(), options: options,
+                                progress: { printError("wirelab: \($0)") })
+        let report = try runCancellable("ci", cancel: bench.cancel, isCancellation: { $0 is ForwardBenchmark.Cancelled }, bench.run)
+        print(report.text())
+        if record {
+            let command = "wirelab bench ci --record" + (noForward ? " --no-forward" : "") + " --seconds \(seconds) --rounds \(rounds)"
+            try report.recording(command: command).jsonString().write(toFile: ratios, atomically: true, encoding: .utf8)
+            print("recorded in \(ratios)")
+        }
+        if report.failed { throw ExitCode(1) }
     }
 }
 
