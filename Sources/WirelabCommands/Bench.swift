@@ -179,13 +179,16 @@ struct BenchCI: ParsableCommand {
         commandName: "ci",
         abstract: "Ratios only, each against the figure recorded for it; fails when one falls more than 30 % below.",
         discussion: """
-        Measures, in under 2 minutes (more when a ratio is measured again): the director's core at 1,000,000 connections (director.batch-speedup: packets of \
-        known connections in random order one by one / in batches of 32 with the connection table prefetched), then, as root, a short bench forward of every element over AF_XDP \
-        (forward.<element>.afxdp: ours / the kernel's peer; generator and forwarder on their own CPUs, the ingress \
-        NAPI at nice 19). Each ratio is compared with its figure in the recorded file; one below 70 % of it is \
-        measured again, and fails only when 3 measurements in a row are below. Rows the forward benchmark marks generator-bound, \
-        or cannot run on this host, are skipped with the reason, as is the director's ratio in a debug build. \
-        Exit status 1 when a ratio fails. Labs are named <prefix>-* (--lab-prefix); none may exist before.
+        Measures, in under 2 minutes (more when a ratio is measured again): the director's core at 1,000,000 \
+        connections (director.batch-speedup: packets of known connections in random order one by one / in batches \
+        of 32 with the connection table prefetched), then, as root, a short bench forward of every element over \
+        AF_XDP (forward.<element>.afxdp: ours / the kernel's peer; generator and forwarder on their own CPUs, the \
+        ingress NAPI at nice 19; 3 rounds, ratio of the medians). Each ratio is compared with its figure in the \
+        recorded file; one below 70 % of it is measured again, and fails only when 3 measurements in a row are \
+        below. Forwarding is not measured while the CPUs are more than 25 % busy with other work (over a second \
+        before each attempt); rows the forward benchmark marks generator-bound, or cannot run on this host, are \
+        skipped with the reason, as is the director's ratio in a debug build. Exit status 1 when a ratio fails. \
+        Labs are named <prefix>-* (--lab-prefix); none may exist before.
         """)
 
     @Option(help: "The recorded figures.") var ratios = "Benchmarks/ci-ratios.json"

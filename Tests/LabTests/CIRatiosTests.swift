@@ -50,6 +50,13 @@ struct CIRatiosTests {
         #expect(CIRatios.Line(name: "r", recorded: 1.0, attempts: [.skipped("refused")]).outcome == .skip("refused"))
     }
 
+    @Test func aBusyHostIsNotMeasured() {
+        #expect(CIRatios.busyReason([3, 10]) == nil)
+        #expect(CIRatios.busyReason([50, 0]) == nil)
+        #expect(CIRatios.busyReason([]) == nil)
+        #expect(CIRatios.busyReason([100, 20])?.hasPrefix("the host is busy: its CPUs were 60 % used") == true)
+    }
+
     @Test func theReportFailsOnlyOnAFailAndSaysWhy() {
         let lines = [
             CIRatios.Line(name: "a", recorded: 1.2, attempts: [.ratio(1.1)]),

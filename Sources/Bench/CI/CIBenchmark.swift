@@ -123,7 +123,16 @@ public final class CIBenchmark: @unchecked Sendable {   // `cancel()` from a sig
         } else {
             var elements = Self.forwardElements
             while !elements.isEmpty {
-                let measured = try forward(elements)
+                let before = ForwardBenchmark.cpuTimes()
+                Thread.sleep(forTimeInterval: 1)
+                let busy = ForwardBenchmark.cpuUse(before, ForwardBenchmark.cpuTimes()).map(\.busy)
+                let measured: [ForwardBenchmark.Element: CIRatios.Measured]
+                if let why = CIRatios.busyReason(busy) {
+                    progress(why)
+                    measured = Dictionary(uniqueKeysWithValues: elements.map { ($0, CIRatios.Measured.skipped(why)) })
+                } else {
+                    measured = try forward(elements)
+                }
                 for element in elements { attempts[Self.forwardRatioName(element), default: []].append(measured[element] ?? .skipped("no row")) }
                 elements = elements.filter { needsAnother(Self.forwardRatioName($0)) }
                 if !elements.isEmpty {

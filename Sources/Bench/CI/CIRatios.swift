@@ -115,6 +115,20 @@ public enum CIRatios {
             && attempts.count <= confirmations
     }
 
+    /// Forwarding is not measured while the CPUs are more than this busy
+    /// (% on average over a second, before our labs start): other work on
+    /// this 2-core host gave ratios from 0.16 to 35 in one run.
+    public static let busyLimit = 25.0
+
+    /// Why the forwarding ratios cannot be measured now, given each CPU's
+    /// busy % over a quiet second; nil when the host is idle enough.
+    public static func busyReason(_ busy: [Double]) -> String? {
+        guard !busy.isEmpty else { return nil }
+        let mean = busy.reduce(0, +) / Double(busy.count)
+        guard mean > busyLimit else { return nil }
+        return String(format: "the host is busy: its CPUs were %.0f %% used by other work over a second (limit %.0f %%)", mean, busyLimit)
+    }
+
     /// The attempt that counts: the highest ratio, else the last reason it was skipped.
     public static func best(_ attempts: [Measured]) -> Measured {
         let values = attempts.compactMap { if case .ratio(let x) = $0 { x } else { nil } }
