@@ -29,7 +29,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#define WL_MAX_PORTS 64          /* ports (interfaces) per node */
+#define WL_MAX_PORTS 1024        /* ports (interfaces) per node; the loader sizes the maps to the node */
 #define WL_MAX_QUEUES 4          /* rx queues per port with a socket slot */
 #define WL_SNAP_MAX 2048         /* largest capture per frame, bytes */
 #define WL_PASS_RULES_MAX 256
@@ -95,14 +95,14 @@ enum {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, WL_MAX_PORTS * WL_MAX_QUEUES);
+	__uint(max_entries, WL_MAX_PORTS * WL_MAX_QUEUES); /* resized by the loader */
 	__type(key, __u32);
 	__type(value, __u32);
 } xsks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, WL_MAX_PORTS);
+	__uint(max_entries, WL_MAX_PORTS); /* resized by the loader */
 	__type(key, __u32);
 	__type(value, struct wl_port);
 } ports SEC(".maps");

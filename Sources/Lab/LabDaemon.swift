@@ -71,12 +71,8 @@ public final class LabDaemon: @unchecked Sendable {
     public func run() throws {
         TerminationSignals.install()
 
-        var byName: [String: NodeRuntime] = [:]
-        for node in topology.nodes where node.kind != .host {
-            let runtime = try NodeRuntime.open(node: node, lab: lab, capture: captureDirectory != nil)
-            runtimes.append(runtime)
-            byName[node.name] = runtime
-        }
+        runtimes = try NodeRuntime.openAll(topology.nodes.filter { $0.kind != .host }, lab: lab, capture: captureDirectory != nil)
+        let byName = Dictionary(runtimes.map { ($0.node.name, $0) }, uniquingKeysWith: { a, _ in a })
         // A node failed before a restart of the daemon stays off.
         let failed = Set((try? store.load(lab: lab).failedNodes) ?? [])
         powered = runtimes.map { !failed.contains($0.node.name) }
@@ -150,7 +146,7 @@ public final class LabDaemon: @unchecked Sendable {
             captureCounters.withLock { $0 = final }
         }
         lock.lock()
-        for runtime in runtimes { runtime.close() }
+        NodeRuntime.closeAll(runtimes)
         lock.unlock()
     }
 
