@@ -130,7 +130,7 @@ public final class LabDaemon: @unchecked Sendable {
         for checker in checkers { checker.start() }
         for speaker in speakers { speaker.start() }
         lock.lock(); updateServable(); lock.unlock()
-        runLoop()
+        try runLoop()
         for speaker in speakers { speaker.stop() }
         for checker in checkers { checker.stop() }
         for decapsulator in decapsulators { decapsulator.close() }
@@ -313,23 +313,27 @@ public final class LabDaemon: @unchecked Sendable {
 
     // MARK: the data plane
 
-    func runLoop() {
+    func runLoop() throws {
         struct PortRef { var node: Int; var port: Int }
         var refs: [PortRef] = []
-        var fds = PollSet()
+        // epoll, not poll: a wait costs what is ready, not every port of the lab (EventSet).
+        var fds = try EventSet()
         for (n, runtime) in runtimes.enumerated() {
             for (p, port) in runtime.ports.enumerated() {
+                try fds.add(port.fd, .readable, token: refs.count)
                 refs.append(PortRef(node: n, port: p))
-                fds.add(port.fd, .readable)
             }
         }
         var batch = PortBatch(capacity: 64)
-        // Then each node's link events (see `CarrierWatch`), then the read
-        // end of the health checkers' wake pipe.
-        let linkSlots = fds.count
-        for watcher in linkWatchers { if let fd = watcher?.eventDescriptor, fd >= 0 { fds.add(fd, .readable) } }
-        let healthSlot = fds.count
-        if let healthWake { fds.add(healthWake.readDescriptor, .readable) }
+        // Tokens: the ports (index in `refs`), then each node's link events
+        // (see `CarrierWatch`; linkSlots + node), then the read end of the
+        // health checkers' wake pipe.
+        let linkSlots = refs.count
+        for (n, watcher) in linkWatchers.enumerated() {
+            if let fd = watcher?.eventDescriptor, fd >= 0 { try fds.add(fd, .readable, token: linkSlots + n) }
+        }
+        let healthSlot = linkSlots + linkWatchers.count
+        if let healthWake { try fds.add(healthWake.readDescriptor, .readable, token: healthSlot) }
         var nextTick = Self.monotonicNow().adding(seconds: 1)
         var nextLinkCheck = Self.monotonicNow()
         var pendingTransmit = false
@@ -362,12 +366,13 @@ public final class LabDaemon: @unchecked Sendable {
             // Carrier, four times a second (one SIOCGIFFLAGS per port), and
             // at once when a node's namespace reports a link change.
             var linkEvent = false
-            if ready > 0 {
-                for i in linkSlots..<healthSlot where fds.returnedEvents(at: i).contains(.readable) {
-                    for watcher in linkWatchers where watcher?.eventDescriptor == fds.descriptor(at: i) {
-                        if watcher?.drainEvents() == true { linkEvent = true }
-                    }
+            var healthEvent = false
+            for i in 0..<ready {
+                let token = fds.token(at: i)
+                if token >= linkSlots && token < healthSlot && fds.returnedEvents(at: i).contains(.readable) {
+                    if linkWatchers[token - linkSlots]?.drainEvents() == true { linkEvent = true }
                 }
+                if token == healthSlot && fds.returnedEvents(at: i).contains(.readable) { healthEvent = true }
             }
             if now >= nextLinkCheck || linkEvent {
                 watchCarrier()
@@ -379,7 +384,8 @@ public final class LabDaemon: @unchecked Sendable {
                 // interface goes down holds ENETDOWN, and poll() reports
                 // POLLERR until a receive takes it — unread, every poll
                 // returned at once (a core spun while a link was failed).
-                for (i, ref) in refs.enumerated() where !fds.returnedEvents(at: i).isDisjoint(with: Self.inputEvents) {
+                for i in 0..<ready where fds.token(at: i) < refs.count && !fds.returnedEvents(at: i).isDisjoint(with: Self.inputEvents) {
+                    let ref = refs[fds.token(at: i)]
                     let runtime = runtimes[ref.node]
                     let ports = runtime.ports
                     let port = runtime.ports[ref.port]
@@ -404,7 +410,7 @@ public final class LabDaemon: @unchecked Sendable {
                     flush(runtime, given)
                 }
             }
-            if fds.count > healthSlot && fds.returnedEvents(at: healthSlot).contains(.readable) {
+            if healthEvent {
                 healthWake?.drain()
                 applyHealthEvents()
                 updateServable()
