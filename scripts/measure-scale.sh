@@ -14,7 +14,7 @@ set -euo pipefail
 topology=$1
 wirelab=${2:-.build/release/wirelab}
 lab=$(sed -n 's/^name: *//p' "$topology" | head -n1)
-last=$(grep -c '^  - \[ core:eth' "$topology")
+last=$(grep -c "^  - \[ core:eth" "$topology")
 state=/run/wirelab/$lab/state.json
 now() { date +%s.%N; }
 
