@@ -9,7 +9,7 @@ import Wire
 /// by `down`. Opens one port per interface of every userspace node inside
 /// that node's namespace and runs the elements over them in a batched
 /// run-to-completion loop on ONE thread (the box has two cores, shared with
-/// traffic generators); that thread sleeps in poll() when the lab is idle.
+/// traffic generators); that thread sleeps in epoll_wait when the lab is idle.
 /// A second thread records captures, a third answers the control socket.
 // @unchecked: the control thread reaches the daemon only through `answer`,
 // which takes `lock`, held by the datapath thread while it touches elements
@@ -33,7 +33,7 @@ public final class LabDaemon: @unchecked Sendable {
     /// One BGP thread per node with `bgp:` (see BGPController).
     var speakers: [BGPController] = []
     /// The pipe checker threads write a byte to when they queued health
-    /// events; its read end is in the datapath thread's poll set, so it
+    /// events; its read end is in the datapath thread's epoll set, so it
     /// wakes to apply them.
     var healthWake: WakePipe?
     /// The capture points' counters as the capture thread last read them
@@ -355,7 +355,7 @@ public final class LabDaemon: @unchecked Sendable {
             // Sleep until a frame arrives; wake soon if a TX kick is pending,
             // when an element timer is due, and at least four times a second
             // for the tick, carrier and the stop flag. A signal ends the wait
-            // early (0); so does a failed poll, as a wake-up with nothing ready.
+            // early (0); so does a failed wait, as a wake-up with nothing ready.
             var timeout: Int32 = pendingTransmit ? 1 : 250
             if !timerNodes.isEmpty, let due = earliestTimer(timerNodes) {
                 let wait = due.nanoseconds &- min(due.nanoseconds, Self.monotonicNow().nanoseconds)
@@ -381,8 +381,8 @@ public final class LabDaemon: @unchecked Sendable {
             lock.lock()
             if ready > 0 {
                 // An error counts as readable: an AF_PACKET socket whose
-                // interface goes down holds ENETDOWN, and poll() reports
-                // POLLERR until a receive takes it — unread, every poll
+                // interface goes down holds ENETDOWN, and epoll reports
+                // POLLERR until a receive takes it — unread, every wait
                 // returned at once (a core spun while a link was failed).
                 for i in 0..<ready where fds.token(at: i) < refs.count && !fds.returnedEvents(at: i).isDisjoint(with: Self.inputEvents) {
                     let ref = refs[fds.token(at: i)]
