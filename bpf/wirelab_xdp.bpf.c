@@ -33,7 +33,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#define WL_MAX_PORTS 64          /* ports (interfaces) per node */
+#define WL_MAX_PORTS 1024        /* ports (interfaces) per node; the loader sizes the maps to the node */
 #define WL_MAX_QUEUES 4          /* rx queues per port with a socket slot */
 #define WL_SNAP_MAX 2048         /* largest capture per frame, bytes */
 #define WL_PASS_RULES_MAX 256
@@ -101,14 +101,14 @@ enum {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, WL_MAX_PORTS * WL_MAX_QUEUES);
+	__uint(max_entries, WL_MAX_PORTS * WL_MAX_QUEUES); /* resized by the loader */
 	__type(key, __u32);
 	__type(value, __u32);
 } xsks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, WL_MAX_PORTS);
+	__uint(max_entries, WL_MAX_PORTS); /* resized by the loader */
 	__type(key, __u32);
 	__type(value, struct wl_port);
 } ports SEC(".maps");
@@ -167,8 +167,8 @@ struct wl_flow_key {
 	__u16 sport;
 	__u16 dport;
 	__u8 proto;
-	__u8 in_slot;            /* ingress port slot */
-	__u16 pad;
+	__u8 pad;
+	__u16 in_slot;           /* ingress port slot */
 };
 
 struct wl_flow_action {
@@ -182,9 +182,10 @@ struct wl_flow_action {
 	__u16 l4_delta;          /* … of ~old + new address and port words */
 	__u16 max_len;           /* largest IPv4 total length the egress takes */
 	__u8 dec_ttl;            /* 1: a routing hop (TTL - 1; TTL <= 1 goes up) */
-	__u8 out_slot;           /* egress port slot: tx_ports key */
+	__u8 pad0;
+	__u16 out_slot;          /* egress port slot: tx_ports key */
+	__u16 pad1;
 	__u32 generation;        /* must equal fast_config's */
-	__u32 pad;
 	__u64 packets;           /* written by this program */
 	__u64 bytes;
 	__u64 last_seen;         /* bpf_ktime_get_ns() of the last frame */
@@ -195,8 +196,11 @@ struct wl_fast_config {
 	__u32 generation;
 };
 
+/* Not preallocated: a lab of a thousand nodes with the fast path off pays
+ * nothing for it; entries are allocated as the daemon installs them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, WL_FAST_FLOWS_MAX);
 	__type(key, struct wl_flow_key);
 	__type(value, struct wl_flow_action);
@@ -400,7 +404,7 @@ static __always_inline int fast_path(struct xdp_md *ctx, __u32 in_slot)
 	struct wl_flow_key key = {
 		.saddr = ip->saddr, .daddr = ip->daddr,
 		.sport = ports_[0], .dport = ports_[1],
-		.proto = ip->protocol, .in_slot = (__u8)in_slot,
+		.proto = ip->protocol, .in_slot = (__u16)in_slot,
 	};
 	struct wl_flow_action *a = bpf_map_lookup_elem(&fast_flows, &key);
 	if (!a)

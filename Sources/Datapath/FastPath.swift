@@ -20,10 +20,10 @@ public struct FastPathKey: Hashable, Sendable, CustomStringConvertible {
     public var sourcePort: UInt16
     public var destinationPort: UInt16
     public var ipProtocol: UInt8
-    public var ingressSlot: UInt8
+    public var ingressSlot: UInt16
 
     public init(source: IPv4Address, destination: IPv4Address, sourcePort: UInt16, destinationPort: UInt16,
-                ipProtocol: UInt8, ingressSlot: UInt8) {
+                ipProtocol: UInt8, ingressSlot: UInt16) {
         self.source = source
         self.destination = destination
         self.sourcePort = sourcePort
@@ -40,7 +40,7 @@ public struct FastPathKey: Hashable, Sendable, CustomStringConvertible {
         FastPathEntry.put16(sourcePort, &out, 8)
         FastPathEntry.put16(destinationPort, &out, 10)
         out[12] = ipProtocol
-        out[13] = ingressSlot
+        withUnsafeBytes(of: ingressSlot.littleEndian) { out.replaceSubrange(14..<16, with: $0) }
         return out
     }
 
@@ -65,7 +65,7 @@ public struct FastPathEntry: Hashable, Sendable {
     /// The largest IPv4 total length the egress takes (longer: slow path).
     public var maxLength: UInt16
     public var decrementsTTL: Bool
-    public var egressSlot: UInt8
+    public var egressSlot: UInt16
     public var generation: UInt32
 
     /// Why a forwarded frame cannot be repeated by the fast path.
@@ -83,7 +83,7 @@ public struct FastPathEntry: Hashable, Sendable {
     /// The entry that repeats what was done to BEFORE (received on slot
     /// INGRESS) to make AFTER (sent out of slot EGRESS, whose interface takes
     /// IPv4 packets up to MAXLENGTH bytes).
-    public static func derive(before: [UInt8], after: [UInt8], ingressSlot: UInt8, egressSlot: UInt8,
+    public static func derive(before: [UInt8], after: [UInt8], ingressSlot: UInt16, egressSlot: UInt16,
                               maxLength: Int, generation: UInt32) throws(Refusal) -> FastPathEntry {
         guard before.count == after.count else { throw .lengthChanged }
         let parser = FrameParser()
@@ -146,8 +146,8 @@ public struct FastPathEntry: Hashable, Sendable {
         withUnsafeBytes(of: l4Delta.littleEndian) { out.replaceSubrange(26..<28, with: $0) }
         withUnsafeBytes(of: maxLength.littleEndian) { out.replaceSubrange(28..<30, with: $0) }
         out[30] = decrementsTTL ? 1 : 0
-        out[31] = egressSlot
-        withUnsafeBytes(of: generation.littleEndian) { out.replaceSubrange(32..<36, with: $0) }
+        withUnsafeBytes(of: egressSlot.littleEndian) { out.replaceSubrange(32..<34, with: $0) }
+        withUnsafeBytes(of: generation.littleEndian) { out.replaceSubrange(36..<40, with: $0) }
         return out
     }
 

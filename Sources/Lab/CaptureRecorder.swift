@@ -82,6 +82,8 @@ final class CaptureRecorder {
     /// Sets up the recording points of every link. `runtimes` are the
     /// userspace nodes (their rings); every other receiver gets libpcap.
     func prepare(topology: ResolvedTopology, lab: String, runtimes: [String: NodeRuntime]) throws {
+        // libpcap captures, opened together below (in this order).
+        var pending: [(namespace: String, interface: String, snap: Int, link: Int, end: UInt8, point: CapturePoint)] = []
         for link in topology.links {
             let path = directory + "/" + Self.fileName(link)
             let writer = try PcapWriter(path: path)
@@ -110,15 +112,36 @@ final class CaptureRecorder {
                     // blocks, lost (ps_drop) after a few tens of milliseconds of a
                     // busy capture thread; at ~1.5 KiB it is a thousand.
                     let snap = max(link.mtu, 1500) + 18
-                    let capture = try NetworkNamespace.run(namespace) { () throws -> PcapLiveCapture in
-                        try PcapLiveCapture(interface: receiver.interface,
-                                            options: .init(snapLength: snap, bufferSize: Self.liveBufferBytes, direction: .inbound))
-                    }
-                    live.append((capture, index, UInt8(end)))
-                    livePoints.append(CapturePoint(method: .libpcap, node: receiver.node, ends: [pointEnd],
-                                                   interfaceDropped: 0))
+                    pending.append((namespace, receiver.interface, snap, index, UInt8(end),
+                                    CapturePoint(method: .libpcap, node: receiver.node, ends: [pointEnd], interfaceDropped: 0)))
                 }
             }
+        }
+        // Several at once (BlockingWork): opening and closing a packet
+        // socket wait in the kernel (packet_release → synchronize_net), 819
+        // of them one by one took 17 s.
+        final class Opened: @unchecked Sendable {   // each slot written by one thread, read after all ended
+            var slots: UnsafeMutableBufferPointer<PcapLiveCapture?>
+            init(_ n: Int) { slots = .allocate(capacity: n); slots.initialize(repeating: nil) }
+            deinit { slots.deinitialize(); slots.deallocate() }
+        }
+        let opened = Opened(pending.count)
+        let specs = pending.map { ($0.namespace, $0.interface, $0.snap) }
+        do {
+            try BlockingWork.forEach(specs.count) { i in
+                let (namespace, interface, snap) = specs[i]
+                opened.slots[i] = try NetworkNamespace.run(namespace) { () throws -> PcapLiveCapture in
+                    try PcapLiveCapture(interface: interface,
+                                        options: .init(snapLength: snap, bufferSize: Self.liveBufferBytes, direction: .inbound))
+                }
+            }
+        } catch {
+            Self.closeAll(opened.slots.compactMap { $0 })
+            throw error
+        }
+        for (i, p) in pending.enumerated() {
+            live.append((opened.slots[i]!, p.link, p.end))
+            livePoints.append(p.point)
         }
         for runtime in runtimes.values {
             if let ring = runtime.captureRing { rings.append((ring, runtime.namespace)) }
@@ -145,6 +168,13 @@ final class CaptureRecorder {
             out.append(p)
         }
         return out
+    }
+
+    /// Closes CAPTURES several at once (see `prepare`).
+    static func closeAll(_ captures: [PcapLiveCapture]) {
+        struct Captures: @unchecked Sendable { let all: [PcapLiveCapture] }   // each closed by one thread
+        let c = Captures(all: captures)
+        try? BlockingWork.forEach(c.all.count) { c.all[$0].close() }
     }
 
     /// Where `finish` leaves the final counters of every capture point
@@ -224,7 +254,7 @@ final class CaptureRecorder {
             writeReceivers(i)
             try? links[i].sidecar?.close()
         }
-        for (capture, _, _) in live { capture.close() }
+        Self.closeAll(live.map(\.capture))
         do {
             try Self.mergeStreaming(links.map { ($0.name, $0.path, $0.ends) }, to: directory + "/all.pcapng")
         } catch {

@@ -9,7 +9,7 @@ import Wire
 /// by `down`. Opens one port per interface of every userspace node inside
 /// that node's namespace and runs the elements over them in a batched
 /// run-to-completion loop on ONE thread (the box has two cores, shared with
-/// traffic generators); that thread sleeps in poll() when the lab is idle.
+/// traffic generators); that thread sleeps in epoll_wait when the lab is idle.
 /// A second thread records captures, a third answers the control socket.
 // @unchecked: the control thread reaches the daemon only through `answer`,
 // which takes `lock`, held by the datapath thread while it touches elements
@@ -33,7 +33,7 @@ public final class LabDaemon: @unchecked Sendable {
     /// One BGP thread per node with `bgp:` (see BGPController).
     var speakers: [BGPController] = []
     /// The pipe checker threads write a byte to when they queued health
-    /// events; its read end is in the datapath thread's poll set, so it
+    /// events; its read end is in the datapath thread's epoll set, so it
     /// wakes to apply them.
     var healthWake: WakePipe?
     /// The capture points' counters as the capture thread last read them
@@ -71,12 +71,8 @@ public final class LabDaemon: @unchecked Sendable {
     public func run() throws {
         TerminationSignals.install()
 
-        var byName: [String: NodeRuntime] = [:]
-        for node in topology.nodes where node.kind != .host {
-            let runtime = try NodeRuntime.open(node: node, lab: lab, capture: captureDirectory != nil)
-            runtimes.append(runtime)
-            byName[node.name] = runtime
-        }
+        runtimes = try NodeRuntime.openAll(topology.nodes.filter { $0.kind != .host }, lab: lab, capture: captureDirectory != nil)
+        let byName = Dictionary(runtimes.map { ($0.node.name, $0) }, uniquingKeysWith: { a, _ in a })
         // A node failed before a restart of the daemon stays off.
         let failed = Set((try? store.load(lab: lab).failedNodes) ?? [])
         powered = runtimes.map { !failed.contains($0.node.name) }
@@ -140,7 +136,7 @@ public final class LabDaemon: @unchecked Sendable {
         for checker in checkers { checker.start() }
         for speaker in speakers { speaker.start() }
         lock.lock(); updateServable(); lock.unlock()
-        runLoop()
+        try runLoop()
         for speaker in speakers { speaker.stop() }
         for checker in checkers { checker.stop() }
         for decapsulator in decapsulators { decapsulator.close() }
@@ -156,7 +152,7 @@ public final class LabDaemon: @unchecked Sendable {
             captureCounters.withLock { $0 = final }
         }
         lock.lock()
-        for runtime in runtimes { runtime.close() }
+        NodeRuntime.closeAll(runtimes)
         lock.unlock()
     }
 
@@ -340,23 +336,27 @@ public final class LabDaemon: @unchecked Sendable {
 
     // MARK: the data plane
 
-    func runLoop() {
+    func runLoop() throws {
         struct PortRef { var node: Int; var port: Int }
         var refs: [PortRef] = []
-        var fds = PollSet()
+        // epoll, not poll: a wait costs what is ready, not every port of the lab (EventSet).
+        var fds = try EventSet()
         for (n, runtime) in runtimes.enumerated() {
             for (p, port) in runtime.ports.enumerated() {
+                try fds.add(port.fd, .readable, token: refs.count)
                 refs.append(PortRef(node: n, port: p))
-                fds.add(port.fd, .readable)
             }
         }
         var batch = PortBatch(capacity: 64)
-        // Then each node's link events (see `CarrierWatch`), then the read
-        // end of the health checkers' wake pipe.
-        let linkSlots = fds.count
-        for watcher in linkWatchers { if let fd = watcher?.eventDescriptor, fd >= 0 { fds.add(fd, .readable) } }
-        let healthSlot = fds.count
-        if let healthWake { fds.add(healthWake.readDescriptor, .readable) }
+        // Tokens: the ports (index in `refs`), then each node's link events
+        // (see `CarrierWatch`; linkSlots + node), then the read end of the
+        // health checkers' wake pipe.
+        let linkSlots = refs.count
+        for (n, watcher) in linkWatchers.enumerated() {
+            if let fd = watcher?.eventDescriptor, fd >= 0 { try fds.add(fd, .readable, token: linkSlots + n) }
+        }
+        let healthSlot = linkSlots + linkWatchers.count
+        if let healthWake { try fds.add(healthWake.readDescriptor, .readable, token: healthSlot) }
         var nextTick = Self.monotonicNow().adding(seconds: 1)
         var nextLinkCheck = Self.monotonicNow()
         var pendingTransmit = false
@@ -378,7 +378,7 @@ public final class LabDaemon: @unchecked Sendable {
             // Sleep until a frame arrives; wake soon if a TX kick is pending,
             // when an element timer is due, and at least four times a second
             // for the tick, carrier and the stop flag. A signal ends the wait
-            // early (0); so does a failed poll, as a wake-up with nothing ready.
+            // early (0); so does a failed wait, as a wake-up with nothing ready.
             var timeout: Int32 = pendingTransmit ? 1 : 250
             if !timerNodes.isEmpty, let due = earliestTimer(timerNodes) {
                 let wait = due.nanoseconds &- min(due.nanoseconds, Self.monotonicNow().nanoseconds)
@@ -389,12 +389,13 @@ public final class LabDaemon: @unchecked Sendable {
             // Carrier, four times a second (one SIOCGIFFLAGS per port), and
             // at once when a node's namespace reports a link change.
             var linkEvent = false
-            if ready > 0 {
-                for i in linkSlots..<healthSlot where fds.returnedEvents(at: i).contains(.readable) {
-                    for watcher in linkWatchers where watcher?.eventDescriptor == fds.descriptor(at: i) {
-                        if watcher?.drainEvents() == true { linkEvent = true }
-                    }
+            var healthEvent = false
+            for i in 0..<ready {
+                let token = fds.token(at: i)
+                if token >= linkSlots && token < healthSlot && fds.returnedEvents(at: i).contains(.readable) {
+                    if linkWatchers[token - linkSlots]?.drainEvents() == true { linkEvent = true }
                 }
+                if token == healthSlot && fds.returnedEvents(at: i).contains(.readable) { healthEvent = true }
             }
             if now >= nextLinkCheck || linkEvent {
                 watchCarrier()
@@ -403,10 +404,11 @@ public final class LabDaemon: @unchecked Sendable {
             lock.lock()
             if ready > 0 {
                 // An error counts as readable: an AF_PACKET socket whose
-                // interface goes down holds ENETDOWN, and poll() reports
-                // POLLERR until a receive takes it — unread, every poll
+                // interface goes down holds ENETDOWN, and epoll reports
+                // POLLERR until a receive takes it — unread, every wait
                 // returned at once (a core spun while a link was failed).
-                for (i, ref) in refs.enumerated() where !fds.returnedEvents(at: i).isDisjoint(with: Self.inputEvents) {
+                for i in 0..<ready where fds.token(at: i) < refs.count && !fds.returnedEvents(at: i).isDisjoint(with: Self.inputEvents) {
+                    let ref = refs[fds.token(at: i)]
                     let runtime = runtimes[ref.node]
                     let ports = runtime.ports
                     let port = runtime.ports[ref.port]
@@ -445,7 +447,7 @@ public final class LabDaemon: @unchecked Sendable {
                     flush(runtime, given)
                 }
             }
-            if fds.count > healthSlot && fds.returnedEvents(at: healthSlot).contains(.readable) {
+            if healthEvent {
                 healthWake?.drain()
                 applyHealthEvents()
                 updateServable()

@@ -82,18 +82,32 @@ public struct LabDeployer {
         var handles: [String: NetworkNamespace.Handle] = [:]
         var sockets: [String: RTNetlink] = [:]
         defer { for h in handles.values { h.close() } }
-        for ns in plan.namespaces {
-            try NetworkNamespace.create(ns.name)
-            let handle = try NetworkNamespace.open(ns.name)
-            handles[ns.name] = handle
-            sockets[ns.name] = try RTNetlink(namespace: handle)
+        // Several at once: a namespace's creation waits in the kernel
+        // (BlockingWork). Each is recorded in the state already.
+        // (On a failure the handles and sockets close as `opened` goes.)
+        final class Opened: @unchecked Sendable {   // each slot written by one thread, read after all ended
+            var slots: UnsafeMutableBufferPointer<(NetworkNamespace.Handle, RTNetlink)?>
+            init(_ n: Int) { slots = .allocate(capacity: n); slots.initialize(repeating: nil) }
+            deinit { slots.deinitialize(); slots.deallocate() }
+        }
+        let names = plan.namespaces.map(\.name)
+        let opened = Opened(names.count)
+        try BlockingWork.forEach(names.count) { i in
+            try NetworkNamespace.create(names[i])
+            let handle = try NetworkNamespace.open(names[i])
+            opened.slots[i] = (handle, try RTNetlink(namespace: handle))
+        }
+        for case let (handle, netlink)? in opened.slots {
+            handles[handle.name] = handle
+            sockets[handle.name] = netlink
         }
         // Namespace-wide keys before links exist, so new interfaces inherit
         // "default"; keys of one interface once it exists.
         progress("sysctls")
         func apply(_ sysctls: [LabPlan.Sysctl]) throws {
-            for (ns, items) in Dictionary(grouping: sysctls, by: \.namespace) {
-                try Sysctl.apply(items.map { Sysctl.Setting($0.key, $0.value) }, namespace: ns)
+            let byNamespace = Array(Dictionary(grouping: sysctls, by: \.namespace))
+            try BlockingWork.forEach(byNamespace.count) { i in
+                try Sysctl.apply(byNamespace[i].value.map { Sysctl.Setting($0.key, $0.value) }, namespace: byNamespace[i].key)
             }
         }
         try apply(plan.sysctls.filter { !$0.isPerInterface })
@@ -114,9 +128,10 @@ public struct LabDeployer {
         try apply(plan.sysctls.filter(\.isPerInterface))
 
         progress("checksum offload off on \(plan.checksumOffloadOff.count) interfaces")
-        for (ns, items) in Dictionary(grouping: plan.checksumOffloadOff, by: \.namespace) {
-            let ethtool = try Ethtool(namespace: ns)
-            for item in items { try ethtool.setOffload(.transmitChecksum, false, interface: item.interface) }
+        let offload = Array(Dictionary(grouping: plan.checksumOffloadOff, by: \.namespace))
+        try BlockingWork.forEach(offload.count) { i in
+            let ethtool = try Ethtool(namespace: offload[i].key)
+            for item in offload[i].value { try ethtool.setOffload(.transmitChecksum, false, interface: item.interface) }
         }
 
         progress("\(plan.addresses.count) addresses, \(plan.routes.count) routes")
@@ -150,8 +165,11 @@ public struct LabDeployer {
                                                      detached: true)
             state.processes.append(.init(pid: process.pid, startTime: ProcessIdentity.startTime(of: process.pid) ?? 0,
                                          node: spec.node, role: spec.role))
-            try store.save(state)
         }
+        // Once for all (a save is a file written and renamed): a failure
+        // before it tears down from `state` in memory, and a crash leaves
+        // processes `down` finds in the lab's namespaces.
+        if !plan.processes.isEmpty { try store.save(state) }
         try waitForServers(plan)
         if startsDataPlane { try startDaemon(plan, state: &state) }
     }

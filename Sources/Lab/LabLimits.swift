@@ -13,10 +13,35 @@ extension NodeRuntime {
     /// The AF_XDP port configuration of `node`'s ports (`open` uses it).
     /// In copy mode the kernel writes a frame 256 bytes (XDP_PACKET_HEADROOM)
     /// into its UMEM frame: frames over 1792 bytes need 4096-byte frames.
+    ///
+    /// Frames per port: a node's element runs on the daemon's one thread,
+    /// so its ports together take in at most what it forwards; what a burst
+    /// needs is frames per NODE. Each node gets `nodeFrames` (RX and TX
+    /// halves), split over its ports: a 2-port router keeps 1024 per port
+    /// (512 RX, what `bench forward` found best), a 4-port one 512, a switch
+    /// of 8 ports or more `minimumPortFrames`. A port costs its frames ×
+    /// frame size of UMEM (pinned: resident whether used or not) and its
+    /// rings (see `LabLimits.requirements`).
     static func xdpConfiguration(for node: Node) -> XDPPort.Configuration {
         var configuration = XDPPort.Configuration()
         if node.interfaces.contains(where: { $0.mtu > 1700 }) { configuration.frameSize = 4096 }
+        configuration.frameCount = portFrames(ports: node.interfaces.count)
         return configuration
+    }
+
+    /// UMEM frames of a node, all its ports together (see `xdpConfiguration`).
+    static let nodeFrames = 2048
+    /// UMEM frames of a port at least: 128 RX frames are two receive
+    /// batches, 128 TX frames two batches of a burst sent before a flush.
+    static let minimumPortFrames = 256
+    /// UMEM frames of each port of a node with PORTS ports: `nodeFrames`
+    /// shared out, a power of two (the rings' sizes must be) between
+    /// `minimumPortFrames` and the port's default (1024).
+    static func portFrames(ports: Int) -> Int {
+        let share = nodeFrames / max(ports, 1)
+        var frames = minimumPortFrames
+        while frames * 2 <= share && frames * 2 <= XDPPort.Configuration().frameCount { frames *= 2 }
+        return frames
     }
 
     /// The AF_PACKET port configuration of `node`'s ports (`open` uses it).
@@ -122,11 +147,12 @@ public enum LabLimits {
             r.umemBytes = umem
             memory.append(.init(what: "UMEM of \(count(xdpPorts, "AF_XDP port"))", amount: umem))
             memory.append(.init(what: "their rings", amount: rings))
-            // Every AF_XDP node loads the program with the default
-            // configuration: its capture ring (a BPF ring buffer, allocated
-            // when the map is created) whether or not capture is on.
+            // Every AF_XDP node's program has a capture ring (a BPF ring
+            // buffer, allocated when the map is created): a page without capture.
+            let ring = (try? NodeRuntime.programConfiguration(ports: 1, capture: capture).captureRingBytes)
+                ?? XDPProgram.Configuration().captureRingBytes
             memory.append(.init(what: "capture rings of \(count(xdpNodes.count, "XDP program"))",
-                                amount: xdpNodes.count * XDPProgram.Configuration().captureRingBytes))
+                                amount: xdpNodes.count * ring))
         }
         if !packetNodes.isEmpty {
             d.append(.init(what: "\(count(packetPorts, "AF_PACKET port"))", amount: packetPorts * packetPortDescriptors))

@@ -62,6 +62,40 @@ final class NodeRuntime {
         program?.close()
     }
 
+    /// Opens NODES, several at once (`BlockingWork`: attaching XDP and
+    /// binding sockets wait in the kernel); in NODES' order. A failure
+    /// closes what was opened and throws the first node's error.
+    static func openAll(_ nodes: [Node], lab: String, capture: Bool) throws -> [NodeRuntime] {
+        // @unchecked: each slot is written by one thread, and read after all ended.
+        final class Slots: @unchecked Sendable {
+            let runtimes: UnsafeMutableBufferPointer<NodeRuntime?>
+            init(_ count: Int) { runtimes = .allocate(capacity: count); runtimes.initialize(repeating: nil) }
+            deinit { runtimes.deinitialize(); runtimes.deallocate() }
+        }
+        let slots = Slots(nodes.count)
+        do {
+            try BlockingWork.forEach(nodes.count) { i in
+                slots.runtimes[i] = try open(node: nodes[i], lab: lab, capture: capture)
+            }
+        } catch {
+            closeAll(slots.runtimes.compactMap { $0 })
+            throw error
+        }
+        return slots.runtimes.map { $0! }
+    }
+
+    /// Closes every node, the ports of all of them at once (`BlockingWork`:
+    /// each AF_XDP socket's close waits out an RCU grace period), then each
+    /// node's ring and program. Only after the run loop stopped.
+    static func closeAll(_ runtimes: [NodeRuntime]) {
+        // @unchecked: the loop has stopped, and each port (then each node)
+        // is closed by exactly one thread.
+        struct Nodes: @unchecked Sendable { let runtimes: [NodeRuntime]; let ports: [AnyPacketPort] }
+        let nodes = Nodes(runtimes: runtimes, ports: runtimes.flatMap(\.ports))
+        try? BlockingWork.forEach(nodes.ports.count) { nodes.ports[$0].close() }
+        try? BlockingWork.forEach(nodes.runtimes.count) { nodes.runtimes[$0].close() }
+    }
+
     /// A director with health checks probes its reals with kernel sockets
     /// from its interface addresses (LabPlan gives its kernel those
     /// addresses): TCP to them goes to the kernel. Not for an address that
@@ -94,8 +128,17 @@ final class NodeRuntime {
     /// inconclusive) — to rehearse capture loss, or to save memory.
     static let captureRingVariable = "WIRELAB_CAPTURE_RING_BYTES"
 
-    static func programConfiguration() throws -> XDPProgram.Configuration {
+    /// The XDP program of an AF_XDP node with PORTS ports: port slots for
+    /// them, and without capture the smallest ring (a page; a BPF ring
+    /// buffer is allocated whole when the map is made, and 4 MiB on each of
+    /// 183 nodes was 732 MiB of kernel memory nobody read).
+    static func programConfiguration(ports: Int, capture: Bool) throws -> XDPProgram.Configuration {
         var configuration = XDPProgram.Configuration()
+        configuration.portSlots = max(ports, 1)
+        guard capture else {
+            configuration.captureRingBytes = XDPProgram.smallestCaptureRingBytes
+            return configuration
+        }
         if let text = ProcessInfo.processInfo.environment[captureRingVariable] {
             guard let bytes = Int(text), bytes >= 4096, bytes & (bytes - 1) == 0 else {
                 throw LabError("\(captureRingVariable)=\(text): the capture ring's size must be a power of two of at least 4096 bytes")
@@ -118,7 +161,7 @@ final class NodeRuntime {
             do {
                 switch node.datapath {
                 case .afxdp:
-                    let p = try XDPProgram(configuration: programConfiguration())
+                    let p = try XDPProgram(configuration: programConfiguration(ports: node.interfaces.count, capture: capture))
                     program = p
                     let configuration = xdpConfiguration(for: node)
                     for iface in node.interfaces {

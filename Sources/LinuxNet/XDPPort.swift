@@ -268,6 +268,10 @@ public final class XDPPort: PacketPort, @unchecked Sendable {
         let s = state
         if s.pointee.txFreeCount == 0 {
             reapCompletions()
+            // Every TX frame is queued: send them now (copy mode transmits
+            // inside the kick) rather than refuse, so a burst larger than
+            // the TX frames goes out in parts; a small port stays lossless.
+            if s.pointee.txFreeCount == 0 && s.pointee.txQueued > 0 { flush() }
             if s.pointee.txFreeCount == 0 {
                 cells.txBusy.wrappingAdd(1, ordering: .relaxed)
                 return false

@@ -138,16 +138,25 @@ public final class XDPProgram: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Size of the capture ring, bytes: a power of two, at least a page.
         public var captureRingBytes: Int = 1 << 22
+        /// Port slots: the interfaces this program can be attached to at
+        /// once, 1 ... `XDPProgram.maxPorts`. Sizes the `ports` and `xsks`
+        /// maps (kernel memory: 8 bytes per XSKMAP entry, ~100 per hash entry).
+        public var portSlots: Int = 64
         /// Bytes captured per frame, 1 ... `XDPProgram.maxSnapLength`.
         public var snapLength: Int = XDPProgram.maxSnapLength
         public var attachMode: AttachMode = .native
         public init() {}
     }
 
+    /// The smallest capture ring, bytes (a page: a BPF ring buffer is at
+    /// least one), for a program whose frames nobody captures.
+    public static let smallestCaptureRingBytes = Int(getpagesize())
     /// Largest capture per frame (WL_SNAP_MAX), bytes.
     public static let maxSnapLength = 2048
     /// Ports per node (WL_MAX_PORTS) and queues per port (WL_MAX_QUEUES).
-    public static let maxPorts = 64
+    /// The maps are sized to `Configuration.portSlots` when loaded, so a
+    /// node pays only for the ports it has.
+    public static let maxPorts = 1024
     public static let maxQueues = 4
     /// Pass-to-kernel rules per node (WL_PASS_RULES_MAX, the pass_rules map).
     public static let maxPassRules = 256
@@ -191,6 +200,10 @@ public final class XDPProgram: @unchecked Sendable {
         guard (1...XDPProgram.maxSnapLength).contains(configuration.snapLength) else {
             throw PortError("loading XDP program", detail: "snap length \(configuration.snapLength) is outside 1...\(XDPProgram.maxSnapLength)")
         }
+        let slots = configuration.portSlots
+        guard (1...XDPProgram.maxPorts).contains(slots) else {
+            throw PortError("loading XDP program", detail: "port slots \(slots) is outside 1...\(XDPProgram.maxPorts)")
+        }
         snapLength = configuration.snapLength
 
         let obj = try EmbeddedBPFObject.load(name: "wirelab_xdp", bytes: WirelabXDPObject.bytes, kind: "XDP") { obj in
@@ -199,6 +212,13 @@ public final class XDPProgram: @unchecked Sendable {
             }
             let rc = bpf_map__set_max_entries(ringMap, UInt32(ring))
             if rc < 0 { throw PortError("sizing capture ring to \(ring) bytes", errno: -rc) }
+            for (map, entries) in [("ports", slots), ("xsks", slots * XDPProgram.maxQueues)] {
+                guard let m = bpf_object__find_map_by_name(obj, map) else {
+                    throw PortError("finding map \(map) in wirelab_xdp", errno: ENOENT)
+                }
+                let rc = bpf_map__set_max_entries(m, UInt32(entries))
+                if rc < 0 { throw PortError("sizing map \(map) to \(entries) entries", errno: -rc) }
+            }
         }
         func fail(_ op: String, _ err: Int32, detail: String = "") -> PortError {
             bpf_object__close(obj)
@@ -252,8 +272,9 @@ public final class XDPProgram: @unchecked Sendable {
             return a.slot
         }
         let used = Set(links.values.map(\.slot))
-        guard let slot = (0..<UInt32(XDPProgram.maxPorts)).first(where: { !used.contains($0) }) else {
-            throw PortError("attaching XDP program", interface: name, detail: "node already has \(XDPProgram.maxPorts) ports")
+        guard let slot = (0..<UInt32(configuration.portSlots)).first(where: { !used.contains($0) }) else {
+            throw PortError("attaching XDP program", interface: name,
+                            detail: "node already has \(configuration.portSlots) ports (the program's port slots)")
         }
         try updatePort(ifindex, slot: slot, flags: 0, name: name)
         var opts = bpf_link_create_opts()

@@ -127,8 +127,8 @@ struct FastPathDifferentialTests {
                     Issue.record("the router did not forward a frame of \(flow): \(out.verdict)")
                     continue
                 }
-                let entry = try FastPathEntry.derive(before: first, after: out.frame, ingressSlot: UInt8(flow.port),
-                                                     egressSlot: UInt8(egress.rawValue),
+                let entry = try FastPathEntry.derive(before: first, after: out.frame, ingressSlot: UInt16(flow.port),
+                                                     egressSlot: UInt16(egress.rawValue),
                                                      maxLength: Self.mtus[egress.rawValue], generation: 1)
                 try program.installFastPathFlow(key: entry.key.bytes, action: entry.actionBytes)
                 installed += 1

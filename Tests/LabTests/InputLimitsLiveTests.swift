@@ -15,8 +15,8 @@ struct InputLimitsLiveTests {
         #expect(!FileManager.default.fileExists(atPath: "/run/wirelab/\(lab)"), "state of \(lab) was created")
     }
 
-    /// Pairs of AF_XDP routers joined by 64 links each (MTU 3000, so
-    /// 4 MiB of UMEM per port), `ports` ports in all.
+    /// Pairs of AF_XDP routers joined by 64 links each (MTU 3000, so 4 KiB
+    /// frames: `portUMEM` bytes of UMEM per port), `ports` ports in all.
     static func routerPairs(_ lab: String, ports: Int) -> String {
         var out = "name: \(lab)\ndefaults: { datapath: afxdp, capture: false }\nnodes:\n", links = "links:\n"
         for p in 0..<((ports + 127) / 128) {
@@ -29,12 +29,15 @@ struct InputLimitsLiveTests {
         return out + links
     }
 
+    /// UMEM of a port of a 64-port node with 4 KiB frames (NodeRuntime.xdpConfiguration).
+    static let portUMEM = NodeRuntime.portFrames(ports: 64) * 4096
+
     @Test func upRefusesALabBiggerThanTheFreeMemory() throws {
         guard let available = SystemResources.current().memoryAvailable else {
             Issue.record("no MemAvailable in /proc/meminfo")
             return
         }
-        let ports = available / (4 << 20) + 128
+        let ports = available / Self.portUMEM + 128
         guard ports <= 40_000 else { return }   // a machine too big for a file of sensible size
         let lab = Harness.lab("wlilm")
         let file = try Harness.topologyFile(Self.routerPairs(lab, ports: ports))

@@ -63,14 +63,15 @@ struct LabLimitsTests {
     }
 
     @Test func tooManyPortsOnAnAFXDPNode() throws {
-        let topology = try Self.load(Self.star("big", ports: 65))
+        let topology = try Self.load(Self.star("big", ports: 1025))
         let problems = LabLimits.problems(topology, controlSocket: Self.socket, resources: Self.roomy)
         #expect(problems.count == 1)
-        #expect(problems.first?.hasPrefix("gen.yaml:4:3: switch 'sw' has 65 ports; an AF_XDP node takes at most 64 (WL_MAX_PORTS") == true, "\(problems)")
-        // AF_PACKET has no such limit; 64 ports on AF_XDP are fine.
-        #expect(LabLimits.problems(try Self.load(Self.star("big", ports: 65, datapath: "afpacket")),
+        #expect(problems.first?.hasPrefix("gen.yaml:4:3: switch 'sw' has 1025 ports; an AF_XDP node takes at most 1024 (WL_MAX_PORTS") == true, "\(problems)")
+        // AF_PACKET has no such limit; 1024 ports on AF_XDP are fine (the
+        // old limit, 64, refused a 91-port core router of a 1000-node lab).
+        #expect(LabLimits.problems(try Self.load(Self.star("big", ports: 1025, datapath: "afpacket")),
                                    controlSocket: Self.socket, resources: Self.roomy) == [])
-        #expect(LabLimits.problems(try Self.load(Self.star("big", ports: 64)), controlSocket: Self.socket, resources: Self.roomy) == [])
+        #expect(LabLimits.problems(try Self.load(Self.star("big", ports: 1024)), controlSocket: Self.socket, resources: Self.roomy) == [])
     }
 
     @Test func mtuAboveWhatVethTakesForNativeXDP() throws {
@@ -107,23 +108,50 @@ struct LabLimitsTests {
     @Test func memoryBeyondWhatIsAvailable() throws {
         let topology = try Self.load(Self.star("mem", ports: 8, mtu: 3000))
         let r = LabLimits.requirements(for: topology)
-        // 8 ports × 1024 frames × 4096 bytes (MTU over 1700).
-        #expect(r.umemBytes == 8 * 1024 * 4096)
+        // 8 ports × 256 frames (the node's 2048 shared out) × 4096 bytes (MTU over 1700).
+        #expect(r.umemBytes == 8 * 256 * 4096)
         var small = Self.roomy
-        small.memoryAvailable = 16 << 20
+        small.memoryAvailable = 4 << 20
         let problems = LabLimits.problems(topology, controlSocket: Self.socket, resources: small)
         #expect(problems.count == 1)
-        #expect(problems.first?.hasPrefix("memory: the lab's data plane needs 36.3 MiB (UMEM of 8 AF_XDP ports 32.0 MiB") == true, "\(problems)")
-        #expect(problems.first?.contains("MemAvailable in /proc/meminfo is 16.0 MiB") == true)
+        #expect(problems.first?.hasPrefix("memory: the lab's data plane needs 8.2 MiB (UMEM of 8 AF_XDP ports 8.0 MiB") == true, "\(problems)")
+        #expect(problems.first?.contains("MemAvailable in /proc/meminfo is 4.0 MiB") == true)
     }
 
     @Test func lockedMemoryCountsOnlyWithoutCapIPCLock() throws {
-        let topology = try Self.load(Self.star("lock", ports: 5))   // 5 × 2 MiB of UMEM
+        let topology = try Self.load(Self.star("lock", ports: 20))   // 20 × 256 frames × 2 KiB of UMEM
         var machine = Self.roomy
         #expect(LabLimits.problems(topology, controlSocket: Self.socket, resources: machine) == [])
         machine.canLockMemory = false
         let problems = LabLimits.problems(topology, controlSocket: Self.socket, resources: machine)
         #expect(problems == ["locked memory: the AF_XDP UMEMs take 10.0 MiB, charged to the locked-memory limit without CAP_IPC_LOCK (net/xdp/xdp_umem.c); RLIMIT_MEMLOCK is 8.0 MiB; raise it with ulimit -l, or use datapath: afpacket"])
+    }
+
+    /// A port's UMEM follows its node's share of frames (see
+    /// `NodeRuntime.xdpConfiguration`): 2-port nodes keep the 1024 frames
+    /// `bench forward` was tuned with; wide nodes get 256 a port.
+    @Test func portMemoryFollowsTheNodesShareOfFrames() throws {
+        #expect([1, 2, 3, 4, 5, 8, 10, 91, 1024].map { NodeRuntime.portFrames(ports: $0) }
+                == [1024, 1024, 512, 512, 256, 256, 256, 256, 256])
+        for ports in [2, 4, 10] {
+            let topology = try Self.load(Self.star("frames", ports: ports))
+            let node = try #require(topology.node(named: "sw"))
+            let c = NodeRuntime.xdpConfiguration(for: node)
+            #expect(c.frameCount == NodeRuntime.portFrames(ports: ports) && c.frameSize == 2048)
+            // What `up` counts is what the ports are given: frames × frame size each.
+            #expect(LabLimits.requirements(for: topology).umemBytes == ports * c.frameCount * c.frameSize)
+        }
+    }
+
+    /// Without capture nobody reads an XDP program's capture ring: it is
+    /// the smallest the kernel takes, and `up` counts that.
+    @Test func captureRingIsAPageWithoutCapture() throws {
+        let off = try NodeRuntime.programConfiguration(ports: 3, capture: false)
+        #expect(off.captureRingBytes == XDPProgram.smallestCaptureRingBytes && off.portSlots == 3)
+        let on = try NodeRuntime.programConfiguration(ports: 3, capture: true)
+        #expect(on.captureRingBytes == XDPProgram.Configuration().captureRingBytes && on.portSlots == 3)
+        let memory = LabLimits.requirements(for: try Self.load(Self.star("ring", ports: 3))).memory
+        #expect(memory.first { $0.what.hasPrefix("capture rings") }?.amount == XDPProgram.smallestCaptureRingBytes)
     }
 
     @Test func descriptorsBeyondTheOpenFileLimit() throws {

@@ -92,6 +92,26 @@ struct OSCallTests {
         #expect(try set.wait(timeout: 0) == 0 && set.returnedEvents(at: 0).isEmpty, "drained, and the old events cleared")
     }
 
+    /// epoll reports the ready descriptors only, each by its token, and
+    /// keeps reporting them until they are drained (level-triggered).
+    @Test func anEventSetReportsReadyDescriptorsByToken() throws {
+        let pipes = try (0..<3).map { _ in try WakePipe() }
+        defer { for p in pipes { p.close() } }
+        var set = try EventSet(capacity: 8)
+        for (i, p) in pipes.enumerated() { try set.add(p.readDescriptor, .readable, token: 10 * (i + 1)) }
+        #expect(set.count == 3)
+        #expect(try set.wait(timeout: 0) == 0)
+        pipes[0].wake()
+        pipes[2].wake()
+        #expect(try set.wait(timeout: 1000) == 2)
+        let ready = Set((0..<set.readyCount).map { set.token(at: $0) })
+        #expect(ready == [10, 30], "entries read at the kernel's packed stride")
+        #expect((0..<set.readyCount).allSatisfy { set.returnedEvents(at: $0).contains(.readable) })
+        #expect(try set.wait(timeout: 0) == 2, "still ready: level-triggered")
+        pipes[0].drain()
+        #expect(try set.wait(timeout: 0) == 1 && set.token(at: 0) == 30)
+    }
+
     @Test func aFileLockIsExclusive() throws {
         let path = Self.temporaryPath("lab.lock")
         defer { try? FileManager.default.removeItem(atPath: path) }

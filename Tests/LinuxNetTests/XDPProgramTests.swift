@@ -97,6 +97,25 @@ struct XDPProgramTests {
         #expect(throws: PortError.self) { try program.setSnapLength(4096) }
     }
 
+    /// The per-port maps are sized to the node (`portSlots`), so a node
+    /// pays kernel memory for the ports it has, up to WL_MAX_PORTS.
+    @Test func mapsAreSizedToThePortSlots() throws {
+        var configuration = XDPProgram.Configuration()
+        configuration.portSlots = 3
+        configuration.captureRingBytes = XDPProgram.smallestCaptureRingBytes
+        let program = try XDPProgram(configuration: configuration)
+        func maxEntries(_ fd: Int32) -> UInt32? {
+            var info = bpf_map_info()
+            var length = UInt32(MemoryLayout<bpf_map_info>.size)
+            return bpf_obj_get_info_by_fd(fd, &info, &length) == 0 ? info.max_entries : nil
+        }
+        #expect(maxEntries(program.portsFD) == 3)
+        #expect(maxEntries(program.xsksFD) == 3 * UInt32(XDPProgram.maxQueues))
+        #expect(maxEntries(program.captureMapFD) == UInt32(XDPProgram.smallestCaptureRingBytes))
+        configuration.portSlots = XDPProgram.maxPorts + 1
+        #expect(throws: PortError.self) { try XDPProgram(configuration: configuration) }
+    }
+
     @Test func framesOnAnUnknownInterfaceGoToTheKernel() throws {
         let program = try XDPProgram()
         let (action, _) = try testRun(program, Frames.icmpEcho(IPv4Address(10, 0, 0, 1), IPv4Address(10, 0, 0, 2)))

@@ -22,6 +22,7 @@
 #include <linux/sockios.h>
 #include <linux/magic.h>
 #include <linux/sched.h>  // CLONE_NEWNET (glibc shows it only under _GNU_SOURCE)
+#include <sys/epoll.h>    // EventSet (not in the Glibc module)
 
 // MARK: netlink's function-like macros (not imported by Swift).
 // LinuxNet's encoder computes alignment in Swift for speed; these exist so the
