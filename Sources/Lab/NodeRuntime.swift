@@ -202,18 +202,33 @@ final class NodeRuntime {
 /// failed link), rather than left in a TX ring to go out when the link
 /// comes back.
 struct PortLinks {
-    /// Bit p: port p has no carrier (ports 0–63; a port above has its
-    /// frames queued as before).
+    /// Bit p: port p has no carrier (ports 0–63, the one word the per-frame
+    /// check reads while nothing is down)…
     var down: UInt64 = 0
+    /// …and the same for ports 64 and up (a node has up to 1024), bit
+    /// p - 64 of `above`; `anyAbove` says whether any is set.
+    var above: [UInt64] = []
+    var anyAbove = false
     /// Frames dropped because their port had no carrier: sent while it was
     /// down, or still queued when it went.
     var drops: UInt64 = 0
 
     @inline(__always)
-    func isDown(_ port: Int) -> Bool { down != 0 && port < 64 && down & (1 << UInt64(port)) != 0 }
+    func isDown(_ port: Int) -> Bool {
+        if port < 64 { return down != 0 && down & (1 << UInt64(port)) != 0 }
+        guard anyAbove else { return false }
+        let i = port - 64
+        return i / 64 < above.count && above[i / 64] & (1 << UInt64(i % 64)) != 0
+    }
 
     mutating func set(_ port: Int, up: Bool) {
-        guard port < 64 else { return }
-        if up { down &= ~(1 << UInt64(port)) } else { down |= 1 << UInt64(port) }
+        guard port >= 64 else {
+            if up { down &= ~(1 << UInt64(port)) } else { down |= 1 << UInt64(port) }
+            return
+        }
+        let i = port - 64
+        if above.count <= i / 64 { above += [UInt64](repeating: 0, count: i / 64 + 1 - above.count) }
+        if up { above[i / 64] &= ~(1 << UInt64(i % 64)) } else { above[i / 64] |= 1 << UInt64(i % 64) }
+        anyAbove = above.contains { $0 != 0 }
     }
 }
