@@ -49,7 +49,10 @@
 //     whole CPU for all of its work. Under overload our ingress thread
 //     competes with our daemon for that CPU (it keeps copying frames that
 //     the full socket ring then drops), while the kernel drops at the veth
-//     queue, on the generator's CPU: see `--ingress-nice`.
+//     queue, on the generator's CPU: at the daemon's priority it starves
+//     the daemon (receive livelock: 0.23–0.25× its best, `--offered`), so
+//     by default it runs below it (nice 19), as a deployment that threads
+//     its NAPI must run it; `--ingress-nice` sets another value.
 //   - `split`, like a NIC whose receive interrupt is served on one core
 //     and forwarding on another: the generator and the ingress NAPI
 //     (softirq, raised by the generator's sends) on the first CPU; the
@@ -159,8 +162,9 @@ public final class ForwardBenchmark: @unchecked Sendable {
         public var elements: [Element] = [.switch, .router]
         public var datapaths: [DatapathKind] = [.afxdp, .afpacket]
         public var placements: [PlacementMode] = [.forwarder]
-        /// Nice value of the ingress NAPI thread (`forwarder` placement); nil: `nice`.
-        public var ingressNice: Int32?
+        /// Nice value of the ingress NAPI thread (`forwarder` placement):
+        /// below the daemon, which it would otherwise starve under overload.
+        public var ingressNice: Int32 = 19
         /// Nice value for the generator thread, the daemon's threads and the
         /// ingress NAPI thread (0: unchanged): on a box shared with builds,
         /// it keeps their CPU time from being taken by background jobs.
@@ -283,7 +287,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
         }
         let placements = modes.map { mode in
             Placement(mode: mode, generator: mode == .none ? nil : cpus[0], forwarder: mode == .none ? nil : cpus[1],
-                      nice: options.nice, ingressNice: options.ingressNice ?? options.nice)
+                      nice: options.nice, ingressNice: options.ingressNice)
         }
         // The forwarder CPU's ksoftirqd runs the kernel's deferred receive
         // work; it gets the same nice as our threads while we run.
