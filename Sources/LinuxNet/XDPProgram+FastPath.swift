@@ -78,14 +78,7 @@ extension XDPProgram {
     /// Frames the fast path rewrote and redirected, and frames whose entry
     /// was of an older generation (summed over CPUs).
     public func fastPathStatistics() -> (forwarded: UInt64, stale: UInt64) {
-        let cpus = max(Int(libbpf_num_possible_cpus()), 1)
-        var values = [UInt64](repeating: 0, count: cpus)
-        func sum(_ index: UInt32) -> UInt64 {
-            var key = index
-            guard bpf_map_lookup_elem(statsFD, &key, &values) == 0 else { return 0 }
-            return values.reduce(0, &+)
-        }
-        return (sum(7), sum(8))
+        (statisticSum(7), statisticSum(8))
     }
 
     /// Runs the program once on FRAME as received on interface

@@ -402,13 +402,7 @@ public final class XDPProgram: @unchecked Sendable {
 
     /// The program's counters, summed over CPUs.
     public func statistics() -> XDPProgramStatistics {
-        let cpus = max(Int(libbpf_num_possible_cpus()), 1)
-        var values = [UInt64](repeating: 0, count: cpus)
-        func sum(_ index: UInt32) -> UInt64 {
-            var key = index
-            guard bpf_map_lookup_elem(statsFD, &key, &values) == 0 else { return 0 }
-            return values.reduce(0, &+)
-        }
+        let sum = statisticSum
         var s = XDPProgramStatistics()
         s.redirected = sum(0)
         s.passedByRule = sum(1)
@@ -418,6 +412,14 @@ public final class XDPProgram: @unchecked Sendable {
         s.captureDropped = sum(5)
         s.captureErrors = sum(6)
         return s
+    }
+
+    /// Counter INDEX of the program's `stats` (per CPU), summed over CPUs.
+    func statisticSum(_ index: UInt32) -> UInt64 {
+        var values = [UInt64](repeating: 0, count: max(Int(libbpf_num_possible_cpus()), 1))
+        var key = index
+        guard bpf_map_lookup_elem(statsFD, &key, &values) == 0 else { return 0 }
+        return values.reduce(0, &+)
     }
 
     // MARK: private

@@ -429,7 +429,7 @@ func established(_ c: BGPSessionConfiguration = configuration(),
     typealias Rng = SeededRandom
 
     @Test func randomEventsNeverTrap() {
-        var rng = Rng(state: 4271)
+        var rng = Rng(seed: 4271)
         let good: [[UInt8]] = [
             BGPMessage.open(BGPOpen(asn: 65002, holdTime: 3, bgpIdentifier: peerID)).encode(),
             BGPMessage.keepalive.encode(),

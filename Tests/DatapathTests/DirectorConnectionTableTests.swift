@@ -26,7 +26,7 @@ import Testing
         // deletion gets exercised hard.
         let t = ConnectionTable(capacity: 2000, seed: 3)
         var model: [Key: UInt32] = [:]
-        var rng = DirectorTestRNG(seed: 11)
+        var rng = SeededRandom(seed: 11)
         for step in 0..<60_000 {
             let k = Key(client: UInt32.random(in: 0..<64, using: &rng), port: UInt16.random(in: 0..<64, using: &rng))
             if let i = model[k] {
@@ -71,7 +71,7 @@ import Testing
 
     @Test func theWheelFindsEveryDueEntryWhateverTheExpiryPattern() {
         let t = ConnectionTable(capacity: 20_000)
-        var rng = DirectorTestRNG(seed: 1234)
+        var rng = SeededRandom(seed: 1234)
         var model: [UInt32: UInt64] = [:]
         var now: UInt64 = 0
         var nextClient: UInt32 = 0

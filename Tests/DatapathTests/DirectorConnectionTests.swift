@@ -226,7 +226,7 @@ extension DirectorCore {
         // moments (sometimes jumping past the wheel's span) must leave
         // exactly the entries that are not yet due.
         let core = directorCore(.dr) { $0.maxConnections = 5000 }
-        var rng = DirectorTestRNG(seed: 42)
+        var rng = SeededRandom(seed: 42)
         var model: [UInt16: Double] = [:]      // client port → expiry
         let timeouts = ConnectionTimeouts()
         var now = 0.0
@@ -559,7 +559,7 @@ extension DirectorCore {
             $0.maxConnections = 4096
             $0.timeouts.close = 0.001
         }
-        var rng = DirectorTestRNG(seed: 99)
+        var rng = SeededRandom(seed: 99)
         var live: [UInt16: Decision] = [:]     // client port → decision
         var now = 0.0
         var nextPort: UInt16 = 1
@@ -604,7 +604,7 @@ extension DirectorCore {
         pool.release(12)
         pool.release(10)
         #expect(pool.allocate() == 12 && pool.allocate() == 10)   // FIFO: least recently released first
-        var rng = DirectorTestRNG(seed: 5)
+        var rng = SeededRandom(seed: 5)
         var big = LocalPortPool(address: Self.local1)
         var inUse = Set<UInt16>()
         for _ in 0..<200_000 {

@@ -88,7 +88,7 @@ import Wire
 
     /// Arbitrary bytes, and valid frames with one byte changed: never a trap.
     @Test func fuzzNeverTraps() {
-        var rng = DirectorTestRNG(seed: 0xD1EC)
+        var rng = SeededRandom(seed: 0xD1EC)
         for mode in ForwardingMode.allCases {
             let director = DE.director(mode)
             let driver = ElementDriver(director)
@@ -125,7 +125,7 @@ import Wire
     /// Random valid flows in every mode, both directions, every size and
     /// flag: whatever the director sends carries valid checksums.
     @Test func everyOutputHasValidChecksums() {
-        var rng = DirectorTestRNG(seed: 7)
+        var rng = SeededRandom(seed: 7)
         for mode in ForwardingMode.allCases {
             let reals = mode == .nat || mode == .fullnat
                 ? [RealServer(address: DE.rs1, port: 8080), RealServer(address: DE.rs2, port: 9090)]

@@ -2,19 +2,6 @@ import Testing
 import Wire
 @testable import Datapath
 
-/// A deterministic generator for property tests (SplitMix64).
-struct DirectorTestRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Scheduler picks as tables: a service with given reals, the picks it must
 /// make in order. Reals are 10.0.0.1, 10.0.0.2, … in the order given.
 @Suite struct DirectorSchedulerTests {
@@ -141,7 +128,7 @@ struct DirectorTestRNG: RandomNumberGenerator {
     @Test func shIsStablePerSourceAndSpreadsByWeight() {
         var s = Self.service(.sh, weights: [1, 2, 1])
         var counts = [0, 0, 0]
-        var rng = DirectorTestRNG(seed: 7)
+        var rng = SeededRandom(seed: 7)
         for _ in 0..<20_000 {
             let src = UInt32.random(in: 0...UInt32.max, using: &rng)
             let a = s.pick(source: src, sourcePort: 1, destination: 0)!

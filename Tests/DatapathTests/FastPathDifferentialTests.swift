@@ -115,7 +115,7 @@ struct FastPathDifferentialTests {
         try Self.withProgram { program, indexes in
             try program.setFastPath(enabled: true, generation: 1)
             let driver = Lab.resolvedDriver()
-            var r = Random(state: 15)
+            var r = Random(seed: 15)
             var installed = 0, compared = 0
             var t = 1.0
             for _ in 0..<300 {
@@ -156,7 +156,7 @@ struct FastPathDifferentialTests {
         try Self.withProgram { program, indexes in
             try program.setFastPath(enabled: true, generation: 7)
             let driver = Lab.resolvedDriver()
-            var r = Random(state: 99)
+            var r = Random(seed: 99)
             // UDP client → a host behind h3 (egress MTU 1000), with a checksum.
             var flow = Self.randomFlow(&r)
             flow = Flow(port: 0, sourceMAC: Lab.clientMAC, destinationMAC: Lab.r0, source: Lab.client,
@@ -201,7 +201,7 @@ struct FastPathDifferentialTests {
 
     /// What the program cannot repeat is refused when the entry is made.
     @Test func entriesAreRefusedForWhatTheProgramCannotRepeat() throws {
-        var r = Random(state: 3)
+        var r = Random(seed: 3)
         let flow = Flow(port: 0, sourceMAC: Lab.clientMAC, destinationMAC: Lab.r0, source: Lab.client,
                         destination: Lab.viaH1, tcp: false, sourcePort: 5000, destinationPort: 53, udpChecksum: true)
         let a = Self.frame(flow, &r, ttl: 64, payload: 20)

@@ -474,7 +474,7 @@ import Wire
             Frames.ipv4(IP(source: Lab.client, destination: Lab.publicServer), protocol: .icmp,
                         Frames.icmp(.timeExceeded(code: 0), payload: Frames.payload(28)), dst: Lab.r0, src: Lab.clientMAC),
         ]
-        var rng = DirectorTestRNG(seed: 0x5eed)
+        var rng = SeededRandom(seed: 0x5eed)
         for i in 0..<3000 {
             var f = seeds[i % seeds.count]
             for _ in 0 ..< Int.random(in: 1...4, using: &rng) {

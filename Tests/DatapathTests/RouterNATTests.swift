@@ -60,7 +60,7 @@ import Wire
     @Test func checksumsStayRightOverManyAddressesAndPorts() {
         // Random clients and ports: every carry case of the incremental update.
         let driver = Lab.resolvedDriver()
-        var rng = DirectorTestRNG(seed: 42)
+        var rng = SeededRandom(seed: 42)
         for _ in 0..<200 {
             let client = IPv4Address(192, 0, 2, UInt8.random(in: 2...99, using: &rng))
             let sport = UInt16.random(in: 1...65535, using: &rng)

@@ -423,7 +423,7 @@ func emitted(_ port: Int, _ frame: [UInt8]) -> ElementDriver.Emitted { .init(por
 
 @Suite struct RouterAddressMapTests {
     @Test func behavesLikeADictionaryThroughInsertsUpdatesAndRemovals() {
-        var rng = DirectorTestRNG(seed: 7)
+        var rng = SeededRandom(seed: 7)
         var map = AddressMap<Int>()
         var model: [UInt32: Int] = [:]
         // Keys from a small range so probes collide, wrap and shift a lot.

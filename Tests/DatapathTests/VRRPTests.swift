@@ -516,7 +516,7 @@ import Wire
         var emitter = Emitter()
         element.fireTimers(now: .zero, emit: &emitter)
         emitter.removeAll()
-        var rng = Rng(state: router ? 7 : 11)
+        var rng = Rng(seed: router ? 7 : 11)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 64)
         defer { buffer.deallocate() }
         var dropped = 0, consumed = 0
