@@ -50,8 +50,11 @@ struct MaglevActiveActiveDrillTests {
         // BFD takes lvs2 (and r1's paths) out of the routers' ECMP groups
         // within 150 ms, VRRP moves the reals' gateway in 0.35 s, the
         // client's kernel drops a dead router's next hop at once: no gap
-        // reaches 1 s.
-        for w in windows {
+        // reaches 1 s. (Without `sloppy`, requests in flight on flows that
+        // move die too: a healed router's group grows one session at a
+        // time, moving flows each time; there only the director's window
+        // is held to it.)
+        for w in sloppy ? windows : [windows[1]] {
             let gap = try #require(w["interruption"] as? Double, "\(w)")
             #expect(gap < 1, "\(w)")
         }
@@ -61,8 +64,8 @@ struct MaglevActiveActiveDrillTests {
             #expect(lost * 3 < Self.streams, "fewer than 1/3 lost with Maglev and sloppy: \(lost)")
             #expect(status == 0, "\(output)")
         } else {
-            // The moved flows are lost: lvs2's share, and the flows r1's
-            // death and its link's moved to another director.
+            // The moved flows are lost: lvs2's share, and those the
+            // routers' ECMP changes moved to another director.
             #expect(lost >= 1, "without sloppy the moved flows are lost: \(lost)")
             let director = try #require(windows[1]["streamsLost"] as? Int)
             #expect(director >= 1 && director * 2 < Self.streams, "lvs2's share: \(director)")
