@@ -152,8 +152,12 @@ final class BGPController: @unchecked Sendable {
         for n in spec.neighbors {
             guard let other = topology.nodes.first(where: { o in o.addresses.contains { $0.address == n.ip } }),
                   let otherSpec = other.bgp, other.kind.isUserspace else { continue }
-            let ours = node.addresses.map(\.address)
-            guard let mine = ours.first(where: { a in otherSpec.neighbors.contains { $0.ip == a } }) else { continue }
+            // My end of this session: my address on the neighbour's subnet
+            // (two nodes may peer over several subnets: each pair of ends
+            // decides alone), else any of mine the other lists.
+            let listed = node.addresses.filter { a in otherSpec.neighbors.contains { $0.ip == a.address } }
+            guard let mine = (listed.first { $0.length < 32 && $0.canonical.contains(n.ip) } ?? listed.first)?.address
+            else { continue }
             if mine.rawValue > n.ip.rawValue { out.insert(n.ip) }
         }
         return out
