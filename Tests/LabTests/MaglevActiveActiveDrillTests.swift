@@ -63,10 +63,12 @@ struct MaglevActiveActiveDrillTests {
             #expect(lost * 3 < Self.streams, "fewer than 1/3 lost with Maglev and sloppy: \(lost)")
             #expect(status == 0, "\(output)")
         } else {
-            // The moved flows are lost: lvs2's share at least.
+            // The moved flows are lost: lvs2's share at least, and every
+            // flow the routers' hash moves to another director when the
+            // group shrinks (ECMP is hash mod N: how many move varies).
             #expect(lost >= 1, "without sloppy the moved flows are lost: \(lost)")
             let director = try #require(windows[1]["streamsLost"] as? Int)
-            #expect(director >= 1 && director * 2 < Self.streams, "lvs2's share: \(director)")
+            #expect(director >= 1, "lvs2's share at least: \(director)")
         }
     }
 
@@ -85,10 +87,12 @@ struct MaglevActiveActiveDrillTests {
         for w in [windows[1], windows[2], windows[4], windows[6]] { #expect(w["streamsLost"] as? Int == 0, "\(w)") }
         #expect((drill["streamsLost"] as? Int ?? 0) >= 1, "with 24 streams over four reals some were on rs1, rs2 or rs3")
         // The router's death: its requests in flight time out (500 ms),
-        // sometimes two in a row; everything else under 1 s.
+        // sometimes two in a row; its return: the client sends to it as
+        // soon as its link is back, before its BGP sessions are (a few
+        // requests time out, up to 1.07 s seen). Everything else under 1 s.
         for (i, w) in windows.enumerated() {
             let gap = try #require(w["interruption"] as? Double, "\(w)")
-            #expect(gap < (i == 1 ? 1.5 : 1), "\(w)")
+            #expect(gap < (i == 1 || i == 2 ? 1.5 : 1), "\(w)")
         }
     }
 }
