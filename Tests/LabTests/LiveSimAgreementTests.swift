@@ -60,6 +60,21 @@ struct LiveSimAgreementTests {
 
     /// The hop sequence and header fields as text, one line per hop, so a
     /// difference reads as a line.
+    /// Every BGP session of the lab Established and every static-route BFD
+    /// session Up, as `status --json` shows them.
+    static func controlPlanesSettled(_ lab: String) -> Bool {
+        guard let r = try? Harness.wl("status", lab, "--json"), r.status == 0,
+              let object = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
+              let nodes = (object["datapath"] as? [String: Any])?["nodes"] as? [[String: Any]] else { return false }
+        for node in nodes {
+            let sessions = (node["bgp"] as? [String: Any])?["sessions"] as? [[String: Any]] ?? []
+            if sessions.contains(where: { $0["state"] as? String != "Established" }) { return false }
+            let bfd = node["bfd"] as? [[String: Any]] ?? []
+            if bfd.contains(where: { $0["role"] as? String == "static" && $0["state"] as? String != "Up" }) { return false }
+        }
+        return true
+    }
+
     static func lines(_ path: ProbePath) -> [String] {
         path.hops.map { h in
             let fields = HopField.allCases.compactMap { f in h.value(f).map { "\(f.rawValue)=\($0)" } }
@@ -98,6 +113,13 @@ struct LiveSimAgreementTests {
         }
         let started = Date()
         try backend.start()
+        // The simulator walks once every BGP session and BFD session is up
+        // (SimControlPlane); live, `up` returns before they are, and a
+        // static ECMP group carries only the next hops already Up: wait.
+        if topology.nodes.contains(where: \.runsControlPlane) {
+            let settled = Harness.waitUntil(limit: 30) { Self.controlPlanesSettled(lab) }
+            #expect(settled, "BGP sessions Established and static BFD next hops Up before the live walk")
+        }
         let live = try WalkReport.run(backend: backend, from: c.from, to: c.to, port: c.port, proto: c.proto,
                                       random: SeededRandom(seed: WalkReport.simulatorSeed))
         let seconds = Date().timeIntervalSince(started)
