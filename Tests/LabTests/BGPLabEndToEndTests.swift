@@ -153,6 +153,32 @@ struct BGPLabEndToEndTests {
         return pid
     }
 
+    /// Starts BIRD with CONF in LAB's node bh (it forks; its pid file, log,
+    /// control socket and configuration live in DIR); returns its PID.
+    static func startBird(lab: String, dir: String, conf: String) throws -> pid_t {
+        try conf.write(toFile: dir + "/bird.conf", atomically: true, encoding: .utf8)
+        let start = try Harness.run("/usr/sbin/ip", ["netns", "exec", "wl-\(lab)-bh", bird!, "-c", dir + "/bird.conf",
+                                                      "-s", dir + "/bird.ctl", "-P", dir + "/bird.pid"], timeout: 20)
+        try #require(start.status == 0, "bird: \(start.combined)")
+        // (BIRD creates the file first and writes its PID a moment later.)
+        _ = Harness.waitUntil(limit: 5) { pid(in: dir + "/bird.pid") != nil }
+        return try #require(pid(in: dir + "/bird.pid"), "no PID in \(dir)/bird.pid")
+    }
+
+    /// What `birdc COMMAND` prints for the BIRD whose files are in DIR.
+    static func birdc(_ dir: String, _ command: String) -> String {
+        (try? Harness.run(birdc!, ["-s", dir + "/bird.ctl"] + command.split(separator: " ").map(String.init), timeout: 10).stdout) ?? ""
+    }
+
+    /// Asks the BIRD of DIR to go down over its control socket, then (if it
+    /// is still there) SIGKILLs the PID in its pid file.
+    static func stopBird(dir: String) {
+        guard let pid = pid(in: dir + "/bird.pid") else { return }
+        _ = try? Harness.run(birdc!, ["-s", dir + "/bird.ctl", "down"], timeout: 10)
+        for _ in 0..<50 where kill(pid, 0) == 0 { usleep(20_000) }
+        if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+    }
+
     /// bh (a kernel host running BIRD, AS 65100) — r1 (wirelab, AS 65001) — h1.
     /// Links are captured: tshark reads what r1 sent BIRD.
     static func withBird(_ lab: String) -> String {
@@ -182,16 +208,8 @@ struct BGPLabEndToEndTests {
         let lab = Harness.lab("wlgi")
         let file = try Harness.topologyFile(Self.withBird(lab))
         let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        var birdPID: pid_t?
         defer {
-            if birdPID == nil { birdPID = Self.pid(in: dir + "/bird.pid") }
-            // BIRD: asked to go down over its control socket, then (if it
-            // is still there) SIGKILL to the PID in its pid file.
-            if let pid = birdPID {
-                _ = try? Harness.run(Self.birdc!, ["-s", dir + "/bird.ctl", "down"], timeout: 10)
-                for _ in 0..<50 where kill(pid, 0) == 0 { usleep(20_000) }
-                if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-            }
+            Self.stopBird(dir: dir)
             _ = try? Harness.wl("down", lab)
             try? FileManager.default.removeItem(atPath: dir)
         }
@@ -223,18 +241,8 @@ struct BGPLabEndToEndTests {
             }
 
             """
-        try conf.write(toFile: dir + "/bird.conf", atomically: true, encoding: .utf8)
-        // BIRD in bh's namespace, in the background (it forks; the pid file names it).
-        let start = try Harness.run("/usr/sbin/ip", ["netns", "exec", "wl-\(lab)-bh", Self.bird!, "-c", dir + "/bird.conf",
-                                                      "-s", dir + "/bird.ctl", "-P", dir + "/bird.pid"], timeout: 20)
-        try #require(start.status == 0, "bird: \(start.combined)")
-        // (BIRD creates the file first and writes its PID a moment later.)
-        _ = Harness.waitUntil(limit: 5) { Self.pid(in: dir + "/bird.pid") != nil }
-        birdPID = Self.pid(in: dir + "/bird.pid")
-        try #require(birdPID != nil, "no PID in \(dir)/bird.pid")
-        func birdc(_ command: String) -> String {
-            (try? Harness.run(Self.birdc!, ["-s", dir + "/bird.ctl"] + command.split(separator: " ").map(String.init), timeout: 10).stdout) ?? ""
-        }
+        _ = try Self.startBird(lab: lab, dir: dir, conf: conf)
+        func birdc(_ command: String) -> String { Self.birdc(dir, command) }
 
         // Ours in BIRD, BIRD's in ours.
         let established = Self.time(limit: 20) { Self.bgp(lab, "r1").state("10.72.0.2") == "Established" }

@@ -167,15 +167,8 @@ struct StaticBFDLabEndToEndTests {
         let lab = Harness.lab("wlsgb")
         let file = try Harness.topologyFile(Self.withBird(lab))
         let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        let birdc = BGPLabEndToEndTests.birdc!
-        var birdPID: pid_t?
         defer {
-            if birdPID == nil { birdPID = BGPLabEndToEndTests.pid(in: dir + "/bird.pid") }
-            if let pid = birdPID {
-                _ = try? Harness.run(birdc, ["-s", dir + "/bird.ctl", "down"], timeout: 10)
-                for _ in 0..<50 where kill(pid, 0) == 0 { usleep(20_000) }
-                if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-            }
+            BGPLabEndToEndTests.stopBird(dir: dir)
             _ = try? Harness.wl("down", lab)
             try? FileManager.default.removeItem(atPath: dir)
         }
@@ -191,16 +184,8 @@ struct StaticBFDLabEndToEndTests {
             }
 
             """
-        try conf.write(toFile: dir + "/bird.conf", atomically: true, encoding: .utf8)
-        let start = try Harness.run("/usr/sbin/ip", ["netns", "exec", "wl-\(lab)-bh", BGPLabEndToEndTests.bird!, "-c", dir + "/bird.conf",
-                                                      "-s", dir + "/bird.ctl", "-P", dir + "/bird.pid"], timeout: 20)
-        try #require(start.status == 0, "bird: \(start.combined)")
-        _ = Harness.waitUntil(limit: 5) { BGPLabEndToEndTests.pid(in: dir + "/bird.pid") != nil }
-        birdPID = BGPLabEndToEndTests.pid(in: dir + "/bird.pid")
-        try #require(birdPID != nil, "no PID in \(dir)/bird.pid")
-        func bird(_ command: String) -> String {
-            (try? Harness.run(birdc, ["-s", dir + "/bird.ctl"] + command.split(separator: " ").map(String.init), timeout: 10).stdout) ?? ""
-        }
+        _ = try BGPLabEndToEndTests.startBird(lab: lab, dir: dir, conf: conf)
+        func bird(_ command: String) -> String { BGPLabEndToEndTests.birdc(dir, command) }
         let prefix = "10.74.9.0/24", bh = "10.74.2.2", r3 = "10.74.2.3"
 
         // Both sessions Up (BIRD's and r3's), both next hops in the group.
