@@ -233,11 +233,18 @@ public protocol Element: AnyObject {
     /// to it repeated for the later frames of its flow; reading clears it.
     /// False for an element whose decisions the fast path never repeats.
     func takeFastPathCacheable() -> Bool
+    /// The fast path forwarded frames of ENTRY's flow without the element
+    /// seeing them, the last at LASTSEEN: refresh what those frames would
+    /// have refreshed (a learned MAC's age, a connection's timeout).
+    /// Returns false when the state the entry repeats is gone (its
+    /// connection expired or was removed): the runtime removes the entry.
+    func fastPathFlowSeen(_ entry: FastPathEntry, lastSeen: Instant, now: Instant) -> Bool
 }
 
 extension Element {
     public var fastPathGeneration: UInt32 { 0 }
     public func takeFastPathCacheable() -> Bool { false }
+    public func fastPathFlowSeen(_ entry: FastPathEntry, lastSeen: Instant, now: Instant) -> Bool { true }
     public var nextTimer: Instant? { nil }
     public func fireTimers(now: Instant, emit: inout Emitter) {}
     public static var prefetchesBatches: Bool { false }
