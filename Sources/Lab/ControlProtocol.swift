@@ -103,12 +103,12 @@ public struct DatapathStatus: Codable, Sendable {
         if !bfd.isEmpty { out += "\n" + TextTable.render(["BFD", "NEIGHBOR", "ROLE", "STATE", "STATIC ROUTES", "LAST CHANGE"], bfd) }
         let fast = nodes.compactMap { n in n.fastPath.map { f in
             [n.node, f.enabled ? "on" : "off (power cut)", String(f.entries), String(f.forwarded),
-             String(n.counters["forwarded"] ?? 0), String(f.installed), "\(f.removedStale)/\(f.removedIdle)/\(f.removedGone)",
+             String(n.counters["forwarded"] ?? 0), String(f.installed), "\(f.removedStale)/\(f.removedGone)/\(f.removedAged)",
              String(f.staleFrames), String(f.refused.values.reduce(0, +) + f.tableFull + f.failures)]
         } }
         if !fast.isEmpty {
             out += "\n" + TextTable.render(["FAST PATH", "STATE", "ENTRIES", "FORWARDED (kernel)", "FORWARDED (element)",
-                                             "INSTALLED", "REMOVED stale/idle/gone", "STALE FRAMES", "NOT INSTALLED"], fast)
+                                             "INSTALLED", "REMOVED stale/gone/aged", "STALE FRAMES", "NOT INSTALLED"], fast)
         }
         out += "\n" + CapturePoint.text(capturePoints)
         return out

@@ -29,6 +29,8 @@ final class NodeFastPath {
         var entry: FastPathEntry
         /// CLOCK_MONOTONIC ns of the entry's last frame as last read (or its install).
         var lastSeen: UInt64
+        /// CLOCK_MONOTONIC ns of its install.
+        var installedAt: UInt64
     }
     private(set) var installed: [FastPathKey: Installed] = [:]
     /// The generation in `fast_config` (nil: never written).
@@ -41,15 +43,19 @@ final class NodeFastPath {
     private var beforeLength = 0
     private var pending = false
 
-    /// An entry unused this long is removed (its flow ended, or now goes
-    /// elsewhere): the element's own state decides sooner (`sweep`).
-    static let idleNanoseconds: UInt64 = 60_000_000_000
+    /// An entry lives at most this long; then the flow's next frame goes
+    /// up and the element does what every frame does and the program does
+    /// not: refresh its next hop's ARP entry (a router does that in the
+    /// last `ARPCache.Configuration.refreshLead`, 5 s, of the entry's 60),
+    /// age a learned MAC, advance a connection — and the entry is made
+    /// again. One frame per flow per 4 s; shorter than every such window.
+    static let maxAgeNanoseconds: UInt64 = 4_000_000_000
 
     struct Counters {
         var installed: UInt64 = 0
         var removedStale: UInt64 = 0
-        var removedIdle: UInt64 = 0
         var removedGone: UInt64 = 0
+        var removedAged: UInt64 = 0
         var tableFull: UInt64 = 0
         var failures: UInt64 = 0
         var refused: [FastPathEntry.Refusal: UInt64] = [:]
@@ -129,7 +135,8 @@ final class NodeFastPath {
             counters.failures &+= 1
             return
         }
-        installed[entry.key] = Installed(entry: entry, lastSeen: MonotonicClock.nanoseconds())
+        let clock = MonotonicClock.nanoseconds()
+        installed[entry.key] = Installed(entry: entry, lastSeen: clock, installedAt: clock)
         counters.installed &+= 1
     }
 
@@ -159,8 +166,8 @@ final class NodeFastPath {
     /// Once a second, before the element's tick (so a busy connection is
     /// refreshed before it could expire): reads each entry's last frame,
     /// tells ELEMENT about frames it did not see, and removes entries of
-    /// an older generation, unused for `idleNanoseconds`, or whose state
-    /// the element no longer has.
+    /// an older generation, older than `maxAgeNanoseconds` (an ended
+    /// flow's too), or whose state the element no longer has.
     func sweep<E: Element>(_ element: E, now: Instant) {
         let generation = element.fastPathGeneration
         let clock = MonotonicClock.nanoseconds()
@@ -177,10 +184,12 @@ final class NodeFastPath {
                 if !element.fastPathFlowSeen(item.entry, lastSeen: Instant(nanoseconds: seen), now: now) {
                     remove.append(key)
                     counters.removedGone &+= 1
+                    continue
                 }
-            } else if clock &- item.lastSeen > Self.idleNanoseconds {
+            }
+            if clock &- item.installedAt >= Self.maxAgeNanoseconds {
                 remove.append(key)
-                counters.removedIdle &+= 1
+                counters.removedAged &+= 1
             }
         }
         for key in remove {
@@ -197,7 +206,7 @@ final class NodeFastPath {
         for (reason, n) in counters.refused { refused[reason.rawValue] = n }
         return FastPathStatus(enabled: enabled, entries: installed.count, forwarded: forwarded, staleFrames: stale,
                               installed: counters.installed, removedStale: counters.removedStale,
-                              removedIdle: counters.removedIdle, removedGone: counters.removedGone,
+                              removedGone: counters.removedGone, removedAged: counters.removedAged,
                               tableFull: counters.tableFull, failures: counters.failures, refused: refused)
     }
 }
@@ -211,12 +220,14 @@ public struct FastPathStatus: Codable, Sendable, Equatable {
     /// older generation sent up (made again by the element).
     public var forwarded: UInt64
     public var staleFrames: UInt64
-    /// Entries made, and removed: of an older generation, unused for a
-    /// minute, or because the element's state for them was gone.
+    /// Entries made, and removed: of an older generation, because the
+    /// element's state for them was gone…
     public var installed: UInt64
     public var removedStale: UInt64
-    public var removedIdle: UInt64
     public var removedGone: UInt64
+    /// …and older than 4 s (`NodeFastPath.maxAgeNanoseconds`; made again
+    /// by the flow's next frame).
+    public var removedAged: UInt64
     /// Not installed: the table was full, or the kernel refused.
     public var tableFull: UInt64
     public var failures: UInt64

@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+@testable import Lab
+import Datapath
+import Wire
 
 /// The fast path live (`fastpath: true`, docs/fastpath.md): cl → sw
 /// (switch) → r1 (router) → srv, every node with the fast path, every link
@@ -91,11 +94,18 @@ struct FastPathLabEndToEndTests {
             #expect(try Self.echoes(lab, count: 100) == 100)
             #expect(Self.number(try Self.fastPath(lab, "r1")["forwarded"]) - before >= 180)
 
+            // Entries live at most 4 s: then the flow's next frame goes up
+            // (the router refreshes its neighbour) and makes the entry again.
+            let installed = Self.number(try Self.fastPath(lab, "r1")["installed"])
+            #expect(Harness.waitUntil(limit: 8) { Self.number(try? Self.fastPath(lab, "r1")["removedAged"]) >= 1 })
+            #expect(try Self.echoes(lab, count: 5) == 5)
+            #expect(Self.number(try Self.fastPath(lab, "r1")["installed"]) > installed)
+
             // Every frame of every link is in the capture, with checksums
             // that tshark finds right (the kernel's rewrite is RFC 1624's).
             _ = try Harness.wl("down", lab)
             try Self.expectChecksumsGood(capture: "\(dir)/Captures/\(lab)/all.pcapng",
-                                         serverLink: "\(dir)/Captures/\(lab)/r1_up--srv_e0.pcap", echoes: 402)
+                                         serverLink: "\(dir)/Captures/\(lab)/r1_up--srv_e0.pcap", echoes: 407)
         }
     }
 
@@ -115,5 +125,41 @@ struct FastPathLabEndToEndTests {
         let frames = all.stdout.split(separator: "\n").count
         #expect(frames >= echoes * 2, "UDP frames captured on r1 → srv: \(frames)")
         #expect(bad.stdout.isEmpty, "bad checksums:\n\(bad.stdout.prefix(2000))")
+    }
+}
+
+/// What the daemon keys a frame by before its element sees it (no root).
+@Suite struct FastPathKeyOfFrameTests {
+    static func frame(proto: UInt8 = 17, flags: UInt8 = 0x10, ihl: UInt8 = 5, fragment: UInt16 = 0x4000) -> [UInt8] {
+        var f = [UInt8](repeating: 0, count: 14 + Int(ihl) * 4 + 20)
+        f[12] = 0x08; f[13] = 0x00
+        f[14] = 0x40 | ihl
+        f[20] = UInt8(fragment >> 8); f[21] = UInt8(fragment & 0xFF)
+        f[23] = proto
+        f.replaceSubrange(26..<34, with: [10, 0, 0, 1, 10, 0, 0, 2])
+        let l4 = 14 + Int(ihl) * 4
+        f.replaceSubrange(l4..<(l4 + 4), with: [0x9C, 0x40, 0x23, 0x28])   // 40000 → 9000
+        f[l4 + 13] = flags
+        return f
+    }
+
+    static func key(_ f: [UInt8]) -> FastPathKey? { f.withUnsafeBytes { NodeFastPath.key(of: $0, slot: 3) } }
+
+    @Test func udpAndTCPWithoutStateChangesAreKeyed() throws {
+        let k = try #require(Self.key(Self.frame()))
+        #expect(k == FastPathKey(source: IPv4Address(rawValue: 0x0A00_0001), destination: IPv4Address(rawValue: 0x0A00_0002),
+                                 sourcePort: 40000, destinationPort: 9000, ipProtocol: 17, ingressSlot: 3))
+        #expect(Self.key(Self.frame(proto: 6, flags: 0x18)) != nil)   // ACK+PSH
+    }
+
+    @Test func whatTheProgramNeverTakesIsNotKeyed() {
+        for flags: UInt8 in [0x02, 0x01, 0x04, 0x12, 0x11] { #expect(Self.key(Self.frame(proto: 6, flags: flags)) == nil, "flags \(flags)") }
+        #expect(Self.key(Self.frame(proto: 1)) == nil)                 // ICMP
+        #expect(Self.key(Self.frame(ihl: 6)) == nil)                   // options
+        #expect(Self.key(Self.frame(fragment: 0x2000)) == nil)         // MF
+        #expect(Self.key(Self.frame(fragment: 0x0010)) == nil)         // an offset
+        var arp = Self.frame(); arp[13] = 0x06
+        #expect(Self.key(arp) == nil)
+        #expect(Self.key(Array(Self.frame().prefix(40))) == nil)       // too short for the ports
     }
 }
