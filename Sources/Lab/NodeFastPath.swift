@@ -27,8 +27,8 @@ final class NodeFastPath {
 
     struct Installed {
         var entry: FastPathEntry
-        /// CLOCK_MONOTONIC ns of the entry's last frame as last read (or its install).
-        var lastSeen: UInt64
+        /// The entry's frame count as last read.
+        var packets: UInt64
         /// CLOCK_MONOTONIC ns of its install.
         var installedAt: UInt64
     }
@@ -136,7 +136,7 @@ final class NodeFastPath {
             return
         }
         let clock = MonotonicClock.nanoseconds()
-        installed[entry.key] = Installed(entry: entry, lastSeen: clock, installedAt: clock)
+        installed[entry.key] = Installed(entry: entry, packets: 0, installedAt: clock)
         counters.installed &+= 1
     }
 
@@ -164,7 +164,7 @@ final class NodeFastPath {
     }
 
     /// Once a second, before the element's tick (so a busy connection is
-    /// refreshed before it could expire): reads each entry's last frame,
+    /// refreshed before it could expire): reads each entry's frame count,
     /// tells ELEMENT about frames it did not see, and removes entries of
     /// an older generation, older than `maxAgeNanoseconds` (an ended
     /// flow's too), or whose state the element no longer has.
@@ -178,10 +178,12 @@ final class NodeFastPath {
                 counters.removedStale &+= 1
                 continue
             }
-            let seen = maps.counters(key: key.bytes)?.lastSeen ?? 0
-            if seen > item.lastSeen {
-                installed[key]?.lastSeen = seen
-                if !element.fastPathFlowSeen(item.entry, lastSeen: Instant(nanoseconds: seen), now: now) {
+            // Frames since the last sweep: the last of them was at most a
+            // second ago, and `now` stands for it (the program keeps no clock).
+            let packets = maps.counters(key: key.bytes)?.packets ?? 0
+            if packets != item.packets {
+                installed[key]?.packets = packets
+                if !element.fastPathFlowSeen(item.entry, lastSeen: now, now: now) {
                     remove.append(key)
                     counters.removedGone &+= 1
                     continue

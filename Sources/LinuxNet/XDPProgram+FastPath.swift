@@ -5,12 +5,11 @@
 import CXDP
 import Glibc
 
-/// One flow's counters as the program keeps them.
+/// One flow's counters as the program keeps them (no clock: a reader
+/// takes a change of `packets` for "frames were seen").
 public struct FastPathFlowCounters: Sendable, Equatable {
     public var packets: UInt64
     public var bytes: UInt64
-    /// CLOCK_MONOTONIC nanoseconds of the last frame (0: none yet).
-    public var lastSeen: UInt64
 }
 
 /// The file descriptors of the fast path's maps, looked up once (a
@@ -61,7 +60,7 @@ public struct FastPathMaps: Sendable {
         var v = [UInt8](repeating: 0, count: XDPProgram.fastPathActionSize)
         guard bpf_map_lookup_elem(flows, &k, &v) == 0 else { return nil }
         func u64(_ at: Int) -> UInt64 { v.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) } }
-        return FastPathFlowCounters(packets: u64(40), bytes: u64(48), lastSeen: u64(56))
+        return FastPathFlowCounters(packets: u64(40), bytes: u64(48))
     }
 }
 
