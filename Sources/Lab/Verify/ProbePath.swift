@@ -10,6 +10,15 @@ public enum HopField: String, CaseIterable, Sendable, Hashable {
     case innerSrcIP = "inner-src-ip", innerDstIP = "inner-dst-ip"
 }
 
+/// How a node forwarded a frame.
+public enum ForwardingPath: String, Sendable, Hashable {
+    /// Through the node's element (or its kernel, for a kernel node).
+    case slow
+    /// The node's XDP program applied its element's earlier decision for
+    /// the flow and redirected the frame in the kernel (docs/fastpath.md).
+    case fast
+}
+
 /// One frame of the probe (or its reply) on one link.
 public struct Hop: Sendable, Hashable {
     /// 1-based position in the path.
@@ -34,6 +43,16 @@ public struct Hop: Sendable, Hashable {
     /// The interfaces whose MACs the frame carries (`gw:eth1`), if known.
     public var sourceMACOwner: String?
     public var destinationMACOwner: String?
+    /// How the sender forwarded it: through its element, or repeated by its
+    /// fast path in the kernel (known from the sender's own capture of the
+    /// frame it received, `Observation.fastPath`).
+    public var path: ForwardingPath = .slow
+
+    /// Where the frame went through the sender: `in eth0, out eth1`, and
+    /// `, fast path` when it never reached the sender's element.
+    public var interfacesText: String {
+        (senderIn.map { "in \($0), " } ?? "") + "out \(sender.interface)" + (path == .fast ? ", fast path" : "")
+    }
 
     /// A MAC field as a person reads it: `gw:eth1 (02:…)`, or the bare MAC.
     public func macText(_ field: HopField) -> String? {
@@ -104,6 +123,9 @@ public struct ProbePath: Sendable {
         let reasoner = HopReasoner(topology: topology)
         var hops: [Hop] = []
         var previousByNode: [String: Hop] = [:]
+        // Hops whose receiver forwarded the frame by its fast path: the
+        // next hop out of that node is a fast one.
+        var forwardedFast: Set<Int> = []
         for (direction, list) in [(ProbeMarker.Direction.request, request), (.reply, reply)] {
             var received: [String: Hop] = direction == .reply ? previousByNode : [:]
             let ordered = causalOrder(list, origin: direction == .request ? origin : nil,
@@ -122,6 +144,8 @@ public struct ProbePath: Sendable {
                 hop.reason = reasoner.reason(for: hop, prior: prior, siblings: ordered.map(\.0))
                 hop.sourceMACOwner = reasoner.macOwner[f.sourceMAC]?.description
                 hop.destinationMACOwner = f.destinationMAC.isBroadcast ? "broadcast" : reasoner.macOwner[f.destinationMAC]?.description
+                if let prior, prior.direction == direction, forwardedFast.contains(prior.number) { hop.path = .fast }
+                if o.fastPath { forwardedFast.insert(hop.number) }
                 hops.append(hop)
                 received[o.receiver.node] = hop
                 previousByNode[o.receiver.node] = hop

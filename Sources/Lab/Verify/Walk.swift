@@ -67,8 +67,7 @@ public struct WalkReport: Sendable {
                 direction = h.direction
                 out += h.direction == .request ? "\nrequest\n" : "\nreply\n"
             }
-            let inText = h.senderIn.map { "in \($0), " } ?? ""
-            out += String(format: "%2d. ", h.number) + "\(h.sender.node) (\(inText)out \(h.sender.interface)) → \(h.receiver)\n"
+            out += String(format: "%2d. ", h.number) + "\(h.sender.node) (\(h.interfacesText)) → \(h.receiver)\n"
             var l = "    mac \(show(h, .srcMAC)) → \(show(h, .dstMAC))"
             if h.fields.vlan != nil { l += "  vlan \(show(h, .vlan))" }
             out += l + "\n"
@@ -111,7 +110,8 @@ public struct WalkReport: Sendable {
         let ids = topology.links.map { w.addInterface(name: ObservationReader.linkName($0)) }
         for h in path.hops {
             w.writePacket(h.frame, interface: ids[h.link], timestamp: h.timestamp,
-                          comment: "\(ObservationReader.receivedComment(h.receiver))\nhop \(h.number) (\(h.direction.rawValue)): \(h.reason)")
+                          comment: "\(ObservationReader.receivedComment(h.receiver))\nhop \(h.number) (\(h.direction.rawValue)"
+                            + (h.path == .fast ? ", fast path" : "") + "): \(h.reason)")
         }
         return w.takeBytes()
     }
