@@ -54,6 +54,7 @@ public enum WalkPictures {
         let probe = report.probe
         return "walk \(report.topology.name): \(probe.proto.rawValue) from \(probe.from) \(probe.source)"
             + (probe.proto == .icmp ? "" : ":\(probe.sourcePort)") + " → \(probe.targetText)"
+            + (report.established ? WalkReport.establishedNote : "")
     }
 
     /// Nodes in the order the probe met them.
