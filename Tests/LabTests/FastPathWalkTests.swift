@@ -50,6 +50,10 @@ struct FastPathWalkTests {
         #expect(back.packets[0].comments.first?.hasPrefix("rx gw:eth0\nhop 1 (request): ") == true)
         #expect(WalkPictures.label(hops[1]).hasPrefix("2. fast path: "))
         #expect(report.html(pcapng: nil).contains("gw (in eth0, out eth1, fast path) → sw:p1"))
+        let mermaid = report.mermaid()
+        #expect(MermaidSequenceGrammar.errors(mermaid) == [], "\(mermaid)")
+        #expect(mermaid.contains(": 2. fast path: "), "\(mermaid)")
+        #expect(report.svg().contains("2. fast path: "))
     }
 
     @Test func aWalkWithoutFlagsIsAllSlowAndPrintsAsBefore() throws {
