@@ -56,6 +56,25 @@ struct FastPathWalkTests {
         #expect(report.svg().contains("2. fast path: "))
     }
 
+    /// A frame the fast path took and redirected where nothing received it
+    /// (a veth peer without NAPI drops redirected frames): the walk says so.
+    @Test func aFrameTheFastPathTookThatNoLinkSawAfterIsNamed() throws {
+        let t = try VerifyEngineTests.topology()
+        var obs = VerifyEngineTests.drObservations(t)
+        let marker = VerifyEngineTests.marker
+        let intoGW = try #require(obs.firstIndex { $0.receiver == Endpoint("gw:eth0")! && FrameFields(frame: $0.frame).flatMap(marker.classify) == .request })
+        obs[intoGW].fastPath = true
+        let taken = obs[intoGW].timestamp
+        obs.removeAll { $0.sender.node == "gw" || ($0.timestamp > taken && $0.sender.node != "client") }
+        let path = ProbePath.trace(obs, marker: marker, origin: "client", topology: t)
+        #expect(path.hops.count == 1 && path.lostAfterFastPath.map(\.number) == [1])
+        let text = WalkReport(topology: t, probe: Probe(from: "client", source: IPv4Address("203.0.113.123")!,
+                                                        destination: IPv4Address("198.51.100.3")!, proto: .tcp,
+                                                        sourcePort: 40000, destinationPort: 80, marker: marker), path: path).text()
+        #expect(text.contains("gw's fast path took hop 1's frame, and no link saw it after"), "\(text)")
+        #expect(try Self.walk().path.lostAfterFastPath.isEmpty, "the frames gw's fast path took were seen after it")
+    }
+
     @Test func aWalkWithoutFlagsIsAllSlowAndPrintsAsBefore() throws {
         let t = try VerifyEngineTests.topology()
         let path = ProbePath.trace(VerifyEngineTests.drObservations(t), marker: VerifyEngineTests.marker, origin: "client", topology: t)

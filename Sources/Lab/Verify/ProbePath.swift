@@ -47,6 +47,9 @@ public struct Hop: Sendable, Hashable {
     /// fast path in the kernel (known from the sender's own capture of the
     /// frame it received, `Observation.fastPath`).
     public var path: ForwardingPath = .slow
+    /// The receiver's fast path took this frame (its capture says so): the
+    /// hop out of the receiver that follows is a fast one, if it was seen.
+    public var takenByFastPath = false
 
     /// Where the frame went through the sender: `in eth0, out eth1`, and
     /// `, fast path` when it never reached the sender's element.
@@ -111,6 +114,12 @@ public struct ProbePath: Sendable {
     }
     public var reply: [Hop] { hops.filter { $0.direction == .reply } }
 
+    /// Hops whose frame the receiver's fast path took, after which no link
+    /// saw it: a redirect the egress refused (or a capture that missed it).
+    public var lostAfterFastPath: [Hop] {
+        hops.filter { h in h.takenByFastPath && !hops.contains { $0.previous == h.number } }
+    }
+
     /// Follows `marker` through `observations` of `topology`.
     public static func trace(_ observations: [Observation], marker: ProbeMarker, origin: String?,
                              topology: ResolvedTopology) -> ProbePath {
@@ -123,9 +132,6 @@ public struct ProbePath: Sendable {
         let reasoner = HopReasoner(topology: topology)
         var hops: [Hop] = []
         var previousByNode: [String: Hop] = [:]
-        // Hops whose receiver forwarded the frame by its fast path: the
-        // next hop out of that node is a fast one.
-        var forwardedFast: Set<Int> = []
         for (direction, list) in [(ProbeMarker.Direction.request, request), (.reply, reply)] {
             var received: [String: Hop] = direction == .reply ? previousByNode : [:]
             let ordered = causalOrder(list, origin: direction == .request ? origin : nil,
@@ -144,8 +150,8 @@ public struct ProbePath: Sendable {
                 hop.reason = reasoner.reason(for: hop, prior: prior, siblings: ordered.map(\.0))
                 hop.sourceMACOwner = reasoner.macOwner[f.sourceMAC]?.description
                 hop.destinationMACOwner = f.destinationMAC.isBroadcast ? "broadcast" : reasoner.macOwner[f.destinationMAC]?.description
-                if let prior, prior.direction == direction, forwardedFast.contains(prior.number) { hop.path = .fast }
-                if o.fastPath { forwardedFast.insert(hop.number) }
+                if let prior, prior.direction == direction, prior.takenByFastPath { hop.path = .fast }
+                hop.takenByFastPath = o.fastPath
                 hops.append(hop)
                 received[o.receiver.node] = hop
                 previousByNode[o.receiver.node] = hop

@@ -124,6 +124,9 @@ public struct WalkReport: Sendable {
             }
             out += "    why: \(h.reason)\n"
         }
+        for h in path.lostAfterFastPath {
+            out += "\n\(h.receiver.node)'s fast path took hop \(h.number)'s frame, and no link saw it after\n"
+        }
         if path.reply.isEmpty { out += "\nno reply was seen\n" }
         return out
     }
