@@ -34,7 +34,7 @@ struct WalkCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Destination, IP:PORT (or IP for icmp).", valueName: "ip:port")) var to: String
     @Option(help: ArgumentHelp("tcp (a SYN), udp or icmp (an echo request).", valueName: "proto")) var proto: String = "tcp"
     @Flag(help: "Run the walk in the in-process simulator (no root, nothing created, the same output every time).") var sim = false
-    @Flag(help: "Walk the flow's second packet: one probe of the same 5-tuple goes first, untraced (udp only).")
+    @Flag(help: "Walk a later packet of the flow: two probes of the same 5-tuple go first, untraced (udp only).")
     var established = false
     @Flag(help: "Print the walk as JSON (the same as --format json).") var json = false
     @Option(help: ArgumentHelp("What to print: text, json or mermaid (a sequence diagram).", valueName: "format"))

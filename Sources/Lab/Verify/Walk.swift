@@ -28,7 +28,7 @@ public struct WalkReport: Sendable {
     /// Runs a walk on `backend` (already started; finished here).
     /// `random` picks the probe's marker and source port: seed it for a
     /// walk that must come out the same every time (the simulator's).
-    /// With `established`, the walked probe is the flow's second packet
+    /// With `established`, the walked probe is a later packet of its flow
     /// (see `prime`).
     public static func run(backend: CheckBackend, from: String, to: IPv4Address, port: Int?, proto: ProbeProtocol,
                            established: Bool = false, settle: Double = 0.8,
@@ -68,23 +68,30 @@ public struct WalkReport: Sendable {
     }
 
     /// What a title says of a walk of a flow's later packet.
-    static let establishedNote = ", the flow's second packet (--established)"
+    static let establishedNote = ", a later packet of the flow (--established)"
 
     /// How long the priming probe's flow is given, after its echo, for the
     /// nodes to act on it (install their fast-path entries) before the walk.
     static let primingPause = 0.2
 
     /// A flow's first packet always goes the slow path (no node has decided
-    /// about it yet); a walk of a later one sends a priming probe of the
-    /// same 5-tuple first — another marker, so it is not traced — waits for
-    /// its echo (the reply direction is decided too) and a moment.
+    /// about it yet); a walk of a later one sends priming probes of the
+    /// same 5-tuple first — other markers, so they are not traced — each
+    /// waiting for its echo (the reply direction is decided too), then a
+    /// moment. Two of them: a router that had to ask for a next hop's MAC
+    /// sends the first from its ARP queue, which is not a forward a fast
+    /// path can repeat; the second it forwards from its tables.
     static func prime(_ backend: CheckBackend, for probe: Probe, settle: Double, using g: inout some RandomNumberGenerator) throws {
         if let problem = establishedProblem(probe.proto) { throw LabError(problem) }
-        var first = probe
-        first.marker = .random(probe.proto, using: &g)
-        _ = try backend.echo(first, timeout: settle)
+        for _ in 0..<primingProbes {
+            var first = probe
+            first.marker = .random(probe.proto, using: &g)
+            _ = try backend.echo(first, timeout: settle)
+        }
         backend.settle(seconds: primingPause)
     }
+
+    static let primingProbes = 2
 
     /// The warning a walk whose capture lost frames prints; nil if none were lost.
     public var captureLossWarning: String? {
@@ -134,7 +141,7 @@ public struct WalkReport: Sendable {
     public func json() throws -> String {
         struct J: Encodable {
             var lab, from, proto, source, target: String
-            /// The walked probe was the flow's second packet (`--established`).
+            /// The walked probe was a later packet of its flow (`--established`).
             var established: Bool
             var hops: [CheckReport.JSONHop]
             /// Present only when the capture lost frames during the walk.
