@@ -63,7 +63,7 @@ struct FastPathLabEndToEndTests {
 
     @Test func laterFramesTakeTheKernelPathAndArriveAsTheElementsWouldSendThem() throws {
         let lab = Harness.lab("wlfpe")
-        try Harness.withLab(lab, Self.topology(lab)) { dir in
+        try Harness.withLab(lab, Self.topology(lab)) { _, dir in
             #expect(Harness.waitUntil { (try? Self.echoes(lab, count: 1)) == 1 })
             #expect(try Self.echoes(lab, count: 300) == 300)
             // Both directions of the flow: 600 frames through each node, of

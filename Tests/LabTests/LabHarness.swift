@@ -126,9 +126,9 @@ enum Harness {
 
     /// Writes a topology into a fresh temporary directory; returns its path.
     /// Writes YAML (a lab named LAB) to a fresh directory, runs `up` there
-    /// (captures land in it) and BODY with the directory, then `down` and
-    /// removes the directory, whatever BODY did.
-    static func withLab(_ lab: String, _ yaml: String, _ body: (_ directory: String) throws -> Void) throws {
+    /// (captures land in it) and BODY with the topology file and the
+    /// directory, then `down` and removes the directory, whatever BODY did.
+    static func withLab(_ lab: String, _ yaml: String, _ body: (_ file: String, _ directory: String) throws -> Void) throws {
         let file = try topologyFile(yaml)
         let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
         defer {
@@ -137,7 +137,7 @@ enum Harness {
         }
         let up = try run(wirelab, ["up", file], timeout: 60, directory: dir)
         try #require(up.status == 0, "up: \(up.combined)")
-        try body(dir)
+        try body(file, dir)
     }
 
     /// `wirelab status LAB --json`'s data plane node NODE (empty if none).

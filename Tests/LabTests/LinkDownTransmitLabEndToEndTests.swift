@@ -75,49 +75,43 @@ struct LinkDownTransmitLabEndToEndTests {
     @Test(arguments: ["afxdp", "afpacket"])
     func framesForAFailedLinkAreDroppedNotSentOnHealAndTheDaemonSleeps(datapath: String) throws {
         let lab = Harness.lab("wlxtd\(datapath == "afxdp" ? "x" : "p")")
-        let file = try Harness.topologyFile(Self.topology(lab, datapath: datapath))
-        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer {
-            _ = try? Harness.wl("down", lab)
-            try? FileManager.default.removeItem(atPath: dir)
+        try Harness.withLab(lab, Self.topology(lab, datapath: datapath)) { _, _ in
+            let pid = try Self.status(lab)["pid"] as? Int ?? 0
+            try #require(pid > 0)
+            Thread.sleep(forTimeInterval: 1)
+            let idle = Self.idleRate(pid, seconds: 3)
+
+            let fail = try Harness.wl("fail", lab, "sw:p2")
+            try #require(fail.status == 0, "fail: \(fail.combined)")
+            // 30 broadcasts over 1.5 s: the first ones before the daemon sees
+            // the carrier go (two reads, 250–500 ms), the rest after.
+            try Harness.wl("exec", "--lab", lab, "ha", "--", "ping", "-b", "-n", "-q", "-c", "30", "-i", "0.05",
+                                      "-W", "1", "10.93.0.255", timeout: 30)
+            Thread.sleep(forTimeInterval: 1)
+            let failed = Self.idleRate(pid, seconds: 3)
+            let before = try Self.received(lab)
+
+            let heal = try Harness.wl("heal", lab, "sw:p2")
+            try #require(heal.status == 0, "heal: \(heal.combined)")
+            Thread.sleep(forTimeInterval: 1.5)
+            let stale = try Self.received(lab) - before
+            let drops = ((try Self.status(lab)["nodes"] as? [[String: Any]])?.first { $0["node"] as? String == "sw" }?["drops"]
+                as? [String: Any])?["link-down"] as? Int ?? 0
+            print("\(datapath): idle \(idle.wakeups) wake-ups/s \(idle.cpu) % CPU; link failed \(failed.wakeups) wake-ups/s "
+                  + "\(failed.cpu) % CPU; hb received \(stale) frames at heal; sw link-down drops \(drops)")
+
+            // The port works again, through a TX ring whose old frames were voided.
+            let after = try Harness.wl("exec", "--lab", lab, "ha", "--", "ping", "-n", "-c", "5", "-i", "0.2", "-W", "1", "10.93.0.2",
+                                       timeout: 30)
+            let pidAfter = try Self.status(lab)["pid"] as? Int
+            #expect(after.status == 0 && pidAfter == pid, "after heal: \(after.combined)")
+
+            #expect(before >= 0 && stale <= 2, "hb received \(stale) frames when the link healed: frames sent while it was down")
+            #expect(drops >= 15, "the switch counts the broadcasts it could not send as link-down (\(drops))")
+            // A daemon polling every 1 ms wakes ~1000 times a second; idle, a few dozen.
+            #expect(failed.wakeups < idle.wakeups + 150,
+                    "idle with a failed link: \(failed.wakeups) wake-ups/s against \(idle.wakeups) without")
+            #expect(failed.cpu < idle.cpu + 1.5, "idle with a failed link: \(failed.cpu) % of a core against \(idle.cpu) % without")
         }
-        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
-        try #require(up.status == 0, "up: \(up.combined)")
-        let pid = try Self.status(lab)["pid"] as? Int ?? 0
-        try #require(pid > 0)
-        Thread.sleep(forTimeInterval: 1)
-        let idle = Self.idleRate(pid, seconds: 3)
-
-        let fail = try Harness.wl("fail", lab, "sw:p2")
-        try #require(fail.status == 0, "fail: \(fail.combined)")
-        // 30 broadcasts over 1.5 s: the first ones before the daemon sees
-        // the carrier go (two reads, 250–500 ms), the rest after.
-        try Harness.wl("exec", "--lab", lab, "ha", "--", "ping", "-b", "-n", "-q", "-c", "30", "-i", "0.05",
-                                  "-W", "1", "10.93.0.255", timeout: 30)
-        Thread.sleep(forTimeInterval: 1)
-        let failed = Self.idleRate(pid, seconds: 3)
-        let before = try Self.received(lab)
-
-        let heal = try Harness.wl("heal", lab, "sw:p2")
-        try #require(heal.status == 0, "heal: \(heal.combined)")
-        Thread.sleep(forTimeInterval: 1.5)
-        let stale = try Self.received(lab) - before
-        let drops = ((try Self.status(lab)["nodes"] as? [[String: Any]])?.first { $0["node"] as? String == "sw" }?["drops"]
-            as? [String: Any])?["link-down"] as? Int ?? 0
-        print("\(datapath): idle \(idle.wakeups) wake-ups/s \(idle.cpu) % CPU; link failed \(failed.wakeups) wake-ups/s "
-              + "\(failed.cpu) % CPU; hb received \(stale) frames at heal; sw link-down drops \(drops)")
-
-        // The port works again, through a TX ring whose old frames were voided.
-        let after = try Harness.wl("exec", "--lab", lab, "ha", "--", "ping", "-n", "-c", "5", "-i", "0.2", "-W", "1", "10.93.0.2",
-                                   timeout: 30)
-        let pidAfter = try Self.status(lab)["pid"] as? Int
-        #expect(after.status == 0 && pidAfter == pid, "after heal: \(after.combined)")
-
-        #expect(before >= 0 && stale <= 2, "hb received \(stale) frames when the link healed: frames sent while it was down")
-        #expect(drops >= 15, "the switch counts the broadcasts it could not send as link-down (\(drops))")
-        // A daemon polling every 1 ms wakes ~1000 times a second; idle, a few dozen.
-        #expect(failed.wakeups < idle.wakeups + 150,
-                "idle with a failed link: \(failed.wakeups) wake-ups/s against \(idle.wakeups) without")
-        #expect(failed.cpu < idle.cpu + 1.5, "idle with a failed link: \(failed.cpu) % of a core against \(idle.cpu) % without")
     }
 }

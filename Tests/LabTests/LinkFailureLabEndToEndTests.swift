@@ -66,49 +66,43 @@ struct LinkFailureLabEndToEndTests {
     @Test(arguments: ["afpacket", "afxdp"])
     func failingAnECMPLinkKeepsEveryFlowGoingAndHealRestoresIt(datapath: String) throws {
         let lab = Harness.lab("wllf\(datapath == "afxdp" ? "x" : "p")")
-        let file = try Harness.topologyFile(Self.topology(lab, datapath: datapath))
-        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer {
-            _ = try? Harness.wl("down", lab)
-            try? FileManager.default.removeItem(atPath: dir)
+        try Harness.withLab(lab, Self.topology(lab, datapath: datapath)) { _, _ in
+            #expect(try Self.nextHops(lab, "r1") == 2 && Self.nextHops(lab, "r2") == 2)
+
+            #expect(try Self.flows(lab, base: 42000) == 64, "all flows through both paths")
+            let aBefore = try Self.tx(lab, "up-a"), bBefore = try Self.tx(lab, "up-b")
+            #expect(aBefore > 0 && bBefore > 0, "both links carry flows: up-a \(aBefore), up-b \(bBefore)")
+
+            let fail = try Harness.wl("fail", lab, "r1:up-b")
+            try #require(fail.status == 0, "fail: \(fail.combined)")
+            #expect(fail.stdout.contains("r1:up-b") && fail.stdout.contains("r2:b"))
+            // Both routers notice within ~2 s (the daemon reads carrier 4 times a second).
+            let noticed = try Harness.waitUntil(limit: 2.5) { try Self.nextHops(lab, "r1") == 1 && Self.nextHops(lab, "r2") == 1 }
+            #expect(noticed, "r1 and r2 dropped the next hop through the failed link")
+            let r1 = try Self.node(lab, "r1")
+            let upB = (r1["ports"] as? [[String: Any]] ?? []).first { $0["interface"] as? String == "up-b" }
+            #expect(upB?["carrier"] as? Bool == false)
+            #expect((r1["linkChanges"] as? Int ?? 0) >= 1)
+            let status = try Harness.wl("status", lab)
+            #expect(status.stdout.contains("failed links: r1:up-b") && status.stdout.contains("FAILED"), "\(status.stdout)")
+            let json = try JSONSerialization.jsonObject(with: Data(try Harness.wl("status", lab, "--json").stdout.utf8)) as? [String: Any]
+            #expect(json?["failedLinks"] as? [String] == ["r1:up-b"])
+
+            #expect(try Self.flows(lab, base: 43000) == 64, "every new flow gets through on the live link")
+            let again = try Harness.wl("fail", lab, "r2:b")
+            #expect(again.status == 1 && again.stderr.contains("already failed"), "\(again.combined)")
+
+            let heal = try Harness.wl("heal", lab, "r2:b")
+            try #require(heal.status == 0, "heal: \(heal.combined)")
+            let back = try Harness.waitUntil(limit: 2.5) { try Self.nextHops(lab, "r1") == 2 && Self.nextHops(lab, "r2") == 2 }
+            #expect(back, "the next hop is back on both routers")
+            let bHealed = try Self.tx(lab, "up-b")
+            #expect(try Self.flows(lab, base: 44000) == 64, "all flows after heal")
+            #expect(try Self.tx(lab, "up-b") > bHealed, "the healed link carries flows again")
+            let healed = try JSONSerialization.jsonObject(with: Data(try Harness.wl("status", lab, "--json").stdout.utf8)) as? [String: Any]
+            #expect((healed?["failedLinks"] as? [String])?.isEmpty == true)
+            let notFailed = try Harness.wl("heal", lab, "r1:up-b")
+            #expect(notFailed.status == 1 && notFailed.stderr.contains("is not failed"), "\(notFailed.combined)")
         }
-        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
-        try #require(up.status == 0, "up: \(up.combined)")
-        #expect(try Self.nextHops(lab, "r1") == 2 && Self.nextHops(lab, "r2") == 2)
-
-        #expect(try Self.flows(lab, base: 42000) == 64, "all flows through both paths")
-        let aBefore = try Self.tx(lab, "up-a"), bBefore = try Self.tx(lab, "up-b")
-        #expect(aBefore > 0 && bBefore > 0, "both links carry flows: up-a \(aBefore), up-b \(bBefore)")
-
-        let fail = try Harness.wl("fail", lab, "r1:up-b")
-        try #require(fail.status == 0, "fail: \(fail.combined)")
-        #expect(fail.stdout.contains("r1:up-b") && fail.stdout.contains("r2:b"))
-        // Both routers notice within ~2 s (the daemon reads carrier 4 times a second).
-        let noticed = try Harness.waitUntil(limit: 2.5) { try Self.nextHops(lab, "r1") == 1 && Self.nextHops(lab, "r2") == 1 }
-        #expect(noticed, "r1 and r2 dropped the next hop through the failed link")
-        let r1 = try Self.node(lab, "r1")
-        let upB = (r1["ports"] as? [[String: Any]] ?? []).first { $0["interface"] as? String == "up-b" }
-        #expect(upB?["carrier"] as? Bool == false)
-        #expect((r1["linkChanges"] as? Int ?? 0) >= 1)
-        let status = try Harness.wl("status", lab)
-        #expect(status.stdout.contains("failed links: r1:up-b") && status.stdout.contains("FAILED"), "\(status.stdout)")
-        let json = try JSONSerialization.jsonObject(with: Data(try Harness.wl("status", lab, "--json").stdout.utf8)) as? [String: Any]
-        #expect(json?["failedLinks"] as? [String] == ["r1:up-b"])
-
-        #expect(try Self.flows(lab, base: 43000) == 64, "every new flow gets through on the live link")
-        let again = try Harness.wl("fail", lab, "r2:b")
-        #expect(again.status == 1 && again.stderr.contains("already failed"), "\(again.combined)")
-
-        let heal = try Harness.wl("heal", lab, "r2:b")
-        try #require(heal.status == 0, "heal: \(heal.combined)")
-        let back = try Harness.waitUntil(limit: 2.5) { try Self.nextHops(lab, "r1") == 2 && Self.nextHops(lab, "r2") == 2 }
-        #expect(back, "the next hop is back on both routers")
-        let bHealed = try Self.tx(lab, "up-b")
-        #expect(try Self.flows(lab, base: 44000) == 64, "all flows after heal")
-        #expect(try Self.tx(lab, "up-b") > bHealed, "the healed link carries flows again")
-        let healed = try JSONSerialization.jsonObject(with: Data(try Harness.wl("status", lab, "--json").stdout.utf8)) as? [String: Any]
-        #expect((healed?["failedLinks"] as? [String])?.isEmpty == true)
-        let notFailed = try Harness.wl("heal", lab, "r1:up-b")
-        #expect(notFailed.status == 1 && notFailed.stderr.contains("is not failed"), "\(notFailed.combined)")
     }
 }

@@ -52,97 +52,85 @@ struct NodeFailureLabEndToEndTests {
 
     @Test func aRouterPowerCutStopsRunningPingsAndHealBringsThemBack() throws {
         let lab = Harness.lab("wldnr")
-        let file = try Harness.topologyFile(Self.topology(lab))
-        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer {
-            _ = try? Harness.wl("down", lab)
-            try? FileManager.default.removeItem(atPath: dir)
-        }
-        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
-        try #require(up.status == 0, "up: \(up.combined)")
-        #expect(Harness.waitUntil { (try? Self.pingOnce(lab)) == true })
+        try Harness.withLab(lab, Self.topology(lab)) { _, _ in
+            #expect(Harness.waitUntil { (try? Self.pingOnce(lab)) == true })
 
-        // 100 pings, 100 ms apart, while r1 fails at ~2 s and heals at ~4 s.
-        nonisolated(unsafe) var pings: Harness.Result?
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            pings = try? Harness.wl("exec", "--lab", lab, "cl", "--", "ping", "-c", "100", "-i", "0.1", "-W", "1", "198.18.4.80")
-            done.signal()
+            // 100 pings, 100 ms apart, while r1 fails at ~2 s and heals at ~4 s.
+            nonisolated(unsafe) var pings: Harness.Result?
+            let done = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async {
+                pings = try? Harness.wl("exec", "--lab", lab, "cl", "--", "ping", "-c", "100", "-i", "0.1", "-W", "1", "198.18.4.80")
+                done.signal()
+            }
+            Thread.sleep(forTimeInterval: 2)
+            let fail = try Harness.wl("fail", lab, "r1")
+            #expect(fail.status == 0 && fail.stdout.contains("node r1 failed"), "\(fail.combined)")
+            let failed = try Self.status(lab)
+            #expect(failed["failedNodes"] as? [String] == ["r1"])
+            let r1 = ((failed["datapath"] as? [String: Any])?["nodes"] as? [[String: Any]])?.first { $0["node"] as? String == "r1" }
+            #expect(r1?["powered"] as? Bool == false)
+            #expect(try Harness.wl("status", lab).stdout.contains("failed nodes: r1"))
+            Thread.sleep(forTimeInterval: 2)
+            let heal = try Harness.wl("heal", lab, "r1")
+            #expect(heal.status == 0 && heal.stdout.contains("node r1 healed"), "\(heal.combined)")
+            done.wait()
+            let output = try #require(pings).stdout
+            let seqs = output.split(separator: "\n").compactMap { line -> Int? in
+                guard line.contains("bytes from"), let r = line.range(of: "icmp_seq=") else { return nil }
+                return Int(line[r.upperBound...].prefix { $0.isNumber })
+            }
+            // Answered before the cut, none in time for a while during it, answered again after the heal.
+            // (Lost, or late: cl's kernel holds what it sends while it resolves
+            // r1 again, and r1, powered on, asks for its neighbours at once —
+            // which hands cl r1's MAC and releases the held pings.)
+            #expect(seqs.contains { $0 < 15 }, "\(output)")
+            let late = output.split(separator: "\n").filter { line in
+                guard line.contains("bytes from"), let r = line.range(of: "time=") else { return false }
+                return (Double(line[r.upperBound...].prefix { $0.isNumber || $0 == "." }) ?? 0) >= 500
+            }.count
+            let missing = Set(1...100).subtracting(seqs)
+            #expect(missing.count + late >= 10, "a 2 s power cut loses or delays pings (\(missing.count) lost, \(late) late): \(output)")
+            #expect(seqs.contains { $0 > 70 }, "pings come back after the heal: \(output)")
+            #expect((try Self.status(lab)["failedNodes"] as? [String])?.isEmpty == true)
         }
-        Thread.sleep(forTimeInterval: 2)
-        let fail = try Harness.wl("fail", lab, "r1")
-        #expect(fail.status == 0 && fail.stdout.contains("node r1 failed"), "\(fail.combined)")
-        let failed = try Self.status(lab)
-        #expect(failed["failedNodes"] as? [String] == ["r1"])
-        let r1 = ((failed["datapath"] as? [String: Any])?["nodes"] as? [[String: Any]])?.first { $0["node"] as? String == "r1" }
-        #expect(r1?["powered"] as? Bool == false)
-        #expect(try Harness.wl("status", lab).stdout.contains("failed nodes: r1"))
-        Thread.sleep(forTimeInterval: 2)
-        let heal = try Harness.wl("heal", lab, "r1")
-        #expect(heal.status == 0 && heal.stdout.contains("node r1 healed"), "\(heal.combined)")
-        done.wait()
-        let output = try #require(pings).stdout
-        let seqs = output.split(separator: "\n").compactMap { line -> Int? in
-            guard line.contains("bytes from"), let r = line.range(of: "icmp_seq=") else { return nil }
-            return Int(line[r.upperBound...].prefix { $0.isNumber })
-        }
-        // Answered before the cut, none in time for a while during it, answered again after the heal.
-        // (Lost, or late: cl's kernel holds what it sends while it resolves
-        // r1 again, and r1, powered on, asks for its neighbours at once —
-        // which hands cl r1's MAC and releases the held pings.)
-        #expect(seqs.contains { $0 < 15 }, "\(output)")
-        let late = output.split(separator: "\n").filter { line in
-            guard line.contains("bytes from"), let r = line.range(of: "time=") else { return false }
-            return (Double(line[r.upperBound...].prefix { $0.isNumber || $0 == "." }) ?? 0) >= 500
-        }.count
-        let missing = Set(1...100).subtracting(seqs)
-        #expect(missing.count + late >= 10, "a 2 s power cut loses or delays pings (\(missing.count) lost, \(late) late): \(output)")
-        #expect(seqs.contains { $0 > 70 }, "pings come back after the heal: \(output)")
-        #expect((try Self.status(lab)["failedNodes"] as? [String])?.isEmpty == true)
     }
 
     @Test func aHostPowerCutFreezesItsServerAndALinkFailedOnItsOwnStaysFailed() throws {
         let lab = Harness.lab("wldnh")
-        let file = try Harness.topologyFile(Self.topology(lab))
-        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer {
-            _ = try? Harness.wl("down", lab)
-            try? FileManager.default.removeItem(atPath: dir)
+        try Harness.withLab(lab, Self.topology(lab)) { _, _ in
+            #expect(Harness.waitUntil { (try? Self.curl(lab)) == true })
+            let pid = try Self.servePID(lab)
+            try #require(pid > 0)
+
+            #expect(try Harness.wl("fail", lab, "srv").status == 0)
+            #expect(Self.state(pid) == "T", "the server is frozen")
+            #expect(try !Self.curl(lab))
+            #expect(try Harness.wl("fail", lab, "srv").stderr.contains("already failed"))
+            #expect(try Harness.wl("heal", lab, "srv").status == 0)
+            #expect(Self.state(pid) != "T")
+            #expect(Harness.waitUntil { (try? Self.curl(lab)) == true }, "the server answers again (its default route is back)")
+
+            // A link failed on its own stays failed through r1's fail and heal.
+            #expect(try Harness.wl("fail", lab, "sw:p1").status == 0)
+            #expect(try Harness.wl("fail", lab, "r1").status == 0)
+            #expect(try Harness.wl("heal", lab, "r1").status == 0)
+            let links = try Self.status(lab)["links"] as? [[String: Any]] ?? []
+            #expect(links.first { $0["a"] as? String == "r1:up" }?["failed"] as? Bool == true)
+            Thread.sleep(forTimeInterval: 1)
+            #expect(try !Self.pingOnce(lab), "r1:up is still down")
+            #expect(try Harness.wl("heal", lab, "r1:up").status == 0)
+            #expect(Harness.waitUntil { (try? Self.pingOnce(lab)) == true })
+
+            // And the other way: healing a link leaves the end on a failed node down.
+            #expect(try Harness.wl("fail", lab, "r1").status == 0)
+            #expect(try Harness.wl("fail", lab, "sw:p1").status == 0)
+            #expect(try Harness.wl("heal", lab, "sw:p1").status == 0)
+            let r1up = try Harness.wl("exec", "--lab", lab, "r1", "--", "ip", "-o", "link", "show", "dev", "up").stdout
+            #expect(r1up.contains("state DOWN") && !r1up.contains(",UP"), "r1 is still failed: \(r1up)")
+            #expect(try !Self.pingOnce(lab))
+            #expect(try Harness.wl("heal", lab, "r1").status == 0)
+            #expect(Harness.waitUntil { (try? Self.pingOnce(lab)) == true })
         }
-        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
-        try #require(up.status == 0, "up: \(up.combined)")
-        #expect(Harness.waitUntil { (try? Self.curl(lab)) == true })
-        let pid = try Self.servePID(lab)
-        try #require(pid > 0)
-
-        #expect(try Harness.wl("fail", lab, "srv").status == 0)
-        #expect(Self.state(pid) == "T", "the server is frozen")
-        #expect(try !Self.curl(lab))
-        #expect(try Harness.wl("fail", lab, "srv").stderr.contains("already failed"))
-        #expect(try Harness.wl("heal", lab, "srv").status == 0)
-        #expect(Self.state(pid) != "T")
-        #expect(Harness.waitUntil { (try? Self.curl(lab)) == true }, "the server answers again (its default route is back)")
-
-        // A link failed on its own stays failed through r1's fail and heal.
-        #expect(try Harness.wl("fail", lab, "sw:p1").status == 0)
-        #expect(try Harness.wl("fail", lab, "r1").status == 0)
-        #expect(try Harness.wl("heal", lab, "r1").status == 0)
-        let links = try Self.status(lab)["links"] as? [[String: Any]] ?? []
-        #expect(links.first { $0["a"] as? String == "r1:up" }?["failed"] as? Bool == true)
-        Thread.sleep(forTimeInterval: 1)
-        #expect(try !Self.pingOnce(lab), "r1:up is still down")
-        #expect(try Harness.wl("heal", lab, "r1:up").status == 0)
-        #expect(Harness.waitUntil { (try? Self.pingOnce(lab)) == true })
-
-        // And the other way: healing a link leaves the end on a failed node down.
-        #expect(try Harness.wl("fail", lab, "r1").status == 0)
-        #expect(try Harness.wl("fail", lab, "sw:p1").status == 0)
-        #expect(try Harness.wl("heal", lab, "sw:p1").status == 0)
-        let r1up = try Harness.wl("exec", "--lab", lab, "r1", "--", "ip", "-o", "link", "show", "dev", "up").stdout
-        #expect(r1up.contains("state DOWN") && !r1up.contains(",UP"), "r1 is still failed: \(r1up)")
-        #expect(try !Self.pingOnce(lab))
-        #expect(try Harness.wl("heal", lab, "r1").status == 0)
-        #expect(Harness.waitUntil { (try? Self.pingOnce(lab)) == true })
     }
 
     /// A director's power cut stops its health checks too: a slow `rise`
@@ -190,24 +178,18 @@ struct NodeFailureLabEndToEndTests {
 
     @Test func downRemovesALabWithAFrozenHost() throws {
         let lab = Harness.lab("wldnd")
-        let file = try Harness.topologyFile(Self.topology(lab))
-        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer {
-            _ = try? Harness.wl("down", lab)
-            try? FileManager.default.removeItem(atPath: dir)
+        try Harness.withLab(lab, Self.topology(lab)) { _, _ in
+            let pid = try Self.servePID(lab)
+            try #require(pid > 0)
+            #expect(try Harness.wl("fail", lab, "srv").status == 0)
+            #expect(Self.state(pid) == "T")
+            let started = Date()
+            let down = try Harness.wl("down", lab, timeout: 60)
+            #expect(down.status == 0, "\(down.combined)")
+            // Stopped, the server would ignore SIGTERM for the whole 2 s grace.
+            #expect(Date().timeIntervalSince(started) < 2, "a frozen process does not hold down up")
+            #expect(Self.state(pid) == nil || Self.state(pid) == "Z", "no stopped process left (ended; its reaper may not have run yet)")
+            #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty)
         }
-        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
-        try #require(up.status == 0, "up: \(up.combined)")
-        let pid = try Self.servePID(lab)
-        try #require(pid > 0)
-        #expect(try Harness.wl("fail", lab, "srv").status == 0)
-        #expect(Self.state(pid) == "T")
-        let started = Date()
-        let down = try Harness.wl("down", lab, timeout: 60)
-        #expect(down.status == 0, "\(down.combined)")
-        // Stopped, the server would ignore SIGTERM for the whole 2 s grace.
-        #expect(Date().timeIntervalSince(started) < 2, "a frozen process does not hold down up")
-        #expect(Self.state(pid) == nil || Self.state(pid) == "Z", "no stopped process left (ended; its reaper may not have run yet)")
-        #expect(Harness.namespaces(prefix: "wl-\(lab)-").isEmpty)
     }
 }

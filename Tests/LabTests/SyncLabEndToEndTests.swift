@@ -65,45 +65,39 @@ struct SyncLabEndToEndTests {
 
     @Test func aConnectionThroughOneDirectorIsInTheOthersTable() throws {
         let lab = Harness.lab("wlsync")
-        let file = try Harness.topologyFile(Self.topology(lab))
-        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer {
-            _ = try? Harness.wl("down", lab)
-            try? FileManager.default.removeItem(atPath: dir)
+        try Harness.withLab(lab, Self.topology(lab)) { _, _ in
+
+            let curl = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "5", "http://10.81.0.100/")
+            #expect(curl.status == 0 && (curl.stdout.contains("rs1") || curl.stdout.contains("rs2")), "\(curl.combined)")
+
+            // The flush deadline is 20 ms; the live run loop ticks at least once a second.
+            let synced = try Harness.waitUntil(limit: 5) { try Self.counters(lab, "lvsb")["synced-connections"] == 1 }
+            let a = try Self.counters(lab, "lvsa"), b = try Self.counters(lab, "lvsb")
+            #expect(synced, "lvsb holds lvsa's connection: \(b)")
+            #expect(a["connections-created"] == 1 && a["sync-entries-sent"] ?? 0 >= 2 && a["sync-messages-sent"] ?? 0 >= 1, "\(a)")
+            #expect(b["sync-messages-received"] == a["sync-messages-sent"], "every message arrived: \(a) \(b)")
+            #expect(b["sync-installed"] == 1 && b["sync-entries-received"] == a["sync-entries-sent"], "\(b)")
+            #expect(b["connections-created"] == 0 && b["sync-entries-sent"] == 0 && (b["connections"] ?? 0) == 1, "\(b)")
+            #expect(a["sync-messages-received"] == 0, "lvsa ignores its own messages: \(a)")
+
+            // lvs on both: the same real holds the connection (inactive once it closed).
+            let onA = try Self.connections(lab, "lvsa"), onB = try Self.connections(lab, "lvsb")
+            let realA = onA.first { $0.value.0 + $0.value.1 == 1 }?.key
+            #expect(realA != nil && onB.first { $0.value.0 + $0.value.1 == 1 }?.key == realA, "lvsa \(onA), lvsb \(onB)")
+            let text = try Harness.wl("lvs", lab, "lvsb")
+            #expect(text.stdout.contains("Sync: ") && text.stdout.contains("sync-installed 1"), "\(text.stdout)")
+            let status = try Harness.wl("status", lab)
+            #expect(status.stdout.contains("SYNC") && status.stdout.contains("INSTALLED"), "\(status.stdout)")
+
+            // Ten more connections: lvsb ends up with every entry lvsa has.
+            let script = (0..<10).map { _ in "curl -s --max-time 5 -o /dev/null -w '%{http_code}\\n' http://10.81.0.100/" }
+                .joined(separator: "; ")
+            let more = try Harness.wl("exec", "--lab", lab, "cl", "--", "sh", "-c", script, timeout: 120)
+            #expect(more.stdout.split(separator: "\n").filter { $0 == "200" }.count == 10, "\(more.combined)")
+            let all = try Harness.waitUntil(limit: 5) { try Self.counters(lab, "lvsb")["synced-connections"] == 11 }
+            let a2 = try Self.counters(lab, "lvsa"), b2 = try Self.counters(lab, "lvsb")
+            #expect(all && a2["connections"] == 11 && b2["connections"] == 11, "lvsa \(a2), lvsb \(b2)")
+            #expect(b2["sync-installed"] == 11 && b2["sync-messages-received"] == a2["sync-messages-sent"], "\(a2) \(b2)")
         }
-        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
-        try #require(up.status == 0, "up: \(up.combined)")
-
-        let curl = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "5", "http://10.81.0.100/")
-        #expect(curl.status == 0 && (curl.stdout.contains("rs1") || curl.stdout.contains("rs2")), "\(curl.combined)")
-
-        // The flush deadline is 20 ms; the live run loop ticks at least once a second.
-        let synced = try Harness.waitUntil(limit: 5) { try Self.counters(lab, "lvsb")["synced-connections"] == 1 }
-        let a = try Self.counters(lab, "lvsa"), b = try Self.counters(lab, "lvsb")
-        #expect(synced, "lvsb holds lvsa's connection: \(b)")
-        #expect(a["connections-created"] == 1 && a["sync-entries-sent"] ?? 0 >= 2 && a["sync-messages-sent"] ?? 0 >= 1, "\(a)")
-        #expect(b["sync-messages-received"] == a["sync-messages-sent"], "every message arrived: \(a) \(b)")
-        #expect(b["sync-installed"] == 1 && b["sync-entries-received"] == a["sync-entries-sent"], "\(b)")
-        #expect(b["connections-created"] == 0 && b["sync-entries-sent"] == 0 && (b["connections"] ?? 0) == 1, "\(b)")
-        #expect(a["sync-messages-received"] == 0, "lvsa ignores its own messages: \(a)")
-
-        // lvs on both: the same real holds the connection (inactive once it closed).
-        let onA = try Self.connections(lab, "lvsa"), onB = try Self.connections(lab, "lvsb")
-        let realA = onA.first { $0.value.0 + $0.value.1 == 1 }?.key
-        #expect(realA != nil && onB.first { $0.value.0 + $0.value.1 == 1 }?.key == realA, "lvsa \(onA), lvsb \(onB)")
-        let text = try Harness.wl("lvs", lab, "lvsb")
-        #expect(text.stdout.contains("Sync: ") && text.stdout.contains("sync-installed 1"), "\(text.stdout)")
-        let status = try Harness.wl("status", lab)
-        #expect(status.stdout.contains("SYNC") && status.stdout.contains("INSTALLED"), "\(status.stdout)")
-
-        // Ten more connections: lvsb ends up with every entry lvsa has.
-        let script = (0..<10).map { _ in "curl -s --max-time 5 -o /dev/null -w '%{http_code}\\n' http://10.81.0.100/" }
-            .joined(separator: "; ")
-        let more = try Harness.wl("exec", "--lab", lab, "cl", "--", "sh", "-c", script, timeout: 120)
-        #expect(more.stdout.split(separator: "\n").filter { $0 == "200" }.count == 10, "\(more.combined)")
-        let all = try Harness.waitUntil(limit: 5) { try Self.counters(lab, "lvsb")["synced-connections"] == 11 }
-        let a2 = try Self.counters(lab, "lvsa"), b2 = try Self.counters(lab, "lvsb")
-        #expect(all && a2["connections"] == 11 && b2["connections"] == 11, "lvsa \(a2), lvsb \(b2)")
-        #expect(b2["sync-installed"] == 11 && b2["sync-messages-received"] == a2["sync-messages-sent"], "\(a2) \(b2)")
     }
 }

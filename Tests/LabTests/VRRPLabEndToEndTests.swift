@@ -104,61 +104,55 @@ struct VRRPLabEndToEndTests {
 
     @Test func backupTakesTheVIPWhenTheMastersLinkFailsAndGivesItBackOnHeal() throws {
         let lab = Harness.lab("wlv")
-        let file = try Harness.topologyFile(Self.pairTopology(lab))
-        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer {
-            _ = try? Harness.wl("down", lab)
-            try? FileManager.default.removeItem(atPath: dir)
+        try Harness.withLab(lab, Self.pairTopology(lab)) { _, dir in
+            let elected = Harness.waitUntil(limit: 10) { Self.group(lab, "lvs1").state == "master" && Self.group(lab, "lvs2").state == "backup" }
+            try #require(elected, "lvs1 \(Self.group(lab, "lvs1")), lvs2 \(Self.group(lab, "lvs2"))")
+            #expect(Self.group(lab, "lvs2").master == "10.77.0.2")
+            let curl = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.77.0.100/")
+            #expect(curl.stdout == "rs1\n", "\(curl.combined)")
+            #expect(Self.counter(lab, "lvs1", "forwarded-dr") > 0 && Self.counter(lab, "lvs2", "forwarded-dr") == 0)
+
+            // 500 pings 10 ms apart; the master's link fails a second in.
+            let count = 500, interval = 0.01
+            let out = dir + "/ping-fail.txt"
+            let ping = try Background(["/usr/sbin/ip", "netns", "exec", "wl-\(lab)-cl", "ping", "-D", "-n", "-i", "\(interval)",
+                                       "-c", "\(count)", "-W", "1", "10.77.0.100"], output: out)
+            usleep(1_000_000)
+            let fail = try Harness.wl("fail", lab, "lvs1:eth0")
+            #expect(fail.status == 0, "\(fail.combined)")
+            ping.wait(limit: 30)
+            let (gap, replies) = Self.longestGap(ping.text)
+            print("VRRP takeover (link of the master failed, adverts every 0.1 s): longest time between replies to pings of the VIP (every 10 ms) \(String(format: "%.3f", gap)) s; \(replies)/\(count) answered")
+            #expect(gap < 1.0, "interruption \(gap) s:\n\(ping.text.suffix(2000))")
+            #expect(gap > 0.2, "no interruption at all: the takeover was not exercised (\(gap) s)")
+            #expect(replies > count - 100)
+            let lvs2 = Self.group(lab, "lvs2")
+            #expect(lvs2.state == "master", "\(lvs2)")
+            #expect(lvs2.last?.contains("master down timer expired") == true, "\(lvs2)")
+            #expect(Self.group(lab, "lvs1").state == "init")
+            let viaBackup = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.77.0.100/")
+            #expect(viaBackup.stdout == "rs1\n", "\(viaBackup.combined)")
+            #expect(Self.counter(lab, "lvs2", "forwarded-dr") > 0)
+
+            // Heal: lvs1 starts as backup and preempts lvs2 after its Master_Down_Interval.
+            let out2 = dir + "/ping-heal.txt"
+            let ping2 = try Background(["/usr/sbin/ip", "netns", "exec", "wl-\(lab)-cl", "ping", "-D", "-n", "-i", "\(interval)",
+                                        "-c", "\(count)", "-W", "1", "10.77.0.100"], output: out2)
+            usleep(1_000_000)
+            let heal = try Harness.wl("heal", lab, "lvs1:eth0")
+            #expect(heal.status == 0, "\(heal.combined)")
+            ping2.wait(limit: 30)
+            let back = Self.longestGap(ping2.text)
+            print("VRRP preemption back after heal: longest time between replies to pings of the VIP (every 10 ms) \(String(format: "%.3f", back.gap)) s; \(back.replies)/\(count) answered")
+            #expect(back.gap < 1.0)
+            #expect(Self.group(lab, "lvs1").state == "master")
+            #expect(Self.group(lab, "lvs2").state == "backup")
+            #expect(Self.group(lab, "lvs2").last?.contains("higher priority 200 > 100") == true)
+            let log = (try? String(contentsOfFile: "/run/wirelab/\(lab)/logs/daemon.log", encoding: .utf8)) ?? ""
+            #expect(log.contains("lvs2: vrrp group 17: backup → master: master down timer expired"), "\(log.suffix(3000))")
+            #expect(log.contains("lvs1: vrrp group 17: master → init: link down (no carrier)"), "\(log.suffix(3000))")
+
         }
-        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
-        try #require(up.status == 0, "up: \(up.combined)")
-        let elected = Harness.waitUntil(limit: 10) { Self.group(lab, "lvs1").state == "master" && Self.group(lab, "lvs2").state == "backup" }
-        try #require(elected, "lvs1 \(Self.group(lab, "lvs1")), lvs2 \(Self.group(lab, "lvs2"))")
-        #expect(Self.group(lab, "lvs2").master == "10.77.0.2")
-        let curl = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.77.0.100/")
-        #expect(curl.stdout == "rs1\n", "\(curl.combined)")
-        #expect(Self.counter(lab, "lvs1", "forwarded-dr") > 0 && Self.counter(lab, "lvs2", "forwarded-dr") == 0)
-
-        // 500 pings 10 ms apart; the master's link fails a second in.
-        let count = 500, interval = 0.01
-        let out = dir + "/ping-fail.txt"
-        let ping = try Background(["/usr/sbin/ip", "netns", "exec", "wl-\(lab)-cl", "ping", "-D", "-n", "-i", "\(interval)",
-                                   "-c", "\(count)", "-W", "1", "10.77.0.100"], output: out)
-        usleep(1_000_000)
-        let fail = try Harness.wl("fail", lab, "lvs1:eth0")
-        #expect(fail.status == 0, "\(fail.combined)")
-        ping.wait(limit: 30)
-        let (gap, replies) = Self.longestGap(ping.text)
-        print("VRRP takeover (link of the master failed, adverts every 0.1 s): longest time between replies to pings of the VIP (every 10 ms) \(String(format: "%.3f", gap)) s; \(replies)/\(count) answered")
-        #expect(gap < 1.0, "interruption \(gap) s:\n\(ping.text.suffix(2000))")
-        #expect(gap > 0.2, "no interruption at all: the takeover was not exercised (\(gap) s)")
-        #expect(replies > count - 100)
-        let lvs2 = Self.group(lab, "lvs2")
-        #expect(lvs2.state == "master", "\(lvs2)")
-        #expect(lvs2.last?.contains("master down timer expired") == true, "\(lvs2)")
-        #expect(Self.group(lab, "lvs1").state == "init")
-        let viaBackup = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.77.0.100/")
-        #expect(viaBackup.stdout == "rs1\n", "\(viaBackup.combined)")
-        #expect(Self.counter(lab, "lvs2", "forwarded-dr") > 0)
-
-        // Heal: lvs1 starts as backup and preempts lvs2 after its Master_Down_Interval.
-        let out2 = dir + "/ping-heal.txt"
-        let ping2 = try Background(["/usr/sbin/ip", "netns", "exec", "wl-\(lab)-cl", "ping", "-D", "-n", "-i", "\(interval)",
-                                    "-c", "\(count)", "-W", "1", "10.77.0.100"], output: out2)
-        usleep(1_000_000)
-        let heal = try Harness.wl("heal", lab, "lvs1:eth0")
-        #expect(heal.status == 0, "\(heal.combined)")
-        ping2.wait(limit: 30)
-        let back = Self.longestGap(ping2.text)
-        print("VRRP preemption back after heal: longest time between replies to pings of the VIP (every 10 ms) \(String(format: "%.3f", back.gap)) s; \(back.replies)/\(count) answered")
-        #expect(back.gap < 1.0)
-        #expect(Self.group(lab, "lvs1").state == "master")
-        #expect(Self.group(lab, "lvs2").state == "backup")
-        #expect(Self.group(lab, "lvs2").last?.contains("higher priority 200 > 100") == true)
-        let log = (try? String(contentsOfFile: "/run/wirelab/\(lab)/logs/daemon.log", encoding: .utf8)) ?? ""
-        #expect(log.contains("lvs2: vrrp group 17: backup → master: master down timer expired"), "\(log.suffix(3000))")
-        #expect(log.contains("lvs1: vrrp group 17: master → init: link down (no carrier)"), "\(log.suffix(3000))")
-
     }
 
     static func routerTopology(_ lab: String, datapath: String) -> String {
@@ -202,39 +196,33 @@ struct VRRPLabEndToEndTests {
     @Test(arguments: ["afxdp", "afpacket"])
     func routersWithVMACShareTheGateway(datapath: String) throws {
         let lab = Harness.lab(datapath == "afxdp" ? "wlvrx" : "wlvrp")
-        let file = try Harness.topologyFile(Self.routerTopology(lab, datapath: datapath))
-        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        defer {
-            _ = try? Harness.wl("down", lab)
-            try? FileManager.default.removeItem(atPath: dir)
+        try Harness.withLab(lab, Self.routerTopology(lab, datapath: datapath)) { _, dir in
+            func state(_ name: String, _ group: Int) -> String {
+                ((Self.node(lab, name)["vrrp"] as? [[String: Any]])?.first { $0["group"] as? Int == group })?["state"] as? String ?? "?"
+            }
+            try #require(Harness.waitUntil(limit: 10) { state("r1", 1) == "master" && state("r1", 2) == "master" && state("r2", 1) == "backup" },
+                         "r1 \(state("r1", 1))/\(state("r1", 2)), r2 \(state("r2", 1))/\(state("r2", 2))")
+            let curl = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.79.1.10:8080/")
+            #expect(curl.stdout == "srv\n", "\(curl.combined)")
+            #expect(Self.neighbour(lab, "10.79.0.1") == "00:00:5e:00:01:01")
+            let ping = try Background(["/usr/sbin/ip", "netns", "exec", "wl-\(lab)-cl", "ping", "-D", "-n", "-i", "0.01",
+                                       "-c", "400", "-W", "1", "10.79.1.10"], output: dir + "/ping.txt")
+            usleep(1_000_000)
+            for end in ["r1:a", "r1:b"] {
+                let fail = try Harness.wl("fail", lab, end)
+                #expect(fail.status == 0, "\(fail.combined)")
+            }
+            ping.wait(limit: 30)
+            let (gap, replies) = Self.longestGap(ping.text)
+            print("VRRP router takeover (\(datapath), vmac, both of r1's links failed): longest time between replies \(String(format: "%.3f", gap)) s; \(replies)/400 answered")
+            #expect(gap < 1.0 && gap > 0.2, "\(gap) s")
+            #expect(replies > 300, "\(replies) of 400 answered:\n\(ping.text.suffix(1500))")
+            #expect(state("r2", 1) == "master" && state("r2", 2) == "master")
+            #expect(state("r1", 1) == "init" && state("r1", 2) == "init")
+            #expect(Self.neighbour(lab, "10.79.0.1") == "00:00:5e:00:01:01")
+            let after = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.79.1.10:8080/")
+            #expect(after.stdout == "srv\n", "\(after.combined)")
         }
-        let up = try Harness.run(Harness.wirelab, ["up", file], timeout: 60, directory: dir)
-        try #require(up.status == 0, "up: \(up.combined)")
-        func state(_ name: String, _ group: Int) -> String {
-            ((Self.node(lab, name)["vrrp"] as? [[String: Any]])?.first { $0["group"] as? Int == group })?["state"] as? String ?? "?"
-        }
-        try #require(Harness.waitUntil(limit: 10) { state("r1", 1) == "master" && state("r1", 2) == "master" && state("r2", 1) == "backup" },
-                     "r1 \(state("r1", 1))/\(state("r1", 2)), r2 \(state("r2", 1))/\(state("r2", 2))")
-        let curl = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.79.1.10:8080/")
-        #expect(curl.stdout == "srv\n", "\(curl.combined)")
-        #expect(Self.neighbour(lab, "10.79.0.1") == "00:00:5e:00:01:01")
-        let ping = try Background(["/usr/sbin/ip", "netns", "exec", "wl-\(lab)-cl", "ping", "-D", "-n", "-i", "0.01",
-                                   "-c", "400", "-W", "1", "10.79.1.10"], output: dir + "/ping.txt")
-        usleep(1_000_000)
-        for end in ["r1:a", "r1:b"] {
-            let fail = try Harness.wl("fail", lab, end)
-            #expect(fail.status == 0, "\(fail.combined)")
-        }
-        ping.wait(limit: 30)
-        let (gap, replies) = Self.longestGap(ping.text)
-        print("VRRP router takeover (\(datapath), vmac, both of r1's links failed): longest time between replies \(String(format: "%.3f", gap)) s; \(replies)/400 answered")
-        #expect(gap < 1.0 && gap > 0.2, "\(gap) s")
-        #expect(replies > 300, "\(replies) of 400 answered:\n\(ping.text.suffix(1500))")
-        #expect(state("r2", 1) == "master" && state("r2", 2) == "master")
-        #expect(state("r1", 1) == "init" && state("r1", 2) == "init")
-        #expect(Self.neighbour(lab, "10.79.0.1") == "00:00:5e:00:01:01")
-        let after = try Harness.wl("exec", "--lab", lab, "cl", "--", "curl", "-s", "--max-time", "3", "http://10.79.1.10:8080/")
-        #expect(after.stdout == "srv\n", "\(after.combined)")
     }
 
     static func keepalivedTopology(_ lab: String) -> String {
