@@ -101,6 +101,16 @@ public final class LearningSwitch: Element {
         return fastPathCacheable
     }
 
+    /// The frames the fast path forwarded would have refreshed their source
+    /// MAC where it was learned (the switch rewrites nothing, so the entry's
+    /// source MAC is theirs, and the entry's ingress slot the element's
+    /// port). False: the MAC aged out or moved (the generation moved too).
+    /// The destination's entry is not refreshed by its frames, as in
+    /// `process`: it ages unless the destination sends.
+    public func fastPathFlowSeen(_ entry: FastPathEntry, lastSeen: Instant, now: Instant) -> Bool {
+        table.refresh(entry.sourceMAC, on: PortID(Int(entry.key.ingressSlot)), now: lastSeen)
+    }
+
     /// Removes entries not refreshed within the aging time.
     public func tick(now: Instant, emit: inout Emitter) {
         let aging = agingNanoseconds
