@@ -9,9 +9,10 @@
 //
 //   1. looks the interface up in `ports` (ifindex → slot, flags); unknown
 //      interfaces go to the kernel stack (XDP_PASS);
-//   2. if the port's capture flag is set, copies the frame (up to the node's
-//      snap length, at most WL_SNAP_MAX bytes) with a small header into the
-//      `capture` BPF ring buffer;
+//   2. if the port's capture flag is set, copies the frame as received (up to
+//      the node's snap length, at most WL_SNAP_MAX bytes) into a scratch
+//      record, written with a small header to the `capture` BPF ring buffer
+//      once the frame's path is known (step 6);
 //   3. if a pass-to-kernel rule matches (see `pass_rules`), returns XDP_PASS so
 //      the node's own kernel stack answers (management, health checks);
 //   4. with the fast path on (`fast_config`), applies a flow's decision that
@@ -20,7 +21,9 @@
 //      (see "fast path" below);
 //   5. otherwise redirects the frame into the AF_XDP socket registered in
 //      `xsks` at key slot * WL_MAX_QUEUES + rx_queue_index; when no socket is
-//      registered there the frame goes to the kernel (XDP_PASS).
+//      registered there the frame goes to the kernel (XDP_PASS);
+//   6. writes the captured record, its flags saying whether the fast path
+//      forwarded the frame (`walk` names the path each hop took).
 //
 // The struct layouts below are mirrored in Sources/LinuxNet/XDPProgram.swift;
 // change both together. Build: scripts/build-bpf.sh (which regenerates
@@ -78,7 +81,11 @@ struct wl_capture_hdr {
 	__u32 wire_len;          /* whole frame, all fragments, bytes */
 	__u32 cap_len;           /* bytes that follow the header */
 	__u32 rx_queue;
+	__u32 flags;             /* WL_CAPTURE_FAST */
+	__u32 pad;               /* keeps the header a multiple of 8 bytes */
 };
+/* The fast path forwarded the frame (the bytes are still as received). */
+#define WL_CAPTURE_FAST 1u
 
 struct wl_capture_record {
 	struct wl_capture_hdr hdr;
@@ -188,7 +195,7 @@ struct wl_flow_action {
 	__u32 generation;        /* must equal fast_config's */
 	__u64 packets;           /* written by this program */
 	__u64 bytes;
-	__u64 last_seen;         /* bpf_ktime_get_ns() of the last frame */
+	__u64 reserved;          /* zero */
 };
 
 struct wl_fast_config {
@@ -234,12 +241,12 @@ static __always_inline void count(__u32 index)
 		*value += 1;
 }
 
-static __always_inline void capture_frame(struct xdp_md *ctx, __u32 snaplen)
+/* Copies the frame as received into the scratch record; returns the
+ * captured length, 0 when nothing was copied. The record is written by
+ * capture_emit once the frame's path is known: the fast path rewrites the
+ * frame, the capture must hold it as it arrived. */
+static __always_inline __u32 capture_copy(struct xdp_md *ctx, struct wl_capture_record *rec, __u32 snaplen)
 {
-	__u32 zero = 0;
-	struct wl_capture_record *rec = bpf_map_lookup_elem(&capture_scratch, &zero);
-	if (!rec)
-		return;
 	__u64 wire_len = bpf_xdp_get_buff_len(ctx);
 	__u64 cap = wire_len < snaplen ? wire_len : snaplen;
 	/* Bound the length for the verifier: 1 ... WL_SNAP_MAX. The barrier
@@ -248,17 +255,32 @@ static __always_inline void capture_frame(struct xdp_md *ctx, __u32 snaplen)
 	if (cap > WL_SNAP_MAX)
 		cap = WL_SNAP_MAX;
 	if (cap < 1)
-		return;
+		return 0;
 	if (bpf_xdp_load_bytes(ctx, 0, rec->data, cap) < 0) {
 		count(WL_STAT_CAPTURE_ERROR);
-		return;
+		return 0;
 	}
 	rec->hdr.timestamp_ns = bpf_ktime_get_ns();
 	rec->hdr.ifindex = ctx->ingress_ifindex;
 	rec->hdr.wire_len = wire_len;
 	rec->hdr.cap_len = cap;
 	rec->hdr.rx_queue = ctx->rx_queue_index;
-	if (bpf_ringbuf_output(&capture, rec, sizeof(rec->hdr) + cap, 0) < 0)
+	rec->hdr.flags = 0;
+	rec->hdr.pad = 0;
+	return cap;
+}
+
+/* Writes the record capture_copy made (cap > 0) with FLAGS. */
+static __always_inline void capture_emit(struct wl_capture_record *rec, __u32 cap, __u32 flags)
+{
+	if (!rec || cap < 1)
+		return;
+	/* (The verifier tracks the bound of the reloaded length, not of cap.) */
+	__u64 len = rec->hdr.cap_len;
+	if (len < 1 || len > WL_SNAP_MAX)
+		return;
+	rec->hdr.flags = flags;
+	if (bpf_ringbuf_output(&capture, rec, sizeof(rec->hdr) + len, 0) < 0)
 		count(WL_STAT_CAPTURE_DROPPED);
 	else
 		count(WL_STAT_CAPTURED);
@@ -438,9 +460,13 @@ static __always_inline int fast_path(struct xdp_md *ctx, __u32 in_slot)
 		__u16 c = csum_apply(*l4check, a->l4_delta);
 		*l4check = c ? c : 0xffff;
 	}
-	__sync_fetch_and_add(&a->packets, 1);
-	__sync_fetch_and_add(&a->bytes, (__u64)(data_end - data));
-	a->last_seen = bpf_ktime_get_ns();
+	/* Plain adds, no clock: a flow's frames come in on one receive queue,
+	 * so one CPU at a time (a rare lost count costs only the count); the
+	 * daemon reads `packets` once a second and takes a change for "seen"
+	 * (Sources/Lab/NodeFastPath.swift). Atomics and bpf_ktime_get_ns()
+	 * were a measurable part of a frame's cost here (BENCHMARKS.md). */
+	a->packets += 1;
+	a->bytes += (__u64)(data_end - data);
 	count(WL_STAT_FAST_FORWARDED);
 	return bpf_redirect_map(&tx_ports, a->out_slot, 0);
 }
@@ -459,24 +485,36 @@ int wirelab_xdp(struct xdp_md *ctx)
 	if (!cfg)
 		return XDP_PASS;
 
-	if (port->flags & WL_PORT_CAPTURE)
-		capture_frame(ctx, cfg->snaplen);
+	/* Copied before anything below may rewrite the frame; written to
+	 * the ring on every way out, with the path it took. */
+	struct wl_capture_record *rec = 0;
+	__u32 cap = 0;
+	if (port->flags & WL_PORT_CAPTURE) {
+		rec = bpf_map_lookup_elem(&capture_scratch, &zero);
+		if (rec)
+			cap = capture_copy(ctx, rec, cfg->snaplen);
+	}
+	__u32 slot = port->slot;
 
 	if (cfg->pass_rules && pass_to_kernel(ctx)) {
 		count(WL_STAT_PASS_RULE);
+		capture_emit(rec, cap, 0);
 		return XDP_PASS;
 	}
 
-	int fast = fast_path(ctx, port->slot);
-	if (fast >= 0)
+	int fast = fast_path(ctx, slot);
+	if (fast >= 0) {
+		capture_emit(rec, cap, WL_CAPTURE_FAST);
 		return fast;
+	}
+	capture_emit(rec, cap, 0);
 
 	__u32 queue = ctx->rx_queue_index;
-	if (queue >= WL_MAX_QUEUES || port->slot >= WL_MAX_PORTS) {
+	if (queue >= WL_MAX_QUEUES || slot >= WL_MAX_PORTS) {
 		count(WL_STAT_PASS_NO_SOCKET);
 		return XDP_PASS;
 	}
-	__u32 key = port->slot * WL_MAX_QUEUES + queue;
+	__u32 key = slot * WL_MAX_QUEUES + queue;
 	long action = bpf_redirect_map(&xsks, key, XDP_PASS);
 	count(action == XDP_REDIRECT ? WL_STAT_REDIRECTED : WL_STAT_PASS_NO_SOCKET);
 	return action;

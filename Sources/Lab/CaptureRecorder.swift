@@ -19,9 +19,11 @@ import Wire
 /// meant to send.
 ///
 /// Which end received each frame goes into a sidecar beside each link's
-/// pcap (`<link>.pcap.rx`, one byte per record: 0 = the link's first end,
-/// 1 = its second), because classic pcap has no per-record comment; the
-/// merge turns it into each packet's pcapng comment `rx node:iface`, which
+/// pcap (`<link>.pcap.rx`, one byte per record: bit 0 the end, 0 = the
+/// link's first, 1 = its second; `fastPathBit` when the receiving node's
+/// fast path forwarded the frame), because classic pcap has no per-record
+/// comment; the merge turns it into each packet's pcapng comment
+/// `rx node:iface` (and a line `fast path`, `ObservationReader`), which
 /// `wirelab check` and `walk` read. One byte per frame, buffered: bulk
 /// captures pay nothing noticeable for it.
 final class CaptureRecorder {
@@ -31,7 +33,7 @@ final class CaptureRecorder {
         var writer: PcapWriter
         /// The two ends, as `node:iface`, in the order of the link.
         var ends: [String]
-        /// Receiving end per record not yet written to the sidecar.
+        /// Sidecar byte (receiving end, fast path) per record not yet written.
         var receivers: [UInt8] = []
         var sidecar: FileHandle?
         /// Frames drained but not yet written, put in timestamp order.
@@ -76,8 +78,9 @@ final class CaptureRecorder {
     /// Kernel ring of each libpcap capture (`pcap_set_buffer_size`).
     static let liveBufferBytes = 4 << 20
 
-    /// The pcapng comment of a frame received at `end` (`node:iface`).
-    static func receivedComment(_ end: String) -> String { "rx " + end }
+    /// In a sidecar byte: the receiving node's fast path forwarded the
+    /// frame (bit 0 is the end).
+    static let fastPathBit: UInt8 = 0x80
 
     /// Sets up the recording points of every link. `runtimes` are the
     /// userspace nodes (their rings); every other receiver gets libpcap.
@@ -192,7 +195,7 @@ final class CaptureRecorder {
             _ = try? ring.consume { frame in
                 guard let (index, end) = map[frame.interfaceIndex] else { return }
                 links[index].reorder.add(frame.bytes, timestamp: UInt64(max(0, frame.timestampNanoseconds)),
-                                         originalLength: frame.wireLength, end: end)
+                                         originalLength: frame.wireLength, end: end | (frame.fastPath ? Self.fastPathBit : 0))
             }
         }
         for (capture, index, end) in live {
@@ -267,8 +270,8 @@ final class CaptureRecorder {
     /// interface per link, packets in timestamp order), record by record:
     /// captures of bulk transfers are far bigger than memory should hold.
     /// With `ends`, each record's comment names the end that received it
-    /// (`rx node:iface`, from the sidecar); a record past the sidecar's end
-    /// has no comment.
+    /// (`rx node:iface`, from the sidecar) and whether its fast path
+    /// forwarded it; a record past the sidecar's end has no comment.
     static func mergeStreaming(_ inputs: [(name: String, path: String, ends: [String])], to path: String) throws {
         let temporary = path + ".partial"
         FileManager.default.createFile(atPath: temporary, contents: nil)
@@ -286,9 +289,12 @@ final class CaptureRecorder {
                 sidecars[i].next = 0
             }
             if sidecars[i].next < sidecars[i].buffer.count {
-                let end = Int(sidecars[i].buffer[sidecars[i].next])
+                let byte = sidecars[i].buffer[sidecars[i].next]
                 sidecars[i].next += 1
-                if end < inputs[i].ends.count { record.comment = receivedComment(inputs[i].ends[end]) }
+                let end = Int(byte & ~fastPathBit)
+                if end < inputs[i].ends.count {
+                    record.comment = ObservationReader.receivedComment(inputs[i].ends[end], fastPath: byte & fastPathBit != 0)
+                }
             }
             return record
         }

@@ -17,6 +17,7 @@ struct CaptureReorder {
         var offset: Int
         var length: Int
         var originalLength: Int
+        /// The recorder's sidecar byte (receiving end, fast path), carried as is.
         var end: UInt8
         var sequence: Int
     }

@@ -43,6 +43,8 @@ public struct DatapathStatus: Codable, Sendable {
         public var bgp: BGPNodeStatus? = nil
         /// BFD sessions with static routes' next hops and passive ones (nodes with `bfd:`).
         public var bfd: [BFDPeerStatus]? = nil
+        /// The node's fast path (nodes with `fastpath: true`).
+        public var fastPath: FastPathStatus? = nil
     }
 
     public var pid: Int32
@@ -99,6 +101,15 @@ public struct DatapathStatus: Codable, Sendable {
             [n.node, b.peer, b.role, b.state, b.routes.isEmpty ? "-" : b.routes.joined(separator: ", "), b.lastChange ?? "-"]
         } }
         if !bfd.isEmpty { out += "\n" + TextTable.render(["BFD", "NEIGHBOR", "ROLE", "STATE", "STATIC ROUTES", "LAST CHANGE"], bfd) }
+        let fast = nodes.compactMap { n in n.fastPath.map { f in
+            [n.node, f.enabled ? "on" : "off (power cut)", String(f.entries), String(f.forwarded),
+             String(n.counters["forwarded"] ?? 0), String(f.installed), "\(f.removedStale)/\(f.removedGone)/\(f.removedAged)",
+             String(f.staleFrames), String(f.refused.values.reduce(0, +) + f.tableFull + f.failures)]
+        } }
+        if !fast.isEmpty {
+            out += "\n" + TextTable.render(["FAST PATH", "STATE", "ENTRIES", "FORWARDED (kernel)", "FORWARDED (element)",
+                                             "INSTALLED", "REMOVED stale/gone/aged", "STALE FRAMES", "NOT INSTALLED"], fast)
+        }
         out += "\n" + CapturePoint.text(capturePoints)
         return out
     }

@@ -56,6 +56,10 @@ public final class LabDaemon: @unchecked Sendable {
     /// sends nothing (no goodbye). Written by the control thread, read by
     /// the datapath thread, both under `lock`.
     var powered: [Bool] = []
+    /// XDP programs on the kernel ends of fast-path ports (`FastPathPeers`).
+    var fastPathPeers: [XDPProgram] = []
+    /// Nodes with the fast path, by index.
+    var fastPathNodes: [Int] = []
 
     public init(lab: String, store: LabStore) throws {
         self.lab = lab
@@ -73,6 +77,8 @@ public final class LabDaemon: @unchecked Sendable {
 
         runtimes = try NodeRuntime.openAll(topology.nodes.filter { $0.kind != .host }, lab: lab, capture: captureDirectory != nil)
         let byName = Dictionary(runtimes.map { ($0.node.name, $0) }, uniquingKeysWith: { a, _ in a })
+        fastPathNodes = runtimes.indices.filter { runtimes[$0].fastPath != nil }
+        fastPathPeers = try FastPathPeers.attach(topology: topology, runtimes: runtimes, lab: lab)
         // A node failed before a restart of the daemon stays off.
         let failed = Set((try? store.load(lab: lab).failedNodes) ?? [])
         powered = runtimes.map { !failed.contains($0.node.name) }
@@ -112,6 +118,7 @@ public final class LabDaemon: @unchecked Sendable {
                     guard let router else { return }
                     self.lock.lock()
                     let entry = router.applyLearnedRoute(change)
+                    self.syncFastPath(i)
                     self.lock.unlock()
                     if entry == nil, !change.nextHops.isEmpty {
                         Self.log("bgp: \(name): no next hop of \(change.prefix) is on a connected subnet; not installed")
@@ -121,6 +128,7 @@ public final class LabDaemon: @unchecked Sendable {
                     guard let router else { return }
                     self.lock.lock()
                     router.useStaticNextHops(prefix, gateways)
+                    self.syncFastPath(i)
                     self.lock.unlock()
                 },
                 log: { Self.log($0) })
@@ -152,6 +160,7 @@ public final class LabDaemon: @unchecked Sendable {
             captureCounters.withLock { $0 = final }
         }
         lock.lock()
+        for program in fastPathPeers { program.close() }
         NodeRuntime.closeAll(runtimes)
         lock.unlock()
     }
@@ -471,6 +480,9 @@ public final class LabDaemon: @unchecked Sendable {
             var transitions = false
             for n in timerNodes where logVRRPTransitions(of: runtimes[n]) { transitions = true }
             if transitions { updateServable() }
+            // Whatever changed an element's state this round (timers,
+            // carrier, health, VRRP) retires its fast-path entries now.
+            for n in fastPathNodes { syncFastPath(n) }
             pendingTransmit = runtimes.contains { $0.ports.contains { $0.hasPendingTransmit } }
             if pendingTransmit { for runtime in runtimes { for port in runtime.ports { port.flush() } } }
             lock.unlock()
@@ -502,11 +514,14 @@ public final class LabDaemon: @unchecked Sendable {
         withUnsafeMutablePointer(to: &runtime.runner) { runner in
             switch runtime.forwarder {
             case .learningSwitch(let element):
-                return process(element, runner, ports: ports, links: runtime.links, bonds: runtime.bonds, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, bonds: runtime.bonds, fastPath: runtime.fastPath,
+                               from: portIndex, batch: &batch, now: now)
             case .router(let element):
-                return process(element, runner, ports: ports, links: runtime.links, bonds: runtime.bonds, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, bonds: runtime.bonds, fastPath: runtime.fastPath,
+                               from: portIndex, batch: &batch, now: now)
             case .director(let element):
-                return process(element, runner, ports: ports, links: runtime.links, bonds: runtime.bonds, from: portIndex, batch: &batch, now: now)
+                return process(element, runner, ports: ports, links: runtime.links, bonds: runtime.bonds, fastPath: runtime.fastPath,
+                               from: portIndex, batch: &batch, now: now)
             }
         }
     }
@@ -514,7 +529,7 @@ public final class LabDaemon: @unchecked Sendable {
     @inline(__always)
     func process<E: Element>(_ element: E, _ runner: UnsafeMutablePointer<ElementRunner>, ports: [AnyPacketPort],
                              links: UnsafeMutablePointer<PortLinks>, bonds: UnsafeMutablePointer<BondMap>?,
-                             from portIndex: Int, batch: inout PortBatch, now: Instant) -> UInt64 {
+                             fastPath: NodeFastPath?, from portIndex: Int, batch: inout PortBatch, now: Instant) -> UInt64 {
         let ingress = PortID(portIndex)
         var live = LivePorts(ports: ports, links: links, bonds: bonds)
         // The frames were written by the kernel's receive, often on another
@@ -535,9 +550,27 @@ public final class LabDaemon: @unchecked Sendable {
             let length = batch.length(at: i)
             var packet = PacketBuffer(base: address - headroom, capacity: headroom + length + batch.tailroom(at: i),
                                       offset: headroom, length: length)
-            runner.pointee.process(element, &packet, from: ingress, now: now, ports: &live)
+            guard let fastPath else {
+                runner.pointee.process(element, &packet, from: ingress, now: now, ports: &live)
+                continue
+            }
+            // A fast-path node: the frame before the element (when its flow
+            // has no entry yet) and after it make the flow's entry.
+            fastPath.before(packet.readOnly, ingress: portIndex, generation: element.fastPathGeneration)
+            let verdict = runner.pointee.process(element, &packet, from: ingress, now: now, ports: &live)
+            if element.takeFastPathCacheable(), case .forward(let egress) = verdict {
+                fastPath.after(packet.readOnly, ingress: portIndex, egress: Int(egress.rawValue), generation: element.fastPathGeneration)
+            }
         }
+        if let fastPath { fastPath.sync(generation: element.fastPathGeneration) }
         return live.given
+    }
+
+    /// Writes node N's fast-path generation if its element's changed. Under `lock`.
+    @inline(__always)
+    func syncFastPath(_ n: Int) {
+        guard let fastPath = runtimes[n].fastPath else { return }
+        fastPath.sync(generation: runtimes[n].forwarder.element.fastPathGeneration)
     }
 
     /// The earliest element timer of `runtimes`.
@@ -593,6 +626,15 @@ public final class LabDaemon: @unchecked Sendable {
     /// allocation here: it runs every second).
     @discardableResult
     func tick(_ runtime: NodeRuntime, ports: [AnyPacketPort], now: Instant) -> UInt64 {
+        // Before the element's timers: what the fast path carried refreshes
+        // the element's state first (a busy connection must not expire).
+        if let fastPath = runtime.fastPath {
+            switch runtime.forwarder {
+            case .learningSwitch(let e): fastPath.sweep(e, now: now)
+            case .router(let e): fastPath.sweep(e, now: now)
+            case .director(let e): fastPath.sweep(e, now: now)
+            }
+        }
         var live = LivePorts(ports: ports, links: runtime.links, bonds: runtime.bonds)
         runtime.runner.tick(runtime.forwarder.element, now: now, ports: &live)
         return live.given
@@ -694,6 +736,8 @@ public final class LabDaemon: @unchecked Sendable {
             runtime.runner.drainEmitted(on: &live)
         }
         logVRRPTransitions([runtime])
+        // Its fast path too: the kernel must not forward for a dead box.
+        runtime.fastPath?.setEnabled(on, generation: runtime.forwarder.element.fastPathGeneration)
         // Its control plane dies with it: a director's health checks pause,
         // its BGP speaker falls silent.
         for checker in checkers where checker.runtimeIndex == n { checker.setPaused(!on) }
@@ -768,11 +812,16 @@ public final class LabDaemon: @unchecked Sendable {
             if let b = runtime.bonds?.pointee.backupDrops, b > 0 { drops[BondMap.backupDrop.rawValue, default: 0] += b }
             var counters = runtime.forwarder.counters
             counters["tx-failures"] = runtime.runner.transmitFailures
+            let fast = runtime.fastPath.map { f in
+                let (forwarded, stale) = runtime.program?.fastPathStatistics() ?? (0, 0)
+                return f.status(forwarded: forwarded, stale: stale)
+            }
             nodes.append(.init(node: runtime.node.name, kind: runtime.node.kind.rawValue, ports: ports, drops: drops, counters: counters,
                                linkChanges: n < linkChanges.count ? linkChanges[n] : nil, powered: n < powered.count ? powered[n] : nil,
                                vrrp: VRRPGroupStatus.groups(of: runtime.forwarder, node: runtime.node, now: Self.monotonicNow()),
                                bgp: speakers.first { $0.runtimeIndex == n }?.status(),
-                               bfd: speakers.first { $0.runtimeIndex == n }.map { $0.bfdStatus() }.flatMap { $0.isEmpty ? nil : $0 }))
+                               bfd: speakers.first { $0.runtimeIndex == n }.map { $0.bfdStatus() }.flatMap { $0.isEmpty ? nil : $0 },
+                               fastPath: fast))
         }
         var capture: [String: UInt64]?
         if let recorder { capture = ["frames": recorder.frames, "errors": recorder.errors] }

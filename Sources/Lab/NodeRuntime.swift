@@ -18,6 +18,8 @@ final class NodeRuntime {
     private let openedPorts: [any PacketPort]
     let program: XDPProgram?
     let captureRing: CaptureRing?
+    /// The node's fast path (`fastpath: true`), nil without.
+    let fastPath: NodeFastPath?
     /// Carries out the element's verdicts and emitted frames on `ports`.
     var runner = ElementRunner(emitterSlots: 64)
     /// Which ports have no carrier and what the element sent to them
@@ -29,7 +31,7 @@ final class NodeRuntime {
     let bonds: UnsafeMutablePointer<BondMap>?
 
     init(node: Node, namespace: String, forwarder: NodeForwarder, ports: [AnyPacketPort], opened: [any PacketPort],
-         program: XDPProgram?, captureRing: CaptureRing?) {
+         program: XDPProgram?, captureRing: CaptureRing?, fastPath: NodeFastPath?) {
         self.node = node
         self.namespace = namespace
         self.forwarder = forwarder
@@ -37,6 +39,7 @@ final class NodeRuntime {
         openedPorts = opened
         self.program = program
         self.captureRing = captureRing
+        self.fastPath = fastPath
         links = .allocate(capacity: 1)
         links.initialize(to: PortLinks())
         bonds = ElementFactory.bondMap(for: node).map { map in
@@ -158,6 +161,7 @@ final class NodeRuntime {
             var opened: [any PacketPort] = []   // owns what `ports` refers to
             var program: XDPProgram?
             var ring: CaptureRing?
+            var fastPath: NodeFastPath?
             do {
                 switch node.datapath {
                 case .afxdp:
@@ -175,6 +179,11 @@ final class NodeRuntime {
                     for rule in healthCheckPassRules(node) + controlPlanePassRules(node) where rules.insert(rule).inserted {
                         try p.addPassRule(rule)
                     }
+                    if node.fastPath {
+                        let f = try NodeFastPath(program: p, ports: ports, node: node)
+                        f.sync(generation: forwarder.element.fastPathGeneration)
+                        fastPath = f
+                    }
                 case .afpacket:
                     let configuration = packetConfiguration(for: node)
                     for iface in node.interfaces {
@@ -190,7 +199,7 @@ final class NodeRuntime {
                 throw LabError("opening \(node.datapath) ports of \(node.name) in \(namespace): \(error)")
             }
             return NodeRuntime(node: node, namespace: namespace, forwarder: forwarder, ports: ports, opened: opened,
-                               program: program, captureRing: ring)
+                               program: program, captureRing: ring, fastPath: fastPath)
         }
     }
 }

@@ -17,8 +17,37 @@ public struct CapturedFrame {
     public var monotonicNanoseconds: UInt64
     /// Length of the whole frame, bytes.
     public var wireLength: Int
-    /// The captured bytes (the first min(wireLength, snap length) bytes).
+    /// The captured bytes (the first min(wireLength, snap length) bytes),
+    /// as received: before the fast path rewrote them.
     public var bytes: UnsafeRawBufferPointer
+    /// The program's fast path forwarded the frame (rewritten and
+    /// redirected out of its egress port in the kernel); false when it went
+    /// to the socket or to the kernel stack.
+    public var fastPath: Bool
+
+    /// The header of `struct wl_capture_hdr` (bpf/wirelab_xdp.bpf.c) and
+    /// the bytes after it; nil when the record is shorter than it says.
+    /// `timestampOffset` turns the program's CLOCK_MONOTONIC stamp into
+    /// wall-clock nanoseconds.
+    public init?(record: UnsafeRawBufferPointer, timestampOffset: Int64) {
+        guard record.count >= Self.headerSize else { return nil }
+        // { u64 timestamp_ns; u32 ifindex, wire_len, cap_len, rx_queue, flags, pad; }
+        let stamp = record.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+        let captured = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        guard captured <= record.count - Self.headerSize else { return nil }
+        interfaceIndex = record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        wireLength = Int(record.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        queue = record.loadUnaligned(fromByteOffset: 20, as: UInt32.self)
+        fastPath = record.loadUnaligned(fromByteOffset: 24, as: UInt32.self) & Self.fastPathFlag != 0
+        monotonicNanoseconds = stamp
+        timestampNanoseconds = Int64(bitPattern: stamp) &+ timestampOffset
+        bytes = UnsafeRawBufferPointer(rebasing: record[Self.headerSize ..< Self.headerSize + captured])
+    }
+
+    /// Size of `struct wl_capture_hdr`.
+    public static let headerSize = 32
+    /// WL_CAPTURE_FAST in the header's flags.
+    static let fastPathFlag: UInt32 = 1
 }
 
 /// Reader of the XDP program's capture ring (libbpf `ring_buffer`).
@@ -101,31 +130,14 @@ public final class CaptureRing: @unchecked Sendable {
     }
 }
 
-/// Size of `struct wl_capture_hdr` in bpf/wirelab_xdp.bpf.c.
-let captureHeaderSize = 24
-
 private func captureRingSample(_ ctx: UnsafeMutableRawPointer?, _ data: UnsafeMutableRawPointer?, _ size: Int) -> Int32 {
     guard let ctx, let data else { return 0 }
     let context = ctx.assumingMemoryBound(to: CaptureRing.Context.self)
-    guard size >= captureHeaderSize else {
+    guard let frame = CapturedFrame(record: UnsafeRawBufferPointer(start: data, count: size),
+                                    timestampOffset: context.pointee.offset) else {
         context.pointee.malformed &+= 1
         return 0
     }
-    // struct wl_capture_hdr { u64 timestamp_ns; u32 ifindex, wire_len, cap_len, rx_queue; }
-    let stamp = data.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-    let ifindex = data.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
-    let wire = data.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-    let captured = Int(data.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-    let queue = data.loadUnaligned(fromByteOffset: 20, as: UInt32.self)
-    guard captured <= size - captureHeaderSize else {
-        context.pointee.malformed &+= 1
-        return 0
-    }
-    let frame = CapturedFrame(
-        interfaceIndex: ifindex, queue: queue,
-        timestampNanoseconds: Int64(bitPattern: stamp) &+ context.pointee.offset,
-        monotonicNanoseconds: stamp, wireLength: Int(wire),
-        bytes: UnsafeRawBufferPointer(start: data + captureHeaderSize, count: captured))
     context.pointee.handler?(frame)
     return 0
 }

@@ -5,12 +5,63 @@
 import CXDP
 import Glibc
 
-/// One flow's counters as the program keeps them.
+/// One flow's counters as the program keeps them (no clock: a reader
+/// takes a change of `packets` for "frames were seen").
 public struct FastPathFlowCounters: Sendable, Equatable {
     public var packets: UInt64
     public var bytes: UInt64
-    /// CLOCK_MONOTONIC nanoseconds of the last frame (0: none yet).
-    public var lastSeen: UInt64
+}
+
+/// The file descriptors of the fast path's maps, looked up once (a
+/// runtime installs entries one flow at a time; the lookup by name is not
+/// free). Valid while the program is open.
+public struct FastPathMaps: Sendable {
+    let flows: Int32
+    let config: Int32
+    let txPorts: Int32
+
+    /// Turns the fast path on or off and sets the generation entries must
+    /// carry to apply (a new generation retires every older entry at once).
+    public func setFastPath(enabled: Bool, generation: UInt32) throws {
+        var key = UInt32(0)
+        var value: (UInt32, UInt32) = (enabled ? 1 : 0, generation)   // struct wl_fast_config
+        let rc = bpf_map_update_elem(config, &key, &value, UInt64(BPF_ANY))
+        if rc < 0 { throw PortError("writing the fast path's configuration", errno: -rc) }
+    }
+
+    /// Where the fast path sends frames of egress port SLOT: the interface
+    /// INTERFACEINDEX (a devmap entry; the interface must be in the
+    /// namespace the calling thread is in).
+    public func setEgress(slot: UInt32, interfaceIndex: Int32) throws {
+        var key = slot
+        var value = UInt32(bitPattern: interfaceIndex)
+        let rc = bpf_map_update_elem(txPorts, &key, &value, UInt64(BPF_ANY))
+        if rc < 0 { throw PortError("setting the fast path's egress for slot \(slot)", errno: -rc) }
+    }
+
+    /// Writes one flow's entry (KEY, ACTION: the C structs' bytes).
+    public func install(key: [UInt8], action: [UInt8]) throws {
+        precondition(key.count == XDPProgram.fastPathKeySize && action.count == XDPProgram.fastPathActionSize)
+        var k = key, v = action
+        let rc = bpf_map_update_elem(flows, &k, &v, UInt64(BPF_ANY))
+        if rc < 0 { throw PortError("installing a fast path flow", errno: -rc) }
+    }
+
+    /// Removes one flow's entry (no error if absent).
+    public func remove(key: [UInt8]) throws {
+        var k = key
+        let rc = bpf_map_delete_elem(flows, &k)
+        if rc < 0 && -rc != ENOENT { throw PortError("removing a fast path flow", errno: -rc) }
+    }
+
+    /// The counters of one flow's entry; nil if there is none.
+    public func counters(key: [UInt8]) -> FastPathFlowCounters? {
+        var k = key
+        var v = [UInt8](repeating: 0, count: XDPProgram.fastPathActionSize)
+        guard bpf_map_lookup_elem(flows, &k, &v) == 0 else { return nil }
+        func u64(_ at: Int) -> UInt64 { v.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) } }
+        return FastPathFlowCounters(packets: u64(40), bytes: u64(48))
+    }
 }
 
 extension XDPProgram {
@@ -27,52 +78,29 @@ extension XDPProgram {
         return fd
     }
 
-    /// Turns the fast path on or off and sets the generation entries must
-    /// carry to apply (a new generation retires every older entry at once).
+    /// The fast path's maps of this program.
+    public func fastPathMaps() throws -> FastPathMaps {
+        FastPathMaps(flows: try fastMap("fast_flows"), config: try fastMap("fast_config"), txPorts: try fastMap("tx_ports"))
+    }
+
     public func setFastPath(enabled: Bool, generation: UInt32) throws {
-        let fd = try fastMap("fast_config")
-        var key = UInt32(0)
-        var value: (UInt32, UInt32) = (enabled ? 1 : 0, generation)   // struct wl_fast_config
-        let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
-        if rc < 0 { throw PortError("writing the fast path's configuration", errno: -rc) }
+        try fastPathMaps().setFastPath(enabled: enabled, generation: generation)
     }
 
-    /// Where the fast path sends frames of egress port SLOT: the interface
-    /// INTERFACEINDEX (a devmap entry; the interface must be in the
-    /// namespace the calling thread is in).
     public func setFastPathEgress(slot: UInt32, interfaceIndex: Int32) throws {
-        let fd = try fastMap("tx_ports")
-        var key = slot
-        var value = UInt32(bitPattern: interfaceIndex)
-        let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
-        if rc < 0 { throw PortError("setting the fast path's egress for slot \(slot)", errno: -rc) }
+        try fastPathMaps().setEgress(slot: slot, interfaceIndex: interfaceIndex)
     }
 
-    /// Writes one flow's entry (KEY, ACTION: the C structs' bytes).
     public func installFastPathFlow(key: [UInt8], action: [UInt8]) throws {
-        precondition(key.count == Self.fastPathKeySize && action.count == Self.fastPathActionSize)
-        let fd = try fastMap("fast_flows")
-        var k = key, v = action
-        let rc = bpf_map_update_elem(fd, &k, &v, UInt64(BPF_ANY))
-        if rc < 0 { throw PortError("installing a fast path flow", errno: -rc) }
+        try fastPathMaps().install(key: key, action: action)
     }
 
-    /// Removes one flow's entry (no error if absent).
     public func removeFastPathFlow(key: [UInt8]) throws {
-        let fd = try fastMap("fast_flows")
-        var k = key
-        let rc = bpf_map_delete_elem(fd, &k)
-        if rc < 0 && -rc != ENOENT { throw PortError("removing a fast path flow", errno: -rc) }
+        try fastPathMaps().remove(key: key)
     }
 
-    /// The counters of one flow's entry; nil if there is none.
     public func fastPathFlowCounters(key: [UInt8]) -> FastPathFlowCounters? {
-        guard let fd = try? fastMap("fast_flows") else { return nil }
-        var k = key
-        var v = [UInt8](repeating: 0, count: Self.fastPathActionSize)
-        guard bpf_map_lookup_elem(fd, &k, &v) == 0 else { return nil }
-        func u64(_ at: Int) -> UInt64 { v.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) } }
-        return FastPathFlowCounters(packets: u64(40), bytes: u64(48), lastSeen: u64(56))
+        (try? fastPathMaps())?.counters(key: key)
     }
 
     /// Frames the fast path rewrote and redirected, and frames whose entry

@@ -90,10 +90,13 @@ public struct Defaults: Sendable, Hashable {
     public var datapath: DatapathKind
     /// Capture every link to pcap (`capture:`); default `false`.
     public var capture: Bool
+    /// The fast path on every node that can have it (`fastpath:`); default `false`.
+    public var fastPath: Bool
 
-    public init(datapath: DatapathKind = .afxdp, capture: Bool = false) {
+    public init(datapath: DatapathKind = .afxdp, capture: Bool = false, fastPath: Bool = false) {
         self.datapath = datapath
         self.capture = capture
+        self.fastPath = fastPath
     }
 }
 
@@ -157,6 +160,12 @@ public struct Node: Sendable, Hashable {
     /// Active-backup bonds (`members:` on an interface, routers and
     /// directors), in file order.
     public var bonds: [Bond] = []
+
+    /// Whether the lab's XDP program repeats this node's decided flows in
+    /// the kernel (docs/fastpath.md): the node's `fastpath:`, else the
+    /// lab's `defaults: { fastpath: }` where the node can have it (a
+    /// userspace node on AF_XDP without bonds).
+    public var fastPath = false
 
     /// The interface or bond called `name`, if any.
     public func interface(named name: String) -> Interface? {

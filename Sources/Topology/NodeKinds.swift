@@ -22,7 +22,7 @@ public enum NodeKind: String, Sendable, Hashable, CaseIterable, CustomStringConv
 
 /// The node keys the format knows, and the kinds that take each.
 enum NodeKey: String, CaseIterable {
-    case kind, interfaces, routes, datapath, run, serve, auto, nat, ecmp, services, vrrp, sync, bgp, bfd, capacity
+    case kind, interfaces, routes, datapath, fastpath, run, serve, auto, nat, ecmp, services, vrrp, sync, bgp, bfd, capacity
 }
 
 extension NodeKind {
@@ -39,11 +39,11 @@ extension NodeKind {
     static let specs: [NodeKind: Spec] = [
         .host: Spec(article: "a host", keys: [.interfaces, .routes, .serve, .run, .auto, .capacity],
                     declaresInterfaces: true, isUserspace: false),
-        .switch: Spec(article: "a switch", keys: [.datapath, .run, .capacity],
+        .switch: Spec(article: "a switch", keys: [.datapath, .fastpath, .run, .capacity],
                       declaresInterfaces: false, isUserspace: true),
-        .router: Spec(article: "a router", keys: [.interfaces, .routes, .nat, .ecmp, .vrrp, .bgp, .bfd, .datapath, .run, .capacity],
+        .router: Spec(article: "a router", keys: [.interfaces, .routes, .nat, .ecmp, .vrrp, .bgp, .bfd, .datapath, .fastpath, .run, .capacity],
                       declaresInterfaces: true, isUserspace: true),
-        .director: Spec(article: "a director", keys: [.interfaces, .routes, .services, .vrrp, .sync, .bgp, .bfd, .datapath, .run, .capacity],
+        .director: Spec(article: "a director", keys: [.interfaces, .routes, .services, .vrrp, .sync, .bgp, .bfd, .datapath, .fastpath, .run, .capacity],
                         declaresInterfaces: true, isUserspace: true),
     ]
 

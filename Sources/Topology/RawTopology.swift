@@ -46,6 +46,9 @@ struct RawNode {
     var routesComplete = true
     var routes: [RawRoute] = []
     var datapath: DatapathKind?
+    /// `fastpath:` and where its value is written.
+    var fastPath: Bool?
+    var fastPathLocation: SourceLocation?
     var serve: ServeSpec?
     var run: [String] = []
     /// Where `run:` is written (its key), when it is.
@@ -243,11 +246,12 @@ struct RawDecoder {
     func decodeDefaults(_ node: YNode) -> Defaults {
         var out = Defaults()
         if node.isNull { return out }
-        guard let f = r.map(node, "defaults", keys: ["datapath", "capture"], example: "defaults: { datapath: afxdp, capture: true }") else {
+        guard let f = r.map(node, "defaults", keys: ["datapath", "capture", "fastpath"], example: "defaults: { datapath: afxdp, capture: true }") else {
             return out
         }
         if let v = f["datapath"], let k = r.choice(v, "datapath", DatapathKind.self, listName: "datapaths") { out.datapath = k }
         if let v = f["capture"], let b = r.bool(v, "capture") { out.capture = b }
+        if let v = f["fastpath"], let b = r.bool(v, "fastpath") { out.fastPath = b }
         return out
     }
 
@@ -293,6 +297,10 @@ struct RawDecoder {
         if let v = f["interfaces"] { decodeInterfaces(v, into: &n) }
         if let v = f["routes"] { decodeRoutes(v, into: &n) }
         if let v = f["datapath"] { n.datapath = r.choice(v, "datapath", DatapathKind.self, listName: "datapaths") }
+        if let v = f["fastpath"], let b = r.bool(v, "fastpath") {
+            n.fastPath = b
+            n.fastPathLocation = v.location
+        }
         if let v = f["run"], let items = r.listOrScalar(v, "run", example: "run: [ \"sysctl -w net.ipv4.ip_forward=1\" ]") {
             n.runLocation = f.keyNode("run")?.location
             for item in items {

@@ -159,6 +159,7 @@ struct TopologyResolver {
                             runLocation: n.runLocation, sync: n.sync, capacity: resolveCapacity(n, interfaces),
                             bgp: n.bgp, bfd: n.bfd, bonds: bonds)
             node.vrrp = resolveVRRP(n, node.logicalInterfaces)
+            node.fastPath = resolveFastPath(n, node)
             // BGP, BFD and health checks are kernel sockets (LabPlan), and the kernel has no bonds.
             let kernelUse: (key: String, runs: String)? = node.bgp != nil ? ("bgp", "BGP runs")
                 : node.bfd != nil ? ("bfd", "BFD runs")
@@ -654,5 +655,25 @@ extension TopologyResolver {
         let size = subnet.length >= 31 ? 1 : (1 << (32 - subnet.length)) - 2
         let free = (1...max(1, min(size, 4096))).lazy.map { IPv4Address(rawValue: base &+ UInt32($0)) }.first { !taken.contains($0) }
         return "{ group: \(group), vips: [ \(free.map(\.description) ?? "<address>") ] }"
+    }
+}
+
+extension TopologyResolver {
+    /// The fast path is in the lab's XDP program, which only AF_XDP ports
+    /// have, and keys flows by the port a frame came in on, which a bond's
+    /// failover changes. Asked for on such a node: an error; asked for by
+    /// the lab's default: the node goes without.
+    func resolveFastPath(_ n: RawNode, _ node: Node) -> Bool {
+        let wanted = n.fastPath ?? raw.defaults.fastPath
+        guard wanted, node.isUserspace else { return false }
+        let problem = node.datapath != .afxdp ? "it uses datapath \(node.datapath.rawValue); the fast path is in the XDP program of AF_XDP ports"
+            : !node.bonds.isEmpty ? "it has a bond; the fast path keys flows by the port they come in on, which a failover changes"
+            : nil
+        guard let problem else { return true }
+        if n.fastPath == true, let location = n.fastPathLocation {
+            d.error(location, "'\(n.name)' cannot have the fast path: \(problem)",
+                    hint: node.bonds.isEmpty ? "use datapath: afxdp on this node, or remove fastpath" : "remove fastpath from this node")
+        }
+        return false
     }
 }

@@ -117,6 +117,8 @@ struct BenchForward: ParsableCommand {
     @Option(help: ArgumentHelp("After each of our runs at the generator's full rate, measure ours again with the generator paced at these rates (Mpps, separated by commas; afxdp or afpacket-ring, whichever is allowed and faster): the table then gives the best ours delivered and what it kept at full rate (below 0.8× is receive livelock).",
                                valueName: "Mpps,…"))
     var offered: String?
+    @Flag(help: "Our forwarder with the fast path (fastpath: true; AF_XDP only): a flow's first frames go through our element, the rest through the XDP program's copy of its decision, in the kernel.")
+    var fastpath = false
     @Flag(help: "Do not count the daemon's mallocs (skips compiling the LD_PRELOAD counter).") var noMallocCount = false
     @Option(help: "Labs are named <prefix>-sw-xdp, <prefix>-r-pkt, …") var labPrefix = "fwdbench"
     @Flag(help: "Print the result as JSON.") var json = false
@@ -161,6 +163,7 @@ struct BenchForward: ParsableCommand {
         options.nice = nice
         options.ingressNice = ingressNice
         options.countMallocs = !noMallocCount
+        options.fastPath = fastpath
         options.rounds = rounds
         options.labPrefix = labPrefix
         options.generator = generator.flatMap(TrafficGenerator.Method.init(rawValue:))

@@ -18,6 +18,10 @@ struct WalkCommand: ParsableCommand {
         --fail NODE|NODE:IFACE (repeatable) cuts a node's power or fails a link once the lab is up \
         and waits --settle seconds (VRRP takeover, routers dropping a dead next hop) before the \
         probe: a walk with and without --fail shows what a failure changes on the path. \
+        A probe is its flow's first packet, which every node sends through its element; \
+        --established (udp only) first sends one untraced probe of the same 5-tuple and waits for \
+        its echo, then walks the second: a hop a node's fast path forwarded (in the kernel, never \
+        reaching its element) says "fast path" after its interfaces ("path": "fast" in --json). \
         Exit status 0 if the probe was seen; 1 if it was not (or the walk could not run); 2 if the \
         file has errors; 3 if the capture lost frames during the walk (a warning names where): \
         the path may be incomplete.
@@ -30,6 +34,8 @@ struct WalkCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Destination, IP:PORT (or IP for icmp).", valueName: "ip:port")) var to: String
     @Option(help: ArgumentHelp("tcp (a SYN), udp or icmp (an echo request).", valueName: "proto")) var proto: String = "tcp"
     @Flag(help: "Run the walk in the in-process simulator (no root, nothing created, the same output every time).") var sim = false
+    @Flag(help: "Walk a later packet of the flow: two probes of the same 5-tuple go first, untraced (udp only).")
+    var established = false
     @Flag(help: "Print the walk as JSON (the same as --format json).") var json = false
     @Option(help: ArgumentHelp("What to print: text, json or mermaid (a sequence diagram).", valueName: "format"))
     var format: Format = .text
@@ -83,7 +89,8 @@ struct WalkCommand: ParsableCommand {
     }
 
     func validate() throws {
-        _ = try parsedTarget()
+        let (_, _, p) = try parsedTarget()
+        if established, let problem = WalkReport.establishedProblem(p) { throw ValidationError(problem) }
         _ = try failureTargets()
         if !(0...600).contains(settle) { throw ValidationError("--settle must be 0...600 seconds") }
         if json && format != .text && format != .json { throw ValidationError("--json and --format \(format.rawValue) ask for two outputs; give one") }
@@ -102,7 +109,7 @@ struct WalkCommand: ParsableCommand {
                 let backend = try SimBackend(topology: topology)
                 try applyFailures(backend)
                 report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p,
-                                            random: SeededRandom(seed: seed ?? WalkReport.simulatorSeed))
+                                            established: established, random: SeededRandom(seed: seed ?? WalkReport.simulatorSeed))
             } catch {
                 printError("wirelab walk --sim: \(error)")
                 throw ExitCode(1)
@@ -117,7 +124,7 @@ struct WalkCommand: ParsableCommand {
                 try backend.start()
                 try applyFailures(backend)
                 report = try WalkReport.run(backend: backend, from: from, to: ip, port: port, proto: p,
-                                            random: seed.map { SeededRandom(seed: $0) as any RandomNumberGenerator } ?? SystemRandomNumberGenerator())
+                                            established: established, random: seed.map { SeededRandom(seed: $0) as any RandomNumberGenerator } ?? SystemRandomNumberGenerator())
             } catch {
                 printError("wirelab walk: \(error)")
                 throw ExitCode(1)

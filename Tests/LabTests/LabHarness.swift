@@ -125,6 +125,29 @@ enum Harness {
     }
 
     /// Writes a topology into a fresh temporary directory; returns its path.
+    /// Writes YAML (a lab named LAB) to a fresh directory, runs `up` there
+    /// (captures land in it) and BODY with the directory, then `down` and
+    /// removes the directory, whatever BODY did.
+    static func withLab(_ lab: String, _ yaml: String, _ body: (_ directory: String) throws -> Void) throws {
+        let file = try topologyFile(yaml)
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        defer {
+            _ = try? wl("down", lab)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let up = try run(wirelab, ["up", file], timeout: 60, directory: dir)
+        try #require(up.status == 0, "up: \(up.combined)")
+        try body(dir)
+    }
+
+    /// `wirelab status LAB --json`'s data plane node NODE (empty if none).
+    static func datapathNode(_ lab: String, _ node: String) throws -> [String: Any] {
+        let r = try wl("status", lab, "--json")
+        let status = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+        let nodes = (status["datapath"] as? [String: Any])?["nodes"] as? [[String: Any]] ?? []
+        return nodes.first { $0["node"] as? String == node } ?? [:]
+    }
+
     static func topologyFile(_ yaml: String, name: String = "topo.yaml") throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wirelab-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

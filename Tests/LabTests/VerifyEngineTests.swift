@@ -489,7 +489,7 @@ struct CheckWalkCommandLineTests {
         }
         let walk = try Harness.wl("walk", "--help")
         #expect(walk.status == 0)
-        for option in ["--from", "--to", "--proto", "--json", "--pcap"] {
+        for option in ["--from", "--to", "--proto", "--json", "--pcap", "--established"] {
             #expect(walk.stdout.contains(option), "walk --help lacks \(option): \(walk.stdout)")
         }
     }

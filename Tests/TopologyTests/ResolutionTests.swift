@@ -323,3 +323,35 @@ extension ResolvedTopology {
         #expect(try loadGood("directors.yaml").nodes.allSatisfy { $0.sync == nil }, "off unless written")
     }
 }
+
+@Suite struct FastPathResolutionTests {
+    /// `defaults: { fastpath: true }` reaches every node that can have it
+    /// (userspace, AF_XDP, no bond); a node's own key wins; off unless written.
+    @Test func theLabDefaultAndTheNodesOwnKey() throws {
+        let yaml = """
+        name: fp
+        defaults: { fastpath: true }
+        nodes:
+          sw: { kind: switch }
+          r1: { kind: router, interfaces: { eth0: { ip: 10.0.0.1/24 } } }
+          r2: { kind: router, fastpath: false, interfaces: { eth0: { ip: 10.0.0.2/24 } } }
+          r3: { kind: router, datapath: afpacket, interfaces: { eth0: { ip: 10.0.0.3/24 } } }
+          r4:
+            kind: router
+            interfaces: { bond0: { ip: 10.0.0.4/24, members: [ eth0, eth1 ] } }
+          h: { kind: host, interfaces: { eth0: { ip: 10.0.0.9/24 } } }
+        links:
+          - [ r1:eth0, sw:p1 ]
+          - [ r2:eth0, sw:p2 ]
+          - [ r3:eth0, sw:p3 ]
+          - [ r4:eth0, sw:p4 ]
+          - [ r4:eth1, sw:p5 ]
+          - [ h:eth0, sw:p6 ]
+        """
+        let t = try TopologyLoader.load(yaml: yaml, file: "fp.yaml")
+        let on = Set(t.nodes.filter(\.fastPath).map(\.name))
+        #expect(on == ["sw", "r1"])
+        let off = try TopologyLoader.load(yaml: yaml.replacingOccurrences(of: "defaults: { fastpath: true }\n", with: ""), file: "fp.yaml")
+        #expect(off.nodes.allSatisfy { !$0.fastPath })
+    }
+}

@@ -180,6 +180,8 @@ public final class ForwardBenchmark: @unchecked Sendable {
         /// measured, paced (`afxdp` or `afpacket-ring`), after its run at
         /// the generator's full rate: the receive-livelock sweep. Empty: none.
         public var offered: [Double] = []
+        /// Our forwarder with the fast path (`fastpath: true`; AF_XDP only).
+        public var fastPath = false
         public init() {}
     }
 
@@ -391,7 +393,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
         return Report(
             date: Date(), seconds: options.seconds, warmupSeconds: options.warmup, rounds: options.rounds,
             frameSize: options.frameSize,
-            bytesOnVeth: bytes, flows: options.flows,
+            bytesOnVeth: bytes, flows: options.flows, fastPath: options.fastPath,
             generator: "\(method.rawValue): \(method.summary), \(options.flows) flows, on gen:eth0, one thread"
                 + (placements.first?.generator.map { " on CPU \($0)" } ?? ""),
             generatorMethod: method.rawValue,
@@ -466,12 +468,12 @@ public final class ForwardBenchmark: @unchecked Sendable {
     /// Every node name any layout uses (cleanup after a failure).
     static let nodeNames = ["gen", "sw", "r", "lb", "fwd", "sink"]
 
-    static func layout(_ element: Element, lab: String, datapath: DatapathKind) -> LabLayout {
+    static func layout(_ element: Element, lab: String, datapath: DatapathKind, fastPath: Bool = false) -> LabLayout {
         switch element {
         case .switch:
             return LabLayout(topologyYAML: """
                 name: \(lab)
-                defaults: { datapath: \(datapath.rawValue), capture: false }
+                defaults: { datapath: \(datapath.rawValue), capture: false, fastpath: \(fastPath) }
                 nodes:
                   gen:  { kind: host, interfaces: { eth0: { ip: 10.77.0.1/24 } } }
                   sw:   { kind: switch }
@@ -482,7 +484,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
                 """, forwarderNode: "sw", ingress: "p1", egress: "p2",
                 sourceIP: IPv4Address(10, 77, 0, 1), destinationIP: IPv4Address(10, 77, 0, 2), forwarderAddresses: [])
         case .router:
-            return routedLayout(lab: lab, datapath: datapath, forwarder: "r", node: """
+            return routedLayout(lab: lab, datapath: datapath, fastPath: fastPath, forwarder: "r", node: """
                   r:
                     kind: router
                     interfaces:
@@ -493,7 +495,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
             // 10.77.3.0/24 lies behind the sink, reached over two next hops
             // (the sink's two addresses): every frame goes to the sink,
             // each flow by its hash.
-            let layout = routedLayout(lab: lab, datapath: datapath, forwarder: "r", node: """
+            let layout = routedLayout(lab: lab, datapath: datapath, fastPath: fastPath, forwarder: "r", node: """
                   r:
                     kind: router
                     interfaces:
@@ -507,7 +509,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
             // sink, behind the director's second interface (DR only needs the
             // real on a connected subnet; the lab puts the VIP on its lo, and
             // for TUN the IPIP decapsulation on the sink's interface).
-            var layout = routedLayout(lab: lab, datapath: datapath, forwarder: "lb", node: """
+            var layout = routedLayout(lab: lab, datapath: datapath, fastPath: fastPath, forwarder: "lb", node: """
                   lb:
                     kind: director
                     interfaces:
@@ -527,7 +529,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
         case .xdpRedirect, .afxdpC:
             // The forwarder is a kernel host: no daemon; the ceiling
             // forwards on its veths, then its own IP forwarding does.
-            return routedLayout(lab: lab, datapath: datapath, forwarder: "fwd", node: """
+            return routedLayout(lab: lab, datapath: datapath, fastPath: fastPath, forwarder: "fwd", node: """
                   fwd:
                     kind: host
                     interfaces:
@@ -545,11 +547,11 @@ public final class ForwardBenchmark: @unchecked Sendable {
     /// gen (10.77.1.2) ── eth0 FORWARDER eth1 ── sink (10.77.2.2), the
     /// forwarder at .1 on both subnets and each host's default route
     /// through it; `node` is the forwarder's entry under `nodes:`.
-    static func routedLayout(lab: String, datapath: DatapathKind, forwarder: String, node: String,
+    static func routedLayout(lab: String, datapath: DatapathKind, fastPath: Bool, forwarder: String, node: String,
                              destination: IPv4Address, sinkAddresses: String = "10.77.2.2/24") -> LabLayout {
         LabLayout(topologyYAML: """
             name: \(lab)
-            defaults: { datapath: \(datapath.rawValue), capture: false }
+            defaults: { datapath: \(datapath.rawValue), capture: false, fastpath: \(fastPath) }
             nodes:
               gen:
                 kind: host
@@ -575,7 +577,7 @@ public final class ForwardBenchmark: @unchecked Sendable {
                             method: TrafficGenerator.Method,
                             counter: MallocCounter?) throws -> (ours: Measurement, kernel: Measurement?, noKernelPeer: String?) {
         let lab = Self.labName(element, datapath, prefix: options.labPrefix)
-        let layout = Self.layout(element, lab: lab, datapath: datapath)
+        let layout = Self.layout(element, lab: lab, datapath: datapath, fastPath: options.fastPath)
         let file = workDirectory + "/\(lab).yaml"
         try layout.topologyYAML.write(toFile: file, atomically: true, encoding: .utf8)
         let topology = try TopologyLoader.load(path: file)
@@ -869,6 +871,10 @@ public final class ForwardBenchmark: @unchecked Sendable {
            let after = statusAfter?.nodes.first(where: { $0.node == daemon.node }) {
             var counters: [String: UInt64] = [:]
             for (key, value) in after.counters where key != "mac-entries" { counters[key] = value &- (before.counters[key] ?? 0) }
+            if let a = after.fastPath, let b = before.fastPath {
+                counters["fast-path-forwarded"] = a.forwarded &- b.forwarded
+                counters["fast-path-installed"] = a.installed &- b.installed
+            }
             var drops: [String: UInt64] = [:]
             for (key, value) in after.drops where value != before.drops[key] ?? 0 { drops[key] = value &- (before.drops[key] ?? 0) }
             result.elementCounters = counters

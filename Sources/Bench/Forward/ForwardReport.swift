@@ -152,6 +152,8 @@ extension ForwardBenchmark {
         public var frameSize: Int
         public var bytesOnVeth: Int
         public var flows: Int
+        /// Our forwarder ran with the fast path (`--fastpath`).
+        public var fastPath: Bool? = nil
         public var generator: String
         /// The method used (`TrafficGenerator.Method`), why, and what each
         /// method's one-frame probe found on this host.
@@ -218,7 +220,8 @@ extension ForwardBenchmark {
             var out = [
                 "forward benchmark: \(frameSize)-byte frames (\(bytesOnVeth) B on the veth), \(flows) UDP flows, "
                     + "\(Self.number(seconds)) s per forwarder after \(Self.number(warmupSeconds)) s warm-up"
-                    + (rounds > 1 ? ", \(rounds) rounds (medians)" : ""),
+                    + (rounds > 1 ? ", \(rounds) rounds (medians)" : "")
+                    + (fastPath == true ? ", ours WITH THE FAST PATH (fastpath: true; AF_XDP rows)" : ""),
                 "  generator: \(generator)",
             ] + (generatorChoice.map { ["  chosen: \($0)"] } ?? []) + [
                 "  sink: \(sinkCounter)",

@@ -38,8 +38,7 @@ enum HTMLPage {
             let direction = hop.direction == .request ? "request" : "reply"
             let failedHere = hop.number == failed
             out += "<tr class=\"\(direction)\(failedHere ? " failed" : "")\" id=\"hop-\(hop.number)\"><td>\(hop.number)\(failedHere ? " ✗" : "")</td><td class=\"dir\">\(direction)</td>"
-            let inText = hop.senderIn.map { "in \($0), " } ?? ""
-            out += "<td>\(Markup.escape("\(hop.sender.node) (\(inText)out \(hop.sender.interface)) → \(hop.receiver)"))</td>"
+            out += "<td>\(Markup.escape("\(hop.sender.node) (\(hop.interfacesText)) → \(hop.receiver)"))</td>"
             for (_, fields) in columns {
                 let values = fields.compactMap { hop.macText($0) ?? hop.value($0) }
                 let changed = fields.contains { hop.changed.contains($0) }

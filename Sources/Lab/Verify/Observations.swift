@@ -1,7 +1,9 @@
 // Observations: every frame that crossed every link, where it was received.
 // Live captures (all.pcapng) and the simulator both produce them as
 // `PcapNGLink`s named "<a.node>:<a.if> ↔ <b.node>:<b.if>" in topology.links
-// order, each record commented "rx <node>:<iface>".
+// order, each record commented "rx <node>:<iface>", and on a line of its own
+// "fast path" when the receiving node's XDP program forwarded the frame by
+// its fast path (live only: the simulator has none).
 import Topology
 import Wire
 
@@ -16,21 +18,32 @@ public struct Observation: Hashable, Sendable {
     public var frame: [UInt8]
     /// Position in the capture, to keep ties deterministic.
     public var sequence: Int
+    /// The receiver forwarded this frame by its fast path (in the kernel,
+    /// never through its element); `frame` is still as received.
+    public var fastPath: Bool
 
-    public init(link: Int, sender: Endpoint, receiver: Endpoint, timestamp: UInt64, frame: [UInt8], sequence: Int) {
+    public init(link: Int, sender: Endpoint, receiver: Endpoint, timestamp: UInt64, frame: [UInt8], sequence: Int,
+                fastPath: Bool = false) {
         self.link = link
         self.sender = sender
         self.receiver = receiver
         self.timestamp = timestamp
         self.frame = frame
         self.sequence = sequence
+        self.fastPath = fastPath
     }
 }
 
 public enum ObservationReader {
     /// The name of a link's capture interface.
     public static func linkName(_ link: Link) -> String { "\(link.a) ↔ \(link.b)" }
-    public static func receivedComment(_ end: Endpoint) -> String { "rx \(end)" }
+    /// The comment of a frame received at `end` (`node:iface`), with the
+    /// `fastPathLine` when the receiver's fast path forwarded it.
+    public static func receivedComment(_ end: some CustomStringConvertible, fastPath: Bool = false) -> String {
+        "rx \(end)" + (fastPath ? "\n" + fastPathLine : "")
+    }
+    /// The comment line of a frame the receiving node forwarded by its fast path.
+    public static let fastPathLine = "fast path"
 
     public struct Result: Sendable {
         public var observations: [Observation]
@@ -50,13 +63,15 @@ public enum ObservationReader {
             let link = topology.links[index]
             for record in captured.records {
                 sequence += 1
-                let rx = record.comment?.split(separator: "\n").first { $0.hasPrefix("rx ") }
+                let lines = record.comment?.split(separator: "\n") ?? []
+                let rx = lines.first { $0.hasPrefix("rx ") }
                 guard let rx, let end = Endpoint(String(rx.dropFirst(3))), end == link.a || end == link.b else {
                     unattributed += 1
                     continue
                 }
                 out.append(Observation(link: index, sender: end == link.a ? link.b : link.a, receiver: end,
-                                       timestamp: record.timestamp, frame: record.bytes, sequence: sequence))
+                                       timestamp: record.timestamp, frame: record.bytes, sequence: sequence,
+                                       fastPath: lines.contains { $0 == fastPathLine }))
             }
         }
         return Result(observations: out, unattributed: unattributed)

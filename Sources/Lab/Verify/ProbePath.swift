@@ -10,6 +10,15 @@ public enum HopField: String, CaseIterable, Sendable, Hashable {
     case innerSrcIP = "inner-src-ip", innerDstIP = "inner-dst-ip"
 }
 
+/// How a node forwarded a frame.
+public enum ForwardingPath: String, Sendable, Hashable {
+    /// Through the node's element (or its kernel, for a kernel node).
+    case slow
+    /// The node's XDP program applied its element's earlier decision for
+    /// the flow and redirected the frame in the kernel (docs/fastpath.md).
+    case fast
+}
+
 /// One frame of the probe (or its reply) on one link.
 public struct Hop: Sendable, Hashable {
     /// 1-based position in the path.
@@ -34,6 +43,19 @@ public struct Hop: Sendable, Hashable {
     /// The interfaces whose MACs the frame carries (`gw:eth1`), if known.
     public var sourceMACOwner: String?
     public var destinationMACOwner: String?
+    /// How the sender forwarded it: through its element, or repeated by its
+    /// fast path in the kernel (known from the sender's own capture of the
+    /// frame it received, `Observation.fastPath`).
+    public var path: ForwardingPath = .slow
+    /// The receiver's fast path took this frame (its capture says so): the
+    /// hop out of the receiver that follows is a fast one, if it was seen.
+    public var takenByFastPath = false
+
+    /// Where the frame went through the sender: `in eth0, out eth1`, and
+    /// `, fast path` when it never reached the sender's element.
+    public var interfacesText: String {
+        (senderIn.map { "in \($0), " } ?? "") + "out \(sender.interface)" + (path == .fast ? ", fast path" : "")
+    }
 
     /// A MAC field as a person reads it: `gw:eth1 (02:…)`, or the bare MAC.
     public func macText(_ field: HopField) -> String? {
@@ -92,6 +114,12 @@ public struct ProbePath: Sendable {
     }
     public var reply: [Hop] { hops.filter { $0.direction == .reply } }
 
+    /// Hops whose frame the receiver's fast path took, after which no link
+    /// saw it: a redirect the egress refused (or a capture that missed it).
+    public var lostAfterFastPath: [Hop] {
+        hops.filter { h in h.takenByFastPath && !hops.contains { $0.previous == h.number } }
+    }
+
     /// Follows `marker` through `observations` of `topology`.
     public static func trace(_ observations: [Observation], marker: ProbeMarker, origin: String?,
                              topology: ResolvedTopology) -> ProbePath {
@@ -122,6 +150,8 @@ public struct ProbePath: Sendable {
                 hop.reason = reasoner.reason(for: hop, prior: prior, siblings: ordered.map(\.0))
                 hop.sourceMACOwner = reasoner.macOwner[f.sourceMAC]?.description
                 hop.destinationMACOwner = f.destinationMAC.isBroadcast ? "broadcast" : reasoner.macOwner[f.destinationMAC]?.description
+                if let prior, prior.direction == direction, prior.takenByFastPath { hop.path = .fast }
+                hop.takenByFastPath = o.fastPath
                 hops.append(hop)
                 received[o.receiver.node] = hop
                 previousByNode[o.receiver.node] = hop

@@ -91,6 +91,8 @@ public struct CheckReport: Sendable {
         var changed: [String]
         var reason: String
         var timestamp: UInt64
+        /// How the sender forwarded it: "slow" or "fast" (`ForwardingPath`).
+        var path: String
     }
     struct JSONMismatch: Encodable {
         var field, expected, seen: String
@@ -126,7 +128,7 @@ public struct CheckReport: Sendable {
         if let o = h.destinationMACOwner { fields["dst-mac-owner"] = o }
         return JSONHop(number: h.number, direction: h.direction.rawValue, link: h.linkName, sender: h.sender.description,
                        receiver: h.receiver.description, fields: fields, changed: HopField.allCases.filter { h.changed.contains($0) }.map(\.rawValue),
-                       reason: h.reason, timestamp: h.timestamp)
+                       reason: h.reason, timestamp: h.timestamp, path: h.path.rawValue)
     }
 
     public func json() throws -> String {

@@ -54,6 +54,7 @@ public enum WalkPictures {
         let probe = report.probe
         return "walk \(report.topology.name): \(probe.proto.rawValue) from \(probe.from) \(probe.source)"
             + (probe.proto == .icmp ? "" : ":\(probe.sourcePort)") + " → \(probe.targetText)"
+            + (report.established ? WalkReport.establishedNote : "")
     }
 
     /// Nodes in the order the probe met them.
@@ -66,19 +67,21 @@ public enum WalkPictures {
     }
 
     /// One hop in a line: its number and what changed there (the first hop
-    /// of a chain, which changed nothing yet, shows its addresses).
+    /// of a chain, which changed nothing yet, shows its addresses), and
+    /// `fast path:` after the number when the sender's fast path sent it.
     static func label(_ hop: Hop) -> String {
+        let number = "\(hop.number)." + (hop.path == .fast ? " fast path:" : "")
         let changed = HopField.allCases.filter { hop.changed.contains($0) }
         guard !changed.isEmpty else {
             let ip = hop.fields.ip.map { " \($0.source) → \($0.destination)" } ?? ""
-            return "\(hop.number).\(ip)" + (hop.previous == nil ? "" : " (unchanged)")
+            return number + ip + (hop.previous == nil ? "" : " (unchanged)")
         }
         func text(_ field: HopField) -> String {
             // A MAC by the interface that owns it, where one does: shorter, and what a reader looks for.
             let owner = field == .srcMAC ? hop.sourceMACOwner : field == .dstMAC ? hop.destinationMACOwner : nil
             return owner ?? hop.value(field) ?? "-"
         }
-        return "\(hop.number). " + changed.map { "\($0.rawValue) \(text($0))" }.joined(separator: ", ")
+        return number + " " + changed.map { "\($0.rawValue) \(text($0))" }.joined(separator: ", ")
     }
 
     // MARK: SVG: the topology with the path on it
