@@ -102,13 +102,15 @@ public final class LearningSwitch: Element {
     }
 
     /// The frames the fast path forwarded would have refreshed their source
-    /// MAC where it was learned (the switch rewrites nothing, so the entry's
-    /// source MAC is theirs, and the entry's ingress slot the element's
-    /// port). False: the MAC aged out or moved (the generation moved too).
-    /// The destination's entry is not refreshed by its frames, as in
-    /// `process`: it ages unless the destination sends.
+    /// MAC (the switch rewrites nothing: the entry's source MAC is theirs)
+    /// where it was learned. The entry's generation says where that was: if
+    /// the table has moved nothing since, the MAC is still behind the port
+    /// the entry's frames come in by (whose slot in the program the element
+    /// does not know). False: something moved or aged out since, this MAC
+    /// perhaps. The destination's entry is not refreshed, as in `process`:
+    /// it ages unless the destination sends.
     public func fastPathFlowSeen(_ entry: FastPathEntry, lastSeen: Instant, now: Instant) -> Bool {
-        table.refresh(entry.sourceMAC, on: PortID(Int(entry.key.ingressSlot)), now: lastSeen)
+        entry.generation == table.generation && table.refresh(entry.sourceMAC, now: lastSeen)
     }
 
     /// Removes entries not refreshed within the aging time.

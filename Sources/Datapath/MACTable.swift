@@ -99,10 +99,10 @@ public struct MACTable: ~Copyable, @unchecked Sendable {   // @unchecked: raw po
         return .added
     }
 
-    /// Moves `mac`'s last-seen time to `now` (never earlier) if it is known
-    /// behind `port`; false if not. Changes no generation: nothing moved.
-    mutating func refresh(_ mac: MACAddress, on port: PortID, now: Instant) -> Bool {
-        guard let i = slot(of: mac), ports[i] == port else { return false }
+    /// Moves `mac`'s last-seen time to `now` (never earlier) if it is
+    /// known; false if not. Changes no generation: nothing moved.
+    mutating func refresh(_ mac: MACAddress, now: Instant) -> Bool {
+        guard let i = slot(of: mac) else { return false }
         seen[i] = max(seen[i], now.nanoseconds)
         return true
     }
