@@ -46,13 +46,14 @@ import Wire
 //   decision must not outlive a change of what it was made under).
 // - A connection removed (timer, reuse of its ports by a SYN, replaced by a
 //   peer's sync entry, the SYN-flood defense, a reply key taken over): its
-//   5-tuple may come back as a new connection to another real, or with
-//   sloppy as a mid-stream packet Swift would schedule anew, and the runtime
-//   reports only entries that forwarded since (an idle flow's entry would
-//   outlive its connection unseen). So a removal retires every entry if
-//   one may have been made since the last retirement
-//   (`DirectorCore.fastPathArmed`): the timer's removals once per tick, a
-//   lone removal (reuse, eviction) at once.
+//   5-tuple may come back as a new connection to another real (a SYN
+//   reusing the ports does so at once), or with sloppy as a mid-stream
+//   packet Swift would schedule anew, while the runtime still holds the old
+//   entry (it asks about an entry at most once a second, and only about one
+//   that forwarded since). So a removal retires every entry if one may have
+//   been made since the last retirement (`DirectorCore.fastPathArmed`): the
+//   timer's removals once per tick, a lone removal (reuse, eviction) at
+//   once. That costs each cached flow one slow frame per retirement.
 // - Neighbours (a real's or gateway's MAC), routes, VRRP states (a backup
 //   does not serve its VIPs): their generations are part of this one.
 
