@@ -101,6 +101,18 @@ public final class LearningSwitch: Element {
         return fastPathCacheable
     }
 
+    /// The frames the fast path forwarded would have refreshed their source
+    /// MAC (the switch rewrites nothing: the entry's source MAC is theirs)
+    /// where it was learned. The entry's generation says where that was: if
+    /// the table has moved nothing since, the MAC is still behind the port
+    /// the entry's frames come in by (whose slot in the program the element
+    /// does not know). False: something moved or aged out since, this MAC
+    /// perhaps. The destination's entry is not refreshed, as in `process`:
+    /// it ages unless the destination sends.
+    public func fastPathFlowSeen(_ entry: FastPathEntry, lastSeen: Instant, now: Instant) -> Bool {
+        entry.generation == table.generation && table.refresh(entry.sourceMAC, now: lastSeen)
+    }
+
     /// Removes entries not refreshed within the aging time.
     public func tick(now: Instant, emit: inout Emitter) {
         let aging = agingNanoseconds

@@ -99,6 +99,14 @@ public struct MACTable: ~Copyable, @unchecked Sendable {   // @unchecked: raw po
         return .added
     }
 
+    /// Moves `mac`'s last-seen time to `now` (never earlier) if it is
+    /// known; false if not. Changes no generation: nothing moved.
+    mutating func refresh(_ mac: MACAddress, now: Instant) -> Bool {
+        guard let i = slot(of: mac) else { return false }
+        seen[i] = max(seen[i], now.nanoseconds)
+        return true
+    }
+
     /// Removes every entry for which `shouldRemove` is true; returns how many.
     @discardableResult
     mutating func removeAll(where shouldRemove: (PortID, UInt64) -> Bool) -> Int {

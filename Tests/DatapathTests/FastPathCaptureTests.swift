@@ -7,20 +7,21 @@ import Wire
 
 /// The capture record of a frame says which path it took, and holds the
 /// frame as it arrived even when the fast path rewrote it (`walk` names the
-/// path of each hop from this flag). Root, as FastPathDifferentialTests.
+/// path of each hop from this flag). Root, on `FastPathHarness` as the
+/// differential tests.
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root to load BPF programs"))
 struct FastPathCaptureTests {
     @Test func theCaptureRecordSaysWhichPathTheFrameTook() throws {
-        try FastPathDifferentialTests.withProgram { program, indexes in
+        try FastPathHarness.withProgram(ports: 3, tag: "c") { program, indexes in
             try program.setFastPath(enabled: true, generation: 1)
             for index in indexes { try program.setCapture(true, interfaceIndex: index) }
             let ring = try CaptureRing(program: program)
             var r = SeededRandom(seed: 5)
-            let flow = FastPathDifferentialTests.Flow(
+            let flow = FastPathHarness.Flow(
                 port: 0, sourceMAC: Lab.clientMAC, destinationMAC: Lab.r0, source: Lab.client, destination: Lab.h2,
                 tcp: false, sourcePort: 40002, destinationPort: 53, udpChecksum: true)
             let driver = Lab.resolvedDriver()
-            let first = FastPathDifferentialTests.frame(flow, &r, ttl: 64, payload: 40)
+            let first = FastPathHarness.frame(flow, &r, ttl: 64, payload: 40)
             let out = driver.send(first, on: PortID(0), at: .seconds(1))
             guard case .forward(let egress) = out.verdict else {
                 Issue.record("the router did not forward the flow's first frame: \(out.verdict)")
@@ -31,12 +32,12 @@ struct FastPathCaptureTests {
             try program.installFastPathFlow(key: entry.key.bytes, action: entry.actionBytes)
             let before = program.statistics()
 
-            let later = FastPathDifferentialTests.frame(flow, &r, ttl: 64, payload: 40)
+            let later = FastPathHarness.frame(flow, &r, ttl: 64, payload: 40)
             var other = flow
             other.destinationPort = 54   // no entry: the slow path
-            let unknown = FastPathDifferentialTests.frame(other, &r, ttl: 64, payload: 40)
+            let unknown = FastPathHarness.frame(other, &r, ttl: 64, payload: 40)
             let fast = try program.testRun(later, interfaceIndex: indexes[0])
-            #expect(fast.action == FastPathDifferentialTests.redirect && fast.frame != later, "forwarded and rewritten")
+            #expect(fast.action == FastPathHarness.redirect && fast.frame != later, "forwarded and rewritten")
             _ = try program.testRun(unknown, interfaceIndex: indexes[0])
 
             // (The veths are up: the kernel's own IPv6 frames are captured too.)

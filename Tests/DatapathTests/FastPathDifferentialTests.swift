@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 import LinuxNet
 import Testing
@@ -21,60 +20,10 @@ import Wire
 /// frames' ingress interfaces) takes CAP_BPF and CAP_NET_ADMIN.
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root to load BPF programs"))
 struct FastPathDifferentialTests {
-    static let redirect: UInt32 = 4   // XDP_REDIRECT
-    static let ports = 3
-
-    /// A namespace with one veth end per router port (`p0`…), the program
-    /// attached to each; runs BODY inside it with the program and the
-    /// interface index of each port.
-    static func withProgram(_ body: (XDPProgram, [Int32]) throws -> Void) throws {
-        let ns = "wlfpd\(getpid())"
-        func ip(_ args: String...) throws {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            p.arguments = args
-            try p.run()
-            p.waitUntilExit()
-            try #require(p.terminationStatus == 0, "ip \(args.joined(separator: " "))")
-        }
-        _ = try? NetworkNamespace.deleteIfExists(ns)
-        try NetworkNamespace.create(ns)
-        defer { _ = try? NetworkNamespace.deleteIfExists(ns) }
-        for i in 0..<ports {
-            try ip("-n", ns, "link", "add", "p\(i)", "type", "veth", "peer", "name", "q\(i)")
-            try ip("-n", ns, "link", "set", "p\(i)", "up")
-            try ip("-n", ns, "link", "set", "q\(i)", "up")
-        }
-        let program = try XDPProgram()
-        defer { program.close() }
-        try NetworkNamespace.run(ns) {
-            var indexes: [Int32] = []
-            for i in 0..<ports {
-                let index = Int32(bitPattern: if_nametoindex("p\(i)"))
-                try #require(index > 0)
-                let slot = try program.attach(interfaceIndex: index, name: "p\(i)")
-                try #require(slot == UInt32(i), "slots follow the ports")
-                try program.setFastPathEgress(slot: slot, interfaceIndex: index)
-                indexes.append(index)
-            }
-            try body(program, indexes)
-        }
-    }
-
+    typealias H = FastPathHarness
+    typealias Flow = H.Flow
     typealias Random = SeededRandom
-
-    /// One flow: where it enters and its 5-tuple.
-    struct Flow {
-        var port: Int
-        var sourceMAC: MACAddress
-        var destinationMAC: MACAddress
-        var source: IPv4Address
-        var destination: IPv4Address
-        var tcp: Bool
-        var sourcePort: UInt16
-        var destinationPort: UInt16
-        var udpChecksum: Bool
-    }
+    static let ports = 3
 
     /// Flows the router forwards: through gateways, to connected hosts,
     /// over ECMP, and through the static NAT in both directions.
@@ -95,24 +44,10 @@ struct FastPathDifferentialTests {
                     udpChecksum: r.below(4) != 0)
     }
 
-    /// A frame of FLOW: random TTL, identification, payload; TCP with ACK (and PSH).
-    static func frame(_ f: Flow, _ r: inout Random, ttl: UInt8? = nil, flags: TCPFlags? = nil, payload: Int? = nil) -> [UInt8] {
-        let ip = Frames.IP(source: f.source, destination: f.destination, ttl: ttl ?? UInt8(2 + r.below(254)),
-                           identification: UInt16(truncatingIfNeeded: r.next()), dontFragment: r.below(2) == 0)
-        let bytes = (0..<(payload ?? r.below(700))).map { _ in r.byte() }
-        if f.tcp {
-            return Frames.tcp(ip, sport: f.sourcePort, dport: f.destinationPort,
-                              flags: flags ?? (r.below(2) == 0 ? .ack : [.ack, .psh]), payload: bytes,
-                              dst: f.destinationMAC, src: f.sourceMAC)
-        }
-        return Frames.udp(ip, sport: f.sourcePort, dport: f.destinationPort, payload: bytes,
-                          dst: f.destinationMAC, src: f.sourceMAC, checksum: f.udpChecksum)
-    }
-
     static let mtus = [1500, 1500, 1000]
 
     @Test func theRoutersFastPathIsItsSlowPathByteForByte() throws {
-        try Self.withProgram { program, indexes in
+        try H.withProgram(ports: Self.ports, tag: "r") { program, indexes in
             try program.setFastPath(enabled: true, generation: 1)
             let driver = Lab.resolvedDriver()
             var r = Random(seed: 15)
@@ -120,7 +55,7 @@ struct FastPathDifferentialTests {
             var t = 1.0
             for _ in 0..<300 {
                 let flow = Self.randomFlow(&r)
-                let first = Self.frame(flow, &r)
+                let first = H.frame(flow, &r)
                 let out = driver.send(first, on: PortID(flow.port), at: .seconds(t))
                 t += 0.001
                 guard case .forward(let egress) = out.verdict else {
@@ -133,13 +68,10 @@ struct FastPathDifferentialTests {
                 try program.installFastPathFlow(key: entry.key.bytes, action: entry.actionBytes)
                 installed += 1
                 for _ in 0..<3 {
-                    let next = Self.frame(flow, &r, payload: r.below(Self.mtus[egress.rawValue] - 60))
-                    let slow = driver.send(next, on: PortID(flow.port), at: .seconds(t))
+                    let next = H.frame(flow, &r, payload: r.below(Self.mtus[egress.rawValue] - 60))
+                    try H.expectSame(next, on: flow.port, entry: entry, driver: driver, at: .seconds(t),
+                                     program: program, indexes: indexes)
                     t += 0.001
-                    let fast = try program.testRun(next, interfaceIndex: indexes[flow.port])
-                    #expect(slow.verdict == .forward(egress), "\(entry.key)")
-                    #expect(fast.action == Self.redirect, "\(entry.key): XDP action \(fast.action)")
-                    #expect(fast.frame == slow.frame, "\(entry.key): the fast path's frame differs from the router's")
                     compared += 1
                 }
                 let counters = program.fastPathFlowCounters(key: entry.key.bytes)
@@ -153,7 +85,7 @@ struct FastPathDifferentialTests {
     }
 
     @Test func framesTheElementMustSeeGoUpUntouched() throws {
-        try Self.withProgram { program, indexes in
+        try H.withProgram(ports: Self.ports, tag: "r") { program, indexes in
             try program.setFastPath(enabled: true, generation: 7)
             let driver = Lab.resolvedDriver()
             var r = Random(seed: 99)
@@ -161,7 +93,7 @@ struct FastPathDifferentialTests {
             var flow = Self.randomFlow(&r)
             flow = Flow(port: 0, sourceMAC: Lab.clientMAC, destinationMAC: Lab.r0, source: Lab.client,
                         destination: Lab.viaH3, tcp: true, sourcePort: 40001, destinationPort: 443, udpChecksum: true)
-            let first = Self.frame(flow, &r, ttl: 64, flags: .ack, payload: 100)
+            let first = H.frame(flow, &r, ttl: 64, flags: .ack, payload: 100)
             let out = driver.send(first, on: PortID(0), at: .seconds(1))
             try #require(out.verdict == .forward(PortID(2)))
             let entry = try FastPathEntry.derive(before: first, after: out.frame, ingressSlot: 0, egressSlot: 2,
@@ -170,26 +102,22 @@ struct FastPathDifferentialTests {
             try program.installFastPathFlow(key: entry.key.bytes, action: entry.actionBytes)
 
             func goesUp(_ frame: [UInt8], _ why: String) throws {
-                let before = program.fastPathStatistics().forwarded
-                let result = try program.testRun(frame, interfaceIndex: indexes[0])
-                #expect(result.action != Self.redirect, "\(why): redirected")
-                #expect(result.frame == frame, "\(why): the program changed the frame")
-                #expect(program.fastPathStatistics().forwarded == before, "\(why): counted as fast")
+                try H.goesUp(frame, on: indexes[0], why, program: program)
             }
-            try goesUp(Self.frame(flow, &r, ttl: 1, flags: .ack, payload: 100), "TTL 1")
+            try goesUp(H.frame(flow, &r, ttl: 1, flags: .ack, payload: 100), "TTL 1")
             for flags: TCPFlags in [.syn, [.fin, .ack], [.rst, .ack]] {
-                try goesUp(Self.frame(flow, &r, ttl: 64, flags: flags, payload: 100), "TCP \(flags)")
+                try goesUp(H.frame(flow, &r, ttl: 64, flags: flags, payload: 100), "TCP \(flags)")
             }
-            try goesUp(Self.frame(flow, &r, ttl: 64, flags: .ack, payload: 1000), "longer than the egress MTU")
-            var corrupt = Self.frame(flow, &r, ttl: 64, flags: .ack, payload: 10)
+            try goesUp(H.frame(flow, &r, ttl: 64, flags: .ack, payload: 1000), "longer than the egress MTU")
+            var corrupt = H.frame(flow, &r, ttl: 64, flags: .ack, payload: 10)
             corrupt[24] ^= 0x01   // the header checksum
             try goesUp(corrupt, "a bad IPv4 header checksum")
             var other = flow
             other.destinationPort = 444
-            try goesUp(Self.frame(other, &r, ttl: 64, flags: .ack, payload: 10), "no entry")
+            try goesUp(H.frame(other, &r, ttl: 64, flags: .ack, payload: 10), "no entry")
             // The same frame is fast now, and goes up once the generation moves on.
-            let good = Self.frame(flow, &r, ttl: 64, flags: .ack, payload: 10)
-            #expect(try program.testRun(good, interfaceIndex: indexes[0]).action == Self.redirect)
+            let good = H.frame(flow, &r, ttl: 64, flags: .ack, payload: 10)
+            #expect(try program.testRun(good, interfaceIndex: indexes[0]).action == H.redirect)
             try program.setFastPath(enabled: true, generation: 8)
             let stale = program.fastPathStatistics().stale
             try goesUp(good, "an entry of an older generation")
@@ -204,7 +132,7 @@ struct FastPathDifferentialTests {
         var r = Random(seed: 3)
         let flow = Flow(port: 0, sourceMAC: Lab.clientMAC, destinationMAC: Lab.r0, source: Lab.client,
                         destination: Lab.viaH1, tcp: false, sourcePort: 5000, destinationPort: 53, udpChecksum: true)
-        let a = Self.frame(flow, &r, ttl: 64, payload: 20)
+        let a = H.frame(flow, &r, ttl: 64, payload: 20)
         var b = a
         b[b.count - 1] ^= 0x10   // a payload byte
         #expect(throws: FastPathEntry.Refusal.otherFieldChanged) {
@@ -213,7 +141,7 @@ struct FastPathDifferentialTests {
         #expect(throws: FastPathEntry.Refusal.lengthChanged) {
             try FastPathEntry.derive(before: a, after: a + [0], ingressSlot: 0, egressSlot: 1, maxLength: 1500, generation: 1)
         }
-        let syn = Self.frame(Flow(port: 0, sourceMAC: Lab.clientMAC, destinationMAC: Lab.r0, source: Lab.client,
+        let syn = H.frame(Flow(port: 0, sourceMAC: Lab.clientMAC, destinationMAC: Lab.r0, source: Lab.client,
                                   destination: Lab.viaH1, tcp: true, sourcePort: 1, destinationPort: 2, udpChecksum: true),
                              &r, ttl: 64, flags: .syn, payload: 0)
         #expect(throws: FastPathEntry.Refusal.tcpStateChange) {

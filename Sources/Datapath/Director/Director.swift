@@ -315,6 +315,8 @@ public final class Director: Element, VRRPNode {
     var icmpRefilled: UInt64 = 0
     /// Connection sync (nil: off); the core holds it too, to queue entries.
     let sync: SyncSender?
+    /// Set when the last frame may be repeated by the fast path (`Director+FastPath.swift`).
+    var fastPathCacheable = false
 
     struct FreshNeighbour {
         var address: IPv4Address
@@ -571,7 +573,8 @@ public final class Director: Element, VRRPNode {
             }
             p.decrementTimeToLive(in: packet.bytes)
             counters.forwardedDR &+= 1
-            return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
+            return noteRepeatable(transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit),
+                                  existing: d.outcome == .existing)
         case .tun:
             return tunnel(&p, &packet, real: real, hop: hop, now: now, emit: &emit)
         case .nat:
@@ -581,7 +584,8 @@ public final class Director: Element, VRRPNode {
             p.rewriteIPv4Destination(real, port: d.realPort, in: packet.bytes)
             p.decrementTimeToLive(in: packet.bytes)
             counters.forwardedNAT &+= 1
-            return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
+            return noteRepeatable(transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit),
+                                  existing: d.outcome == .existing)
         case .fullnat:
             guard let local = d.localAddress, let localPort = d.localPort else { return drop(Reason.noConnection) }
             if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
@@ -591,7 +595,8 @@ public final class Director: Element, VRRPNode {
             p.rewriteIPv4Destination(real, port: d.realPort, in: packet.bytes)
             p.decrementTimeToLive(in: packet.bytes)
             counters.forwardedFullNAT &+= 1
-            return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
+            return noteRepeatable(transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit),
+                                  existing: d.outcome == .existing)
         }
     }
 
@@ -699,7 +704,7 @@ public final class Director: Element, VRRPNode {
             counters.repliesNAT &+= 1
         }
         p.decrementTimeToLive(in: packet.bytes)
-        return transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit)
+        return noteRepeatable(transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit), existing: true)
     }
 }
 

@@ -217,6 +217,12 @@ public final class DirectorCore {
     private(set) var syncing = false
     /// xorshift64 state: where the SYN-flood defense starts its scan.
     var evictionRandom: UInt64
+    /// The fast path (`Director+FastPath.swift`): what retires its entries,
+    /// whether the last packet of an existing connection may be repeated,
+    /// and whether an entry may have been made since the last retirement.
+    public internal(set) var fastPathGeneration: UInt32 = 0
+    var lastPacketRepeatable = false
+    var fastPathArmed = false
 
     static let modes: [ForwardingMode] = [.nat, .dr, .tun, .fullnat]
     /// `modes.firstIndex(of: m)`, without the search (which allocates per
@@ -276,6 +282,7 @@ public final class DirectorCore {
             }
         }
         state.destinationsChanged()
+        fastPathGeneration &+= 1
         serviceByKey[key] = services.count
         services.append(state)
         return ServiceID(rawValue: services.count - 1)
@@ -302,6 +309,7 @@ public final class DirectorCore {
         guard services.indices.contains(service.rawValue) else { throw .unknownService(service) }
         try Self.append(real, to: &services[service.rawValue])
         services[service.rawValue].destinationsChanged()
+        fastPathGeneration &+= 1
         return RealServerID(service: service, index: services[service.rawValue].reals.count - 1)
     }
 
@@ -314,6 +322,7 @@ public final class DirectorCore {
         services[s].reals[real.index].weight = Int32(weight)
         if weight > 0 { services[s].reals[real.index].lastWeight = Int32(weight) }
         services[s].destinationsChanged()
+        fastPathGeneration &+= 1
     }
 
     /// Health: a disabled real takes no new connections and is left out
@@ -325,6 +334,7 @@ public final class DirectorCore {
         guard services[s].reals[real.index].enabled != enabled else { return }
         services[s].reals[real.index].enabled = enabled
         services[s].destinationsChanged()
+        fastPathGeneration &+= 1
     }
 
     private func check(_ real: RealServerID) throws(DirectorConfigurationError) {
@@ -371,6 +381,7 @@ public final class DirectorCore {
             } else {
                 let changed = advance(e, direction: .input, flags: tcpFlags, now: now.nanoseconds)
                 table.setExpiry(i, e.pointee.expires)
+                lastPacketRepeatable = Self.repeatable(e, changed: changed, tcpFlags: tcpFlags)
                 counters.existing &+= 1
                 if syncing { syncSender.unsafelyUnwrapped.used(i, changed: changed, core: self, now: now.nanoseconds) }
                 return decision(i, .existing)
@@ -398,6 +409,7 @@ public final class DirectorCore {
         }
         let changed = advance(e, direction: .output, flags: tcpFlags, now: now.nanoseconds)
         table.setExpiry(i, e.pointee.expires)
+        lastPacketRepeatable = Self.repeatable(e, changed: changed, tcpFlags: tcpFlags)
         counters.replies &+= 1
         if syncing { syncSender.unsafelyUnwrapped.used(i, changed: changed, core: self, now: now.nanoseconds) }
         return ReplyDecision(found: true, connection: ConnectionHandle(rawValue: i),
@@ -628,6 +640,7 @@ public final class DirectorCore {
     func removeConnection(_ i: UInt32) {
         releaseResources(i)
         table.remove(i)
+        fastPathConnectionGone()
     }
 
     // MARK: SYN-flood defense
@@ -687,7 +700,9 @@ public final class DirectorCore {
     /// many entries went.
     @discardableResult
     public func expire(now: Instant) -> Int {
-        table.expire(now: now) { i in
+        var connectionsGone = false
+        defer { if connectionsGone { fastPathConnectionGone() } }
+        return table.expire(now: now) { i in
             let e = table.pointer(i)
             if e.pointee.flags & ConnectionEntry.Flag.template != 0 {
                 if e.pointee.controlled > 0 {
@@ -703,6 +718,7 @@ public final class DirectorCore {
                 counters.templatesExpired &+= 1
             } else {
                 counters.expired &+= 1
+                connectionsGone = true
             }
             releaseResources(i)
             return true
