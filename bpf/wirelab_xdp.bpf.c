@@ -168,7 +168,12 @@ struct {
 
 #define WL_FAST_FLOWS_MAX 65536
 
+/* A flow at a hop: its frames as received — the port, both MACs (a switch
+ * decides by the destination MAC and learns the source; a router or
+ * director forwards only what is sent to its own MAC), the 5-tuple. */
 struct wl_flow_key {
+	__u8 dst_mac[6];         /* as received */
+	__u8 src_mac[6];
 	__u32 saddr;             /* as received, network order */
 	__u32 daddr;
 	__u16 sport;
@@ -412,7 +417,9 @@ static __always_inline int fast_path(struct xdp_md *ctx, __u32 in_slot)
 		__u8 *tcp = (void *)ports_;
 		if ((void *)(tcp + 20) > data_end)
 			return -1;
-		if (tcp[13] & 0x07)              /* FIN, SYN, RST: the element sees state changes */
+		/* FIN, SYN, RST: the element sees state changes; and a segment
+		 * without ACK is one no established connection sends. */
+		if ((tcp[13] & 0x17) != 0x10)
 			return -1;
 		l4check = (void *)(tcp + 16);
 	} else if (ip->protocol == IPPROTO_UDP) {
@@ -428,6 +435,8 @@ static __always_inline int fast_path(struct xdp_md *ctx, __u32 in_slot)
 		.sport = ports_[0], .dport = ports_[1],
 		.proto = ip->protocol, .in_slot = (__u16)in_slot,
 	};
+	__builtin_memcpy(key.dst_mac, eth->h_dest, 6);
+	__builtin_memcpy(key.src_mac, eth->h_source, 6);
 	struct wl_flow_action *a = bpf_map_lookup_elem(&fast_flows, &key);
 	if (!a)
 		return -1;

@@ -13,8 +13,14 @@ import Wire
 // length, and changes limited to both MACs, the addresses, the ports, a TTL
 // decremented by one, and the checksums those change.
 
-/// `struct wl_flow_key`: the ingress port's slot and the 5-tuple as received.
+/// `struct wl_flow_key`: a flow's frames as received at one hop — the
+/// ingress port's slot, both MACs (a switch decides by the destination and
+/// learns the source; a router or director forwards only what is sent to
+/// its own MAC: a frame of the same 5-tuple to another MAC is another
+/// decision), and the 5-tuple.
 public struct FastPathKey: Hashable, Sendable, CustomStringConvertible {
+    public var destinationMAC: MACAddress
+    public var sourceMAC: MACAddress
     public var source: IPv4Address
     public var destination: IPv4Address
     public var sourcePort: UInt16
@@ -22,8 +28,10 @@ public struct FastPathKey: Hashable, Sendable, CustomStringConvertible {
     public var ipProtocol: UInt8
     public var ingressSlot: UInt16
 
-    public init(source: IPv4Address, destination: IPv4Address, sourcePort: UInt16, destinationPort: UInt16,
-                ipProtocol: UInt8, ingressSlot: UInt16) {
+    public init(destinationMAC: MACAddress, sourceMAC: MACAddress, source: IPv4Address, destination: IPv4Address,
+                sourcePort: UInt16, destinationPort: UInt16, ipProtocol: UInt8, ingressSlot: UInt16) {
+        self.destinationMAC = destinationMAC
+        self.sourceMAC = sourceMAC
         self.source = source
         self.destination = destination
         self.sourcePort = sourcePort
@@ -32,20 +40,21 @@ public struct FastPathKey: Hashable, Sendable, CustomStringConvertible {
         self.ingressSlot = ingressSlot
     }
 
-    /// The 16 bytes of `struct wl_flow_key` (addresses and ports in network order).
+    /// The 28 bytes of `struct wl_flow_key` (addresses and ports in network order).
     public var bytes: [UInt8] {
-        var out = [UInt8](repeating: 0, count: 16)
-        FastPathEntry.put32(source.rawValue, &out, 0)
-        FastPathEntry.put32(destination.rawValue, &out, 4)
-        FastPathEntry.put16(sourcePort, &out, 8)
-        FastPathEntry.put16(destinationPort, &out, 10)
-        out[12] = ipProtocol
-        withUnsafeBytes(of: ingressSlot.littleEndian) { out.replaceSubrange(14..<16, with: $0) }
+        var out = [UInt8](repeating: 0, count: 28)
+        for i in 0..<6 { out[i] = destinationMAC[i]; out[6 + i] = sourceMAC[i] }
+        FastPathEntry.put32(source.rawValue, &out, 12)
+        FastPathEntry.put32(destination.rawValue, &out, 16)
+        FastPathEntry.put16(sourcePort, &out, 20)
+        FastPathEntry.put16(destinationPort, &out, 22)
+        out[24] = ipProtocol
+        withUnsafeBytes(of: ingressSlot.littleEndian) { out.replaceSubrange(26..<28, with: $0) }
         return out
     }
 
     public var description: String {
-        "\(ipProtocol == 6 ? "tcp" : "udp") \(source):\(sourcePort) → \(destination):\(destinationPort) in slot \(ingressSlot)"
+        "\(ipProtocol == 6 ? "tcp" : "udp") \(source):\(sourcePort) → \(destination):\(destinationPort) to \(destinationMAC) in slot \(ingressSlot)"
     }
 }
 
@@ -73,7 +82,7 @@ public struct FastPathEntry: Hashable, Sendable {
         case notIPv4 = "not IPv4 without options"
         case fragment = "a fragment"
         case notTCPOrUDP = "neither TCP nor UDP"
-        case tcpStateChange = "TCP with SYN, FIN or RST"
+        case tcpStateChange = "TCP with SYN, FIN or RST, or without ACK"
         case lengthChanged = "the element changed the frame's length"
         case otherFieldChanged = "the element changed a field the fast path does not rewrite"
         case ttl = "the TTL changed by other than one"
@@ -95,7 +104,8 @@ public struct FastPathEntry: Hashable, Sendable {
         guard a.isIPv4, b.isIPv4, !a.hasVLANTag, !b.hasVLANTag, a.ipHeaderLength == 20 else { throw .notIPv4 }
         guard !a.isFragment else { throw .fragment }
         guard a.hasPorts, b.protocol == a.protocol else { throw .notTCPOrUDP }
-        if a.protocol == .tcp, a.tcpFlags.contains(.syn) || a.tcpFlags.contains(.fin) || a.tcpFlags.contains(.rst) {
+        if a.protocol == .tcp, a.tcpFlags.contains(.syn) || a.tcpFlags.contains(.fin) || a.tcpFlags.contains(.rst)
+            || !a.tcpFlags.contains(.ack) {
             throw .tcpStateChange
         }
         let decrements: Bool
@@ -125,7 +135,8 @@ public struct FastPathEntry: Hashable, Sendable {
             l4Sum &+= UInt32(~o) &+ UInt32(n)
         }
         return FastPathEntry(
-            key: FastPathKey(source: a.sourceIPv4, destination: a.destinationIPv4, sourcePort: a.sourcePort,
+            key: FastPathKey(destinationMAC: a.destinationMAC, sourceMAC: a.sourceMAC,
+                             source: a.sourceIPv4, destination: a.destinationIPv4, sourcePort: a.sourcePort,
                              destinationPort: a.destinationPort, ipProtocol: a.protocol.rawValue, ingressSlot: ingressSlot),
             destinationMAC: b.destinationMAC, sourceMAC: b.sourceMAC, source: b.sourceIPv4, destination: b.destinationIPv4,
             sourcePort: b.sourcePort, destinationPort: b.destinationPort,

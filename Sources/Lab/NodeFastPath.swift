@@ -80,22 +80,25 @@ final class NodeFastPath {
 
     deinit { before.deallocate() }
 
-    /// The 5-tuple the program keys a frame by, or nil for a frame it
-    /// never takes (not IPv4 without options, a fragment, neither TCP nor
-    /// UDP, TCP with SYN, FIN or RST): those the element sees anyway.
+    /// What the program keys a frame by, or nil for a frame it never takes
+    /// (not IPv4 without options, a fragment, neither TCP nor UDP, TCP with
+    /// SYN, FIN or RST or without ACK): those the element sees anyway.
     @inline(__always)
     static func key(of frame: UnsafeRawBufferPointer, slot: UInt16) -> FastPathKey? {
         guard frame.count >= 14 + 20 + 8, frame[12] == 0x08, frame[13] == 0x00, frame[14] == 0x45,
               frame[20] & 0x3F == 0, frame[21] == 0 else { return nil }
         let proto = frame[23]
         if proto == 6 {
-            guard frame.count >= 14 + 20 + 20, frame[14 + 20 + 13] & 0x07 == 0 else { return nil }
+            guard frame.count >= 14 + 20 + 20, frame[14 + 20 + 13] & 0x17 == 0x10 else { return nil }
         } else if proto != 17 {
             return nil
         }
         func u32(_ at: Int) -> UInt32 { UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
         func u16(_ at: Int) -> UInt16 { UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
-        return FastPathKey(source: IPv4Address(rawValue: u32(26)), destination: IPv4Address(rawValue: u32(30)),
+        func mac(_ at: Int) -> MACAddress {
+            MACAddress(frame[at], frame[at + 1], frame[at + 2], frame[at + 3], frame[at + 4], frame[at + 5])
+        }
+        return FastPathKey(destinationMAC: mac(0), sourceMAC: mac(6), source: IPv4Address(rawValue: u32(26)), destination: IPv4Address(rawValue: u32(30)),
                            sourcePort: u16(34), destinationPort: u16(36), ipProtocol: proto, ingressSlot: slot)
     }
 

@@ -66,7 +66,7 @@ public struct FastPathMaps: Sendable {
 
 extension XDPProgram {
     /// Bytes of `struct wl_flow_key` and `struct wl_flow_action`.
-    public static let fastPathKeySize = 16
+    public static let fastPathKeySize = 28
     public static let fastPathActionSize = 64
     /// Entries the program's table holds (WL_FAST_FLOWS_MAX).
     public static let fastPathCapacity = 65536

@@ -133,10 +133,9 @@ struct FastPathElementDifferentialTests {
         }
     }
 
-    /// The switch forwards by destination MAC, but the program matches the
-    /// 5-tuple only: a frame of a cached flow for another MAC (an upstream
-    /// router moved the flow to another next hop behind the same port)
-    /// leaves rewritten to the cached MACs (docs/fastpath.md, "What is left").
+    /// A frame of a cached flow for another MAC (an upstream router moved
+    /// the flow to another next hop behind the same port) is the switch's
+    /// to decide: the program's key holds the MACs as received.
     @Test func aFrameOfACachedFlowForAnotherMACIsTheSwitchsDecision() throws {
         try H.withProgram(ports: 3, tag: "m") { program, indexes in
             let sw = LearningSwitch(ports: 3)
@@ -159,9 +158,9 @@ struct FastPathElementDifferentialTests {
             let slow = driver.send(moved, on: PortID(0), at: .seconds(3))
             #expect(slow.verdict == .forward(PortID(2)))
             let fast = try program.testRun(moved, interfaceIndex: indexes[0])
-            withKnownIssue("the program does not match the frame's destination MAC") {
-                #expect(fast.action != H.redirect || fast.frame == slow.frame, "rewritten to the cached MACs")
-            }
+            // The key holds the MACs as received: another destination MAC is
+            // another flow, which goes up to the switch untouched.
+            #expect(fast.action != H.redirect && fast.frame == moved, "rewritten to the cached MACs")
         }
     }
 }

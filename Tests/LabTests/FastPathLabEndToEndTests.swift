@@ -132,6 +132,7 @@ struct FastPathLabEndToEndTests {
 @Suite struct FastPathKeyOfFrameTests {
     static func frame(proto: UInt8 = 17, flags: UInt8 = 0x10, ihl: UInt8 = 5, fragment: UInt16 = 0x4000) -> [UInt8] {
         var f = [UInt8](repeating: 0, count: 14 + Int(ihl) * 4 + 20)
+        f.replaceSubrange(0..<12, with: [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2])
         f[12] = 0x08; f[13] = 0x00
         f[14] = 0x40 | ihl
         f[20] = UInt8(fragment >> 8); f[21] = UInt8(fragment & 0xFF)
@@ -147,13 +148,15 @@ struct FastPathLabEndToEndTests {
 
     @Test func udpAndTCPWithoutStateChangesAreKeyed() throws {
         let k = try #require(Self.key(Self.frame()))
-        #expect(k == FastPathKey(source: IPv4Address(rawValue: 0x0A00_0001), destination: IPv4Address(rawValue: 0x0A00_0002),
+        #expect(k == FastPathKey(destinationMAC: MACAddress(2, 0, 0, 0, 0, 1), sourceMAC: MACAddress(2, 0, 0, 0, 0, 2),
+                                 source: IPv4Address(rawValue: 0x0A00_0001), destination: IPv4Address(rawValue: 0x0A00_0002),
                                  sourcePort: 40000, destinationPort: 9000, ipProtocol: 17, ingressSlot: 3))
         #expect(Self.key(Self.frame(proto: 6, flags: 0x18)) != nil)   // ACK+PSH
     }
 
     @Test func whatTheProgramNeverTakesIsNotKeyed() {
-        for flags: UInt8 in [0x02, 0x01, 0x04, 0x12, 0x11] { #expect(Self.key(Self.frame(proto: 6, flags: flags)) == nil, "flags \(flags)") }
+        // State changes, and segments without ACK.
+        for flags: UInt8 in [0x02, 0x01, 0x04, 0x12, 0x11, 0x08, 0x00] { #expect(Self.key(Self.frame(proto: 6, flags: flags)) == nil, "flags \(flags)") }
         #expect(Self.key(Self.frame(proto: 1)) == nil)                 // ICMP
         #expect(Self.key(Self.frame(ihl: 6)) == nil)                   // options
         #expect(Self.key(Self.frame(fragment: 0x2000)) == nil)         // MF
