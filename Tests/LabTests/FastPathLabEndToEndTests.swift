@@ -34,24 +34,27 @@ struct FastPathLabEndToEndTests {
         """
     }
 
-    /// COUNT datagrams of one flow (fixed source port), each waiting up to
-    /// 0.3 s for its echo; returns the echoes that came back intact.
-    static func echoes(_ lab: String, count: Int) throws -> Int {
+    /// COUNT datagrams of one flow (fixed source port) from FROM (SOURCE)
+    /// to TARGET:9000, each waiting up to 0.3 s for its echo; returns the
+    /// echoes that came back intact.
+    static func echoes(_ lab: String, count: Int, from: String = "cl", source: String = "10.77.1.2",
+                       to target: String = "10.77.2.80") throws -> Int {
         let script = """
         import socket
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.3)
-        s.bind(("10.77.1.2", 41000))
+        s.bind(("{source}", 41000))
         ok = 0
         for i in range({count}):
             payload = b"wirelab-%06d" % i + bytes(range(200))
-            s.sendto(payload, ("10.77.2.80", 9000))
+            s.sendto(payload, ("{target}", 9000))
             try:
                 ok += s.recv(4096) == payload
             except OSError:
                 pass
         print(ok)
-        """.replacingOccurrences(of: "{count}", with: String(count))
-        let r = try Harness.wl("exec", "--lab", lab, "cl", "--", "/usr/bin/python3", "-c", script, timeout: 60)
+        """.replacingOccurrences(of: "{count}", with: String(count)).replacingOccurrences(of: "{source}", with: source)
+            .replacingOccurrences(of: "{target}", with: target)
+        let r = try Harness.wl("exec", "--lab", lab, from, "--", "/usr/bin/python3", "-c", script, timeout: 60)
         return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
@@ -106,6 +109,55 @@ struct FastPathLabEndToEndTests {
             _ = try Harness.wl("down", lab)
             try Self.expectChecksumsGood(capture: "\(dir)/Captures/\(lab)/all.pcapng",
                                          serverLink: "\(dir)/Captures/\(lab)/r1_up--srv_e0.pcap", echoes: 407)
+        }
+    }
+
+    /// A NAT director (one arm, a UDP service, two reals) with the fast
+    /// path: a connection's later datagrams and their replies are
+    /// rewritten in the kernel, VIP → real and back, and the connection
+    /// stays in the director's table.
+    @Test func aDirectorsEstablishedConnectionTakesTheKernelPath() throws {
+        let lab = Harness.lab("wlfpl")
+        let yaml = """
+        name: \(lab)
+        defaults: { fastpath: true, capture: true }
+        nodes:
+          cl: { kind: host, interfaces: { e0: { ip: 10.78.1.2/24 } }, routes: [ "default via 10.78.1.1" ] }
+          gw:
+            kind: router
+            interfaces: { e0: { ip: 10.78.1.1/24 }, e1: { ip: 10.78.0.254/24 } }
+          sw: { kind: switch }
+          lb:
+            kind: director
+            interfaces: { e0: { ip: 10.78.0.2/24 } }
+            routes: [ "default via 10.78.0.254" ]
+            services:
+              - { vip: 10.78.0.100, port: 9000, protocol: udp, scheduler: rr, mode: nat,
+                  reals: [ { ip: 10.78.0.11, port: 9000 }, { ip: 10.78.0.12, port: 9000 } ] }
+          rs1: { kind: host, interfaces: { e0: { ip: 10.78.0.11/24 } }, serve: { udp-echo: 9000 } }
+          rs2: { kind: host, interfaces: { e0: { ip: 10.78.0.12/24 } }, serve: { udp-echo: 9000 } }
+        links:
+          - [ cl:e0, gw:e0 ]
+          - [ gw:e1, sw:p1 ]
+          - [ lb:e0, sw:p2 ]
+          - [ rs1:e0, sw:p3 ]
+          - [ rs2:e0, sw:p4 ]
+        """
+        try Harness.withLab(lab, yaml) { _, dir in
+            let echo = { (count: Int) in try Self.echoes(lab, count: count, source: "10.78.1.2", to: "10.78.0.100") }
+            #expect(Harness.waitUntil { (try? echo(1)) == 1 })
+            #expect(try echo(300) == 300)
+            for node in ["gw", "sw", "lb"] {
+                let f = try Self.fastPath(lab, node)
+                print("\(node): fast path forwarded \(Self.number(f["forwarded"])), entries \(Self.number(f["entries"]))")
+                // 301 datagrams and their echoes; the switch carries each twice (gw → lb → real and back).
+                #expect(Self.number(f["forwarded"]) >= (node == "sw" ? 1000 : 500), "\(node): \(f)")
+            }
+            let lvs = try Harness.wl("lvs", lab)
+            #expect(lvs.status == 0 && lvs.stdout.contains("10.78.0.100:9000"), "\(lvs.combined)")
+            _ = try Harness.wl("down", lab)
+            try Self.expectChecksumsGood(capture: "\(dir)/Captures/\(lab)/all.pcapng",
+                                         serverLink: "\(dir)/Captures/\(lab)/cl_e0--gw_e0.pcap", echoes: 301)
         }
     }
 
