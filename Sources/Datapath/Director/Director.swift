@@ -603,6 +603,14 @@ public final class Director: Element, VRRPNode {
     /// asks the same of the encapsulator. DF and TOS copied from the inner
     /// header. The caller has answered TTL ≤ 1 already (time exceeded in
     /// `inbound`; a relayed ICMP error is dropped): here the TTL is ≥ 2.
+    ///
+    /// Identification: an outer datagram with DF is atomic (DF, no MF, offset
+    /// 0), whose ID RFC 6864 §4.1 leaves meaningless, and gets 0 as Linux
+    /// gives it (`ip_select_ident_segs` in include/net/ip.h: `iph->id = 0`
+    /// for DF without a connected socket; IPVS's `ip_vs_tunnel_xmit` calls
+    /// it with none); the fast path can repeat that, not a counter. Without
+    /// DF the outer datagram may be fragmented on the way: it takes the
+    /// director's counter (and such a forward cannot be repeated).
     func tunnel(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, real: IPv4Address, hop: DirectorNextHop,
                 now: Instant, emit: inout Emitter) -> Verdict {
         if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: IPIP.outerHeaderLength, now: now,
@@ -611,14 +619,15 @@ public final class Director: Element, VRRPNode {
         }
         let l3 = p.l3Offset
         let innerLength = p.ipLength
+        let atomic = packet.bytes[l3 + 6] & 0x40 != 0   // the inner DF, copied to the outer header
         let timeToLive = p.decrementTimeToLive(in: packet.bytes)  // this hop, inside
         packet.length = l3 + innerLength  // Ethernet padding stays behind
         guard packet.insert(IPIP.outerHeaderLength, at: l3) else { return drop(Reason.noHeadroom) }
-        identification &+= 1
+        if !atomic { identification &+= 1 }
         do {
             _ = try IPIP.encapsulate(packet.bytes, innerOffset: l3 + IPIP.outerHeaderLength,
                                      source: IPv4Address(rawValue: source(of: hop)), destination: real,
-                                     timeToLive: timeToLive, identification: identification)
+                                     timeToLive: timeToLive, identification: atomic ? 0 : identification)
         } catch {
             return drop(Reason.malformed(error))
         }
