@@ -26,9 +26,10 @@ struct FastPathDifferentialTests {
 
     /// A namespace with one veth end per router port (`p0`…), the program
     /// attached to each; runs BODY inside it with the program and the
-    /// interface index of each port.
-    static func withProgram(_ body: (XDPProgram, [Int32]) throws -> Void) throws {
-        let ns = "wlfpd\(getpid())"
+    /// interface index of each port. TAG keeps the namespaces of suites
+    /// that run at once apart.
+    static func withProgram(tag: String = "", _ body: (XDPProgram, [Int32]) throws -> Void) throws {
+        let ns = "wlfpd\(getpid())\(tag)"
         func ip(_ args: String...) throws {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
