@@ -97,6 +97,13 @@ struct FastPathTunnelEntryTests {
         refused(.tunnelHeader) { $0.append(0) }                                       // a longer frame
         refused(.otherFieldChanged) { $0[$0.count - 1] ^= 1 }                         // the inner payload
         refused(.ttl) { $0[34 + 8] += 1 }                                             // the inner TTL kept
+        // What the director will call repeatable is what derive takes.
+        for (frame, repeatable) in [(p.frame, true), (p.with { $0.df = false }.frame, false),
+                                    (p.with { $0.payload = []; $0.padTo = 60 }.frame, false)] {
+            let parsed = try frame.withUnsafeBytes { bytes throws(WireError) in try FrameParser().parse(bytes) }
+            #expect(frame.withUnsafeBytes { Director.tunnelRepeatable(parsed, $0) } == repeatable)
+            #expect((try? FPT.derive(frame, driver, at: 3)) != nil || !repeatable)
+        }
         #expect(throws: FastPathEntry.Refusal.lengthChanged) {
             try FastPathEntry.derive(before: before, after: before + Array(repeating: 0, count: 20), ingressSlot: 0,
                                      egressSlot: 0, maxLength: 1500, generation: 1)

@@ -635,6 +635,15 @@ public final class Director: Element, VRRPNode {
         return transmit(&packet, ipLength: innerLength + IPIP.outerHeaderLength, hop: hop, now: now, emit: &emit)
     }
 
+    /// Whether the fast path can repeat `tunnel`'s forward of P (FRAME as
+    /// received), as `FastPathEntry.derive` takes it: DF set (the outer
+    /// datagram is atomic, its identification 0 rather than the counter)
+    /// and no Ethernet padding (which `tunnel` leaves behind). Whether the
+    /// connection is established is the caller's.
+    static func tunnelRepeatable(_ p: ParsedFrame, _ frame: UnsafeRawBufferPointer) -> Bool {
+        frame[p.l3Offset + 6] & 0x40 != 0 && frame.count == p.l3Offset + p.ipLength
+    }
+
     /// IPv4 not addressed to the director: a NAT reply (real → client) or not ours.
     func transit(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, now: Instant, emit: inout Emitter) -> Verdict {
         if p.hasPorts && !p.isFragment {
