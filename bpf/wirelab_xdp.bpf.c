@@ -156,7 +156,9 @@ struct {
  * This program then does the same to later frames of that flow: both MACs,
  * addresses and ports, TTL, the IPv4 header and TCP/UDP checksums updated
  * as RFC 1624 eqn. 3 (as Sources/Wire/Rewrite.swift does, so the bytes are
- * the same), and redirects out of the egress port's interface.
+ * the same), and redirects out of the egress port's interface. A TUN entry
+ * (the director's) instead puts the frame, its TTL - 1, inside an outer
+ * IPv4 header (fast_encap).
  *
  * Anything it does not know goes the slow path (the socket, then the
  * element): non-IPv4, IP options, fragments, other protocols than TCP and
@@ -194,13 +196,14 @@ struct wl_flow_action {
 	__u16 l4_delta;          /* … of ~old + new address and port words */
 	__u16 max_len;           /* largest IPv4 total length the egress takes */
 	__u8 dec_ttl;            /* 1: a routing hop (TTL - 1; TTL <= 1 goes up) */
-	__u8 pad0;
+	__u8 encap;              /* 1: TUN, see fast_encap (saddr … l4_delta unused) */
 	__u16 out_slot;          /* egress port slot: tx_ports key */
 	__u16 pad1;
 	__u32 generation;        /* must equal fast_config's */
 	__u64 packets;           /* written by this program */
 	__u64 bytes;
-	__u64 reserved;          /* zero */
+	__u32 outer_saddr;       /* TUN: the outer header's addresses, network order */
+	__u32 outer_daddr;
 };
 
 struct wl_fast_config {
@@ -377,6 +380,71 @@ static __always_inline __u16 csum_apply(__u16 check_be, __u32 delta)
 	return bpf_htons((__u16)~csum_fold(sum));
 }
 
+/* Counts a frame of FRAME_LEN bytes (as received) on A and redirects it. */
+static __always_inline int fast_send(struct wl_flow_action *a, __u64 frame_len)
+{
+	/* Plain adds, no clock: a flow's frames come in on one receive queue,
+	 * so one CPU at a time (a rare lost count costs only the count); the
+	 * daemon reads `packets` once a second and takes a change for "seen"
+	 * (Sources/Lab/NodeFastPath.swift). Atomics and bpf_ktime_get_ns()
+	 * were a measurable part of a frame's cost here (BENCHMARKS.md). */
+	a->packets += 1;
+	a->bytes += frame_len;
+	count(WL_STAT_FAST_FORWARDED);
+	return bpf_redirect_map(&tx_ports, a->out_slot, 0);
+}
+
+/* TUN (RFC 2003, the director's `tunnel`): the frame, its TTL - 1, inside a
+ * new outer IPv4 header (protocol 4) from outer_saddr to outer_daddr. The
+ * outer ID is 0 (the datagram is atomic, RFC 6864 §4.1: DF, and the element
+ * writes 0 then too); TOS, DF and TTL are the inner's. What the element
+ * would do otherwise goes up untouched: no DF (its outer ID is a counter),
+ * Ethernet padding (the element leaves it behind), TTL <= 1, too long. */
+static __always_inline int fast_encap(struct xdp_md *ctx, struct wl_flow_action *a, struct iphdr *ip,
+				      __u16 total, void *data_end)
+{
+	if (!(ip->frag_off & bpf_htons(0x4000)) || (void *)ip + total != data_end)
+		return -1;
+	if (ip->ttl <= 1 || total + sizeof(struct iphdr) > a->max_len)
+		return -1;
+	/* Room first: nothing is written before the frame can grow. */
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *outer = (void *)(eth + 1);
+	struct iphdr *inner = outer + 1;
+	if ((void *)(inner + 1) > data_end) {
+		bpf_xdp_adjust_head(ctx, (int)sizeof(struct iphdr));
+		return -1;
+	}
+	__u16 old = ((__u16)inner->ttl << 8) | inner->protocol;
+	inner->check = csum_apply(inner->check, (__u16)~old + (__u16)(old - 0x0100));
+	inner->ttl -= 1;
+	/* The Ethernet header, 20 bytes nearer the front: written whole. */
+	__builtin_memcpy(eth->h_dest, a->dst_mac, 6);
+	__builtin_memcpy(eth->h_source, a->src_mac, 6);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	*(__u8 *)outer = 0x45;                 /* version 4, IHL 5 */
+	outer->tos = inner->tos;
+	outer->tot_len = bpf_htons(total + sizeof(struct iphdr));
+	outer->id = 0;
+	outer->frag_off = bpf_htons(0x4000);
+	outer->ttl = inner->ttl;
+	outer->protocol = IPPROTO_IPIP;
+	outer->check = 0;
+	outer->saddr = a->outer_saddr;
+	outer->daddr = a->outer_daddr;
+	__u16 *words = (void *)outer;
+	__u32 sum = 0;
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		sum += words[i];
+	outer->check = (__u16)~csum_fold(sum);
+	return fast_send(a, sizeof(struct ethhdr) + total);
+}
+
 /* Returns the XDP action when the fast path took the frame, -1 otherwise. */
 static __always_inline int fast_path(struct xdp_md *ctx, __u32 in_slot)
 {
@@ -444,6 +512,8 @@ static __always_inline int fast_path(struct xdp_md *ctx, __u32 in_slot)
 		count(WL_STAT_FAST_STALE);
 		return -1;
 	}
+	if (a->encap)                           /* TUN: a frame that grows */
+		return fast_encap(ctx, a, ip, total, data_end);
 	if (total > a->max_len)
 		return -1;
 	if (a->dec_ttl && ip->ttl <= 1)
@@ -469,15 +539,7 @@ static __always_inline int fast_path(struct xdp_md *ctx, __u32 in_slot)
 		__u16 c = csum_apply(*l4check, a->l4_delta);
 		*l4check = c ? c : 0xffff;
 	}
-	/* Plain adds, no clock: a flow's frames come in on one receive queue,
-	 * so one CPU at a time (a rare lost count costs only the count); the
-	 * daemon reads `packets` once a second and takes a change for "seen"
-	 * (Sources/Lab/NodeFastPath.swift). Atomics and bpf_ktime_get_ns()
-	 * were a measurable part of a frame's cost here (BENCHMARKS.md). */
-	a->packets += 1;
-	a->bytes += (__u64)(data_end - data);
-	count(WL_STAT_FAST_FORWARDED);
-	return bpf_redirect_map(&tx_ports, a->out_slot, 0);
+	return fast_send(a, (__u64)(data_end - data));
 }
 
 SEC("xdp")

@@ -11,7 +11,8 @@ import Wire
 // BPF_PROG_TEST_RUN). Only what the program can repeat is accepted: IPv4
 // without options, not a fragment, TCP (no SYN, FIN or RST) or UDP, the same
 // length, and changes limited to both MACs, the addresses, the ports, a TTL
-// decremented by one, and the checksums those change.
+// decremented by one, and the checksums those change; or the director's TUN
+// encapsulation exactly (`derive` says which shape).
 
 /// `struct wl_flow_key`: a flow's frames as received at one hop — the
 /// ingress port's slot, both MACs (a switch decides by the destination and
@@ -76,6 +77,12 @@ public struct FastPathEntry: Hashable, Sendable {
     public var decrementsTTL: Bool
     public var egressSlot: UInt16
     public var generation: UInt32
+    /// TUN (RFC 2003): the frame, its TTL decremented, inside an outer IPv4
+    /// header from `outerSource` to `outerDestination` (protocol 4, ID 0, DF,
+    /// TOS and TTL as the inner's); the inner addresses and ports unchanged.
+    public var encapsulates = false
+    public var outerSource = IPv4Address(rawValue: 0)
+    public var outerDestination = IPv4Address(rawValue: 0)
 
     /// Why a forwarded frame cannot be repeated by the fast path.
     public enum Refusal: String, Error, Sendable {
@@ -87,14 +94,18 @@ public struct FastPathEntry: Hashable, Sendable {
         case otherFieldChanged = "the element changed a field the fast path does not rewrite"
         case ttl = "the TTL changed by other than one"
         case malformed = "the frame does not parse"
+        case padded = "a tunnelled frame with Ethernet padding (the tunnel leaves it behind)"
+        case tunnelWithoutDF = "a tunnel without DF (the outer header's identification must then be unique)"
+        case tunnelHeader = "the outer header is not IPv4 in IPv4 as the fast path writes it (ID 0, DF, TOS and TTL of the inner)"
     }
 
     /// The entry that repeats what was done to BEFORE (received on slot
     /// INGRESS) to make AFTER (sent out of slot EGRESS, whose interface takes
     /// IPv4 packets up to MAXLENGTH bytes).
+    /// An AFTER of protocol 4 is taken for TUN (`tunnel`); any other change
+    /// of length is refused.
     public static func derive(before: [UInt8], after: [UInt8], ingressSlot: UInt16, egressSlot: UInt16,
                               maxLength: Int, generation: UInt32) throws(Refusal) -> FastPathEntry {
-        guard before.count == after.count else { throw .lengthChanged }
         let parser = FrameParser()
         let a: ParsedFrame, b: ParsedFrame
         do {
@@ -103,11 +114,20 @@ public struct FastPathEntry: Hashable, Sendable {
         } catch { throw .malformed }
         guard a.isIPv4, b.isIPv4, !a.hasVLANTag, !b.hasVLANTag, a.ipHeaderLength == 20 else { throw .notIPv4 }
         guard !a.isFragment else { throw .fragment }
-        guard a.hasPorts, b.protocol == a.protocol else { throw .notTCPOrUDP }
+        guard a.hasPorts else { throw .notTCPOrUDP }
         if a.protocol == .tcp, a.tcpFlags.contains(.syn) || a.tcpFlags.contains(.fin) || a.tcpFlags.contains(.rst)
             || !a.tcpFlags.contains(.ack) {
             throw .tcpStateChange
         }
+        let key = FastPathKey(destinationMAC: a.destinationMAC, sourceMAC: a.sourceMAC,
+                              source: a.sourceIPv4, destination: a.destinationIPv4, sourcePort: a.sourcePort,
+                              destinationPort: a.destinationPort, ipProtocol: a.protocol.rawValue, ingressSlot: ingressSlot)
+        if b.protocol == .ipip {
+            return try tunnel(before: before, after: after, a, b, key: key, egressSlot: egressSlot,
+                              maxLength: maxLength, generation: generation)
+        }
+        guard before.count == after.count else { throw .lengthChanged }
+        guard b.protocol == a.protocol else { throw .notTCPOrUDP }
         let decrements: Bool
         switch Int(a.timeToLive) - Int(b.timeToLive) {
         case 0: decrements = false
@@ -135,13 +155,65 @@ public struct FastPathEntry: Hashable, Sendable {
             l4Sum &+= UInt32(~o) &+ UInt32(n)
         }
         return FastPathEntry(
-            key: FastPathKey(destinationMAC: a.destinationMAC, sourceMAC: a.sourceMAC,
-                             source: a.sourceIPv4, destination: a.destinationIPv4, sourcePort: a.sourcePort,
-                             destinationPort: a.destinationPort, ipProtocol: a.protocol.rawValue, ingressSlot: ingressSlot),
+            key: key,
             destinationMAC: b.destinationMAC, sourceMAC: b.sourceMAC, source: b.sourceIPv4, destination: b.destinationIPv4,
             sourcePort: b.sourcePort, destinationPort: b.destinationPort,
             ipDelta: InternetChecksum.fold(ip), l4Delta: InternetChecksum.fold(l4Sum),
             maxLength: UInt16(clamping: maxLength), decrementsTTL: decrements, egressSlot: egressSlot, generation: generation)
+    }
+
+    /// TUN: AFTER must be BEFORE (no Ethernet padding, DF set, TTL ≥ 2)
+    /// with new MACs, the inner TTL decremented (its checksum as RFC 1624
+    /// eqn. 3, as the element and the program do it), and the outer header
+    /// `outerHeader` writes in front of it: the program builds exactly that.
+    static func tunnel(before: [UInt8], after: [UInt8], _ a: ParsedFrame, _ b: ParsedFrame, key: FastPathKey,
+                       egressSlot: UInt16, maxLength: Int, generation: UInt32) throws(Refusal) -> FastPathEntry {
+        let l3 = a.l3Offset, inner = l3 + IPIP.outerHeaderLength
+        guard before.count == l3 + a.ipLength else { throw .padded }
+        guard after.count == before.count + IPIP.outerHeaderLength else { throw .tunnelHeader }
+        guard before[l3 + 6] & 0x40 != 0 else { throw .tunnelWithoutDF }
+        guard a.timeToLive >= 2 else { throw .ttl }
+        guard b.l3Offset == l3, before[12..<l3] == after[12..<l3] else { throw .tunnelHeader }
+        // The inner datagram: only its TTL and checksum change, and as the program changes them.
+        let ttlWord = UInt16(a.timeToLive) << 8 | UInt16(a.protocol.rawValue)
+        let checksum = UInt16(before[l3 + 10]) << 8 | UInt16(before[l3 + 11])
+        let newChecksum = InternetChecksum.update(checksum, old: ttlWord, new: ttlWord &- 0x0100)
+        var expected = Array(before[l3...])
+        expected[8] = a.timeToLive - 1
+        Self.put16(newChecksum, &expected, 10)
+        guard after[inner...].elementsEqual(expected) else {
+            throw after[inner + 8] == a.timeToLive - 1 ? .otherFieldChanged : .ttl
+        }
+        let outer = Self.outerHeader(before[l3 + 1], innerLength: a.ipLength, timeToLive: a.timeToLive - 1,
+                                     source: b.sourceIPv4, destination: b.destinationIPv4)
+        guard after[l3..<inner].elementsEqual(outer) else { throw .tunnelHeader }
+        var entry = FastPathEntry(
+            key: key, destinationMAC: b.destinationMAC, sourceMAC: b.sourceMAC,
+            source: a.sourceIPv4, destination: a.destinationIPv4, sourcePort: a.sourcePort, destinationPort: a.destinationPort,
+            ipDelta: 0, l4Delta: 0, maxLength: UInt16(clamping: maxLength), decrementsTTL: true,
+            egressSlot: egressSlot, generation: generation)
+        entry.encapsulates = true
+        entry.outerSource = b.sourceIPv4
+        entry.outerDestination = b.destinationIPv4
+        return entry
+    }
+
+    /// The outer IPv4 header of a TUN entry, as the program writes it:
+    /// version 4, IHL 5, the inner TOS, total = inner + 20, ID 0, DF, the
+    /// decremented inner TTL, protocol 4, the full header checksum.
+    static func outerHeader(_ tos: UInt8, innerLength: Int, timeToLive: UInt8, source: IPv4Address,
+                            destination: IPv4Address) -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: IPIP.outerHeaderLength)
+        h[0] = 0x45
+        h[1] = tos
+        Self.put16(UInt16(truncatingIfNeeded: innerLength + IPIP.outerHeaderLength), &h, 2)
+        h[6] = 0x40
+        h[8] = timeToLive
+        h[9] = IPProtocol.ipip.rawValue
+        Self.put32(source.rawValue, &h, 12)
+        Self.put32(destination.rawValue, &h, 16)
+        Self.put16(h.withUnsafeBytes { InternetChecksum.checksum($0) }, &h, 10)
+        return h
     }
 
     /// The 64 bytes of `struct wl_flow_action` (counters zero).
@@ -157,8 +229,11 @@ public struct FastPathEntry: Hashable, Sendable {
         withUnsafeBytes(of: l4Delta.littleEndian) { out.replaceSubrange(26..<28, with: $0) }
         withUnsafeBytes(of: maxLength.littleEndian) { out.replaceSubrange(28..<30, with: $0) }
         out[30] = decrementsTTL ? 1 : 0
+        out[31] = encapsulates ? 1 : 0
         withUnsafeBytes(of: egressSlot.littleEndian) { out.replaceSubrange(32..<34, with: $0) }
         withUnsafeBytes(of: generation.littleEndian) { out.replaceSubrange(36..<40, with: $0) }
+        Self.put32(outerSource.rawValue, &out, 56)
+        Self.put32(outerDestination.rawValue, &out, 60)
         return out
     }
 

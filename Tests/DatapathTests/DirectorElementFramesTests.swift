@@ -200,8 +200,11 @@ enum DE {
 
     /// What TUN sends for `arriving`: its datagram with the TTL one less
     /// (header checksum fixed) inside an IPIP header director → `real`
-    /// whose TTL is that decremented one (as IPVS), DF and TOS copied.
-    static func tunnelled(_ arriving: Packet, to real: IPv4Address, realMAC: MACAddress, id: UInt16) -> Packet {
+    /// whose TTL is that decremented one (as IPVS), DF and TOS copied;
+    /// identification 0 with DF (atomic, RFC 6864), else the director's
+    /// counter `id`.
+    static func tunnelled(_ arriving: Packet, to real: IPv4Address, realMAC: MACAddress, id: UInt16 = 0) -> Packet {
+        precondition(!arriving.df || id == 0, "an atomic outer datagram has identification 0")
         let inner = arriving.with { $0.ttl -= 1 }
         return Packet(srcMAC: lvsMAC, dstMAC: realMAC, src: lvs, dst: real, transport: .raw(proto: 4),
                       payload: inner.ipPacket, ttl: inner.ttl, id: id, df: inner.df, tos: inner.tos)
@@ -329,7 +332,7 @@ enum DE {
         var badTCP = frame; badTCP[frame.count - 1] ^= 1
         #expect(DE.checksumProblem(badTCP) == "TCP checksum")
         let inner = DE.fromClient(DE.syn)
-        var tunnelled = DE.tunnelled(inner, to: DE.rs1, realMAC: DE.rs1MAC, id: 1).frame
+        var tunnelled = DE.tunnelled(inner, to: DE.rs1, realMAC: DE.rs1MAC).frame
         #expect(DE.checksumProblem(tunnelled) == nil)
         tunnelled[tunnelled.count - 3] ^= 0x10
         #expect(DE.checksumProblem(tunnelled) == "inner: TCP checksum")

@@ -58,7 +58,8 @@ import Wire
     /// TUN: the datagram with its TTL one less (63 → 62, header checksum
     /// fixed, nothing else changed) inside a new IPv4 header, protocol 4,
     /// director → real, DF and TOS copied, outer TTL = the decremented
-    /// inner one (as IPVS), identification counting up; the headroom the
+    /// inner one (as IPVS), identification 0 with DF (atomic, RFC 6864)
+    /// and the director's counter without; the headroom the
     /// driver poisons with 0xa5 must not show anywhere.
     @Test func tunnelEncapsulatesTheDatagramOneHopOlder() {
         let driver = ElementDriver(DE.director(.tun))
@@ -69,15 +70,15 @@ import Wire
         let lastHop = DE.fromClient(DE.syn, sport: 40002, ttl: 2)
         DE.run([
             DE.Row(description: "SYN → IPIP to rs1", input: syn.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC, id: 1).frame),
+                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC).frame),
             DE.Row(description: "ACK of the same flow → rs1", input: ack.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(ack, to: DE.rs1, realMAC: DE.rs1MAC, id: 2).frame),
-            DE.Row(description: "new flow → rs2; DF clear copied; Ethernet padding not tunnelled",
+                   output: DE.tunnelled(ack, to: DE.rs1, realMAC: DE.rs1MAC).frame),
+            DE.Row(description: "new flow → rs2; DF clear copied (the counter's ID); Ethernet padding not tunnelled",
                    input: other.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(other.with { $0.padTo = 0 }, to: DE.rs2, realMAC: DE.rs2MAC, id: 3).frame),
+                   output: DE.tunnelled(other.with { $0.padTo = 0 }, to: DE.rs2, realMAC: DE.rs2MAC, id: 1).frame),
             DE.Row(description: "TTL 2 → rs1 with inner and outer TTL 1 (TTL 1 gets time exceeded, timeExceeded)",
                    input: lastHop.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(lastHop, to: DE.rs1, realMAC: DE.rs1MAC, id: 4).frame),
+                   output: DE.tunnelled(lastHop, to: DE.rs1, realMAC: DE.rs1MAC).frame),
         ], driver)
         let out = driver.send(DE.fromClient(DE.ack, seq: 1001, ack: 5001).frame, on: PortID(0), at: .seconds(2))
         let arriving = DE.fromClient(DE.ack, seq: 1001, ack: 5001).ipPacket
@@ -102,6 +103,7 @@ import Wire
             #expect(d.outer.protocol == .ipip && d.outer.headerLength == 20 && d.outer.totalLength == 20 + inner.ipPacket.count)
             #expect(d.outer.sourceAddress == DE.lvs && d.outer.destinationAddress == DE.rs1)
             #expect(d.outer.dontFragment && !d.outer.moreFragments && d.outer.fragmentOffset == 0)
+            #expect(d.outer.identification == 0, "atomic (RFC 6864 §4.1): ID 0, as Linux")
             #expect(d.outer.timeToLive == 62 && d.outer.isChecksumValid)
             #expect(d.inner.timeToLive == 62 && d.inner.isChecksumValid, "the inner TTL is decremented too, as IPVS")
             #expect(Array(d.inner.bytes[0..<d.inner.totalLength]) == inner.with { $0.ttl = 62 }.ipPacket)
@@ -119,15 +121,15 @@ import Wire
         #expect(big.ipPacket.count == 1500)
         let icmp = P(srcMAC: DE.lvsMAC, dstMAC: DE.gwMAC, src: DE.lvs, dst: DE.client,
                      transport: .icmp(type: 3, code: 4, rest: 1480), payload: Array(big.ipPacket[0..<548]),
-                     ttl: 64, id: 2, df: false, tos: 0xc0)
+                     ttl: 64, id: 1, df: false, tos: 0xc0)   // the counter: the DF tunnels take 0
         let fits = DE.fromClient(DE.ack, seq: 1001, ack: 5001, payload: [UInt8](repeating: 0x62, count: 1440))
         DE.run([
-            DE.Row(description: "SYN tunnelled (id 1)", input: syn.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC, id: 1).frame),
+            DE.Row(description: "SYN tunnelled (DF: id 0)", input: syn.frame, verdict: .forward(PortID(0)),
+                   output: DE.tunnelled(syn, to: DE.rs1, realMAC: DE.rs1MAC).frame),
             DE.Row(description: "1500-byte DF datagram: frag-needed, MTU 1480", input: big.frame,
                    verdict: .drop(.fragmentationNeeded), emitted: [.init(port: PortID(0), frame: icmp.frame)]),
             DE.Row(description: "1480 bytes fit exactly", input: fits.frame, verdict: .forward(PortID(0)),
-                   output: DE.tunnelled(fits, to: DE.rs1, realMAC: DE.rs1MAC, id: 3).frame),
+                   output: DE.tunnelled(fits, to: DE.rs1, realMAC: DE.rs1MAC).frame),
         ], driver)
         #expect(icmp.frame.count == 14 + 576)
     }
@@ -273,7 +275,7 @@ import Wire
         case .dr:
             expected = error.with { $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.rs1MAC; $0.ttl = 59 }.frame
         case .tun:
-            expected = DE.tunnelled(error, to: DE.rs1, realMAC: DE.rs1MAC, id: 2).frame
+            expected = DE.tunnelled(error, to: DE.rs1, realMAC: DE.rs1MAC, id: 1).frame  // no DF: the counter (the SYN's DF tunnel took 0)
         case .nat:
             expected = error.with {
                 $0.srcMAC = DE.lvsMAC; $0.dstMAC = DE.rs1MAC; $0.dst = DE.rs1; $0.ttl = 59

@@ -194,6 +194,6 @@ import Wire
         DE.learnNeighbours(driver)
         let syn = DE.fromClient(DE.syn)
         DE.run([DE.Row(description: "SYN → IPIP to 172.16.0.1 via the gateway", input: syn.frame, verdict: .forward(PortID(0)),
-                       output: DE.tunnelled(syn, to: remote, realMAC: DE.gwMAC, id: 1).frame)], driver)
+                       output: DE.tunnelled(syn, to: remote, realMAC: DE.gwMAC).frame)], driver)
     }
 }

@@ -9,10 +9,11 @@ import Wire
 // to it exactly what was done to this one, but for refreshing the
 // connection's timer (and its sync stamp), which `fastPathFlowSeen` does
 // for the frames the program forwarded. That covers NAT (client → VIP and
-// the real's replies), DR and FULLNAT (both directions). Not:
+// the real's replies), DR and FULLNAT (both directions), and TUN when the
+// datagram has DF set and no Ethernet padding (`tunnelRepeatable`: then the
+// outer header's identification is 0, which the program can write; with
+// the director's counter it could not). Not:
 //
-// - TUN: the frame grows by the outer IPv4 header; the program rewrites in
-//   place (`FastPathEntry.derive` refuses a length change anyway).
 // - Traffic the director merely routes (`routeTransit`), ICMP (echo, errors
 //   relayed to a real), fragments: not a connection's decision.
 // - A frame that moved its connection's TCP state (the handshake's last

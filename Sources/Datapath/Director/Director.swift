@@ -576,7 +576,9 @@ public final class Director: Element, VRRPNode {
             return noteRepeatable(transmit(&packet, ipLength: p.ipLength, hop: hop, now: now, emit: &emit),
                                   existing: d.outcome == .existing)
         case .tun:
-            return tunnel(&p, &packet, real: real, hop: hop, now: now, emit: &emit)
+            // Read before `tunnel` changes the frame: only DF, unpadded frames are repeatable.
+            let repeatable = d.outcome == .existing && Self.tunnelRepeatable(p, packet.readOnly)
+            return noteRepeatable(tunnel(&p, &packet, real: real, hop: hop, now: now, emit: &emit), existing: repeatable)
         case .nat:
             if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: 0, now: now, emit: &emit) {
                 return stop
@@ -608,6 +610,14 @@ public final class Director: Element, VRRPNode {
     /// asks the same of the encapsulator. DF and TOS copied from the inner
     /// header. The caller has answered TTL ≤ 1 already (time exceeded in
     /// `inbound`; a relayed ICMP error is dropped): here the TTL is ≥ 2.
+    ///
+    /// Identification: an outer datagram with DF is atomic (DF, no MF, offset
+    /// 0), whose ID RFC 6864 §4.1 leaves meaningless, and gets 0 as Linux
+    /// gives it (`ip_select_ident_segs` in include/net/ip.h: `iph->id = 0`
+    /// for DF without a connected socket; IPVS's `ip_vs_tunnel_xmit` calls
+    /// it with none); the fast path can repeat that, not a counter. Without
+    /// DF the outer datagram may be fragmented on the way: it takes the
+    /// director's counter (and such a forward cannot be repeated).
     func tunnel(_ p: inout ParsedFrame, _ packet: inout PacketBuffer, real: IPv4Address, hop: DirectorNextHop,
                 now: Instant, emit: inout Emitter) -> Verdict {
         if let stop = fragmentationNeeded(p, packet.readOnly, hop: hop, growth: IPIP.outerHeaderLength, now: now,
@@ -616,19 +626,29 @@ public final class Director: Element, VRRPNode {
         }
         let l3 = p.l3Offset
         let innerLength = p.ipLength
+        let atomic = packet.bytes[l3 + 6] & 0x40 != 0   // the inner DF, copied to the outer header
         let timeToLive = p.decrementTimeToLive(in: packet.bytes)  // this hop, inside
         packet.length = l3 + innerLength  // Ethernet padding stays behind
         guard packet.insert(IPIP.outerHeaderLength, at: l3) else { return drop(Reason.noHeadroom) }
-        identification &+= 1
+        if !atomic { identification &+= 1 }
         do {
             _ = try IPIP.encapsulate(packet.bytes, innerOffset: l3 + IPIP.outerHeaderLength,
                                      source: IPv4Address(rawValue: source(of: hop)), destination: real,
-                                     timeToLive: timeToLive, identification: identification)
+                                     timeToLive: timeToLive, identification: atomic ? 0 : identification)
         } catch {
             return drop(Reason.malformed(error))
         }
         counters.forwardedTUN &+= 1
         return transmit(&packet, ipLength: innerLength + IPIP.outerHeaderLength, hop: hop, now: now, emit: &emit)
+    }
+
+    /// Whether the fast path can repeat `tunnel`'s forward of P (FRAME as
+    /// received), as `FastPathEntry.derive` takes it: DF set (the outer
+    /// datagram is atomic, its identification 0 rather than the counter)
+    /// and no Ethernet padding (which `tunnel` leaves behind). Whether the
+    /// connection is established is the caller's.
+    static func tunnelRepeatable(_ p: ParsedFrame, _ frame: UnsafeRawBufferPointer) -> Bool {
+        frame[p.l3Offset + 6] & 0x40 != 0 && frame.count == p.l3Offset + p.ipLength
     }
 
     /// IPv4 not addressed to the director: a NAT reply (real → client) or not ours.
