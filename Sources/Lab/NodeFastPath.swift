@@ -271,7 +271,13 @@ enum FastPathPeers {
                     for name in interfaces {
                         let index = Int32(bitPattern: if_nametoindex(name))
                         guard index > 0 else { throw LabError("the fast path: no interface \(name) in \(namespace)") }
-                        try program.attach(interfaceIndex: index, name: name)
+                        do {
+                            try program.attach(interfaceIndex: index, name: name)
+                        } catch let error as PortError where error.errno == EBUSY || error.errno == EEXIST {
+                            // An XDP program of its own (a user's, a generator's)
+                            // has NAPI on already: nothing to add.
+                            LabDaemon.log("fast path: \(name) in \(namespace) has an XDP program of its own; left as it is")
+                        }
                     }
                 }
             }

@@ -960,6 +960,13 @@ public final class ForwardBenchmark: @unchecked Sendable {
             progress("generator \(method.rawValue): " + (refused.map { "refused: \($0)" } ?? "allowed (one frame sent)"))
             return .init(method: method, refused: refused)
         }
+        // With the fast path the daemon holds the XDP hook of the generator's
+        // interface (FastPathPeers: a pass-everything program, so the veth
+        // runs NAPI and takes redirected frames), which an AF_XDP socket needs.
+        if options.fastPath, let i = probes.firstIndex(where: { $0.method == .afxdp }), probes[i].allowed {
+            probes[i].refused = "not with --fastpath: the lab's pass program holds gen:eth0's XDP hook"
+            progress("generator afxdp: \(probes[i].refused!)")
+        }
         if let forced = options.generator {
             if let refused = probes.first(where: { $0.method == forced })?.refused {
                 throw LabError("--generator \(forced.rawValue) is refused on this host: \(refused); allowed here: "
