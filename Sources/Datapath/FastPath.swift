@@ -44,11 +44,7 @@ public struct FastPathKey: Hashable, Sendable, CustomStringConvertible {
     /// The 28 bytes of `struct wl_flow_key` (addresses and ports in network order).
     public var bytes: [UInt8] {
         var out = [UInt8](repeating: 0, count: 28)
-        for i in 0..<6 { out[i] = destinationMAC[i]; out[6 + i] = sourceMAC[i] }
-        FastPathEntry.put32(source.rawValue, &out, 12)
-        FastPathEntry.put32(destination.rawValue, &out, 16)
-        FastPathEntry.put16(sourcePort, &out, 20)
-        FastPathEntry.put16(destinationPort, &out, 22)
+        FastPathEntry.putFrameFields(destinationMAC, sourceMAC, source, destination, sourcePort, destinationPort, &out)
         out[24] = ipProtocol
         withUnsafeBytes(of: ingressSlot.littleEndian) { out.replaceSubrange(26..<28, with: $0) }
         return out
@@ -219,11 +215,7 @@ public struct FastPathEntry: Hashable, Sendable {
     /// The 64 bytes of `struct wl_flow_action` (counters zero).
     public var actionBytes: [UInt8] {
         var out = [UInt8](repeating: 0, count: 64)
-        for i in 0..<6 { out[i] = destinationMAC[i]; out[6 + i] = sourceMAC[i] }
-        Self.put32(source.rawValue, &out, 12)
-        Self.put32(destination.rawValue, &out, 16)
-        Self.put16(sourcePort, &out, 20)
-        Self.put16(destinationPort, &out, 22)
+        Self.putFrameFields(destinationMAC, sourceMAC, source, destination, sourcePort, destinationPort, &out)
         // Deltas and the length are host-order numbers in the C struct.
         withUnsafeBytes(of: ipDelta.littleEndian) { out.replaceSubrange(24..<26, with: $0) }
         withUnsafeBytes(of: l4Delta.littleEndian) { out.replaceSubrange(26..<28, with: $0) }
@@ -235,6 +227,18 @@ public struct FastPathEntry: Hashable, Sendable {
         Self.put32(outerSource.rawValue, &out, 56)
         Self.put32(outerDestination.rawValue, &out, 60)
         return out
+    }
+
+    /// Both MACs, the addresses and the ports, as `struct wl_flow_key` and
+    /// `struct wl_flow_action` both begin (bytes 0..<24, network order).
+    static func putFrameFields(_ destinationMAC: MACAddress, _ sourceMAC: MACAddress, _ source: IPv4Address,
+                               _ destination: IPv4Address, _ sourcePort: UInt16, _ destinationPort: UInt16,
+                               _ out: inout [UInt8]) {
+        for i in 0..<6 { out[i] = destinationMAC[i]; out[6 + i] = sourceMAC[i] }
+        put32(source.rawValue, &out, 12)
+        put32(destination.rawValue, &out, 16)
+        put16(sourcePort, &out, 20)
+        put16(destinationPort, &out, 22)
     }
 
     static func put32(_ v: UInt32, _ out: inout [UInt8], _ at: Int) {
