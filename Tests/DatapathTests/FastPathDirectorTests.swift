@@ -227,13 +227,13 @@ struct FastPathDirectorTests {
         var r = SeededRandom(seed: 4)
         var t = 1.0
         var kept: [FastPathEntry] = []
-        for s in FPD.services where s.mode != .tun {
+        for s in FPD.services {
             let flow = FPD.flow(s, client: IPv4Address(123, 123, 1, 1), port: 41000)
             let back = FPD.open(flow, s, driver, &r, at: &t)
             var entries: [FastPathEntry] = []
             defer { kept += entries }
             for f in [flow] + (back.map { [$0] } ?? []) {
-                let before = H.frame(f, &r, ttl: 64)
+                let before = H.frame(f, &r, ttl: 64, dontFragment: true)   // TUN repeats only DF datagrams
                 let out = driver.send(before, on: PortID(f.port), at: .seconds(t))
                 #expect(director.takeFastPathCacheable())
                 entries.append(try FastPathEntry.derive(before: before, after: out.frame, ingressSlot: UInt16(f.port),

@@ -79,9 +79,12 @@ enum FastPathHarness {
 
     /// A frame of FLOW: random TTL, identification, payload; TCP with ACK (and PSH).
     static func frame(_ f: Flow, _ r: inout SeededRandom, ttl: UInt8? = nil, flags: TCPFlags? = nil,
-                      payload: Int? = nil) -> [UInt8] {
-        let ip = Frames.IP(source: f.source, destination: f.destination, ttl: ttl ?? UInt8(2 + r.below(254)),
-                           identification: UInt16(truncatingIfNeeded: r.next()), dontFragment: r.below(2) == 0)
+                      payload: Int? = nil, dontFragment: Bool? = nil) -> [UInt8] {
+        let timeToLive = ttl ?? UInt8(2 + r.below(254))
+        let identification = UInt16(truncatingIfNeeded: r.next())
+        let df = r.below(2) == 0   // drawn either way: the same seed makes the same frames
+        let ip = Frames.IP(source: f.source, destination: f.destination, ttl: timeToLive,
+                           identification: identification, dontFragment: dontFragment ?? df)
         let bytes = (0..<(payload ?? r.below(700))).map { _ in r.byte() }
         if f.tcp {
             return Frames.tcp(ip, sport: f.sourcePort, dport: f.destinationPort,

@@ -116,7 +116,11 @@ extension DirectorCore {
                                      virtual: k.destination.rawValue, virtualPort: k.destinationPort) {
             let e = table.pointer(c).pointee
             let fullnat = e.flags & ConnectionEntry.Flag.fullnat != 0
-            let rewritesDestination = Self.modes[Int(e.mode)] != .dr
+            let mode = Self.modes[Int(e.mode)]
+            // DR and TUN leave the (inner) destination the VIP; TUN's entry
+            // names the real as its outer header's destination.
+            let rewritesDestination = mode == .nat || mode == .fullnat
+            if mode == .tun, !entry.encapsulates || entry.outerDestination.rawValue != e.realAddress { return false }
             guard entry.destination.rawValue == (rewritesDestination ? e.realAddress : e.virtualAddress),
                   entry.destinationPort == (rewritesDestination ? e.realPort : e.virtualPort),
                   entry.source.rawValue == (fullnat ? e.localAddress : e.clientAddress),
