@@ -83,6 +83,9 @@ extension XDPProgram {
         FastPathMaps(flows: try fastMap("fast_flows"), config: try fastMap("fast_config"), txPorts: try fastMap("tx_ports"))
     }
 
+    // One-off forms of `FastPathMaps`' calls (tests, tools): each looks the
+    // maps up by name; a runtime keeps `fastPathMaps()` instead.
+
     public func setFastPath(enabled: Bool, generation: UInt32) throws {
         try fastPathMaps().setFastPath(enabled: enabled, generation: generation)
     }
